@@ -1,0 +1,267 @@
+"""The connector contract: one class per destination type, driven the same way by the API, admin and CLI.
+
+A connector takes a config (plain dict, secrets decrypted) and an OutboundPolicy; it knows nothing of
+Django. It declares its schema and its ordered steps, runs them one at a time (`test()` yields a
+StepResult per step) and describes the fields a sync can map to (`describe_fields()`).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+from jsonschema import Draft202012Validator
+
+from .errors import ConnectorError, ErrorCode
+from .http import OutboundClient, OutboundPolicy, rebase_url
+
+logger = logging.getLogger(__name__)
+
+MASK = "********"
+PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One check, in order. `required`: the steps after it need it to pass (else they are skipped)."""
+
+    name: str
+    description: str
+    timeout: float = 10.0
+    required: bool = True
+    writes: bool = False
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class StepResult:
+    name: str
+    status: str
+    message: str
+    duration_ms: int = 0
+    error: dict | None = None
+    details: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        data = {"name": self.name, "status": self.status, "message": self.message, "duration_ms": self.duration_ms}
+        if self.error is not None:
+            data["error"] = self.error
+        if self.details:
+            data["details"] = self.details
+        return data
+
+    @classmethod
+    def failure(cls, name: str, error: ConnectorError, duration_ms: int = 0) -> StepResult:
+        return cls(name, FAILED, error.message, duration_ms, error=error.as_dict(), details=error.details)
+
+    @classmethod
+    def skipped(cls, name: str, after: str) -> StepResult:
+        return cls(name, SKIPPED, f"Skipped because the '{after}' step did not pass.")
+
+
+@dataclass
+class DestinationField:
+    """A field a Reverse ETL or Sync mapping can target."""
+
+    name: str
+    label: str
+    type: str
+    required: bool = False
+    identifier: bool = False
+    createable: bool = True
+    updateable: bool = True
+    must_hash: bool = False
+    nullable: bool | None = None
+    description: str = ""
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        if data["nullable"] is None:
+            del data["nullable"]
+        if not data["description"]:
+            del data["description"]
+        return data
+
+
+@dataclass
+class FieldsDescription:
+    object: str
+    source: str  # "live" (read from the vendor now) or "static" (the vendor's fixed schema)
+    fields: list[DestinationField]
+    options: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        data = {"object": self.object, "source": self.source, "fields": [f.as_dict() for f in self.fields]}
+        if self.options:
+            data["options"] = self.options
+        return data
+
+
+class Connector:
+    """Base class. Subclasses set the class attributes and write one `check_<step name>` method per step.
+
+    A check method returns the success message (or `(message, details)`) and raises ConnectorError on
+    failure. Later checks may use state earlier ones left on `self` (an access token, say).
+    """
+
+    type: ClassVar[str]
+    label: ClassVar[str]
+    auth_method: ClassVar[str] = ""
+    config_schema: ClassVar[dict]
+    steps: ClassVar[tuple[Step, ...]]
+    # The vendor's fixed API host; CONNECTOR_BASE_URLS[type] replaces it (sandbox, emulator).
+    default_base_url: ClassVar[str] = ""
+
+    def __init__(self, config: Mapping[str, Any], *, policy: OutboundPolicy | None = None):
+        self.config = dict(config)
+        self.policy = policy or OutboundPolicy()
+        self.http = OutboundClient(self.policy)
+
+    # --- schema and secrets -------------------------------------------------------------------
+
+    @classmethod
+    def secret_fields(cls) -> list[str]:
+        """Top-level config keys that are secret; for an object-valued one, each of its values is."""
+        props = cls.config_schema.get("properties", {})
+        return [name for name, spec in props.items() if spec.get("writeOnly")]
+
+    @classmethod
+    def validate_config(cls, config: Any, *, partial: bool = False) -> dict[str, list[str]]:
+        """Errors keyed by field path (`config.instance_url`); empty when valid.
+
+        `partial` drops `required`, for shared-connection credentials that fill only some fields.
+        """
+        schema = cls.config_schema
+        if partial:
+            schema = {k: v for k, v in schema.items() if k not in ("required", "allOf", "oneOf", "anyOf")}
+        errors: dict[str, list[str]] = {}
+        for error in Draft202012Validator(schema).iter_errors(config):
+            path = ".".join(["config", *(str(p) for p in error.absolute_path)])
+            if error.validator == "required":
+                missing = error.message.split("'")[1] if "'" in error.message else ""
+                path = f"{path}.{missing}" if missing else path
+                message = "This field is required."
+            elif error.validator == "additionalProperties":
+                extras = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+                for extra in extras:
+                    errors.setdefault(f"{path}.{extra}", []).append("Unknown field for this destination type.")
+                continue
+            else:
+                message = cls._describe_schema_error(error)
+            errors.setdefault(path, []).append(message)
+        if not errors and isinstance(config, dict):
+            for path, message in cls.check_config(config):
+                errors.setdefault(f"config.{path}", []).append(message)
+        return errors
+
+    @staticmethod
+    def _describe_schema_error(error) -> str:
+        """jsonschema messages echo the value; secrets must not reach a 400 body, so describe, don't quote."""
+        validator, expected = error.validator, error.validator_value
+        if validator == "type":
+            return f"Must be of type {expected}."
+        if validator == "enum":
+            return "Must be one of: " + ", ".join(str(v) for v in expected) + "."
+        if validator == "format":
+            return f"Must be a valid {expected}."
+        if validator == "pattern":
+            return error.schema.get("x-pattern-message") or f"Must match the pattern {expected}."
+        if validator in ("minLength", "maxLength", "minimum", "maximum", "minItems", "maxItems", "const"):
+            return f"Must satisfy {validator} {expected}."
+        return "Invalid value."
+
+    @classmethod
+    def check_config(cls, config: dict) -> list[tuple[str, str]]:
+        """Checks beyond JSON Schema (a private key that must parse, say): [(field, message)]."""
+        return []
+
+    @classmethod
+    def mask_config(cls, config: Mapping[str, Any]) -> dict:
+        masked = copy.deepcopy(dict(config))
+        for name in cls.secret_fields():
+            value = masked.get(name)
+            if isinstance(value, dict):
+                masked[name] = dict.fromkeys(value, MASK)
+            elif value not in (None, ""):
+                masked[name] = MASK
+        return masked
+
+    @classmethod
+    def split_secrets(cls, config: Mapping[str, Any]) -> tuple[dict, dict]:
+        """(public part, secret part) of a config, for storing the secret part encrypted."""
+        secret_names = set(cls.secret_fields())
+        public = {k: v for k, v in config.items() if k not in secret_names}
+        secrets = {k: v for k, v in config.items() if k in secret_names}
+        return public, secrets
+
+    @classmethod
+    def describe_type(cls) -> dict:
+        return {
+            "type": cls.type,
+            "label": cls.label,
+            "auth_method": cls.auth_method,
+            "config_schema": cls.config_schema,
+            "secret_fields": cls.secret_fields(),
+            "steps": [step.as_dict() for step in cls.steps],
+        }
+
+    # --- running ------------------------------------------------------------------------------
+
+    def vendor_url(self, url: str) -> str:
+        """A fixed vendor URL, redirected to CONNECTOR_BASE_URLS[type] when an operator set one."""
+        return rebase_url(url, self.policy.base_urls.get(self.type))
+
+    def test(self, *, deadline: float | None = None) -> Iterator[StepResult]:
+        """Run the steps in order, yielding each result as it finishes."""
+        blocked_by: str | None = None
+        try:
+            for step in self.steps:
+                if blocked_by is not None:
+                    yield StepResult.skipped(step.name, blocked_by)
+                    continue
+                result = self.run_step(step, deadline=deadline)
+                if result.status == FAILED and step.required:
+                    blocked_by = step.name
+                yield result
+        finally:
+            self.http.close()
+
+    def run_step(self, step: Step, *, deadline: float | None = None) -> StepResult:
+        started = time.monotonic()
+        timeout = step.timeout if deadline is None else max(0.1, min(step.timeout, deadline - started))
+        self.http.read_timeout = timeout
+        try:
+            outcome = getattr(self, f"check_{step.name}")()
+        except ConnectorError as error:
+            return StepResult.failure(step.name, error, _elapsed_ms(started))
+        except Exception as exc:  # a bug or an unmapped vendor answer: report it, never crash the run
+            logger.warning("connector %s step %s raised %s", self.type, step.name, type(exc).__name__)
+            error = ConnectorError(
+                ErrorCode.VENDOR_ERROR,
+                f"The '{step.name}' step failed unexpectedly ({type(exc).__name__}).",
+                remediation="Retry; if it keeps failing, report it with the test run id.",
+            )
+            return StepResult.failure(step.name, error, _elapsed_ms(started))
+        message, details = outcome if isinstance(outcome, tuple) else (outcome, {})
+        return StepResult(step.name, PASSED, message, _elapsed_ms(started), details=details)
+
+    def describe_fields(self) -> FieldsDescription:
+        raise NotImplementedError
+
+    def fields(self) -> FieldsDescription:
+        """describe_fields() with the HTTP session closed afterwards."""
+        try:
+            self.http.read_timeout = 20.0
+            return self.describe_fields()
+        finally:
+            self.http.close()
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

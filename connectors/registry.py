@@ -1,0 +1,51 @@
+"""The one registry of connector classes. Adding a type is adding a module to this package."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from functools import cache
+from types import MappingProxyType
+
+from .base import Connector
+
+# Modules of this package that are the runtime, not connectors.
+RUNTIME_MODULES = {"base", "errors", "http", "registry", "runner", "schema"}
+
+_registered: dict[str, type[Connector]] = {}
+
+
+class UnknownConnectorType(LookupError):
+    def __init__(self, type_name: str):
+        self.type_name = type_name
+        super().__init__(f"Unknown destination type {type_name!r}.")
+
+
+def register(cls: type[Connector]) -> type[Connector]:
+    """Class decorator for a connector module's one connector."""
+    existing = _registered.get(cls.type)
+    if existing is not None and existing is not cls:
+        raise RuntimeError(f"Two connectors claim the type {cls.type!r}: {existing!r} and {cls!r}.")
+    _registered[cls.type] = cls
+    return cls
+
+
+@cache
+def connector_classes() -> MappingProxyType:
+    """type -> class, sorted by type, fixed once loaded."""
+    package = importlib.import_module(__package__)
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name not in RUNTIME_MODULES and not module.name.startswith("_"):
+            importlib.import_module(f"{__package__}.{module.name}")
+    return MappingProxyType(dict(sorted(_registered.items())))
+
+
+def get_connector_class(type_name: str) -> type[Connector]:
+    try:
+        return connector_classes()[type_name]
+    except KeyError:
+        raise UnknownConnectorType(type_name) from None
+
+
+def connector_types() -> list[str]:
+    return list(connector_classes())

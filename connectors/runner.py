@@ -1,0 +1,54 @@
+"""Runs a connector's steps under an overall time limit, whatever a step does.
+
+The steps run in their own thread; results come back through a queue. When the deadline passes, the step
+in progress is reported as a `timeout` failure and the rest as skipped, and the stray thread's later
+results are ignored.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+
+from .base import Connector, StepResult
+from .errors import ConnectorError, ErrorCode
+
+_END = object()
+
+
+def run_test(connector: Connector, *, timeout: float) -> Iterator[StepResult]:
+    deadline = time.monotonic() + timeout
+    results: queue.Queue = queue.Queue()
+
+    def produce():
+        try:
+            for result in connector.test(deadline=deadline):
+                results.put(result)
+        finally:
+            results.put(_END)
+
+    threading.Thread(target=produce, name=f"connector-{connector.type}", daemon=True).start()
+    steps = list(connector.steps)
+    done = 0
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            item = results.get(timeout=max(remaining, 0.0)) if remaining > 0 else results.get_nowait()
+        except queue.Empty:
+            break
+        if item is _END:
+            return
+        done += 1
+        yield item
+    if done >= len(steps):
+        return
+    stuck = steps[done]
+    error = ConnectorError(
+        ErrorCode.TIMEOUT,
+        f"The connection test took longer than its {timeout:g}s limit during the '{stuck.name}' step.",
+    )
+    yield StepResult.failure(stuck.name, error, int(timeout * 1000))
+    for step in steps[done + 1 :]:
+        yield StepResult.skipped(step.name, stuck.name)

@@ -1,0 +1,160 @@
+"""Destinations, shared connections, the pipelines and syncs that use them, and test-run history."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models.deletion import SET_NULL, ProtectedError
+
+from .crypto import EncryptedJSONField
+
+
+class DestinationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    CONNECTED = "connected", "Connected"
+    ERROR = "error", "Error"
+
+
+def PROTECT_WHILE_ACTIVE(collector, field, sub_objs, using):
+    """on_delete: an active reference blocks the delete; inactive ones are detached (set to NULL).
+
+    Living in the model layer, the rule holds for the API, admin, bulk deletes and the shell alike.
+    """
+    active = [obj for obj in sub_objs if obj.is_active]
+    if active:
+        raise ProtectedError(
+            f"Cannot delete this {field.remote_field.model._meta.verbose_name}: "
+            f"active {field.model._meta.verbose_name_plural} use it.",
+            active,
+        )
+    SET_NULL(collector, field, sub_objs, using)
+
+
+class Connection(models.Model):
+    """Credentials shared by several destinations of one workspace and type."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="connections")
+    name = models.CharField(max_length=200)
+    destination_type = models.CharField(max_length=40)
+    credentials = EncryptedJSONField(default=dict)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.destination_type})"
+
+
+class Destination(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="destinations")
+    connection = models.ForeignKey(
+        Connection, null=True, blank=True, on_delete=models.PROTECT, related_name="destinations"
+    )
+    name = models.CharField(max_length=200)
+    destination_type = models.CharField(max_length=40, db_index=True)
+    # The non-secret part of the config; the secret part lives encrypted in `secrets`.
+    config = models.JSONField(default=dict, blank=True)
+    secrets = EncryptedJSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=16, choices=DestinationStatus.choices, default=DestinationStatus.PENDING, db_index=True
+    )
+    status_error = models.TextField(blank=True, default="")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_tested_at = models.DateTimeField(null=True, blank=True)
+    fields_cache = models.JSONField(null=True, blank=True, editable=False)
+    fields_cached_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["workspace", "created_at"], name="destination_ws_created")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.destination_type})"
+
+    def effective_config(self) -> dict:
+        """The config a connector runs with: the connection's credentials fill what the destination omits."""
+        merged = dict(self.connection.credentials) if self.connection_id else {}
+        merged.update(self.config)
+        merged.update(self.secrets)
+        return merged
+
+
+class DestinationConsumer(models.Model):
+    """What pipelines and syncs share: a destination they write to while active."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=200)
+    destination = models.ForeignKey(
+        Destination, null=True, blank=True, on_delete=PROTECT_WHILE_ACTIVE, related_name="+"
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ReverseETLPipeline(DestinationConsumer):
+    BLOCKING_TYPE = "reverse_etl_pipeline"
+
+    class Meta(DestinationConsumer.Meta):
+        verbose_name = "Reverse ETL pipeline"
+
+
+class Sync(DestinationConsumer):
+    BLOCKING_TYPE = "sync"
+
+
+class TestRunTrigger(models.TextChoices):
+    API = "api", "API"
+    ADMIN = "admin", "Admin"
+    CLI = "cli", "Command line"
+
+
+class TestRun(models.Model):
+    """One connection test: who ran it, when, and each step's result (no secrets)."""
+
+    __test__ = False  # not a pytest test class
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="test_runs")
+    destination = models.ForeignKey(
+        Destination, null=True, blank=True, on_delete=models.SET_NULL, related_name="test_runs"
+    )
+    destination_type = models.CharField(max_length=40)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    trigger = models.CharField(max_length=8, choices=TestRunTrigger.choices, default=TestRunTrigger.API)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    success = models.BooleanField(null=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    steps = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["destination", "-started_at"], name="testrun_dest_started")]
+
+    def __str__(self) -> str:
+        return f"Test {self.id} ({self.destination_type})"
+
+    @property
+    def channel(self) -> str:
+        return f"testrun-{self.id.hex}"
+
+    @property
+    def failed_step(self) -> dict | None:
+        return next((step for step in self.steps if step.get("status") == "failed"), None)

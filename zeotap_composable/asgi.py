@@ -1,0 +1,8 @@
+"""ASGI entry point: the server for SSE connection tests (uvicorn zeotap_composable.asgi:application)."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zeotap_composable.settings")
+application = get_asgi_application()

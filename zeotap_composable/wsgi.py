@@ -1,0 +1,8 @@
+"""WSGI entry point. SSE endpoints buffer under WSGI; serve them with the ASGI app."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zeotap_composable.settings")
+application = get_wsgi_application()
