@@ -98,7 +98,7 @@ class WebhookConnector(Connector):
         status = response.status_code
         hints = {
             401: (ErrorCode.AUTH_INVALID, "Check the authentication header values."),
-            403: (ErrorCode.INSUFFICIENT_PERMISSIONS, "The endpoint refused these credentials; check its access rules."),
+            403: (ErrorCode.INSUFFICIENT_PERMISSIONS, "The endpoint refused these credentials; check its rules."),
             404: (ErrorCode.NOT_FOUND, "Check the URL path; the endpoint does not exist."),
             405: (ErrorCode.INVALID_CONFIG, f"The endpoint does not accept {method}; change `method`."),
             413: (ErrorCode.INVALID_CONFIG, "The endpoint refused the body size; raise its body limit."),

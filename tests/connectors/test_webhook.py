@@ -46,7 +46,13 @@ def test_rejected_key_is_auth_invalid_without_echoing_the_secret(receiver, polic
 
 @pytest.mark.parametrize(
     ("status", "code"),
-    [(404, "not_found"), (405, "invalid_config"), (429, "rate_limited"), (503, "vendor_error"), (403, "insufficient_permissions")],
+    [
+        (404, "not_found"),
+        (405, "invalid_config"),
+        (429, "rate_limited"),
+        (503, "vendor_error"),
+        (403, "insufficient_permissions"),
+    ],
 )
 def test_receiver_errors_map_to_codes(receiver, policy, status, code):
     receiver.fail("hook", status, {"error": "x"}, headers={"Retry-After": "7"} if status == 429 else None)

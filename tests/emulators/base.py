@@ -119,12 +119,10 @@ class Emulator:
         delay = self._delays.get(endpoint, self._delays.get("*", 0.0))
         if delay:
             time.sleep(delay)
-        response = self._forced_answer(endpoint) if endpoint else None
-        if response is None:
-            if not endpoint:
-                response = self.not_found(request)
-            else:
-                response = getattr(self, f"on_{endpoint}")(request, **values)
+        if not endpoint:
+            response = self.not_found(request)
+        else:
+            response = self._forced_answer(endpoint) or getattr(self, f"on_{endpoint}")(request, **values)
         return response(environ, start_response)
 
     def _forced_answer(self, endpoint: str) -> Response | None:
