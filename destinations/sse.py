@@ -1,8 +1,31 @@
-"""Server-Sent Events for connection tests, through django-eventstream (filled in below)."""
+"""Server-Sent Events for connection tests, through django-eventstream.
 
+Every event of a run is published with `send_event` to the run's channel and stored (DjangoModelStorage).
+A stream — the POST response itself, or a watcher attaching later — is one more subscriber of that channel:
+it uses the library's own `views.stream` generator and `Listener`, starting at event id 0 so the whole run
+is replayed, then live, and ends after `done`.
+
+Two library flaws are handled here (see ../shared/reference/django-eventstream.md §7): `stream()` re-reads
+storage from a stale cursor after a queue/DB "conflict" and would repeat events, so the cursor is advanced
+to what was delivered after every chunk and any id already delivered is dropped. `views.stream` and
+`views.Listener` are not exported, so the package is pinned and tests/api/test_sse_internals.py fails when
+they change.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+from django.http import StreamingHttpResponse
 from django_eventstream.channelmanager import DefaultChannelManager
+from django_eventstream.eventrequest import EventRequest
+from django_eventstream.views import Listener, stream
 
 CHANNEL_PREFIX = "testrun-"
+KEEP_ALIVE = ": keep-alive\n\n"
+_ID_LINE = re.compile(r"^id: (?P<channel>[^:\n]+):(?P<id>\d+)$", re.MULTILINE)
+_EVENT_LINE = re.compile(r"^event: (?P<type>[\w-]+)$", re.MULTILINE)
 
 
 class TestRunChannelManager(DefaultChannelManager):
@@ -10,3 +33,70 @@ class TestRunChannelManager(DefaultChannelManager):
 
     def is_channel_reliable(self, channel: str) -> bool:
         return channel.startswith(CHANNEL_PREFIX)
+
+
+def _event_request(channel: str, after_id: int) -> EventRequest:
+    request = EventRequest()
+    request.channels = {channel}
+    request.channel_last_ids = {channel: str(after_id)}
+    request.is_next = False
+    request.is_recover = False
+    request.user = None
+    return request
+
+
+async def channel_events(channel: str, *, after_id: int = 0, last_event: str = "done") -> AsyncIterator[str]:
+    """The run's events after `after_id`, each exactly once, ending after `last_event`."""
+    request = _event_request(channel, after_id)
+    listener = Listener()
+    listener.user_id = "anonymous"
+    listener.channels = request.channels
+    delivered = after_id
+    chunks = stream(request, listener)
+    try:
+        async for chunk in chunks:
+            out = []
+            finished = False
+            for block in chunk.split("\n\n"):
+                event = _EVENT_LINE.search(block)
+                if event is None or event["type"] == "stream-open":
+                    continue  # padding comment and the library's own open marker
+                if event["type"] == "keep-alive":
+                    out.append(KEEP_ALIVE)
+                    continue
+                event_id = _ID_LINE.search(block)
+                if event_id is not None:
+                    number = int(event_id["id"])
+                    if number <= delivered:
+                        continue  # already sent: the library re-read storage after a conflict
+                    delivered = number
+                out.append(block + "\n\n")
+                if event["type"] == last_event:
+                    finished = True
+                    break
+            request.channel_last_ids[channel] = str(delivered)
+            if out:
+                yield "".join(out)
+            if finished:
+                return
+    finally:
+        await chunks.aclose()
+
+
+def event_stream_response(channel: str, *, after_id: int = 0, headers: dict | None = None) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(channel_events(channel, after_id=after_id), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def parse_last_event_id(value: str | None, channel: str) -> int:
+    """`Last-Event-ID: testrun-…:N` (or a bare N) resumes after event N; anything else starts at 0."""
+    if not value:
+        return 0
+    name, _, number = value.rpartition(":")
+    if name and name != channel:
+        return 0
+    return int(number) if number.isdigit() else 0

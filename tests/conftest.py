@@ -43,3 +43,49 @@ def server_ssl_context(test_ca):
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     test_ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
     return context
+
+
+class ApiClient:
+    """A DRF test client that sends the bearer token and X-Workspace-ID, with path helpers."""
+
+    def __init__(self, workspace, token: str):
+        from rest_framework.test import APIClient
+
+        self.workspace = workspace
+        self.token = token
+        self.client = APIClient()
+        self.client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_X_WORKSPACE_ID=str(workspace.pk))
+
+    def path(self, suffix: str = "", workspace=None) -> str:
+        workspace_id = (workspace or self.workspace).pk
+        return f"/api/v1/workspaces/{workspace_id}/{suffix}".rstrip("/")
+
+    def __getattr__(self, method):
+        return getattr(self.client, method)
+
+
+def make_api_client(role="admin"):
+    from tests.factories import MembershipFactory
+    from workspaces.services import api_token_create
+
+    membership = MembershipFactory(role=role)
+    _token, plaintext = api_token_create(workspace=membership.workspace, user=membership.user)
+    api_client = ApiClient(membership.workspace, plaintext)
+    api_client.user = membership.user
+    return api_client
+
+
+@pytest.fixture
+def api(db):
+    return make_api_client()
+
+
+@pytest.fixture
+def viewer_api(db):
+    return make_api_client(role="viewer")
+
+
+@pytest.fixture
+def other_api(db):
+    """An admin of another workspace."""
+    return make_api_client()

@@ -1,0 +1,198 @@
+"""boto3 plumbing for AWS connectors: every request host-checked by the outbound policy, errors in the step vocabulary.
+
+boto3 does not go through `self.http`, so this module re-creates its guarantees: each request botocore is about
+to send is checked with `OutboundPolicy.check_host` (a `before-send` hook), timeouts come from the step,
+retries are few, the process environment cannot inject credentials, and botocore/AWS errors become
+ConnectorErrors whose messages never carry a secret.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+import botocore.exceptions as boto_errors
+from botocore.config import Config
+
+from .base import MASK
+from .errors import ConnectorError, ErrorCode
+from .http import USER_AGENT, OutboundPolicy
+
+REGION_PATTERN = "^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$"
+
+AUTH_INVALID = {
+    "InvalidClientTokenId": "the access key ID is not known to AWS",
+    "InvalidAccessKeyId": "the access key ID is not known to AWS",
+    "UnrecognizedClientException": "the access key ID is not known to AWS",
+    "SignatureDoesNotMatch": "the secret access key does not match the access key ID",
+    "IncompleteSignature": "the request signature was incomplete",
+    "InvalidToken": "the session token is malformed or invalid",
+}
+TOKEN_EXPIRED = {"ExpiredToken", "ExpiredTokenException", "TokenRefreshRequired"}
+PERMISSION = {"AccessDenied", "AccessDeniedException", "AllAccessDisabled", "AccountProblem", "403"}
+NOT_FOUND = {"NoSuchBucket", "NoSuchKey", "NotFound", "NoSuchEntity", "404"}
+RATE_LIMITED = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "RequestThrottled",
+    "429",
+}
+WRONG_REGION = {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException", "301"}
+
+
+def aws_domain(region: str) -> str:
+    return "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+
+
+def host_and_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+
+
+class AwsClients:
+    """Builds guarded boto3 clients from explicit credentials (never the process's own credential chain)."""
+
+    def __init__(self, policy: OutboundPolicy, region: str, *, secrets: Iterable[str] = ()):
+        self.policy = policy
+        self.region = region
+        self._secrets = [s for s in secrets if s]
+        self._credentials: dict[str, str] = {}
+        self._clients: list = []
+
+    def use_credentials(self, access_key_id: str, secret_access_key: str, session_token: str | None = None) -> None:
+        self._credentials = {"aws_access_key_id": access_key_id, "aws_secret_access_key": secret_access_key}
+        self._secrets.append(secret_access_key)
+        if session_token:
+            self._credentials["aws_session_token"] = session_token
+            self._secrets.append(session_token)
+
+    def client(self, service: str, *, endpoint_url: str | None, timeout: tuple[float, float], path_style: bool = False):
+        if not self._credentials:
+            raise ConnectorError(ErrorCode.AUTH_INVALID, "No AWS credentials are configured.")
+        if endpoint_url:
+            self.policy.check_host(*host_and_port(endpoint_url))
+        config = Config(
+            region_name=self.region,
+            connect_timeout=timeout[0],
+            read_timeout=timeout[1],
+            retries={"total_max_attempts": 2, "mode": "standard"},
+            user_agent_extra=USER_AGENT,
+            s3={"addressing_style": "path" if path_style else "virtual"},
+            # S3-compatible stores reject the newer default CRC checksums; AWS does not need them.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            proxies={},  # no proxy from the environment decides where signed requests go
+            ignore_configured_endpoint_urls=True,  # nor an AWS_ENDPOINT_URL variable
+        )
+        # Explicit credentials: the process's own credential chain (env, profile, instance role) is never used.
+        session = boto3.session.Session(region_name=self.region, **self._credentials)
+        client = session.client(
+            service, endpoint_url=endpoint_url, config=config, verify=self.policy.ca_bundle or True
+        )
+        client.meta.events.register("before-send", self._check_request_host)
+        self._clients.append(client)
+        return client
+
+    def _check_request_host(self, request, **_kwargs):
+        """botocore is about to send `request`: refuse hosts the outbound policy does not allow."""
+        self.policy.check_host(*host_and_port(request.url))
+
+    def call(self, operation: Callable[..., dict], action: str, *, permission: str = "", **params: Any) -> dict:
+        """Run one boto3 operation; a failure becomes a ConnectorError naming `action` (and the IAM `permission`)."""
+        try:
+            return operation(**params)
+        except boto_errors.ClientError as exc:
+            raise self.client_error(exc, action, permission or action) from None
+        except boto_errors.BotoCoreError as exc:
+            raise self.transport_error(exc, action) from None
+
+    def close(self) -> None:
+        while self._clients:
+            self._clients.pop().close()
+
+    def scrub(self, text: str) -> str:
+        for value in self._secrets:
+            if len(value) >= 4:
+                text = text.replace(value, MASK)
+        return text[:300]
+
+    def client_error(self, exc: boto_errors.ClientError, action: str, permission: str) -> ConnectorError:
+        response = exc.response or {}
+        error = response.get("Error", {})
+        metadata = response.get("ResponseMetadata", {})
+        status = metadata.get("HTTPStatusCode")
+        headers = metadata.get("HTTPHeaders", {})
+        code_text = str(error.get("Code") or status or "")
+        aws_message = self.scrub(str(error.get("Message") or ""))
+        said = f"AWS answered {action} with HTTP {status} {code_text}".rstrip()
+        if aws_message and aws_message not in (code_text, "Forbidden", "Not Found", "Moved Permanently"):
+            said += f": {aws_message}"
+        said = said.rstrip(".") + "."
+        bucket_region = headers.get("x-amz-bucket-region")
+        retry_after = _seconds(headers.get("retry-after"))
+
+        def failure(code: ErrorCode, remediation: str = "", **extra) -> ConnectorError:
+            return ConnectorError(
+                code, said, remediation=remediation, http_status=status, vendor_code=code_text or None,
+                retry_after=retry_after, **extra,
+            )
+
+        if code_text in AUTH_INVALID:
+            return failure(
+                ErrorCode.AUTH_INVALID,
+                f"AWS rejected the credentials: {AUTH_INVALID[code_text]}. Check access_key_id and "
+                "secret_access_key, or create a new access key for the IAM user.",
+            )
+        if code_text in TOKEN_EXPIRED:
+            return failure(
+                ErrorCode.TOKEN_EXPIRED,
+                "The temporary AWS credentials have expired; use long-lived access keys or re-issue them.",
+            )
+        if code_text in WRONG_REGION or (code_text == "400" and bucket_region):
+            right = f" The bucket is in {bucket_region}." if bucket_region else ""
+            return failure(
+                ErrorCode.INVALID_CONFIG,
+                f"Set region to the bucket's region.{right}",
+                details={"bucket_region": bucket_region} if bucket_region else {},
+            )
+        if code_text in PERMISSION or status == 403:
+            return failure(
+                ErrorCode.INSUFFICIENT_PERMISSIONS,
+                f"Allow {permission} for these credentials (IAM policy, and the bucket policy if it has one).",
+            )
+        if code_text in NOT_FOUND or status == 404:
+            return failure(ErrorCode.NOT_FOUND)
+        if code_text in RATE_LIMITED:
+            return failure(ErrorCode.RATE_LIMITED)
+        if status is not None and status >= 500:
+            return failure(ErrorCode.VENDOR_ERROR)
+        return failure(ErrorCode.INVALID_CONFIG)
+
+    @staticmethod
+    def transport_error(exc: boto_errors.BotoCoreError, action: str) -> ConnectorError:
+        host = urlsplit(str(getattr(exc, "kwargs", {}).get("endpoint_url", ""))).hostname or "the AWS endpoint"
+        if isinstance(exc, boto_errors.SSLError):
+            return ConnectorError(ErrorCode.TLS, f"The TLS handshake with {host} failed during {action}.")
+        if isinstance(exc, boto_errors.ConnectTimeoutError):
+            return ConnectorError(ErrorCode.TIMEOUT, f"Connecting to {host} timed out during {action}.")
+        if isinstance(exc, boto_errors.ReadTimeoutError):
+            return ConnectorError(ErrorCode.TIMEOUT, f"{host} did not answer {action} in time.")
+        if isinstance(exc, boto_errors.EndpointConnectionError | boto_errors.ConnectionClosedError):
+            return ConnectorError(ErrorCode.CONNECTION_REFUSED, f"Could not connect to {host} for {action}.")
+        if isinstance(exc, boto_errors.NoCredentialsError | boto_errors.PartialCredentialsError):
+            return ConnectorError(ErrorCode.AUTH_INVALID, f"No usable AWS credentials for {action}.")
+        if isinstance(exc, boto_errors.ParamValidationError):
+            return ConnectorError(ErrorCode.INVALID_CONFIG, f"AWS would not accept the parameters of {action}.")
+        return ConnectorError(ErrorCode.VENDOR_ERROR, f"{action} failed ({type(exc).__name__}).")
+
+
+def _seconds(value: str | None) -> float | None:
+    if value and re.fullmatch(r"\d+(\.\d+)?", value.strip()):
+        return float(value)
+    return None

@@ -1,0 +1,419 @@
+"""Google Ads Customer Match through the Google Data Manager API (datamanager.googleapis.com).
+
+Since 1 April 2026 the Google Ads API no longer accepts new Customer Match adopters; Google points them at the
+Data Manager API v1. The checks exchange the OAuth refresh token, confirm the datamanager scope, read the user
+list (accountTypes.accounts.userLists.get) and send a `validateOnly` audienceMembers:ingest, which Google
+validates, permissions included, without storing anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+
+from ._audience import (
+    SHA256_HEX,
+    body_json,
+    identifier_field,
+    missing_scopes,
+    reach,
+    redact,
+    refresh_access_token,
+    retry_later,
+)
+from .base import Connector, FieldsDescription, Step
+from .errors import ConnectorError, ErrorCode
+from .http import error_for_status
+from .registry import register
+from .schema import config_schema, enum, secret, string
+
+TOKEN_URL = "https://oauth2.googleapis.com/token"
+API_URL = "https://datamanager.googleapis.com"
+SCOPE = "https://www.googleapis.com/auth/datamanager"
+VENDOR = "Google Data Manager API"
+TOKEN_VENDOR = "Google OAuth"
+ACCOUNT_TYPE = "GOOGLE_ADS"
+CONSENT = ["CONSENT_GRANTED", "CONSENT_DENIED"]
+# Upload key types this destination can send, and the probe member each one needs.
+SUPPORTED_KEYS = ("CONTACT_ID", "MOBILE_ID", "USER_ID")
+PROBE_EMAIL = "connection-test@example.com"
+RECONNECT = (
+    "Authorise the Google account again with the scope https://www.googleapis.com/auth/datamanager and store "
+    "the new refresh token (refresh tokens of OAuth apps in 'Testing' status expire after 7 days)."
+)
+_ADS_ID = {"pattern": "^[0-9]{10}$", "x-pattern-message": "Must be the 10-digit account ID without dashes."}
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+@register
+class GoogleAdsConnector(Connector):
+    type = "google_ads"
+    label = "Google Ads (Customer Match)"
+    auth_method = "OAuth 2.0 refresh token (Google Cloud OAuth client, scope datamanager) for the Data Manager API"
+    default_base_url = API_URL
+    config_schema = config_schema(
+        "Google Ads Customer Match",
+        "Adds and removes Customer Match audience members through the Google Data Manager API "
+        "(datamanager.googleapis.com), which replaced Google Ads API Customer Match uploads for new adopters on "
+        "1 April 2026. Authentication: an OAuth 2.0 refresh token of a Google user who has access to the Google Ads "
+        "account, issued to your Google Cloud OAuth client with the scope https://www.googleapis.com/auth/datamanager "
+        "(enable the Data Manager API in that Cloud project; no developer token is needed). Alternatives, not "
+        "accepted by this form: a service-account key whose email was added as a user of the Google Ads account; "
+        "the legacy Google Ads API (developer token + OfflineUserDataJobService), open only to developer tokens "
+        "already allow-listed for Customer Match.",
+        {
+            "client_id": string(
+                "OAuth client ID of your Google Cloud project.",
+                pattern=r"\.apps\.googleusercontent\.com$",
+                **{"x-pattern-message": "Must be a Google OAuth client ID ending in .apps.googleusercontent.com."},
+            ),
+            "client_secret": secret("OAuth client secret of that client."),
+            "refresh_token": secret("Refresh token granted to that client with the datamanager scope."),
+            "customer_id": string(
+                "Google Ads operating account (customer) ID that owns the user list, 10 digits without dashes.",
+                **_ADS_ID,
+            ),
+            "login_customer_id": string(
+                "Manager (MCC) account ID, 10 digits, when the Google user reaches customer_id through a manager.",
+                **_ADS_ID,
+            ),
+            "user_list_id": string(
+                "ID of the Customer Match user list the syncs write to (the Data Manager productDestinationId).",
+                pattern="^[0-9]+$",
+                **{"x-pattern-message": "Must be the numeric user list ID."},
+            ),
+            "consent_ad_user_data": enum(
+                "Consent for ad user data sent with every upload; required for users in the EEA.", CONSENT
+            ),
+            "consent_ad_personalization": enum(
+                "Consent for ad personalization sent with every upload; required for users in the EEA.", CONSENT
+            ),
+        },
+        ["client_id", "client_secret", "refresh_token", "customer_id", "user_list_id"],
+    )
+    steps = (
+        Step(
+            "connectivity",
+            "DNS resolves, TCP connects and TLS is valid for datamanager.googleapis.com and oauth2.googleapis.com.",
+            10,
+        ),
+        Step("authentication", "Google's OAuth token endpoint exchanges the refresh token for an access token.", 15),
+        Step("scopes", "The access token carries the Data Manager scope https://www.googleapis.com/auth/datamanager.", 5),
+        Step(
+            "user_list",
+            "The Google Ads account is reachable with these credentials and the Customer Match user list exists, is "
+            "open and writable (Data Manager userLists.get).",
+            15,
+        ),
+        Step(
+            "write_check",
+            "A validateOnly audienceMembers:ingest with one dummy member is accepted for the list: Google checks the "
+            "request, the terms of service and the write permission, and stores nothing.",
+            20,
+        ),
+    )
+
+    def __init__(self, config, *, policy=None):
+        super().__init__(config, policy=policy)
+        self._token: dict | None = None
+        self._user_list: dict | None = None
+
+    # --- steps ----------------------------------------------------------------------------------
+
+    def check_connectivity(self):
+        return reach(self, [f"{API_URL}/", f"{TOKEN_URL.rsplit('/', 1)[0]}/"])
+
+    def check_authentication(self):
+        token = self._access_token()
+        expires = token.get("expires_in")
+        return (
+            f"Google issued an access token for the OAuth client (valid {expires} s).",
+            {"token_type": token.get("token_type", "Bearer"), "expires_in": expires},
+        )
+
+    def check_scopes(self):
+        token = self._access_token()
+        granted = str(token.get("scope", "")).split()
+        if missing_scopes(granted, [SCOPE]):
+            raise ConnectorError(
+                ErrorCode.INSUFFICIENT_PERMISSIONS,
+                f"The refresh token was granted without the Data Manager scope; it has: {', '.join(granted) or 'none'}.",
+                remediation=RECONNECT,
+                details={"granted_scopes": granted},
+            )
+        return f"The access token carries {SCOPE}.", {"granted_scopes": granted}
+
+    def check_user_list(self):
+        user_list = self._fetch_user_list()
+        key_types = (user_list.get("ingestedUserListInfo") or {}).get("uploadKeyTypes") or []
+        details = {
+            "name": user_list.get("name", ""),
+            "display_name": user_list.get("displayName", ""),
+            "membership_status": user_list.get("membershipStatus", ""),
+            "upload_key_types": key_types,
+        }
+        list_id = self.config["user_list_id"]
+        if user_list.get("readOnly"):
+            raise ConnectorError(
+                ErrorCode.INSUFFICIENT_PERMISSIONS,
+                f"User list {list_id} is read-only for this account (it is shared with it, not owned).",
+                remediation="Use a Customer Match list owned by the operating account customer_id.",
+                details=details,
+            )
+        if user_list.get("accountAccessStatus") == "DISABLED":
+            raise ConnectorError(
+                ErrorCode.INSUFFICIENT_PERMISSIONS,
+                f"The share of user list {list_id} with account {self.config['customer_id']} was revoked.",
+                remediation="Ask the list owner to re-enable the share, or use a list owned by this account.",
+                details=details,
+            )
+        if user_list.get("membershipStatus") == "CLOSED":
+            raise ConnectorError(
+                ErrorCode.INVALID_CONFIG,
+                f"User list {list_id} is CLOSED and accepts no new members.",
+                remediation="Re-open the list in Google Ads (Audience manager) or configure an open list.",
+                details=details,
+            )
+        if not key_types or not any(key in SUPPORTED_KEYS for key in key_types):
+            raise ConnectorError(
+                ErrorCode.INVALID_CONFIG,
+                f"User list {list_id} is not a Customer Match list this destination can fill "
+                f"(upload key types: {', '.join(key_types) or 'none'}).",
+                remediation="Use a Customer Match list whose upload key type is contact info, mobile ID or user ID.",
+                details=details,
+            )
+        name = user_list.get("displayName") or list_id
+        return (
+            f"User list '{name}' exists in account {self.config['customer_id']}, is "
+            f"{user_list.get('membershipStatus', 'OPEN')} and accepts {', '.join(key_types)}.",
+            details,
+        )
+
+    def check_write_check(self):
+        key_types = (self._user_list or self._fetch_user_list()).get("ingestedUserListInfo", {}).get(
+            "uploadKeyTypes"
+        ) or ["CONTACT_ID"]
+        body = {
+            "destinations": [self._destination()],
+            "audienceMembers": [self._probe_member(key_types)],
+            "encoding": "HEX",
+            "termsOfService": {"customerMatchTermsOfServiceStatus": "ACCEPTED"},
+            "validateOnly": True,
+        }
+        consent = self._consent()
+        if consent:
+            body["consent"] = consent
+        response = self.http.post(
+            self.vendor_url(f"{API_URL}/v1/audienceMembers:ingest"), json=body, headers=self._headers(login=False)
+        )
+        if response.status_code != 200:
+            raise self._api_error(response, "the validateOnly ingest")
+        request_id = body_json(response).get("requestId", "")
+        return (
+            f"Google validated an audience upload to user list {self.config['user_list_id']} "
+            "(validateOnly: nothing was stored).",
+            {"request_id": request_id, "validate_only": True},
+        )
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _access_token(self) -> dict:
+        if self._token is None:
+            self._token = refresh_access_token(
+                self,
+                TOKEN_VENDOR,
+                TOKEN_URL,
+                client_id=self.config["client_id"],
+                client_secret=self.config["client_secret"],
+                refresh_token=self.config["refresh_token"],
+                reconnect=RECONNECT,
+            )
+        return self._token
+
+    def _headers(self, *, login: bool = True) -> dict:
+        headers = {"Authorization": f"Bearer {self._access_token()['access_token']}", "Accept": "application/json"}
+        if login and self.config.get("login_customer_id"):
+            headers["login-account"] = f"accountTypes/{ACCOUNT_TYPE}/accounts/{self.config['login_customer_id']}"
+        return headers
+
+    def _destination(self) -> dict:
+        destination = {
+            "operatingAccount": {"accountType": ACCOUNT_TYPE, "accountId": self.config["customer_id"]},
+            "productDestinationId": self.config["user_list_id"],
+        }
+        if self.config.get("login_customer_id"):
+            destination["loginAccount"] = {"accountType": ACCOUNT_TYPE, "accountId": self.config["login_customer_id"]}
+        return destination
+
+    @staticmethod
+    def _probe_member(key_types: list[str]) -> dict:
+        if "CONTACT_ID" in key_types:
+            return {"userData": {"userIdentifiers": [{"emailAddress": _sha256(PROBE_EMAIL)}]}}
+        if "MOBILE_ID" in key_types:
+            return {"mobileData": {"mobileIds": [str(uuid.uuid4())]}}
+        return {"userIdData": {"userId": "connection-test"}}
+
+    def _consent(self) -> dict:
+        consent = {}
+        if self.config.get("consent_ad_user_data"):
+            consent["adUserData"] = self.config["consent_ad_user_data"]
+        if self.config.get("consent_ad_personalization"):
+            consent["adPersonalization"] = self.config["consent_ad_personalization"]
+        return consent
+
+    def _fetch_user_list(self) -> dict:
+        name = (
+            f"accountTypes/{ACCOUNT_TYPE}/accounts/{self.config['customer_id']}"
+            f"/userLists/{self.config['user_list_id']}"
+        )
+        response = self.http.get(self.vendor_url(f"{API_URL}/v1/{name}"), headers=self._headers())
+        if response.status_code != 200:
+            raise self._api_error(response, "the user list")
+        self._user_list = body_json(response)
+        return self._user_list
+
+    def _api_error(self, response, what: str) -> ConnectorError:
+        """A google.rpc.Status error body: {"error": {code, message, status, details: [ErrorInfo, RetryInfo…]}}."""
+        error = body_json(response).get("error") or {}
+        details = error.get("details") if isinstance(error.get("details"), list) else []
+        reasons = [d.get("reason", "") for d in details if isinstance(d, dict) and d.get("reason")]
+        retry_delay = next(
+            (d.get("retryDelay") for d in details if isinstance(d, dict) and d.get("retryDelay")), None
+        )
+        reason = reasons[0] if reasons else ""
+        status = str(error.get("status") or "")
+        message = redact(str(error.get("message") or ""), *self._secrets())
+        code, remediation = self._classify(response.status_code, reason, status)
+        vendor_code = f"{status}/{reason}" if status and reason else (status or reason or None)
+        result = error_for_status(
+            response, VENDOR, vendor_message=message, vendor_code=vendor_code, code=code, remediation=remediation
+        )
+        result.message = f"{result.message} (while checking {what})"
+        seconds = None
+        if isinstance(retry_delay, str) and re.fullmatch(r"[0-9.]+s", retry_delay):
+            seconds = float(retry_delay[:-1])
+        return retry_later(result, seconds)
+
+    def _classify(self, http_status: int, reason: str, status: str) -> tuple[ErrorCode | None, str]:
+        cid, list_id = self.config["customer_id"], self.config["user_list_id"]
+        if http_status == 401:
+            if reason == "ACCESS_TOKEN_EXPIRED":
+                return ErrorCode.TOKEN_EXPIRED, RECONNECT
+            return ErrorCode.AUTH_INVALID, RECONNECT
+        if reason == "ACCESS_TOKEN_SCOPE_INSUFFICIENT":
+            return ErrorCode.INSUFFICIENT_PERMISSIONS, RECONNECT
+        if reason == "SERVICE_DISABLED":
+            return (
+                ErrorCode.INSUFFICIENT_PERMISSIONS,
+                "Enable the Data Manager API (datamanager.googleapis.com) in the Google Cloud project of the OAuth "
+                "client, wait a few minutes, and test again.",
+            )
+        if reason == "TERMS_AND_CONDITIONS_NOT_SIGNED":
+            return (
+                ErrorCode.INSUFFICIENT_PERMISSIONS,
+                f"Accept the Customer Match terms of service in Google Ads account {cid} (Tools → Audience manager).",
+            )
+        if reason in ("INVALID_USER_LIST_ID", "NOT_FOUND") or http_status == 404:
+            return (
+                ErrorCode.NOT_FOUND,
+                f"Check user_list_id {list_id}: it must be a Customer Match list of account {cid}.",
+            )
+        if reason in ("INVALID_USER_LIST_TYPE", "DATA_PARTNER_USER_LIST_MUTATE_NOT_ALLOWED"):
+            return ErrorCode.INVALID_CONFIG, "Use a Customer Match list owned by the operating account."
+        if http_status == 403 or status == "PERMISSION_DENIED":
+            return (
+                ErrorCode.INSUFFICIENT_PERMISSIONS,
+                f"Give the Google user of the refresh token access to Google Ads account {cid}, or set "
+                "login_customer_id to the manager account it is reached through.",
+            )
+        return None, ""
+
+    def _secrets(self) -> tuple:
+        token = (self._token or {}).get("access_token")
+        return (self.config.get("client_secret"), self.config.get("refresh_token"), token)
+
+    # --- fields ---------------------------------------------------------------------------------
+
+    def describe_fields(self) -> FieldsDescription:
+        address_note = " Sent inside address{} together with first_name, last_name, country_code and postal_code."
+        fields = [
+            identifier_field(
+                "email",
+                "Email address",
+                "userIdentifiers[].emailAddress. Remove all whitespace, lowercase; for gmail.com/googlemail.com also "
+                f"remove dots and any +suffix before the @; {SHA256_HEX}.",
+                must_hash=True,
+            ),
+            identifier_field(
+                "phone",
+                "Phone number",
+                f"userIdentifiers[].phoneNumber. E.164 with + and country code (e.g. +18005550100), trimmed; "
+                f"{SHA256_HEX}.",
+                must_hash=True,
+            ),
+            identifier_field(
+                "first_name",
+                "First name",
+                f"address.givenName. Lowercase, no prefixes (Mrs.), no punctuation, trimmed; {SHA256_HEX}."
+                + address_note,
+                must_hash=True,
+                identifier=False,
+            ),
+            identifier_field(
+                "last_name",
+                "Last name",
+                f"address.familyName. Lowercase, no suffixes (Jr.), no punctuation, trimmed; {SHA256_HEX}."
+                + address_note,
+                must_hash=True,
+                identifier=False,
+            ),
+            identifier_field(
+                "country_code",
+                "Country code",
+                "address.regionCode. ISO-3166-1 alpha-2 code of the address (e.g. US); not hashed." + address_note,
+                must_hash=False,
+                identifier=False,
+            ),
+            identifier_field(
+                "postal_code",
+                "Postal code",
+                "address.postalCode. Postal code of the address, trimmed; not hashed." + address_note,
+                must_hash=False,
+                identifier=False,
+            ),
+            identifier_field(
+                "mobile_id",
+                "Mobile advertising ID",
+                "mobileData.mobileIds[]. IDFA or Android advertising ID as is; not hashed. Only for lists with "
+                "upload key type MOBILE_ID (a member carries one data type).",
+                must_hash=False,
+            ),
+            identifier_field(
+                "user_id",
+                "User ID",
+                "userIdData.userId. Your own stable user ID; not hashed. Only for lists with upload key type USER_ID.",
+                must_hash=False,
+            ),
+        ]
+        return FieldsDescription(
+            object="audience_member",
+            source="static",
+            fields=fields,
+            options={
+                "operations": ["audienceMembers:ingest", "audienceMembers:remove"],
+                "destination": {
+                    "account_type": ACCOUNT_TYPE,
+                    "customer_id": self.config.get("customer_id"),
+                    "user_list_id": self.config.get("user_list_id"),
+                },
+                "encoding": "HEX",
+                "hash": "SHA-256",
+                "max_identifiers_per_member": 10,
+                "max_members_per_request": 10000,
+                "sync_key": "A hashed identifier (email or phone), mobile_id or user_id.",
+            },
+        )

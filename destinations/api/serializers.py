@@ -1,0 +1,207 @@
+"""Request and response shapes. Fields are listed explicitly; secrets leave only as ********."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from connectors.registry import UnknownConnectorType, get_connector_class
+
+from ..models import Connection, Destination, DestinationStatus, TestRun
+
+
+def masked(destination_type: str, config: dict) -> dict:
+    try:
+        return get_connector_class(destination_type).mask_config(config)
+    except UnknownConnectorType:  # a type whose connector was removed: show nothing that could be secret
+        return {}
+
+
+class StrictInputSerializer(serializers.Serializer):
+    """Rejects keys it does not know (a typo must not be silently ignored); `ignored` keys are read-only."""
+
+    ignored: tuple[str, ...] = ()
+
+    def validate(self, attrs):
+        unknown = set(self.initial_data) - set(self.fields) - set(self.ignored)
+        if unknown:
+            raise serializers.ValidationError({key: ["Unknown field."] for key in sorted(unknown)})
+        return attrs
+
+
+class DestinationSerializer(serializers.ModelSerializer):
+    """The destination object, exactly as the contract fixes it."""
+
+    workspace_id = serializers.UUIDField(read_only=True)
+    connection_id = serializers.UUIDField(read_only=True, allow_null=True)
+    config = serializers.SerializerMethodField()
+    status = serializers.ChoiceField(choices=DestinationStatus.choices, read_only=True)
+    created_by = serializers.UUIDField(source="created_by_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Destination
+        fields = [
+            "id",
+            "workspace_id",
+            "connection_id",
+            "name",
+            "destination_type",
+            "config",
+            "status",
+            "status_error",
+            "created_by",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_config(self, destination: Destination) -> dict:
+        return masked(destination.destination_type, {**destination.config, **destination.secrets})
+
+
+DESTINATION_READ_ONLY = ("id", "workspace_id", "status", "status_error", "created_by", "created_at", "updated_at")
+
+
+class DestinationCreateSerializer(StrictInputSerializer):
+    ignored = DESTINATION_READ_ONLY
+    name = serializers.CharField(max_length=200)
+    destination_type = serializers.CharField(max_length=40)
+    config = serializers.DictField()
+    connection_id = serializers.UUIDField(required=False, allow_null=True)
+
+
+class DestinationUpdateSerializer(StrictInputSerializer):
+    ignored = DESTINATION_READ_ONLY
+    name = serializers.CharField(max_length=200, required=False)
+    destination_type = serializers.CharField(max_length=40, required=False)
+    config = serializers.DictField(required=False)
+    connection_id = serializers.UUIDField(required=False, allow_null=True)
+
+
+class ConnectionTestNewSerializer(StrictInputSerializer):
+    destination_type = serializers.CharField(max_length=40)
+    config = serializers.DictField()
+    connection_id = serializers.UUIDField(required=False, allow_null=True)
+
+
+class ConnectionTestStoredSerializer(StrictInputSerializer):
+    config = serializers.DictField(required=False, help_text="Keys that override the stored config for this test.")
+
+
+class ConnectionSerializer(serializers.ModelSerializer):
+    workspace_id = serializers.UUIDField(read_only=True)
+    credentials = serializers.SerializerMethodField()
+    created_by = serializers.UUIDField(source="created_by_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Connection
+        fields = ["id", "workspace_id", "name", "destination_type", "credentials", "created_by", "created_at",
+                  "updated_at"]
+        read_only_fields = fields
+
+    def get_credentials(self, connection: Connection) -> dict:
+        return masked(connection.destination_type, connection.credentials)
+
+
+CONNECTION_READ_ONLY = ("id", "workspace_id", "created_by", "created_at", "updated_at")
+
+
+class ConnectionCreateSerializer(StrictInputSerializer):
+    ignored = CONNECTION_READ_ONLY
+    name = serializers.CharField(max_length=200)
+    destination_type = serializers.CharField(max_length=40)
+    credentials = serializers.DictField()
+
+
+class ConnectionUpdateSerializer(StrictInputSerializer):
+    ignored = CONNECTION_READ_ONLY
+    name = serializers.CharField(max_length=200, required=False)
+    destination_type = serializers.CharField(max_length=40, required=False)
+    credentials = serializers.DictField(required=False)
+
+
+class StepResultSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    status = serializers.ChoiceField(choices=["passed", "failed", "skipped"])
+    message = serializers.CharField()
+    duration_ms = serializers.IntegerField()
+    error = serializers.DictField(required=False, help_text="code, retryable, remediation (+ http_status, ...)")
+    details = serializers.DictField(required=False)
+
+
+class TestRunSerializer(serializers.ModelSerializer):
+    __test__ = False
+
+    destination_id = serializers.UUIDField(read_only=True, allow_null=True)
+    actor = serializers.UUIDField(source="actor_id", read_only=True, allow_null=True)
+    steps = StepResultSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = TestRun
+        fields = ["id", "destination_id", "destination_type", "actor", "trigger", "started_at", "finished_at",
+                  "success", "duration_ms", "steps"]
+        read_only_fields = fields
+
+
+class StepSpecSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField()
+    timeout = serializers.FloatField()
+    required = serializers.BooleanField()
+    writes = serializers.BooleanField()
+
+
+class DestinationTypeSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    label = serializers.CharField()
+    auth_method = serializers.CharField()
+    config_schema = serializers.DictField()
+    secret_fields = serializers.ListField(child=serializers.CharField())
+    steps = StepSpecSerializer(many=True)
+
+
+class FieldSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    label = serializers.CharField()
+    type = serializers.CharField()
+    required = serializers.BooleanField()
+    identifier = serializers.BooleanField(help_text="Usable as the sync key.")
+    createable = serializers.BooleanField()
+    updateable = serializers.BooleanField()
+    must_hash = serializers.BooleanField(help_text="Must be normalised and SHA-256 hashed before sending.")
+    nullable = serializers.BooleanField(required=False)
+    description = serializers.CharField(required=False)
+
+
+class FieldsSerializer(serializers.Serializer):
+    destination_id = serializers.UUIDField()
+    destination_type = serializers.CharField()
+    object = serializers.CharField()
+    source = serializers.ChoiceField(choices=["live", "static"])
+    fetched_at = serializers.DateTimeField()
+    fields = FieldSerializer(many=True)
+    options = serializers.DictField(required=False)
+
+
+class DeletedSerializer(serializers.Serializer):
+    status = serializers.CharField(default="deleted")
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+
+
+class BlockingSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["reverse_etl_pipeline", "sync", "destination"])
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+
+
+class ConflictSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    blocking = BlockingSerializer(many=True)
+
+
+class VendorErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    error = serializers.DictField()

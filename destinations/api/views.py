@@ -1,0 +1,273 @@
+"""Thin views: parse, call one service or selector, render."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from connectors.registry import connector_classes
+
+from .. import selectors, services, testing
+from ..sse import event_stream_response, parse_last_event_id
+from .base import JSONErrorsNegotiation, WorkspaceScopedView
+from .serializers import (
+    ConflictSerializer,
+    ConnectionCreateSerializer,
+    ConnectionSerializer,
+    ConnectionTestNewSerializer,
+    ConnectionTestStoredSerializer,
+    ConnectionUpdateSerializer,
+    DeletedSerializer,
+    DestinationCreateSerializer,
+    DestinationSerializer,
+    DestinationTypeSerializer,
+    DestinationUpdateSerializer,
+    ErrorSerializer,
+    FieldsSerializer,
+    TestRunSerializer,
+    VendorErrorSerializer,
+)
+
+WORKSPACE_HEADER_PARAM = OpenApiParameter(
+    "X-Workspace-ID", OpenApiTypes.UUID, OpenApiParameter.HEADER, required=True,
+    description="Must equal the workspace id in the path.",
+)
+ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Invalid input; `errors` names each field by path."),
+    401: OpenApiResponse(ErrorSerializer, description="Missing or invalid bearer token."),
+    403: OpenApiResponse(ErrorSerializer, description="The viewer role cannot change or test."),
+    404: OpenApiResponse(ErrorSerializer, description="Not found in this workspace (or not a member)."),
+}
+SSE_DESCRIPTION = (
+    "A `text/event-stream`: one `step` event per check as it finishes (`name`, `status` passed|failed|skipped, "
+    "`message`, `duration_ms`, and on failure `error` {`code`, `retryable`, `remediation`}), then one `done` "
+    "event (`success`, `steps`, `duration_ms`, `test_run_id`, and for a stored destination `destination`). "
+    "Each event has an `id` (`testrun-<run>:<n>`); the `X-Test-Run-ID` header names the run so a client "
+    "can re-attach at `.../destinations/test-runs/{run_id}/events`."
+)
+SSE_EXAMPLE = (
+    'event: step\nid: testrun-1f0c…:1\ndata: {"name":"connectivity","status":"passed","message":"Reached …",'
+    '"duration_ms":41}\n\nevent: done\nid: testrun-1f0c…:3\ndata: {"success":true,"steps":[…],'
+    '"duration_ms":312,"test_run_id":"1f0c…"}\n\n'
+)
+SSE_RESPONSE = {
+    (200, "text/event-stream"): OpenApiResponse(
+        OpenApiTypes.STR, description=SSE_DESCRIPTION, examples=[OpenApiExample("stream", SSE_EXAMPLE)]
+    ),
+    **ERRORS,
+}
+
+
+def _sse_for(prepared) -> object:
+    testing.connection_test_submit(prepared)
+    run = prepared.test_run
+    return event_stream_response(run.channel, headers={"X-Test-Run-ID": str(run.pk)})
+
+
+class DestinationTypesView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="destination_types_list",
+        summary="Every destination type: label, auth method, config schema (secrets marked), test steps",
+        responses={200: DestinationTypeSerializer(many=True), 401: ERRORS[401]},
+    )
+    def get(self, request):
+        return Response([cls.describe_type() for cls in connector_classes().values()])
+
+
+@extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["destinations"])
+class DestinationListView(WorkspaceScopedView):
+    @extend_schema(operation_id="destinations_list", responses={200: DestinationSerializer(many=True), **ERRORS})
+    def get(self, request, workspace_id):
+        destinations = selectors.destination_list(workspace=self.workspace)
+        return Response(DestinationSerializer(destinations, many=True).data)
+
+    @extend_schema(
+        operation_id="destinations_create",
+        request=DestinationCreateSerializer,
+        responses={201: DestinationSerializer, **ERRORS},
+    )
+    def post(self, request, workspace_id):
+        serializer = DestinationCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        destination = services.destination_create(workspace=self.workspace, actor=request.user, **serializer.validated_data)
+        return Response(DestinationSerializer(destination).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["destinations"])
+class DestinationDetailView(WorkspaceScopedView):
+    def destination(self, destination_id):
+        return selectors.destination_get(workspace=self.workspace, destination_id=destination_id)
+
+    @extend_schema(operation_id="destinations_retrieve", responses={200: DestinationSerializer, **ERRORS})
+    def get(self, request, workspace_id, destination_id):
+        return Response(DestinationSerializer(self.destination(destination_id)).data)
+
+    @extend_schema(
+        operation_id="destinations_update",
+        description="Only the fields sent change; `config` is merged key by key (`null` removes a key, a "
+        "secret sent as `********` or omitted keeps its stored value). `destination_type` may change only "
+        "with a config valid for the new type. A change to config, connection or type resets `status` to "
+        "`pending`.",
+        request=DestinationUpdateSerializer,
+        responses={200: DestinationSerializer, **ERRORS},
+    )
+    def put(self, request, workspace_id, destination_id):
+        serializer = DestinationUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        destination = services.destination_update(
+            destination=self.destination(destination_id), actor=request.user, data=serializer.validated_data
+        )
+        return Response(DestinationSerializer(destination).data)
+
+    @extend_schema(operation_id="destinations_partial_update", request=DestinationUpdateSerializer,
+                   responses={200: DestinationSerializer, **ERRORS}, description="Same as PUT.")
+    def patch(self, request, workspace_id, destination_id):
+        return self.put(request, workspace_id, destination_id)
+
+    @extend_schema(
+        operation_id="destinations_destroy",
+        responses={200: DeletedSerializer, 409: OpenApiResponse(
+            ConflictSerializer, description="Active Reverse ETL pipelines or Syncs use it; `blocking` names them."
+        ), **ERRORS},
+    )
+    def delete(self, request, workspace_id, destination_id):
+        services.destination_delete(destination=self.destination(destination_id))
+        return Response({"status": "deleted"})
+
+
+@extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])
+class DestinationTestNewView(WorkspaceScopedView):
+    content_negotiation_class = JSONErrorsNegotiation
+
+    @extend_schema(operation_id="destinations_test_new", request=ConnectionTestNewSerializer, responses=SSE_RESPONSE,
+                   summary="Test a new connection (streamed as Server-Sent Events)")
+    def post(self, request, workspace_id):
+        serializer = ConnectionTestNewSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        prepared = testing.connection_test_prepare(
+            workspace=self.workspace, actor=request.user, **serializer.validated_data
+        )
+        return _sse_for(prepared)
+
+
+@extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])
+class DestinationTestView(WorkspaceScopedView):
+    content_negotiation_class = JSONErrorsNegotiation
+
+    @extend_schema(operation_id="destinations_test", request=ConnectionTestStoredSerializer, responses=SSE_RESPONSE,
+                   summary="Test a stored destination (SSE); its status is updated when the test ends")
+    def post(self, request, workspace_id, destination_id):
+        serializer = ConnectionTestStoredSerializer(data=request.data or {})
+        serializer.is_valid(raise_exception=True)
+        destination = selectors.destination_get(workspace=self.workspace, destination_id=destination_id)
+        prepared = testing.connection_test_prepare(
+            workspace=self.workspace,
+            actor=request.user,
+            destination=destination,
+            config=serializer.validated_data.get("config"),
+        )
+        return _sse_for(prepared)
+
+
+@extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])
+class TestRunEventsView(WorkspaceScopedView):
+    content_negotiation_class = JSONErrorsNegotiation
+
+    @extend_schema(
+        operation_id="test_run_events",
+        summary="Attach to a test run: its events replayed from the start (or after Last-Event-ID), then live",
+        parameters=[OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER, required=False)],
+        responses=SSE_RESPONSE,
+    )
+    def get(self, request, workspace_id, run_id):
+        run = selectors.test_run_get(workspace=self.workspace, run_id=run_id)
+        after = parse_last_event_id(request.headers.get("Last-Event-ID"), run.channel)
+        return event_stream_response(run.channel, after_id=after, headers={"X-Test-Run-ID": str(run.pk)})
+
+
+@extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])
+class TestRunDetailView(WorkspaceScopedView):
+    @extend_schema(operation_id="test_run_retrieve", responses={200: TestRunSerializer, **ERRORS})
+    def get(self, request, workspace_id, run_id):
+        return Response(TestRunSerializer(selectors.test_run_get(workspace=self.workspace, run_id=run_id)).data)
+
+
+@extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])
+class DestinationTestRunsView(WorkspaceScopedView):
+    @extend_schema(
+        operation_id="destinations_test_runs",
+        summary="A destination's recent test runs, newest first",
+        parameters=[OpenApiParameter("limit", int, description="At most this many (1-100, default 20).")],
+        responses={200: TestRunSerializer(many=True), **ERRORS},
+    )
+    def get(self, request, workspace_id, destination_id):
+        destination = selectors.destination_get(workspace=self.workspace, destination_id=destination_id)
+        try:
+            limit = min(max(int(request.query_params.get("limit", 20)), 1), 100)
+        except ValueError:
+            limit = 20
+        runs = selectors.test_run_list(workspace=self.workspace, destination=destination, limit=limit)
+        return Response(TestRunSerializer(runs, many=True).data)
+
+
+@extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["destinations"])
+class DestinationFieldsView(WorkspaceScopedView):
+    @extend_schema(
+        operation_id="destinations_fields",
+        summary="The fields Reverse ETL / Sync mappings can target",
+        parameters=[OpenApiParameter("refresh", bool, description="Read from the vendor anew, not the cache.")],
+        responses={200: FieldsSerializer, 502: OpenApiResponse(
+            VendorErrorSerializer, description="The vendor failed; `error` is the step-style error."
+        ), **ERRORS},
+    )
+    def get(self, request, workspace_id, destination_id):
+        destination = selectors.destination_get(workspace=self.workspace, destination_id=destination_id)
+        refresh = request.query_params.get("refresh", "").lower() in ("1", "true", "yes")
+        return Response(services.destination_fields(destination=destination, refresh=refresh))
+
+
+@extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connections"])
+class ConnectionListView(WorkspaceScopedView):
+    @extend_schema(operation_id="connections_list", responses={200: ConnectionSerializer(many=True), **ERRORS})
+    def get(self, request, workspace_id):
+        return Response(ConnectionSerializer(selectors.connection_list(workspace=self.workspace), many=True).data)
+
+    @extend_schema(operation_id="connections_create", request=ConnectionCreateSerializer,
+                   responses={201: ConnectionSerializer, **ERRORS})
+    def post(self, request, workspace_id):
+        serializer = ConnectionCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        connection = services.connection_create(workspace=self.workspace, actor=request.user, **serializer.validated_data)
+        return Response(ConnectionSerializer(connection).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connections"])
+class ConnectionDetailView(WorkspaceScopedView):
+    def connection(self, connection_id):
+        return selectors.connection_get(workspace=self.workspace, connection_id=connection_id)
+
+    @extend_schema(operation_id="connections_retrieve", responses={200: ConnectionSerializer, **ERRORS})
+    def get(self, request, workspace_id, connection_id):
+        return Response(ConnectionSerializer(self.connection(connection_id)).data)
+
+    @extend_schema(operation_id="connections_update", request=ConnectionUpdateSerializer,
+                   responses={200: ConnectionSerializer, 409: ConflictSerializer, **ERRORS})
+    def put(self, request, workspace_id, connection_id):
+        serializer = ConnectionUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        connection = services.connection_update(
+            connection=self.connection(connection_id), actor=request.user, data=serializer.validated_data
+        )
+        return Response(ConnectionSerializer(connection).data)
+
+    @extend_schema(operation_id="connections_destroy", responses={200: DeletedSerializer, 409: OpenApiResponse(
+        ConflictSerializer, description="Destinations use it; `blocking` names them."), **ERRORS})
+    def delete(self, request, workspace_id, connection_id):
+        services.connection_delete(connection=self.connection(connection_id))
+        return Response({"status": "deleted"})

@@ -1,0 +1,29 @@
+"""Errors the services raise; the API, admin and commands each present them in their own way."""
+
+from __future__ import annotations
+
+
+class InvalidInput(Exception):
+    """Bad input, keyed by field path (`config.instance_url`)."""
+
+    def __init__(self, errors: dict[str, list[str]], extra: dict | None = None):
+        self.errors = errors
+        self.extra = extra or {}
+        super().__init__("; ".join(f"{path}: {' '.join(msgs)}" for path, msgs in errors.items()))
+
+
+class Conflict(Exception):
+    """The request is valid but something blocks it; `blocking` names what."""
+
+    def __init__(self, detail: str, blocking: list[dict]):
+        self.detail = detail
+        self.blocking = blocking
+        super().__init__(detail)
+
+
+class VendorFailure(Exception):
+    """The vendor (or the way to it) failed; carries the step-style error."""
+
+    def __init__(self, error):
+        self.error = error
+        super().__init__(error.message)

@@ -1,0 +1,47 @@
+"""Reads, always scoped to one workspace: an id from another workspace is simply not found."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import QuerySet
+
+from .models import Connection, Destination, TestRun
+
+
+class NotFound(LookupError):
+    """Raised for ids that do not exist in the caller's workspace (whether or not they exist elsewhere)."""
+
+
+def _get(queryset: QuerySet, object_id, what: str):
+    try:
+        return queryset.get(pk=uuid.UUID(str(object_id)))
+    except (ValueError, queryset.model.DoesNotExist):
+        raise NotFound(f"{what} not found.") from None
+
+
+def destination_list(*, workspace) -> QuerySet[Destination]:
+    return Destination.objects.filter(workspace=workspace).order_by("created_at", "id")
+
+
+def destination_get(*, workspace, destination_id) -> Destination:
+    return _get(destination_list(workspace=workspace).select_related("connection"), destination_id, "Destination")
+
+
+def connection_list(*, workspace) -> QuerySet[Connection]:
+    return Connection.objects.filter(workspace=workspace).order_by("created_at", "id")
+
+
+def connection_get(*, workspace, connection_id) -> Connection:
+    return _get(connection_list(workspace=workspace), connection_id, "Connection")
+
+
+def test_run_list(*, workspace, destination: Destination | None = None, limit: int = 20) -> QuerySet[TestRun]:
+    runs = TestRun.objects.filter(workspace=workspace).order_by("-started_at")
+    if destination is not None:
+        runs = runs.filter(destination=destination)
+    return runs[:limit]
+
+
+def test_run_get(*, workspace, run_id) -> TestRun:
+    return _get(TestRun.objects.filter(workspace=workspace), run_id, "Test run")

@@ -1,0 +1,46 @@
+"""Who may do what in a workspace. The workspace always comes from the URL, never from a body."""
+
+from __future__ import annotations
+
+import uuid
+
+from rest_framework import exceptions
+
+from .models import ApiToken, Membership
+
+WORKSPACE_HEADER = "X-Workspace-ID"
+
+
+class WorkspaceNotFound(exceptions.NotFound):
+    default_detail = "Workspace not found."
+
+
+def workspace_membership(*, user, auth, workspace_id, header_value: str | None) -> Membership:
+    """The caller's membership of the workspace in the path.
+
+    400 when the X-Workspace-ID header is missing or names another workspace; 404 when the caller is not a
+    member (or the token belongs to another workspace), so no one learns which workspaces exist.
+    """
+    if not header_value:
+        raise exceptions.ValidationError({WORKSPACE_HEADER: [f"The {WORKSPACE_HEADER} header is required."]})
+    try:
+        header_id = uuid.UUID(header_value.strip())
+    except ValueError:
+        raise exceptions.ValidationError({WORKSPACE_HEADER: ["Must be a workspace UUID."]}) from None
+    if header_id != workspace_id:
+        raise exceptions.ValidationError(
+            {WORKSPACE_HEADER: ["Must equal the workspace id in the path."]}
+        )
+    if isinstance(auth, ApiToken) and auth.workspace_id != workspace_id:
+        raise WorkspaceNotFound()
+    membership = (
+        Membership.objects.select_related("workspace").filter(workspace_id=workspace_id, user=user).first()
+    )
+    if membership is None:
+        raise WorkspaceNotFound()
+    return membership
+
+
+def require_write(membership: Membership) -> None:
+    if not membership.can_write:
+        raise exceptions.PermissionDenied(f"The {membership.role} role can read but not change or test.")
