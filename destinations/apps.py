@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class DestinationsConfig(AppConfig):
     name = "destinations"
     verbose_name = "Destinations"
+
+    def ready(self):
+        from .api import openapi  # noqa: F401  (registers the bearer-token scheme with drf-spectacular)

@@ -24,12 +24,12 @@ from connectors.runner import run_test
 
 from .models import Destination, DestinationStatus, TestRun, TestRunTrigger
 from .services import (
-    resolve_connection,
-    validated_config,
     connector_class_for,
     destination_own_config,
     merge_config,
     outbound_policy,
+    resolve_connection,
+    validated_config,
 )
 
 logger = logging.getLogger(__name__)

@@ -2,7 +2,11 @@
 
 import os
 
+from django.conf import settings
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zeotap_composable.settings")
 application = get_asgi_application()
+if settings.DEBUG:
+    application = ASGIStaticFilesHandler(application)  # admin CSS/JS in development, as runserver would

@@ -156,7 +156,11 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
+    "OAS_VERSION": "3.1.0",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "destinations.api.openapi.typed_config_bodies",
+    ],
     "ENUM_NAME_OVERRIDES": {"DestinationStatusEnum": "destinations.models.DestinationStatus"},
 }
 
@@ -165,7 +169,8 @@ EVENTSTREAM_STORAGE_CLASS = "django_eventstream.storage.DjangoModelStorage"
 EVENTSTREAM_CHANNELMANAGER_CLASS = "destinations.sse.TestRunChannelManager"
 
 # Outbound calls made by connectors (see connectors/http.py).
-OUTBOUND_ALLOWED_NETWORKS = env_list("OUTBOUND_ALLOWED_NETWORKS")
+# Development may reach local receivers and emulators; production reaches public addresses only.
+OUTBOUND_ALLOWED_NETWORKS = env_list("OUTBOUND_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128" if DEBUG else "")
 CONNECTOR_BASE_URLS = json.loads(os.environ.get("CONNECTOR_BASE_URLS") or "{}")
 if not isinstance(CONNECTOR_BASE_URLS, dict):
     raise ImproperlyConfigured("CONNECTOR_BASE_URLS must be a JSON object mapping a type to a base URL.")

@@ -11,10 +11,17 @@ from tests.conftest import LOOPBACK
 from tests.emulators.braze import READ_ONLY_KEY, VALID_KEY, BrazeEmulator, custom_attribute, valid_config
 
 
+@pytest.fixture(scope="module")
+def server():
+    with BrazeEmulator() as running:
+        yield running
+
+
 @pytest.fixture
-def braze():
-    with BrazeEmulator() as server:
-        yield server
+def braze(server):
+    server.reset()
+    server.seed()
+    return server
 
 
 def make(server, **overrides):

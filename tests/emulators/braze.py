@@ -41,6 +41,10 @@ class BrazeEmulator(Emulator):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
+        self.seed()
+
+    def seed(self) -> None:
+        """The vendor state every test starts from (tests share one server and call reset() + seed())."""
         self.api_keys = {
             VALID_KEY: {"custom_attributes.get", "users.track"},
             READ_ONLY_KEY: {"custom_attributes.get"},

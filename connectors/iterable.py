@@ -1,0 +1,200 @@
+"""Iterable: user profiles (and list membership) in a project, in the US or EU data center."""
+
+from __future__ import annotations
+
+from ._apikey import ApiKeyConnector
+from .base import DestinationField, FieldsDescription, Step
+from .errors import ConnectorError, ErrorCode
+from .registry import register
+from .schema import config_schema, enum, secret
+
+HOSTS = {"US": "https://api.iterable.com", "EU": "https://api.eu.iterable.com"}
+PROJECT_TYPES = ["email_based", "user_id_based", "hybrid"]
+# Which identifier fields a project type accepts as the sync key.
+SYNC_KEYS = {"email_based": ("email",), "user_id_based": ("userId",), "hybrid": ("email", "userId")}
+
+# getFields types -> our field type.
+FIELD_TYPES = {
+    "string": "string",
+    "long": "integer",
+    "double": "number",
+    "boolean": "boolean",
+    "date": "datetime",
+    "object": "object",
+    "nested": "array",
+    "geo_location": "object",
+}
+# Top-level user fields Iterable manages itself (list membership, devices, subscription state, timestamps):
+# readable, but a sync cannot set them through dataFields.
+SYSTEM_FIELDS = {
+    "emailListIds", "signupDate", "signupSource", "profileUpdatedAt", "itblInternal", "devices",
+    "browserTokens", "phoneNumberDetails", "unsubscribedChannelIds", "unsubscribedMessageTypeIds",
+    "subscribedMessageTypeIds",
+}  # fmt: skip
+
+# Iterable's `code` -> (error code, what to fix); anything else falls back to the HTTP status.
+VENDOR_CODES = {
+    "BadApiKey": (
+        ErrorCode.AUTH_INVALID,
+        "Check the key, and that data_center is the project's: a key works only in its own data center. "
+        "Create a server-side key in Integrations → API Keys if it was deleted.",
+    ),
+    "InvalidJwtPayload": (
+        ErrorCode.AUTH_INVALID,
+        "This key is JWT-enabled and needs a signed JWT per request; use a standard server-side key.",
+    ),
+    "BadAuthorizationHeader": (
+        ErrorCode.AUTH_INVALID,
+        "This key is JWT-enabled and needs a signed JWT per request; use a standard server-side key.",
+    ),
+    "Forbidden": (
+        ErrorCode.INSUFFICIENT_PERMISSIONS,
+        "This key type may not call this endpoint (JavaScript and Mobile keys are limited); use a "
+        "server-side key.",
+    ),
+    "RateLimitExceeded": (ErrorCode.RATE_LIMITED, ""),
+    "NotFound": (ErrorCode.NOT_FOUND, ""),
+    "BadParams": (ErrorCode.INVALID_CONFIG, ""),
+    "DatabaseError": (ErrorCode.VENDOR_ERROR, ""),
+    "GenericError": (ErrorCode.VENDOR_ERROR, ""),
+}
+
+
+@register
+class IterableConnector(ApiKeyConnector):
+    type = "iterable"
+    label = "Iterable"
+    vendor = "Iterable"
+    auth_method = "Server-side API key (Api-Key header), US or EU data center"
+    config_schema = config_schema(
+        "Iterable",
+        "Updates user profiles (POST /api/users/bulkUpdate) and optionally subscribes them to a list. "
+        "Authenticate with a server-side API key (Integrations → API Keys) sent in the `Api-Key` header; "
+        "the key works only in its project's data center. Alternatives: a read-only key passes the "
+        "connection test but cannot write; JavaScript, Mobile and JWT-enabled keys are not supported.",
+        {
+            "api_key": secret("Server-side API key of the project."),
+            "data_center": enum("Where the project lives: US (api.iterable.com) or EU (api.eu.iterable.com).",
+                                list(HOSTS), default="US"),
+            "list_id": {"type": "integer", "minimum": 1,
+                        "description": "Static list to subscribe synced users to (Audience → Lists); optional."},
+            "project_type": enum("The project's identity model; decides which field is the sync key.",
+                                 PROJECT_TYPES, default="email_based"),
+        },
+        ["api_key", "data_center"],
+    )  # fmt: skip
+    steps = (
+        Step("connectivity", "DNS resolves, TCP connects and the data center's API host has a valid TLS "
+             "certificate (no key sent).", 10),
+        Step("authentication", "GET /api/users/getFields: the API key is accepted in this data center and "
+             "may read the project's user fields.", 15),
+        Step("list", "GET /api/lists: the configured list exists in the project and is a static (Standard) "
+             "list the API can subscribe users to. Iterable does not expose a key's type, so write access "
+             "of a read-only key cannot be proved without writing.", 15),
+    )  # fmt: skip
+
+    @property
+    def data_center(self) -> str:
+        return self.config.get("data_center", "US")
+
+    def api_url(self, path: str) -> str:
+        """A URL on the data center's host, redirected to CONNECTOR_BASE_URLS['iterable'] when set."""
+        return self.vendor_url(HOSTS[self.data_center] + path)
+
+    def get(self, path: str):
+        response = self.http.get(self.api_url(path), headers={"Api-Key": self.config["api_key"]})
+        if response.status_code != 200:
+            raise self._error(response)
+        return response
+
+    # --- steps ------------------------------------------------------------------------------
+
+    def check_connectivity(self):
+        return self.reach(self.api_url("/"), data_center=self.data_center)
+
+    def check_authentication(self):
+        fields = self._fields(self.get("/api/users/getFields"))
+        return (
+            f"Iterable ({self.data_center} data center) accepted the API key; the project has "
+            f"{len(fields)} user fields.",
+            {"data_center": self.data_center, "user_fields": len(fields)},
+        )
+
+    def check_list(self):
+        list_id = self.config.get("list_id")
+        if list_id is None:
+            return "No list_id configured: syncs update user profiles only, so there is no list to check.", {}
+        lists = self.json_object(self.get("/api/lists"), "lists")["lists"]
+        found = next((item for item in lists if isinstance(item, dict) and item.get("id") == list_id), None)
+        if found is None:
+            raise ConnectorError(
+                ErrorCode.NOT_FOUND,
+                f"The project has no list with id {list_id} ({len(lists)} lists visible to this key).",
+                remediation="Copy the list id from Audience → Lists in this project, and check data_center.",
+                details={"list_id": list_id},
+            )
+        details = {"list_id": list_id, "list_name": found.get("name"), "list_type": found.get("listType")}
+        if str(found.get("listType", "Standard")).lower() != "standard":
+            raise ConnectorError(
+                ErrorCode.INVALID_CONFIG,
+                f"List {list_id} '{found.get('name')}' is a {found.get('listType')} list; the API can only "
+                "subscribe users to static (Standard) lists.",
+                remediation="Create a static list in Audience → Lists and use its id.",
+                details=details,
+            )
+        return f"List {list_id} '{found.get('name')}' exists and is a static list.", details
+
+    def _error(self, response) -> ConnectorError:
+        """Iterable's errors: `{"msg": "...", "code": "BadApiKey", "params": {...}}`."""
+        body = self.body(response)
+        body = body if isinstance(body, dict) else {}
+        vendor_code = body.get("code") if isinstance(body.get("code"), str) else None
+        code, remediation = VENDOR_CODES.get(vendor_code or "", (None, ""))
+        if code is ErrorCode.RATE_LIMITED or (code is None and response.status_code == 429):
+            code, remediation = ErrorCode.RATE_LIMITED, ""
+        elif response.status_code >= 500:
+            code = ErrorCode.VENDOR_ERROR
+        return self.failure(
+            response, vendor_message=body.get("msg", ""), vendor_code=vendor_code, code=code, remediation=remediation
+        )
+
+    # --- fields -----------------------------------------------------------------------------
+
+    def _fields(self, response) -> dict:
+        fields = self.json_object(response, "fields")["fields"]
+        if not isinstance(fields, dict):
+            raise self.failure(response, summary="getFields answered without a fields object",
+                               code=ErrorCode.VENDOR_ERROR)
+        return fields
+
+    def describe_fields(self) -> FieldsDescription:
+        project_type = self.config.get("project_type", "email_based")
+        keys = SYNC_KEYS[project_type]
+        raw = {"email": "string", "userId": "string", **self._fields(self.get("/api/users/getFields"))}
+        fields = []
+        for name, vendor_type in sorted(raw.items(), key=lambda item: (item[0] not in keys, item[0])):
+            system = name.split(".")[0] in SYSTEM_FIELDS
+            fields.append(
+                DestinationField(
+                    name,
+                    name,
+                    FIELD_TYPES.get(str(vendor_type).lower(), "string"),
+                    identifier=name in keys,
+                    required=name in keys and len(keys) == 1,
+                    createable=not system,
+                    updateable=not system,
+                    description="Managed by Iterable; read-only for syncs." if system else "",
+                )
+            )
+        return FieldsDescription(
+            object="user",
+            source="live",
+            fields=fields,
+            options={
+                "project_type": project_type,
+                "sync_keys": list(keys),
+                "data_center": self.data_center,
+                "list_id": self.config.get("list_id"),
+                "new_fields": "Iterable adds a user field on its first write (dataFields); nested names use dots.",
+            },
+        )

@@ -1,0 +1,352 @@
+"""Snowflake as a destination, over the SQL API (`/api/v2/statements`) with key-pair JWT authentication."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import time
+import uuid
+from urllib.parse import quote
+
+import jwt
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from ._polling import poll, remaining, step_deadline
+from .base import Connector, DestinationField, FieldsDescription, Step
+from .errors import ConnectorError, ErrorCode
+from .http import error_for_status
+from .registry import register
+from .schema import config_schema, secret, string
+
+STATEMENTS_PATH = "/api/v2/statements"
+JWT_LIFETIME = 59 * 60
+QUERY_TAG = "destinations-connection-test"
+MAX_VENDOR_MESSAGE = 300
+UNQUOTED_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+NON_KEY_TYPES = ("VARIANT", "OBJECT", "ARRAY", "MAP", "GEOGRAPHY", "GEOMETRY", "VECTOR", "FLOAT", "DOUBLE", "REAL")
+
+KEY_REMEDIATION = (
+    "Check that the public key of this private key is set on the user (ALTER USER … SET RSA_PUBLIC_KEY; "
+    "DESCRIBE USER shows RSA_PUBLIC_KEY_FP), and that `account` and `user` are right."
+)
+# Snowflake error codes (the `code` of the answer body) that need their own mapping.
+VENDOR_CODES: dict[str, tuple[ErrorCode, str]] = {
+    "390144": (ErrorCode.AUTH_INVALID, KEY_REMEDIATION),  # JWT token is invalid
+    "390100": (ErrorCode.AUTH_INVALID, KEY_REMEDIATION),  # incorrect username or password
+    "390198": (ErrorCode.TOKEN_EXPIRED, "The JWT was refused as expired: check this server's clock is right."),
+    "390114": (ErrorCode.TOKEN_EXPIRED, "The JWT was refused as expired: check this server's clock is right."),
+    "390101": (ErrorCode.AUTH_INVALID, "The user is disabled or locked; ask a Snowflake admin to unlock it."),
+    "390102": (ErrorCode.AUTH_INVALID, "The user is disabled or locked; ask a Snowflake admin to unlock it."),
+    "390422": (ErrorCode.INSUFFICIENT_PERMISSIONS, "A network policy blocks this service's IP address; allow it."),
+    "390189": (ErrorCode.INSUFFICIENT_PERMISSIONS, "The role is not granted to the user: grant it or fix `role`."),
+    "002003": (
+        ErrorCode.NOT_FOUND,
+        "Check `database`, `schema` and `table` (unquoted names are upper-cased), and that the role has USAGE on "
+        "the database and schema and a privilege on the table.",
+    ),
+    "003001": (
+        ErrorCode.INSUFFICIENT_PERMISSIONS,
+        "Grant the role INSERT, UPDATE, DELETE and SELECT on the table (GRANT … ON TABLE … TO ROLE …).",
+    ),
+    "000606": (
+        ErrorCode.INSUFFICIENT_PERMISSIONS,
+        "The warehouse does not exist or the role lacks USAGE on it: fix `warehouse` or GRANT USAGE ON WAREHOUSE.",
+    ),
+    "000630": (ErrorCode.VENDOR_ERROR, "The warehouse cannot resume (a resource monitor quota is used up)."),
+}
+SQLSTATE_CODES = {"42S02": ErrorCode.NOT_FOUND, "42501": ErrorCode.INSUFFICIENT_PERMISSIONS}
+
+
+def jwt_account(account: str) -> str:
+    """The account part of the JWT claims: the locator before any region, upper-cased (Snowflake's rule)."""
+    account = account.upper()
+    if ".GLOBAL" in account:
+        return account.partition("-")[0]
+    return account.partition(".")[0]
+
+
+def identifier(name: str) -> str:
+    """A Snowflake identifier as SQL: as typed when it is a plain name (resolved upper-case), else quoted."""
+    if UNQUOTED_IDENTIFIER.match(name):
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def load_private_key(pem: str, passphrase: str | None) -> rsa.RSAPrivateKey:
+    """The configured key, or ValueError(field, message) naming the problem (never the key)."""
+    if "\\n" in pem and "\n" not in pem.strip():  # pasted with escaped line breaks
+        pem = pem.replace("\\n", "\n")
+    not_pem = ("private_key", "Must be a PEM private key (-----BEGIN PRIVATE KEY----- …).")
+    try:
+        key = serialization.load_pem_private_key(pem.encode(), password=passphrase.encode() if passphrase else None)
+    except TypeError:  # a passphrase for a plain key, or none for an encrypted one
+        if passphrase:
+            raise ValueError("private_key_passphrase", "The private key is not encrypted; leave this empty.") from None
+        raise ValueError("private_key_passphrase", "The private key is encrypted; set its passphrase.") from None
+    except ValueError:
+        if passphrase and "ENCRYPTED" in pem:
+            raise ValueError("private_key_passphrase", "The passphrase does not decrypt the private key.") from None
+        raise ValueError(*not_pem) from None
+    except Exception:  # cryptography raises its own types for unsupported key material
+        raise ValueError(*not_pem) from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError("private_key", "Must be an RSA private key (Snowflake key-pair auth uses RSA).")
+    if key.key_size < 2048:
+        raise ValueError("private_key", "The RSA key must be at least 2048 bits.")
+    return key
+
+
+def public_key_fingerprint(key: rsa.RSAPrivateKey) -> str:
+    """SHA256:<base64 of the SHA-256 of the DER public key>, as DESCRIBE USER shows RSA_PUBLIC_KEY_FP."""
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return "SHA256:" + base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+@register
+class SnowflakeConnector(Connector):
+    type = "snowflake"
+    label = "Snowflake (as destination)"
+    auth_method = "Key-pair JWT (RS256, signed with the user's private key) on the SQL API"
+    config_schema = config_schema(
+        "Snowflake",
+        "Writes rows into one Snowflake table through the SQL API. Authenticates with key-pair JWT: each request "
+        "carries a short-lived JWT signed (RS256) with the user's private key, whose public key is set on the "
+        "user (ALTER USER … SET RSA_PUBLIC_KEY). Use a TYPE=SERVICE user. Alternatives (not offered here): "
+        "programmatic access tokens, OAuth. Password sign-in is not supported (Snowflake is retiring it).",
+        {
+            "account": string(
+                "Account identifier: the part before .snowflakecomputing.com, e.g. myorg-myaccount or "
+                "xy12345.us-east-2.aws.",
+                pattern=r"^(?!.*snowflakecomputing)[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?$",
+                **{"x-pattern-message": "Must be an account identifier such as myorg-myaccount (no https://, no "
+                   ".snowflakecomputing.com)."},
+            ),
+            "user": string("The Snowflake user the key belongs to (ideally TYPE=SERVICE)."),
+            "private_key": secret("The user's RSA private key in PEM (PKCS#8), at least 2048 bits."),
+            "private_key_passphrase": secret("The passphrase of the private key, if it is encrypted."),
+            "role": string("Role to use (optional; the user's default role otherwise)."),
+            "warehouse": string("Warehouse that runs the writes; the write-permission test resumes it."),
+            "database": string("Database of the target table."),
+            "schema": string("Schema of the target table."),
+            "table": string("The table rows are written to."),
+        },
+        ["account", "user", "private_key", "warehouse", "database", "schema", "table"],
+    )
+    steps = (
+        Step(
+            "connectivity",
+            "DNS resolves, TCP connects and TLS is valid for <account>.snowflakecomputing.com; any HTTP answer "
+            "proves the account host is reachable.",
+            10,
+        ),
+        Step(
+            "authentication",
+            "The SQL API accepts a key-pair JWT for the user and runs SELECT CURRENT_USER(), CURRENT_ROLE() (no "
+            "warehouse needed): key, user, account and role are right.",
+            30,
+        ),
+        Step(
+            "target",
+            "DESCRIBE TABLE through the SQL API: the table exists and the role can see it (a metadata "
+            "operation; no warehouse needed).",
+            30,
+        ),
+        Step(
+            "write_permission",
+            "Runs INSERT INTO <table> SELECT * FROM <table> WHERE 1=0, which writes no rows: the role may insert "
+            "and use the warehouse. Resumes the warehouse if it is suspended (a paid compute resource).",
+            60,
+        ),
+    )
+
+    @property
+    def base_url(self) -> str:
+        return self.vendor_url(f"https://{self.config['account'].lower()}.snowflakecomputing.com")
+
+    @property
+    def table_name(self) -> str:
+        return ".".join(identifier(self.config[k]) for k in ("database", "schema", "table"))
+
+    @classmethod
+    def check_config(cls, config: dict) -> list[tuple[str, str]]:
+        if not config.get("private_key"):
+            return []
+        try:
+            load_private_key(config["private_key"], config.get("private_key_passphrase"))
+        except ValueError as exc:
+            field, message = exc.args
+            return [(field, message)]
+        return []
+
+    # --- auth ---------------------------------------------------------------------------------
+
+    _token: str | None = None
+    _token_expires: float = 0.0
+
+    def token(self) -> str:
+        """A cached key-pair JWT: iss = ACCOUNT.USER.SHA256:<fp>, sub = ACCOUNT.USER, RS256."""
+        if self._token and time.time() < self._token_expires - 60:
+            return self._token
+        try:
+            key = load_private_key(self.config["private_key"], self.config.get("private_key_passphrase"))
+        except ValueError as exc:
+            raise ConnectorError(
+                ErrorCode.INVALID_CONFIG,
+                f"The `{exc.args[0]}` setting is not usable: {exc.args[1]}",
+                remediation="Paste the user's PEM private key (and its passphrase if it is encrypted).",
+            ) from None
+        qualified = f"{jwt_account(self.config['account'])}.{self.config['user'].upper()}"
+        now = int(time.time())
+        claims = {"iss": f"{qualified}.{public_key_fingerprint(key)}", "sub": qualified, "iat": now,
+                  "exp": now + JWT_LIFETIME}
+        self._token = jwt.encode(claims, key, algorithm="RS256")
+        self._token_expires = now + JWT_LIFETIME
+        return self._token
+
+    def headers(self) -> dict:
+        return {
+            "Authorization": f"Bearer {self.token()}",
+            "X-Snowflake-Authorization-Token-Type": "KEYPAIR_JWT",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
+
+    # --- the SQL API --------------------------------------------------------------------------
+
+    def execute(self, statement: str, *, deadline: float, warehouse: bool = False, what: str = "") -> dict:
+        """Run one statement and return its ResultSet, polling a 202 handle until the deadline."""
+        body = {
+            "statement": statement,
+            "timeout": max(1, int(remaining(deadline))),
+            "database": identifier(self.config["database"]),
+            "schema": identifier(self.config["schema"]),
+            "parameters": {"QUERY_TAG": QUERY_TAG},
+        }
+        if self.config.get("role"):
+            body["role"] = identifier(self.config["role"])
+        if warehouse:
+            body["warehouse"] = identifier(self.config["warehouse"])
+        response = self.http.post(
+            self.base_url + STATEMENTS_PATH,
+            params={"requestId": str(uuid.uuid4())},
+            json=body,
+            headers=self.headers(),
+            allow_redirects=False,
+        )
+        result = self._result(response)
+        if result is not None:
+            return result
+        handle = quote(str(response.json().get("statementHandle", "")), safe="")
+        if not handle:
+            raise ConnectorError(ErrorCode.VENDOR_ERROR, "Snowflake answered 202 without a statement handle.")
+        status_url = f"{self.base_url}{STATEMENTS_PATH}/{handle}"
+        return poll(
+            self.http,
+            lambda: self._result(self.http.get(status_url, headers=self.headers(), allow_redirects=False)),
+            deadline=deadline,
+            what=what or "The Snowflake statement",
+            remediation="The warehouse may be resuming or queued; test again in a minute, or check its size and load.",
+            cancel=lambda: self.http.post(f"{status_url}/cancel", headers=self.headers(), allow_redirects=False),
+        )
+
+    def _result(self, response: requests.Response) -> dict | None:
+        """The ResultSet of a 200; None while running (202); the mapped error otherwise."""
+        if response.status_code == 200:
+            return response.json()
+        if response.status_code == 202:
+            return None
+        raise self._error(response)
+
+    @staticmethod
+    def _error(response: requests.Response) -> ConnectorError:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        body = body if isinstance(body, dict) else {}
+        vendor_code = str(body.get("code") or "") or None
+        message = re.sub(r"\s+", " ", str(body.get("message") or ""))[:MAX_VENDOR_MESSAGE]
+        code, remediation = VENDOR_CODES.get(vendor_code or "", (None, ""))
+        if code is None and body.get("sqlState") in SQLSTATE_CODES:
+            code = SQLSTATE_CODES[body["sqlState"]]
+        if code is None and response.status_code == 408:
+            code, remediation = ErrorCode.TIMEOUT, "The statement ran past its timeout; check the warehouse load."
+        return error_for_status(
+            response, "Snowflake", vendor_message=message, vendor_code=vendor_code, code=code, remediation=remediation
+        )
+
+    @staticmethod
+    def rows(result: dict) -> list[dict]:
+        """jsonv2 rows as dicts keyed by column name (lower-case)."""
+        names = [column["name"].lower() for column in result.get("resultSetMetaData", {}).get("rowType", [])]
+        return [dict(zip(names, row, strict=False)) for row in result.get("data") or []]
+
+    # --- steps --------------------------------------------------------------------------------
+
+    def check_connectivity(self):
+        response = self.http.get(self.base_url + "/", allow_redirects=False)
+        host = f"{self.config['account'].lower()}.snowflakecomputing.com"
+        return f"Reached {host} (HTTP {response.status_code}).", {"http_status": response.status_code}
+
+    def check_authentication(self):
+        result = self.execute(
+            "SELECT CURRENT_USER() AS USER_NAME, CURRENT_ROLE() AS ROLE_NAME",
+            deadline=step_deadline(self.http),
+            what="The authentication statement",
+        )
+        row = (self.rows(result) or [{}])[0]
+        user, role = row.get("user_name"), row.get("role_name")
+        return f"Snowflake accepted the key-pair JWT for user {user} (role {role}).", {"user": user, "role": role}
+
+    def describe_table(self, deadline: float) -> list[dict]:
+        return self.rows(self.execute(f"DESCRIBE TABLE {self.table_name}", deadline=deadline, what="DESCRIBE TABLE"))
+
+    def check_target(self):
+        columns = self.describe_table(step_deadline(self.http))
+        keys = [c["name"] for c in columns if c.get("primary key") == "Y"]
+        return (
+            f"Found table {self.table_name} ({len(columns)} columns).",
+            {"table": self.table_name, "columns": len(columns), "primary_key": keys},
+        )
+
+    def check_write_permission(self):
+        statement = f"INSERT INTO {self.table_name} SELECT * FROM {self.table_name} WHERE 1=0"
+        result = self.execute(statement, deadline=step_deadline(self.http), warehouse=True, what="The no-op INSERT")
+        inserted = str(next(iter((self.rows(result) or [{}])[0].values()), "0"))
+        return (
+            f"The role may insert into {self.table_name} using warehouse {self.config['warehouse']} "
+            f"(a no-op INSERT wrote {inserted} rows).",
+            {"rows_inserted": int(inserted) if inserted.isdigit() else inserted, "warehouse": self.config["warehouse"]},
+        )
+
+    def describe_fields(self) -> FieldsDescription:
+        columns = self.describe_table(step_deadline(self.http))
+        keys = {c["name"] for c in columns if c.get("primary key") == "Y" or c.get("unique key") == "Y"}
+        fields = []
+        for column in columns:
+            nullable = column.get("null?", "Y") == "Y"
+            writable = column.get("kind", "COLUMN") == "COLUMN"
+            column_type = column.get("type", "")
+            scalar = not column_type.upper().startswith(NON_KEY_TYPES)
+            fields.append(
+                DestinationField(
+                    name=column["name"],
+                    label=column["name"],
+                    type=column_type,
+                    required=writable and not nullable and not column.get("default"),
+                    identifier=column["name"] in keys if keys else (writable and scalar and not nullable),
+                    createable=writable,
+                    updateable=writable,
+                    nullable=nullable,
+                    description=column.get("comment") or "",
+                )
+            )
+        return FieldsDescription(
+            object=self.table_name,
+            source="live",
+            fields=fields,
+            options={"key_source": "primary_or_unique_key" if keys else "not_null_scalar_columns"},
+        )
