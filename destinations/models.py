@@ -8,6 +8,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models.deletion import SET_NULL, ProtectedError
 
+from connectors.registry import get_connector_class
+
 from .crypto import EncryptedJSONField
 
 
@@ -59,7 +61,8 @@ class Destination(models.Model):
     )
     name = models.CharField(max_length=200)
     destination_type = models.CharField(max_length=40, db_index=True)
-    # The non-secret part of the config; the secret part lives encrypted in `secrets`.
+    # The config as responses show it: secret values replaced by ********. They live encrypted in `secrets`,
+    # so listing destinations never decrypts anything.
     config = models.JSONField(default=dict, blank=True)
     secrets = EncryptedJSONField(default=dict, blank=True)
     status = models.CharField(
@@ -80,12 +83,20 @@ class Destination(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.destination_type})"
 
+    def store_config(self, config: dict) -> None:
+        """Keep `config` (secrets in clear): masked in `config`, the secret values encrypted in `secrets`."""
+        connector_cls = get_connector_class(self.destination_type)
+        self.config = connector_cls.mask_config(config)
+        self.secrets = connector_cls.split_secrets(config)[1]
+
+    def own_config(self) -> dict:
+        """The destination's own config with secrets in clear (for merging and running; never returned)."""
+        return {**self.config, **self.secrets}
+
     def effective_config(self) -> dict:
         """The config a connector runs with: the connection's credentials fill what the destination omits."""
-        merged = dict(self.connection.credentials) if self.connection_id else {}
-        merged.update(self.config)
-        merged.update(self.secrets)
-        return merged
+        base = dict(self.connection.credentials) if self.connection_id else {}
+        return {**base, **self.own_config()}
 
 
 class DestinationConsumer(models.Model):

@@ -24,6 +24,11 @@ def destination_list(*, workspace) -> QuerySet[Destination]:
     return Destination.objects.filter(workspace=workspace).order_by("created_at", "id")
 
 
+def destination_rows(*, workspace, fields: tuple[str, ...]) -> QuerySet:
+    """Plain rows of `fields` in creation order; a listing neither decrypts secrets nor builds models."""
+    return destination_list(workspace=workspace).values(*fields)
+
+
 def destination_get(*, workspace, destination_id) -> Destination:
     return _get(destination_list(workspace=workspace).select_related("connection"), destination_id, "Destination")
 

@@ -88,10 +88,6 @@ def validated_config(connector_cls: type[Connector], config: dict, connection: C
     return effective
 
 
-def _store_config(destination: Destination, connector_cls: type[Connector], config: dict) -> None:
-    destination.config, destination.secrets = connector_cls.split_secrets(config)
-
-
 @transaction.atomic
 def destination_create(
     *, workspace, actor, name: str, destination_type: str, config: dict, connection_id=None
@@ -105,14 +101,9 @@ def destination_create(
     destination = Destination(
         workspace=workspace, name=name, destination_type=destination_type, connection=connection, created_by=actor
     )
-    _store_config(destination, connector_cls, config)
+    destination.store_config(config)
     destination.save()
     return destination
-
-
-def destination_own_config(destination: Destination) -> dict:
-    """The destination's own config with secrets in clear (never returned; used to merge and run)."""
-    return {**destination.config, **destination.secrets}
 
 
 @transaction.atomic
@@ -134,12 +125,12 @@ def destination_update(*, destination: Destination, actor, data: dict) -> Destin
     elif type_changed and connection is not None:
         resolve_connection(workspace=destination.workspace, connection_id=connection.pk, destination_type=new_type)
 
-    config = destination_own_config(destination)
+    config = destination.own_config()
     if type_changed:
         config = _drop_masks(connector_cls, data["config"])
     elif "config" in data:
         config = merge_config(connector_cls, config, data["config"])
-    config_changed = config != destination_own_config(destination)
+    config_changed = config != destination.own_config()
     connection_changed = connection != destination.connection
     validated_config(connector_cls, config, connection)
 
@@ -148,7 +139,7 @@ def destination_update(*, destination: Destination, actor, data: dict) -> Destin
     if type_changed or config_changed or connection_changed:
         destination.destination_type = new_type
         destination.connection = connection
-        _store_config(destination, connector_cls, config)
+        destination.store_config(config)
         destination.status = DestinationStatus.PENDING
         destination.status_error = ""
         destination.fields_cache = None
@@ -216,7 +207,7 @@ def connection_update(*, connection: Connection, actor, data: dict) -> Connectio
         connection.credentials = credentials
         if changed:
             for destination in connection.destinations.all():
-                errors = connector_cls.validate_config({**credentials, **destination_own_config(destination)})
+                errors = connector_cls.validate_config({**credentials, **destination.own_config()})
                 if errors:
                     raise InvalidInput(
                         {"credentials": [f"Destination {destination.name!r} would become invalid: "

@@ -25,7 +25,6 @@ from connectors.runner import run_test
 from .models import Destination, DestinationStatus, TestRun, TestRunTrigger
 from .services import (
     connector_class_for,
-    destination_own_config,
     merge_config,
     outbound_policy,
     resolve_connection,
@@ -58,7 +57,7 @@ def connection_test_prepare(
     if destination is not None:
         destination_type = destination.destination_type
         connector_cls = connector_class_for(destination_type)
-        own = destination_own_config(destination)
+        own = destination.own_config()
         if config:
             own = merge_config(connector_cls, own, config)
         effective = validated_config(connector_cls, own, destination.connection)

@@ -40,6 +40,15 @@ class DestinationFactory(DjangoModelFactory):
     config = factory.LazyFunction(lambda: {"url": "https://hooks.example.com/in", "method": "POST"})
     secrets = factory.LazyFunction(lambda: {"headers": {"X-API-Key": "factory-secret"}})
 
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        """Store config and secrets the way the service does (masked config, encrypted secret values)."""
+        config, secrets = kwargs.pop("config"), kwargs.pop("secrets")
+        destination = model_class(*args, **kwargs)
+        destination.store_config({**config, **secrets})
+        destination.save()
+        return destination
+
 
 class ConnectionFactory(DjangoModelFactory):
     class Meta:

@@ -15,6 +15,7 @@ from .. import selectors, services, testing
 from ..sse import event_stream_response, parse_last_event_id
 from .base import JSONErrorsNegotiation, WorkspaceScopedView
 from .serializers import (
+    DESTINATION_FIELDS,
     ConflictSerializer,
     ConnectionCreateSerializer,
     ConnectionSerializer,
@@ -30,6 +31,7 @@ from .serializers import (
     FieldsSerializer,
     TestRunSerializer,
     VendorErrorSerializer,
+    destination_representation,
 )
 
 WORKSPACE_HEADER_PARAM = OpenApiParameter(
@@ -84,8 +86,8 @@ class DestinationTypesView(APIView):
 class DestinationListView(WorkspaceScopedView):
     @extend_schema(operation_id="destinations_list", responses={200: DestinationSerializer(many=True), **ERRORS})
     def get(self, request, workspace_id):
-        destinations = selectors.destination_list(workspace=self.workspace)
-        return Response(DestinationSerializer(destinations, many=True).data)
+        rows = selectors.destination_rows(workspace=self.workspace, fields=DESTINATION_FIELDS)
+        return Response([destination_representation(row) for row in rows])
 
     @extend_schema(
         operation_id="destinations_create",

@@ -97,7 +97,7 @@ def test_put_changes_only_sent_fields_and_keeps_masked_secrets(api):
     assert changed.status_code == 200
     assert changed.json()["status"] == "pending"
     stored = Destination.objects.get(pk=destination["id"])
-    assert stored.config == {"url": WEBHOOK["config"]["url"], "method": "PUT"}
+    assert stored.config == {"url": WEBHOOK["config"]["url"], "method": "PUT", "headers": {"X-API-Key": "********"}}
     assert stored.secrets == {"headers": {"X-API-Key": "your-api-key"}}
 
 

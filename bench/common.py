@@ -1,0 +1,101 @@
+"""Shared set-up for the benchmarks: a throwaway database, Django configured, a uvicorn server process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def setup_django(label: str) -> dict:
+    """Configure Django on a fresh database (SQLite file, or BENCH_DATABASE_URL) and migrate it.
+
+    Returns the environment a server subprocess needs to use the same database and settings.
+    """
+    sys.path.insert(0, str(ROOT))
+    database_url = os.environ.get("BENCH_DATABASE_URL")
+    if not database_url:
+        path = Path(tempfile.mkdtemp(prefix=f"bench-{label}-")) / "db.sqlite3"
+        database_url = f"sqlite:///{path}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DJANGO_SETTINGS_MODULE": "zeotap_composable.settings",
+        "DJANGO_TESTING": "true",  # throwaway keys, no production checks
+        "OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
+        "LOG_LEVEL": "WARNING",
+    }
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    if database_url.startswith("postgres"):
+        call_command("flush", "--noinput", verbosity=0)
+    call_command("migrate", "--noinput", verbosity=0)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServerProcess:
+    """`uvicorn zeotap_composable.asgi:application` in its own process, as `make run` serves it."""
+
+    def __init__(self, env: dict):
+        self.port = free_port()
+        self.env = env
+        self.process = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ServerProcess:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "zeotap_composable.asgi:application", "--host", "127.0.0.1",
+             "--port", str(self.port), "--log-level", "warning", "--no-access-log"],
+            cwd=ROOT,
+            env=self.env,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("the server did not start")
+
+    def peak_rss_mib(self) -> float:
+        """The server process's peak resident memory (VmHWM)."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def __exit__(self, *exc):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def timed(fn, repeat: int) -> float:
+    """The median seconds of `repeat` calls (after one warm-up)."""
+    fn()
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - started)
+    samples.sort()
+    return samples[len(samples) // 2]
