@@ -77,12 +77,21 @@ class ServerProcess:
                 time.sleep(0.1)
         raise RuntimeError("the server did not start")
 
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
     def peak_rss_mib(self) -> float:
         """The server process's peak resident memory (VmHWM)."""
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
         return float("nan")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU the server process has used so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def __exit__(self, *exc):
         self.process.terminate()

@@ -17,6 +17,7 @@ from .errors import ConnectorError, ErrorCode
 from .http import error_for_status
 
 SHA256_HEX = "then SHA-256, sent as 64 lowercase hex characters"
+MAX_VENDOR_TEXT = 300
 
 
 def body_json(response: requests.Response) -> dict:
@@ -29,11 +30,11 @@ def body_json(response: requests.Response) -> dict:
 
 
 def redact(text: str, *secrets: str | None) -> str:
-    """Vendor text with any of our secrets masked, in case a vendor echoes what it was sent."""
-    for value in secrets:
-        if value and len(value) >= 4:
-            text = text.replace(value, MASK)
-    return text
+    """Vendor text made safe to show: any of our secrets masked (a vendor may echo them), length capped."""
+    for value in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
+        text = text.replace(value, MASK)
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_VENDOR_TEXT else text[: MAX_VENDOR_TEXT - 1] + "…"
 
 
 def reach(connector: Connector, urls: Iterable[str]) -> tuple[str, dict]:
@@ -102,6 +103,18 @@ def refresh_access_token(
     if response.status_code == 200:
         raise ConnectorError(ErrorCode.VENDOR_ERROR, f"{vendor} answered the token request without an access token.")
     raise oauth_error(response, vendor, reconnect=reconnect, secrets=(client_secret, refresh_token))
+
+
+def api_error(
+    response: requests.Response, vendor: str, what: str, *, message: str, vendor_code: str | None = None,
+    code: ErrorCode | None = None, remediation: str = "",
+) -> ConnectorError:
+    """error_for_status, saying which check the vendor refused (the same status means different things per call)."""
+    error = error_for_status(
+        response, vendor, vendor_message=message, vendor_code=vendor_code, code=code, remediation=remediation
+    )
+    error.message = f"{error.message} (while checking {what})"
+    return error
 
 
 def missing_scopes(granted: Iterable[str], required: Iterable[str]) -> list[str]:

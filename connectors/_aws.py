@@ -62,18 +62,21 @@ class AwsClients:
         self.policy = policy
         self.region = region
         self._secrets = [s for s in secrets if s]
-        self._credentials: dict[str, str] = {}
+        self._session = None
         self._clients: list = []
 
     def use_credentials(self, access_key_id: str, secret_access_key: str, session_token: str | None = None) -> None:
-        self._credentials = {"aws_access_key_id": access_key_id, "aws_secret_access_key": secret_access_key}
-        self._secrets.append(secret_access_key)
-        if session_token:
-            self._credentials["aws_session_token"] = session_token
-            self._secrets.append(session_token)
+        self._secrets += [secret_access_key, session_token or ""]
+        # Explicit credentials: the process's own credential chain (env, profile, instance role) is never used.
+        self._session = boto3.session.Session(
+            aws_access_key_id=access_key_id,
+            aws_secret_access_key=secret_access_key,
+            aws_session_token=session_token,
+            region_name=self.region,
+        )
 
     def client(self, service: str, *, endpoint_url: str | None, timeout: tuple[float, float], path_style: bool = False):
-        if not self._credentials:
+        if self._session is None:
             raise ConnectorError(ErrorCode.AUTH_INVALID, "No AWS credentials are configured.")
         if endpoint_url:
             self.policy.check_host(*host_and_port(endpoint_url))
@@ -90,11 +93,8 @@ class AwsClients:
             proxies={},  # no proxy from the environment decides where signed requests go
             ignore_configured_endpoint_urls=True,  # nor an AWS_ENDPOINT_URL variable
         )
-        # Explicit credentials: the process's own credential chain (env, profile, instance role) is never used.
-        session = boto3.session.Session(region_name=self.region, **self._credentials)
-        client = session.client(
-            service, endpoint_url=endpoint_url, config=config, verify=self.policy.ca_bundle or True
-        )
+        verify = self.policy.ca_bundle or True
+        client = self._session.client(service, endpoint_url=endpoint_url, config=config, verify=verify)
         client.meta.events.register("before-send", self._check_request_host)
         self._clients.append(client)
         return client
@@ -129,9 +129,10 @@ class AwsClients:
         status = metadata.get("HTTPStatusCode")
         headers = metadata.get("HTTPHeaders", {})
         code_text = str(error.get("Code") or status or "")
+        vendor_code = None if code_text.isdigit() else code_text  # HEAD answers carry no body, only the status
         aws_message = self.scrub(str(error.get("Message") or ""))
-        said = f"AWS answered {action} with HTTP {status} {code_text}".rstrip()
-        if aws_message and aws_message not in (code_text, "Forbidden", "Not Found", "Moved Permanently"):
+        said = f"AWS answered {action} with HTTP {status}" + (f" {vendor_code}" if vendor_code else "")
+        if aws_message and aws_message not in (code_text, "Forbidden", "Not Found", "Moved Permanently", "Bad Request"):
             said += f": {aws_message}"
         said = said.rstrip(".") + "."
         bucket_region = headers.get("x-amz-bucket-region")
@@ -139,8 +140,13 @@ class AwsClients:
 
         def failure(code: ErrorCode, remediation: str = "", **extra) -> ConnectorError:
             return ConnectorError(
-                code, said, remediation=remediation, http_status=status, vendor_code=code_text or None,
-                retry_after=retry_after, **extra,
+                code,
+                said,
+                remediation=remediation,
+                http_status=status,
+                vendor_code=vendor_code,
+                retry_after=retry_after,
+                **extra,
             )
 
         if code_text in AUTH_INVALID:
@@ -169,7 +175,11 @@ class AwsClients:
         if code_text in NOT_FOUND or status == 404:
             return failure(ErrorCode.NOT_FOUND)
         if code_text in RATE_LIMITED:
-            return failure(ErrorCode.RATE_LIMITED)
+            return failure(
+                ErrorCode.RATE_LIMITED,
+                "AWS is throttling these requests; retry in a few seconds. If S3 keeps answering SlowDown, "
+                "spread writes over more prefixes.",
+            )
         if status is not None and status >= 500:
             return failure(ErrorCode.VENDOR_ERROR)
         return failure(ErrorCode.INVALID_CONFIG)

@@ -206,7 +206,8 @@ class GoogleServiceAccountConnector(Connector):
 
     @classmethod
     def check_config(cls, config: dict) -> list[tuple[str, str]]:
-        return [(SERVICE_ACCOUNT_FIELD, problem) for problem in service_account_problems(config.get(SERVICE_ACCOUNT_FIELD))]
+        problems = service_account_problems(config.get(SERVICE_ACCOUNT_FIELD))
+        return [(SERVICE_ACCOUNT_FIELD, problem) for problem in problems]
 
     @property
     def service_account(self) -> dict:
@@ -219,12 +220,12 @@ class GoogleServiceAccountConnector(Connector):
 
     def check_connectivity(self):
         token_uri = self.service_account["token_uri"]
-        answers = {}
+        reached = []
         for url in (self.api_url("/"), token_uri):
             response = self.http.get(url, allow_redirects=False)
-            answers[urlsplit(url).netloc] = response.status_code
-        hosts = " and ".join(f"{host} (HTTP {status})" for host, status in answers.items())
-        return f"Reached {hosts}.", {"http_status": answers}
+            reached.append({"host": urlsplit(url).netloc, "http_status": response.status_code})
+        hosts = " and ".join(f"{r['host']} (HTTP {r['http_status']})" for r in reached)
+        return f"Reached {hosts}.", {"reached": reached}
 
     def check_authentication(self):
         self.authenticate()

@@ -122,6 +122,9 @@ class Connector:
         self.config = dict(config)
         self.policy = policy or OutboundPolicy()
         self.http = OutboundClient(self.policy)
+        # Secrets the vendor replaced during this run (a rotated refresh token, say): the old value no longer
+        # works, so whoever drives the connector must store these in place of the old ones.
+        self.rotated_secrets: dict[str, str] = {}
 
     # --- schema and secrets -------------------------------------------------------------------
 

@@ -217,8 +217,11 @@ class BrazeConnector(ApiKeyConnector):
         elif status == 429:
             kwargs.update(
                 summary="Braze is rate-limiting this workspace"
-                + (" (/custom_attributes shares 1,000 requests/hour with /events)" if permission == READ_PERMISSION
-                   else ""),
+                + (
+                    " (/custom_attributes shares 1,000 requests/hour with /events)"
+                    if permission == READ_PERMISSION
+                    else ""
+                ),
                 retry_after=seconds_until(response.headers.get("X-RateLimit-Reset")),
             )
         elif status == 400:
@@ -231,15 +234,28 @@ class BrazeConnector(ApiKeyConnector):
         identifier = self.config.get("identifier_type", "external_id")
         fields = [
             DestinationField(
-                "external_id", "External ID", "string", identifier=True, updateable=False,
+                "external_id",
+                "External ID",
+                "string",
+                identifier=True,
+                updateable=False,
                 description="Your own user id; Braze's preferred sync key.",
             ),
             DestinationField(
-                "user_alias", "User alias", "object", identifier=True, updateable=False,
+                "user_alias",
+                "User alias",
+                "object",
+                identifier=True,
+                updateable=False,
                 description="{alias_name, alias_label}.",
             ),
             DestinationField(
-                "braze_id", "Braze ID", "string", identifier=True, createable=False, updateable=False,
+                "braze_id",
+                "Braze ID",
+                "string",
+                identifier=True,
+                createable=False,
+                updateable=False,
                 description="Assigned by Braze; only matches existing users.",
             ),
             DestinationField("email", "Email", "string", identifier=True),
@@ -255,8 +271,10 @@ class BrazeConnector(ApiKeyConnector):
                 continue
             taken.add(name)
             blocklisted = str(attribute.get("status", "")).lower() == "blocklisted"
-            notes = [str(attribute.get("description") or "").strip(), "Blocklisted: Braze drops writes." if
-                     blocklisted else ""]
+            notes = [
+                str(attribute.get("description") or "").strip(),
+                "Blocklisted: Braze drops writes." if blocklisted else "",
+            ]
             fields.append(
                 DestinationField(
                     name,

@@ -65,7 +65,11 @@ class DatabricksConnector(Connector):
         "token (Authorization: Bearer), ideally of a service principal. Alternative (not offered here): OAuth "
         "machine-to-machine with a service principal's client id and secret.",
         {
-            "host": https_url("The workspace URL, e.g. https://adb-1234567890123456.7.azuredatabricks.net."),
+            "host": https_url(
+                "The workspace URL, e.g. https://adb-1234567890123456.7.azuredatabricks.net.",
+                pattern=r"^https://[^\s/?#]+",
+                **{"x-pattern-message": "Must be the https:// URL of the workspace (the token is sent to it)."},
+            ),
             "token": secret("A personal access token (dapi…) of the user or service principal that writes."),
             "warehouse_id": string(
                 "ID of the SQL warehouse that runs the writes (SQL Warehouses → Connection details).",
@@ -112,7 +116,9 @@ class DatabricksConnector(Connector):
 
     @property
     def base_url(self) -> str:
-        return self.config["host"].rstrip("/")
+        """scheme://host of the workspace URL (a pasted ?o=<workspace id> or path is dropped)."""
+        parts = urlsplit(self.config["host"])
+        return self.vendor_url(f"{parts.scheme}://{parts.netloc}")
 
     @property
     def full_name(self) -> str:
@@ -133,7 +139,7 @@ class DatabricksConnector(Connector):
 
     def check_connectivity(self):
         response = self.http.get(self.base_url + "/", allow_redirects=False)
-        host = urlsplit(self.base_url).hostname
+        host = urlsplit(self.config["host"]).hostname
         return f"Reached {host} (HTTP {response.status_code}).", {"http_status": response.status_code}
 
     def whoami(self) -> dict:
@@ -205,7 +211,8 @@ class DatabricksConnector(Connector):
             raise ConnectorError(
                 ErrorCode.INSUFFICIENT_PERMISSIONS,
                 f"The principal lacks {', '.join(missing)} on {self.full_name}.",
-                remediation=f"GRANT {', '.join(missing)} ON TABLE {self.full_name} TO the principal (or a group of it).",
+                remediation=f"GRANT {', '.join(missing)} ON TABLE {self.full_name} TO the principal or one of its "
+                "groups.",
                 details={"missing": missing, "held": sorted(p for p in held if p)},
             )
         return (
@@ -218,7 +225,8 @@ class DatabricksConnector(Connector):
         wait = int(min(remaining(deadline) - 3, 50))
         body = {
             "warehouse_id": self.config["warehouse_id"],
-            "statement": f"INSERT INTO {self.sql_name} SELECT * FROM {self.sql_name} WHERE 1 = 0",
+            # The names are schema-validated (no backticks), so quoting them with backticks is safe.
+            "statement": f"INSERT INTO {self.sql_name} SELECT * FROM {self.sql_name} WHERE 1 = 0",  # noqa: S608
             "wait_timeout": f"{wait}s" if wait >= 5 else "0s",
             "on_wait_timeout": "CONTINUE",
             "disposition": "INLINE",

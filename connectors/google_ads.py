@@ -14,6 +14,7 @@ import uuid
 
 from ._audience import (
     SHA256_HEX,
+    api_error,
     body_json,
     identifier_field,
     missing_scopes,
@@ -24,11 +25,11 @@ from ._audience import (
 )
 from .base import Connector, FieldsDescription, Step
 from .errors import ConnectorError, ErrorCode
-from .http import error_for_status
 from .registry import register
 from .schema import config_schema, enum, secret, string
 
-TOKEN_URL = "https://oauth2.googleapis.com/token"
+TOKEN_HOST = "https://oauth2.googleapis.com"
+TOKEN_URL = f"{TOKEN_HOST}/token"
 API_URL = "https://datamanager.googleapis.com"
 SCOPE = "https://www.googleapis.com/auth/datamanager"
 VENDOR = "Google Data Manager API"
@@ -47,6 +48,10 @@ _ADS_ID = {"pattern": "^[0-9]{10}$", "x-pattern-message": "Must be the 10-digit 
 
 def _sha256(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _key_types(user_list: dict) -> list[str]:
+    return (user_list.get("ingestedUserListInfo") or {}).get("uploadKeyTypes") or []
 
 
 @register
@@ -102,7 +107,7 @@ class GoogleAdsConnector(Connector):
             10,
         ),
         Step("authentication", "Google's OAuth token endpoint exchanges the refresh token for an access token.", 15),
-        Step("scopes", "The access token carries the Data Manager scope https://www.googleapis.com/auth/datamanager.", 5),
+        Step("scopes", f"The access token carries the Data Manager scope {SCOPE}.", 5),
         Step(
             "user_list",
             "The Google Ads account is reachable with these credentials and the Customer Match user list exists, is "
@@ -125,7 +130,7 @@ class GoogleAdsConnector(Connector):
     # --- steps ----------------------------------------------------------------------------------
 
     def check_connectivity(self):
-        return reach(self, [f"{API_URL}/", f"{TOKEN_URL.rsplit('/', 1)[0]}/"])
+        return reach(self, [f"{API_URL}/", f"{TOKEN_HOST}/"])
 
     def check_authentication(self):
         token = self._access_token()
@@ -141,7 +146,8 @@ class GoogleAdsConnector(Connector):
         if missing_scopes(granted, [SCOPE]):
             raise ConnectorError(
                 ErrorCode.INSUFFICIENT_PERMISSIONS,
-                f"The refresh token was granted without the Data Manager scope; it has: {', '.join(granted) or 'none'}.",
+                "The refresh token was granted without the Data Manager scope; it has: "
+                f"{', '.join(granted) or 'none'}.",
                 remediation=RECONNECT,
                 details={"granted_scopes": granted},
             )
@@ -149,7 +155,7 @@ class GoogleAdsConnector(Connector):
 
     def check_user_list(self):
         user_list = self._fetch_user_list()
-        key_types = (user_list.get("ingestedUserListInfo") or {}).get("uploadKeyTypes") or []
+        key_types = _key_types(user_list)
         details = {
             "name": user_list.get("name", ""),
             "display_name": user_list.get("displayName", ""),
@@ -160,7 +166,7 @@ class GoogleAdsConnector(Connector):
         if user_list.get("readOnly"):
             raise ConnectorError(
                 ErrorCode.INSUFFICIENT_PERMISSIONS,
-                f"User list {list_id} is read-only for this account (it is shared with it, not owned).",
+                f"User list {list_id} is read-only for these credentials (for example a list shared with the account).",
                 remediation="Use a Customer Match list owned by the operating account customer_id.",
                 details=details,
             )
@@ -194,9 +200,7 @@ class GoogleAdsConnector(Connector):
         )
 
     def check_write_check(self):
-        key_types = (self._user_list or self._fetch_user_list()).get("ingestedUserListInfo", {}).get(
-            "uploadKeyTypes"
-        ) or ["CONTACT_ID"]
+        key_types = _key_types(self._user_list or self._fetch_user_list()) or ["CONTACT_ID"]
         body = {
             "destinations": [self._destination()],
             "audienceMembers": [self._probe_member(key_types)],
@@ -289,10 +293,9 @@ class GoogleAdsConnector(Connector):
         message = redact(str(error.get("message") or ""), *self._secrets())
         code, remediation = self._classify(response.status_code, reason, status)
         vendor_code = f"{status}/{reason}" if status and reason else (status or reason or None)
-        result = error_for_status(
-            response, VENDOR, vendor_message=message, vendor_code=vendor_code, code=code, remediation=remediation
+        result = api_error(
+            response, VENDOR, what, message=message, vendor_code=vendor_code, code=code, remediation=remediation
         )
-        result.message = f"{result.message} (while checking {what})"
         seconds = None
         if isinstance(retry_delay, str) and re.fullmatch(r"[0-9.]+s", retry_delay):
             seconds = float(retry_delay[:-1])

@@ -9,6 +9,7 @@ so development and tests can reach local emulators.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from requests_hardened.ip_filter import InvalidIPAddress, get_ip_address
 from requests_hardened.ip_filter_adapter import IPFilterAdapter
 
 from .errors import ConnectorError, ErrorCode
+
+logger = logging.getLogger(__name__)
 
 USER_AGENT = "zeotap-composable-destinations/0.1 (+connection-test)"
 DEFAULT_CONNECT_TIMEOUT = 5.0
@@ -69,6 +72,7 @@ class OutboundPolicy:
 
 
 def blocked_address_error(host: str) -> ConnectorError:
+    logger.warning("outbound call to %s refused: it resolves to a non-public address", host)
     return ConnectorError(
         ErrorCode.INVALID_CONFIG,
         f"{host} resolves to a private, loopback or otherwise internal address, which destinations may not use.",
@@ -101,7 +105,7 @@ class _GuardedAdapter(IPFilterAdapter):
             return host_params, pool_kwargs
 
 
-def _retry_after_seconds(value: str | None) -> float | None:
+def retry_after_seconds(value: str | None) -> float | None:
     if not value:
         return None
     try:
@@ -164,7 +168,7 @@ def error_for_status(
     said = f": {vendor_message}" if vendor_message else ""
     if vendor_code and vendor_code not in vendor_message:
         said = f": {vendor_code}{' ' + vendor_message if vendor_message else ''}"
-    retry_after = _retry_after_seconds(response.headers.get("Retry-After")) if status == 429 else None
+    retry_after = retry_after_seconds(response.headers.get("Retry-After")) if status == 429 else None
     message = f"{vendor} answered HTTP {status}{said}"
     if retry_after is not None:
         message += f" (retry after {retry_after:g}s)"

@@ -27,10 +27,18 @@ FIELD_TYPES = {
 # Top-level user fields Iterable manages itself (list membership, devices, subscription state, timestamps):
 # readable, but a sync cannot set them through dataFields.
 SYSTEM_FIELDS = {
-    "emailListIds", "signupDate", "signupSource", "profileUpdatedAt", "itblInternal", "devices",
-    "browserTokens", "phoneNumberDetails", "unsubscribedChannelIds", "unsubscribedMessageTypeIds",
+    "emailListIds",
+    "signupDate",
+    "signupSource",
+    "profileUpdatedAt",
+    "itblInternal",
+    "devices",
+    "browserTokens",
+    "phoneNumberDetails",
+    "unsubscribedChannelIds",
+    "unsubscribedMessageTypeIds",
     "subscribedMessageTypeIds",
-}  # fmt: skip
+}
 
 # Iterable's `code` -> (error code, what to fix); anything else falls back to the HTTP status.
 VENDOR_CODES = {
@@ -49,8 +57,7 @@ VENDOR_CODES = {
     ),
     "Forbidden": (
         ErrorCode.INSUFFICIENT_PERMISSIONS,
-        "This key type may not call this endpoint (JavaScript and Mobile keys are limited); use a "
-        "server-side key.",
+        "This key type may not call this endpoint (JavaScript and Mobile keys are limited); use a server-side key.",
     ),
     "RateLimitExceeded": (ErrorCode.RATE_LIMITED, ""),
     "NotFound": (ErrorCode.NOT_FOUND, ""),
@@ -74,24 +81,42 @@ class IterableConnector(ApiKeyConnector):
         "connection test but cannot write; JavaScript, Mobile and JWT-enabled keys are not supported.",
         {
             "api_key": secret("Server-side API key of the project."),
-            "data_center": enum("Where the project lives: US (api.iterable.com) or EU (api.eu.iterable.com).",
-                                list(HOSTS), default="US"),
-            "list_id": {"type": "integer", "minimum": 1,
-                        "description": "Static list to subscribe synced users to (Audience → Lists); optional."},
-            "project_type": enum("The project's identity model; decides which field is the sync key.",
-                                 PROJECT_TYPES, default="email_based"),
+            "data_center": enum(
+                "Where the project lives: US (api.iterable.com) or EU (api.eu.iterable.com).", list(HOSTS), default="US"
+            ),
+            "list_id": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "Static list to subscribe synced users to (Audience → Lists); optional.",
+            },
+            "project_type": enum(
+                "The project's identity model; decides which field is the sync key.",
+                PROJECT_TYPES,
+                default="email_based",
+            ),
         },
         ["api_key", "data_center"],
-    )  # fmt: skip
+    )
     steps = (
-        Step("connectivity", "DNS resolves, TCP connects and the data center's API host has a valid TLS "
-             "certificate (no key sent).", 10),
-        Step("authentication", "GET /api/users/getFields: the API key is accepted in this data center and "
-             "may read the project's user fields.", 15),
-        Step("list", "GET /api/lists: the configured list exists in the project and is a static (Standard) "
-             "list the API can subscribe users to. Iterable does not expose a key's type, so write access "
-             "of a read-only key cannot be proved without writing.", 15),
-    )  # fmt: skip
+        Step(
+            "connectivity",
+            "DNS resolves, TCP connects and the data center's API host has a valid TLS certificate (no key sent).",
+            10,
+        ),
+        Step(
+            "authentication",
+            "GET /api/users/getFields: the API key is accepted in this data center and "
+            "may read the project's user fields.",
+            15,
+        ),
+        Step(
+            "list",
+            "GET /api/lists: the configured list exists in the project and is a static (Standard) "
+            "list the API can subscribe users to. Iterable does not expose a key's type, so write access "
+            "of a read-only key cannot be proved without writing.",
+            15,
+        ),
+    )
 
     @property
     def data_center(self) -> str:
@@ -163,8 +188,9 @@ class IterableConnector(ApiKeyConnector):
     def _fields(self, response) -> dict:
         fields = self.json_object(response, "fields")["fields"]
         if not isinstance(fields, dict):
-            raise self.failure(response, summary="getFields answered without a fields object",
-                               code=ErrorCode.VENDOR_ERROR)
+            raise self.failure(
+                response, summary="getFields answered without a fields object", code=ErrorCode.VENDOR_ERROR
+            )
         return fields
 
     def describe_fields(self) -> FieldsDescription:

@@ -80,7 +80,9 @@ class S3Connector(Connector):
 
     def __init__(self, config, *, policy=None):
         super().__init__(config, policy=policy)
-        self.aws = AwsClients(self.policy, self.config.get("region", ""), secrets=[self.config.get("secret_access_key")])
+        self.aws = AwsClients(
+            self.policy, self.config.get("region", ""), secrets=[self.config.get("secret_access_key")]
+        )
         if self.config.get("access_key_id") and self.config.get("secret_access_key"):
             self.aws.use_credentials(self.config["access_key_id"], self.config["secret_access_key"])
 
@@ -119,10 +121,9 @@ class S3Connector(Connector):
         return self.vendor_url(f"https://sts.{region}.{aws_domain(region)}")
 
     def _client(self, service: str):
-        if service == "sts":
-            endpoint = self._sts_url()
-        else:  # plain AWS: let botocore resolve the (virtual-hosted) bucket endpoint itself
-            endpoint = self._s3_url() if self._overridden() else None
+        # Plain AWS S3: botocore resolves the (virtual-hosted) bucket endpoint itself.
+        s3_endpoint = self._s3_url() if self._overridden() else None
+        endpoint = self._sts_url() if service == "sts" else s3_endpoint
         return self.aws.client(service, endpoint_url=endpoint, timeout=self.http.timeout, path_style=self._overridden())
 
     def run_step(self, step, *, deadline=None):
@@ -199,12 +200,12 @@ class S3Connector(Connector):
 
     def _bucket_error(self, error: ConnectorError) -> ConnectorError:
         if error.code is ErrorCode.NOT_FOUND:
-            error.message = f"The bucket {self.bucket} does not exist ({error.message})"
+            error.message = f"The bucket {self.bucket} does not exist; {error.message}"
             error.remediation = "Check the bucket name; S3 bucket names are global and case-sensitive."
         elif error.code is ErrorCode.INVALID_CONFIG and error.details.get("bucket_region"):
             return self._wrong_region(error.details["bucket_region"], error.http_status)
         elif error.code is ErrorCode.INSUFFICIENT_PERMISSIONS:
-            error.message = f"The bucket {self.bucket} exists but these credentials may not access it ({error.message})"
+            error.message = f"These credentials may not access the bucket {self.bucket}; {error.message}"
         return error
 
     def _wrong_region(self, actual: str, status: int | None = None) -> ConnectorError:
@@ -231,8 +232,13 @@ class S3Connector(Connector):
         )
         details = {"probe_key": key, "deleted": True}
         try:
-            self.aws.call(s3.delete_object, "DeleteObject", permission=f"s3:DeleteObject on {resource}",
-                          Bucket=self.bucket, Key=key)
+            self.aws.call(
+                s3.delete_object,
+                "DeleteObject",
+                permission=f"s3:DeleteObject on {resource}",
+                Bucket=self.bucket,
+                Key=key,
+            )
         except ConnectorError as error:
             # Syncs only add files, so writing is proven; but say clearly that the probe is left behind.
             warning = (

@@ -170,6 +170,12 @@ class SnowflakeConnector(Connector):
     def table_name(self) -> str:
         return ".".join(identifier(self.config[k]) for k in ("database", "schema", "table"))
 
+    @property
+    def display_name(self) -> str:
+        """The table name as Snowflake resolves it (plain names upper-cased)."""
+        parts = (identifier(self.config[k]) for k in ("database", "schema", "table"))
+        return ".".join(part if part.startswith('"') else part.upper() for part in parts)
+
     @classmethod
     def check_config(cls, config: dict) -> list[tuple[str, str]]:
         if not config.get("private_key"):
@@ -308,16 +314,17 @@ class SnowflakeConnector(Connector):
         columns = self.describe_table(step_deadline(self.http))
         keys = [c["name"] for c in columns if c.get("primary key") == "Y"]
         return (
-            f"Found table {self.table_name} ({len(columns)} columns).",
-            {"table": self.table_name, "columns": len(columns), "primary_key": keys},
+            f"Found table {self.display_name} ({len(columns)} columns).",
+            {"table": self.display_name, "columns": len(columns), "primary_key": keys},
         )
 
     def check_write_permission(self):
-        statement = f"INSERT INTO {self.table_name} SELECT * FROM {self.table_name} WHERE 1=0"
+        # identifier() quotes anything but a plain name, doubling embedded quotes.
+        statement = f"INSERT INTO {self.table_name} SELECT * FROM {self.table_name} WHERE 1=0"  # noqa: S608
         result = self.execute(statement, deadline=step_deadline(self.http), warehouse=True, what="The no-op INSERT")
         inserted = str(next(iter((self.rows(result) or [{}])[0].values()), "0"))
         return (
-            f"The role may insert into {self.table_name} using warehouse {self.config['warehouse']} "
+            f"The role may insert into {self.display_name} using warehouse {self.config['warehouse']} "
             f"(a no-op INSERT wrote {inserted} rows).",
             {"rows_inserted": int(inserted) if inserted.isdigit() else inserted, "warehouse": self.config["warehouse"]},
         )
@@ -345,7 +352,7 @@ class SnowflakeConnector(Connector):
                 )
             )
         return FieldsDescription(
-            object=self.table_name,
+            object=self.display_name,
             source="live",
             fields=fields,
             options={"key_source": "primary_or_unique_key" if keys else "not_null_scalar_columns"},

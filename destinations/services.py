@@ -231,6 +231,23 @@ def connection_delete(*, connection: Connection) -> None:
         raise Conflict(detail, blocking) from None
 
 
+def rotated_secrets_store(*, destination_id, rotated: dict) -> None:
+    """Save secrets a vendor rotated during a test or field fetch where they came from (destination or connection)."""
+    if not rotated:
+        return
+    with transaction.atomic():
+        destination = Destination.objects.select_for_update().select_related("connection").get(pk=destination_id)
+        own = {k: v for k, v in rotated.items() if k in destination.secrets or not destination.connection_id}
+        if own:
+            destination.store_config({**destination.own_config(), **own})
+            destination.save(update_fields=["config", "secrets", "updated_at"])
+        shared = {k: v for k, v in rotated.items() if k not in own}
+        if shared:
+            connection = destination.connection
+            connection.credentials = {**connection.credentials, **shared}
+            connection.save(update_fields=["credentials", "updated_at"])
+
+
 # --- fields ------------------------------------------------------------------------------------------
 
 
@@ -247,6 +264,8 @@ def destination_fields(*, destination: Destination, refresh: bool = False) -> di
             description = connector.fields().as_dict()
         except ConnectorError as error:
             raise VendorFailure(error) from None
+        finally:
+            rotated_secrets_store(destination_id=destination.pk, rotated=connector.rotated_secrets)
         fetched_at = timezone.now()
         Destination.objects.filter(pk=destination.pk).update(fields_cache=description, fields_cached_at=fetched_at)
         destination.fields_cache, destination.fields_cached_at = description, fetched_at

@@ -28,6 +28,7 @@ from .services import (
     merge_config,
     outbound_policy,
     resolve_connection,
+    rotated_secrets_store,
     validated_config,
 )
 
@@ -85,6 +86,8 @@ def connection_test_execute(prepared: PreparedTest, *, save_status: bool = True,
             steps.append(step)
             if publish:
                 send_event(test_run.channel, "step", step)
+        if test_run.destination_id is not None:
+            rotated_secrets_store(destination_id=test_run.destination_id, rotated=connector.rotated_secrets)
         success = not any(step["status"] == FAILED for step in steps)
         destination = _finish(test_run, steps, success, started, save_status=save_status)
         done = {

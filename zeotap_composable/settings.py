@@ -110,10 +110,27 @@ DATABASES = {
         conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and not DATABASES["default"]["CONN_MAX_AGE"]:
+    # A pool, not a connection per request: ASGI requests and connection-test workers borrow and return.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 2,
+        # every connection-test worker may hold one, plus the request threads
+        "max_size": int(os.environ.get("DB_POOL_MAX_SIZE", int(os.environ.get("CONNECTION_TEST_WORKERS", "64")) + 16)),
+        "timeout": 30,
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Connection tests write from worker threads; wait for the lock instead of failing.
-    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 30, "transaction_mode": "IMMEDIATE"})
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".local" / "test-db.sqlite3")}
+    # WAL lets the stream readers work while workers write; NORMAL sync is durable at checkpoints.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+    # A file (not memory) so connection-test worker threads share it; one per process so runs don't collide.
+    LOCAL_DIR.mkdir(exist_ok=True)
+    DATABASES["default"]["TEST"] = {"NAME": str(LOCAL_DIR / f"test-db-{os.getpid()}.sqlite3")}
 
 AUTH_USER_MODEL = "workspaces.User"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -184,7 +201,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django_eventstream": {"level": "WARNING"}},
+    "loggers": {
+        "django_eventstream": {"level": "WARNING"},
+        # It warns on every address it refuses, allow-listed ones included; connectors/http.py logs refusals.
+        "requests_hardened": {"level": "ERROR"},
+    },
 }
 
 if not DEBUG and not TESTING:

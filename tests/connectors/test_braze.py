@@ -79,13 +79,26 @@ def test_key_without_users_track_fails_write_access(braze):
 @pytest.mark.parametrize(
     ("endpoint", "status", "body", "step", "code", "retryable", "hint"),
     [
-        ("custom_attributes", 403, {"message": "Forbidden"}, "authentication", "insufficient_permissions", False,
-         "account manager"),
-        ("custom_attributes", 404, {"message": "Not Found"}, "authentication", "auth_invalid", False,
-         "rest_endpoint"),
+        (
+            "custom_attributes",
+            403,
+            {"message": "Forbidden"},
+            "authentication",
+            "insufficient_permissions",
+            False,
+            "account manager",
+        ),
+        ("custom_attributes", 404, {"message": "Not Found"}, "authentication", "auth_invalid", False, "rest_endpoint"),
         ("custom_attributes", 500, {"message": "Internal Server Error"}, "authentication", "vendor_error", True, ""),
-        ("users_track", 400, {"message": "Bad Request", "errors": ["Invalid attributes"]}, "write_access",
-         "invalid_config", False, ""),
+        (
+            "users_track",
+            400,
+            {"message": "Bad Request", "errors": ["Invalid attributes"]},
+            "write_access",
+            "invalid_config",
+            False,
+            "",
+        ),
         ("users_track", 502, "<html>Bad Gateway</html>", "write_access", "vendor_error", True, ""),
     ],
 )
@@ -170,7 +183,11 @@ def test_fields_are_live_standard_plus_every_custom_attribute_page(braze):
     assert fields["old_segment"]["createable"] is False
     assert "Blocklisted" in fields["old_segment"]["description"]
     assert {n for n, f in fields.items() if f["identifier"]} == {
-        "external_id", "user_alias", "braze_id", "email", "phone"
+        "external_id",
+        "user_alias",
+        "braze_id",
+        "email",
+        "phone",
     }
     assert fields["email"]["required"] is True and fields["external_id"]["required"] is False
     assert fields["braze_id"]["createable"] is False
@@ -185,4 +202,3 @@ def test_fields_failure_raises_connector_error(braze):
         make(braze).fields()
     assert caught.value.code == "rate_limited"
     assert caught.value.retry_after == 5
-

@@ -97,7 +97,8 @@ def test_manager_account_and_consent_are_sent(google, gpolicy):
     )
     results = run(cfg, gpolicy)
     assert results["write_check"].status == PASSED
-    assert google.calls_to("user_list")[0].headers["Login-Account"] == f"accountTypes/GOOGLE_ADS/accounts/{emu.MANAGER_ID}"
+    login = google.calls_to("user_list")[0].headers["Login-Account"]
+    assert login == f"accountTypes/GOOGLE_ADS/accounts/{emu.MANAGER_ID}"
     ingest = json.loads(google.calls_to("ingest")[0].body)
     assert ingest["destinations"][0]["loginAccount"] == {"accountType": "GOOGLE_ADS", "accountId": emu.MANAGER_ID}
     assert ingest["consent"] == {"adUserData": "CONSENT_GRANTED", "adPersonalization": "CONSENT_DENIED"}
@@ -265,7 +266,7 @@ def test_slow_token_endpoint_times_out(google, gpolicy):
     assert result.error["retryable"] is True
 
 
-def test_connection_refused_skips_everything(gpolicy):
+def test_connection_refused_skips_everything():
     with emu.GoogleAdsEmulator() as server:
         cfg = emu.valid_config(server)
         policy = OutboundPolicy(allowed_networks=parse_networks(LOOPBACK), base_urls={"google_ads": server.url})

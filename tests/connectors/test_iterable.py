@@ -104,15 +104,35 @@ def test_dynamic_list_is_invalid_config(iterable):
 @pytest.mark.parametrize(
     ("endpoint", "status", "body", "headers", "step", "code", "retry_after"),
     [
-        ("get_fields", 429, {"msg": "Exceeded rate limit.", "code": "RateLimitExceeded"}, {"Retry-After": "60"},
-         "authentication", "rate_limited", 60),
-        ("lists", 429, {"msg": "Exceeded rate limit.", "code": "RateLimitExceeded"}, {}, "list", "rate_limited",
-         None),
-        ("get_fields", 500, {"msg": "Internal error", "code": "GenericError"}, {}, "authentication",
-         "vendor_error", None),
+        (
+            "get_fields",
+            429,
+            {"msg": "Exceeded rate limit.", "code": "RateLimitExceeded"},
+            {"Retry-After": "60"},
+            "authentication",
+            "rate_limited",
+            60,
+        ),
+        ("lists", 429, {"msg": "Exceeded rate limit.", "code": "RateLimitExceeded"}, {}, "list", "rate_limited", None),
+        (
+            "get_fields",
+            500,
+            {"msg": "Internal error", "code": "GenericError"},
+            {},
+            "authentication",
+            "vendor_error",
+            None,
+        ),
         ("lists", 503, "<html>Service Unavailable</html>", {}, "list", "vendor_error", None),
-        ("lists", 400, {"msg": "Invalid parameters", "code": "BadParams", "params": None}, {}, "list",
-         "invalid_config", None),
+        (
+            "lists",
+            400,
+            {"msg": "Invalid parameters", "code": "BadParams", "params": None},
+            {},
+            "list",
+            "invalid_config",
+            None,
+        ),
     ],
 )
 def test_vendor_errors_map_to_codes(iterable, endpoint, status, body, headers, step, code, retry_after):
@@ -154,9 +174,12 @@ def test_config_validation_names_fields():
 
 @pytest.mark.parametrize(
     ("project_type", "keys", "required"),
-    [("email_based", {"email"}, {"email"}), ("user_id_based", {"userId"}, {"userId"}),
-     ("hybrid", {"email", "userId"}, set())],
-)  # fmt: skip
+    [
+        ("email_based", {"email"}, {"email"}),
+        ("user_id_based", {"userId"}, {"userId"}),
+        ("hybrid", {"email", "userId"}, set()),
+    ],
+)
 def test_fields_are_live_with_sync_keys_by_project_type(iterable, project_type, keys, required):
     description = make(iterable, project_type=project_type).fields().as_dict()
     assert description["source"] == "live"

@@ -26,7 +26,7 @@ def s3(moto_server):
     yield moto_server
     moto_server.enforce_iam(False)
     moto_server.reset()
-    for key in moto_server.keys():
+    for key in moto_server.object_keys():
         moto_server.admin("s3").delete_object(Bucket=DEFAULT_BUCKET, Key=key)
 
 
@@ -65,7 +65,12 @@ def test_all_steps_pass_through_the_base_url_override(s3, redirected):
     assert s3.calls[0].operation == "root"
     assert "Authorization" not in s3.calls[0].headers
     signed = [c for c in s3.calls if c.operation != "root"]
-    assert [c.operation for c in signed] == ["sts:GetCallerIdentity", "s3:HeadBucket", "s3:PutObject", "s3:DeleteObject"]
+    assert [c.operation for c in signed] == [
+        "sts:GetCallerIdentity",
+        "s3:HeadBucket",
+        "s3:PutObject",
+        "s3:DeleteObject",
+    ]
     for call in signed:
         assert call.headers["Authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/")
         assert call.region == "us-east-1"
@@ -73,7 +78,7 @@ def test_all_steps_pass_through_the_base_url_override(s3, redirected):
     put = s3.calls_to("s3:PutObject")[0]
     assert put.path == f"/{DEFAULT_BUCKET}/{write.details['probe_key']}"
     assert s3.calls_to("s3:DeleteObject")[0].path == put.path
-    assert s3.keys() == []  # the probe is gone
+    assert s3.object_keys() == []  # the probe is gone
 
 
 def test_assumes_the_role_with_the_external_id_before_anything_else(s3, policy):
@@ -187,7 +192,8 @@ def test_denied_put_is_insufficient_permissions_naming_the_prefix(s3, policy):
     assert write.error["code"] == "insufficient_permissions"
     assert write.error["vendor_code"] == "AccessDenied"
     assert f"s3:PutObject on arn:aws:s3:::{DEFAULT_BUCKET}/exports/crm/*" in write.error["remediation"]
-    assert s3.keys() == []
+    s3.enforce_iam(False)
+    assert s3.object_keys() == []
 
 
 def test_denied_delete_passes_but_reports_the_left_over_probe(s3, policy):
@@ -201,7 +207,7 @@ def test_denied_delete_passes_but_reports_the_left_over_probe(s3, policy):
     assert "could not be deleted (AccessDenied)" in write.details["warnings"][0]
     assert "Warning:" in write.message
     s3.enforce_iam(False)
-    assert s3.keys() == [write.details["probe_key"]]
+    assert s3.object_keys() == [write.details["probe_key"]]
 
 
 def test_slow_down_is_rate_limited_and_retryable(s3, policy):
@@ -260,6 +266,12 @@ def test_private_endpoint_is_refused_before_boto3_sends_anything(s3):
     assert s3.calls == []
 
 
+def test_unresolvable_endpoint_is_dns_for_requests_and_for_boto3(policy):
+    connector = S3Connector({**valid_config(None), "endpoint_url": "https://no-such-store.invalid"}, policy=policy)
+    assert connector.run_step(connector.steps[0]).error["code"] == "dns"
+    assert connector.run_step(connector.steps[1]).error["code"] == "dns"
+
+
 @dataclass(frozen=True)
 class RecordingPolicy(OutboundPolicy):
     checked: list = field(default_factory=list)
@@ -275,8 +287,10 @@ def test_every_boto3_request_is_checked_against_the_outbound_policy(s3):
     assert [r.status for r in results.values()] == [PASSED] * 4
     signed = [c for c in s3.calls if c.operation != "root"]
     port = int(s3.url.rsplit(":", 1)[1])
-    # one check per client created, one per request sent (the before-send hook)
-    assert policy.checked.count(("127.0.0.1", port)) >= 2 * len(signed)
+    assert set(policy.checked) == {("127.0.0.1", port)}
+    # One check per client created (AssumeRole, GetCallerIdentity, HeadBucket, Put+Delete), and one per request
+    # botocore sent, made by the before-send hook.
+    assert len(policy.checked) == 4 + len(signed)
 
 
 def test_config_validation_names_fields():

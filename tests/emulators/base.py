@@ -8,6 +8,7 @@ and through `fail()`/`slow()` for documented failures and slow answers. Every re
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request drowns test and bench output
 
 
 @dataclass

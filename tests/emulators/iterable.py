@@ -32,8 +32,7 @@ class IterableEmulator(Emulator):
 
     def seed(self) -> None:
         """The vendor state every test starts from (tests share one server and call reset() + seed())."""
-        self.api_keys = {SERVER_KEY: "server_side", READ_ONLY_KEY: "read_only", MOBILE_KEY: "mobile",
-                         JWT_KEY: "jwt"}  # fmt: skip
+        self.api_keys = {SERVER_KEY: "server_side", READ_ONLY_KEY: "read_only", MOBILE_KEY: "mobile", JWT_KEY: "jwt"}
         self.fields = {
             "email": "string",
             "userId": "string",
@@ -61,8 +60,9 @@ class IterableEmulator(Emulator):
         if kind == "jwt":
             return self.json({"msg": "JWT token is missing", "code": "InvalidJwtPayload", "params": params}, 401)
         if kind == "mobile":
-            return self.json({"msg": "API key type not allowed for this endpoint", "code": "Forbidden",
-                              "params": params}, 401)  # fmt: skip
+            return self.json(
+                {"msg": "API key type not allowed for this endpoint", "code": "Forbidden", "params": params}, 401
+            )
         return None
 
     def on_root(self, request):

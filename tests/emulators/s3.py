@@ -196,7 +196,7 @@ class S3Emulator:
         self.admin("s3", region).create_bucket(**params)
         self.buckets[name] = region
 
-    def keys(self, bucket: str = DEFAULT_BUCKET) -> list[str]:
+    def object_keys(self, bucket: str = DEFAULT_BUCKET) -> list[str]:
         return [o["Key"] for o in self.admin("s3").list_objects_v2(Bucket=bucket).get("Contents", [])]
 
     def add_user(self, name: str, actions=ALL_ACTIONS, deny=()) -> tuple[str, str]:

@@ -21,3 +21,10 @@ class WebhookReceiver(Emulator):
                 return self.json({"error": "unauthorized"}, 401)
         self.received.append({"name": name, "headers": dict(request.headers), "json": request.get_json(silent=True)})
         return self.json({"received": True}, 202)
+
+
+EMULATOR = WebhookReceiver
+
+
+def valid_config(emulator: WebhookReceiver) -> dict:
+    return {"url": f"{emulator.url}/hooks/in", "method": "POST", "headers": {"X-API-Key": "webhook-test-key"}}

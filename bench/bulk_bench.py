@@ -1,0 +1,236 @@
+"""Benchmark of the bulk connection test (destinations/bulk.py), as `python bench/bulk_bench.py`.
+
+Seeds webhook destinations pointed at a local receiver (an asyncio HTTP server in its own process, so it
+does not share this process's GIL) that answers EVERY request after a delay (default 100 ms). A webhook
+test makes two requests (HEAD for connectivity, POST for delivery), so one test takes a little over 2 x the
+delay.
+
+It measures one test's duration (median of a few, sequential), then tests N destinations at a concurrency C
+(default N=200 and N=1000, C=50) and prints, for each N: the wall time against the ideal
+(N x one test / C), peak memory (max RSS) and the SQL queries per destination (which must not grow with N).
+
+Database: DATABASE_URL if set (the bench's rows are deleted afterwards), else a throwaway SQLite file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import multiprocessing
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET_RATIO = 1.3
+
+
+async def _answer(reader, writer, delay: float) -> None:
+    """HTTP/1.1 with keep-alive: every request is answered after `delay`; HEAD 200, anything else 202."""
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.split(b"\r\n")
+            method = lines[0].split(b" ", 1)[0]
+            length = 0
+            for line in lines[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            if length:
+                await reader.readexactly(length)
+            await asyncio.sleep(delay)
+            body = b"" if method == b"HEAD" else b'{"received": true}'
+            status = b"200 OK" if method == b"HEAD" else b"202 Accepted"
+            writer.write(
+                b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\nContent-Length: "
+                + str(len(body)).encode() + b"\r\n\r\n" + body
+            )
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
+def serve_receiver(delay: float, port_pipe) -> None:
+    """The receiver process: a minimal asyncio HTTP server, so the receiver costs little CPU per request
+    and the bench measures the bulk test, not the receiver."""
+
+    async def main():
+        server = await asyncio.start_server(lambda r, w: _answer(r, w, delay), "127.0.0.1", 0, backlog=1024)
+        port_pipe.send(server.sockets[0].getsockname()[1])
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def setup_django(tmpdir: str) -> str:
+    from cryptography.fernet import Fernet
+
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{tmpdir}/bench.sqlite3")
+    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + Fernet.generate_key().decode())
+    os.environ.setdefault("SECRETS_ENCRYPTION_KEYS", Fernet.generate_key().decode())
+    os.environ["OUTBOUND_ALLOWED_NETWORKS"] = "127.0.0.0/8"
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zeotap_composable.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    # requests-hardened warns on every request to an allow-listed private address (all of them here).
+    logging.getLogger("requests_hardened").setLevel(logging.ERROR)
+    return os.environ["DATABASE_URL"].split("://", 1)[0]
+
+
+class QueryCounter:
+    """Counts SQL statements on every connection, in every thread (workers open their own)."""
+
+    def __init__(self):
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, execute, sql, params, many, context):
+        with self.lock:
+            self.count += 1
+        return execute(sql, params, many, context)
+
+    def install(self) -> None:
+        from django.db import connection
+        from django.db.backends.signals import connection_created
+
+        def on_created(sender, connection, **kwargs):
+            if self not in connection.execute_wrappers:
+                connection.execute_wrappers.append(self)
+
+        self._on_created = on_created
+        connection_created.connect(on_created, weak=False)
+        connection.ensure_connection()
+        on_created(None, connection)
+
+
+def seed(n: int, url: str, label: str):
+    from destinations.models import Destination
+    from workspaces.models import Workspace
+
+    workspace = Workspace.objects.create(name=f"bench {label} {time.time_ns()}")
+    destinations = []
+    for i in range(n):
+        destination = Destination(workspace=workspace, name=f"Bench webhook {i}", destination_type="webhook")
+        destination.store_config(
+            {"url": f"{url}/hooks/bench-{i}", "method": "POST", "headers": {"X-API-Key": f"bench-secret-{i}"}}
+        )
+        destinations.append(destination)
+    Destination.objects.bulk_create(destinations, batch_size=500)
+    return workspace
+
+
+def max_rss_mib() -> float:
+    # ru_maxrss is in KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def one_test_ms(url: str, repeats: int) -> float:
+    from destinations import bulk
+
+    workspace = seed(repeats, url, "single")
+    durations = []
+    for destination_id in workspace.destinations.values_list("pk", flat=True):
+        report = bulk.bulk_test([destination_id], concurrency=1)
+        assert report.all_passed, report
+        durations.append(report.wall_ms)
+    workspace.delete()
+    return statistics.median(durations)
+
+
+def run(n: int, concurrency: int, url: str, single_ms: float, counter: QueryCounter) -> dict:
+    from django.db import connection
+
+    from destinations import bulk
+
+    workspace = seed(n, url, f"n={n}")
+    selection = bulk.destinations_select(workspaces=[str(workspace.pk)])
+    connection.close()  # the workers open their own; count theirs from a clean start
+    before = counter.count
+    cpu_before = time.process_time()
+    report = bulk.bulk_test(selection, concurrency=concurrency)
+    cpu_s = time.process_time() - cpu_before
+    queries = counter.count - before
+    assert len(report.results) == n, report
+    assert not report.failed, report.failed[:3]
+    ideal_ms = n * single_ms / concurrency
+    workspace.delete()
+    return {
+        "n": n,
+        "wall_s": report.wall_ms / 1000,
+        "ideal_s": ideal_ms / 1000,
+        "ratio": report.wall_ms / ideal_ms,
+        "queries_per_destination": queries / n,
+        "cpu_ms_per_destination": cpu_s * 1000 / n,
+        "max_rss_mib": max_rss_mib(),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, action="append", help="Destinations per run (repeatable; default 200, 1000).")
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--delay-ms", type=int, default=100, help="The receiver's delay for every request.")
+    parser.add_argument("--single-repeats", type=int, default=7)
+    args = parser.parse_args()
+    sizes = args.n or [200, 1000]
+
+    context = multiprocessing.get_context("spawn")
+    parent_end, child_end = context.Pipe()
+    receiver = context.Process(target=serve_receiver, args=(args.delay_ms / 1000, child_end), daemon=True)
+    receiver.start()
+    try:
+        port = parent_end.recv()
+        url = f"http://127.0.0.1:{port}"
+        with tempfile.TemporaryDirectory() as tmpdir:
+            vendor = setup_django(tmpdir)
+            counter = QueryCounter()
+            counter.install()
+            rss_start = max_rss_mib()
+            single_ms = one_test_ms(url, args.single_repeats)
+            print(f"database: {vendor}; receiver delays every request {args.delay_ms} ms "
+                  f"(a webhook test = HEAD + POST); concurrency {args.concurrency}")
+            print(f"one test, measured alone: {single_ms:.0f} ms (median of {args.single_repeats})")
+            print(f"max RSS before the runs: {rss_start:.0f} MiB")
+            print()
+            header = (f"{'N':>6}  {'wall s':>7}  {'ideal s':>7}  {'ratio':>6}  {'queries/dest':>12}  "
+                      f"{'CPU ms/dest':>11}  {'max RSS MiB':>11}")
+            print(header)
+            print("-" * len(header))
+            rows = []
+            for n in sizes:
+                row = run(n, args.concurrency, url, single_ms, counter)
+                rows.append(row)
+                print(f"{row['n']:>6}  {row['wall_s']:>7.2f}  {row['ideal_s']:>7.2f}  {row['ratio']:>5.2f}x  "
+                      f"{row['queries_per_destination']:>12.2f}  {row['cpu_ms_per_destination']:>11.1f}  "
+                      f"{row['max_rss_mib']:>11.0f}")
+            print()
+            per_dest = {row["queries_per_destination"] for row in rows}
+            grows = max(per_dest) - min(per_dest) > 0.01
+            worst = max(row["ratio"] for row in rows)
+            print(f"queries per destination {'GROW' if grows else 'do not grow'} with N; "
+                  f"worst wall/ideal {worst:.2f}x (target <= {TARGET_RATIO}x): "
+                  f"{'OK' if worst <= TARGET_RATIO else 'MISSED'}")
+            return 0 if worst <= TARGET_RATIO and not grows else 1
+    finally:
+        receiver.terminate()
+        receiver.join(5)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

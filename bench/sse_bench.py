@@ -1,0 +1,98 @@
+"""50 concurrent SSE connection tests through the real ASGI server, against one test alone.
+
+    python bench/sse_bench.py            # SQLite; BENCH_DATABASE_URL=postgres://... for PostgreSQL
+
+A local webhook receiver answers each request after 200 ms, so a webhook test (connectivity, then
+delivery) takes about 400 ms. The ideal for 50 at once is one test's duration, measured in the same run.
+Target: the 50 within 1.5x of the ideal.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import ServerProcess, setup_django  # noqa: E402
+
+from tests.emulators.webhook import WebhookReceiver  # noqa: E402
+from tests.sse import iter_events  # noqa: E402
+
+CONCURRENCY = 50
+STEP_SECONDS = 0.2
+
+
+def one_test(url: str, headers: dict, body: dict) -> tuple[float, float, bool]:
+    """(seconds to the first event, seconds to `done`, success) of one streamed test."""
+    started = time.perf_counter()
+    first = None
+    with requests.post(url, json=body, headers=headers, stream=True, timeout=60) as response:
+        for event in iter_events(response):
+            if first is None:
+                first = time.perf_counter() - started
+            if event.type == "done":
+                return first, time.perf_counter() - started, event.data["success"]
+    raise RuntimeError("the stream ended without done")
+
+
+def serve_receiver(port_queue, stop):
+    """The receiver in its own process, so the bench's client threads don't share its interpreter."""
+    with WebhookReceiver() as receiver:
+        receiver.slow("hook", STEP_SECONDS)
+        port_queue.put(receiver.url)
+        stop.wait()
+
+
+def main():
+    env = setup_django("sse")
+    env["CONNECTION_TEST_WORKERS"] = str(CONCURRENCY + 14)
+    from workspaces.services import workspace_bootstrap
+
+    workspace, _user, token = workspace_bootstrap(name="SSE bench", email="sse@example.com")
+    headers = {"Authorization": f"Bearer {token}", "X-Workspace-ID": str(workspace.pk)}
+    ports, stop = multiprocessing.Queue(), multiprocessing.Event()
+    receiver = multiprocessing.Process(target=serve_receiver, args=(ports, stop), daemon=True)
+    receiver.start()
+    receiver_url = ports.get(timeout=10)
+    with ServerProcess(env) as server:
+        url = f"{server.url}/api/v1/workspaces/{workspace.pk}/destinations/test"
+        body = {"destination_type": "webhook", "config": {"url": f"{receiver_url}/hooks/bench"}}
+        one_test(url, headers, body)  # warm-up
+        ideal = statistics.median(one_test(url, headers, body)[1] for _ in range(3))
+
+        results = []
+        barrier = threading.Barrier(CONCURRENCY)
+
+        def worker():
+            barrier.wait()
+            results.append(one_test(url, headers, body))
+
+        threads = [threading.Thread(target=worker) for _ in range(CONCURRENCY)]
+        cpu_before = server.cpu_seconds()
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wall = time.perf_counter() - started
+        server_cpu = server.cpu_seconds() - cpu_before
+        firsts = sorted(r[0] for r in results)
+        print(f"one test alone (ideal):      {ideal * 1000:7.0f} ms")
+        print(f"{CONCURRENCY} concurrent tests wall:   {wall * 1000:7.0f} ms   ratio {wall / ideal:.2f}x (target <= 1.5x)")
+        print(f"time to first event:         median {statistics.median(firsts) * 1000:.0f} ms, "
+              f"max {firsts[-1] * 1000:.0f} ms")
+        print(f"all succeeded:               {all(r[2] for r in results)} ({len(results)} streams)")
+        print(f"server CPU per test:         {server_cpu / CONCURRENCY * 1000:.1f} ms")
+        print(f"server peak RSS:             {server.peak_rss_mib():.0f} MiB")
+    stop.set()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,334 @@
+"""Meta (Facebook) customer-list Custom Audiences through the Marketing API on graph.facebook.com.
+
+The checks read the token's owner (/me), its granted permissions (/me/permissions: ads_management), the ad
+account (act_<id>) and the custom audience (subtype, owner account, operation_status, permission_for_actions).
+Meta has no validate-only mode for the audience users edge, so nothing is written. Graph errors come as
+`{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}`; the code decides the error code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+from ._audience import SHA256_HEX, api_error, body_json, identifier_field, reach, redact, retry_later
+from .base import Connector, FieldsDescription, Step
+from .errors import ConnectorError, ErrorCode
+from .http import retry_after_seconds
+from .registry import register
+from .schema import config_schema, secret, string
+
+GRAPH_URL = "https://graph.facebook.com"
+DEFAULT_VERSION = "v25.0"
+VENDOR = "Meta Graph API"
+REQUIRED_PERMISSION = "ads_management"
+NEW_TOKEN = (
+    "Generate a new system-user token in Business settings → Users → System users → Generate new token, with the "
+    "ads_management permission, and store it here."
+)
+ASSIGN_SYSTEM_USER = (
+    "Assign the system user to the ad account (Business settings → Accounts → Ad accounts → Add people) with "
+    "'Manage ad account' rights, and check the ID."
+)
+RATE_LIMIT_CODES = {4, 17, 32, 613, 80003, 80004}
+EXPIRED_SUBCODES = {463, 460}  # expired session, password changed
+ACCOUNT_STATUS = {
+    1: "ACTIVE", 2: "DISABLED", 3: "UNSETTLED", 7: "PENDING_RISK_REVIEW", 8: "PENDING_SETTLEMENT",
+    9: "IN_GRACE_PERIOD", 100: "PENDING_CLOSURE", 101: "CLOSED", 201: "ANY_ACTIVE", 202: "ANY_CLOSED",
+}
+AUDIENCE_FIELDS = (
+    "id,name,account_id,subtype,operation_status,delivery_status,approximate_count_lower_bound,permission_for_actions"
+)
+
+
+@register
+class FacebookAdsConnector(Connector):
+    type = "facebook_ads"
+    label = "Facebook / Meta Ads (Custom Audiences)"
+    auth_method = "System-user access token (Business Manager) with ads_management; optional appsecret_proof"
+    default_base_url = GRAPH_URL
+    config_schema = config_schema(
+        "Meta Custom Audience",
+        "Adds and removes people in a Meta customer-list Custom Audience through the Marketing API "
+        "(graph.facebook.com). Authentication: a long-lived system-user access token created in Meta Business "
+        "Manager with the ads_management permission, the system user assigned to the ad account; when app_secret "
+        "is set every call also carries appsecret_proof. Alternative, not recommended: a user access token from "
+        "Facebook Login (it expires after about 60 days and must then be replaced).",
+        {
+            "access_token": secret("System-user access token with the ads_management permission."),
+            "ad_account_id": string(
+                "Ad account ID (digits; the act_ prefix is optional).",
+                pattern="^(act_)?[0-9]+$",
+                **{"x-pattern-message": "Must be the numeric ad account ID, optionally prefixed with act_."},
+            ),
+            "audience_id": string(
+                "ID of the customer-list Custom Audience the syncs add people to.",
+                pattern="^[0-9]+$",
+                **{"x-pattern-message": "Must be the numeric custom audience ID."},
+            ),
+            "api_version": string(
+                "Graph API version.",
+                pattern=r"^v[0-9]+\.[0-9]+$",
+                default=DEFAULT_VERSION,
+                **{"x-pattern-message": "Must look like v25.0."},
+            ),
+            "app_secret": secret(
+                "Optional secret of the app that issued the token; required when the app enforces "
+                "'Require app secret' (every call then sends appsecret_proof).",
+                pattern="^[0-9a-f]{32}$",
+                **{"x-pattern-message": "Must be the app secret: 32 lowercase hex characters."},
+            ),
+        },
+        ["access_token", "ad_account_id", "audience_id"],
+    )
+    steps = (
+        Step("connectivity", "DNS resolves, TCP connects and TLS is valid for graph.facebook.com.", 10),
+        Step("authentication", "Meta accepts the access token and says whose it is (GET /me).", 10),
+        Step(
+            "permissions",
+            "The token has the ads_management permission granted (GET /me/permissions).",
+            10,
+        ),
+        Step("ad_account", "The ad account exists, is visible to the token and is not disabled or closed.", 10),
+        Step(
+            "audience",
+            "The custom audience exists, is a customer-list audience of this ad account, is not blocked for uploads "
+            "and the token may edit it. Meta has no validate-only upload, so nothing is written.",
+            10,
+        ),
+    )
+
+    # --- steps ----------------------------------------------------------------------------------
+
+    def check_connectivity(self):
+        return reach(self, [f"{GRAPH_URL}/"])
+
+    def check_authentication(self):
+        me = self._get("me", {"fields": "id,name"}, "the token owner")
+        return (
+            f"Meta accepted the access token of '{me.get('name', '')}' (id {me.get('id', '')}).",
+            {"user_id": me.get("id", ""), "name": me.get("name", "")},
+        )
+
+    def check_permissions(self):
+        data = self._get("me/permissions", {}, "the granted permissions").get("data") or []
+        granted = sorted(p.get("permission", "") for p in data if p.get("status") == "granted")
+        if REQUIRED_PERMISSION not in granted:
+            raise ConnectorError(
+                ErrorCode.INSUFFICIENT_PERMISSIONS,
+                f"The access token lacks the {REQUIRED_PERMISSION} permission "
+                f"(granted: {', '.join(granted) or 'none'}).",
+                remediation=NEW_TOKEN,
+                details={"granted_permissions": granted},
+            )
+        return f"The token has {REQUIRED_PERMISSION}.", {"granted_permissions": granted}
+
+    def check_ad_account(self):
+        account = self._get(f"act_{self.account_id}", {"fields": "id,name,account_status,currency"}, "the ad account")
+        status = ACCOUNT_STATUS.get(account.get("account_status"), str(account.get("account_status", "")))
+        details = {"ad_account": f"act_{self.account_id}", "name": account.get("name", ""), "account_status": status}
+        if status in ("DISABLED", "CLOSED", "PENDING_CLOSURE"):
+            raise ConnectorError(
+                ErrorCode.INVALID_CONFIG,
+                f"Ad account act_{self.account_id} is {status}; Meta rejects audience changes for it.",
+                remediation="Reactivate the ad account in Ads Manager, or configure an active ad account.",
+                details=details,
+            )
+        return f"Ad account '{account.get('name', '')}' (act_{self.account_id}) is {status}.", details
+
+    def check_audience(self):
+        audience_id = self.config["audience_id"]
+        audience = self._get(audience_id, {"fields": AUDIENCE_FIELDS}, "the custom audience")
+        operation = audience.get("operation_status") or {}
+        permissions = audience.get("permission_for_actions") or {}
+        details = {
+            "name": audience.get("name", ""),
+            "subtype": audience.get("subtype", ""),
+            "account_id": str(audience.get("account_id", "")),
+            "operation_status": operation,
+            "approximate_count_lower_bound": audience.get("approximate_count_lower_bound"),
+        }
+        if str(audience.get("account_id", "")) != self.account_id:
+            raise ConnectorError(
+                ErrorCode.INVALID_CONFIG,
+                f"Custom audience {audience_id} belongs to ad account act_{audience.get('account_id')}, "
+                f"not act_{self.account_id}.",
+                remediation="Configure the ad account that owns the audience, or an audience of this ad account.",
+                details=details,
+            )
+        if audience.get("subtype") != "CUSTOM":
+            raise ConnectorError(
+                ErrorCode.INVALID_CONFIG,
+                f"Custom audience {audience_id} is a {audience.get('subtype')} audience; only customer-list "
+                "audiences (subtype CUSTOM) accept uploaded people.",
+                remediation="Create a customer-list custom audience and configure its ID.",
+                details=details,
+            )
+        if operation.get("code") == 471:
+            raise ConnectorError(
+                ErrorCode.INVALID_CONFIG,
+                f"Meta flagged custom audience {audience_id} (operation status 471: "
+                f"{operation.get('description', 'audience restricted')}); uploads are rejected (error 100/1713230).",
+                remediation="Review the audience in Ads Manager; create a new customer-list audience that complies "
+                "with Meta's custom audience terms and configure it.",
+                vendor_code="471",
+                details=details,
+            )
+        if permissions and permissions.get("can_edit") is False:
+            raise ConnectorError(
+                ErrorCode.INSUFFICIENT_PERMISSIONS,
+                f"The token may not edit custom audience {audience_id}.",
+                remediation=ASSIGN_SYSTEM_USER,
+                details=details,
+            )
+        return (
+            f"Custom audience '{audience.get('name', '')}' ({audience_id}) is a customer list of "
+            f"act_{self.account_id} and can be edited.",
+            details,
+        )
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    @property
+    def account_id(self) -> str:
+        return self.config["ad_account_id"].removeprefix("act_")
+
+    def _get(self, path: str, params: dict, what: str) -> dict:
+        version = self.config.get("api_version") or DEFAULT_VERSION
+        token = self.config["access_token"]
+        params = dict(params)
+        if self.config.get("app_secret"):
+            params["appsecret_proof"] = hmac.new(
+                self.config["app_secret"].encode(), token.encode(), hashlib.sha256
+            ).hexdigest()
+        response = self.http.get(
+            self.vendor_url(f"{GRAPH_URL}/{version}/{path}"),
+            params=params,
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+        )
+        if response.status_code != 200:
+            raise self._graph_error(response, what)
+        return body_json(response)
+
+    def _graph_error(self, response, what: str) -> ConnectorError:
+        error = body_json(response).get("error") or {}
+        code, subcode = error.get("code"), error.get("error_subcode")
+        secrets = (self.config.get("access_token"), self.config.get("app_secret"))
+        message = redact(str(error.get("message") or ""), *secrets)
+        vendor_code = f"{code}/{subcode}" if code is not None and subcode else (str(code) if code is not None else None)
+        mapped, remediation = self._classify(code, subcode, message)
+        kind = f" ({error['type']})" if error.get("type") else ""
+        label = f"error {vendor_code}{kind}" if vendor_code else ""
+        result = api_error(
+            response, VENDOR, what, message=message, vendor_code=label or None, code=mapped, remediation=remediation
+        )
+        result.vendor_code = vendor_code
+        if error.get("fbtrace_id"):
+            result.details = {"fbtrace_id": error["fbtrace_id"]}
+        if result.code is ErrorCode.RATE_LIMITED:
+            retry_later(result, self._retry_after(response))
+        return result
+
+    def _classify(self, code, subcode, message: str) -> tuple[ErrorCode | None, str]:
+        if code == 190 or code == 102:
+            if subcode in EXPIRED_SUBCODES or code == 102:
+                return ErrorCode.TOKEN_EXPIRED, NEW_TOKEN
+            return ErrorCode.AUTH_INVALID, NEW_TOKEN
+        if code == 100 and "appsecret_proof" in message:
+            return ErrorCode.AUTH_INVALID, "Check app_secret: it must be the secret of the app that issued the token."
+        if (code == 100 and subcode == 33) or code == 803:
+            return ErrorCode.NOT_FOUND, ASSIGN_SYSTEM_USER
+        if code == 100 and subcode == 1713230:
+            return (
+                ErrorCode.INVALID_CONFIG,
+                "Meta blocked uploads to this audience; create a new customer-list audience and configure it.",
+            )
+        if code == 10 or (isinstance(code, int) and 200 <= code <= 299):
+            return ErrorCode.INSUFFICIENT_PERMISSIONS, f"{NEW_TOKEN} {ASSIGN_SYSTEM_USER}"
+        if code in RATE_LIMIT_CODES:
+            return ErrorCode.RATE_LIMITED, ""
+        if code == 2635:
+            return ErrorCode.INVALID_CONFIG, f"Set api_version to a current Graph API version (e.g. {DEFAULT_VERSION})."
+        if code in (1, 2):
+            return ErrorCode.VENDOR_ERROR, ""
+        return None, ""
+
+    @staticmethod
+    def _retry_after(response) -> float | None:
+        """Retry-After when present, else the longest estimated_time_to_regain_access (minutes) of the BUC header."""
+        seconds = retry_after_seconds(response.headers.get("Retry-After"))
+        if seconds is not None:
+            return seconds
+        try:
+            usage = json.loads(response.headers.get("X-Business-Use-Case-Usage", "{}"))
+        except ValueError:
+            return None
+        minutes = [
+            entry.get("estimated_time_to_regain_access", 0)
+            for entries in (usage.values() if isinstance(usage, dict) else [])
+            for entry in (entries if isinstance(entries, list) else [])
+            if isinstance(entry, dict)
+        ]
+        return max(minutes) * 60.0 if minutes and max(minutes) > 0 else None
+
+    # --- fields ---------------------------------------------------------------------------------
+
+    def describe_fields(self) -> FieldsDescription:
+        def key(name, label, rule, *, identifier=False, must_hash=True):
+            suffix = f"; {SHA256_HEX}." if must_hash else "; sent as is, not hashed."
+            return identifier_field(name, label, f"{name}: {rule}{suffix}", must_hash=must_hash, identifier=identifier)
+
+        fields = [
+            key("EMAIL", "Email", "trim and lowercase", identifier=True),
+            key(
+                "PHONE",
+                "Phone",
+                "digits only with the country code, no + or leading zeros (e.g. 16505551234)",
+                identifier=True,
+            ),
+            key("FN", "First name", "lowercase a-z only, no punctuation; UTF-8 for special characters"),
+            key("LN", "Last name", "lowercase a-z only, no punctuation; UTF-8 for special characters"),
+            key("FI", "First initial", "first letter of the first name, lowercase"),
+            key("GEN", "Gender", "f or m"),
+            key("DOBY", "Birth year", "four digits, YYYY"),
+            key("DOBM", "Birth month", "two digits, 01-12"),
+            key("DOBD", "Birth day", "two digits, 01-31"),
+            key("CT", "City", "lowercase a-z only, no spaces or punctuation"),
+            key(
+                "ST",
+                "State / province",
+                "2-letter ANSI code for US states, lowercase; otherwise lowercase a-z, no punctuation",
+            ),
+            key("ZIP", "Postal code", "lowercase, no spaces; US: first 5 digits only"),
+            key("COUNTRY", "Country", "2-letter ISO 3166-1 alpha-2 code, lowercase"),
+            key(
+                "MADID",
+                "Mobile advertiser ID",
+                "Android advertising ID or Apple IDFA, lowercase with hyphens",
+                identifier=True,
+                must_hash=False,
+            ),
+            key(
+                "EXTERN_ID",
+                "External ID",
+                "your own stable ID for the person, trimmed; matched only against IDs you sent before",
+                identifier=True,
+                must_hash=False,
+            ),
+            key("APPUID", "App-scoped user ID", "Facebook app-scoped user ID", identifier=True, must_hash=False),
+            key("PAGEUID", "Page-scoped user ID", "Facebook page-scoped user ID", identifier=True, must_hash=False),
+        ]
+        return FieldsDescription(
+            object="custom_audience_user",
+            source="static",
+            fields=fields,
+            options={
+                "audience_id": self.config.get("audience_id"),
+                "operations": ["POST /{audience_id}/users (add)", "DELETE /{audience_id}/users (remove)"],
+                "payload": "payload={schema: [keys], data: [[values]]}",
+                "max_rows_per_request": 10000,
+                "hash": "SHA-256",
+                "sync_key": "Hashed EMAIL or PHONE, or EXTERN_ID / MADID.",
+            },
+        )

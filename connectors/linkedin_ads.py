@@ -1,0 +1,416 @@
+"""LinkedIn Matched Audiences: users or companies streamed into a DMP segment of a sponsored (ad) account.
+
+Marketing APIs take only 3-legged member tokens. The checks introspect the token at
+www.linkedin.com/oauth/v2/introspectToken (active, expiry, scopes) and renew it with the refresh token when
+one is configured (approved partners only), then read the member's role on the ad account
+(/rest/adAccountUsers?q=authenticatedUser) and the DMP segment (/rest/dmpSegments/{id}). LinkedIn has no
+validate-only write for segments, so nothing is written.
+"""
+
+from __future__ import annotations
+
+from ._audience import (
+    SHA256_HEX,
+    api_error,
+    body_json,
+    identifier_field,
+    missing_scopes,
+    oauth_error,
+    reach,
+    redact,
+    refresh_access_token,
+)
+from .base import Connector, FieldsDescription, Step
+from .errors import ConnectorError, ErrorCode
+from .registry import register
+from .schema import config_schema, enum, secret, string
+
+API_URL = "https://api.linkedin.com"
+OAUTH_URL = "https://www.linkedin.com/oauth/v2"
+VENDOR = "LinkedIn Marketing API"
+OAUTH_VENDOR = "LinkedIn OAuth"
+DEFAULT_VERSION = "202603"
+SEGMENT_SCOPE = "rw_dmp_segments"
+ADS_SCOPES = ("rw_ads", "r_ads")
+WRITE_ROLES = ("ACCOUNT_BILLING_ADMIN", "ACCOUNT_MANAGER", "CAMPAIGN_MANAGER", "CREATIVE_MANAGER")
+UNUSABLE_SEGMENT_STATUSES = ("EXPIRED", "FAILED", "ERROR")
+RECONNECT = (
+    "Reconnect LinkedIn: have an ad-account user authorise the app again (3-legged OAuth) with rw_dmp_segments "
+    "and r_ads, and store the new access token (it lives 60 days)."
+)
+EXPIRED_SERVICE_CODE = 65602  # 65600 invalid token, 65601 revoked token
+PAGE_SIZE = 100
+MAX_PAGES = 10
+
+
+@register
+class LinkedInAdsConnector(Connector):
+    type = "linkedin_ads"
+    label = "LinkedIn Ads (Matched Audiences)"
+    auth_method = "OAuth 2.0 3-legged member token (rw_dmp_segments + r_ads), refresh token for approved partners"
+    default_base_url = API_URL
+    config_schema = config_schema(
+        "LinkedIn DMP segment",
+        "Streams users or companies into a LinkedIn DMP segment (Matched Audiences) through the LinkedIn Marketing "
+        "API. Authentication: an OAuth 2.0 authorization-code (3-legged) access token of a member with a role on the "
+        "ad account, granted rw_dmp_segments (Audiences program: LinkedIn must approve your app) and r_ads or "
+        "rw_ads; the app's client ID and secret are used to introspect it and, with a refresh token (issued only to "
+        "approved Marketing Developer Platform partners), to renew it. Alternatives: none — LinkedIn does not "
+        "accept 2-legged (client-credentials) tokens for Marketing APIs.",
+        {
+            "client_id": string("Client ID of your LinkedIn app."),
+            "client_secret": secret("Client secret of your LinkedIn app."),
+            "access_token": secret("3-legged member access token (60-day lifetime)."),
+            "refresh_token": secret(
+                "Optional refresh token (approved partners only, 365-day lifetime that does not reset on refresh)."
+            ),
+            "ad_account_id": string(
+                "Sponsored (ad) account ID that owns the segment, digits only.",
+                pattern="^[0-9]+$",
+                **{"x-pattern-message": "Must be the numeric ad account ID (without urn:li:sponsoredAccount:)."},
+            ),
+            "segment_id": string(
+                "ID of the DMP segment the syncs write to.",
+                pattern="^[0-9]+$",
+                **{"x-pattern-message": "Must be the numeric DMP segment ID."},
+            ),
+            "segment_type": enum("What the segment holds: people (user) or companies.", ["user", "company"], "user"),
+            "linkedin_version": string(
+                "Marketing API version sent as LinkedIn-Version (YYYYMM); versions are sunset about a year after "
+                "release.",
+                pattern="^20[0-9]{2}(0[1-9]|1[0-2])$",
+                default=DEFAULT_VERSION,
+                **{"x-pattern-message": "Must be a version month like 202603."},
+            ),
+        },
+        ["client_id", "client_secret", "access_token", "ad_account_id", "segment_id"],
+    )
+    steps = (
+        Step(
+            "connectivity",
+            "DNS resolves, TCP connects and TLS is valid for api.linkedin.com and www.linkedin.com (OAuth).",
+            10,
+        ),
+        Step(
+            "authentication",
+            "LinkedIn's token introspection says the access token is an active 3-legged token of this app "
+            "(an expired one is renewed with the refresh token when configured).",
+            15,
+        ),
+        Step("scopes", "The token carries rw_dmp_segments and r_ads or rw_ads.", 5),
+        Step(
+            "ad_account",
+            "The token's member has a role on the ad account that may manage audiences (not VIEWER).",
+            15,
+        ),
+        Step(
+            "segment",
+            "The DMP segment exists, belongs to the ad account, holds the configured type and is usable. "
+            "LinkedIn has no validate-only upload, so nothing is written.",
+            15,
+        ),
+    )
+
+    def __init__(self, config, *, policy=None):
+        super().__init__(config, policy=policy)
+        self._token: str | None = None
+        self._scopes: list[str] | None = None
+        self._refreshed = False
+
+    # --- steps ----------------------------------------------------------------------------------
+
+    def check_connectivity(self):
+        return reach(self, [f"{API_URL}/", f"{OAUTH_URL}/"])
+
+    def check_authentication(self):
+        info = self._introspect(self.config["access_token"])
+        details = {"auth_type": info.get("auth_type"), "expires_at": info.get("expires_at"), "refreshed": False}
+        if info.get("active") and info.get("auth_type") not in (None, "3L"):
+            raise ConnectorError(
+                ErrorCode.AUTH_INVALID,
+                f"The access token is a {info.get('auth_type')} token; LinkedIn Marketing APIs accept only 3-legged "
+                "member tokens.",
+                remediation=RECONNECT,
+                details=details,
+            )
+        if info.get("active"):
+            self._token = self.config["access_token"]
+            self._scopes = _split_scopes(info.get("scope"))
+            return f"The access token is active (3-legged, expires at {info.get('expires_at')}).", details
+        status = str(info.get("status") or "")
+        if status == "expired" and self.config.get("refresh_token"):
+            token = refresh_access_token(
+                self,
+                OAUTH_VENDOR,
+                f"{OAUTH_URL}/accessToken",
+                client_id=self.config["client_id"],
+                client_secret=self.config["client_secret"],
+                refresh_token=self.config["refresh_token"],
+                reconnect=RECONNECT,
+            )
+            self._token, self._refreshed = token["access_token"], True
+            self._scopes = _split_scopes(token.get("scope")) if token.get("scope") else None
+            details.update(refreshed=True, expires_in=token.get("expires_in"))
+            return (
+                "The stored access token had expired; the refresh token obtained a new one "
+                f"(valid {token.get('expires_in')} s), which syncs renew the same way.",
+                details,
+            )
+        if status == "expired":
+            raise ConnectorError(
+                ErrorCode.TOKEN_EXPIRED,
+                f"The LinkedIn access token expired at {info.get('expires_at')} and no refresh token is configured.",
+                remediation=RECONNECT,
+                details=details,
+            )
+        if status == "revoked":
+            raise ConnectorError(
+                ErrorCode.AUTH_INVALID,
+                "The LinkedIn access token was revoked (by the member or LinkedIn).",
+                remediation=RECONNECT,
+                details=details,
+            )
+        raise ConnectorError(
+            ErrorCode.AUTH_INVALID,
+            "LinkedIn does not recognise the access token as an active token of this app.",
+            remediation=f"Check client_id matches the app that issued the token. {RECONNECT}",
+            details=details,
+        )
+
+    def check_scopes(self):
+        scopes = self._granted_scopes()
+        missing = missing_scopes(scopes, [SEGMENT_SCOPE])
+        if not any(scope in scopes for scope in ADS_SCOPES):
+            missing.append(" or ".join(ADS_SCOPES))
+        if missing:
+            raise ConnectorError(
+                ErrorCode.INSUFFICIENT_PERMISSIONS,
+                f"The token lacks {', '.join(missing)} (it has: {', '.join(scopes) or 'none'}).",
+                remediation="rw_dmp_segments is granted only to apps approved for LinkedIn's Audiences program; "
+                f"request it in the Developer Portal (Products), then: {RECONNECT}",
+                details={"granted_scopes": scopes},
+            )
+        return f"The token carries {SEGMENT_SCOPE} and {', '.join(s for s in ADS_SCOPES if s in scopes)}.", {
+            "granted_scopes": scopes
+        }
+
+    def check_ad_account(self):
+        urn = self.account_urn
+        role = None
+        for page in range(MAX_PAGES):
+            body = self._get("/rest/adAccountUsers", {"q": "authenticatedUser", "start": page * PAGE_SIZE,
+                                                      "count": PAGE_SIZE}, "the member's ad accounts")
+            elements = body.get("elements") or []
+            role = next((e.get("role") for e in elements if e.get("account") == urn), None)
+            total = (body.get("paging") or {}).get("total")
+            if role or len(elements) < PAGE_SIZE or (total is not None and (page + 1) * PAGE_SIZE >= total):
+                break
+        if role is None:
+            raise ConnectorError(
+                ErrorCode.INSUFFICIENT_PERMISSIONS,
+                f"The token's member has no role on ad account {self.config['ad_account_id']}.",
+                remediation="Check ad_account_id, or have an account manager add the member in Campaign Manager "
+                "(Account settings → Manage access) with Campaign manager rights or above.",
+                details={"account": urn},
+            )
+        details = {"account": urn, "role": role}
+        if role not in WRITE_ROLES:
+            raise ConnectorError(
+                ErrorCode.INSUFFICIENT_PERMISSIONS,
+                f"The token's member is {role} on ad account {self.config['ad_account_id']}; managing audiences needs "
+                "a role other than VIEWER.",
+                remediation="Have an account manager raise the member's role to Campaign manager or above.",
+                details=details,
+            )
+        return f"The member is {role} on ad account {self.config['ad_account_id']}.", details
+
+    def check_segment(self):
+        segment_id = self.config["segment_id"]
+        segment = self._get(f"/rest/dmpSegments/{segment_id}", {}, "the DMP segment")
+        kind = str(segment.get("type", ""))
+        status = str(segment.get("status", ""))
+        details = {
+            "name": segment.get("name", ""),
+            "type": kind,
+            "status": status,
+            "account": segment.get("account", ""),
+            "destinations": segment.get("destinations", []),
+        }
+        if segment.get("account") != self.account_urn:
+            raise ConnectorError(
+                ErrorCode.INVALID_CONFIG,
+                f"DMP segment {segment_id} belongs to {segment.get('account')}, not {self.account_urn}.",
+                remediation="Configure the ad account that owns the segment, or a segment of this ad account.",
+                details=details,
+            )
+        wanted = self.config.get("segment_type", "user").upper()
+        if not kind.startswith(wanted):
+            raise ConnectorError(
+                ErrorCode.INVALID_CONFIG,
+                f"DMP segment {segment_id} is a {kind} segment, but segment_type is {wanted.lower()}.",
+                remediation="Set segment_type to match the segment, or configure a segment of that type.",
+                details=details,
+            )
+        if status in UNUSABLE_SEGMENT_STATUSES:
+            raise ConnectorError(
+                ErrorCode.INVALID_CONFIG,
+                f"DMP segment {segment_id} is {status} and cannot be used for targeting.",
+                remediation="Create a new DMP segment in this ad account and configure its ID.",
+                details=details,
+            )
+        return f"DMP segment '{segment.get('name', '')}' ({kind}, {status}) belongs to {self.account_urn}.", details
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    @property
+    def account_urn(self) -> str:
+        return f"urn:li:sponsoredAccount:{self.config['ad_account_id']}"
+
+    def _secrets(self) -> tuple:
+        return (self.config.get("client_secret"), self.config.get("access_token"), self.config.get("refresh_token"),
+                self._token)
+
+    def _introspect(self, token: str) -> dict:
+        response = self.http.post(
+            self.vendor_url(f"{OAUTH_URL}/introspectToken"),
+            data={"client_id": self.config["client_id"], "client_secret": self.config["client_secret"], "token": token},
+            headers={"Accept": "application/json"},
+        )
+        body = body_json(response)
+        if response.status_code == 200 and "active" in body:
+            return body
+        if response.status_code == 200:
+            raise ConnectorError(
+                ErrorCode.VENDOR_ERROR, f"{OAUTH_VENDOR} answered token introspection without 'active'."
+            )
+        if body.get("error"):
+            raise oauth_error(response, OAUTH_VENDOR, reconnect=RECONNECT, secrets=self._secrets())
+        raise self._api_error(response, "token introspection")
+
+    def _granted_scopes(self) -> list[str]:
+        if self._token is None:
+            self.check_authentication()
+        if self._scopes is None:  # a refreshed token whose answer listed no scopes
+            self._scopes = _split_scopes(self._introspect(self._token).get("scope"))
+        return self._scopes
+
+    def _get(self, path: str, params: dict, what: str) -> dict:
+        if self._token is None:
+            self.check_authentication()
+        response = self.http.get(
+            self.vendor_url(f"{API_URL}{path}"),
+            params=params,
+            headers={
+                "Authorization": f"Bearer {self._token}",
+                "LinkedIn-Version": self.config.get("linkedin_version") or DEFAULT_VERSION,
+                "X-Restli-Protocol-Version": "2.0.0",
+                "Accept": "application/json",
+            },
+        )
+        if response.status_code != 200:
+            raise self._api_error(response, what)
+        return body_json(response)
+
+    def _api_error(self, response, what: str) -> ConnectorError:
+        """LinkedIn's error body: {"status", "serviceErrorCode", "code", "message"}."""
+        body = body_json(response)
+        message = redact(str(body.get("message") or ""), *self._secrets())
+        service_code = body.get("serviceErrorCode")
+        vendor_code = str(body.get("code") or service_code or "") or None
+        status = response.status_code
+        code, remediation = None, ""
+        if status == 401:
+            expired = service_code == EXPIRED_SERVICE_CODE or "expired" in message.lower()
+            code = ErrorCode.TOKEN_EXPIRED if expired else ErrorCode.AUTH_INVALID
+            remediation = RECONNECT
+        elif status == 403:
+            remediation = (
+                "The member needs rw_dmp_segments (Audiences program) and a role other than VIEWER on ad account "
+                f"{self.config['ad_account_id']}."
+            )
+        elif status == 404:
+            remediation = (
+                f"Check segment_id {self.config['segment_id']} exists in ad account {self.config['ad_account_id']}."
+            )
+        elif status == 426 or body.get("code") in ("NONEXISTENT_VERSION", "VERSION_MISSING"):
+            code = ErrorCode.INVALID_CONFIG
+            remediation = "Set linkedin_version to an active Marketing API version (YYYYMM, under a year old)."
+        elif status == 429:
+            remediation = "LinkedIn's daily per-app and per-member limits reset at midnight UTC; retry later."
+        return api_error(
+            response, VENDOR, what, message=message, vendor_code=vendor_code, code=code, remediation=remediation
+        )
+
+    # --- fields ---------------------------------------------------------------------------------
+
+    def describe_fields(self) -> FieldsDescription:
+        if self.config.get("segment_type", "user") == "company":
+            fields = [
+                identifier_field("companyName", "Company name", "Company name as is; not hashed.", must_hash=False),
+                identifier_field(
+                    "organizationUrn", "LinkedIn organization URN", "urn:li:organization:{id}; not hashed.",
+                    must_hash=False,
+                ),
+                identifier_field(
+                    "companyWebsiteDomain", "Website domain",
+                    "Domain without scheme or path (example.com); not hashed.", must_hash=False,
+                ),
+                identifier_field(
+                    "companyEmailDomain", "Email domain", "Domain of company email addresses; not hashed.",
+                    must_hash=False,
+                ),
+                identifier_field(
+                    "companyPageUrl", "LinkedIn page URL", "https://www.linkedin.com/company/...; not hashed.",
+                    must_hash=False,
+                ),
+            ]
+            endpoint, sync_key = "/rest/dmpSegments/{id}/companies", "organizationUrn or companyWebsiteDomain"
+        else:
+            fields = [
+                identifier_field(
+                    "SHA256_EMAIL", "Email (SHA-256)",
+                    f"userIds[idType=SHA256_EMAIL]. Trim and lowercase the email, {SHA256_HEX}.", must_hash=True,
+                ),
+                identifier_field(
+                    "SHA512_EMAIL", "Email (SHA-512)",
+                    "userIds[idType=SHA512_EMAIL]. Trim and lowercase the email, then SHA-512, sent as 128 lowercase "
+                    "hex characters.",
+                    must_hash=True,
+                ),
+                identifier_field(
+                    "GOOGLE_AID", "Android advertising ID", "userIds[idType=GOOGLE_AID]. As is; not hashed.",
+                    must_hash=False,
+                ),
+                identifier_field(
+                    "firstName", "First name", "Plain text, not hashed; with lastName, used when no user ID is sent.",
+                    must_hash=False, identifier=False,
+                ),
+                identifier_field(
+                    "lastName", "Last name", "Plain text, not hashed; with firstName, used when no user ID is sent.",
+                    must_hash=False, identifier=False,
+                ),
+                identifier_field("title", "Job title", "Plain text, not hashed.", must_hash=False, identifier=False),
+                identifier_field("company", "Company", "Plain text, not hashed.", must_hash=False, identifier=False),
+                identifier_field(
+                    "country", "Country", "ISO 3166-1 alpha-2 code, not hashed.", must_hash=False, identifier=False
+                ),
+            ]
+            endpoint, sync_key = "/rest/dmpSegments/{id}/users", "SHA256_EMAIL (or GOOGLE_AID)"
+        return FieldsDescription(
+            object="dmp_segment_company" if self.config.get("segment_type") == "company" else "dmp_segment_user",
+            source="static",
+            fields=fields,
+            options={
+                "segment_id": self.config.get("segment_id"),
+                "endpoint": endpoint,
+                "method": "POST with X-RestLi-Method: BATCH_CREATE, elements[].action ADD or REMOVE",
+                "max_elements_per_request": 5000,
+                "sync_key": sync_key,
+            },
+        )
+
+
+def _split_scopes(value) -> list[str]:
+    if isinstance(value, list):
+        return [str(s).strip() for s in value if str(s).strip()]
+    return [s.strip() for s in str(value or "").replace(" ", ",").split(",") if s.strip()]

@@ -1,0 +1,250 @@
+import json
+import time
+
+import pytest
+
+from connectors.base import FAILED, PASSED, SKIPPED
+from connectors.databricks import DatabricksConnector
+from connectors.errors import ConnectorError
+from connectors.http import OutboundPolicy, parse_networks
+from tests.conftest import LOOPBACK
+from tests.emulators.databricks import FULL_NAME, WAREHOUSE_ID, DatabricksEmulator, valid_config
+
+
+@pytest.fixture(scope="module")
+def server():
+    with DatabricksEmulator() as running:
+        yield running
+
+
+@pytest.fixture
+def databricks(server):
+    server.reset()
+    return server
+
+
+@pytest.fixture
+def emulated(databricks):
+    return OutboundPolicy(allowed_networks=parse_networks(LOOPBACK), base_urls={"databricks": databricks.url})
+
+
+@pytest.fixture
+def config(databricks):
+    return valid_config(databricks)
+
+
+def run(config, policy):
+    return {r.name: r for r in DatabricksConnector(config, policy=policy).test()}
+
+
+def assert_no_secret(results, config):
+    assert config["token"] not in json.dumps({name: r.as_dict() for name, r in results.items()})
+
+
+def step(name):
+    return next(s for s in DatabricksConnector.steps if s.name == name)
+
+
+def test_all_steps_pass(databricks, emulated, config):
+    results = run(config, emulated)
+    assert [r.status for r in results.values()] == [PASSED] * 5
+    assert results["authentication"].details == {"principal": "svc-cdp@acme.com"}
+    assert results["target"].details == {"table": FULL_NAME, "table_type": "MANAGED", "columns": 6,
+                                         "data_source_format": "DELTA"}
+    assert results["permission"].details == {"privileges": ["MODIFY", "SELECT"]}  # through its group
+    assert results["warehouse_write_check"].details["state"] == "SUCCEEDED"
+    for call in databricks.calls:
+        if call.endpoint != "root":
+            assert call.headers["Authorization"] == f"Bearer {config['token']}"
+    assert "Authorization" not in databricks.calls_to("root")[0].headers
+    (submit,) = databricks.calls_to("submit")
+    body = json.loads(submit.body)
+    assert body["warehouse_id"] == WAREHOUSE_ID
+    assert body["statement"] == "INSERT INTO `main`.`crm`.`contacts` SELECT * FROM `main`.`crm`.`contacts` WHERE 1 = 0"
+    assert body["on_wait_timeout"] == "CONTINUE"
+    assert body["wait_timeout"] in {f"{n}s" for n in range(5, 51)}
+
+
+def test_invalid_token_is_auth_invalid(databricks, emulated, config):
+    config["token"] = "dapi" + "0" * 32
+    results = run(config, emulated)
+    auth = results["authentication"]
+    assert auth.status == FAILED
+    assert auth.error["code"] == "auth_invalid"
+    assert auth.error["http_status"] == 403
+    assert "Invalid access token." in auth.message
+    assert "personal access token" in auth.error["remediation"]
+    assert {results[s].status for s in ("target", "permission", "warehouse_write_check")} == {SKIPPED}
+    assert_no_secret(results, config)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "vendor_code", "hint"),
+    [
+        ("table", "missing", "TABLE_DOES_NOT_EXIST", "`table`"),
+        ("schema", "nope", "SCHEMA_DOES_NOT_EXIST", "`schema`"),
+        ("catalog", "nope", "CATALOG_DOES_NOT_EXIST", "`catalog`"),
+    ],
+)
+def test_missing_target_is_not_found(databricks, emulated, config, field, value, vendor_code, hint):
+    results = run({**config, field: value}, emulated)
+    target = results["target"]
+    assert target.error["code"] == "not_found"
+    assert target.error["vendor_code"] == vendor_code
+    assert hint in target.error["remediation"]
+    assert results["permission"].status == SKIPPED
+
+
+def test_invisible_table_is_insufficient_permissions(databricks, emulated, config):
+    config["token"] = databricks.add_token("intern@acme.com", groups=())
+    target = run(config, emulated)["target"]
+    assert target.error["code"] == "insufficient_permissions"
+    assert target.error["vendor_code"] == "PERMISSION_DENIED"
+    assert "USE SCHEMA" in target.message
+    assert "USE CATALOG" in target.error["remediation"]
+
+
+def test_view_is_invalid_config(databricks, emulated, config):
+    databricks.tables[FULL_NAME]["table_type"] = "VIEW"
+    target = run(config, emulated)["target"]
+    assert target.error["code"] == "invalid_config"
+    assert "VIEW" in target.message
+
+
+def test_missing_modify_is_insufficient_and_skips_the_warehouse(databricks, emulated, config):
+    config["token"] = databricks.add_token("analyst@acme.com", groups=("analysts",))
+    results = run(config, emulated)
+    permission = results["permission"]
+    assert permission.error["code"] == "insufficient_permissions"
+    assert permission.details == {"missing": ["MODIFY"], "held": ["SELECT"]}
+    assert "GRANT MODIFY ON TABLE main.crm.contacts" in permission.error["remediation"]
+    assert results["warehouse_write_check"].status == SKIPPED
+    assert databricks.calls_to("submit") == []  # no warehouse started
+
+
+def test_owner_needs_no_grants(databricks, emulated, config):
+    databricks.tables[FULL_NAME]["owner"] = "svc-cdp@acme.com"
+    databricks.grants.clear()
+    results = run(config, emulated)
+    assert results["permission"].status == PASSED
+    assert results["permission"].details == {"owner": True}
+    assert databricks.calls_to("effective_permissions") == []
+
+
+def test_statement_denied_at_execution_is_insufficient_permissions(databricks, emulated, config):
+    config["token"] = databricks.add_token("analyst@acme.com", groups=("analysts",))
+    connector = DatabricksConnector(config, policy=emulated)
+    result = connector.run_step(step("warehouse_write_check"))
+    assert result.error["code"] == "insufficient_permissions"
+    assert "INSUFFICIENT_PERMISSIONS" in result.message
+    assert result.error["vendor_code"] == "BAD_REQUEST"
+
+
+def test_unknown_warehouse_is_not_found(databricks, emulated, config):
+    write = run({**config, "warehouse_id": "ffffffffffffffff"}, emulated)["warehouse_write_check"]
+    assert write.error["code"] == "not_found"
+    assert write.error["vendor_code"] == "RESOURCE_DOES_NOT_EXIST"
+    assert "`warehouse_id`" in write.error["remediation"]
+
+
+def test_warehouse_without_can_use_is_insufficient(databricks, emulated, config):
+    databricks.warehouse_users = {"admins"}
+    write = run(config, emulated)["warehouse_write_check"]
+    assert write.error["code"] == "insufficient_permissions"
+    assert "CAN USE" in write.error["remediation"]
+
+
+def test_pending_statement_is_polled_until_done(databricks, emulated, config):
+    databricks.pending_polls = 2
+    results = run(config, emulated)
+    assert results["warehouse_write_check"].status == PASSED
+    assert len(databricks.calls_to("statement")) == 3  # RUNNING, RUNNING, SUCCEEDED
+
+
+def test_statement_running_at_the_deadline_times_out_and_is_cancelled(databricks, emulated, config):
+    databricks.pending_polls = 10_000
+    connector = DatabricksConnector(config, policy=emulated)
+    result = connector.run_step(step("warehouse_write_check"), deadline=time.monotonic() + 0.5)
+    assert result.error["code"] == "timeout"
+    assert "warehouse may still be starting" in result.error["remediation"]
+    assert json.loads(databricks.calls_to("submit")[0].body)["wait_timeout"] == "0s"  # too little time to wait
+    assert len(databricks.cancelled) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "code"),
+    [
+        (429, None, "rate_limited"),
+        (503, None, "vendor_error"),
+        (500, "<html>Internal error</html>", "vendor_error"),
+        (401, {"error_code": "401", "message": "Credential was not sent."}, "auth_invalid"),
+    ],
+)
+def test_api_errors_map_to_codes(databricks, emulated, config, status, body, code):
+    if status == 429:
+        databricks.rate_limit("table", retry_after=4)
+    elif status == 503:
+        databricks.server_error("table")
+    else:
+        databricks.fail("table", status, body)
+    results = run(config, emulated)
+    target = results["target"]
+    assert target.error["code"] == code
+    if status == 429:
+        assert target.error["retry_after"] == 4 and target.error["retryable"] is True
+    assert_no_secret(results, config)
+
+
+def test_slow_answer_times_out(databricks, emulated, config):
+    databricks.slow("me", 1.0)
+    connector = DatabricksConnector(config, policy=emulated)
+    result = connector.run_step(step("authentication"), deadline=time.monotonic() + 0.3)
+    assert result.error["code"] == "timeout"
+
+
+def test_workspace_url_with_a_query_is_reduced_to_its_host(databricks, emulated, config):
+    results = run({**config, "host": config["host"] + "/?o=1234567890123456"}, emulated)
+    assert [r.status for r in results.values()] == [PASSED] * 5
+    assert databricks.calls_to("me")[0].path == "/api/2.0/preview/scim/v2/Me"
+
+
+def test_connection_refused_skips_everything(config):
+    with DatabricksEmulator() as stopped:
+        url = stopped.url
+    policy = OutboundPolicy(allowed_networks=parse_networks(LOOPBACK), base_urls={"databricks": url})
+    results = run(config, policy)
+    assert results["connectivity"].error["code"] == "connection_refused"
+    assert {r.status for name, r in results.items() if name != "connectivity"} == {SKIPPED}
+
+
+def test_config_validation_names_fields():
+    errors = DatabricksConnector.validate_config(
+        {"host": "http://plain.example.com", "token": "", "warehouse_id": "x/y", "catalog": "a.b", "schema": "s p",
+         "table": "t"}
+    )
+    assert set(errors) == {"config.host", "config.token", "config.warehouse_id", "config.catalog", "config.schema"}
+    assert errors["config.host"] == ["Must be the https:// URL of the workspace (the token is sent to it)."]
+    assert DatabricksConnector.validate_config({})["config.token"] == ["This field is required."]
+
+
+def test_fields_come_from_unity_catalog(databricks, emulated, config):
+    fields = DatabricksConnector(config, policy=emulated).fields()
+    assert fields.source == "live" and fields.object == FULL_NAME
+    by_name = {f.name: f for f in fields.fields}
+    assert list(by_name) == ["contact_id", "email", "first_name", "score", "attributes", "updated_at"]
+    assert [n for n, f in by_name.items() if f.identifier] == ["contact_id"]  # the primary key
+    assert by_name["contact_id"].type == "bigint" and by_name["contact_id"].required
+    assert by_name["first_name"].nullable is True and not by_name["first_name"].required
+    assert fields.options["key_source"] == "primary_key"
+
+
+def test_fields_without_primary_key_offer_not_null_scalars(databricks, emulated, config):
+    del databricks.tables[FULL_NAME]["table_constraints"]
+    fields = DatabricksConnector(config, policy=emulated).fields()
+    assert [f.name for f in fields.fields if f.identifier] == ["contact_id", "email"]  # not the DOUBLE score
+
+
+def test_fields_vendor_failure_raises(databricks, emulated, config):
+    with pytest.raises(ConnectorError) as raised:
+        DatabricksConnector({**config, "table": "gone"}, policy=emulated).fields()
+    assert raised.value.code == "not_found"

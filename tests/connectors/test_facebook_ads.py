@@ -1,0 +1,265 @@
+import hashlib
+import hmac
+import json
+import time
+
+import pytest
+
+from connectors.base import FAILED, PASSED, SKIPPED
+from connectors.facebook_ads import FacebookAdsConnector
+from connectors.http import OutboundPolicy, parse_networks
+from tests.conftest import LOOPBACK
+from tests.emulators import facebook_ads as emu
+
+STEPS = ("connectivity", "authentication", "permissions", "ad_account", "audience")
+
+
+@pytest.fixture(scope="module")
+def _server():
+    with emu.FacebookAdsEmulator() as server:
+        yield server
+
+
+@pytest.fixture
+def meta(_server):
+    _server.reset()
+    return _server
+
+
+@pytest.fixture
+def mpolicy(meta):
+    return OutboundPolicy(allowed_networks=parse_networks(LOOPBACK), base_urls={"facebook_ads": meta.url})
+
+
+def config(meta, **overrides):
+    return {**emu.valid_config(meta), **overrides}
+
+
+def run(cfg, policy):
+    return {r.name: r for r in FacebookAdsConnector(cfg, policy=policy).test()}
+
+
+def assert_no_secrets(result):
+    text = json.dumps(result.as_dict())
+    assert emu.ACCESS_TOKEN not in text
+    assert emu.APP_SECRET not in text
+
+
+def test_all_steps_pass_and_nothing_is_written(meta, mpolicy):
+    results = run(config(meta), mpolicy)
+    assert [results[s].status for s in STEPS] == [PASSED] * 5
+    assert "CDP Sync (system user)" in results["authentication"].message
+    assert "ads_management" in results["permissions"].details["granted_permissions"]
+    assert results["ad_account"].details["account_status"] == "ACTIVE"
+    assert results["audience"].details["subtype"] == "CUSTOM"
+    assert "'CDP high-value customers'" in results["audience"].message
+
+    me = meta.calls_to("me")[0]
+    assert me.path == "/v25.0/me"
+    assert me.headers["Authorization"] == f"Bearer {emu.ACCESS_TOKEN}"
+    assert "access_token" not in me.query  # the token never travels in a URL
+    assert "appsecret_proof" not in me.query
+    assert meta.calls_to("ad_account")[0].path == f"/v25.0/act_{emu.AD_ACCOUNT_ID}"
+    audience_call = meta.calls_to("audience")[0]
+    assert audience_call.path == f"/v25.0/{emu.AUDIENCE_ID}"
+    assert "permission_for_actions" in audience_call.query["fields"]
+    assert meta.uploads == []
+    assert meta.calls_to("users") == []
+
+
+def test_act_prefix_version_and_appsecret_proof(meta, mpolicy):
+    meta.require_app_secret = True
+    results = run(config(meta, ad_account_id=f"act_{emu.AD_ACCOUNT_ID}", api_version="v24.0",
+                         app_secret=emu.APP_SECRET), mpolicy)
+    assert [results[s].status for s in STEPS] == [PASSED] * 5
+    proof = hmac.new(emu.APP_SECRET.encode(), emu.ACCESS_TOKEN.encode(), hashlib.sha256).hexdigest()
+    assert all(call.query["appsecret_proof"] == proof for call in meta.calls if call.endpoint)
+    assert meta.calls_to("ad_account")[0].path == f"/v24.0/act_{emu.AD_ACCOUNT_ID}"
+
+
+def test_missing_appsecret_proof_when_required_is_auth_invalid(meta, mpolicy):
+    meta.require_app_secret = True
+    results = run(config(meta), mpolicy)
+    auth = results["authentication"]
+    assert auth.error["code"] == "auth_invalid"
+    assert "app_secret" in auth.error["remediation"]
+    assert results["permissions"].status == SKIPPED
+
+
+def test_invalid_token_is_auth_invalid(meta, mpolicy):
+    results = run(config(meta, access_token="EAAnot-a-valid-token-at-all"), mpolicy)
+    auth = results["authentication"]
+    assert auth.status == FAILED
+    assert auth.error["code"] == "auth_invalid"
+    assert auth.error["vendor_code"] == "190"
+    assert auth.error["http_status"] == 400
+    assert "Invalid OAuth access token" in auth.message
+    assert "System users" in auth.error["remediation"]
+    assert auth.details["fbtrace_id"]
+    assert all(results[s].status == SKIPPED for s in STEPS[2:])
+    assert "EAAnot-a-valid-token-at-all" not in json.dumps(auth.as_dict())
+
+
+def test_expired_token_is_token_expired(meta, mpolicy):
+    meta.tokens[emu.ACCESS_TOKEN]["expired"] = True
+    auth = run(config(meta), mpolicy)["authentication"]
+    assert auth.error["code"] == "token_expired"
+    assert auth.error["vendor_code"] == "190/463"
+    assert auth.error["retryable"] is False
+    assert_no_secrets(auth)
+
+
+def test_token_without_ads_management(meta, mpolicy):
+    meta.tokens[emu.ACCESS_TOKEN]["permissions"] = {"ads_read": "granted", "ads_management": "declined"}
+    results = run(config(meta), mpolicy)
+    assert results["permissions"].error["code"] == "insufficient_permissions"
+    assert "ads_read" in results["permissions"].message
+    assert results["ad_account"].status == SKIPPED
+
+
+def test_permission_error_code_200_is_insufficient_permissions(meta, mpolicy):
+    meta.fail("ad_account", 400, emu.PERMISSION_ERROR)
+    result = run(config(meta), mpolicy)["ad_account"]
+    assert result.error["code"] == "insufficient_permissions"
+    assert result.error["vendor_code"] == "200"
+    assert "Requires ads_management permission" in result.message
+
+
+def test_unknown_ad_account_is_not_found(meta, mpolicy):
+    results = run(config(meta, ad_account_id="999"), mpolicy)
+    result = results["ad_account"]
+    assert result.error["code"] == "not_found"
+    assert result.error["vendor_code"] == "100/33"
+    assert "Add people" in result.error["remediation"]
+    assert results["audience"].status == SKIPPED
+
+
+def test_disabled_ad_account(meta, mpolicy):
+    meta.ad_accounts[emu.AD_ACCOUNT_ID]["account_status"] = 2
+    result = run(config(meta), mpolicy)["ad_account"]
+    assert result.error["code"] == "invalid_config"
+    assert "DISABLED" in result.message
+
+
+def test_unknown_audience_is_not_found(meta, mpolicy):
+    result = run(config(meta, audience_id="42"), mpolicy)["audience"]
+    assert result.error["code"] == "not_found"
+    assert "Object with ID '42' does not exist" in result.message
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "words"),
+    [
+        ({"subtype": "LOOKALIKE"}, "invalid_config", "LOOKALIKE"),
+        ({"account_id": "5555"}, "invalid_config", "act_5555"),
+        ({"operation_status": {"code": 471, "description": "Audience restricted"}}, "invalid_config", "471"),
+        ({"permission_for_actions": {"can_edit": False}}, "insufficient_permissions", "may not edit"),
+    ],
+)
+def test_unusable_audiences(meta, mpolicy, change, code, words):
+    meta.audiences[emu.AUDIENCE_ID].update(change)
+    meta.tokens[emu.ACCESS_TOKEN]["accounts"].add("5555")
+    result = run(config(meta), mpolicy)["audience"]
+    assert result.error["code"] == code
+    assert words in result.message
+
+
+def test_upload_blocked_error(meta, mpolicy):
+    meta.fail("audience", 400, emu.UPLOAD_BLOCKED)
+    result = run(config(meta), mpolicy)["audience"]
+    assert result.error["code"] == "invalid_config"
+    assert result.error["vendor_code"] == "100/1713230"
+
+
+@pytest.mark.parametrize("body", [emu.USER_RATE_LIMIT, emu.ACCOUNT_RATE_LIMIT])
+def test_rate_limits_report_the_business_use_case_wait(meta, mpolicy, body):
+    usage = {"1234": [{"type": "ads_management", "call_count": 100, "estimated_time_to_regain_access": 3}]}
+    meta.fail("ad_account", 400, body, headers={"X-Business-Use-Case-Usage": json.dumps(usage)})
+    result = run(config(meta), mpolicy)["ad_account"]
+    assert result.error["code"] == "rate_limited"
+    assert result.error["retryable"] is True
+    assert result.error["retry_after"] == 180
+    assert "180s" in result.error["remediation"]
+
+
+def test_http_429_with_retry_after(meta, mpolicy):
+    meta.fail("me", 429, emu.USER_RATE_LIMIT, headers={"Retry-After": "9"})
+    result = run(config(meta), mpolicy)["authentication"]
+    assert result.error["code"] == "rate_limited"
+    assert result.error["retry_after"] == 9
+
+
+def test_transient_server_error_is_vendor_error(meta, mpolicy):
+    meta.fail("audience", 500, emu.TRANSIENT)
+    result = run(config(meta), mpolicy)["audience"]
+    assert result.error["code"] == "vendor_error"
+    assert result.error["retryable"] is True
+
+
+def test_deprecated_api_version(meta, mpolicy):
+    result = run(config(meta, api_version="v12.0"), mpolicy)["authentication"]
+    assert result.error["code"] == "invalid_config"
+    assert "api_version" in result.error["remediation"]
+
+
+def test_slow_graph_times_out(meta, mpolicy):
+    meta.slow("me", 1.0)
+    connector = FacebookAdsConnector(config(meta), policy=mpolicy)
+    result = connector.run_step(connector.steps[1], deadline=time.monotonic() + 0.3)
+    assert result.error["code"] == "timeout"
+
+
+def test_trusted_and_untrusted_certificates(server_ssl_context, ca_bundle):
+    with emu.FacebookAdsEmulator(ssl_context=server_ssl_context) as server:
+        cfg = emu.valid_config(server)
+        trusted = OutboundPolicy(
+            allowed_networks=parse_networks(LOOPBACK), base_urls={"facebook_ads": server.url}, ca_bundle=ca_bundle
+        )
+        results = run(cfg, trusted)
+        assert [results[s].status for s in STEPS] == [PASSED] * 5
+        assert "over TLS with valid certificates" in results["connectivity"].message
+        untrusted = OutboundPolicy(allowed_networks=parse_networks(LOOPBACK), base_urls={"facebook_ads": server.url})
+        results = run(cfg, untrusted)
+        assert results["connectivity"].error["code"] == "tls"
+        assert results["authentication"].status == SKIPPED
+
+
+def test_unresolvable_host_is_dns(meta):
+    policy = OutboundPolicy(
+        allowed_networks=parse_networks(LOOPBACK), base_urls={"facebook_ads": "https://graph.no-such-host.invalid"}
+    )
+    results = run(config(meta), policy)
+    assert results["connectivity"].error["code"] == "dns"
+
+
+def test_config_validation_names_fields():
+    errors = FacebookAdsConnector.validate_config(
+        {"access_token": "", "ad_account_id": "acct-1", "audience_id": "x", "api_version": "25", "app_secret": "short"}
+    )
+    assert set(errors) == {
+        "config.access_token",
+        "config.ad_account_id",
+        "config.audience_id",
+        "config.api_version",
+        "config.app_secret",
+    }
+    assert "short" not in json.dumps(errors)
+    assert FacebookAdsConnector.validate_config({})["config.audience_id"] == ["This field is required."]
+
+
+def test_secrets_are_write_only():
+    assert set(FacebookAdsConnector.secret_fields()) == {"access_token", "app_secret"}
+
+
+def test_fields_say_which_keys_are_hashed(meta, mpolicy):
+    described = FacebookAdsConnector(config(meta), policy=mpolicy).fields().as_dict()
+    assert described["source"] == "static"
+    fields = {f["name"]: f for f in described["fields"]}
+    for name in ("EMAIL", "PHONE", "FN", "LN", "ZIP", "COUNTRY", "DOBY", "GEN", "CT", "ST"):
+        assert fields[name]["must_hash"], name
+        assert "SHA-256" in fields[name]["description"]
+    for name in ("MADID", "EXTERN_ID", "PAGEUID"):
+        assert not fields[name]["must_hash"], name
+        assert fields[name]["identifier"]
+    assert fields["EMAIL"]["identifier"] and not fields["FN"]["identifier"]
+    assert meta.calls == []

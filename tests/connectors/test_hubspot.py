@@ -1,0 +1,225 @@
+import socket
+import time
+
+import pytest
+
+from connectors.base import FAILED, PASSED, SKIPPED
+from connectors.errors import ConnectorError
+from connectors.http import OutboundPolicy, parse_networks
+from connectors.hubspot import HubSpotConnector
+from tests.conftest import LOOPBACK
+from tests.emulators.hubspot import EXPIRED_TOKEN, PORTAL_ID, VALID_TOKEN, HubSpotEmulator, valid_config
+
+
+@pytest.fixture(scope="module")
+def server():
+    with HubSpotEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def hubspot(server):
+    """One server per module (stopping one takes half a second); its state is restored for every test."""
+    server.reset()
+    return server
+
+
+@pytest.fixture
+def redirected(hubspot):
+    return OutboundPolicy(allowed_networks=parse_networks(LOOPBACK), base_urls={"hubspot": hubspot.url})
+
+
+def run(config, policy):
+    return {r.name: r for r in HubSpotConnector(config, policy=policy).test()}
+
+
+def everything(results) -> str:
+    return str([r.as_dict() for r in results.values()])
+
+
+def test_all_steps_pass_and_send_the_bearer_token(hubspot, redirected):
+    results = run(valid_config(hubspot), redirected)
+    assert [r.status for r in results.values()] == [PASSED] * 3
+    assert results["connectivity"].details["http_status"] == 404
+    assert "Authorization" not in hubspot.calls_to("root")[0].headers
+    auth = results["authentication"]
+    assert f"portal {PORTAL_ID}" in auth.message
+    assert auth.details["portal_id"] == PORTAL_ID
+    assert auth.details["account_type"] == "STANDARD"
+    assert auth.details["data_hosting_location"] == "eu1"
+    assert auth.details["rate_limit"]["daily_limit"] == 500000
+    obj = results["object"]
+    assert obj.details["id_property"] == "email"
+    assert obj.details["property_count"] == 9
+    for call in hubspot.calls_to("account") + hubspot.calls_to("properties"):
+        assert call.headers["Authorization"] == f"Bearer {VALID_TOKEN}"
+    assert hubspot.calls_to("properties")[0].path == "/crm/v3/properties/contacts"
+    assert hubspot.calls_to("properties")[0].query == {"archived": "false"}
+    assert VALID_TOKEN not in everything(results)
+
+
+def test_custom_object_and_unique_id_property(hubspot, redirected):
+    results = run(
+        {"access_token": VALID_TOKEN, "object_type": "2-1234567", "id_property": "machine_serial"}, redirected
+    )
+    assert results["object"].status == PASSED
+    assert "'machine_serial'" in results["object"].message
+    default_key = run({"access_token": VALID_TOKEN, "object_type": "2-1234567"}, redirected)["object"]
+    assert default_key.details["id_property"] == "hs_object_id"
+
+
+def test_unknown_token_is_auth_invalid(hubspot, redirected):
+    results = run({**valid_config(hubspot), "access_token": "pat-na1-wrong-token-value"}, redirected)
+    auth = results["authentication"]
+    assert auth.status == FAILED
+    assert auth.error["code"] == "auth_invalid"
+    assert auth.error["http_status"] == 401
+    assert auth.error["vendor_code"] == "INVALID_AUTHENTICATION"
+    assert "Private apps" in auth.error["remediation"]
+    assert results["object"].status == SKIPPED
+    assert "pat-na1-wrong-token-value" not in everything(results)
+
+
+def test_expired_oauth_token_is_token_expired(hubspot, redirected):
+    results = run({**valid_config(hubspot), "access_token": EXPIRED_TOKEN}, redirected)
+    auth = results["authentication"]
+    assert auth.error["code"] == "token_expired"
+    assert auth.error["vendor_code"] == "EXPIRED_AUTHENTICATION"
+    assert "expired 2 hour(s) ago" in auth.message
+    assert EXPIRED_TOKEN not in everything(results)
+
+
+def test_missing_scope_names_the_required_scopes(hubspot, redirected):
+    hubspot.tokens["pat-na1-companies-only"] = {"crm.objects.companies.read", "crm.schemas.companies.read"}
+    results = run({"access_token": "pat-na1-companies-only", "object_type": "contacts"}, redirected)
+    assert results["authentication"].status == PASSED
+    obj = results["object"]
+    assert obj.error["code"] == "insufficient_permissions"
+    assert obj.error["vendor_code"] == "MISSING_SCOPES"
+    assert obj.error["retryable"] is False
+    assert "crm.objects.contacts.read" in obj.message
+    assert "crm.objects.contacts.read or crm.schemas.contacts.read" in obj.error["remediation"]
+    assert obj.details["required_scopes"] == ["crm.objects.contacts.read", "crm.schemas.contacts.read"]
+    assert "pat-na1-companies-only" not in everything(results)
+
+
+def test_unknown_object_type_is_not_found(hubspot, redirected):
+    results = run({**valid_config(hubspot), "object_type": "widgets"}, redirected)
+    obj = results["object"]
+    assert obj.error["code"] == "not_found"
+    assert obj.error["http_status"] == 404
+    assert "Unable to infer object type from: widgets" in obj.message
+    assert "2-" in obj.error["remediation"]
+
+
+def test_legacy_400_for_an_unknown_object_type_is_not_found(hubspot, redirected):
+    hubspot.fail("properties", 400, {"status": "error", "message": "Unable to infer object type from: widgets"})
+    results = run(valid_config(hubspot), redirected)
+    assert results["object"].error["code"] == "not_found"
+
+
+def test_id_property_must_exist_and_be_unique(hubspot, redirected):
+    missing = run({**valid_config(hubspot), "id_property": "warehouse_key"}, redirected)["object"]
+    assert missing.error["code"] == "invalid_config"
+    assert "no property named 'warehouse_key'" in missing.message
+    not_unique = run({**valid_config(hubspot), "id_property": "firstname"}, redirected)["object"]
+    assert not_unique.error["code"] == "invalid_config"
+    assert "does not require unique values" in not_unique.message
+    unique = run({**valid_config(hubspot), "id_property": "customer_id"}, redirected)["object"]
+    assert unique.status == PASSED
+
+
+def test_rate_limit_reports_retry_after(hubspot, redirected):
+    hubspot.rate_limit("properties", retry_after=10)
+    obj = run(valid_config(hubspot), redirected)["object"]
+    assert obj.error["code"] == "rate_limited"
+    assert obj.error["retryable"] is True
+    assert obj.error["retry_after"] == 10
+    assert obj.error["vendor_code"] == "RATE_LIMITS"
+    assert "secondly limit" in obj.message
+    assert "(retry after 10s)" in obj.message
+    assert obj.error["remediation"].startswith("HubSpot's secondly rate limit")
+    assert obj.error["remediation"].endswith("retry in 10s.")
+
+
+def test_server_error_is_vendor_error(hubspot, redirected):
+    hubspot.server_error("account", 502)
+    results = run(valid_config(hubspot), redirected)
+    assert results["authentication"].error["code"] == "vendor_error"
+    assert results["authentication"].error["retryable"] is True
+    assert results["object"].status == SKIPPED
+
+
+def test_scope_refusal_on_account_details_still_proves_the_token(hubspot, redirected):
+    hubspot.fail("account", 403, {"status": "error", "message": "missing scopes", "category": "MISSING_SCOPES"})
+    results = run(valid_config(hubspot), redirected)
+    assert results["authentication"].status == PASSED
+    assert "MISSING_SCOPES" in results["authentication"].message
+    assert results["object"].status == PASSED
+
+
+def test_slow_answer_is_timeout(hubspot, redirected):
+    hubspot.slow("account", 1.0)
+    connector = HubSpotConnector(valid_config(hubspot), policy=redirected)
+    result = connector.run_step(connector.steps[1], deadline=time.monotonic() + 0.3)
+    assert result.error["code"] == "timeout"
+    assert result.error["retryable"] is True
+
+
+def test_without_the_base_url_override_the_real_host_is_used(policy):
+    connector = HubSpotConnector(valid_config(None), policy=policy)
+    assert connector.vendor_url("https://api.hubapi.com/x") == "https://api.hubapi.com/x"
+
+
+def test_refused_connection_skips_the_rest(policy):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    gone = OutboundPolicy(allowed_networks=parse_networks(LOOPBACK), base_urls={"hubspot": url})
+    results = run(valid_config(None), gone)
+    assert results["connectivity"].error["code"] == "connection_refused"
+    assert results["authentication"].status == SKIPPED
+    assert results["object"].status == SKIPPED
+
+
+def test_fields_are_the_live_mappable_properties(hubspot, redirected):
+    fields = HubSpotConnector(valid_config(hubspot), policy=redirected).fields()
+    assert fields.source == "live"
+    assert fields.object == "contacts"
+    by_name = {f.name: f for f in fields.fields}
+    # read-only and calculated properties are not mappable; hs_object_id stays as a sync key
+    assert "createdate" not in by_name
+    assert "hs_analytics_num_visits" not in by_name
+    assert by_name["hs_object_id"].identifier is True
+    assert by_name["hs_object_id"].createable is False
+    assert by_name["email"].identifier is True
+    assert by_name["customer_id"].identifier is True
+    assert by_name["firstname"].identifier is False
+    assert by_name["firstname"].createable is True
+    assert by_name["lifecyclestage"].type == "enumeration"
+    assert "One of: subscriber, lead, customer." in by_name["lifecyclestage"].description
+    assert fields.options["id_property"] == "email"
+
+
+def test_fields_failure_raises_connector_error(hubspot, redirected):
+    hubspot.fail(
+        "properties",
+        403,
+        {
+            "status": "error",
+            "message": "no",
+            "category": "MISSING_SCOPES",
+            "errors": [{"context": {"requiredGranularScopes": ["crm.schemas.contacts.read"]}}],
+        },
+    )
+    with pytest.raises(ConnectorError) as caught:
+        HubSpotConnector(valid_config(hubspot), policy=redirected).fields()
+    assert caught.value.code == "insufficient_permissions"
+    assert "crm.schemas.contacts.read" in caught.value.message
+
+
+def test_config_validation_names_fields():
+    errors = HubSpotConnector.validate_config({"object_type": "../contacts", "id_property": "a b", "token": "x"})
+    assert set(errors) == {"config.access_token", "config.object_type", "config.id_property", "config.token"}
+    assert HubSpotConnector.secret_fields() == ["access_token"]
+    assert HubSpotConnector.validate_config(valid_config(None)) == {}

@@ -1,0 +1,298 @@
+import json
+import time
+
+import jwt
+import pytest
+
+from connectors.base import FAILED, PASSED, SKIPPED
+from connectors.errors import ConnectorError
+from connectors.http import OutboundPolicy, parse_networks
+from connectors.snowflake import SnowflakeConnector
+from tests.conftest import LOOPBACK
+from tests.emulators.snowflake import (
+    SnowflakeEmulator,
+    column,
+    fingerprint,
+    generate_private_key,
+    private_key_pem,
+    valid_config,
+)
+
+
+@pytest.fixture(scope="module")
+def key():
+    return generate_private_key()
+
+
+@pytest.fixture(scope="module")
+def server():
+    with SnowflakeEmulator() as running:
+        yield running
+
+
+@pytest.fixture
+def snowflake(server):
+    server.reset()
+    return server
+
+
+@pytest.fixture
+def emulated(snowflake):
+    return OutboundPolicy(allowed_networks=parse_networks(LOOPBACK), base_urls={"snowflake": snowflake.url})
+
+
+@pytest.fixture
+def config(snowflake, key):
+    snowflake.register_key("loader", key.public_key(), roles=("LOADER_ROLE",), default_role="LOADER_ROLE")
+    return {**valid_config(snowflake), "private_key": private_key_pem(key)}
+
+
+def run(config, policy):
+    return {r.name: r for r in SnowflakeConnector(config, policy=policy).test()}
+
+
+def secrets_of(config, snowflake):
+    values = [config["private_key"], config.get("private_key_passphrase")]
+    values += [c.headers.get("Authorization", "").removeprefix("Bearer ") for c in snowflake.calls]
+    return [v for v in values if v]
+
+
+def assert_no_secret(results, config, snowflake):
+    dumped = json.dumps({name: r.as_dict() for name, r in results.items()})
+    for value in secrets_of(config, snowflake):
+        assert value not in dumped
+    assert "PRIVATE KEY" not in dumped
+
+
+def test_all_steps_pass_with_a_keypair_jwt(snowflake, emulated, config, key):
+    results = run(config, emulated)
+    assert [r.status for r in results.values()] == [PASSED] * 4
+    assert results["connectivity"].details["http_status"] == 200
+    assert "testorg-testacct.snowflakecomputing.com" in results["connectivity"].message
+    assert results["authentication"].details == {"user": "LOADER", "role": "LOADER_ROLE"}
+    assert results["target"].details == {"table": "ANALYTICS.PUBLIC.CUSTOMERS", "columns": 6, "primary_key": ["ID"]}
+    assert results["write_permission"].details == {"rows_inserted": 0, "warehouse": "compute_wh"}
+
+    submits = snowflake.calls_to("submit")
+    assert len(submits) == 3
+    for call in submits:
+        assert call.headers["X-Snowflake-Authorization-Token-Type"] == "KEYPAIR_JWT"
+        assert call.headers["User-Agent"]
+        assert call.query["requestId"]
+        token = call.headers["Authorization"].removeprefix("Bearer ")
+        claims = jwt.decode(token, key.public_key(), algorithms=["RS256"])
+        assert claims["sub"] == "TESTORG-TESTACCT.LOADER"
+        assert claims["iss"] == f"TESTORG-TESTACCT.LOADER.{fingerprint(key.public_key())}"
+        assert claims["exp"] - claims["iat"] <= 3600
+    bodies = [json.loads(call.body) for call in submits]
+    assert bodies[0]["statement"].startswith("SELECT CURRENT_USER()")
+    assert bodies[1]["statement"] == "DESCRIBE TABLE analytics.public.customers"
+    table = "analytics.public.customers"
+    assert bodies[2]["statement"] == f"INSERT INTO {table} SELECT * FROM {table} WHERE 1=0"
+    assert all(b["role"] == "loader_role" and b["database"] == "analytics" for b in bodies)
+    assert [("warehouse" in b) for b in bodies] == [False, False, True]  # only the write check may resume it
+    assert snowflake.resumed_warehouses == ["COMPUTE_WH"]
+
+
+def test_encrypted_private_key_with_its_passphrase_passes(snowflake, emulated, key):
+    config = valid_config(snowflake)
+    other = generate_private_key()
+    snowflake.register_key("loader", other.public_key(), roles=("LOADER_ROLE",))
+    config.update(private_key=private_key_pem(other, "s3cret-pass"), private_key_passphrase="s3cret-pass")
+    assert SnowflakeConnector.validate_config(config) == {}
+    assert run(config, emulated)["authentication"].status == PASSED
+
+
+def test_unregistered_key_is_auth_invalid_and_skips_the_rest(snowflake, emulated, config):
+    config["private_key"] = private_key_pem(generate_private_key())
+    results = run(config, emulated)
+    auth = results["authentication"]
+    assert auth.status == FAILED
+    assert auth.error["code"] == "auth_invalid"
+    assert auth.error["vendor_code"] == "390144"
+    assert auth.error["http_status"] == 401
+    assert auth.error["retryable"] is False
+    assert "JWT token is invalid" in auth.message
+    assert "RSA_PUBLIC_KEY" in auth.error["remediation"]
+    assert results["target"].status == SKIPPED
+    assert results["write_permission"].status == SKIPPED
+    assert_no_secret(results, config, snowflake)
+
+
+def test_key_of_another_user_is_auth_invalid(snowflake, emulated, config):
+    config["user"] = "someone_else"
+    results = run(config, emulated)
+    assert results["authentication"].error["vendor_code"] == "390144"
+
+
+def test_expired_jwt_is_token_expired(snowflake, emulated, config, key):
+    connector = SnowflakeConnector(config, policy=emulated)
+    now = int(time.time())
+    qualified = "TESTORG-TESTACCT.LOADER"
+    connector._token = jwt.encode(
+        {"iss": f"{qualified}.{fingerprint(key.public_key())}", "sub": qualified, "iat": now - 7200, "exp": now - 3600},
+        key,
+        algorithm="RS256",
+    )
+    connector._token_expires = now + 3600  # the connector believes it is still valid
+    result = connector.run_step(connector.steps[1])
+    assert result.error["code"] == "token_expired"
+    assert result.error["vendor_code"] == "390198"
+    assert "clock" in result.error["remediation"]
+
+
+def test_role_not_granted_is_insufficient_permissions(snowflake, emulated, config):
+    config["role"] = "SYSADMIN"
+    auth = run(config, emulated)["authentication"]
+    assert auth.error["code"] == "insufficient_permissions"
+    assert auth.error["vendor_code"] == "390189"
+    assert "role" in auth.error["remediation"]
+
+
+def test_missing_table_is_not_found(snowflake, emulated, config):
+    config["table"] = "no_such_table"
+    results = run(config, emulated)
+    target = results["target"]
+    assert target.error["code"] == "not_found"
+    assert target.error["vendor_code"] == "002003"
+    assert target.error["http_status"] == 422
+    assert "does not exist or not authorized" in target.message
+    assert "upper-cased" in target.error["remediation"]
+    assert results["write_permission"].status == SKIPPED
+
+
+def test_quoted_identifiers_are_sent_quoted(snowflake, emulated, config):
+    snowflake.tables[("ANALYTICS", "PUBLIC", "Mixed Case")] = [column("ID", "NUMBER(38,0)", null="N")]
+    config["table"] = "Mixed Case"
+    results = run(config, emulated)
+    assert results["target"].status == PASSED
+    assert results["target"].details["table"] == 'ANALYTICS.PUBLIC."Mixed Case"'
+    assert json.loads(snowflake.calls_to("submit")[1].body)["statement"].endswith('."Mixed Case"')
+
+
+def test_insert_privilege_missing_is_insufficient_permissions(snowflake, emulated, config):
+    snowflake.insert_denied.add(("ANALYTICS", "PUBLIC", "CUSTOMERS"))
+    write = run(config, emulated)["write_permission"]
+    assert write.error["code"] == "insufficient_permissions"
+    assert write.error["vendor_code"] == "003001"
+    assert "Insufficient privileges" in write.message
+    assert "GRANT" in write.error["remediation"]
+
+
+def test_unusable_warehouse_names_the_warehouse(snowflake, emulated, config):
+    config["warehouse"] = "missing_wh"
+    write = run(config, emulated)["write_permission"]
+    assert write.error["code"] == "insufficient_permissions"
+    assert write.error["vendor_code"] == "000606"
+    assert "`warehouse`" in write.error["remediation"]
+
+
+def test_async_statement_is_polled_until_done(snowflake, emulated, config):
+    snowflake.pending_polls = 2
+    results = run(config, emulated)
+    assert [r.status for r in results.values()] == [PASSED] * 4
+    assert len(snowflake.calls_to("status")) == 3 * 3  # two 202 polls, then the result
+    assert all(c.headers["Authorization"].startswith("Bearer ") for c in snowflake.calls_to("status"))
+
+
+def test_statement_still_running_at_the_deadline_times_out_and_is_cancelled(snowflake, emulated, config):
+    snowflake.pending_polls = 10_000
+    connector = SnowflakeConnector(config, policy=emulated)
+    result = connector.run_step(connector.steps[3], deadline=time.monotonic() + 0.5)
+    assert result.status == FAILED
+    assert result.error["code"] == "timeout"
+    assert result.error["retryable"] is True
+    assert "warehouse" in result.error["remediation"]
+    assert len(snowflake.cancelled) == 1
+
+
+def test_rate_limit_reports_retry_after(snowflake, emulated, config):
+    snowflake.rate_limit("submit", retry_after=30)
+    auth = run(config, emulated)["authentication"]
+    assert auth.error["code"] == "rate_limited"
+    assert auth.error["retry_after"] == 30
+    assert auth.error["retryable"] is True
+    assert "retry after 30s" in auth.message
+
+
+def test_server_error_is_retryable_vendor_error(snowflake, emulated, config):
+    snowflake.server_error("submit")
+    results = run(config, emulated)
+    assert results["authentication"].error["code"] == "vendor_error"
+    assert results["authentication"].error["retryable"] is True
+    assert results["target"].status == SKIPPED
+    assert_no_secret(results, config, snowflake)
+
+
+def test_slow_answer_times_out(snowflake, emulated, config):
+    snowflake.slow("submit", 1.0)
+    connector = SnowflakeConnector(config, policy=emulated)
+    result = connector.run_step(connector.steps[1], deadline=time.monotonic() + 0.3)
+    assert result.error["code"] == "timeout"
+
+
+def test_connection_refused_skips_everything(config):
+    with SnowflakeEmulator() as server:
+        url = server.url
+    policy = OutboundPolicy(allowed_networks=parse_networks(LOOPBACK), base_urls={"snowflake": url})
+    results = run(config, policy)
+    assert results["connectivity"].error["code"] == "connection_refused"
+    assert {r.status for name, r in results.items() if name != "connectivity"} == {SKIPPED}
+
+
+def test_config_validation_names_fields(key):
+    errors = SnowflakeConnector.validate_config({"account": "https://x.snowflakecomputing.com", "user": "u"})
+    assert "config.account" in errors
+    for field in ("private_key", "warehouse", "database", "schema", "table"):
+        assert errors[f"config.{field}"] == ["This field is required."]
+    base = {"account": "myorg-acct", "user": "u", "warehouse": "w", "database": "d", "schema": "s", "table": "t"}
+    bad = SnowflakeConnector.validate_config({**base, "private_key": "-----BEGIN PRIVATE KEY-----\nnope\n"})
+    assert list(bad) == ["config.private_key"]
+    assert "nope" not in str(bad)
+    encrypted = private_key_pem(key, "right")
+    assert list(SnowflakeConnector.validate_config({**base, "private_key": encrypted})) == [
+        "config.private_key_passphrase"
+    ]
+    wrong = SnowflakeConnector.validate_config({**base, "private_key": encrypted, "private_key_passphrase": "wrong"})
+    assert wrong == {"config.private_key_passphrase": ["The passphrase does not decrypt the private key."]}
+    assert SnowflakeConnector.validate_config({**base, "private_key": private_key_pem(key)}) == {}
+
+
+def test_unparsable_key_fails_authentication_without_sending(snowflake, emulated, config):
+    config["private_key"] = "not a key"
+    auth = run(config, emulated)["authentication"]
+    assert auth.error["code"] == "invalid_config"
+    assert "`private_key`" in auth.message
+    assert snowflake.calls_to("submit") == []
+
+
+def test_fields_come_from_describe_table(snowflake, emulated, config):
+    fields = SnowflakeConnector(config, policy=emulated).fields()
+    assert fields.source == "live"
+    assert fields.object == "ANALYTICS.PUBLIC.CUSTOMERS"
+    by_name = {f.name: f for f in fields.fields}
+    assert [n for n, f in by_name.items() if f.identifier] == ["ID", "EMAIL"]  # primary + unique keys
+    assert by_name["ID"].required and by_name["ID"].nullable is False
+    assert by_name["CREATED_AT"].required is False  # NOT NULL with a default
+    assert by_name["FIRST_NAME"].nullable is True and by_name["FIRST_NAME"].type == "VARCHAR(256)"
+    assert by_name["EMAIL_DOMAIN"].createable is False  # virtual column
+    assert by_name["EMAIL"].description == "Primary e-mail"
+    assert not any(f.must_hash for f in fields.fields)
+
+
+def test_fields_without_declared_keys_offer_not_null_scalars(snowflake, emulated, config):
+    snowflake.tables[("ANALYTICS", "PUBLIC", "CUSTOMERS")] = [
+        column("ID", "NUMBER(38,0)", null="N"),
+        column("PAYLOAD", "VARIANT", null="N"),
+        column("NOTE", "VARCHAR(10)"),
+    ]
+    fields = SnowflakeConnector(config, policy=emulated).fields()
+    assert [f.name for f in fields.fields if f.identifier] == ["ID"]
+    assert fields.options["key_source"] == "not_null_scalar_columns"
+
+
+def test_fields_vendor_failure_raises(snowflake, emulated, config):
+    config["table"] = "gone"
+    with pytest.raises(ConnectorError) as raised:
+        SnowflakeConnector(config, policy=emulated).fields()
+    assert raised.value.code == "not_found"

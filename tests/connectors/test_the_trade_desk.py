@@ -1,0 +1,197 @@
+import json
+import time
+
+import pytest
+
+from connectors.base import FAILED, PASSED, SKIPPED
+from connectors.http import OutboundPolicy, parse_networks
+from connectors.the_trade_desk import TheTradeDeskConnector
+from tests.conftest import LOOPBACK
+from tests.emulators import the_trade_desk as emu
+
+STEPS = ("connectivity", "authentication", "advertiser", "segment", "data_access")
+
+
+@pytest.fixture(scope="module")
+def _server():
+    with emu.TheTradeDeskEmulator() as server:
+        yield server
+
+
+@pytest.fixture
+def ttd(_server):
+    _server.reset()
+    return _server
+
+
+@pytest.fixture
+def tpolicy(ttd):
+    return OutboundPolicy(allowed_networks=parse_networks(LOOPBACK), base_urls={"the_trade_desk": ttd.url})
+
+
+def config(ttd, **overrides):
+    return {**emu.valid_config(ttd), **overrides}
+
+
+def run(cfg, policy):
+    return {r.name: r for r in TheTradeDeskConnector(cfg, policy=policy).test()}
+
+
+def assert_no_secrets(result):
+    assert emu.API_TOKEN not in json.dumps(result.as_dict())
+
+
+def test_all_steps_pass_and_nothing_is_written(ttd, tpolicy):
+    results = run(config(ttd), tpolicy)
+    assert [results[s].status for s in STEPS] == [PASSED] * 5
+    assert results["advertiser"].details["name"] == "CDP Brand"
+    assert results["segment"].details == {
+        "exists": True,
+        "segment_name": emu.SEGMENT_NAME,
+        "first_party_data_id": 90000001,
+        "unique_user_count": 5400,
+    }
+    assert results["data_access"].details["vendor_code"] == "MissingData"
+    assert "nothing was written" in results["data_access"].message
+
+    assert [c.path for c in ttd.calls if c.endpoint] == [
+        f"/v3/advertiser/{emu.ADVERTISER_ID}",
+        "/v3/dmp/firstparty/advertiser",
+        "/data/advertiser",
+    ]
+    assert all(c.headers["Ttd-Auth"] == emu.API_TOKEN for c in ttd.calls if c.endpoint)
+    lookup = json.loads(ttd.calls_to("firstparty")[0].body)
+    assert lookup == {"AdvertiserId": emu.ADVERTISER_ID, "SearchTerms": [emu.SEGMENT_NAME], "PageStartIndex": 0,
+                      "PageSize": 100}
+    assert json.loads(ttd.calls_to("data")[0].body) == {"AdvertiserId": emu.ADVERTISER_ID, "Items": []}
+    assert ttd.items == []
+
+
+def test_empty_upload_answered_200_also_passes(ttd, tpolicy):
+    ttd.empty_items_ok = True
+    result = run(config(ttd), tpolicy)["data_access"]
+    assert result.status == PASSED
+    assert result.details["http_status"] == 200
+
+
+def test_missing_segment_is_reported_not_failed(ttd, tpolicy):
+    results = run(config(ttd, segment_name="brand_new_segment"), tpolicy)
+    assert results["segment"].status == PASSED
+    assert results["segment"].details["exists"] is False
+    assert "creates it on the first upload" in results["segment"].message
+
+
+def test_invalid_token_is_auth_invalid(ttd, tpolicy):
+    results = run(config(ttd, api_token="ttd-wrong-token-value"), tpolicy)
+    auth = results["authentication"]
+    assert auth.status == FAILED
+    assert auth.error["code"] == "auth_invalid"
+    assert auth.error["vendor_code"] == "InvalidToken"
+    assert "Access Management" in auth.error["remediation"]
+    assert all(results[s].status == SKIPPED for s in STEPS[2:])
+    assert "ttd-wrong-token-value" not in json.dumps(auth.as_dict())
+
+
+def test_expired_token_is_token_expired(ttd, tpolicy):
+    ttd.tokens[emu.API_TOKEN]["expired"] = True
+    auth = run(config(ttd), tpolicy)["authentication"]
+    assert auth.error["code"] == "token_expired"
+    assert auth.error["retryable"] is False
+    assert_no_secrets(auth)
+
+
+def test_advertiser_the_token_cannot_see(ttd, tpolicy):
+    ttd.tokens[emu.API_TOKEN]["advertisers"] = set()
+    results = run(config(ttd), tpolicy)
+    assert results["authentication"].status == PASSED
+    assert results["advertiser"].error["code"] == "insufficient_permissions"
+    assert "has no access" in results["advertiser"].message
+    assert results["segment"].status == SKIPPED
+    assert results["data_access"].status == SKIPPED
+
+
+def test_unknown_advertiser_is_not_found(ttd, tpolicy):
+    results = run(config(ttd, advertiser_id="nope123"), tpolicy)
+    assert results["advertiser"].error["code"] == "not_found"
+    assert "advertiser_id nope123" in results["advertiser"].error["remediation"]
+
+
+def test_archived_advertiser(ttd, tpolicy):
+    ttd.advertisers[emu.ADVERTISER_ID]["Availability"] = "Archived"
+    result = run(config(ttd), tpolicy)["advertiser"]
+    assert result.error["code"] == "invalid_config"
+    assert "archived" in result.message
+
+
+def test_advertiser_not_enabled_for_data(ttd, tpolicy):
+    ttd.data_enabled = set()
+    result = run(config(ttd), tpolicy)["data_access"]
+    assert result.error["code"] == "insufficient_permissions"
+    assert result.error["vendor_code"] == "AdvertiserMisconfigured"
+    assert "usw data server" in result.error["remediation"]
+    assert_no_secrets(result)
+
+
+def test_data_server_rejects_the_token(ttd, tpolicy):
+    ttd.fail("data", 403, emu.INCORRECT_PERMISSIONS)
+    result = run(config(ttd), tpolicy)["data_access"]
+    assert result.error["code"] == "insufficient_permissions"
+    assert result.error["vendor_code"] == "IncorrectPermissions"
+
+
+def test_segment_lookup_failure_does_not_block_the_data_check(ttd, tpolicy):
+    ttd.fail("firstparty", 500, emu.SERVER_ERROR)
+    results = run(config(ttd), tpolicy)
+    assert results["segment"].error["code"] == "vendor_error"
+    assert results["segment"].error["retryable"] is True
+    assert results["data_access"].status == PASSED
+
+
+def test_rate_limit_reports_retry_after(ttd, tpolicy):
+    ttd.fail("data", 429, emu.RATE_LIMITED, headers={"Retry-After": "20"})
+    result = run(config(ttd), tpolicy)["data_access"]
+    assert result.error["code"] == "rate_limited"
+    assert result.error["retry_after"] == 20
+    assert result.error["retryable"] is True
+
+
+def test_platform_outage_is_vendor_error(ttd, tpolicy):
+    ttd.fail("advertiser", 503, emu.SERVER_ERROR, headers={"Retry-After": "5"})
+    result = run(config(ttd), tpolicy)["authentication"]
+    assert result.error["code"] == "vendor_error"
+    assert result.error["retryable"] is True
+
+
+def test_each_region_uses_its_data_server_host():
+    policy = OutboundPolicy(allowed_networks=parse_networks(LOOPBACK))
+    assert TheTradeDeskConnector({"data_server": "euw"}, policy=policy).data_server == "https://euw-data.adsrvr.org"
+    assert TheTradeDeskConnector({"data_server": "cn"}, policy=policy).data_server == "https://data-cn2.adsrvr.cn"
+
+
+def test_slow_data_server_times_out(ttd, tpolicy):
+    ttd.slow("data", 1.0)
+    connector = TheTradeDeskConnector(config(ttd), policy=tpolicy)
+    result = connector.run_step(connector.steps[4], deadline=time.monotonic() + 0.3)
+    assert result.error["code"] == "timeout"
+
+
+def test_config_validation_names_fields():
+    errors = TheTradeDeskConnector.validate_config(
+        {"data_server": "eu", "advertiser_id": "adv-1", "api_token": "t", "segment_name": "", "ttl_days": 365}
+    )
+    assert set(errors) == {"config.data_server", "config.advertiser_id", "config.segment_name", "config.ttl_days"}
+    assert TheTradeDeskConnector.validate_config({})["config.api_token"] == ["This field is required."]
+
+
+def test_secrets_are_write_only():
+    assert TheTradeDeskConnector.secret_fields() == ["api_token"]
+
+
+def test_fields_are_the_id_types(ttd, tpolicy):
+    described = TheTradeDeskConnector(config(ttd, ttl_days=7), policy=tpolicy).fields().as_dict()
+    fields = {f["name"]: f for f in described["fields"]}
+    assert described["source"] == "static"
+    assert {"TDID", "DAID", "UID2", "UID2Token", "EUID", "RampID", "ID5"} <= set(fields)
+    assert all(f["identifier"] and not f["must_hash"] for f in fields.values())
+    assert described["options"]["ttl_in_minutes"] == 7 * 1440
+    assert ttd.calls == []

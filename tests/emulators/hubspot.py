@@ -1,0 +1,220 @@
+"""api.hubapi.com as far as the connector uses it: account details and CRM properties, with HubSpot's errors.
+
+State: `tokens` maps a private-app token to its scopes; `expired_tokens` are OAuth tokens past their expiry;
+`objects` maps an object type (name or objectTypeId) to its property definitions. Error bodies follow
+HubSpot's shape: {status: "error", message, correlationId, category, errors[{message, context}], links}.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+
+from werkzeug.routing import Rule
+
+from .base import Emulator
+
+VALID_TOKEN = "pat-na1-11111111-2222-3333-4444-555555555555"
+EXPIRED_TOKEN = "CKDu-expired-oauth-access-token"
+PORTAL_ID = 62515
+
+
+def _prop(
+    name,
+    label,
+    type_="string",
+    field_type="text",
+    *,
+    unique=False,
+    read_only=False,
+    calculated=False,
+    hidden=False,
+    options=(),
+    group="contactinformation",
+    description="",
+):
+    return {
+        "name": name,
+        "label": label,
+        "type": type_,
+        "fieldType": field_type,
+        "description": description,
+        "groupName": group,
+        "options": [
+            {"label": o.title(), "value": o, "displayOrder": i, "hidden": False} for i, o in enumerate(options)
+        ],
+        "displayOrder": -1,
+        "calculated": calculated,
+        "externalOptions": False,
+        "hasUniqueValue": unique,
+        "hidden": hidden,
+        "hubspotDefined": not name.startswith("customer_"),
+        "modificationMetadata": {"archivable": not read_only, "readOnlyDefinition": True, "readOnlyValue": read_only},
+        "formField": not read_only,
+        "dataSensitivity": "non_sensitive",
+        "createdAt": "2019-08-06T02:41:52.108Z",
+        "updatedAt": "2024-05-02T10:11:12.000Z",
+        "archived": False,
+    }
+
+
+CONTACT_PROPERTIES = [
+    _prop("email", "Email", description="A contact's email address"),
+    _prop("firstname", "First Name"),
+    _prop("lastname", "Last Name"),
+    _prop("phone", "Phone Number", field_type="phonenumber"),
+    _prop("lifecyclestage", "Lifecycle Stage", "enumeration", "radio", options=("subscriber", "lead", "customer")),
+    _prop("hs_object_id", "Record ID", "number", "number", read_only=True),
+    _prop("createdate", "Create Date", "datetime", "date", read_only=True),
+    _prop("hs_analytics_num_visits", "Number of Sessions", "number", "number", read_only=True, calculated=True),
+    _prop("customer_id", "Customer ID", unique=True, description="Our warehouse id"),
+]
+COMPANY_PROPERTIES = [
+    _prop("domain", "Company Domain Name", group="companyinformation"),
+    _prop("name", "Name", group="companyinformation"),
+    _prop("hs_object_id", "Record ID", "number", "number", read_only=True, group="companyinformation"),
+]
+
+
+def scopes_for(object_type: str) -> list[str]:
+    """The scopes HubSpot names when the properties of `object_type` may not be read."""
+    kind = "custom" if object_type.startswith("2-") else object_type
+    return [f"crm.objects.{kind}.read", f"crm.schemas.{kind}.read"]
+
+
+ALL_SCOPES = {
+    scope for t in ("contacts", "companies", "custom") for scope in (*scopes_for(t), f"crm.objects.{t}.write")
+}
+
+
+class HubSpotEmulator(Emulator):
+    rules = (
+        Rule("/", endpoint="root", methods=["GET", "HEAD"]),
+        Rule("/account-info/v3/details", endpoint="account", methods=["GET"]),
+        Rule("/crm/v3/properties/<object_type>", endpoint="properties", methods=["GET"]),
+    )
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._initial_state()
+
+    def reset(self) -> None:
+        """Forget steering and calls, and restore the vendor state."""
+        super().reset()
+        self._initial_state()
+
+    def _initial_state(self) -> None:
+        self.tokens: dict[str, set[str]] = {VALID_TOKEN: set(ALL_SCOPES)}
+        self.expired_tokens = {EXPIRED_TOKEN}
+        self.objects = {
+            "contacts": copy.deepcopy(CONTACT_PROPERTIES),
+            "companies": copy.deepcopy(COMPANY_PROPERTIES),
+            "2-1234567": [
+                _prop("machine_serial", "Serial", unique=True, group="machine_information"),
+                _prop("hs_object_id", "Record ID", "number", "number", read_only=True, group="machine_information"),
+            ],
+        }
+        self.daily_used = 0
+
+    # --- HubSpot's answers ----------------------------------------------------------------------
+
+    @staticmethod
+    def error(status: int, message: str, category: str, **extra):
+        body = {"status": "error", "message": message, "correlationId": str(uuid.uuid4()), "category": category}
+        return Emulator.json({**body, **extra}, status)
+
+    def rate_limit(self, endpoint: str, retry_after: int = 10, *, times=None) -> None:
+        """HubSpot's 429 for an exhausted ten-second (burst) window."""
+        body = {
+            "status": "error",
+            "message": "You have reached your secondly limit.",
+            "errorType": "RATE_LIMIT",
+            "category": "RATE_LIMITS",
+            "correlationId": str(uuid.uuid4()),
+            "policyName": "SECONDLY",
+        }
+        headers = {"Retry-After": str(retry_after), "X-HubSpot-RateLimit-Remaining": "0"}
+        self.fail(endpoint, 429, body, headers=headers, times=times)
+
+    def server_error(self, endpoint: str, status: int = 500) -> None:
+        body = {"status": "error", "message": "internal error", "correlationId": str(uuid.uuid4())}
+        self.fail(endpoint, status, body)
+
+    def _rate_headers(self) -> dict:
+        self.daily_used += 1
+        return {
+            "X-HubSpot-RateLimit-Daily": "500000",
+            "X-HubSpot-RateLimit-Daily-Remaining": str(500000 - self.daily_used),
+            "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+            "X-HubSpot-RateLimit-Max": "190",
+            "X-HubSpot-RateLimit-Remaining": "189",
+        }
+
+    def _caller_scopes(self, request):
+        """(scopes, None) for a valid bearer token, else (None, the 401 HubSpot answers)."""
+        header = request.headers.get("Authorization", "")
+        token = header[len("Bearer ") :] if header.startswith("Bearer ") else ""
+        if token in self.expired_tokens:
+            return None, self.error(
+                401, "The OAuth token used to make this call expired 2 hour(s) ago.", "EXPIRED_AUTHENTICATION"
+            )
+        if token not in self.tokens:
+            return None, self.error(
+                401,
+                "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can "
+                "find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+                "INVALID_AUTHENTICATION",
+            )
+        return self.tokens[token], None
+
+    def on_root(self, request):
+        return self.json({"status": "error", "message": "Not Found", "correlationId": str(uuid.uuid4())}, 404)
+
+    def on_account(self, request):
+        _scopes, refusal = self._caller_scopes(request)
+        if refusal:
+            return refusal
+        account = {
+            "portalId": PORTAL_ID,
+            "accountType": "STANDARD",
+            "timeZone": "Europe/Berlin",
+            "companyCurrency": "EUR",
+            "additionalCurrencies": [],
+            "utcOffset": "+01:00",
+            "utcOffsetMilliseconds": 3600000,
+            "uiDomain": "app-eu1.hubspot.com",
+            "dataHostingLocation": "eu1",
+        }
+        return self.json(account, headers=self._rate_headers())
+
+    def on_properties(self, request, object_type):
+        scopes, refusal = self._caller_scopes(request)
+        if refusal:
+            return refusal
+        if object_type not in self.objects:
+            return self.error(404, f"Unable to infer object type from: {object_type}", "OBJECT_NOT_FOUND")
+        required = scopes_for(object_type)
+        if not scopes & set(required):
+            return self.error(
+                403,
+                "This app hasn't been granted all required scopes to make this call. Read more about required "
+                "scopes here: https://developers.hubspot.com/scopes.",
+                "MISSING_SCOPES",
+                errors=[
+                    {
+                        "message": "One or more of the following scopes are required.",
+                        "context": {"requiredGranularScopes": required},
+                    }
+                ],
+                links={"scopes": "https://developers.hubspot.com/scopes"},
+            )
+        archived = request.args.get("archived", "false") == "true"
+        results = [p for p in self.objects[object_type] if p["archived"] == archived]
+        return self.json({"results": results}, headers=self._rate_headers())
+
+
+def valid_config(emulator: HubSpotEmulator) -> dict:
+    return {"access_token": VALID_TOKEN, "object_type": "contacts"}
+
+
+EMULATOR = HubSpotEmulator

@@ -1,0 +1,278 @@
+"""A Snowflake SQL API double: key-pair JWTs verified against registered public keys, statements by pattern.
+
+Answers `POST /api/v2/statements` and `GET /api/v2/statements/<handle>` as Snowflake does: 200 ResultSet
+(jsonv2), 202 QueryStatus while a statement runs (`pending_polls`), 422 QueryFailureStatus for SQL errors,
+401 `390144` for a bad JWT and `390198` for an expired one.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import time
+import uuid
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from werkzeug.routing import Rule
+
+from .base import Emulator
+
+IDENT = r'(?:"(?:[^"]|"")*"|[A-Za-z_][A-Za-z0-9_$]*)'
+TABLE_NAME = rf"({IDENT})\.({IDENT})\.({IDENT})"
+DESCRIBE = re.compile(rf"^\s*DESCRIBE\s+TABLE\s+{TABLE_NAME}\s*$", re.I)
+NOOP_INSERT = re.compile(
+    rf"^\s*INSERT\s+INTO\s+{TABLE_NAME}\s+SELECT\s+\*\s+FROM\s+{TABLE_NAME}\s+WHERE\s+1\s*=\s*0\s*$", re.I
+)
+WHOAMI = re.compile(r"^\s*SELECT\s+CURRENT_USER\(\)", re.I)
+DESCRIBE_COLUMNS = ("name", "type", "kind", "null?", "default", "primary key", "unique key", "check", "expression",
+                    "comment", "policy name", "privacy domain")
+
+
+def generate_private_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def private_key_pem(key: rsa.RSAPrivateKey, passphrase: str | None = None) -> str:
+    encryption = (
+        serialization.BestAvailableEncryption(passphrase.encode()) if passphrase else serialization.NoEncryption()
+    )
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption).decode()
+
+
+def fingerprint(public_key) -> str:
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return "SHA256:" + base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def resolve(identifier: str) -> str:
+    """Snowflake name resolution: unquoted names are upper-cased, quoted ones kept as written."""
+    if identifier.startswith('"'):
+        return identifier[1:-1].replace('""', '"')
+    return identifier.upper()
+
+
+def column(name, type_, *, null="Y", default=None, pk="N", unique="N", kind="COLUMN", comment=None):
+    return [name, type_, kind, null, default, pk, unique, None, None, comment, None, None]
+
+
+def customers_table() -> list[list]:
+    return [
+        column("ID", "NUMBER(38,0)", null="N", pk="Y"),
+        column("EMAIL", "VARCHAR(16777216)", null="N", unique="Y", comment="Primary e-mail"),
+        column("FIRST_NAME", "VARCHAR(256)"),
+        column("ATTRIBUTES", "VARIANT"),
+        column("CREATED_AT", "TIMESTAMP_NTZ(9)", null="N", default="CURRENT_TIMESTAMP()"),
+        column("EMAIL_DOMAIN", "VARCHAR(16777216)", kind="VIRTUAL"),
+    ]
+
+
+class SnowflakeEmulator(Emulator):
+    rules = (
+        Rule("/", endpoint="root", methods=["GET", "HEAD"]),
+        Rule("/api/v2/statements", endpoint="submit", methods=["POST"]),
+        Rule("/api/v2/statements/<handle>", endpoint="status", methods=["GET"]),
+        Rule("/api/v2/statements/<handle>/cancel", endpoint="cancel", methods=["POST"]),
+    )
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.reset_state()
+
+    def reset(self) -> None:
+        """Forget forced answers, delays, calls and any vendor state a test changed."""
+        super().reset()
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        self.account = "TESTORG-TESTACCT"
+        self.keys: dict[str, tuple[str, object]] = {}  # fingerprint -> (USER, public key)
+        self.users: dict[str, dict] = {}  # USER -> {"roles": set, "default_role": str}
+        self.tables: dict[tuple[str, str, str], list[list]] = {("ANALYTICS", "PUBLIC", "CUSTOMERS"): customers_table()}
+        self.insert_denied: set[tuple[str, str, str]] = set()
+        self.warehouses = {"COMPUTE_WH"}
+        self.resumed_warehouses: list[str] = []
+        self.pending_polls = 0  # >0: the POST answers 202, then this many status polls answer 202 too
+        self.statements: dict[str, dict] = {}
+        self.cancelled: list[str] = []
+        self.claims: list[dict] = []
+
+    def register_key(self, user: str, public_key, *, roles=("PUBLIC",), default_role: str = "PUBLIC") -> str:
+        fp = fingerprint(public_key)
+        self.keys[fp] = (user.upper(), public_key)
+        self.users[user.upper()] = {"roles": {r.upper() for r in roles} | {"PUBLIC"}, "default_role": default_role}
+        return fp
+
+    def rate_limit(self, endpoint: str = "submit", retry_after: int = 30, times: int | None = None) -> None:
+        self.fail(endpoint, 429, {"code": "000000", "message": "Too many requests. Please retry later."},
+                  headers={"Retry-After": str(retry_after)}, times=times)
+
+    def server_error(self, endpoint: str = "submit", times: int | None = None) -> None:
+        self.fail(endpoint, 503, {"code": "000000", "message": "Service Unavailable"}, times=times)
+
+    # --- answers ------------------------------------------------------------------------------
+
+    def on_root(self, request):
+        return self.json({"message": "Snowflake"}, 200)
+
+    @staticmethod
+    def error(status: int, code: str, message: str, sql_state: str | None = None, handle: str | None = None):
+        body = {"code": code, "message": message}
+        if sql_state:
+            body["sqlState"] = sql_state
+        if handle:
+            body.update(statementHandle=handle, statementStatusUrl=f"/api/v2/statements/{handle}",
+                        createdOn=int(time.time() * 1000))
+        return Emulator.json(body, status)
+
+    def authenticate(self, request) -> tuple[str | None, object]:
+        """(USER, None) for a valid key-pair JWT, else (None, the 401 answer)."""
+        ref = uuid.uuid4()
+        invalid = (None, self.error(401, "390144", f"JWT token is invalid. [{ref}]"))
+        if not request.headers.get("User-Agent"):
+            return None, self.error(400, "391903", "User-Agent header is required.")
+        token_type = request.headers.get("X-Snowflake-Authorization-Token-Type")
+        if token_type not in (None, "KEYPAIR_JWT"):
+            return invalid
+        auth = request.headers.get("Authorization", "")
+        if not auth.startswith("Bearer "):
+            return None, self.error(401, "390101", "Authorization header is missing or not a Bearer token.")
+        token = auth.removeprefix("Bearer ")
+        try:
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.InvalidTokenError:
+            return invalid
+        qualified, _, fp = str(unverified.get("iss", "")).rpartition(".")
+        user_entry = self.keys.get(fp)
+        if user_entry is None:
+            return invalid
+        user, public_key = user_entry
+        try:
+            claims = jwt.decode(token, public_key, algorithms=["RS256"], options={"require": ["iss", "sub", "iat",
+                                                                                             "exp"]})
+        except jwt.ExpiredSignatureError:
+            return None, self.error(401, "390198", f"Keypair access token expired. [{ref}]")
+        except jwt.InvalidTokenError:
+            return invalid
+        if qualified != f"{self.account}.{user}" or claims["sub"] != qualified or claims["exp"] - claims["iat"] > 3600:
+            return invalid
+        self.claims.append(claims)
+        return user, None
+
+    def on_submit(self, request):
+        user, failure = self.authenticate(request)
+        if failure is not None:
+            return failure
+        body = request.get_json(silent=True) or {}
+        handle = str(uuid.uuid4())
+        answer = self.run(user, body, handle)
+        if self.pending_polls > 0:
+            self.statements[handle] = {"left": self.pending_polls, "answer": answer}
+            return self.json(
+                {
+                    "code": "333334",
+                    "message": "Asynchronous execution in progress. Use provided query id to perform query "
+                    "monitoring and management.",
+                    "statementHandle": handle,
+                    "statementStatusUrl": f"/api/v2/statements/{handle}",
+                },
+                202,
+            )
+        return answer
+
+    def on_status(self, request, handle):
+        _, failure = self.authenticate(request)
+        if failure is not None:
+            return failure
+        statement = self.statements.get(handle)
+        if statement is None:
+            return self.error(404, "000709", f"Statement {handle} not found.")
+        if statement["left"] > 0:
+            statement["left"] -= 1
+            return self.json({"code": "333334", "message": "Asynchronous execution in progress.",
+                              "statementHandle": handle, "statementStatusUrl": f"/api/v2/statements/{handle}"}, 202)
+        return statement["answer"]
+
+    def on_cancel(self, request, handle):
+        _, failure = self.authenticate(request)
+        if failure is not None:
+            return failure
+        self.cancelled.append(handle)
+        self.statements.pop(handle, None)
+        return self.json({"code": "000604", "message": "SQL execution canceled.", "statementHandle": handle})
+
+    # --- statements ---------------------------------------------------------------------------
+
+    def run(self, user: str, body: dict, handle: str):
+        statement = body.get("statement", "")
+        role = resolve(body["role"]) if body.get("role") else self.users[user]["default_role"]
+        if role not in self.users[user]["roles"]:
+            return self.error(422, "390189", f"Role '{role}' specified in the connect string is not granted to "
+                              "this user. Contact your local system administrator.", "08004", handle)
+        if WHOAMI.match(statement):
+            return self.result(handle, ["USER_NAME", "ROLE_NAME"], [[user, role]])
+        if match := DESCRIBE.match(statement):
+            name = tuple(resolve(part) for part in match.groups())
+            if name not in self.tables:
+                return self.missing_table(name, handle)
+            return self.result(handle, list(DESCRIBE_COLUMNS), self.tables[name])
+        if match := NOOP_INSERT.match(statement):
+            target, source = tuple(map(resolve, match.groups()[:3])), tuple(map(resolve, match.groups()[3:]))
+            warehouse = resolve(body["warehouse"]) if body.get("warehouse") else None
+            if warehouse not in self.warehouses:
+                return self.error(422, "000606", "No active warehouse selected in the current session.  Select an "
+                                  "active warehouse with the 'use warehouse' command.", "57P03", handle)
+            if target not in self.tables or source != target:
+                return self.missing_table(target, handle)
+            if target in self.insert_denied:
+                return self.error(422, "003001", f"SQL access control error:\nInsufficient privileges to operate on "
+                                  f"table '{target[2]}'", "42501", handle)
+            self.resumed_warehouses.append(warehouse)
+            return self.result(handle, ["number of rows inserted"], [["0"]])
+        return self.error(422, "001003", "SQL compilation error:\nsyntax error line 1 at position 0 unexpected.",
+                          "42000", handle)
+
+    def missing_table(self, name, handle):
+        return self.error(422, "002003", f"SQL compilation error:\nTable '{'.'.join(name)}' does not exist or not "
+                          "authorized.", "42S02", handle)
+
+    def result(self, handle: str, names: list[str], rows: list[list]):
+        return self.json(
+            {
+                "resultSetMetaData": {
+                    "numRows": len(rows),
+                    "format": "jsonv2",
+                    "partitionInfo": [{"rowCount": len(rows), "uncompressedSize": 100}],
+                    "rowType": [{"name": n, "type": "text", "nullable": True, "length": 16777216, "precision": None,
+                                 "scale": None, "database": "", "schema": "", "table": ""} for n in names],
+                },
+                "data": rows,
+                "code": "090001",
+                "statementStatusUrl": f"/api/v2/statements/{handle}",
+                "sqlState": "00000",
+                "statementHandle": handle,
+                "message": "Statement executed successfully.",
+                "createdOn": int(time.time() * 1000),
+            }
+        )
+
+
+def valid_config(emulator: SnowflakeEmulator) -> dict:
+    """A config passing every step: a fresh RSA key whose public key is registered on the user."""
+    key = generate_private_key()
+    emulator.register_key("loader", key.public_key(), roles=("LOADER_ROLE",), default_role="LOADER_ROLE")
+    return {
+        "account": emulator.account.lower(),
+        "user": "loader",
+        "private_key": private_key_pem(key),
+        "role": "loader_role",
+        "warehouse": "compute_wh",
+        "database": "analytics",
+        "schema": "public",
+        "table": "customers",
+    }
+
+
+EMULATOR = SnowflakeEmulator
