@@ -169,3 +169,23 @@ class TestRun(models.Model):
     @property
     def failed_step(self) -> dict | None:
         return next((step for step in self.steps if step.get("status") == "failed"), None)
+
+
+class TestRunEvent(models.Model):
+    """One stored SSE event of a test run (django-eventstream storage; see destinations/sse.py).
+
+    Stored with the run, so they go when it goes, and numbered by the run's single producer: one INSERT
+    per event instead of the library's counter-row locking.
+    """
+
+    __test__ = False
+
+    run = models.ForeignKey(TestRun, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveIntegerField()
+    type = models.CharField(max_length=32)
+    data = models.TextField()  # the JSON text as published
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "seq"]
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="one_event_per_seq")]

@@ -1,6 +1,6 @@
 """Server-Sent Events for connection tests, through django-eventstream.
 
-Every event of a run is published with `send_event` to the run's channel and stored (DjangoModelStorage).
+Every event of a run is published with `send_event` to the run's channel and stored (TestRunEventStorage).
 A stream — the POST response itself, or a watcher attaching later — is one more subscriber of that channel:
 it uses the library's own `views.stream` generator and `Listener`, starting at event id 0 so the whole run
 is replayed, then live, and ends after `done`.
@@ -15,11 +15,15 @@ they change.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import AsyncIterator
 
+from django.db.models import Max
 from django.http import StreamingHttpResponse
 from django_eventstream.channelmanager import DefaultChannelManager
+from django_eventstream.event import Event
 from django_eventstream.eventrequest import EventRequest
+from django_eventstream.storage import EventDoesNotExist, StorageBase
 from django_eventstream.views import Listener, stream
 
 CHANNEL_PREFIX = "testrun-"
@@ -33,6 +37,47 @@ class TestRunChannelManager(DefaultChannelManager):
 
     def is_channel_reliable(self, channel: str) -> bool:
         return channel.startswith(CHANNEL_PREFIX)
+
+
+def _run_id(channel: str) -> uuid.UUID:
+    return uuid.UUID(channel.removeprefix(CHANNEL_PREFIX))
+
+
+class TestRunEventStorage(StorageBase):
+    """django-eventstream storage for test-run channels, in TestRunEvent rows.
+
+    A run's events are published by one worker thread, and the library keeps one storage instance per
+    thread, so the next number is kept here: appending is a single INSERT.
+    """
+
+    def __init__(self):
+        self._next_seq: dict[str, int] = {}
+
+    def append_event(self, channel: str, event_type: str, data: str) -> Event:
+        from .models import TestRunEvent
+
+        seq = self._next_seq.get(channel) or self.get_current_id(channel) + 1
+        TestRunEvent.objects.create(run_id=_run_id(channel), seq=seq, type=event_type, data=data)
+        if event_type == "done":
+            self._next_seq.pop(channel, None)  # nothing follows `done`
+        else:
+            self._next_seq[channel] = seq + 1
+        return Event(channel, event_type, data, id=seq)
+
+    def get_events(self, channel: str, last_id: int, limit: int = 100) -> list[Event]:
+        from .models import TestRunEvent
+
+        events = TestRunEvent.objects.filter(run_id=_run_id(channel), seq__gt=last_id).order_by("seq")[:limit]
+        found = [Event(channel, event.type, event.data, id=event.seq) for event in events]
+        if not found and last_id > self.get_current_id(channel):
+            raise EventDoesNotExist(f"No event {last_id} in {channel}", self.get_current_id(channel))
+        return found
+
+    def get_current_id(self, channel: str) -> int:
+        from .models import TestRunEvent
+
+        latest = TestRunEvent.objects.filter(run_id=_run_id(channel)).aggregate(seq=Max("seq"))["seq"]
+        return latest or 0
 
 
 def _event_request(channel: str, after_id: int) -> EventRequest:

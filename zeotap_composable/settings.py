@@ -69,7 +69,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
-    "django_eventstream",
     "workspaces",
     "destinations",
 ]
@@ -182,7 +181,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # django-eventstream: every test run's events are stored, so a watcher can replay a run from its start.
-EVENTSTREAM_STORAGE_CLASS = "django_eventstream.storage.DjangoModelStorage"
+EVENTSTREAM_STORAGE_CLASS = "destinations.sse.TestRunEventStorage"
 EVENTSTREAM_CHANNELMANAGER_CLASS = "destinations.sse.TestRunChannelManager"
 
 # Outbound calls made by connectors (see connectors/http.py).
