@@ -42,7 +42,8 @@ class ForcedAnswer:
 class Emulator:
     rules: tuple[Rule, ...] = ()
 
-    def __init__(self, *, ssl_context=None):
+    def __init__(self, *, ssl_context=None, port: int = 0):
+        self._port = port
         self.url_map = Map([rule.empty() for rule in self.rules])
         self.calls: list[Call] = []
         self._forced: dict[str, ForcedAnswer] = {}
@@ -55,8 +56,8 @@ class Emulator:
     # --- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> Emulator:
-        self._server = make_server("127.0.0.1", 0, self.wsgi, threaded=True, ssl_context=self._ssl_context)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._server = make_server("127.0.0.1", self._port, self.wsgi, threaded=True, ssl_context=self._ssl_context)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
 

@@ -28,3 +28,24 @@ EMULATOR = WebhookReceiver
 
 def valid_config(emulator: WebhookReceiver) -> dict:
     return {"url": f"{emulator.url}/hooks/in", "method": "POST", "headers": {"X-API-Key": "webhook-test-key"}}
+
+
+if __name__ == "__main__":
+    # A local receiver for trying the API by hand: python -m tests.emulators.webhook --port 9000 --delay 1
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(description="A local webhook receiver that accepts JSON deliveries.")
+    parser.add_argument("--port", type=int, default=9000)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before each answer")
+    parser.add_argument("--api-key", default="", help="require this X-API-Key header on deliveries")
+    args = parser.parse_args()
+    receiver = WebhookReceiver(port=args.port, required_headers={"X-API-Key": args.api_key} if args.api_key else None)
+    receiver.slow("hook", args.delay)
+    with receiver:
+        print(f"Receiving on {receiver.url}/hooks/<name> (Ctrl-C to stop)")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass

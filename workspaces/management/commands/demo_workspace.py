@@ -31,7 +31,8 @@ class Command(BaseCommand):
         base = f"http://127.0.0.1:{port}"
         self.stdout.write(
             f"Workspace: {credentials['workspace_id']}\nToken:     {credentials['token']}\n"
-            f"(kept in {CREDENTIALS_FILE})\n\nTry:\n"
+            f"(kept in {CREDENTIALS_FILE})\n\nFor the README walkthrough:\n"
+            f"  export API={base} WS={credentials['workspace_id']} TOKEN={credentials['token']}\n\nTry:\n"
             f"  curl -s {base}/api/v1/workspaces/{credentials['workspace_id']}/destinations "
             f"-H 'Authorization: Bearer {credentials['token']}' -H 'X-Workspace-ID: {credentials['workspace_id']}'\n"
             f"API docs: {base}/api/docs/\n"
