@@ -20,7 +20,6 @@ def server():
 @pytest.fixture
 def braze(server):
     server.reset()
-    server.seed()
     return server
 
 

@@ -27,7 +27,6 @@ def server():
 @pytest.fixture
 def iterable(server):
     server.reset()
-    server.seed()
     return server
 
 

@@ -26,7 +26,6 @@ def server():
 @pytest.fixture
 def klaviyo(server):
     server.reset()
-    server.seed()
     return server
 
 

@@ -28,7 +28,6 @@ def server():
 @pytest.fixture
 def mailchimp(server):
     server.reset()
-    server.seed()
     return server
 
 

@@ -52,6 +52,7 @@ class Emulator:
         self._server = None
         self._thread = None
         self.lock = threading.Lock()
+        self.reset_state()
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -93,9 +94,14 @@ class Emulator:
         self._delays[endpoint] = seconds
 
     def reset(self) -> None:
+        """Forget forced answers, delays, calls and any vendor state a test changed."""
         self._forced.clear()
         self._delays.clear()
         self.calls.clear()
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        """Subclasses set up the vendor's state (tokens, lists, tables) here."""
 
     def calls_to(self, endpoint: str) -> list[Call]:
         return [call for call in self.calls if call.endpoint == endpoint]

@@ -56,15 +56,6 @@ class GoogleEmulator(Emulator):
     )
     scope = CLOUD_PLATFORM
 
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.reset_state()
-
-    def reset(self) -> None:
-        """Forget forced answers, delays, calls and any vendor state a test changed."""
-        super().reset()
-        self.reset_state()
-
     def reset_state(self) -> None:
         self.keys: dict[tuple[str, str], object] = {}  # (client_email, private_key_id) -> public key
         self.disabled_accounts: set[str] = set()

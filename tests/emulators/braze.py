@@ -39,12 +39,8 @@ class BrazeEmulator(Emulator):
         Rule("/users/track", endpoint="users_track", methods=["POST"]),
     )
 
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.seed()
-
-    def seed(self) -> None:
-        """The vendor state every test starts from (tests share one server and call reset() + seed())."""
+    def reset_state(self) -> None:
+        """The vendor state every test starts from (tests share one server and call reset())."""
         self.api_keys = {
             VALID_KEY: {"custom_attributes.get", "users.track"},
             READ_ONLY_KEY: {"custom_attributes.get"},

@@ -62,15 +62,6 @@ class DatabricksEmulator(Emulator):
         Rule("/api/2.0/sql/statements/<statement_id>/cancel", endpoint="cancel", methods=["POST"]),
     )
 
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.reset_state()
-
-    def reset(self) -> None:
-        """Forget forced answers, delays, calls and any vendor state a test changed."""
-        super().reset()
-        self.reset_state()
-
     def reset_state(self) -> None:
         self.tokens: dict[str, dict] = {}  # PAT -> SCIM user
         self.catalogs = {"main": {"crm"}}

@@ -65,14 +65,6 @@ class FacebookAdsEmulator(Emulator):
         Rule("/<version>/<node_id>/users", endpoint="users", methods=["POST", "DELETE"]),
     )
 
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.reset_state()
-
-    def reset(self) -> None:
-        super().reset()
-        self.reset_state()
-
     def reset_state(self) -> None:
         self.tokens = {
             ACCESS_TOKEN: {

@@ -90,12 +90,6 @@ class GoogleAdsEmulator(Emulator):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._counter = itertools.count(1)
-        self.reset_state()
-
-    def reset(self) -> None:
-        """Forget forced answers, delays, calls and any state a test changed."""
-        super().reset()
-        self.reset_state()
 
     def reset_state(self) -> None:
         self.clients = {CLIENT_ID: CLIENT_SECRET}

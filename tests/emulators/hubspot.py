@@ -94,16 +94,7 @@ class HubSpotEmulator(Emulator):
         Rule("/crm/v3/properties/<object_type>", endpoint="properties", methods=["GET"]),
     )
 
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self._initial_state()
-
-    def reset(self) -> None:
-        """Forget steering and calls, and restore the vendor state."""
-        super().reset()
-        self._initial_state()
-
-    def _initial_state(self) -> None:
+    def reset_state(self) -> None:
         self.tokens: dict[str, set[str]] = {VALID_TOKEN: set(ALL_SCOPES)}
         self.expired_tokens = {EXPIRED_TOKEN}
         self.objects = {

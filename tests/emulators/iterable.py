@@ -26,12 +26,8 @@ class IterableEmulator(Emulator):
         Rule("/api/lists", endpoint="lists", methods=["GET"]),
     )
 
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.seed()
-
-    def seed(self) -> None:
-        """The vendor state every test starts from (tests share one server and call reset() + seed())."""
+    def reset_state(self) -> None:
+        """The vendor state every test starts from (tests share one server and call reset())."""
         self.api_keys = {SERVER_KEY: "server_side", READ_ONLY_KEY: "read_only", MOBILE_KEY: "mobile", JWT_KEY: "jwt"}
         self.fields = {
             "email": "string",

@@ -44,12 +44,8 @@ class KlaviyoEmulator(Emulator):
         Rule("/api/lists/<list_id>", endpoint="list", methods=["GET"], strict_slashes=False),
     )
 
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.seed()
-
-    def seed(self) -> None:
-        """The vendor state every test starts from (tests share one server and call reset() + seed())."""
+    def reset_state(self) -> None:
+        """The vendor state every test starts from (tests share one server and call reset())."""
         self.keys = {
             FULL_KEY: {"accounts:read", "lists:read", "lists:write", "profiles:read", "profiles:write"},
             LISTS_ONLY_KEY: {"lists:read"},

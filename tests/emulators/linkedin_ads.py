@@ -64,11 +64,6 @@ class LinkedInAdsEmulator(Emulator):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._counter = itertools.count(1)
-        self.reset_state()
-
-    def reset(self) -> None:
-        super().reset()
-        self.reset_state()
 
     def reset_state(self) -> None:
         now = int(time.time())

@@ -50,12 +50,8 @@ class MailchimpEmulator(Emulator):
         Rule("/3.0/lists/<list_id>/merge-fields", endpoint="merge_fields", methods=["GET"]),
     )
 
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.seed()
-
-    def seed(self) -> None:
-        """The vendor state every test starts from (tests share one server and call reset() + seed())."""
+    def reset_state(self) -> None:
+        """The vendor state every test starts from (tests share one server and call reset())."""
         self.api_keys = {API_KEY: "active", DISABLED_USER_KEY: "disabled"}
         self.oauth_tokens: set[str] = set()
         self.lists = {LIST_ID: {"name": "Customers", "double_optin": False, "member_count": 1234}}

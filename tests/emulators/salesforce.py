@@ -138,16 +138,7 @@ class SalesforceEmulator(Emulator):
         Rule("/services/data/v<version>/sobjects/<sobject>/describe", endpoint="describe", methods=["GET"]),
     )
 
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self._initial_state()
-
-    def reset(self) -> None:
-        """Forget steering and calls, and restore the org."""
-        super().reset()
-        self._initial_state()
-
-    def _initial_state(self) -> None:
+    def reset_state(self) -> None:
         self.client_id = CLIENT_ID
         self.client_secret = CLIENT_SECRET
         self.refresh_tokens: dict[str, str] = {REFRESH_TOKEN: "refresh_token api id"}

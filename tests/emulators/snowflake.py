@@ -77,15 +77,6 @@ class SnowflakeEmulator(Emulator):
         Rule("/api/v2/statements/<handle>/cancel", endpoint="cancel", methods=["POST"]),
     )
 
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.reset_state()
-
-    def reset(self) -> None:
-        """Forget forced answers, delays, calls and any vendor state a test changed."""
-        super().reset()
-        self.reset_state()
-
     def reset_state(self) -> None:
         self.account = "TESTORG-TESTACCT"
         self.keys: dict[str, tuple[str, object]] = {}  # fingerprint -> (USER, public key)

@@ -48,14 +48,6 @@ class TheTradeDeskEmulator(Emulator):
         Rule("/data/advertiser", endpoint="data", methods=["POST"]),
     )
 
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.reset_state()
-
-    def reset(self) -> None:
-        super().reset()
-        self.reset_state()
-
     def reset_state(self) -> None:
         self.tokens = {API_TOKEN: {"expired": False, "advertisers": {ADVERTISER_ID}}}
         self.advertisers = {
