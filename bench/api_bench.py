@@ -16,14 +16,13 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ServerProcess, setup_django, timed  # noqa: E402
+from common import ServerProcess, setup_django, timed
 
 SIZES = (1_000, 10_000)
 
 
 def seed(count: int):
     from destinations.models import Destination
-    from workspaces.models import Workspace
     from workspaces.services import workspace_bootstrap
 
     workspace, user, token = workspace_bootstrap(name=f"Bench {count}", email=f"bench{count}@example.com")

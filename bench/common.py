@@ -64,7 +64,8 @@ class ServerProcess:
     def __enter__(self) -> ServerProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "zeotap_composable.asgi:application", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning", "--no-access-log"],
+             "--port", str(self.port), "--log-level", "warning", "--no-access-log",
+             "--workers", os.environ.get("BENCH_SERVER_WORKERS", "1")],
             cwd=ROOT,
             env=self.env,
         )
@@ -81,17 +82,27 @@ class ServerProcess:
     def pid(self) -> int:
         return self.process.pid
 
-    def peak_rss_mib(self) -> float:
-        """The server process's peak resident memory (VmHWM)."""
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+    def _pids(self) -> list[int]:
+        """The server process and, with --workers N, its worker processes."""
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        return [self.pid, *map(int, children)]
 
     def cpu_seconds(self) -> float:
-        """User + system CPU the server process has used so far."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU the server's processes have used so far."""
+        total = 0
+        for pid in self._pids():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def peak_rss_mib(self) -> float:
+        """Peak resident memory (VmHWM) summed over the server's processes."""
+        total = 0
+        for pid in self._pids():
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+        return total / 1024
 
     def __exit__(self, *exc):
         self.process.terminate()

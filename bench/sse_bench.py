@@ -20,10 +20,10 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import ServerProcess, setup_django  # noqa: E402
+from common import ServerProcess, setup_django
 
-from tests.emulators.webhook import WebhookReceiver  # noqa: E402
-from tests.sse import iter_events  # noqa: E402
+from tests.emulators.webhook import WebhookReceiver
+from tests.sse import iter_events
 
 CONCURRENCY = 50
 HEADERS_AT: list[float] = []

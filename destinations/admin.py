@@ -153,11 +153,16 @@ class ServiceConfigForm(forms.ModelForm):
     error_prefix = "config"
     error_fields: dict[str, str] = {}
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The stored type, before validation copies the submitted one onto the instance.
+        self.stored_type = "" if self.instance._state.adding else self.instance.destination_type
+
     def stored_config(self) -> dict:
         raise NotImplementedError
 
     def current_type(self) -> str:
-        return self.cleaned_data.get("destination_type") or getattr(self.instance, "destination_type", "")
+        return self.cleaned_data.get("destination_type") or self.stored_type
 
     def service_call(self, cleaned: dict, config: dict):
         raise NotImplementedError
@@ -176,7 +181,7 @@ class ServiceConfigForm(forms.ModelForm):
         if connector_cls is None:
             self.add_error(None, f"Unknown destination type {self.current_type()!r}.")
             return cleaned
-        same_type = not self.instance._state.adding and self.current_type() == self.instance.destination_type
+        same_type = bool(self.stored_type) and self.current_type() == self.stored_type
         stored = self.stored_config() if same_type else {}
         config = _blank_keeps_stored(connector_cls, config, stored)
         if same_type:
@@ -209,7 +214,7 @@ class ServiceConfigForm(forms.ModelForm):
             submitted = json.loads(raw) if raw.strip() else {}
         except (json.JSONDecodeError, AttributeError):
             submitted = None
-        types = {self.data.get(self.add_prefix("destination_type")), getattr(self.instance, "destination_type", "")}
+        types = {self.data.get(self.add_prefix("destination_type")), self.stored_type}
         classes = [cls for cls in (_connector(t) for t in types if t) if cls is not None]
         data = self.data.copy()
         if not isinstance(submitted, dict):
@@ -225,9 +230,9 @@ class ServiceConfigForm(forms.ModelForm):
         self.data = data
 
     def initial_config(self) -> dict:
-        if self.instance._state.adding:
+        if not self.stored_type:
             return {}
-        return _masked(self.instance.destination_type, self.stored_config())
+        return _masked(self.stored_type, self.stored_config())
 
 
 class DestinationForm(ServiceConfigForm):

@@ -191,13 +191,15 @@ def bulk_test(
     save_status: bool = True,
     on_result: Callable[[DestinationResult, BulkReport], None] | None = None,
     on_stopping: Callable[[int], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> BulkReport:
     """Test every destination, `concurrency` at a time; returns when all are done.
 
-    `on_result` is called in the calling thread as each result comes in. On KeyboardInterrupt no further
-    test starts; the running ones finish (their status and history are saved) and the report comes back
-    with `interrupted` set. `on_stopping(running)` is called then. A second KeyboardInterrupt while
-    waiting abandons the running tests and propagates.
+    `on_result` is called in the calling thread as each result comes in. When `stop` is set (a Ctrl-C
+    handler does that) or a KeyboardInterrupt arrives, no further test starts; the running ones finish
+    (their status and history are saved) and the report comes back with `interrupted` set;
+    `on_stopping(running)` is called then. A KeyboardInterrupt once stopping abandons the running tests
+    and propagates.
     """
     if concurrency < 1:
         raise InvalidInput({"concurrency": ["Must be at least 1."]})
@@ -218,7 +220,7 @@ def bulk_test(
     for start in range(0, len(ids), batch):
         todo.put(ids[start : start + batch])
     results: queue.SimpleQueue = queue.SimpleQueue()
-    stop = threading.Event()
+    stop = stop if stop is not None else threading.Event()
     workers = [
         threading.Thread(
             target=_worker,
@@ -239,27 +241,27 @@ def bulk_test(
         else:
             report.missing.append(item)
 
+    def wait_for_workers() -> None:
+        while report.done < report.total and (any(w.is_alive() for w in workers) or not results.empty()):
+            if stop.is_set() and not report.interrupted:
+                report.interrupted = True
+                if on_stopping is not None:
+                    on_stopping(sum(worker.is_alive() for worker in workers))
+            try:
+                collect(results.get(timeout=0.1))
+            except queue.Empty:
+                continue
+        for worker in workers:  # they end (and close their connections) once nothing is left to take
+            worker.join()
+
     try:
-        while report.done < report.total:
-            try:
-                item = results.get(timeout=0.2)
-            except queue.Empty:
-                if not any(worker.is_alive() for worker in workers) and results.empty():
-                    break  # a worker died unexpectedly: what is left will not come
-                continue
-            collect(item)
-    except KeyboardInterrupt:
-        stop.set()
-        report.interrupted = True
-        running = sum(worker.is_alive() for worker in workers)
-        if on_stopping is not None:
-            on_stopping(running)
-        # Let the tests in progress finish and save; the workers take nothing new.
-        while any(worker.is_alive() for worker in workers) or not results.empty():
-            try:
-                collect(results.get(timeout=0.2))
-            except queue.Empty:
-                continue
+        try:
+            wait_for_workers()
+        except KeyboardInterrupt:
+            if stop.is_set():
+                raise  # a second interrupt: abandon the running tests
+            stop.set()
+            wait_for_workers()
     finally:
         report.wall_ms = int((time.monotonic() - started) * 1000)
     return report
@@ -286,11 +288,27 @@ def _worker(todo, results, stop, actor, trigger, save_status) -> None:
                 except Exception:  # never let one destination stop the others
                     logger.exception("bulk connection test of destination %s failed to run", destination_id)
                     result = _internal_failure(destination)
-                # Each destination is a unit of work, as a request is: a pooled connection goes back to the
-                # pool, a persistent one (CONN_MAX_AGE) is kept, a broken one is dropped.
-                close_old_connections()
+                _release_connection()
                 results.put(result)
     finally:
+        connection.close()
+
+
+def database_pool_size() -> int | None:
+    """The database connection pool's maximum size, when the connections are pooled (PostgreSQL)."""
+    pool = connection.settings_dict.get("OPTIONS", {}).get("pool")
+    if not pool:
+        return None
+    return pool.get("max_size") if isinstance(pool, dict) else None
+
+
+def _release_connection() -> None:
+    """Between destinations, hand a pooled connection back, so more workers than connections can share
+    the pool. An unpooled connection stays open until the worker ends (reconnecting would cost more than
+    the test's own queries); a broken one is dropped either way."""
+    pooled = database_pool_size() is not None
+    broken = connection.connection is not None and connection.errors_occurred and not connection.is_usable()
+    if pooled or broken:
         connection.close()
 
 

@@ -14,6 +14,7 @@ they change.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -28,6 +29,8 @@ from django_eventstream.views import Listener, stream
 
 CHANNEL_PREFIX = "testrun-"
 KEEP_ALIVE = ": keep-alive\n\n"
+# Watchers attaching to a run re-read storage this often (the run may be produced by another process).
+WATCHER_POLL_SECONDS = 1.0
 _ID_LINE = re.compile(r"^id: (?P<channel>[^:\n]+):(?P<id>\d+)$", re.MULTILINE)
 _EVENT_LINE = re.compile(r"^event: (?P<type>[\w-]+)$", re.MULTILINE)
 
@@ -90,14 +93,32 @@ def _event_request(channel: str, after_id: int) -> EventRequest:
     return request
 
 
-async def channel_events(channel: str, *, after_id: int = 0, last_event: str = "done") -> AsyncIterator[str]:
-    """The run's events after `after_id`, each exactly once, ending after `last_event`."""
+async def _poll_storage(listener: Listener, every: float) -> None:
+    """Make `stream()` re-read storage every `every` seconds, as it does after a queue overflow.
+
+    The run's producer may live in another server process, whose `send_event` wakes only its own
+    listeners; storage is what every process shares.
+    """
+    while True:
+        await asyncio.sleep(every)
+        listener.overflow = True
+        listener.aevent.set()
+
+
+async def channel_events(
+    channel: str, *, after_id: int = 0, last_event: str = "done", poll_seconds: float | None = None
+) -> AsyncIterator[str]:
+    """The run's events after `after_id`, each exactly once, ending after `last_event`.
+
+    `poll_seconds` also re-reads storage that often, for watchers that may not share the producer's process.
+    """
     request = _event_request(channel, after_id)
     listener = Listener()
     listener.user_id = "anonymous"
     listener.channels = request.channels
     delivered = after_id
     chunks = stream(request, listener)
+    poller = asyncio.ensure_future(_poll_storage(listener, poll_seconds)) if poll_seconds else None
     try:
         async for chunk in chunks:
             out = []
@@ -125,11 +146,17 @@ async def channel_events(channel: str, *, after_id: int = 0, last_event: str = "
             if finished:
                 return
     finally:
+        if poller is not None:
+            poller.cancel()
         await chunks.aclose()
 
 
-def event_stream_response(channel: str, *, after_id: int = 0, headers: dict | None = None) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(channel_events(channel, after_id=after_id), content_type="text/event-stream")
+def event_stream_response(
+    channel: str, *, after_id: int = 0, headers: dict | None = None, poll_seconds: float | None = None
+) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(
+        channel_events(channel, after_id=after_id, poll_seconds=poll_seconds), content_type="text/event-stream"
+    )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     for name, value in (headers or {}).items():

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from connectors.registry import connector_classes
 
 from .. import selectors, services, testing
-from ..sse import event_stream_response, parse_last_event_id
+from ..sse import WATCHER_POLL_SECONDS, event_stream_response, parse_last_event_id
 from .base import JSONErrorsNegotiation, WorkspaceScopedView
 from .serializers import (
     DESTINATION_FIELDS,
@@ -190,7 +190,9 @@ class TestRunEventsView(WorkspaceScopedView):
     def get(self, request, workspace_id, run_id):
         run = selectors.test_run_get(workspace=self.workspace, run_id=run_id)
         after = parse_last_event_id(request.headers.get("Last-Event-ID"), run.channel)
-        return event_stream_response(run.channel, after_id=after, headers={"X-Test-Run-ID": str(run.pk)})
+        return event_stream_response(
+            run.channel, after_id=after, headers={"X-Test-Run-ID": str(run.pk)}, poll_seconds=WATCHER_POLL_SECONDS
+        )
 
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])

@@ -27,3 +27,10 @@ def test_stream_still_reads_the_cursor_from_the_event_request():
     source = inspect.getsource(views.stream)
     assert "get_events(event_request)" in source
     assert "event_request.channel_last_ids = last_ids" in source
+
+
+def test_stream_rereads_storage_after_an_overflow():
+    """Watchers set `listener.overflow` and wake the listener to make stream() poll storage."""
+    source = inspect.getsource(views.stream)
+    assert "overflow = listener.overflow" in source
+    assert "if overflow:" in source

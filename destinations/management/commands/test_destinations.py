@@ -6,7 +6,10 @@ Exit status: 0 when every test passed, 1 when any failed, 2 on bad usage, 130 wh
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
+import threading
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -18,6 +21,26 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 BAR_WIDTH = 30
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops(stop: threading.Event):
+    """The first Ctrl-C sets `stop` (between results, never in the middle of writing one); the second
+    raises KeyboardInterrupt to abandon the tests still running."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def positive_int(value: str) -> int:
@@ -65,19 +88,27 @@ class Command(BaseCommand):
 
         self.as_json = as_json
         self.progress = self.stderr.isatty()
+        pool = bulk.database_pool_size()
+        if pool is not None and concurrency > pool:
+            self._err(f"Note: --concurrency {concurrency} is above the database pool's {pool} connections "
+                      "(DB_POOL_MAX_SIZE); some tests will wait for a connection.", self.style.WARNING)
         summary_out = self.stderr if as_json else self.stdout
+        stop = threading.Event()
         try:
-            report = bulk.bulk_test(
-                destinations,
-                trigger=TestRunTrigger.CLI,
-                concurrency=concurrency,
-                save_status=not dry_run,
-                on_result=self._on_result,
-                on_stopping=self._on_stopping,
-            )
+            with _ctrl_c_stops(stop):
+                report = bulk.bulk_test(
+                    destinations,
+                    trigger=TestRunTrigger.CLI,
+                    concurrency=concurrency,
+                    save_status=not dry_run,
+                    on_result=self._on_result,
+                    on_stopping=self._on_stopping,
+                    stop=stop,
+                )
         except KeyboardInterrupt:
             self._clear_progress()
-            self.stderr.write("Stopped: the tests still running were abandoned; results already saved are kept.")
+            self._err("Stopped: the tests still running were abandoned; results already saved are kept.",
+                      self.style.WARNING)
             raise CommandError("Interrupted.", returncode=EXIT_INTERRUPTED) from None
         self._clear_progress()
         self._write_summary(report, summary_out, dry_run=dry_run)
@@ -114,9 +145,10 @@ class Command(BaseCommand):
 
     def _on_stopping(self, running: int) -> None:
         self._clear_progress()
-        self.stderr.write(
+        self._err(
             f"Stopping: no new tests start; waiting for the {running} running to finish and save "
-            "(Ctrl-C again to abandon them)."
+            "(Ctrl-C again to abandon them).",
+            self.style.WARNING,
         )
 
     def _draw_progress(self, report: bulk.BulkReport) -> None:
@@ -124,15 +156,21 @@ class Command(BaseCommand):
         filled = int(BAR_WIDTH * done / total)
         bar = "#" * filled + "-" * (BAR_WIDTH - filled)
         line = (f"\r[{bar}] {done}/{report.total}  passed {len(report.passed)}  failed {len(report.failed)}")
-        self.stderr.write(line, ending="")
+        self._err(line, ending="")
         self.stderr.flush()
 
     def _clear_progress(self) -> None:
         if self.progress:
-            self.stderr.write("\r\033[K", ending="")
+            self._err("\r\033[K", ending="")
             self.stderr.flush()
 
+    def _err(self, text: str, style_func=None, ending=None) -> None:
+        """stderr without Django's default red: progress and the --json summary are not errors."""
+        self.stderr.write(text, style_func=style_func or _plain, ending=ending)
+
     def _write_summary(self, report: bulk.BulkReport, out, *, dry_run: bool) -> None:
+        if out is self.stderr:
+            out = _Plain(self.stderr)
         seconds = report.wall_ms / 1000
         mode = " (dry run: statuses not saved)" if dry_run else ""
         out.write(f"Tested {len(report.results)} of {report.total} destinations in {seconds:.1f}s at concurrency "
@@ -153,8 +191,22 @@ class Command(BaseCommand):
             out.write(_table(
                 ("Failed destination", "Id", "Type", "Step", "Error", "Message"),
                 [(r.name, r.id, r.destination_type, r.failed_step or "", r.error_code or "", _clip(r.message, 80))
-                 for r in report.failed],
+                 for r in sorted(report.failed, key=lambda r: (r.destination_type, r.failed_step or "", r.name))],
             ))
+
+
+def _plain(text: str) -> str:
+    return text
+
+
+class _Plain:
+    """An output wrapper's write() without its style."""
+
+    def __init__(self, wrapper):
+        self.wrapper = wrapper
+
+    def write(self, text: str = "", ending=None) -> None:
+        self.wrapper.write(text, style_func=_plain, ending=ending)
 
 
 def _clip(text: str, width: int) -> str:
