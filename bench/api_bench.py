@@ -76,7 +76,9 @@ def main():
             tracemalloc.stop()
             listed = timed(list_all, repeat=7)
             got = timed(get_one, repeat=50)
-            print(f"{f'list {count:,}':<28}{listed * 1000:>10.1f}ms{baseline * 1000:>10.1f}ms{listed / baseline:>7.2f}x")
+            print(
+                f"{f'list {count:,}':<28}{listed * 1000:>10.1f}ms{baseline * 1000:>10.1f}ms{listed / baseline:>7.2f}x"
+            )
             print(f"{f'get 1 of {count:,}':<28}{got * 1000:>10.1f}ms{'':>12}{'':>8}")
             print(f"{'':<28}baseline peak {baseline_peak / 2**20:.1f} MiB (tracemalloc)")
         print(f"server peak RSS: {server.peak_rss_mib():.0f} MiB")

@@ -63,9 +63,21 @@ class ServerProcess:
 
     def __enter__(self) -> ServerProcess:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "zeotap_composable.asgi:application", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning", "--no-access-log",
-             "--workers", os.environ.get("BENCH_SERVER_WORKERS", "1")],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "zeotap_composable.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+                "--workers",
+                os.environ.get("BENCH_SERVER_WORKERS", "1"),
+            ],
             cwd=ROOT,
             env=self.env,
         )

@@ -73,10 +73,13 @@ def burst(url, headers, body, server, ideal, label):
     headers_at = sorted(HEADERS_AT[-CONCURRENCY:])
     print(f"-- {label}")
     print(f"{CONCURRENCY} concurrent tests wall:   {wall * 1000:7.0f} ms   ratio {wall / ideal:.2f}x (target <= 1.5x)")
-    print(f"time to first event:         median {statistics.median(firsts) * 1000:.0f} ms, "
-          f"max {firsts[-1] * 1000:.0f} ms")
-    print(f"time to response headers:    median {statistics.median(headers_at) * 1000:.0f} ms, "
-          f"max {headers_at[-1] * 1000:.0f} ms")
+    print(
+        f"time to first event:         median {statistics.median(firsts) * 1000:.0f} ms, max {firsts[-1] * 1000:.0f} ms"
+    )
+    print(
+        f"time to response headers:    median {statistics.median(headers_at) * 1000:.0f} ms, "
+        f"max {headers_at[-1] * 1000:.0f} ms"
+    )
     print(f"all succeeded:               {all(r[2] for r in results)} ({len(results)} streams)")
     print(f"server CPU per test:         {server_cpu / CONCURRENCY * 1000:.1f} ms")
 

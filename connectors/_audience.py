@@ -83,7 +83,13 @@ def oauth_error(response: requests.Response, vendor: str, *, reconnect: str, sec
 
 
 def refresh_access_token(
-    connector: Connector, vendor: str, token_url: str, *, client_id: str, client_secret: str, refresh_token: str,
+    connector: Connector,
+    vendor: str,
+    token_url: str,
+    *,
+    client_id: str,
+    client_secret: str,
+    refresh_token: str,
     reconnect: str,
 ) -> dict:
     """POST grant_type=refresh_token to the vendor's token endpoint; the token response on success."""
@@ -106,8 +112,14 @@ def refresh_access_token(
 
 
 def api_error(
-    response: requests.Response, vendor: str, what: str, *, message: str, vendor_code: str | None = None,
-    code: ErrorCode | None = None, remediation: str = "",
+    response: requests.Response,
+    vendor: str,
+    what: str,
+    *,
+    message: str,
+    vendor_code: str | None = None,
+    code: ErrorCode | None = None,
+    remediation: str = "",
 ) -> ConnectorError:
     """error_for_status, saying which check the vendor refused (the same status means different things per call)."""
     error = error_for_status(
@@ -134,7 +146,13 @@ def retry_later(error: ConnectorError, seconds: float | None) -> ConnectorError:
 
 
 def identifier_field(
-    name: str, label: str, description: str, *, must_hash: bool, identifier: bool = True, type: str = "string",
+    name: str,
+    label: str,
+    description: str,
+    *,
+    must_hash: bool,
+    identifier: bool = True,
+    type: str = "string",
 ) -> DestinationField:
     """An audience-member key: members are added or removed, never updated in place."""
     return DestinationField(

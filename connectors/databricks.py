@@ -18,10 +18,27 @@ MAX_VENDOR_MESSAGE = 300
 WRITE_PRIVILEGES = ("MODIFY", "SELECT")
 RUNNING_STATES = {"PENDING", "RUNNING"}
 WRITABLE_TABLE_TYPES = {"MANAGED", "EXTERNAL"}
-NON_KEY_TYPES = {"ARRAY", "MAP", "STRUCT", "VARIANT", "GEOGRAPHY", "GEOMETRY", "FLOAT", "DOUBLE", "NULL",
-                 "USER_DEFINED_TYPE", "TABLE_TYPE", "INTERVAL"}
-UC_NAME = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[^.\s/`]+$",
-           "x-pattern-message": "Unity Catalog names may not contain dots, spaces, slashes or backticks."}
+NON_KEY_TYPES = {
+    "ARRAY",
+    "MAP",
+    "STRUCT",
+    "VARIANT",
+    "GEOGRAPHY",
+    "GEOMETRY",
+    "FLOAT",
+    "DOUBLE",
+    "NULL",
+    "USER_DEFINED_TYPE",
+    "TABLE_TYPE",
+    "INTERVAL",
+}
+UC_NAME = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 255,
+    "pattern": r"^[^.\s/`]+$",
+    "x-pattern-message": "Unity Catalog names may not contain dots, spaces, slashes or backticks.",
+}
 
 NOT_FOUND_HINTS = {
     "CATALOG_DOES_NOT_EXIST": "The catalog does not exist: check `catalog`.",
@@ -174,8 +191,12 @@ class DatabricksConnector(Connector):
                 remediation="Choose a managed or external table in `table`.",
             )
         columns = table.get("columns") or []
-        details = {"table": self.full_name, "table_type": table_type, "columns": len(columns),
-                   "data_source_format": table.get("data_source_format")}
+        details = {
+            "table": self.full_name,
+            "table_type": table_type,
+            "columns": len(columns),
+            "data_source_format": table.get("data_source_format"),
+        }
         return f"Found {table_type.lower()} table {self.full_name} ({len(columns)} columns).", details
 
     def principals(self) -> set[str]:

@@ -34,8 +34,16 @@ ASSIGN_SYSTEM_USER = (
 RATE_LIMIT_CODES = {4, 17, 32, 613, 80003, 80004}
 EXPIRED_SUBCODES = {463, 460}  # expired session, password changed
 ACCOUNT_STATUS = {
-    1: "ACTIVE", 2: "DISABLED", 3: "UNSETTLED", 7: "PENDING_RISK_REVIEW", 8: "PENDING_SETTLEMENT",
-    9: "IN_GRACE_PERIOD", 100: "PENDING_CLOSURE", 101: "CLOSED", 201: "ANY_ACTIVE", 202: "ANY_CLOSED",
+    1: "ACTIVE",
+    2: "DISABLED",
+    3: "UNSETTLED",
+    7: "PENDING_RISK_REVIEW",
+    8: "PENDING_SETTLEMENT",
+    9: "IN_GRACE_PERIOD",
+    100: "PENDING_CLOSURE",
+    101: "CLOSED",
+    201: "ANY_ACTIVE",
+    202: "ANY_CLOSED",
 }
 AUDIENCE_FIELDS = (
     "id,name,account_id,subtype,operation_status,delivery_status,approximate_count_lower_bound,permission_for_actions"

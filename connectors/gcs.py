@@ -24,8 +24,15 @@ PROBE_DIR = "_connection_test"
 PROBE_BODY = b"Connection test from the Destinations service; safe to delete.\n"
 
 FORMAT_OPTIONS = {
-    "csv": {"extension": ".csv", "delimiter": ",", "quote": '"', "header": True, "encoding": "UTF-8",
-            "line_terminator": "\n", "null_value": ""},
+    "csv": {
+        "extension": ".csv",
+        "delimiter": ",",
+        "quote": '"',
+        "header": True,
+        "encoding": "UTF-8",
+        "line_terminator": "\n",
+        "null_value": "",
+    },
     "jsonl": {"extension": ".jsonl", "encoding": "UTF-8", "one_object_per_line": True},
     "parquet": {"extension": ".parquet", "row_group_rows": 100_000},
 }

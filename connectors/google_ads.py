@@ -271,8 +271,7 @@ class GoogleAdsConnector(Connector):
 
     def _fetch_user_list(self) -> dict:
         name = (
-            f"accountTypes/{ACCOUNT_TYPE}/accounts/{self.config['customer_id']}"
-            f"/userLists/{self.config['user_list_id']}"
+            f"accountTypes/{ACCOUNT_TYPE}/accounts/{self.config['customer_id']}/userLists/{self.config['user_list_id']}"
         )
         response = self.http.get(self.vendor_url(f"{API_URL}/v1/{name}"), headers=self._headers())
         if response.status_code != 200:
@@ -285,9 +284,7 @@ class GoogleAdsConnector(Connector):
         error = body_json(response).get("error") or {}
         details = error.get("details") if isinstance(error.get("details"), list) else []
         reasons = [d.get("reason", "") for d in details if isinstance(d, dict) and d.get("reason")]
-        retry_delay = next(
-            (d.get("retryDelay") for d in details if isinstance(d, dict) and d.get("retryDelay")), None
-        )
+        retry_delay = next((d.get("retryDelay") for d in details if isinstance(d, dict) and d.get("retryDelay")), None)
         reason = reasons[0] if reasons else ""
         status = str(error.get("status") or "")
         message = redact(str(error.get("message") or ""), *self._secrets())

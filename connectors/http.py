@@ -94,9 +94,7 @@ class _GuardedAdapter(IPFilterAdapter):
             ip = exc.args[0]
             if not self._policy.is_allowed_listed(ip):
                 raise
-            host_params, pool_kwargs = HTTPAdapter.build_connection_pool_key_attributes(
-                self, request, verify, cert
-            )
+            host_params, pool_kwargs = HTTPAdapter.build_connection_pool_key_attributes(self, request, verify, cert)
             original_host = host_params["host"]
             if self._is_https_proto:
                 pool_kwargs["assert_hostname"] = original_host
@@ -135,8 +133,9 @@ def _transport_error(exc: requests.RequestException, host: str) -> ConnectorErro
         return ConnectorError(ErrorCode.TIMEOUT, f"{host} accepted the connection but did not answer in time.")
     if isinstance(exc, requests.exceptions.TooManyRedirects):
         return ConnectorError(ErrorCode.VENDOR_ERROR, f"{host} redirected too many times.")
-    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema
-                  | requests.exceptions.InvalidSchema):
+    if isinstance(
+        exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema | requests.exceptions.InvalidSchema
+    ):
         return ConnectorError(ErrorCode.INVALID_CONFIG, "The URL is not a valid http(s) URL.")
     if any(isinstance(c, socket.gaierror) for c in chain) or "resolve" in str(exc).lower():
         return ConnectorError(ErrorCode.DNS, f"The host {host} does not resolve.")

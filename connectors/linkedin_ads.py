@@ -198,8 +198,11 @@ class LinkedInAdsConnector(Connector):
         urn = self.account_urn
         role = None
         for page in range(MAX_PAGES):
-            body = self._get("/rest/adAccountUsers", {"q": "authenticatedUser", "start": page * PAGE_SIZE,
-                                                      "count": PAGE_SIZE}, "the member's ad accounts")
+            body = self._get(
+                "/rest/adAccountUsers",
+                {"q": "authenticatedUser", "start": page * PAGE_SIZE, "count": PAGE_SIZE},
+                "the member's ad accounts",
+            )
             elements = body.get("elements") or []
             role = next((e.get("role") for e in elements if e.get("account") == urn), None)
             total = (body.get("paging") or {}).get("total")
@@ -267,8 +270,12 @@ class LinkedInAdsConnector(Connector):
         return f"urn:li:sponsoredAccount:{self.config['ad_account_id']}"
 
     def _secrets(self) -> tuple:
-        return (self.config.get("client_secret"), self.config.get("access_token"), self.config.get("refresh_token"),
-                self._token)
+        return (
+            self.config.get("client_secret"),
+            self.config.get("access_token"),
+            self.config.get("refresh_token"),
+            self._token,
+        )
 
     def _introspect(self, token: str) -> dict:
         response = self.http.post(
@@ -348,19 +355,27 @@ class LinkedInAdsConnector(Connector):
             fields = [
                 identifier_field("companyName", "Company name", "Company name as is; not hashed.", must_hash=False),
                 identifier_field(
-                    "organizationUrn", "LinkedIn organization URN", "urn:li:organization:{id}; not hashed.",
+                    "organizationUrn",
+                    "LinkedIn organization URN",
+                    "urn:li:organization:{id}; not hashed.",
                     must_hash=False,
                 ),
                 identifier_field(
-                    "companyWebsiteDomain", "Website domain",
-                    "Domain without scheme or path (example.com); not hashed.", must_hash=False,
-                ),
-                identifier_field(
-                    "companyEmailDomain", "Email domain", "Domain of company email addresses; not hashed.",
+                    "companyWebsiteDomain",
+                    "Website domain",
+                    "Domain without scheme or path (example.com); not hashed.",
                     must_hash=False,
                 ),
                 identifier_field(
-                    "companyPageUrl", "LinkedIn page URL", "https://www.linkedin.com/company/...; not hashed.",
+                    "companyEmailDomain",
+                    "Email domain",
+                    "Domain of company email addresses; not hashed.",
+                    must_hash=False,
+                ),
+                identifier_field(
+                    "companyPageUrl",
+                    "LinkedIn page URL",
+                    "https://www.linkedin.com/company/...; not hashed.",
                     must_hash=False,
                 ),
             ]
@@ -368,26 +383,37 @@ class LinkedInAdsConnector(Connector):
         else:
             fields = [
                 identifier_field(
-                    "SHA256_EMAIL", "Email (SHA-256)",
-                    f"userIds[idType=SHA256_EMAIL]. Trim and lowercase the email, {SHA256_HEX}.", must_hash=True,
+                    "SHA256_EMAIL",
+                    "Email (SHA-256)",
+                    f"userIds[idType=SHA256_EMAIL]. Trim and lowercase the email, {SHA256_HEX}.",
+                    must_hash=True,
                 ),
                 identifier_field(
-                    "SHA512_EMAIL", "Email (SHA-512)",
+                    "SHA512_EMAIL",
+                    "Email (SHA-512)",
                     "userIds[idType=SHA512_EMAIL]. Trim and lowercase the email, then SHA-512, sent as 128 lowercase "
                     "hex characters.",
                     must_hash=True,
                 ),
                 identifier_field(
-                    "GOOGLE_AID", "Android advertising ID", "userIds[idType=GOOGLE_AID]. As is; not hashed.",
+                    "GOOGLE_AID",
+                    "Android advertising ID",
+                    "userIds[idType=GOOGLE_AID]. As is; not hashed.",
                     must_hash=False,
                 ),
                 identifier_field(
-                    "firstName", "First name", "Plain text, not hashed; with lastName, used when no user ID is sent.",
-                    must_hash=False, identifier=False,
+                    "firstName",
+                    "First name",
+                    "Plain text, not hashed; with lastName, used when no user ID is sent.",
+                    must_hash=False,
+                    identifier=False,
                 ),
                 identifier_field(
-                    "lastName", "Last name", "Plain text, not hashed; with firstName, used when no user ID is sent.",
-                    must_hash=False, identifier=False,
+                    "lastName",
+                    "Last name",
+                    "Plain text, not hashed; with firstName, used when no user ID is sent.",
+                    must_hash=False,
+                    identifier=False,
                 ),
                 identifier_field("title", "Job title", "Plain text, not hashed.", must_hash=False, identifier=False),
                 identifier_field("company", "Company", "Plain text, not hashed.", must_hash=False, identifier=False),

@@ -121,8 +121,10 @@ class SnowflakeConnector(Connector):
                 "Account identifier: the part before .snowflakecomputing.com, e.g. myorg-myaccount or "
                 "xy12345.us-east-2.aws.",
                 pattern=r"^(?!.*snowflakecomputing)[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?$",
-                **{"x-pattern-message": "Must be an account identifier such as myorg-myaccount (no https://, no "
-                   ".snowflakecomputing.com)."},
+                **{
+                    "x-pattern-message": "Must be an account identifier such as myorg-myaccount (no https://, no "
+                    ".snowflakecomputing.com)."
+                },
             ),
             "user": string("The Snowflake user the key belongs to (ideally TYPE=SERVICE)."),
             "private_key": secret("The user's RSA private key in PEM (PKCS#8), at least 2048 bits."),
@@ -206,8 +208,12 @@ class SnowflakeConnector(Connector):
             ) from None
         qualified = f"{jwt_account(self.config['account'])}.{self.config['user'].upper()}"
         now = int(time.time())
-        claims = {"iss": f"{qualified}.{public_key_fingerprint(key)}", "sub": qualified, "iat": now,
-                  "exp": now + JWT_LIFETIME}
+        claims = {
+            "iss": f"{qualified}.{public_key_fingerprint(key)}",
+            "sub": qualified,
+            "iat": now,
+            "exp": now + JWT_LIFETIME,
+        }
         self._token = jwt.encode(claims, key, algorithm="RS256")
         self._token_expires = now + JWT_LIFETIME
         return self._token

@@ -271,7 +271,9 @@ class TheTradeDeskConnector(Connector):
     def describe_fields(self) -> FieldsDescription:
         fields = [
             identifier_field(
-                name, label, f"Items[].{name}: {about} Sent as is; not hashed (already a pseudonymous ID).",
+                name,
+                label,
+                f"Items[].{name}: {about} Sent as is; not hashed (already a pseudonymous ID).",
                 must_hash=False,
             )
             for name, label, about in ID_TYPES

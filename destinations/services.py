@@ -71,8 +71,7 @@ def resolve_connection(*, workspace, connection_id, destination_type: str) -> Co
         raise InvalidInput(
             {
                 "connection_id": [
-                    f"This connection is for {connection.destination_type!r} destinations, "
-                    f"not {destination_type!r}."
+                    f"This connection is for {connection.destination_type!r} destinations, not {destination_type!r}."
                 ]
             }
         )
@@ -93,9 +92,7 @@ def destination_create(
     *, workspace, actor, name: str, destination_type: str, config: dict, connection_id=None
 ) -> Destination:
     connector_cls = connector_class_for(destination_type)
-    connection = resolve_connection(
-        workspace=workspace, connection_id=connection_id, destination_type=destination_type
-    )
+    connection = resolve_connection(workspace=workspace, connection_id=connection_id, destination_type=destination_type)
     config = _drop_masks(connector_cls, config)
     validated_config(connector_cls, config, connection)
     destination = Destination(
@@ -210,8 +207,12 @@ def connection_update(*, connection: Connection, actor, data: dict) -> Connectio
                 errors = connector_cls.validate_config({**credentials, **destination.own_config()})
                 if errors:
                     raise InvalidInput(
-                        {"credentials": [f"Destination {destination.name!r} would become invalid: "
-                                         + "; ".join(f"{p}: {' '.join(m)}" for p, m in errors.items())]}
+                        {
+                            "credentials": [
+                                f"Destination {destination.name!r} would become invalid: "
+                                + "; ".join(f"{p}: {' '.join(m)}" for p, m in errors.items())
+                            ]
+                        }
                     )
             connection.destinations.update(
                 status=DestinationStatus.PENDING, status_error="", fields_cache=None, fields_cached_at=None

@@ -28,14 +28,10 @@ def workspace_membership(*, user, auth, workspace_id, header_value: str | None) 
     except ValueError:
         raise exceptions.ValidationError({WORKSPACE_HEADER: ["Must be a workspace UUID."]}) from None
     if header_id != workspace_id:
-        raise exceptions.ValidationError(
-            {WORKSPACE_HEADER: ["Must equal the workspace id in the path."]}
-        )
+        raise exceptions.ValidationError({WORKSPACE_HEADER: ["Must equal the workspace id in the path."]})
     if isinstance(auth, ApiToken) and auth.workspace_id != workspace_id:
         raise WorkspaceNotFound()
-    membership = (
-        Membership.objects.select_related("workspace").filter(workspace_id=workspace_id, user=user).first()
-    )
+    membership = Membership.objects.select_related("workspace").filter(workspace_id=workspace_id, user=user).first()
     if membership is None:
         raise WorkspaceNotFound()
     return membership

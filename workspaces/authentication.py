@@ -22,10 +22,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if not plaintext.startswith(TOKEN_PREFIX):
             raise exceptions.AuthenticationFailed("Invalid token.")
         token = (
-            ApiToken.objects.active()
-            .select_related("user", "workspace")
-            .filter(digest=hash_token(plaintext))
-            .first()
+            ApiToken.objects.active().select_related("user", "workspace").filter(digest=hash_token(plaintext)).first()
         )
         if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")

@@ -29,8 +29,17 @@ class StrictInputSerializer(serializers.Serializer):
 
 
 DESTINATION_FIELDS = (
-    "id", "workspace_id", "connection_id", "name", "destination_type", "config", "status", "status_error",
-    "created_by_id", "created_at", "updated_at",
+    "id",
+    "workspace_id",
+    "connection_id",
+    "name",
+    "destination_type",
+    "config",
+    "status",
+    "status_error",
+    "created_by_id",
+    "created_at",
+    "updated_at",
 )
 
 
@@ -131,8 +140,16 @@ class ConnectionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Connection
-        fields = ["id", "workspace_id", "name", "destination_type", "credentials", "created_by", "created_at",
-                  "updated_at"]
+        fields = [
+            "id",
+            "workspace_id",
+            "name",
+            "destination_type",
+            "credentials",
+            "created_by",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
     def get_credentials(self, connection: Connection) -> dict:
@@ -174,8 +191,18 @@ class TestRunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = TestRun
-        fields = ["id", "destination_id", "destination_type", "actor", "trigger", "started_at", "finished_at",
-                  "success", "duration_ms", "steps"]
+        fields = [
+            "id",
+            "destination_id",
+            "destination_type",
+            "actor",
+            "trigger",
+            "started_at",
+            "finished_at",
+            "success",
+            "duration_ms",
+            "steps",
+        ]
         read_only_fields = fields
 
 

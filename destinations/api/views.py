@@ -35,7 +35,10 @@ from .serializers import (
 )
 
 WORKSPACE_HEADER_PARAM = OpenApiParameter(
-    "X-Workspace-ID", OpenApiTypes.UUID, OpenApiParameter.HEADER, required=True,
+    "X-Workspace-ID",
+    OpenApiTypes.UUID,
+    OpenApiParameter.HEADER,
+    required=True,
     description="Must equal the workspace id in the path.",
 )
 ERRORS = {
@@ -97,7 +100,9 @@ class DestinationListView(WorkspaceScopedView):
     def post(self, request, workspace_id):
         serializer = DestinationCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        destination = services.destination_create(workspace=self.workspace, actor=request.user, **serializer.validated_data)
+        destination = services.destination_create(
+            workspace=self.workspace, actor=request.user, **serializer.validated_data
+        )
         return Response(DestinationSerializer(destination).data, status=status.HTTP_201_CREATED)
 
 
@@ -127,16 +132,24 @@ class DestinationDetailView(WorkspaceScopedView):
         )
         return Response(DestinationSerializer(destination).data)
 
-    @extend_schema(operation_id="destinations_partial_update", request=DestinationUpdateSerializer,
-                   responses={200: DestinationSerializer, **ERRORS}, description="Same as PUT.")
+    @extend_schema(
+        operation_id="destinations_partial_update",
+        request=DestinationUpdateSerializer,
+        responses={200: DestinationSerializer, **ERRORS},
+        description="Same as PUT.",
+    )
     def patch(self, request, workspace_id, destination_id):
         return self.put(request, workspace_id, destination_id)
 
     @extend_schema(
         operation_id="destinations_destroy",
-        responses={200: DeletedSerializer, 409: OpenApiResponse(
-            ConflictSerializer, description="Active Reverse ETL pipelines or Syncs use it; `blocking` names them."
-        ), **ERRORS},
+        responses={
+            200: DeletedSerializer,
+            409: OpenApiResponse(
+                ConflictSerializer, description="Active Reverse ETL pipelines or Syncs use it; `blocking` names them."
+            ),
+            **ERRORS,
+        },
     )
     def delete(self, request, workspace_id, destination_id):
         services.destination_delete(destination=self.destination(destination_id))
@@ -147,8 +160,12 @@ class DestinationDetailView(WorkspaceScopedView):
 class DestinationTestNewView(WorkspaceScopedView):
     content_negotiation_class = JSONErrorsNegotiation
 
-    @extend_schema(operation_id="destinations_test_new", request=ConnectionTestNewSerializer, responses=SSE_RESPONSE,
-                   summary="Test a new connection (streamed as Server-Sent Events)")
+    @extend_schema(
+        operation_id="destinations_test_new",
+        request=ConnectionTestNewSerializer,
+        responses=SSE_RESPONSE,
+        summary="Test a new connection (streamed as Server-Sent Events)",
+    )
     def post(self, request, workspace_id):
         serializer = ConnectionTestNewSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -162,8 +179,12 @@ class DestinationTestNewView(WorkspaceScopedView):
 class DestinationTestView(WorkspaceScopedView):
     content_negotiation_class = JSONErrorsNegotiation
 
-    @extend_schema(operation_id="destinations_test", request=ConnectionTestStoredSerializer, responses=SSE_RESPONSE,
-                   summary="Test a stored destination (SSE); its status is updated when the test ends")
+    @extend_schema(
+        operation_id="destinations_test",
+        request=ConnectionTestStoredSerializer,
+        responses=SSE_RESPONSE,
+        summary="Test a stored destination (SSE); its status is updated when the test ends",
+    )
     def post(self, request, workspace_id, destination_id):
         serializer = ConnectionTestStoredSerializer(data=request.data or {})
         serializer.is_valid(raise_exception=True)
@@ -226,9 +247,13 @@ class DestinationFieldsView(WorkspaceScopedView):
         operation_id="destinations_fields",
         summary="The fields Reverse ETL / Sync mappings can target",
         parameters=[OpenApiParameter("refresh", bool, description="Read from the vendor anew, not the cache.")],
-        responses={200: FieldsSerializer, 502: OpenApiResponse(
-            VendorErrorSerializer, description="The vendor failed; `error` is the step-style error."
-        ), **ERRORS},
+        responses={
+            200: FieldsSerializer,
+            502: OpenApiResponse(
+                VendorErrorSerializer, description="The vendor failed; `error` is the step-style error."
+            ),
+            **ERRORS,
+        },
     )
     def get(self, request, workspace_id, destination_id):
         destination = selectors.destination_get(workspace=self.workspace, destination_id=destination_id)
@@ -242,12 +267,17 @@ class ConnectionListView(WorkspaceScopedView):
     def get(self, request, workspace_id):
         return Response(ConnectionSerializer(selectors.connection_list(workspace=self.workspace), many=True).data)
 
-    @extend_schema(operation_id="connections_create", request=ConnectionCreateSerializer,
-                   responses={201: ConnectionSerializer, **ERRORS})
+    @extend_schema(
+        operation_id="connections_create",
+        request=ConnectionCreateSerializer,
+        responses={201: ConnectionSerializer, **ERRORS},
+    )
     def post(self, request, workspace_id):
         serializer = ConnectionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        connection = services.connection_create(workspace=self.workspace, actor=request.user, **serializer.validated_data)
+        connection = services.connection_create(
+            workspace=self.workspace, actor=request.user, **serializer.validated_data
+        )
         return Response(ConnectionSerializer(connection).data, status=status.HTTP_201_CREATED)
 
 
@@ -260,8 +290,11 @@ class ConnectionDetailView(WorkspaceScopedView):
     def get(self, request, workspace_id, connection_id):
         return Response(ConnectionSerializer(self.connection(connection_id)).data)
 
-    @extend_schema(operation_id="connections_update", request=ConnectionUpdateSerializer,
-                   responses={200: ConnectionSerializer, 409: ConflictSerializer, **ERRORS})
+    @extend_schema(
+        operation_id="connections_update",
+        request=ConnectionUpdateSerializer,
+        responses={200: ConnectionSerializer, 409: ConflictSerializer, **ERRORS},
+    )
     def put(self, request, workspace_id, connection_id):
         serializer = ConnectionUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -270,8 +303,14 @@ class ConnectionDetailView(WorkspaceScopedView):
         )
         return Response(ConnectionSerializer(connection).data)
 
-    @extend_schema(operation_id="connections_destroy", responses={200: DeletedSerializer, 409: OpenApiResponse(
-        ConflictSerializer, description="Destinations use it; `blocking` names them."), **ERRORS})
+    @extend_schema(
+        operation_id="connections_destroy",
+        responses={
+            200: DeletedSerializer,
+            409: OpenApiResponse(ConflictSerializer, description="Destinations use it; `blocking` names them."),
+            **ERRORS,
+        },
+    )
     def delete(self, request, workspace_id, connection_id):
         services.connection_delete(connection=self.connection(connection_id))
         return Response({"status": "deleted"})

@@ -60,6 +60,7 @@ def test_viewer_reads_but_cannot_write_or_test(viewer_api):
 
 def workspace_routes():
     """Every workspace-scoped URL pattern, so a new endpoint cannot skip the isolation sweep."""
+
     def walk(patterns, prefix=""):
         for p in patterns:
             if hasattr(p, "url_patterns"):
@@ -121,7 +122,11 @@ def test_own_workspace_path_with_other_workspaces_object_ids_is_404(api, other_a
 
 def test_connection_from_other_workspace_cannot_be_referenced(api, other_api):
     connection = ConnectionFactory(workspace=other_api.workspace)
-    body = {"name": "x", "destination_type": "webhook", "config": {"url": "https://x.example.com"},
-            "connection_id": str(connection.pk)}
+    body = {
+        "name": "x",
+        "destination_type": "webhook",
+        "config": {"url": "https://x.example.com"},
+        "connection_id": str(connection.pk),
+    }
     response = api.post(api.path("destinations"), body, format="json")
     assert response.status_code == 400 and "connection_id" in response.json()["errors"]

@@ -12,8 +12,22 @@ from tests.sse import read_stream
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CONTRACT_TYPES = {
-    "salesforce", "hubspot", "google_ads", "facebook_ads", "linkedin_ads", "the_trade_desk", "braze", "iterable",
-    "klaviyo", "mailchimp", "snowflake", "bigquery", "databricks", "webhook", "s3", "gcs",
+    "salesforce",
+    "hubspot",
+    "google_ads",
+    "facebook_ads",
+    "linkedin_ads",
+    "the_trade_desk",
+    "braze",
+    "iterable",
+    "klaviyo",
+    "mailchimp",
+    "snowflake",
+    "bigquery",
+    "databricks",
+    "webhook",
+    "s3",
+    "gcs",
 }
 FIELD_KEYS = {"name", "label", "type", "required", "identifier", "createable", "updateable"}
 
@@ -47,8 +61,11 @@ def test_create_test_and_describe(api, vendor):
     connector_cls = connector_classes()[destination_type]
     secrets = secret_values(connector_cls, config)
 
-    created = api.post(api.path("destinations"), {"name": destination_type, "destination_type": destination_type,
-                                                  "config": config}, format="json")
+    created = api.post(
+        api.path("destinations"),
+        {"name": destination_type, "destination_type": destination_type, "config": config},
+        format="json",
+    )
     assert created.status_code == 201, created.json()
     body = created.json()
     for name in connector_cls.secret_fields():

@@ -18,7 +18,9 @@ def test_schema_validates_and_documents_every_endpoint(schema):
     assert set(paths[f"{w}/destinations"]) >= {"get", "post"}
     assert set(paths[f"{w}/destinations/{{destination_id}}"]) >= {"get", "put", "delete"}
     assert "text/event-stream" in paths[f"{w}/destinations/test"]["post"]["responses"]["200"]["content"]
-    assert "text/event-stream" in paths[f"{w}/destinations/{{destination_id}}/test"]["post"]["responses"]["200"]["content"]
+    assert (
+        "text/event-stream" in paths[f"{w}/destinations/{{destination_id}}/test"]["post"]["responses"]["200"]["content"]
+    )
     assert "502" in paths[f"{w}/destinations/{{destination_id}}/fields"]["get"]["responses"]
     assert "409" in paths[f"{w}/destinations/{{destination_id}}"]["delete"]["responses"]
     assert "/api/v1/destination-types" in paths

@@ -26,7 +26,9 @@ def webhook_config(receiver, key="k-123"):
 
 def test_new_connection_streams_steps_then_done(api, receiver):
     response = api.post(
-        api.path("destinations/test"), {"destination_type": "webhook", "config": webhook_config(receiver)}, format="json"
+        api.path("destinations/test"),
+        {"destination_type": "webhook", "config": webhook_config(receiver)},
+        format="json",
     )
     assert response.status_code == 200
     events = read_stream(response)
@@ -57,8 +59,11 @@ def test_stored_destination_updates_status_and_history(api, receiver):
 
     # an override config for this test only
     events = read_stream(
-        api.post(api.path(f"destinations/{destination.pk}/test"), {"config": {"headers": {"X-API-Key": "k-123"}}},
-                 format="json")
+        api.post(
+            api.path(f"destinations/{destination.pk}/test"),
+            {"config": {"headers": {"X-API-Key": "k-123"}}},
+            format="json",
+        )
     )
     assert events[-1].data["destination"]["status"] == "connected"
     assert Destination.objects.get(pk=destination.pk).secrets == {"headers": {"X-API-Key": "bad"}}
@@ -90,8 +95,11 @@ def test_overall_time_limit_ends_a_stuck_run(api, receiver, settings):
     receiver.slow("hook", 3)
     started = time.monotonic()
     events = read_stream(
-        api.post(api.path("destinations/test"), {"destination_type": "webhook", "config": webhook_config(receiver)},
-                 format="json")
+        api.post(
+            api.path("destinations/test"),
+            {"destination_type": "webhook", "config": webhook_config(receiver)},
+            format="json",
+        )
     )
     assert time.monotonic() - started < 2.5
     assert events[0].data["error"]["code"] == "timeout"
@@ -101,8 +109,11 @@ def test_overall_time_limit_ends_a_stuck_run(api, receiver, settings):
 
 def test_reattach_replays_the_whole_run_then_ends(api, receiver):
     events = read_stream(
-        api.post(api.path("destinations/test"), {"destination_type": "webhook", "config": webhook_config(receiver)},
-                 format="json")
+        api.post(
+            api.path("destinations/test"),
+            {"destination_type": "webhook", "config": webhook_config(receiver)},
+            format="json",
+        )
     )
     run_id = events[-1].data["test_run_id"]
     replay = read_stream(api.get(api.path(f"destinations/test-runs/{run_id}/events")))
@@ -116,8 +127,11 @@ def live_post(server, api, suffix, body=None):
     return requests.post(
         f"{server.url}{api.path(suffix)}",
         json=body,
-        headers={"Authorization": f"Bearer {api.token}", "X-Workspace-ID": str(api.workspace.pk),
-                 "Accept": "text/event-stream"},
+        headers={
+            "Authorization": f"Bearer {api.token}",
+            "X-Workspace-ID": str(api.workspace.pk),
+            "Accept": "text/event-stream",
+        },
         stream=True,
         timeout=10,
     )
@@ -138,8 +152,9 @@ def test_steps_arrive_live_through_uvicorn(api, receiver):
     receiver.on_hook = slow_delivery
     with LiveServer() as server:
         started = time.monotonic()
-        response = live_post(server, api, "destinations/test", {"destination_type": "webhook",
-                                                                "config": webhook_config(receiver)})
+        response = live_post(
+            server, api, "destinations/test", {"destination_type": "webhook", "config": webhook_config(receiver)}
+        )
         arrivals = []
         for event in iter_events(response):
             arrivals.append((event.type, event.data.get("name"), time.monotonic() - started))
@@ -148,8 +163,9 @@ def test_steps_arrive_live_through_uvicorn(api, receiver):
 
 
 def test_client_disconnect_does_not_stop_the_stored_test(api, receiver):
-    destination = DestinationFactory(workspace=api.workspace, config={"url": f"{receiver.url}/hooks/in"},
-                                     secrets={"headers": {"X-API-Key": "k-123"}})
+    destination = DestinationFactory(
+        workspace=api.workspace, config={"url": f"{receiver.url}/hooks/in"}, secrets={"headers": {"X-API-Key": "k-123"}}
+    )
     original = receiver.on_hook
     release = threading.Event()
 
@@ -180,8 +196,9 @@ def test_no_event_lost_or_repeated_under_concurrency(api, receiver):
     results = []
 
     def one(server):
-        response = live_post(server, api, "destinations/test", {"destination_type": "webhook",
-                                                                "config": webhook_config(receiver)})
+        response = live_post(
+            server, api, "destinations/test", {"destination_type": "webhook", "config": webhook_config(receiver)}
+        )
         results.append([(e.type, e.id) for e in iter_events(response)])
 
     with LiveServer() as server:
@@ -208,7 +225,8 @@ def test_a_watcher_follows_a_run_produced_by_another_process(api):
         response = requests.get(
             f"{server.url}{api.path(f'destinations/test-runs/{run.pk}/events')}",
             headers={"Authorization": f"Bearer {api.token}", "X-Workspace-ID": str(api.workspace.pk)},
-            stream=True, timeout=10,
+            stream=True,
+            timeout=10,
         )
         for event in iter_events(response):
             received.append((event.type, time.monotonic()))

@@ -53,18 +53,30 @@ def assert_no_secret(results, config, bigquery):
 
 
 def google_error(status, reason, message, status_text):
-    return {"error": {"code": status, "message": message, "status": status_text,
-                      "errors": [{"message": message, "domain": "global", "reason": reason}]}}
+    return {
+        "error": {
+            "code": status,
+            "message": message,
+            "status": status_text,
+            "errors": [{"message": message, "domain": "global", "reason": reason}],
+        }
+    }
 
 
 def test_all_steps_pass(bigquery, emulated, config):
     results = run(config, emulated)
     assert [r.status for r in results.values()] == [PASSED] * 5
     assert results["authentication"].details["client_email"] == WRITER_EMAIL
-    assert results["target"].details == {"table": "acme-data.crm.customers", "type": "TABLE", "location": "US",
-                                         "columns": 7}
+    assert results["target"].details == {
+        "table": "acme-data.crm.customers",
+        "type": "TABLE",
+        "location": "US",
+        "columns": 7,
+    }
     assert results["permission"].details["permissions"] == [
-        "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.updateData"
+        "bigquery.tables.get",
+        "bigquery.tables.getData",
+        "bigquery.tables.updateData",
     ]
     assert results["dry_run"].details == {"total_bytes_processed": "0", "dry_run": True}
 

@@ -49,8 +49,12 @@ def test_all_steps_pass(databricks, emulated, config):
     results = run(config, emulated)
     assert [r.status for r in results.values()] == [PASSED] * 5
     assert results["authentication"].details == {"principal": "svc-cdp@acme.com"}
-    assert results["target"].details == {"table": FULL_NAME, "table_type": "MANAGED", "columns": 6,
-                                         "data_source_format": "DELTA"}
+    assert results["target"].details == {
+        "table": FULL_NAME,
+        "table_type": "MANAGED",
+        "columns": 6,
+        "data_source_format": "DELTA",
+    }
     assert results["permission"].details == {"privileges": ["MODIFY", "SELECT"]}  # through its group
     assert results["warehouse_write_check"].details["state"] == "SUCCEEDED"
     for call in databricks.calls:
@@ -219,8 +223,14 @@ def test_connection_refused_skips_everything(config):
 
 def test_config_validation_names_fields():
     errors = DatabricksConnector.validate_config(
-        {"host": "http://plain.example.com", "token": "", "warehouse_id": "x/y", "catalog": "a.b", "schema": "s p",
-         "table": "t"}
+        {
+            "host": "http://plain.example.com",
+            "token": "",
+            "warehouse_id": "x/y",
+            "catalog": "a.b",
+            "schema": "s p",
+            "table": "t",
+        }
     )
     assert set(errors) == {"config.host", "config.token", "config.warehouse_id", "config.catalog", "config.schema"}
     assert errors["config.host"] == ["Must be the https:// URL of the workspace (the token is sent to it)."]

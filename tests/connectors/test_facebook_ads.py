@@ -69,8 +69,9 @@ def test_all_steps_pass_and_nothing_is_written(meta, mpolicy):
 
 def test_act_prefix_version_and_appsecret_proof(meta, mpolicy):
     meta.require_app_secret = True
-    results = run(config(meta, ad_account_id=f"act_{emu.AD_ACCOUNT_ID}", api_version="v24.0",
-                         app_secret=emu.APP_SECRET), mpolicy)
+    results = run(
+        config(meta, ad_account_id=f"act_{emu.AD_ACCOUNT_ID}", api_version="v24.0", app_secret=emu.APP_SECRET), mpolicy
+    )
     assert [results[s].status for s in STEPS] == [PASSED] * 5
     proof = hmac.new(emu.APP_SECRET.encode(), emu.ACCESS_TOKEN.encode(), hashlib.sha256).hexdigest()
     assert all(call.query["appsecret_proof"] == proof for call in meta.calls if call.endpoint)

@@ -49,7 +49,9 @@ def test_all_steps_pass_and_the_probe_is_removed(gcs, emulated, config):
     results = run(config, emulated)
     assert [r.status for r in results.values()] == [PASSED] * 4
     assert results["bucket_permissions"].details["permissions"] == [
-        "storage.objects.create", "storage.objects.delete", "storage.objects.get"
+        "storage.objects.create",
+        "storage.objects.delete",
+        "storage.objects.get",
     ]
     probe = results["write_probe"].details["object"]
     assert probe.startswith("crm/daily/_connection_test/") and probe.endswith(".txt")
@@ -134,8 +136,14 @@ def test_probe_that_cannot_be_deleted_says_so(gcs, emulated, config):
 
 
 def test_scope_refusal_is_reported_as_a_bug(gcs, emulated, config):
-    body = {"error": {"code": 403, "message": "Request had insufficient authentication scopes.",
-                      "errors": [{"reason": "insufficientPermissions"}], "status": "PERMISSION_DENIED"}}
+    body = {
+        "error": {
+            "code": 403,
+            "message": "Request had insufficient authentication scopes.",
+            "errors": [{"reason": "insufficientPermissions"}],
+            "status": "PERMISSION_DENIED",
+        }
+    }
     gcs.fail("test_permissions", 403, body)
     check = run(config, emulated)["bucket_permissions"]
     assert check.error["code"] == "insufficient_permissions"

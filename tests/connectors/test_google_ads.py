@@ -44,7 +44,7 @@ def assert_no_secrets(result, google=None):
     text = json.dumps(result.as_dict())
     for value in SECRETS:
         assert value not in text
-    for token in (google.access_tokens if google else {}):
+    for token in google.access_tokens if google else {}:
         assert token not in text
 
 

@@ -78,6 +78,9 @@ def test_check_host_for_non_requests_clients():
 
 
 def test_rebase_url_points_fixed_hosts_at_a_sandbox():
-    assert rebase_url("https://api.hubapi.com/crm/v3/x?a=1", "http://127.0.0.1:9000") == "http://127.0.0.1:9000/crm/v3/x?a=1"
+    assert (
+        rebase_url("https://api.hubapi.com/crm/v3/x?a=1", "http://127.0.0.1:9000")
+        == "http://127.0.0.1:9000/crm/v3/x?a=1"
+    )
     assert rebase_url("https://api.hubapi.com/x", "http://sandbox/prefix/") == "http://sandbox/prefix/x"
     assert rebase_url("https://api.hubapi.com/x", None) == "https://api.hubapi.com/x"

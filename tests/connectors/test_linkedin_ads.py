@@ -55,8 +55,11 @@ def test_all_steps_pass_and_nothing_is_written(linkedin, lpolicy):
     assert "'CDP streaming users'" in results["segment"].message
 
     introspect = parse_qs(linkedin.calls_to("introspect")[0].body.decode())
-    assert introspect == {"client_id": [emu.CLIENT_ID], "client_secret": [emu.CLIENT_SECRET],
-                          "token": [emu.ACCESS_TOKEN]}
+    assert introspect == {
+        "client_id": [emu.CLIENT_ID],
+        "client_secret": [emu.CLIENT_SECRET],
+        "token": [emu.ACCESS_TOKEN],
+    }
     for call in linkedin.calls_to("ad_account_users") + linkedin.calls_to("segment"):
         assert call.headers["Authorization"] == f"Bearer {emu.ACCESS_TOKEN}"
         assert call.headers["Linkedin-Version"] == "202603"

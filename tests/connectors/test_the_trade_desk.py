@@ -61,8 +61,12 @@ def test_all_steps_pass_and_nothing_is_written(ttd, tpolicy):
     ]
     assert all(c.headers["Ttd-Auth"] == emu.API_TOKEN for c in ttd.calls if c.endpoint)
     lookup = json.loads(ttd.calls_to("firstparty")[0].body)
-    assert lookup == {"AdvertiserId": emu.ADVERTISER_ID, "SearchTerms": [emu.SEGMENT_NAME], "PageStartIndex": 0,
-                      "PageSize": 100}
+    assert lookup == {
+        "AdvertiserId": emu.ADVERTISER_ID,
+        "SearchTerms": [emu.SEGMENT_NAME],
+        "PageStartIndex": 0,
+        "PageSize": 100,
+    }
     assert json.loads(ttd.calls_to("data")[0].body) == {"AdvertiserId": emu.ADVERTISER_ID, "Items": []}
     assert ttd.items == []
 

@@ -26,8 +26,9 @@ BIGQUERY_SCOPE = "https://www.googleapis.com/auth/bigquery"
 WRITER_EMAIL = "cdp-writer@acme-data.iam.gserviceaccount.com"
 
 
-def service_account_info(emulator: GoogleEmulator, *, email: str = WRITER_EMAIL, project_id: str = "acme-data",
-                         register: bool = True) -> dict:
+def service_account_info(
+    emulator: GoogleEmulator, *, email: str = WRITER_EMAIL, project_id: str = "acme-data", register: bool = True
+) -> dict:
     """A fresh service-account key file (RSA key made now) whose token_uri is the emulator's."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     key_id = secrets.token_hex(20)
@@ -68,21 +69,38 @@ class GoogleEmulator(Emulator):
     @staticmethod
     def google_error(status: int, message: str, reason: str, status_text: str):
         return Emulator.json(
-            {"error": {"code": status, "message": message,
-                       "errors": [{"message": message, "domain": "global", "reason": reason}], "status": status_text}},
+            {
+                "error": {
+                    "code": status,
+                    "message": message,
+                    "errors": [{"message": message, "domain": "global", "reason": reason}],
+                    "status": status_text,
+                }
+            },
             status,
         )
 
     def rate_limit(self, endpoint: str, retry_after: int = 30, times: int | None = None) -> None:
         message = "Quota exceeded: too many API requests per user per method."
-        body = {"error": {"code": 429, "message": message, "status": "RESOURCE_EXHAUSTED",
-                          "errors": [{"message": message, "domain": "usageLimits", "reason": "rateLimitExceeded"}]}}
+        body = {
+            "error": {
+                "code": 429,
+                "message": message,
+                "status": "RESOURCE_EXHAUSTED",
+                "errors": [{"message": message, "domain": "usageLimits", "reason": "rateLimitExceeded"}],
+            }
+        }
         self.fail(endpoint, 429, body, headers={"Retry-After": str(retry_after)}, times=times)
 
     def server_error(self, endpoint: str, times: int | None = None) -> None:
-        body = {"error": {"code": 503, "message": "The service is currently unavailable.",
-                          "errors": [{"message": "Backend Error", "domain": "global", "reason": "backendError"}],
-                          "status": "UNAVAILABLE"}}
+        body = {
+            "error": {
+                "code": 503,
+                "message": "The service is currently unavailable.",
+                "errors": [{"message": "Backend Error", "domain": "global", "reason": "backendError"}],
+                "status": "UNAVAILABLE",
+            }
+        }
         self.fail(endpoint, 503, body, times=times)
 
     def expire_tokens(self) -> None:
@@ -114,11 +132,19 @@ class GoogleEmulator(Emulator):
         if public_key is None:
             return self.oauth_error("invalid_grant", "Invalid JWT Signature.")
         try:
-            claims = jwt.decode(assertion, public_key, algorithms=["RS256"], audience=GOOGLE_TOKEN_AUDIENCE,
-                                options={"require": ["iss", "aud", "iat", "exp"]})
+            claims = jwt.decode(
+                assertion,
+                public_key,
+                algorithms=["RS256"],
+                audience=GOOGLE_TOKEN_AUDIENCE,
+                options={"require": ["iss", "aud", "iat", "exp"]},
+            )
         except (jwt.ExpiredSignatureError, jwt.ImmatureSignatureError):
-            return self.oauth_error("invalid_grant", "Invalid JWT: Token must be a short-lived token (60 minutes) and "
-                                    "in a reasonable timeframe. Check your iat and exp values in the JWT claim.")
+            return self.oauth_error(
+                "invalid_grant",
+                "Invalid JWT: Token must be a short-lived token (60 minutes) and "
+                "in a reasonable timeframe. Check your iat and exp values in the JWT claim.",
+            )
         except jwt.InvalidAudienceError:
             return self.oauth_error("invalid_grant", "Invalid JWT: Failed audience check.")
         except jwt.InvalidTokenError:
@@ -146,8 +172,9 @@ class GoogleEmulator(Emulator):
                 "UNAUTHENTICATED",
             )
         if self.scope not in grant["scopes"] and CLOUD_PLATFORM not in grant["scopes"]:
-            return None, self.google_error(403, "Request had insufficient authentication scopes.",
-                                           "insufficientPermissions", "PERMISSION_DENIED")
+            return None, self.google_error(
+                403, "Request had insufficient authentication scopes.", "insufficientPermissions", "PERMISSION_DENIED"
+            )
         return grant["email"], None
 
 
@@ -165,10 +192,18 @@ def customers_table(project: str, dataset: str, table: str, location: str = "US"
                 {"name": "lifetime_value", "type": "NUMERIC", "mode": "NULLABLE"},
                 {"name": "score", "type": "FLOAT", "mode": "REQUIRED"},
                 {"name": "tags", "type": "STRING", "mode": "REPEATED"},
-                {"name": "address", "type": "RECORD", "mode": "NULLABLE",
-                 "fields": [{"name": "city", "type": "STRING", "mode": "NULLABLE"}]},
-                {"name": "updated_at", "type": "TIMESTAMP", "mode": "REQUIRED",
-                 "defaultValueExpression": "CURRENT_TIMESTAMP()"},
+                {
+                    "name": "address",
+                    "type": "RECORD",
+                    "mode": "NULLABLE",
+                    "fields": [{"name": "city", "type": "STRING", "mode": "NULLABLE"}],
+                },
+                {
+                    "name": "updated_at",
+                    "type": "TIMESTAMP",
+                    "mode": "REQUIRED",
+                    "defaultValueExpression": "CURRENT_TIMESTAMP()",
+                },
             ]
         },
         "tableConstraints": {"primaryKey": {"columns": ["customer_id"]}},
@@ -191,8 +226,12 @@ class BigQueryEmulator(GoogleEmulator):
     def reset_state(self) -> None:
         super().reset_state()
         self.tables = {("acme-data", "crm"): {"customers": customers_table("acme-data", "crm", "customers")}}
-        self.granted = {"bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.updateData",
-                        "bigquery.jobs.create"}
+        self.granted = {
+            "bigquery.tables.get",
+            "bigquery.tables.getData",
+            "bigquery.tables.updateData",
+            "bigquery.jobs.create",
+        }
         self.queries: list[dict] = []
 
     def lookup(self, project, dataset, table):
@@ -200,14 +239,19 @@ class BigQueryEmulator(GoogleEmulator):
         if datasets is None:
             return None, self.google_error(404, f"Not found: Dataset {project}:{dataset}", "notFound", "NOT_FOUND")
         if table not in datasets:
-            return None, self.google_error(404, f"Not found: Table {project}:{dataset}.{table}", "notFound",
-                                           "NOT_FOUND")
+            return None, self.google_error(
+                404, f"Not found: Table {project}:{dataset}.{table}", "notFound", "NOT_FOUND"
+            )
         return datasets[table], None
 
     def denied(self, permission: str, project, dataset, table):
         name = f"{project}:{dataset}.{table}"
-        return self.google_error(403, f"Access Denied: Table {name}: Permission {permission} denied on table {name} "
-                                 "(or it may not exist).", "accessDenied", "PERMISSION_DENIED")
+        return self.google_error(
+            403,
+            f"Access Denied: Table {name}: Permission {permission} denied on table {name} (or it may not exist).",
+            "accessDenied",
+            "PERMISSION_DENIED",
+        )
 
     def on_tables_get(self, request, project, dataset, table):
         _, failure = self.authorize(request)
@@ -236,8 +280,13 @@ class BigQueryEmulator(GoogleEmulator):
         if not body.get("dryRun"):
             return self.google_error(400, "This emulator only validates dry runs.", "invalid", "INVALID_ARGUMENT")
         if "bigquery.jobs.create" not in self.granted:
-            return self.google_error(403, f"Access Denied: Project {project}: User does not have bigquery.jobs.create "
-                                     f"permission in project {project}.", "accessDenied", "PERMISSION_DENIED")
+            return self.google_error(
+                403,
+                f"Access Denied: Project {project}: User does not have bigquery.jobs.create "
+                f"permission in project {project}.",
+                "accessDenied",
+                "PERMISSION_DENIED",
+            )
         match = DML_DRY_RUN.match(body.get("query", ""))
         if not match or match.group(1) != match.group(2) or body.get("useLegacySql", True):
             return self.google_error(400, "Syntax error: Unexpected query.", "invalidQuery", "INVALID_ARGUMENT")
@@ -247,13 +296,23 @@ class BigQueryEmulator(GoogleEmulator):
             return missing
         location = body.get("location") or resource["location"]
         if location.lower() != resource["location"].lower():
-            return self.google_error(404, f"Not found: Dataset {table_project}:{dataset} was not found in location "
-                                     f"{location}", "notFound", "NOT_FOUND")
+            return self.google_error(
+                404,
+                f"Not found: Dataset {table_project}:{dataset} was not found in location {location}",
+                "notFound",
+                "NOT_FOUND",
+            )
         if "bigquery.tables.updateData" not in self.granted:
             return self.denied("bigquery.tables.updateData", table_project, dataset, table)
-        return self.json({"kind": "bigquery#queryResponse",
-                          "jobReference": {"projectId": project, "location": resource["location"]},
-                          "totalBytesProcessed": "0", "jobComplete": True, "cacheHit": False})
+        return self.json(
+            {
+                "kind": "bigquery#queryResponse",
+                "jobReference": {"projectId": project, "location": resource["location"]},
+                "totalBytesProcessed": "0",
+                "jobComplete": True,
+                "cacheHit": False,
+            }
+        )
 
 
 def valid_config(emulator: BigQueryEmulator) -> dict:

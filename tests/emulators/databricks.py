@@ -22,8 +22,14 @@ def contacts_table(full_name: str = FULL_NAME, owner: str = "data-platform-admin
     catalog, schema, name = full_name.split(".")
 
     def col(position, name, type_name, type_text, nullable=True, comment=None):
-        data = {"name": name, "type_name": type_name, "type_text": type_text, "position": position,
-                "nullable": nullable, "type_json": "{}"}
+        data = {
+            "name": name,
+            "type_name": type_name,
+            "type_text": type_text,
+            "position": position,
+            "nullable": nullable,
+            "type_json": "{}",
+        }
         if comment:
             data["comment"] = comment
         return data
@@ -55,8 +61,11 @@ class DatabricksEmulator(Emulator):
         Rule("/", endpoint="root", methods=["GET", "HEAD"]),
         Rule("/api/2.0/preview/scim/v2/Me", endpoint="me", methods=["GET"]),
         Rule("/api/2.1/unity-catalog/tables/<full_name>", endpoint="table", methods=["GET"]),
-        Rule("/api/2.1/unity-catalog/effective-permissions/<securable_type>/<full_name>",
-             endpoint="effective_permissions", methods=["GET"]),
+        Rule(
+            "/api/2.1/unity-catalog/effective-permissions/<securable_type>/<full_name>",
+            endpoint="effective_permissions",
+            methods=["GET"],
+        ),
         Rule("/api/2.0/sql/statements", endpoint="submit", methods=["POST"]),
         Rule("/api/2.0/sql/statements/<statement_id>", endpoint="statement", methods=["GET"]),
         Rule("/api/2.0/sql/statements/<statement_id>/cancel", endpoint="cancel", methods=["POST"]),
@@ -92,12 +101,21 @@ class DatabricksEmulator(Emulator):
         return token
 
     def rate_limit(self, endpoint: str, retry_after: int = 30, times: int | None = None) -> None:
-        self.fail(endpoint, 429, {"error_code": "REQUEST_LIMIT_EXCEEDED", "message": "Too many requests; retry later."},
-                  headers={"Retry-After": str(retry_after)}, times=times)
+        self.fail(
+            endpoint,
+            429,
+            {"error_code": "REQUEST_LIMIT_EXCEEDED", "message": "Too many requests; retry later."},
+            headers={"Retry-After": str(retry_after)},
+            times=times,
+        )
 
     def server_error(self, endpoint: str, times: int | None = None) -> None:
-        self.fail(endpoint, 503, {"error_code": "TEMPORARILY_UNAVAILABLE", "message": "The service is temporarily "
-                                  "unavailable."}, times=times)
+        self.fail(
+            endpoint,
+            503,
+            {"error_code": "TEMPORARILY_UNAVAILABLE", "message": "The service is temporarily unavailable."},
+            times=times,
+        )
 
     @staticmethod
     def error(status: int, error_code, message: str):
@@ -203,21 +221,31 @@ class DatabricksEmulator(Emulator):
             return self.failed(statement_id, "[PARSE_SYNTAX_ERROR] Syntax error. SQLSTATE: 42601", "42601")
         full_name = match.group(1).replace("`", "")
         if full_name not in self.tables:
-            return self.failed(statement_id, f"[TABLE_OR_VIEW_NOT_FOUND] The table or view {match.group(1)} cannot "
-                               "be found. SQLSTATE: 42P01", "42P01")
+            return self.failed(
+                statement_id,
+                f"[TABLE_OR_VIEW_NOT_FOUND] The table or view {match.group(1)} cannot be found. SQLSTATE: 42P01",
+                "42P01",
+            )
         privileges = self.privileges(user, full_name)
         if not {"MODIFY", "SELECT"} <= privileges and self.tables[full_name]["owner"] not in self.principal_names(user):
-            return self.failed(statement_id, f"[INSUFFICIENT_PERMISSIONS] Insufficient privileges: User does not have "
-                               f"MODIFY on Table '{full_name}'. SQLSTATE: 42501", "42501")
+            return self.failed(
+                statement_id,
+                f"[INSUFFICIENT_PERMISSIONS] Insufficient privileges: User does not have "
+                f"MODIFY on Table '{full_name}'. SQLSTATE: 42501",
+                "42501",
+            )
         return {
             "statement_id": statement_id,
             "status": {"state": "SUCCEEDED"},
             "manifest": {
                 "format": "JSON_ARRAY",
-                "schema": {"column_count": 2, "columns": [
-                    {"name": "num_affected_rows", "type_name": "LONG", "type_text": "BIGINT", "position": 0},
-                    {"name": "num_inserted_rows", "type_name": "LONG", "type_text": "BIGINT", "position": 1},
-                ]},
+                "schema": {
+                    "column_count": 2,
+                    "columns": [
+                        {"name": "num_affected_rows", "type_name": "LONG", "type_text": "BIGINT", "position": 0},
+                        {"name": "num_inserted_rows", "type_name": "LONG", "type_text": "BIGINT", "position": 1},
+                    ],
+                },
                 "total_chunk_count": 1,
                 "total_row_count": 1,
                 "truncated": False,
@@ -227,9 +255,14 @@ class DatabricksEmulator(Emulator):
 
     @staticmethod
     def failed(statement_id: str, message: str, sql_state: str) -> dict:
-        return {"statement_id": statement_id,
-                "status": {"state": "FAILED", "sql_state": sql_state,
-                           "error": {"error_code": "BAD_REQUEST", "message": message}}}
+        return {
+            "statement_id": statement_id,
+            "status": {
+                "state": "FAILED",
+                "sql_state": sql_state,
+                "error": {"error_code": "BAD_REQUEST", "message": message},
+            },
+        }
 
     def on_statement(self, request, statement_id):
         _, failure = self.principal(request)

@@ -99,7 +99,7 @@ class FacebookAdsEmulator(Emulator):
         if version not in SUPPORTED_VERSIONS:
             return None, self.json(DEPRECATED_VERSION, 400)
         header = request.headers.get("Authorization", "")
-        value = header[len("Bearer "):] if header.startswith("Bearer ") else request.args.get("access_token", "")
+        value = header[len("Bearer ") :] if header.startswith("Bearer ") else request.args.get("access_token", "")
         if not value:
             return None, self.json(NO_TOKEN, 400)
         token = self.tokens.get(value)

@@ -38,8 +38,10 @@ class GcsEmulator(GoogleEmulator):
 
     def forbidden(self, email: str, permission: str, bucket: str, name: str = ""):
         what = f"object {bucket}/{name}" if name else f"bucket {bucket}"
-        message = (f"{email} does not have {permission} access to the Google Cloud Storage {what}. Permission "
-                   f"'{permission}' denied on resource (or it may not exist).")
+        message = (
+            f"{email} does not have {permission} access to the Google Cloud Storage {what}. Permission "
+            f"'{permission}' denied on resource (or it may not exist)."
+        )
         return self.google_error(403, message, "forbidden", "PERMISSION_DENIED")
 
     def on_test_permissions(self, request, bucket):
@@ -65,17 +67,26 @@ class GcsEmulator(GoogleEmulator):
             return self.missing_bucket()
         name = request.args.get("name", "")
         if request.args.get("uploadType") != "media" or not name:
-            return self.google_error(400, "Upload requests must include an uploadType and a name.", "invalid",
-                                     "INVALID_ARGUMENT")
+            return self.google_error(
+                400, "Upload requests must include an uploadType and a name.", "invalid", "INVALID_ARGUMENT"
+            )
         if "storage.objects.create" not in self.granted:
             return self.forbidden(email, "storage.objects.create", bucket, name)
         data = request.get_data()
         self.buckets[bucket][name] = data
         self.uploaded.append(name)
         generation = str(int(time.time() * 1_000_000))
-        return self.json({"kind": "storage#object", "id": f"{bucket}/{name}/{generation}", "name": name,
-                          "bucket": bucket, "generation": generation, "size": str(len(data)),
-                          "contentType": request.content_type or "application/octet-stream"})
+        return self.json(
+            {
+                "kind": "storage#object",
+                "id": f"{bucket}/{name}/{generation}",
+                "name": name,
+                "bucket": bucket,
+                "generation": generation,
+                "size": str(len(data)),
+                "contentType": request.content_type or "application/octet-stream",
+            }
+        )
 
     def on_object(self, request, bucket, name):
         email, failure = self.authorize(request)

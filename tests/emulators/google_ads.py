@@ -33,7 +33,8 @@ def google_error(http: int, status: str, message: str, reason: str = "", retry_d
             {
                 "@type": "type.googleapis.com/google.rpc.ErrorInfo",
                 "reason": reason,
-                "domain": "googleapis.com" if reason.startswith(("ACCESS_TOKEN", "SERVICE", "CREDENTIALS"))
+                "domain": "googleapis.com"
+                if reason.startswith(("ACCESS_TOKEN", "SERVICE", "CREDENTIALS"))
                 else "datamanager.googleapis.com",
                 "metadata": {"service": "datamanager.googleapis.com", **metadata},
             }
@@ -138,11 +139,15 @@ class GoogleAdsEmulator(Emulator):
         header = request.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
             return self.json(
-                google_error(401, "UNAUTHENTICATED", "Request is missing required authentication credential.",
-                             "CREDENTIALS_MISSING"),
+                google_error(
+                    401,
+                    "UNAUTHENTICATED",
+                    "Request is missing required authentication credential.",
+                    "CREDENTIALS_MISSING",
+                ),
                 401,
             )
-        token = self.access_tokens.get(header[len("Bearer "):])
+        token = self.access_tokens.get(header[len("Bearer ") :])
         if token is None:
             return self.json(google_error(401, "UNAUTHENTICATED", UNAUTHENTICATED), 401)
         if token["expired"]:
@@ -181,27 +186,38 @@ class GoogleAdsEmulator(Emulator):
         destinations = body.get("destinations") or []
         members = body.get("audienceMembers") or []
         if len(destinations) != 1 or not members:
-            return self.json(google_error(400, "INVALID_ARGUMENT", "Request contains an invalid argument.",
-                                          "REQUIRED_FIELD_MISSING"), 400)
+            return self.json(
+                google_error(
+                    400, "INVALID_ARGUMENT", "Request contains an invalid argument.", "REQUIRED_FIELD_MISSING"
+                ),
+                400,
+            )
         destination = destinations[0]
         operating = destination.get("operatingAccount") or {}
         login_id = (destination.get("loginAccount") or {}).get("accountId")
         if operating.get("accountType") != "GOOGLE_ADS":
-            return self.json(google_error(400, "INVALID_ARGUMENT", "The destination is invalid.",
-                                          "INVALID_DESTINATION"), 400)
+            return self.json(
+                google_error(400, "INVALID_ARGUMENT", "The destination is invalid.", "INVALID_DESTINATION"), 400
+            )
         if not self._can_reach(str(operating.get("accountId")), login_id):
             return self.json(PERMISSION_DENIED, 403)
         if (str(operating.get("accountId")), str(destination.get("productDestinationId"))) not in self.user_lists:
             return self.json(INVALID_LIST, 400)
         if body.get("encoding") != "HEX":
-            return self.json(google_error(400, "INVALID_ARGUMENT", "Encoding is required for UserData uploads.",
-                                          "INVALID_ENUM_VALUE"), 400)
+            return self.json(
+                google_error(
+                    400, "INVALID_ARGUMENT", "Encoding is required for UserData uploads.", "INVALID_ENUM_VALUE"
+                ),
+                400,
+            )
         for member in members:
             for identifier in (member.get("userData") or {}).get("userIdentifiers", []):
                 for value in identifier.values():
                     if isinstance(value, str) and not SHA256_HEX.match(value):
-                        return self.json(google_error(400, "INVALID_ARGUMENT", "Malformed SHA256 value.",
-                                                      "INVALID_SHA256_FORMAT"), 400)
+                        return self.json(
+                            google_error(400, "INVALID_ARGUMENT", "Malformed SHA256 value.", "INVALID_SHA256_FORMAT"),
+                            400,
+                        )
         if not body.get("validateOnly"):
             self.ingested.append(body)
         return self.json({"requestId": str(uuid.uuid4())})

@@ -35,8 +35,9 @@ def linkedin_error(status: int, message: str, code: str = "", service_code: int 
 
 
 INVALID_TOKEN = linkedin_error(401, "Invalid access token", "INVALID_ACCESS_TOKEN", 65600)
-REVOKED_TOKEN = linkedin_error(401, "The token used in the request has been revoked by the user",
-                               "REVOKED_ACCESS_TOKEN", 65601)
+REVOKED_TOKEN = linkedin_error(
+    401, "The token used in the request has been revoked by the user", "REVOKED_ACCESS_TOKEN", 65601
+)
 EXPIRED_TOKEN = linkedin_error(401, "The token used in the request has expired", "EXPIRED_ACCESS_TOKEN", 65602)
 RATE_LIMITED = linkedin_error(
     429,
@@ -69,8 +70,14 @@ class LinkedInAdsEmulator(Emulator):
         now = int(time.time())
         self.clients = {CLIENT_ID: CLIENT_SECRET}
         self.tokens = {
-            ACCESS_TOKEN: {"status": "active", "scope": SCOPES, "auth_type": "3L", "member": MEMBER,
-                           "created_at": now - 86400, "expires_at": now + 59 * 86400},
+            ACCESS_TOKEN: {
+                "status": "active",
+                "scope": SCOPES,
+                "auth_type": "3L",
+                "member": MEMBER,
+                "created_at": now - 86400,
+                "expires_at": now + 59 * 86400,
+            },
         }
         self.refresh_tokens = {REFRESH_TOKEN: {"status": "active", "scope": SCOPES, "member": MEMBER}}
         self.roles = {MEMBER: [{"account": f"urn:li:sponsoredAccount:{AD_ACCOUNT_ID}", "role": "CAMPAIGN_MANAGER"}]}
@@ -130,8 +137,14 @@ class LinkedInAdsEmulator(Emulator):
             )
         now = int(time.time())
         token = f"AQVrefreshed-{next(self._counter)}"
-        self.tokens[token] = {"status": "active", "scope": grant["scope"], "auth_type": "3L", "member": grant["member"],
-                              "created_at": now, "expires_at": now + 60 * 86400}
+        self.tokens[token] = {
+            "status": "active",
+            "scope": grant["scope"],
+            "auth_type": "3L",
+            "member": grant["member"],
+            "created_at": now,
+            "expires_at": now + 60 * 86400,
+        }
         return self.json(
             {
                 "access_token": token,
@@ -146,7 +159,7 @@ class LinkedInAdsEmulator(Emulator):
 
     def _authorize(self, request, needs: tuple[str, ...], resource: str):
         header = request.headers.get("Authorization", "")
-        token = self.tokens.get(header[len("Bearer "):]) if header.startswith("Bearer ") else None
+        token = self.tokens.get(header[len("Bearer ") :]) if header.startswith("Bearer ") else None
         if token is None:
             return None, self.json(INVALID_TOKEN, 401)
         if token["status"] == "expired":
@@ -155,11 +168,18 @@ class LinkedInAdsEmulator(Emulator):
             return None, self.json(REVOKED_TOKEN, 401)
         version = request.headers.get("LinkedIn-Version")
         if not version:
-            return None, self.json(linkedin_error(400, "A version must be present. Please specify a version by "
-                                                  "adding the LinkedIn-Version header.", "VERSION_MISSING"), 400)
+            return None, self.json(
+                linkedin_error(
+                    400,
+                    "A version must be present. Please specify a version by adding the LinkedIn-Version header.",
+                    "VERSION_MISSING",
+                ),
+                400,
+            )
         if version not in ACTIVE_VERSIONS:
-            return None, self.json(linkedin_error(426, f"Requested version {version} is not active",
-                                                  "NONEXISTENT_VERSION"), 426)
+            return None, self.json(
+                linkedin_error(426, f"Requested version {version} is not active", "NONEXISTENT_VERSION"), 426
+            )
         if request.headers.get("X-Restli-Protocol-Version") != "2.0.0":
             return None, self.json(linkedin_error(400, "Restli protocol version 2.0.0 is required."), 400)
         if not any(scope in token["scope"].split(",") for scope in needs):
@@ -172,11 +192,9 @@ class LinkedInAdsEmulator(Emulator):
             return denied
         if request.args.get("q") != "authenticatedUser":
             return self.json(linkedin_error(400, "Invalid finder", "ILLEGAL_ARGUMENT"), 400)
-        elements = [
-            {**entry, "user": token["member"]} for entry in self.roles.get(token["member"], [])
-        ]
+        elements = [{**entry, "user": token["member"]} for entry in self.roles.get(token["member"], [])]
         start, count = int(request.args.get("start", 0)), int(request.args.get("count", 10))
-        page = elements[start:start + count]
+        page = elements[start : start + count]
         return self.json({"paging": {"start": start, "count": count, "total": len(elements)}, "elements": page})
 
     def on_segment(self, request, segment_id):

@@ -27,8 +27,20 @@ NOOP_INSERT = re.compile(
     rf"^\s*INSERT\s+INTO\s+{TABLE_NAME}\s+SELECT\s+\*\s+FROM\s+{TABLE_NAME}\s+WHERE\s+1\s*=\s*0\s*$", re.I
 )
 WHOAMI = re.compile(r"^\s*SELECT\s+CURRENT_USER\(\)", re.I)
-DESCRIBE_COLUMNS = ("name", "type", "kind", "null?", "default", "primary key", "unique key", "check", "expression",
-                    "comment", "policy name", "privacy domain")
+DESCRIBE_COLUMNS = (
+    "name",
+    "type",
+    "kind",
+    "null?",
+    "default",
+    "primary key",
+    "unique key",
+    "check",
+    "expression",
+    "comment",
+    "policy name",
+    "privacy domain",
+)
 
 
 def generate_private_key() -> rsa.RSAPrivateKey:
@@ -97,8 +109,13 @@ class SnowflakeEmulator(Emulator):
         return fp
 
     def rate_limit(self, endpoint: str = "submit", retry_after: int = 30, times: int | None = None) -> None:
-        self.fail(endpoint, 429, {"code": "000000", "message": "Too many requests. Please retry later."},
-                  headers={"Retry-After": str(retry_after)}, times=times)
+        self.fail(
+            endpoint,
+            429,
+            {"code": "000000", "message": "Too many requests. Please retry later."},
+            headers={"Retry-After": str(retry_after)},
+            times=times,
+        )
 
     def server_error(self, endpoint: str = "submit", times: int | None = None) -> None:
         self.fail(endpoint, 503, {"code": "000000", "message": "Service Unavailable"}, times=times)
@@ -114,8 +131,11 @@ class SnowflakeEmulator(Emulator):
         if sql_state:
             body["sqlState"] = sql_state
         if handle:
-            body.update(statementHandle=handle, statementStatusUrl=f"/api/v2/statements/{handle}",
-                        createdOn=int(time.time() * 1000))
+            body.update(
+                statementHandle=handle,
+                statementStatusUrl=f"/api/v2/statements/{handle}",
+                createdOn=int(time.time() * 1000),
+            )
         return Emulator.json(body, status)
 
     def authenticate(self, request) -> tuple[str | None, object]:
@@ -141,8 +161,9 @@ class SnowflakeEmulator(Emulator):
             return invalid
         user, public_key = user_entry
         try:
-            claims = jwt.decode(token, public_key, algorithms=["RS256"], options={"require": ["iss", "sub", "iat",
-                                                                                             "exp"]})
+            claims = jwt.decode(
+                token, public_key, algorithms=["RS256"], options={"require": ["iss", "sub", "iat", "exp"]}
+            )
         except jwt.ExpiredSignatureError:
             return None, self.error(401, "390198", f"Keypair access token expired. [{ref}]")
         except jwt.InvalidTokenError:
@@ -182,8 +203,15 @@ class SnowflakeEmulator(Emulator):
             return self.error(404, "000709", f"Statement {handle} not found.")
         if statement["left"] > 0:
             statement["left"] -= 1
-            return self.json({"code": "333334", "message": "Asynchronous execution in progress.",
-                              "statementHandle": handle, "statementStatusUrl": f"/api/v2/statements/{handle}"}, 202)
+            return self.json(
+                {
+                    "code": "333334",
+                    "message": "Asynchronous execution in progress.",
+                    "statementHandle": handle,
+                    "statementStatusUrl": f"/api/v2/statements/{handle}",
+                },
+                202,
+            )
         return statement["answer"]
 
     def on_cancel(self, request, handle):
@@ -200,8 +228,14 @@ class SnowflakeEmulator(Emulator):
         statement = body.get("statement", "")
         role = resolve(body["role"]) if body.get("role") else self.users[user]["default_role"]
         if role not in self.users[user]["roles"]:
-            return self.error(422, "390189", f"Role '{role}' specified in the connect string is not granted to "
-                              "this user. Contact your local system administrator.", "08004", handle)
+            return self.error(
+                422,
+                "390189",
+                f"Role '{role}' specified in the connect string is not granted to "
+                "this user. Contact your local system administrator.",
+                "08004",
+                handle,
+            )
         if WHOAMI.match(statement):
             return self.result(handle, ["USER_NAME", "ROLE_NAME"], [[user, role]])
         if match := DESCRIBE.match(statement):
@@ -213,21 +247,38 @@ class SnowflakeEmulator(Emulator):
             target, source = tuple(map(resolve, match.groups()[:3])), tuple(map(resolve, match.groups()[3:]))
             warehouse = resolve(body["warehouse"]) if body.get("warehouse") else None
             if warehouse not in self.warehouses:
-                return self.error(422, "000606", "No active warehouse selected in the current session.  Select an "
-                                  "active warehouse with the 'use warehouse' command.", "57P03", handle)
+                return self.error(
+                    422,
+                    "000606",
+                    "No active warehouse selected in the current session.  Select an "
+                    "active warehouse with the 'use warehouse' command.",
+                    "57P03",
+                    handle,
+                )
             if target not in self.tables or source != target:
                 return self.missing_table(target, handle)
             if target in self.insert_denied:
-                return self.error(422, "003001", f"SQL access control error:\nInsufficient privileges to operate on "
-                                  f"table '{target[2]}'", "42501", handle)
+                return self.error(
+                    422,
+                    "003001",
+                    f"SQL access control error:\nInsufficient privileges to operate on table '{target[2]}'",
+                    "42501",
+                    handle,
+                )
             self.resumed_warehouses.append(warehouse)
             return self.result(handle, ["number of rows inserted"], [["0"]])
-        return self.error(422, "001003", "SQL compilation error:\nsyntax error line 1 at position 0 unexpected.",
-                          "42000", handle)
+        return self.error(
+            422, "001003", "SQL compilation error:\nsyntax error line 1 at position 0 unexpected.", "42000", handle
+        )
 
     def missing_table(self, name, handle):
-        return self.error(422, "002003", f"SQL compilation error:\nTable '{'.'.join(name)}' does not exist or not "
-                          "authorized.", "42S02", handle)
+        return self.error(
+            422,
+            "002003",
+            f"SQL compilation error:\nTable '{'.'.join(name)}' does not exist or not authorized.",
+            "42S02",
+            handle,
+        )
 
     def result(self, handle: str, names: list[str], rows: list[list]):
         return self.json(
@@ -236,8 +287,20 @@ class SnowflakeEmulator(Emulator):
                     "numRows": len(rows),
                     "format": "jsonv2",
                     "partitionInfo": [{"rowCount": len(rows), "uncompressedSize": 100}],
-                    "rowType": [{"name": n, "type": "text", "nullable": True, "length": 16777216, "precision": None,
-                                 "scale": None, "database": "", "schema": "", "table": ""} for n in names],
+                    "rowType": [
+                        {
+                            "name": n,
+                            "type": "text",
+                            "nullable": True,
+                            "length": 16777216,
+                            "precision": None,
+                            "scale": None,
+                            "database": "",
+                            "schema": "",
+                            "table": "",
+                        }
+                        for n in names
+                    ],
                 },
                 "data": rows,
                 "code": "090001",

@@ -101,7 +101,7 @@ class TheTradeDeskEmulator(Emulator):
         terms = [t.lower() for t in body.get("SearchTerms") or []]
         found = [s for s in self.segments.get(advertiser_id, []) if all(t in s["Name"].lower() for t in terms)]
         start, size = int(body.get("PageStartIndex", 0)), int(body.get("PageSize", 10))
-        return self.json({"Result": found[start:start + size], "ResultCount": len(found)})
+        return self.json({"Result": found[start : start + size], "ResultCount": len(found)})
 
     def on_data(self, request):
         token, denied = self._token(request)
