@@ -6,10 +6,8 @@ error body into a ConnectorError, and keeping the key out of every message are t
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import requests
 
@@ -17,49 +15,13 @@ from .base import Connector
 from .errors import ConnectorError, ErrorCode
 from .http import error_for_status
 
-REDACTED = "********"
-MAX_VENDOR_TEXT = 300
-
 
 class ApiKeyConnector(Connector):
     """A connector whose vendor answers JSON and takes a static API key; subclasses set `vendor`."""
 
     vendor: ClassVar[str]
 
-    # --- secrets ----------------------------------------------------------------------------
-
-    def secret_values(self) -> list[str]:
-        """Every secret string a vendor might echo back (subclasses add fragments, e.g. a key without suffix)."""
-        values = []
-        for name in self.secret_fields():
-            value = self.config.get(name)
-            if isinstance(value, str) and value:
-                values.append(value)
-        return values
-
-    def redact(self, text: Any) -> str:
-        """Vendor text made safe to show: configured secrets masked, length capped."""
-        text = "" if text is None else str(text)
-        for value in sorted(self.secret_values(), key=len, reverse=True):
-            if len(value) >= 4:
-                text = text.replace(value, REDACTED)
-        text = " ".join(text.split())
-        return text if len(text) <= MAX_VENDOR_TEXT else text[: MAX_VENDOR_TEXT - 1] + "…"
-
     # --- calls ------------------------------------------------------------------------------
-
-    def reach(self, url: str, **details: Any) -> tuple[str, dict]:
-        """The connectivity step: one GET without credentials; any HTTP status proves the host answers."""
-        started = time.monotonic()
-        response = self.http.get(url, allow_redirects=False)
-        latency = int((time.monotonic() - started) * 1000)
-        parts = urlsplit(url)
-        tls = " with a valid TLS certificate" if parts.scheme == "https" else ""
-        return (
-            f"Reached {parts.hostname}{tls} in {latency} ms (HTTP {response.status_code}; "
-            "any answer proves the host is reachable, the key is checked next).",
-            {"host": parts.hostname, "latency_ms": latency, "http_status": response.status_code, **details},
-        )
 
     @staticmethod
     def body(response: requests.Response) -> Any:
@@ -107,11 +69,8 @@ class ApiKeyConnector(Connector):
             code=code,
             remediation=remediation,
         )
-        if error.code is ErrorCode.RATE_LIMITED and error.retry_after is None and retry_after is not None:
-            error.retry_after = retry_after
-            error.message += f" (retry after {retry_after:g}s)"
-            if not remediation:
-                error.remediation = f"The vendor is rate-limiting these credentials; retry in {retry_after:g}s."
+        if error.code is ErrorCode.RATE_LIMITED:
+            error.with_retry_after(retry_after)
         if summary:
             error.message = f"{summary}. {error.message.rstrip('.')}."
         error.details = {"http_status": response.status_code, **(details or {})}

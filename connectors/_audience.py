@@ -6,18 +6,15 @@ all read JSON error bodies that may echo request parts, and all describe a fixed
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
-from urllib.parse import urlsplit
 
 import requests
 
-from .base import MASK, Connector, DestinationField
+from .base import Connector, DestinationField, redact_text
 from .errors import ConnectorError, ErrorCode
 from .http import error_for_status
 
 SHA256_HEX = "then SHA-256, sent as 64 lowercase hex characters"
-MAX_VENDOR_TEXT = 300
 
 
 def body_json(response: requests.Response) -> dict:
@@ -29,39 +26,11 @@ def body_json(response: requests.Response) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def redact(text: str, *secrets: str | None) -> str:
-    """Vendor text made safe to show: any of our secrets masked (a vendor may echo them), length capped."""
-    for value in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
-        text = text.replace(value, MASK)
-    text = " ".join(text.split())
-    return text if len(text) <= MAX_VENDOR_TEXT else text[: MAX_VENDOR_TEXT - 1] + "…"
-
-
-def reach(connector: Connector, urls: Iterable[str]) -> tuple[str, dict]:
-    """The connectivity step: one credential-less GET per vendor host; any HTTP answer proves DNS, TCP and TLS."""
-    hosts = []
-    for url in urls:
-        target = connector.vendor_url(url)
-        started = time.monotonic()
-        response = connector.http.get(target, allow_redirects=False)
-        hosts.append(
-            {
-                "host": urlsplit(target).netloc,
-                "tls": urlsplit(target).scheme == "https",
-                "http_status": response.status_code,
-                "latency_ms": int((time.monotonic() - started) * 1000),
-            }
-        )
-    parts = [f"{h['host']} answered HTTP {h['http_status']} in {h['latency_ms']} ms" for h in hosts]
-    tls = " over TLS with valid certificates" if all(h["tls"] for h in hosts) else ""
-    return f"Reached the vendor{tls}: {'; '.join(parts)}.", {"hosts": hosts}
-
-
 def oauth_error(response: requests.Response, vendor: str, *, reconnect: str, secrets=()) -> ConnectorError:
     """An OAuth 2.0 token-endpoint error body (RFC 6749 §5.2) as a ConnectorError."""
     body = body_json(response)
     error = str(body.get("error") or "")
-    description = redact(str(body.get("error_description") or ""), *secrets)
+    description = redact_text(body.get("error_description"), list(secrets))
     lowered = description.lower()
     code, remediation = None, ""
     if error in ("invalid_grant", "invalid_request") and ("expired" in lowered or "revoked" in lowered):
@@ -132,17 +101,6 @@ def api_error(
 def missing_scopes(granted: Iterable[str], required: Iterable[str]) -> list[str]:
     have = {scope.strip() for scope in granted if scope.strip()}
     return [scope for scope in required if scope not in have]
-
-
-def retry_later(error: ConnectorError, seconds: float | None) -> ConnectorError:
-    """Attach a retry delay the vendor gave outside Retry-After (a RetryInfo detail, a usage header)."""
-    if seconds is None or error.retry_after is not None:
-        return error
-    error.retry_after = max(0.0, float(seconds))
-    error.message += f" (retry after {error.retry_after:g}s)"
-    if error.code is ErrorCode.RATE_LIMITED:
-        error.remediation = f"The vendor is rate-limiting these credentials; retry in {error.retry_after:g}s."
-    return error
 
 
 def identifier_field(

@@ -219,13 +219,7 @@ class GoogleServiceAccountConnector(Connector):
     # --- steps shared by every Google connector -----------------------------------------------
 
     def check_connectivity(self):
-        token_uri = self.service_account["token_uri"]
-        reached = []
-        for url in (self.api_url("/"), token_uri):
-            response = self.http.get(url, allow_redirects=False)
-            reached.append({"host": urlsplit(url).netloc, "http_status": response.status_code})
-        hosts = " and ".join(f"{r['host']} (HTTP {r['http_status']})" for r in reached)
-        return f"Reached {hosts}.", {"reached": reached}
+        return self.reach(self.api_url("/"), self.service_account["token_uri"])
 
     def check_authentication(self):
         self.authenticate()

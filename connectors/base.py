@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from jsonschema import Draft202012Validator
 
@@ -22,6 +23,7 @@ from .http import OutboundClient, OutboundPolicy, rebase_url
 logger = logging.getLogger(__name__)
 
 MASK = "********"
+MAX_VENDOR_TEXT = 300  # vendor messages quoted in a step are capped at this many characters
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 
 
@@ -216,6 +218,40 @@ class Connector:
 
     # --- running ------------------------------------------------------------------------------
 
+    def secret_values(self) -> list[str]:
+        """Every configured secret string (header values included): what must never be shown."""
+        values = []
+        for name in self.secret_fields():
+            value = self.config.get(name)
+            values.extend(value.values() if isinstance(value, dict) else [value])
+        return [value for value in values if isinstance(value, str) and value]
+
+    def redact(self, text: Any, *extra_secrets: str | None) -> str:
+        """Vendor text made safe to quote: our secrets masked (vendors echo them), whitespace folded, capped."""
+        return redact_text(text, [*self.secret_values(), *extra_secrets])
+
+    def reach(self, *urls: str, method: str = "GET", **details: Any) -> tuple[str, dict]:
+        """The connectivity step: one credential-less request per host. Any HTTP answer proves DNS, TCP and
+        (for https) TLS; the credentials are checked by the next step."""
+        hosts = []
+        for url in urls:
+            started = time.monotonic()
+            response = self.http.request(method, url, allow_redirects=False)
+            parts = urlsplit(url)
+            hosts.append(
+                {
+                    "host": parts.hostname,
+                    "tls": parts.scheme == "https",
+                    "http_status": response.status_code,
+                    "latency_ms": _elapsed_ms(started),
+                }
+            )
+        said = "; ".join(f"{h['host']} in {h['latency_ms']} ms (HTTP {h['http_status']})" for h in hosts)
+        tls = ""
+        if all(h["tls"] for h in hosts):
+            tls = " with a valid TLS certificate" if len(hosts) == 1 else " with valid TLS certificates"
+        return f"Reached {said}{tls}.", {**(hosts[0] if len(hosts) == 1 else {"hosts": hosts}), **details}
+
     def vendor_url(self, url: str) -> str:
         """A fixed vendor URL, redirected to CONNECTOR_BASE_URLS[type] when an operator set one."""
         return rebase_url(url, self.policy.base_urls.get(self.type))
@@ -264,6 +300,14 @@ class Connector:
             return self.describe_fields()
         finally:
             self.http.close()
+
+
+def redact_text(text: Any, secrets: list[str | None]) -> str:
+    text = "" if text is None else str(text)
+    for value in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
+        text = text.replace(value, MASK)
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_VENDOR_TEXT else text[: MAX_VENDOR_TEXT - 1] + "…"
 
 
 def _elapsed_ms(started: float) -> int:

@@ -155,9 +155,7 @@ class DatabricksConnector(Connector):
     # --- steps --------------------------------------------------------------------------------
 
     def check_connectivity(self):
-        response = self.http.get(self.base_url + "/", allow_redirects=False)
-        host = urlsplit(self.config["host"]).hostname
-        return f"Reached {host} (HTTP {response.status_code}).", {"http_status": response.status_code}
+        return self.reach(self.base_url + "/")
 
     def whoami(self) -> dict:
         if self.me is None:

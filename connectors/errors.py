@@ -77,6 +77,16 @@ class ConnectorError(Exception):
             if self.code is ErrorCode.RATE_LIMITED and self.retry_after is not None:
                 self.remediation = f"The vendor is rate-limiting these credentials; retry in {self.retry_after:g}s."
 
+    def with_retry_after(self, seconds: float | None) -> ConnectorError:
+        """Attach a retry delay the vendor gave outside Retry-After (a RetryInfo detail, a reset header)."""
+        if seconds is None or self.retry_after is not None:
+            return self
+        self.retry_after = max(0.0, float(seconds))
+        self.message += f" (retry after {self.retry_after:g}s)"
+        if self.code is ErrorCode.RATE_LIMITED and self.remediation == DEFAULT_REMEDIATION[self.code]:
+            self.remediation = f"The vendor is rate-limiting these credentials; retry in {self.retry_after:g}s."
+        return self
+
     def as_dict(self) -> dict:
         data = {"code": str(self.code), "retryable": self.retryable, "remediation": self.remediation}
         if self.http_status is not None:

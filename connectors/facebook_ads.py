@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import json
 
-from ._audience import SHA256_HEX, api_error, body_json, identifier_field, reach, redact, retry_later
+from ._audience import SHA256_HEX, api_error, body_json, identifier_field
 from .base import Connector, FieldsDescription, Step
 from .errors import ConnectorError, ErrorCode
 from .http import retry_after_seconds
@@ -110,7 +110,7 @@ class FacebookAdsConnector(Connector):
     # --- steps ----------------------------------------------------------------------------------
 
     def check_connectivity(self):
-        return reach(self, [f"{GRAPH_URL}/"])
+        return self.reach(*(self.vendor_url(url) for url in (f"{GRAPH_URL}/",)))
 
     def check_authentication(self):
         me = self._get("me", {"fields": "id,name"}, "the token owner")
@@ -222,8 +222,7 @@ class FacebookAdsConnector(Connector):
     def _graph_error(self, response, what: str) -> ConnectorError:
         error = body_json(response).get("error") or {}
         code, subcode = error.get("code"), error.get("error_subcode")
-        secrets = (self.config.get("access_token"), self.config.get("app_secret"))
-        message = redact(str(error.get("message") or ""), *secrets)
+        message = self.redact(error.get("message"))
         vendor_code = f"{code}/{subcode}" if code is not None and subcode else (str(code) if code is not None else None)
         mapped, remediation = self._classify(code, subcode, message)
         kind = f" ({error['type']})" if error.get("type") else ""
@@ -235,7 +234,7 @@ class FacebookAdsConnector(Connector):
         if error.get("fbtrace_id"):
             result.details = {"fbtrace_id": error["fbtrace_id"]}
         if result.code is ErrorCode.RATE_LIMITED:
-            retry_later(result, self._retry_after(response))
+            result.with_retry_after(self._retry_after(response))
         return result
 
     def _classify(self, code, subcode, message: str) -> tuple[ErrorCode | None, str]:

@@ -18,10 +18,7 @@ from ._audience import (
     body_json,
     identifier_field,
     missing_scopes,
-    reach,
-    redact,
     refresh_access_token,
-    retry_later,
 )
 from .base import Connector, FieldsDescription, Step
 from .errors import ConnectorError, ErrorCode
@@ -130,7 +127,15 @@ class GoogleAdsConnector(Connector):
     # --- steps ----------------------------------------------------------------------------------
 
     def check_connectivity(self):
-        return reach(self, [f"{API_URL}/", f"{TOKEN_HOST}/"])
+        return self.reach(
+            *(
+                self.vendor_url(url)
+                for url in (
+                    f"{API_URL}/",
+                    f"{TOKEN_HOST}/",
+                )
+            )
+        )
 
     def check_authentication(self):
         token = self._access_token()
@@ -287,7 +292,7 @@ class GoogleAdsConnector(Connector):
         retry_delay = next((d.get("retryDelay") for d in details if isinstance(d, dict) and d.get("retryDelay")), None)
         reason = reasons[0] if reasons else ""
         status = str(error.get("status") or "")
-        message = redact(str(error.get("message") or ""), *self._secrets())
+        message = self.redact(error.get("message"), *self._secrets())
         code, remediation = self._classify(response.status_code, reason, status)
         vendor_code = f"{status}/{reason}" if status and reason else (status or reason or None)
         result = api_error(
@@ -296,7 +301,7 @@ class GoogleAdsConnector(Connector):
         seconds = None
         if isinstance(retry_delay, str) and re.fullmatch(r"[0-9.]+s", retry_delay):
             seconds = float(retry_delay[:-1])
-        return retry_later(result, seconds)
+        return result.with_retry_after(seconds)
 
     def _classify(self, http_status: int, reason: str, status: str) -> tuple[ErrorCode | None, str]:
         cid, list_id = self.config["customer_id"], self.config["user_list_id"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from urllib.parse import quote
 
 from .base import MASK, Connector, DestinationField, FieldsDescription, Step
@@ -76,13 +75,7 @@ class HubSpotConnector(Connector):
     # --- steps ----------------------------------------------------------------------------------
 
     def check_connectivity(self):
-        started = time.monotonic()
-        response = self.http.get(self.vendor_url(f"{API}/"), allow_redirects=False)
-        latency = int((time.monotonic() - started) * 1000)
-        return (
-            f"Reached the HubSpot API in {latency} ms (HTTP {response.status_code} without credentials).",
-            {"latency_ms": latency, "http_status": response.status_code},
-        )
+        return self.reach(self.vendor_url(f"{API}/"))
 
     def check_authentication(self):
         response = self._get("/account-info/v3/details")

@@ -16,8 +16,6 @@ from ._audience import (
     identifier_field,
     missing_scopes,
     oauth_error,
-    reach,
-    redact,
     refresh_access_token,
 )
 from .base import Connector, FieldsDescription, Step
@@ -120,7 +118,15 @@ class LinkedInAdsConnector(Connector):
     # --- steps ----------------------------------------------------------------------------------
 
     def check_connectivity(self):
-        return reach(self, [f"{API_URL}/", f"{OAUTH_URL}/"])
+        return self.reach(
+            *(
+                self.vendor_url(url)
+                for url in (
+                    f"{API_URL}/",
+                    f"{OAUTH_URL}/",
+                )
+            )
+        )
 
     def check_authentication(self):
         info = self._introspect(self.config["access_token"])
@@ -321,7 +327,7 @@ class LinkedInAdsConnector(Connector):
     def _api_error(self, response, what: str) -> ConnectorError:
         """LinkedIn's error body: {"status", "serviceErrorCode", "code", "message"}."""
         body = body_json(response)
-        message = redact(str(body.get("message") or ""), *self._secrets())
+        message = self.redact(body.get("message"), *self._secrets())
         service_code = body.get("serviceErrorCode")
         vendor_code = str(body.get("code") or service_code or "") or None
         status = response.status_code

@@ -299,9 +299,7 @@ class SnowflakeConnector(Connector):
     # --- steps --------------------------------------------------------------------------------
 
     def check_connectivity(self):
-        response = self.http.get(self.base_url + "/", allow_redirects=False)
-        host = f"{self.config['account'].lower()}.snowflakecomputing.com"
-        return f"Reached {host} (HTTP {response.status_code}).", {"http_status": response.status_code}
+        return self.reach(self.base_url + "/")
 
     def check_authentication(self):
         result = self.execute(

@@ -9,7 +9,7 @@ but makes the data server check the token and whether the advertiser may send da
 
 from __future__ import annotations
 
-from ._audience import api_error, body_json, identifier_field, reach, redact
+from ._audience import api_error, body_json, identifier_field
 from .base import Connector, FieldsDescription, Step
 from .errors import ConnectorError, ErrorCode
 from .registry import register
@@ -136,7 +136,15 @@ class TheTradeDeskConnector(Connector):
     # --- steps ----------------------------------------------------------------------------------
 
     def check_connectivity(self):
-        return reach(self, [f"{self.data_server}/", "https://api.thetradedesk.com/"])
+        return self.reach(
+            *(
+                self.vendor_url(url)
+                for url in (
+                    f"{self.data_server}/",
+                    "https://api.thetradedesk.com/",
+                )
+            )
+        )
 
     def check_authentication(self):
         response = self._advertiser()
@@ -245,7 +253,7 @@ class TheTradeDeskConnector(Connector):
             if isinstance(d, dict)
         ]
         text = " ".join([str(body.get("Message") or body.get("message") or ""), *reasons])
-        message = redact(text, self.config.get("api_token"))
+        message = self.redact(text)
         code, remediation = DATA_ERRORS.get(vendor_code or "", (None, ""))
         status = response.status_code
         if status == 401:

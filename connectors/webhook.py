@@ -59,15 +59,7 @@ class WebhookConnector(Connector):
         return urlsplit(self.config["url"]).hostname or ""
 
     def check_connectivity(self):
-        started = time.monotonic()
-        response = self.http.request("HEAD", self.config["url"], allow_redirects=False)
-        latency = int((time.monotonic() - started) * 1000)
-        scheme = urlsplit(self.config["url"]).scheme
-        tls = " with a valid TLS certificate" if scheme == "https" else ""
-        return (
-            f"Reached {self.host}{tls} in {latency} ms (HEAD answered HTTP {response.status_code}).",
-            {"latency_ms": latency, "http_status": response.status_code},
-        )
+        return self.reach(self.config["url"], method="HEAD")
 
     def check_delivery(self):
         body = json.dumps(

@@ -218,7 +218,7 @@ def test_trusted_and_untrusted_certificates(server_ssl_context, ca_bundle):
         )
         results = run(cfg, trusted)
         assert [results[s].status for s in STEPS] == [PASSED] * 5
-        assert "over TLS with valid certificates" in results["connectivity"].message
+        assert "with a valid TLS certificate" in results["connectivity"].message
         untrusted = OutboundPolicy(allowed_networks=parse_networks(LOOPBACK), base_urls={"facebook_ads": server.url})
         results = run(cfg, untrusted)
         assert results["connectivity"].error["code"] == "tls"
