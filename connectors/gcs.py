@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from urllib.parse import quote
 
+from ._files import file_fields, file_format_properties
 from ._google import (
     SERVICE_ACCOUNT_FIELD,
     GoogleServiceAccountConnector,
@@ -14,7 +15,7 @@ from ._google import (
 from .base import FieldsDescription, Step
 from .errors import ConnectorError, ErrorCode
 from .registry import register
-from .schema import config_schema, enum, string
+from .schema import config_schema, string
 
 SCOPE = "https://www.googleapis.com/auth/devstorage.read_write"
 # create: write files; delete: GCS needs it to overwrite an object and to remove the probe; get: read back.
@@ -22,20 +23,6 @@ REQUIRED_PERMISSIONS = ("storage.objects.create", "storage.objects.delete")
 REPORTED_PERMISSIONS = (*REQUIRED_PERMISSIONS, "storage.objects.get")
 PROBE_DIR = "_connection_test"
 PROBE_BODY = b"Connection test from the Destinations service; safe to delete.\n"
-
-FORMAT_OPTIONS = {
-    "csv": {
-        "extension": ".csv",
-        "delimiter": ",",
-        "quote": '"',
-        "header": True,
-        "encoding": "UTF-8",
-        "line_terminator": "\n",
-        "null_value": "",
-    },
-    "jsonl": {"extension": ".jsonl", "encoding": "UTF-8", "one_object_per_line": True},
-    "parquet": {"extension": ".parquet", "row_group_rows": 100_000},
-}
 
 
 @register
@@ -72,8 +59,7 @@ class GcsConnector(GoogleServiceAccountConnector):
                 "x-pattern-message": "A prefix may not contain line breaks or the characters # [ ] * ?.",
                 "description": "Folder-like prefix under which files are written, e.g. exports/crm (optional).",
             },
-            "file_format": enum("The format of the files written.", ["csv", "jsonl", "parquet"], default="jsonl"),
-            "compression": enum("Compression applied to each file.", ["none", "gzip"], default="none"),
+            **file_format_properties(),
         },
         [SERVICE_ACCOUNT_FIELD, "bucket", "file_format"],
     )
@@ -146,26 +132,4 @@ class GcsConnector(GoogleServiceAccountConnector):
         )
 
     def describe_fields(self) -> FieldsDescription:
-        file_format = self.config.get("file_format", "jsonl")
-        compression = self.config.get("compression", "none")
-        options = dict(FORMAT_OPTIONS[file_format])
-        if compression == "gzip":
-            if file_format == "parquet":
-                options["codec"] = "gzip"  # inside the Parquet file; the name keeps .parquet
-            else:
-                options["extension"] += ".gz"
-        return FieldsDescription(
-            object=f"gs://{self.bucket}/{self.prefix + '/' if self.prefix else ''}",
-            source="static",
-            fields=[],
-            options={
-                "free_form": True,
-                "file_format": file_format,
-                "compression": compression,
-                "format_options": options,
-                "bucket": self.bucket,
-                "prefix": self.prefix,
-                "shape": "Each mapped field becomes a file column named after the mapping; files are append-only, "
-                "so there is no sync key.",
-            },
-        )
+        return file_fields(self.config, location=f"gs://{self.bucket}/{self.prefix + '/' if self.prefix else ''}")

@@ -7,15 +7,14 @@ import uuid
 from urllib.parse import urlsplit
 
 from ._aws import REGION_PATTERN, AwsClients, aws_domain
+from ._files import file_fields, file_format_properties
 from .base import Connector, FieldsDescription, Step
 from .errors import ConnectorError, ErrorCode
 from .registry import register
-from .schema import config_schema, enum, https_url, secret, string
+from .schema import config_schema, https_url, secret, string
 
 PROBE_FOLDER = "_connection_test"
 ROLE_SESSION_NAME = "destinations-connection-test"
-EXTENSIONS = {"csv": "csv", "jsonl": "jsonl", "parquet": "parquet"}
-CONTENT_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson", "parquet": "application/vnd.apache.parquet"}
 
 
 @register
@@ -55,8 +54,7 @@ class S3Connector(Connector):
                 pattern="^[A-Za-z0-9+=,.@:/_-]{2,1224}$",
                 **{"x-pattern-message": "Must be 2-1224 characters: letters, digits and +=,.@:/-_."},
             ),
-            "file_format": enum("Format of the files written.", ["csv", "jsonl", "parquet"]),
-            "compression": enum("Compression of the files (for Parquet: the column codec).", ["none", "gzip"], "none"),
+            **file_format_properties(),
             "endpoint_url": https_url("Endpoint of an S3-compatible store (MinIO, R2, …); leave empty for AWS."),
         },
         ["bucket", "region", "access_key_id", "secret_access_key", "file_format"],
@@ -252,23 +250,4 @@ class S3Connector(Connector):
     # --- fields ---------------------------------------------------------------------------------
 
     def describe_fields(self) -> FieldsDescription:
-        file_format = self.config.get("file_format", "jsonl")
-        compression = self.config.get("compression", "none")
-        extension = EXTENSIONS[file_format]
-        if compression == "gzip" and file_format != "parquet":
-            extension += ".gz"
-        prefix = f"{self.prefix}/" if self.prefix else ""
-        return FieldsDescription(
-            object=f"s3://{self.bucket}/{prefix}",
-            source="static",
-            fields=[],
-            options={
-                "free_form": True,
-                "file_format": file_format,
-                "compression": compression,
-                "content_type": CONTENT_TYPES[file_format],
-                "key_template": f"{prefix}{{sync_id}}/{{run_id}}/part-{{part:05d}}.{extension}",
-                "shape": "Each mapped field becomes a column (CSV, Parquet) or a key of each JSON line (JSONL). "
-                "Files are only added, never updated, so there is no sync key; a run's files share its run_id.",
-            },
-        )
+        return file_fields(self.config, location=f"s3://{self.bucket}/{self.prefix + '/' if self.prefix else ''}")

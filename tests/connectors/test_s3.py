@@ -333,4 +333,7 @@ def test_fields_are_free_form_with_the_file_options():
     assert fields.object == f"s3://{DEFAULT_BUCKET}/exports/crm/"
     assert fields.options["file_format"] == "csv"
     assert fields.options["compression"] == "gzip"
-    assert fields.options["key_template"] == "exports/crm/{sync_id}/{run_id}/part-{part:05d}.csv.gz"
+    assert (
+        fields.options["key_template"] == "s3://destinations-test/exports/crm/{sync_id}/{run_id}/part-{part:05d}.csv.gz"
+    )
+    assert fields.options["format_options"]["content_type"] == "text/csv"
