@@ -50,8 +50,12 @@ async def _answer(reader, writer, delay: float) -> None:
             body = b"" if method == b"HEAD" else b'{"received": true}'
             status = b"200 OK" if method == b"HEAD" else b"202 Accepted"
             writer.write(
-                b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\nContent-Length: "
-                + str(len(body)).encode() + b"\r\n\r\n" + body
+                b"HTTP/1.1 "
+                + status
+                + b"\r\nContent-Type: application/json\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\n\r\n"
+                + body
             )
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError):
@@ -206,32 +210,42 @@ def main() -> int:
             counter.install()
             rss_start = max_rss_mib()
             single_ms = one_test_ms(url, args.single_repeats)
-            print(f"database: {vendor}; receiver delays every request {args.delay_ms} ms "
-                  f"(a webhook test = HEAD + POST); concurrency {args.concurrency}")
+            print(
+                f"database: {vendor}; receiver delays every request {args.delay_ms} ms "
+                f"(a webhook test = HEAD + POST); concurrency {args.concurrency}"
+            )
             print(f"one test, measured alone: {single_ms:.0f} ms (median of {args.single_repeats})")
             print(f"max RSS before the runs: {rss_start:.0f} MiB")
             print()
-            header = (f"{'N':>6}  {'wall s':>7}  {'ideal s':>7}  {'ratio':>6}  {'queries/dest':>12}  "
-                      f"{'CPU ms/dest':>11}  {'max RSS MiB':>11}")
+            header = (
+                f"{'N':>6}  {'wall s':>7}  {'ideal s':>7}  {'ratio':>6}  {'queries/dest':>12}  "
+                f"{'CPU ms/dest':>11}  {'max RSS MiB':>11}"
+            )
             print(header)
             print("-" * len(header))
             rows = []
             for n in sizes:
                 row = run(n, args.concurrency, url, single_ms, counter)
                 rows.append(row)
-                print(f"{row['n']:>6}  {row['wall_s']:>7.2f}  {row['ideal_s']:>7.2f}  {row['ratio']:>5.2f}x  "
-                      f"{row['queries_per_destination']:>12.2f}  {row['cpu_ms_per_destination']:>11.1f}  "
-                      f"{row['max_rss_mib']:>11.0f}")
+                print(
+                    f"{row['n']:>6}  {row['wall_s']:>7.2f}  {row['ideal_s']:>7.2f}  {row['ratio']:>5.2f}x  "
+                    f"{row['queries_per_destination']:>12.2f}  {row['cpu_ms_per_destination']:>11.1f}  "
+                    f"{row['max_rss_mib']:>11.0f}"
+                )
             print()
             per_dest = [row["queries_per_destination"] for row in rows]
             grows = any(later > earlier + 0.01 for earlier, later in itertools.pairwise(per_dest))
             target = rows[-1]
-            print(f"queries per destination {'GROW' if grows else 'do not grow'} with N "
-                  f"({', '.join(f'{q:.2f}' for q in per_dest)})")
-            print(f"N={target['n']}: wall/ideal {target['ratio']:.2f}x, target <= {TARGET_RATIO}x: "
-                  f"{'met' if target['ratio'] <= TARGET_RATIO else 'MISSED'} "
-                  f"(main-process CPU {target['cpu_ms_per_destination']:.1f} ms per destination on "
-                  f"{os.cpu_count()} cores; the GIL serialises it)")
+            print(
+                f"queries per destination {'GROW' if grows else 'do not grow'} with N "
+                f"({', '.join(f'{q:.2f}' for q in per_dest)})"
+            )
+            print(
+                f"N={target['n']}: wall/ideal {target['ratio']:.2f}x, target <= {TARGET_RATIO}x: "
+                f"{'met' if target['ratio'] <= TARGET_RATIO else 'MISSED'} "
+                f"(main-process CPU {target['cpu_ms_per_destination']:.1f} ms per destination on "
+                f"{os.cpu_count()} cores; the GIL serialises it)"
+            )
             return 1 if grows else 0
     finally:
         receiver.terminate()

@@ -82,8 +82,18 @@ class ConfigJSONField(forms.JSONField):
     }
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 12, "cols": 80, "class": "vLargeTextField",
-                                                          "style": "font-family:monospace", "spellcheck": "false"}))
+        kwargs.setdefault(
+            "widget",
+            forms.Textarea(
+                attrs={
+                    "rows": 12,
+                    "cols": 80,
+                    "class": "vLargeTextField",
+                    "style": "font-family:monospace",
+                    "spellcheck": "false",
+                }
+            ),
+        )
         super().__init__(**kwargs)
 
     def prepare_value(self, value):
@@ -353,8 +363,9 @@ class ServiceSaveMixin:
         refused = getattr(request, "_service_delete_refused", None)
         if refused:
             self.message_user(request, refused, messages.ERROR)
-            return HttpResponseRedirect(reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
-                                                args=[obj_id]))
+            return HttpResponseRedirect(
+                reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[obj_id])
+            )
         return super().response_delete(request, obj_display, obj_id)
 
     def delete_queryset(self, request, queryset):
@@ -470,8 +481,15 @@ class DestinationAdmin(ServiceSaveMixin, admin.ModelAdmin):
     ordering = ("-created_at",)
     inlines = (TestRunInline,)
     actions = ("test_selected", "delete_selected")
-    readonly_fields = ("id", "status_column", "status_error", "last_tested_at", "created_by", "created_at",
-                       "updated_at")
+    readonly_fields = (
+        "id",
+        "status_column",
+        "status_error",
+        "last_tested_at",
+        "created_by",
+        "created_at",
+        "updated_at",
+    )
     change_form_template = "admin/destinations/destination/change_form.html"
 
     def get_fieldsets(self, request, obj=None):
@@ -518,12 +536,17 @@ class DestinationAdmin(ServiceSaveMixin, admin.ModelAdmin):
     def get_urls(self):
         info = f"{self.opts.app_label}_{self.opts.model_name}"
         return [
-            path("<uuid:object_id>/test/", self.admin_site.admin_view(self.connection_test_start),
-                 name=f"{info}_test"),
-            path("<uuid:object_id>/test/<uuid:run_id>/", self.admin_site.admin_view(self.connection_test_run_page),
-                 name=f"{info}_test_run"),
-            path("<uuid:object_id>/test/<uuid:run_id>/events/",
-                 self.admin_site.admin_view(self.connection_test_events), name=f"{info}_test_events"),
+            path("<uuid:object_id>/test/", self.admin_site.admin_view(self.connection_test_start), name=f"{info}_test"),
+            path(
+                "<uuid:object_id>/test/<uuid:run_id>/",
+                self.admin_site.admin_view(self.connection_test_run_page),
+                name=f"{info}_test_run",
+            ),
+            path(
+                "<uuid:object_id>/test/<uuid:run_id>/events/",
+                self.admin_site.admin_view(self.connection_test_events),
+                name=f"{info}_test_events",
+            ),
             *super().get_urls(),
         ]
 
@@ -542,14 +565,13 @@ class DestinationAdmin(ServiceSaveMixin, admin.ModelAdmin):
         if report.passed:
             self.message_user(request, f"{len(report.passed)} passed their connection test.", messages.SUCCESS)
         if report.failed:
-            names = "; ".join(
-                f"{r.name} ({r.failed_step}: {r.error_code or 'error'})" for r in report.failed[:10]
-            )
+            names = "; ".join(f"{r.name} ({r.failed_step}: {r.error_code or 'error'})" for r in report.failed[:10])
             more = f" and {len(report.failed) - 10} more" if len(report.failed) > 10 else ""
             self.message_user(request, f"{len(report.failed)} failed: {names}{more}.", messages.ERROR)
         if report.missing:
-            self.message_user(request, f"{len(report.missing)} were deleted before they could be tested.",
-                              messages.WARNING)
+            self.message_user(
+                request, f"{len(report.missing)} were deleted before they could be tested.", messages.WARNING
+            )
 
 
 def _blockers(objs) -> list:
@@ -559,10 +581,15 @@ def _blockers(objs) -> list:
     lines = []
     for obj in sorted(collector.protected, key=lambda o: (type(o).__name__, o.name)):
         url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
-        lines.append(format_html(
-            'Active {} <a href="{}">{}</a> uses destination “{}”', obj._meta.verbose_name, url, obj.name,
-            obj.destination,
-        ))
+        lines.append(
+            format_html(
+                'Active {} <a href="{}">{}</a> uses destination “{}”',
+                obj._meta.verbose_name,
+                url,
+                obj.name,
+                obj.destination,
+            )
+        )
     return lines
 
 
@@ -643,8 +670,19 @@ class TestRunAdmin(admin.ModelAdmin):
     list_filter = ("trigger", "success", "destination_type")
     list_select_related = ("destination", "workspace")
     date_hierarchy = "started_at"
-    fields = ("id", "workspace", "destination", "destination_type", "actor", "trigger", "started_at",
-              "finished_at", "result", "duration_ms", "steps_table")
+    fields = (
+        "id",
+        "workspace",
+        "destination",
+        "destination_type",
+        "actor",
+        "trigger",
+        "started_at",
+        "finished_at",
+        "result",
+        "duration_ms",
+        "steps_table",
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request):
@@ -681,4 +719,3 @@ class TestRunAdmin(admin.ModelAdmin):
             "</thead><tbody>{}</tbody></table>",
             rows,
         )
-

@@ -49,7 +49,7 @@ def merge_config(connector_cls: type[Connector], stored: dict, incoming: dict) -
             continue
         elif key in secret_names and isinstance(value, dict):
             kept = stored.get(key) if isinstance(stored.get(key), dict) else {}
-            merged[key] = {k: kept[k] if v == MASK and k in kept else v for k, v in value.items()}
+            merged[key] = {k: kept[k] if v == MASK else v for k, v in value.items() if v != MASK or k in kept}
         else:
             merged[key] = value
     return merged

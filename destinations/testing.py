@@ -89,7 +89,7 @@ def connection_test_execute(prepared: PreparedTest, *, save_status: bool = True,
         if test_run.destination_id is not None:
             rotated_secrets_store(destination_id=test_run.destination_id, rotated=connector.rotated_secrets)
         success = not any(step["status"] == FAILED for step in steps)
-        destination = _finish(test_run, steps, success, started, save_status=save_status)
+        destination = _finish(test_run, steps, success, started, save_status=save_status, describe=publish)
         done = {
             "success": success,
             "steps": steps,
@@ -114,7 +114,9 @@ def connection_test_execute(prepared: PreparedTest, *, save_status: bool = True,
     return test_run
 
 
-def _finish(test_run: TestRun, steps: list[dict], success: bool, started: float, *, save_status: bool):
+def _finish(
+    test_run: TestRun, steps: list[dict], success: bool, started: float, *, save_status: bool, describe: bool = True
+):
     now = timezone.now()
     test_run.steps = steps
     test_run.success = success
@@ -130,6 +132,8 @@ def _finish(test_run: TestRun, steps: list[dict], success: bool, started: float,
             status_error="" if success else first_failure["message"],
             last_tested_at=now,
         )
+    if not describe:
+        return None  # no `done` event is published (the bulk test): nothing to re-read and serialise
     return Destination.objects.filter(pk=test_run.destination_id).first()
 
 

@@ -23,8 +23,17 @@ def test_create_answers_201_with_the_destination_object(api):
     assert response.status_code == 201
     body = response.json()
     assert set(body) == {
-        "id", "workspace_id", "connection_id", "name", "destination_type", "config", "status", "status_error",
-        "created_by", "created_at", "updated_at",
+        "id",
+        "workspace_id",
+        "connection_id",
+        "name",
+        "destination_type",
+        "config",
+        "status",
+        "status_error",
+        "created_by",
+        "created_at",
+        "updated_at",
     }
     assert body["workspace_id"] == str(api.workspace.pk)
     assert body["created_by"] == str(api.user.pk)
@@ -186,3 +195,10 @@ def test_destination_types_lists_all_with_schema_and_steps(api):
     assert webhook["label"] and webhook["steps"][0]["name"] == "connectivity"
     assert webhook["config_schema"]["properties"]["headers"]["writeOnly"] is True
     assert "headers" in webhook["secret_fields"]
+
+
+def test_a_masked_value_for_a_header_never_stored_is_not_saved_as_the_mask(api):
+    destination = create(api).json()
+    body = {"config": {"headers": {"X-API-Key": "********", "X-New": "********"}}}
+    api.put(api.path(f"destinations/{destination['id']}"), body, format="json")
+    assert Destination.objects.get(pk=destination["id"]).secrets == {"headers": {"X-API-Key": "your-api-key"}}

@@ -61,22 +61,51 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--workspace", action="append", default=[], metavar="ID_OR_NAME",
-                            help="Only this workspace (id or exact name); repeatable.")
-        parser.add_argument("--type", action="append", default=[], dest="types", metavar="TYPE",
-                            help="Only this destination type (e.g. webhook); repeatable.")
-        parser.add_argument("--status", action="append", default=[], dest="statuses", metavar="STATUS",
-                            help=f"Only destinations in this status ({', '.join(DestinationStatus.values)}); "
-                                 "repeatable.")
-        parser.add_argument("--id", action="append", default=[], dest="ids", metavar="UUID",
-                            help="This destination; repeatable.")
+        parser.add_argument(
+            "--workspace",
+            action="append",
+            default=[],
+            metavar="ID_OR_NAME",
+            help="Only this workspace (id or exact name); repeatable.",
+        )
+        parser.add_argument(
+            "--type",
+            action="append",
+            default=[],
+            dest="types",
+            metavar="TYPE",
+            help="Only this destination type (e.g. webhook); repeatable.",
+        )
+        parser.add_argument(
+            "--status",
+            action="append",
+            default=[],
+            dest="statuses",
+            metavar="STATUS",
+            help=f"Only destinations in this status ({', '.join(DestinationStatus.values)}); repeatable.",
+        )
+        parser.add_argument(
+            "--id", action="append", default=[], dest="ids", metavar="UUID", help="This destination; repeatable."
+        )
         parser.add_argument("--all", action="store_true", dest="select_all", help="Every destination.")
-        parser.add_argument("--concurrency", type=positive_int, default=bulk.DEFAULT_CONCURRENCY, metavar="N",
-                            help=f"Tests run at once (default {bulk.DEFAULT_CONCURRENCY}).")
-        parser.add_argument("--json", action="store_true", dest="as_json",
-                            help="One JSON object per destination on stdout (the summary goes to stderr).")
-        parser.add_argument("--dry-run", action="store_true",
-                            help="Test without saving the destinations' statuses (the test history is kept).")
+        parser.add_argument(
+            "--concurrency",
+            type=positive_int,
+            default=bulk.DEFAULT_CONCURRENCY,
+            metavar="N",
+            help=f"Tests run at once (default {bulk.DEFAULT_CONCURRENCY}).",
+        )
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            dest="as_json",
+            help="One JSON object per destination on stdout (the summary goes to stderr).",
+        )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="Test without saving the destinations' statuses (the test history is kept).",
+        )
 
     def handle(self, *args, workspace, types, statuses, ids, select_all, concurrency, as_json, dry_run, **options):
         try:
@@ -90,8 +119,11 @@ class Command(BaseCommand):
         self.progress = self.stderr.isatty()
         pool = bulk.database_pool_size()
         if pool is not None and concurrency > pool:
-            self._err(f"Note: --concurrency {concurrency} is above the database pool's {pool} connections "
-                      "(DB_POOL_MAX_SIZE); some tests will wait for a connection.", self.style.WARNING)
+            self._err(
+                f"Note: --concurrency {concurrency} is above the database pool's {pool} connections "
+                "(DB_POOL_MAX_SIZE); some tests will wait for a connection.",
+                self.style.WARNING,
+            )
         summary_out = self.stderr if as_json else self.stdout
         stop = threading.Event()
         try:
@@ -107,8 +139,9 @@ class Command(BaseCommand):
                 )
         except KeyboardInterrupt:
             self._clear_progress()
-            self._err("Stopped: the tests still running were abandoned; results already saved are kept.",
-                      self.style.WARNING)
+            self._err(
+                "Stopped: the tests still running were abandoned; results already saved are kept.", self.style.WARNING
+            )
             raise CommandError("Interrupted.", returncode=EXIT_INTERRUPTED) from None
         self._clear_progress()
         self._write_summary(report, summary_out, dry_run=dry_run)
@@ -126,8 +159,14 @@ class Command(BaseCommand):
 
     @staticmethod
     def _usage_message(exc: InvalidInput) -> str:
-        flags = {"selection": "", "type": "--type", "status": "--status", "id": "--id", "workspace": "--workspace",
-                 "concurrency": "--concurrency"}
+        flags = {
+            "selection": "",
+            "type": "--type",
+            "status": "--status",
+            "id": "--id",
+            "workspace": "--workspace",
+            "concurrency": "--concurrency",
+        }
         lines = []
         for key, messages in exc.errors.items():
             flag = flags.get(key, key)
@@ -155,7 +194,7 @@ class Command(BaseCommand):
         done, total = report.done, max(report.total, 1)
         filled = int(BAR_WIDTH * done / total)
         bar = "#" * filled + "-" * (BAR_WIDTH - filled)
-        line = (f"\r[{bar}] {done}/{report.total}  passed {len(report.passed)}  failed {len(report.failed)}")
+        line = f"\r[{bar}] {done}/{report.total}  passed {len(report.passed)}  failed {len(report.failed)}"
         self._err(line, ending="")
         self.stderr.flush()
 
@@ -173,8 +212,10 @@ class Command(BaseCommand):
             out = _Plain(self.stderr)
         seconds = report.wall_ms / 1000
         mode = " (dry run: statuses not saved)" if dry_run else ""
-        out.write(f"Tested {len(report.results)} of {report.total} destinations in {seconds:.1f}s at concurrency "
-                  f"{report.concurrency}{mode}.")
+        out.write(
+            f"Tested {len(report.results)} of {report.total} destinations in {seconds:.1f}s at concurrency "
+            f"{report.concurrency}{mode}."
+        )
         if report.total == 0:
             out.write("No destination matches.")
             return
@@ -188,11 +229,22 @@ class Command(BaseCommand):
             out.write("")
             out.write(_table(("Type", "Failing step", "Count"), report.failures_by_step()))
             out.write("")
-            out.write(_table(
-                ("Failed destination", "Id", "Type", "Step", "Error", "Message"),
-                [(r.name, r.id, r.destination_type, r.failed_step or "", r.error_code or "", _clip(r.message, 80))
-                 for r in sorted(report.failed, key=lambda r: (r.destination_type, r.failed_step or "", r.name))],
-            ))
+            out.write(
+                _table(
+                    ("Failed destination", "Id", "Type", "Step", "Error", "Message"),
+                    [
+                        (
+                            r.name,
+                            r.id,
+                            r.destination_type,
+                            r.failed_step or "",
+                            r.error_code or "",
+                            _clip(r.message, 80),
+                        )
+                        for r in sorted(report.failed, key=lambda r: (r.destination_type, r.failed_step or "", r.name))
+                    ],
+                )
+            )
 
 
 def _plain(text: str) -> str:
