@@ -9,95 +9,33 @@ It measures one test's duration (median of a few, sequential), then tests N dest
 (default N=200 and N=1000, C=50) and prints, for each N: the wall time against the ideal
 (N x one test / C), peak memory (max RSS) and the SQL queries per destination (which must not grow with N).
 
-Database: DATABASE_URL if set (the bench's rows are deleted afterwards), else a throwaway SQLite file.
+Database: a throwaway SQLite file, or BENCH_DATABASE_URL (flushed first).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import itertools
-import logging
 import multiprocessing
 import os
 import resource
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common
+
 TARGET_RATIO = 1.3
 
 
-async def _answer(reader, writer, delay: float) -> None:
-    """HTTP/1.1 with keep-alive: every request is answered after `delay`; HEAD 200, anything else 202."""
-    try:
-        while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.split(b"\r\n")
-            method = lines[0].split(b" ", 1)[0]
-            length = 0
-            for line in lines[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            if length:
-                await reader.readexactly(length)
-            await asyncio.sleep(delay)
-            body = b"" if method == b"HEAD" else b'{"received": true}'
-            status = b"200 OK" if method == b"HEAD" else b"202 Accepted"
-            writer.write(
-                b"HTTP/1.1 "
-                + status
-                + b"\r\nContent-Type: application/json\r\nContent-Length: "
-                + str(len(body)).encode()
-                + b"\r\n\r\n"
-                + body
-            )
-            await writer.drain()
-    except (asyncio.IncompleteReadError, ConnectionError):
-        pass
-    finally:
-        writer.close()
-
-
-def serve_receiver(delay: float, port_pipe) -> None:
-    """The receiver process: a minimal asyncio HTTP server, so the receiver costs little CPU per request
-    and the bench measures the bulk test, not the receiver."""
-
-    async def main():
-        server = await asyncio.start_server(lambda r, w: _answer(r, w, delay), "127.0.0.1", 0, backlog=1024)
-        port_pipe.send(server.sockets[0].getsockname()[1])
-        async with server:
-            await server.serve_forever()
-
-    asyncio.run(main())
-
-
-def setup_django(tmpdir: str, concurrency: int) -> str:
-    from cryptography.fernet import Fernet
-
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{tmpdir}/bench.sqlite3")
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + Fernet.generate_key().decode())
-    os.environ.setdefault("SECRETS_ENCRYPTION_KEYS", Fernet.generate_key().decode())
-    os.environ["OUTBOUND_ALLOWED_NETWORKS"] = "127.0.0.0/8"
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
+def setup_django(concurrency: int) -> str:
     # PostgreSQL: a pool with room for every worker (each holds a connection while it tests a destination).
     os.environ.setdefault("DB_POOL_MAX_SIZE", str(concurrency + 10))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zeotap_composable.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    # requests-hardened warns on every request to an allow-listed private address (all of them here).
-    logging.getLogger("requests_hardened").setLevel(logging.ERROR)
-    return os.environ["DATABASE_URL"].split("://", 1)[0]
+    env = common.setup_django("bulk")
+    return env["DATABASE_URL"].split("://", 1)[0]
 
 
 class QueryCounter:
@@ -199,54 +137,53 @@ def main() -> int:
 
     context = multiprocessing.get_context("spawn")
     parent_end, child_end = context.Pipe()
-    receiver = context.Process(target=serve_receiver, args=(args.delay_ms / 1000, child_end), daemon=True)
+    receiver = context.Process(target=common.serve_receiver, args=(args.delay_ms / 1000, child_end), daemon=True)
     receiver.start()
     try:
         port = parent_end.recv()
         url = f"http://127.0.0.1:{port}"
-        with tempfile.TemporaryDirectory() as tmpdir:
-            vendor = setup_django(tmpdir, args.concurrency)
-            counter = QueryCounter()
-            counter.install()
-            rss_start = max_rss_mib()
-            single_ms = one_test_ms(url, args.single_repeats)
+        vendor = setup_django(args.concurrency)
+        counter = QueryCounter()
+        counter.install()
+        rss_start = max_rss_mib()
+        single_ms = one_test_ms(url, args.single_repeats)
+        print(
+            f"database: {vendor}; receiver delays every request {args.delay_ms} ms "
+            f"(a webhook test = HEAD + POST); concurrency {args.concurrency}"
+        )
+        print(f"one test, measured alone: {single_ms:.0f} ms (median of {args.single_repeats})")
+        print(f"max RSS before the runs: {rss_start:.0f} MiB")
+        print()
+        header = (
+            f"{'N':>6}  {'wall s':>7}  {'ideal s':>7}  {'ratio':>6}  {'queries/dest':>12}  "
+            f"{'CPU ms/dest':>11}  {'max RSS MiB':>11}"
+        )
+        print(header)
+        print("-" * len(header))
+        rows = []
+        for n in sizes:
+            row = run(n, args.concurrency, url, single_ms, counter)
+            rows.append(row)
             print(
-                f"database: {vendor}; receiver delays every request {args.delay_ms} ms "
-                f"(a webhook test = HEAD + POST); concurrency {args.concurrency}"
+                f"{row['n']:>6}  {row['wall_s']:>7.2f}  {row['ideal_s']:>7.2f}  {row['ratio']:>5.2f}x  "
+                f"{row['queries_per_destination']:>12.2f}  {row['cpu_ms_per_destination']:>11.1f}  "
+                f"{row['max_rss_mib']:>11.0f}"
             )
-            print(f"one test, measured alone: {single_ms:.0f} ms (median of {args.single_repeats})")
-            print(f"max RSS before the runs: {rss_start:.0f} MiB")
-            print()
-            header = (
-                f"{'N':>6}  {'wall s':>7}  {'ideal s':>7}  {'ratio':>6}  {'queries/dest':>12}  "
-                f"{'CPU ms/dest':>11}  {'max RSS MiB':>11}"
-            )
-            print(header)
-            print("-" * len(header))
-            rows = []
-            for n in sizes:
-                row = run(n, args.concurrency, url, single_ms, counter)
-                rows.append(row)
-                print(
-                    f"{row['n']:>6}  {row['wall_s']:>7.2f}  {row['ideal_s']:>7.2f}  {row['ratio']:>5.2f}x  "
-                    f"{row['queries_per_destination']:>12.2f}  {row['cpu_ms_per_destination']:>11.1f}  "
-                    f"{row['max_rss_mib']:>11.0f}"
-                )
-            print()
-            per_dest = [row["queries_per_destination"] for row in rows]
-            grows = any(later > earlier + 0.01 for earlier, later in itertools.pairwise(per_dest))
-            target = rows[-1]
-            print(
-                f"queries per destination {'GROW' if grows else 'do not grow'} with N "
-                f"({', '.join(f'{q:.2f}' for q in per_dest)})"
-            )
-            print(
-                f"N={target['n']}: wall/ideal {target['ratio']:.2f}x, target <= {TARGET_RATIO}x: "
-                f"{'met' if target['ratio'] <= TARGET_RATIO else 'MISSED'} "
-                f"(main-process CPU {target['cpu_ms_per_destination']:.1f} ms per destination on "
-                f"{os.cpu_count()} cores; the GIL serialises it)"
-            )
-            return 1 if grows else 0
+        print()
+        per_dest = [row["queries_per_destination"] for row in rows]
+        grows = any(later > earlier + 0.01 for earlier, later in itertools.pairwise(per_dest))
+        target = rows[-1]
+        print(
+            f"queries per destination {'GROW' if grows else 'do not grow'} with N "
+            f"({', '.join(f'{q:.2f}' for q in per_dest)})"
+        )
+        print(
+            f"N={target['n']}: wall/ideal {target['ratio']:.2f}x, target <= {TARGET_RATIO}x: "
+            f"{'met' if target['ratio'] <= TARGET_RATIO else 'MISSED'} "
+            f"(main-process CPU {target['cpu_ms_per_destination']:.1f} ms per destination on "
+            f"{os.cpu_count()} cores; the GIL serialises it)"
+        )
+        return 1 if grows else 0
     finally:
         receiver.terminate()
         receiver.join(5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -41,6 +42,52 @@ def setup_django(label: str) -> dict:
         call_command("flush", "--noinput", verbosity=0)
     call_command("migrate", "--noinput", verbosity=0)
     return env
+
+
+async def _answer(reader, writer, delay: float) -> None:
+    """HTTP/1.1 with keep-alive: every request is answered after `delay`; HEAD 200, anything else 202."""
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.split(b"\r\n")
+            method = lines[0].split(b" ", 1)[0]
+            length = 0
+            for line in lines[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            if length:
+                await reader.readexactly(length)
+            await asyncio.sleep(delay)
+            body = b"" if method == b"HEAD" else b'{"received": true}'
+            status = b"200 OK" if method == b"HEAD" else b"202 Accepted"
+            writer.write(
+                b"HTTP/1.1 "
+                + status
+                + b"\r\nContent-Type: application/json\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\n\r\n"
+                + body
+            )
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
+def serve_receiver(delay: float, port_pipe) -> None:
+    """A local webhook receiver in its own process: a minimal asyncio HTTP server that answers every
+    request after `delay` (HEAD 200, anything else 202) and costs little CPU, so a bench measures the
+    service, not the receiver. Sends its port through `port_pipe`."""
+
+    async def main():
+        server = await asyncio.start_server(lambda r, w: _answer(r, w, delay), "127.0.0.1", 0, backlog=1024)
+        port_pipe.send(server.sockets[0].getsockname()[1])
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
 
 
 def free_port() -> int:

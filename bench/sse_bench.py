@@ -2,9 +2,9 @@
 
     python bench/sse_bench.py            # SQLite; BENCH_DATABASE_URL=postgres://... for PostgreSQL
 
-A local webhook receiver answers each request after 200 ms, so a webhook test (connectivity, then
-delivery) takes about 400 ms. The ideal for 50 at once is one test's duration, measured in the same run.
-Target: the 50 within 1.5x of the ideal.
+A local webhook receiver (bench/common.py, in its own process) answers each request after 200 ms, so a
+webhook test (connectivity, then delivery) takes about 400 ms. The ideal for 50 at once is one test's
+duration, measured in the same run. Target: the 50 within 1.5x of the ideal.
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import ServerProcess, setup_django
+from common import ServerProcess, serve_receiver, setup_django
 
-from tests.emulators.webhook import WebhookReceiver
 from tests.sse import iter_events
 
 CONCURRENCY = 50
@@ -42,14 +41,6 @@ def one_test(url: str, headers: dict, body: dict) -> tuple[float, float, bool]:
             if event.type == "done":
                 return first, time.perf_counter() - started, event.data["success"]
     raise RuntimeError("the stream ended without done")
-
-
-def serve_receiver(port_queue, stop):
-    """The receiver in its own process, so the bench's client threads don't share its interpreter."""
-    with WebhookReceiver() as receiver:
-        receiver.slow("hook", STEP_SECONDS)
-        port_queue.put(receiver.url)
-        stop.wait()
 
 
 def burst(url, headers, body, server, ideal, label):
@@ -91,10 +82,11 @@ def main():
 
     workspace, _user, token = workspace_bootstrap(name="SSE bench", email="sse@example.com")
     headers = {"Authorization": f"Bearer {token}", "X-Workspace-ID": str(workspace.pk)}
-    ports, stop = multiprocessing.Queue(), multiprocessing.Event()
-    receiver = multiprocessing.Process(target=serve_receiver, args=(ports, stop), daemon=True)
+    context = multiprocessing.get_context("spawn")
+    parent_end, child_end = context.Pipe()
+    receiver = context.Process(target=serve_receiver, args=(STEP_SECONDS, child_end), daemon=True)
     receiver.start()
-    receiver_url = ports.get(timeout=10)
+    receiver_url = f"http://127.0.0.1:{parent_end.recv()}"
     with ServerProcess(env) as server:
         url = f"{server.url}/api/v1/workspaces/{workspace.pk}/destinations/test"
         body = {"destination_type": "webhook", "config": {"url": f"{receiver_url}/hooks/bench"}}
@@ -105,7 +97,7 @@ def main():
         for label in ("cold (first burst)", "warm (second burst)"):
             burst(url, headers, body, server, ideal, label)
         print(f"server peak RSS:             {server.peak_rss_mib():.0f} MiB")
-    stop.set()
+    receiver.terminate()
 
 
 if __name__ == "__main__":
