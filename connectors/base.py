@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -142,11 +143,8 @@ class Connector:
 
         `partial` drops `required`, for shared-connection credentials that fill only some fields.
         """
-        schema = cls.config_schema
-        if partial:
-            schema = {k: v for k, v in schema.items() if k not in ("required", "allOf", "oneOf", "anyOf")}
         errors: dict[str, list[str]] = {}
-        for error in Draft202012Validator(schema).iter_errors(config):
+        for error in _validator(cls, partial).iter_errors(config):
             path = ".".join(["config", *(str(p) for p in error.absolute_path)])
             if error.validator == "required":
                 missing = error.message.split("'")[1] if "'" in error.message else ""
@@ -300,6 +298,15 @@ class Connector:
             return self.describe_fields()
         finally:
             self.http.close()
+
+
+@cache
+def _validator(connector_cls: type[Connector], partial: bool) -> Draft202012Validator:
+    """One compiled validator per type (and per partial flag): validating is on every test's path."""
+    schema = connector_cls.config_schema
+    if partial:
+        schema = {k: v for k, v in schema.items() if k not in ("required", "allOf", "oneOf", "anyOf")}
+    return Draft202012Validator(schema)
 
 
 def redact_text(text: Any, secrets: list[str | None]) -> str:
