@@ -60,3 +60,26 @@ def test_rotate_secrets_reencrypts_under_the_first_key(settings):
     Fernet(new_key.encode()).decrypt(after.encode())  # readable with the new key alone
     settings.SECRETS_ENCRYPTION_KEYS = [new_key]
     assert Destination.objects.get(pk=destination.pk).secrets == {"headers": {"X-API-Key": "factory-secret"}}
+
+
+@pytest.mark.django_db
+def test_purge_test_runs_deletes_old_runs_with_their_events():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from destinations.models import TestRun, TestRunEvent
+
+    destination = DestinationFactory()
+    old = TestRun.objects.create(workspace=destination.workspace, destination=destination, destination_type="webhook")
+    TestRun.objects.filter(pk=old.pk).update(started_at=timezone.now() - timedelta(days=40))
+    TestRunEvent.objects.create(run=old, seq=1, type="done", data="{}")
+    recent = TestRun.objects.create(
+        workspace=destination.workspace, destination=destination, destination_type="webhook"
+    )
+    out = StringIO()
+    call_command("purge_test_runs", "--older-than-days", "30", stdout=out)
+    assert "Deleted 1 test runs and 1 stored events" in out.getvalue()
+    assert list(TestRun.objects.all()) == [recent]
+    with pytest.raises(CommandError):
+        call_command("purge_test_runs", "--older-than-days", "0")
