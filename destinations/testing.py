@@ -23,6 +23,7 @@ from connectors.base import FAILED
 from connectors.runner import run_test
 
 from .models import Destination, DestinationStatus, TestRun, TestRunTrigger
+from .representation import destination_as_dict
 from .services import (
     connector_class_for,
     merge_config,
@@ -97,9 +98,7 @@ def connection_test_execute(prepared: PreparedTest, *, save_status: bool = True,
             "test_run_id": str(test_run.pk),
         }
         if destination is not None:
-            from .api.serializers import DestinationSerializer
-
-            done["destination"] = DestinationSerializer(destination).data
+            done["destination"] = destination_as_dict(destination)
     except Exception as exc:  # the stream must end with `done` whatever happened
         logger.exception("connection test %s failed to run", test_run.pk)
         done = {

@@ -7,6 +7,7 @@ from rest_framework import serializers
 from connectors.registry import UnknownConnectorType, get_connector_class
 
 from ..models import Connection, Destination, DestinationStatus, TestRun
+from ..representation import destination_as_dict
 
 
 def masked(destination_type: str, config: dict) -> dict:
@@ -26,49 +27,6 @@ class StrictInputSerializer(serializers.Serializer):
         if unknown:
             raise serializers.ValidationError({key: ["Unknown field."] for key in sorted(unknown)})
         return attrs
-
-
-DESTINATION_FIELDS = (
-    "id",
-    "workspace_id",
-    "connection_id",
-    "name",
-    "destination_type",
-    "config",
-    "status",
-    "status_error",
-    "created_by_id",
-    "created_at",
-    "updated_at",
-)
-
-
-def _iso(value) -> str:
-    """As DRF's DateTimeField renders an aware UTC datetime (…Z), without its per-call timezone work."""
-    text = value.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
-def destination_representation(row) -> dict:
-    """The destination object from a mapping of DESTINATION_FIELDS.
-
-    Listing thousands of destinations builds these straight from `.values()` rows: model instances and
-    per-field serializer calls cost 4x the SQL itself (bench/api_bench.py).
-    """
-    connection_id, created_by = row["connection_id"], row["created_by_id"]
-    return {
-        "id": str(row["id"]),
-        "workspace_id": str(row["workspace_id"]),
-        "connection_id": str(connection_id) if connection_id else None,
-        "name": row["name"],
-        "destination_type": row["destination_type"],
-        "config": row["config"],  # stored with secrets masked
-        "status": row["status"],
-        "status_error": row["status_error"],
-        "created_by": str(created_by) if created_by else None,
-        "created_at": _iso(row["created_at"]),
-        "updated_at": _iso(row["updated_at"]),
-    }
 
 
 class DestinationSerializer(serializers.ModelSerializer):
@@ -101,7 +59,7 @@ class DestinationSerializer(serializers.ModelSerializer):
         return destination.config  # stored masked
 
     def to_representation(self, destination: Destination) -> dict:
-        return destination_representation({name: getattr(destination, name) for name in DESTINATION_FIELDS})
+        return destination_as_dict(destination)
 
 
 DESTINATION_READ_ONLY = ("id", "workspace_id", "status", "status_error", "created_by", "created_at", "updated_at")

@@ -12,10 +12,10 @@ from rest_framework.views import APIView
 from connectors.registry import connector_classes
 
 from .. import selectors, services, testing
+from ..representation import DESTINATION_FIELDS, destination_representation
 from ..sse import WATCHER_POLL_SECONDS, event_stream_response, parse_last_event_id
 from .base import JSONErrorsNegotiation, WorkspaceScopedView
 from .serializers import (
-    DESTINATION_FIELDS,
     ConflictSerializer,
     ConnectionCreateSerializer,
     ConnectionSerializer,
@@ -31,7 +31,6 @@ from .serializers import (
     FieldsSerializer,
     TestRunSerializer,
     VendorErrorSerializer,
-    destination_representation,
 )
 
 WORKSPACE_HEADER_PARAM = OpenApiParameter(
