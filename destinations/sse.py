@@ -72,7 +72,7 @@ class TestRunEventStorage(StorageBase):
 
         events = TestRunEvent.objects.filter(run_id=_run_id(channel), seq__gt=last_id).order_by("seq")[:limit]
         found = [Event(channel, event.type, event.data, id=event.seq) for event in events]
-        if not found and last_id > self.get_current_id(channel):
+        if not found and last_id and last_id > self.get_current_id(channel):
             raise EventDoesNotExist(f"No event {last_id} in {channel}", self.get_current_id(channel))
         return found
 
