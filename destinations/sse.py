@@ -20,7 +20,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 from django.db.models import Max
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django_eventstream.channelmanager import DefaultChannelManager
 from django_eventstream.event import Event
 from django_eventstream.eventrequest import EventRequest
@@ -172,3 +172,26 @@ def parse_last_event_id(value: str | None, channel: str) -> int:
     if name and name != channel:
         return 0
     return int(number) if number.isdigit() else 0
+
+
+def resume_after(run, requested: int) -> int | None:
+    """Where a watcher of `run` resumes: after `requested`, or from the start when that id never existed.
+
+    None when the watcher already has the `done` event: there is nothing left to send.
+    """
+    from .models import TestRunEvent
+
+    events = TestRunEvent.objects.filter(run=run)
+    if requested and not events.filter(seq=requested).exists():
+        return 0
+    if events.filter(type="done", seq__lte=requested).exists():
+        return None
+    return requested
+
+
+def finished_response(headers: dict) -> HttpResponse:
+    """An event stream with nothing left in it: the run ended before the id the client resumes from."""
+    response = HttpResponse(b"", content_type="text/event-stream")
+    for name, value in headers.items():
+        response[name] = value
+    return response

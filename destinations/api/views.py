@@ -13,7 +13,7 @@ from connectors.registry import connector_classes
 
 from .. import selectors, services, testing
 from ..representation import DESTINATION_FIELDS, destination_representation
-from ..sse import WATCHER_POLL_SECONDS, event_stream_response, parse_last_event_id
+from ..sse import WATCHER_POLL_SECONDS, event_stream_response, finished_response, parse_last_event_id, resume_after
 from .base import JSONErrorsNegotiation, WorkspaceScopedView
 from .serializers import (
     ConflictSerializer,
@@ -209,10 +209,11 @@ class TestRunEventsView(WorkspaceScopedView):
     )
     def get(self, request, workspace_id, run_id):
         run = selectors.test_run_get(workspace=self.workspace, run_id=run_id)
-        after = parse_last_event_id(request.headers.get("Last-Event-ID"), run.channel)
-        return event_stream_response(
-            run.channel, after_id=after, headers={"X-Test-Run-ID": str(run.pk)}, poll_seconds=WATCHER_POLL_SECONDS
-        )
+        headers = {"X-Test-Run-ID": str(run.pk)}
+        after = resume_after(run, parse_last_event_id(request.headers.get("Last-Event-ID"), run.channel))
+        if after is None:
+            return finished_response(headers)
+        return event_stream_response(run.channel, after_id=after, headers=headers, poll_seconds=WATCHER_POLL_SECONDS)
 
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])

@@ -122,6 +122,14 @@ def test_reattach_replays_the_whole_run_then_ends(api, receiver):
     assert [e.id for e in resumed] == [e.id for e in events[1:]]
     assert api.get(api.path(f"destinations/test-runs/{run_id}")).json()["success"] is True
 
+    # resuming after `done` ends at once; an id the run never had replays it from the start
+    after_done = api.get(api.path(f"destinations/test-runs/{run_id}/events"), HTTP_LAST_EVENT_ID=events[-1].id)
+    assert after_done.status_code == 200 and after_done.content == b""
+    unknown = read_stream(
+        api.get(api.path(f"destinations/test-runs/{run_id}/events"), HTTP_LAST_EVENT_ID=f"{events[0].id[:-2]}:99")
+    )
+    assert [e.id for e in unknown] == [e.id for e in events]
+
 
 def live_post(server, api, suffix, body=None):
     return requests.post(
