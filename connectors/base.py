@@ -211,6 +211,8 @@ class Connector:
             "auth_method": cls.auth_method,
             "config_schema": cls.config_schema,
             "secret_fields": cls.secret_fields(),
+            # The fixed vendor host that CONNECTOR_BASE_URLS[type] redirects (empty: hosts come from the config).
+            "default_base_url": cls.default_base_url,
             "steps": [step.as_dict() for step in cls.steps],
         }
 

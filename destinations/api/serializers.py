@@ -178,6 +178,10 @@ class DestinationTypeSerializer(serializers.Serializer):
     auth_method = serializers.CharField()
     config_schema = serializers.DictField()
     secret_fields = serializers.ListField(child=serializers.CharField())
+    default_base_url = serializers.CharField(
+        allow_blank=True,
+        help_text="The fixed vendor host CONNECTOR_BASE_URLS can redirect; empty when hosts come from the config.",
+    )
     steps = StepSpecSerializer(many=True)
 
 

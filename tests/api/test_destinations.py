@@ -195,6 +195,8 @@ def test_destination_types_lists_all_with_schema_and_steps(api):
     assert webhook["label"] and webhook["steps"][0]["name"] == "connectivity"
     assert webhook["config_schema"]["properties"]["headers"]["writeOnly"] is True
     assert "headers" in webhook["secret_fields"]
+    hubspot = next(t for t in response.json() if t["type"] == "hubspot")
+    assert hubspot["default_base_url"] == "https://api.hubapi.com"
 
 
 def test_a_masked_value_for_a_header_never_stored_is_not_saved_as_the_mask(api):
