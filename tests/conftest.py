@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+import ipaddress
+import socket
+
 import pytest
 import trustme
 
 from connectors.http import OutboundPolicy, parse_networks
 
 LOOPBACK = ("127.0.0.0/8", "::1/128")
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def _offline_getaddrinfo(host, *args, **kwargs):
+    """Tests never reach the internet: only addresses and localhost resolve; any other name fails as DNS does."""
+    name = host.decode() if isinstance(host, bytes) else host
+    try:
+        if name is None or name == "localhost" or ipaddress.ip_address(name.strip("[]")):
+            return _real_getaddrinfo(host, *args, **kwargs)
+    except ValueError:
+        pass
+    raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_public_dns():
+    socket.getaddrinfo = _offline_getaddrinfo
+    yield
+    socket.getaddrinfo = _real_getaddrinfo
 
 
 @pytest.fixture(autouse=True)
