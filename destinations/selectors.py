@@ -24,11 +24,6 @@ def destination_list(*, workspace) -> QuerySet[Destination]:
     return Destination.objects.filter(workspace=workspace).order_by("created_at", "id")
 
 
-def destination_rows(*, workspace, fields: tuple[str, ...]) -> QuerySet:
-    """Plain rows of `fields` in creation order; a listing neither decrypts secrets nor builds models."""
-    return destination_list(workspace=workspace).values(*fields)
-
-
 def destination_get(*, workspace, destination_id) -> Destination:
     return _get(destination_list(workspace=workspace).select_related("connection"), destination_id, "Destination")
 
@@ -41,11 +36,11 @@ def connection_get(*, workspace, connection_id) -> Connection:
     return _get(connection_list(workspace=workspace), connection_id, "Connection")
 
 
-def test_run_list(*, workspace, destination: Destination | None = None, limit: int = 20) -> QuerySet[TestRun]:
-    runs = TestRun.objects.filter(workspace=workspace).order_by("-started_at")
+def test_run_list(*, workspace, destination: Destination | None = None) -> QuerySet[TestRun]:
+    runs = TestRun.objects.filter(workspace=workspace).order_by("-started_at", "-id")
     if destination is not None:
         runs = runs.filter(destination=destination)
-    return runs[:limit]
+    return runs
 
 
 def test_run_get(*, workspace, run_id) -> TestRun:

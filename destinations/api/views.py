@@ -14,6 +14,7 @@ from connectors.registry import connector_classes
 from .. import selectors, services, testing
 from ..representation import DESTINATION_FIELDS, destination_representation
 from ..sse import WATCHER_POLL_SECONDS, event_stream_response, finished_response, parse_last_event_id, resume_after
+from . import listing
 from .base import JSONErrorsNegotiation, WorkspaceScopedView
 from .serializers import (
     ConflictSerializer,
@@ -66,6 +67,9 @@ SSE_RESPONSE = {
 }
 
 
+TEST_RUNS_PAGE, TEST_RUNS_MAX = 20, 100
+
+
 def _sse_for(prepared) -> object:
     testing.connection_test_submit(prepared)
     run = prepared.test_run
@@ -86,10 +90,21 @@ class DestinationTypesView(APIView):
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["destinations"])
 class DestinationListView(WorkspaceScopedView):
-    @extend_schema(operation_id="destinations_list", responses={200: DestinationSerializer(many=True), **ERRORS})
+    @extend_schema(
+        operation_id="destinations_list",
+        description="Every destination, oldest first, narrowed by the filters given; an unknown parameter is a 400.",
+        parameters=[*listing.DESTINATION_FILTER_PARAMETERS, *listing.paging_parameters()],
+        responses={200: DestinationSerializer(many=True), **ERRORS},
+    )
     def get(self, request, workspace_id):
-        rows = selectors.destination_rows(workspace=self.workspace, fields=DESTINATION_FIELDS)
-        return Response([destination_representation(row) for row in rows])
+        rows, headers = listing.list_page(
+            request,
+            filterset_class=listing.DestinationFilter,
+            queryset=selectors.destination_list(workspace=self.workspace),
+            pagination=listing.KeysetPagination(ordering=("created_at", "id"), listing="destinations"),
+            values=DESTINATION_FIELDS,
+        )
+        return Response([destination_representation(row) for row in rows], headers=headers)
 
     @extend_schema(
         operation_id="destinations_create",
@@ -227,18 +242,27 @@ class TestRunDetailView(WorkspaceScopedView):
 class DestinationTestRunsView(WorkspaceScopedView):
     @extend_schema(
         operation_id="destinations_test_runs",
-        summary="A destination's recent test runs, newest first",
-        parameters=[OpenApiParameter("limit", int, description="At most this many (1-100, default 20).")],
+        summary="A destination's test runs, newest first, 20 a page unless `limit` says otherwise",
+        parameters=[
+            *listing.TEST_RUN_FILTER_PARAMETERS,
+            *listing.paging_parameters(default_limit=TEST_RUNS_PAGE, max_limit=TEST_RUNS_MAX),
+        ],
         responses={200: TestRunSerializer(many=True), **ERRORS},
     )
     def get(self, request, workspace_id, destination_id):
         destination = selectors.destination_get(workspace=self.workspace, destination_id=destination_id)
-        try:
-            limit = min(max(int(request.query_params.get("limit", 20)), 1), 100)
-        except ValueError:
-            limit = 20
-        runs = selectors.test_run_list(workspace=self.workspace, destination=destination, limit=limit)
-        return Response(TestRunSerializer(runs, many=True).data)
+        runs, headers = listing.list_page(
+            request,
+            filterset_class=listing.TestRunFilter,
+            queryset=selectors.test_run_list(workspace=self.workspace, destination=destination),
+            pagination=listing.KeysetPagination(
+                ordering=("-started_at", "-id"),
+                listing="test-runs",
+                default_limit=TEST_RUNS_PAGE,
+                max_limit=TEST_RUNS_MAX,
+            ),
+        )
+        return Response(TestRunSerializer(runs, many=True).data, headers=headers)
 
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["destinations"])
@@ -263,9 +287,20 @@ class DestinationFieldsView(WorkspaceScopedView):
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connections"])
 class ConnectionListView(WorkspaceScopedView):
-    @extend_schema(operation_id="connections_list", responses={200: ConnectionSerializer(many=True), **ERRORS})
+    @extend_schema(
+        operation_id="connections_list",
+        description="Every shared connection, oldest first, narrowed by the filters given.",
+        parameters=[*listing.CONNECTION_FILTER_PARAMETERS, *listing.paging_parameters()],
+        responses={200: ConnectionSerializer(many=True), **ERRORS},
+    )
     def get(self, request, workspace_id):
-        return Response(ConnectionSerializer(selectors.connection_list(workspace=self.workspace), many=True).data)
+        connections, headers = listing.list_page(
+            request,
+            filterset_class=listing.ConnectionFilter,
+            queryset=selectors.connection_list(workspace=self.workspace),
+            pagination=listing.KeysetPagination(ordering=("created_at", "id"), listing="connections"),
+        )
+        return Response(ConnectionSerializer(connections, many=True).data, headers=headers)
 
     @extend_schema(
         operation_id="connections_create",

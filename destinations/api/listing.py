@@ -1,0 +1,170 @@
+"""List endpoints: declared filters (django-filter), unknown query parameters refused, optional keyset pages.
+
+A list stays the contract's bare JSON array. `limit` asks for pages; the next page's URL is then given in a
+`Link: <…>; rel="next"` header, so a client that ignores it still gets every row when it sends no `limit`.
+"""
+
+from __future__ import annotations
+
+import django_filters
+from django.core import signing
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import Cursor, CursorPagination
+
+from connectors.registry import connector_types
+
+from ..models import Connection, Destination, DestinationStatus, TestRun, TestRunTrigger
+
+MAX_LIMIT = 1000
+
+
+def _type_choices():
+    return [(name, name) for name in connector_types()]
+
+
+class DestinationFilter(django_filters.FilterSet):
+    destination_type = django_filters.ChoiceFilter(choices=_type_choices)
+    status = django_filters.ChoiceFilter(choices=DestinationStatus.choices)
+    connection_id = django_filters.UUIDFilter()
+    name = django_filters.CharFilter(lookup_expr="icontains")
+
+    class Meta:
+        model = Destination
+        fields = ["destination_type", "status", "connection_id", "name"]
+
+
+class ConnectionFilter(django_filters.FilterSet):
+    destination_type = django_filters.ChoiceFilter(choices=_type_choices)
+    name = django_filters.CharFilter(lookup_expr="icontains")
+
+    class Meta:
+        model = Connection
+        fields = ["destination_type", "name"]
+
+
+class TestRunFilter(django_filters.FilterSet):
+    __test__ = False
+
+    status = django_filters.ChoiceFilter(
+        choices=[("passed", "passed"), ("failed", "failed"), ("running", "running")], method="filter_status"
+    )
+    trigger = django_filters.ChoiceFilter(choices=TestRunTrigger.choices)
+
+    class Meta:
+        model = TestRun
+        fields = ["status", "trigger"]
+
+    def filter_status(self, queryset, name, value):
+        if value == "running":
+            return queryset.filter(finished_at__isnull=True)
+        return queryset.filter(success=value == "passed")
+
+
+def refuse_unknown_params(query_params, allowed) -> None:
+    """A typo'd or unsupported parameter must not silently return everything."""
+    unknown = sorted(set(query_params) - set(allowed))
+    if unknown:
+        raise ValidationError({name: ["Unknown query parameter."] for name in unknown})
+
+
+def filtered(filterset_class, query_params, queryset):
+    """`queryset` narrowed by the declared filters; invalid values are a 400 naming the parameter."""
+    filterset = filterset_class(data=query_params, queryset=queryset)
+    if not filterset.is_valid():
+        raise ValidationError(filterset.errors)
+    return filterset.qs
+
+
+class KeysetPagination(CursorPagination):
+    """DRF's cursor pagination with a signed cursor, a strict `limit`, and the next page in a Link header.
+
+    Without `limit` (and no `default_limit`) nothing is paginated. The cursor is signed (and bound to the
+    listing), so a tampered or foreign cursor is a 400, not a silently wrong page.
+    """
+
+    page_size_query_param = "limit"
+    cursor_query_param = "cursor"
+    max_page_size = MAX_LIMIT
+
+    def __init__(self, *, ordering: tuple[str, ...], listing: str, default_limit: int | None = None, max_limit=None):
+        self.ordering = ordering
+        self.page_size = default_limit
+        self.max_page_size = max_limit or MAX_LIMIT
+        self._salt = f"destinations.api.cursor.{listing}"
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            if self.cursor_query_param in request.query_params and self.page_size is None:
+                raise ValidationError({"cursor": ["Only valid together with limit."]})
+            return self.page_size
+        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
+            raise ValidationError({"limit": [f"A whole number from 1 to {self.max_page_size}."]})
+        return int(raw)
+
+    def encode_cursor(self, cursor: Cursor) -> str:
+        from rest_framework.utils.urls import replace_query_param
+
+        token = signing.dumps([cursor.offset, cursor.reverse, cursor.position], salt=self._salt)
+        return replace_query_param(self.base_url, self.cursor_query_param, token)
+
+    def decode_cursor(self, request) -> Cursor | None:
+        token = request.query_params.get(self.cursor_query_param)
+        if token is None:
+            return None
+        try:
+            offset, reverse, position = signing.loads(token, salt=self._salt)
+            if not isinstance(offset, int) or offset < 0 or not isinstance(position, str | None):
+                raise ValueError
+        except (signing.BadSignature, ValueError, TypeError):
+            raise ValidationError({"cursor": ["Invalid cursor; use the URL of a Link header as given."]}) from None
+        return Cursor(offset=min(offset, self.offset_cutoff), reverse=bool(reverse), position=position)
+
+    def page(self, queryset, request) -> list:
+        """The rows to answer: one page when `limit` is given (or defaulted), else all of them."""
+        rows = self.paginate_queryset(queryset, request)
+        return list(queryset) if rows is None else rows
+
+    def link_headers(self) -> dict:
+        if getattr(self, "page_size", None) and getattr(self, "has_next", False):
+            return {"Link": f'<{self.get_next_link()}>; rel="next"'}
+        return {}
+
+
+def list_page(request, *, filterset_class, queryset, pagination: KeysetPagination, values: tuple[str, ...] = ()):
+    """One listing: refuse unknown parameters, filter, then one page (or all); returns (rows, headers)."""
+    refuse_unknown_params(request.query_params, [*filterset_class.base_filters, "limit", "cursor"])
+    queryset = filtered(filterset_class, request.query_params, queryset)
+    if values:
+        queryset = queryset.values(*values)
+    return pagination.page(queryset, request), pagination.link_headers()
+
+
+def paging_parameters(*, default_limit: int | None = None, max_limit: int = MAX_LIMIT) -> list[OpenApiParameter]:
+    default = f"default {default_limit}" if default_limit else "without it every row is returned"
+    return [
+        OpenApiParameter(
+            "limit",
+            OpenApiTypes.INT,
+            description=f"Page size, 1-{max_limit} ({default}). The next page's URL is in the `Link` header "
+            '(`<…>; rel="next"`), absent on the last page.',
+        ),
+        OpenApiParameter(
+            "cursor", OpenApiTypes.STR, description="Opaque; only as given in a `Link` header, with `limit`."
+        ),
+    ]
+
+
+DESTINATION_FILTER_PARAMETERS = [
+    OpenApiParameter("destination_type", OpenApiTypes.STR, enum=connector_types(), description="Only this type."),
+    OpenApiParameter("status", OpenApiTypes.STR, enum=DestinationStatus.values, description="Only this status."),
+    OpenApiParameter("connection_id", OpenApiTypes.UUID, description="Only those using this shared connection."),
+    OpenApiParameter("name", OpenApiTypes.STR, description="Name contains this (case-insensitive)."),
+]
+CONNECTION_FILTER_PARAMETERS = [DESTINATION_FILTER_PARAMETERS[0], DESTINATION_FILTER_PARAMETERS[3]]
+TEST_RUN_FILTER_PARAMETERS = [
+    OpenApiParameter("status", OpenApiTypes.STR, enum=["passed", "failed", "running"], description="Only these runs."),
+    OpenApiParameter("trigger", OpenApiTypes.STR, enum=TestRunTrigger.values, description="Only runs started so."),
+]
