@@ -30,6 +30,8 @@ from connectors.registry import UnknownConnectorType, connector_classes, get_con
 from . import admin_views, bulk, services
 from .errors import Conflict, InvalidInput
 from .models import (
+    AuditEvent,
+    AuditVia,
     Connection,
     Destination,
     DestinationStatus,
@@ -280,6 +282,7 @@ class DestinationForm(ServiceConfigForm):
         if self.instance._state.adding:
             return partial(
                 services.destination_create,
+                via=AuditVia.ADMIN,
                 workspace=cleaned["workspace"],
                 name=cleaned["name"],
                 destination_type=cleaned["destination_type"],
@@ -327,6 +330,7 @@ class ConnectionForm(ServiceConfigForm):
         if self.instance._state.adding:
             return partial(
                 services.connection_create,
+                via=AuditVia.ADMIN,
                 workspace=cleaned["workspace"],
                 name=cleaned["name"],
                 destination_type=cleaned["destination_type"],
@@ -337,7 +341,7 @@ class ConnectionForm(ServiceConfigForm):
 
 
 def _update_as(service, argument: str, instance, data: dict, *, actor):
-    return service(**{argument: instance}, actor=actor, data=data)
+    return service(**{argument: instance}, actor=actor, via=AuditVia.ADMIN, data=data)
 
 
 class ServiceSaveMixin:
@@ -345,7 +349,7 @@ class ServiceSaveMixin:
 
     delete_protected_hint = ""
 
-    def service_delete(self, obj) -> None:
+    def service_delete(self, request, obj) -> None:
         raise NotImplementedError
 
     def save_model(self, request, obj, form, change):
@@ -355,7 +359,7 @@ class ServiceSaveMixin:
 
     def delete_model(self, request, obj):
         try:
-            self.service_delete(obj)
+            self.service_delete(request, obj)
         except Conflict as exc:  # something started using it since the confirmation page
             request._service_delete_refused = exc.detail
 
@@ -390,7 +394,7 @@ class ServiceSaveMixin:
             try:
                 with transaction.atomic():
                     self.log_deletions(request, [obj])
-                    self.service_delete(obj)
+                    self.service_delete(request, obj)
                 deleted += 1
             except Conflict as exc:
                 refused.append(f"{name}: {exc.detail}")
@@ -521,8 +525,8 @@ class DestinationAdmin(ServiceSaveMixin, admin.ModelAdmin):
     def status_column(self, destination: Destination):
         return status_badge(destination.status, destination.status_error)
 
-    def service_delete(self, obj):
-        services.destination_delete(destination=obj)
+    def service_delete(self, request, obj):
+        services.destination_delete(destination=obj, actor=request.user, via=AuditVia.ADMIN)
 
     def get_deleted_objects(self, objs, request):
         """Django's confirmation data, with the blockers named plainly: active pipelines and syncs."""
@@ -624,8 +628,8 @@ class ConnectionAdmin(ServiceSaveMixin, admin.ModelAdmin):
     def destinations_count(self, connection: Connection) -> int:
         return connection.destinations_total
 
-    def service_delete(self, obj):
-        services.connection_delete(connection=obj)
+    def service_delete(self, request, obj):
+        services.connection_delete(connection=obj, actor=request.user, via=AuditVia.ADMIN)
 
 
 # --- pipelines and syncs --------------------------------------------------------------------------
@@ -719,3 +723,45 @@ class TestRunAdmin(admin.ModelAdmin):
             "</thead><tbody>{}</tbody></table>",
             rows,
         )
+
+
+# --- audit history (read-only) ----------------------------------------------------------------------
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Who changed what, through what; names of fields only (the values were never recorded)."""
+
+    list_display = ("created_at", "action", "target_type", "target_name", "workspace", "actor_label", "via", "changed")
+    list_filter = ("action", "via", "target_type")
+    list_select_related = ("workspace",)
+    search_fields = ("target_name", "actor_label", "=target_id")
+    date_hierarchy = "created_at"
+    fields = (
+        "created_at",
+        "workspace",
+        "actor",
+        "actor_label",
+        "via",
+        "action",
+        "target_type",
+        "target_id",
+        "target_name",
+        "changed_fields",
+        "secret_fields",
+        "details",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Fields changed")
+    def changed(self, event: AuditEvent) -> str:
+        return ", ".join(event.changed_fields) or "–"

@@ -15,8 +15,9 @@ from connectors.errors import ConnectorError
 from connectors.http import OutboundPolicy
 from connectors.registry import UnknownConnectorType, connector_types, get_connector_class
 
+from .audit import audit_record, config_changes
 from .errors import Conflict, InvalidInput, VendorFailure
-from .models import Connection, Destination, DestinationStatus
+from .models import AuditAction, Connection, Destination, DestinationStatus
 from .selectors import NotFound, connection_get
 
 
@@ -89,8 +90,9 @@ def validated_config(connector_cls: type[Connector], config: dict, connection: C
 
 @transaction.atomic
 def destination_create(
-    *, workspace, actor, name: str, destination_type: str, config: dict, connection_id=None
+    *, workspace, actor, via: str, name: str, destination_type: str, config: dict, connection_id=None
 ) -> Destination:
+    """`via`: what the change came through (api, admin, cli, …), for the audit history."""
     connector_cls = connector_class_for(destination_type)
     connection = resolve_connection(workspace=workspace, connection_id=connection_id, destination_type=destination_type)
     config = _drop_masks(connector_cls, config)
@@ -100,13 +102,24 @@ def destination_create(
     )
     destination.store_config(config)
     destination.save()
+    changed, secret = config_changes(connector_cls, {}, config, prefix="config")
+    audit_record(
+        workspace=workspace,
+        actor=actor,
+        via=via,
+        action=AuditAction.CREATE,
+        target=destination,
+        changed_fields=["name", "destination_type", *(["connection_id"] if connection else []), *changed],
+        secret_fields=secret,
+    )
     return destination
 
 
 @transaction.atomic
-def destination_update(*, destination: Destination, actor, data: dict) -> Destination:
+def destination_update(*, destination: Destination, actor, via: str, data: dict) -> Destination:
     """Change only the fields in `data`; a change to config, connection or type resets the status."""
     destination = Destination.objects.select_for_update().get(pk=destination.pk)
+    before = {"name": destination.name, "destination_type": destination.destination_type}
     old_type = destination.destination_type
     new_type = data.get("destination_type", old_type)
     connector_cls = connector_class_for(new_type)
@@ -130,6 +143,7 @@ def destination_update(*, destination: Destination, actor, data: dict) -> Destin
     config_changed = config != destination.own_config()
     connection_changed = connection != destination.connection
     validated_config(connector_cls, config, connection)
+    changed, secret = config_changes(connector_cls, destination.own_config(), config, prefix="config")
 
     if "name" in data:
         destination.name = data["name"]
@@ -142,6 +156,19 @@ def destination_update(*, destination: Destination, actor, data: dict) -> Destin
         destination.fields_cache = None
         destination.fields_cached_at = None
     destination.save()
+    changed += [name for name, old in before.items() if getattr(destination, name) != old]
+    if connection_changed:
+        changed.append("connection_id")
+    if changed:
+        audit_record(
+            workspace=destination.workspace,
+            actor=actor,
+            via=via,
+            action=AuditAction.UPDATE,
+            target=destination,
+            changed_fields=changed,
+            secret_fields=secret,
+        )
     return destination
 
 
@@ -153,7 +180,8 @@ def blocking_references(protected_objects) -> list[dict]:
 
 
 @transaction.atomic
-def destination_delete(*, destination: Destination) -> None:
+def destination_delete(*, destination: Destination, actor, via: str) -> None:
+    target_id = destination.pk
     try:
         destination.delete()
     except ProtectedError as exc:
@@ -161,6 +189,8 @@ def destination_delete(*, destination: Destination) -> None:
         names = ", ".join(f"{b['type']} {b['name']!r}" for b in blocking)
         detail = f"This destination is used by active {names}; deactivate or detach them first."
         raise Conflict(detail, blocking) from None
+    destination.pk = target_id  # Django clears it on delete; the history keeps it
+    audit_record(workspace=destination.workspace, actor=actor, via=via, action=AuditAction.DELETE, target=destination)
 
 
 # --- shared connections ---------------------------------------------------------------------------
@@ -174,17 +204,30 @@ def _validated_credentials(connector_cls: type[Connector], credentials: dict) ->
 
 
 @transaction.atomic
-def connection_create(*, workspace, actor, name: str, destination_type: str, credentials: dict) -> Connection:
+def connection_create(*, workspace, actor, via: str, name: str, destination_type: str, credentials: dict) -> Connection:
     connector_cls = connector_class_for(destination_type)
     credentials = _validated_credentials(connector_cls, _drop_masks(connector_cls, credentials))
-    return Connection.objects.create(
+    connection = Connection.objects.create(
         workspace=workspace, name=name, destination_type=destination_type, credentials=credentials, created_by=actor
     )
+    changed, secret = config_changes(connector_cls, {}, credentials, prefix="credentials")
+    audit_record(
+        workspace=workspace,
+        actor=actor,
+        via=via,
+        action=AuditAction.CREATE,
+        target=connection,
+        changed_fields=["name", "destination_type", *changed],
+        secret_fields=secret,
+    )
+    return connection
 
 
 @transaction.atomic
-def connection_update(*, connection: Connection, actor, data: dict) -> Connection:
+def connection_update(*, connection: Connection, actor, via: str, data: dict) -> Connection:
     connection = Connection.objects.select_for_update().get(pk=connection.pk)
+    before = {"name": connection.name, "destination_type": connection.destination_type}
+    before_credentials = dict(connection.credentials)
     if "destination_type" in data and data["destination_type"] != connection.destination_type:
         users = list(connection.destinations.all())
         if users:
@@ -218,11 +261,29 @@ def connection_update(*, connection: Connection, actor, data: dict) -> Connectio
                 status=DestinationStatus.PENDING, status_error="", fields_cache=None, fields_cached_at=None
             )
     connection.save()
+    changed, secret = config_changes(
+        connector_class_for(connection.destination_type),
+        before_credentials,
+        connection.credentials,
+        prefix="credentials",
+    )
+    changed += [name for name, old in before.items() if getattr(connection, name) != old]
+    if changed:
+        audit_record(
+            workspace=connection.workspace,
+            actor=actor,
+            via=via,
+            action=AuditAction.UPDATE,
+            target=connection,
+            changed_fields=changed,
+            secret_fields=secret,
+        )
     return connection
 
 
 @transaction.atomic
-def connection_delete(*, connection: Connection) -> None:
+def connection_delete(*, connection: Connection, actor, via: str) -> None:
+    target_id = connection.pk
     try:
         connection.delete()
     except ProtectedError as exc:
@@ -230,6 +291,8 @@ def connection_delete(*, connection: Connection) -> None:
         names = ", ".join(repr(b["name"]) for b in blocking)
         detail = f"This connection is used by destinations {names}; change or delete them first."
         raise Conflict(detail, blocking) from None
+    connection.pk = target_id
+    audit_record(workspace=connection.workspace, actor=actor, via=via, action=AuditAction.DELETE, target=connection)
 
 
 def rotated_secrets_store(*, destination_id, rotated: dict) -> None:

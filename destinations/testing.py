@@ -22,7 +22,8 @@ from django_eventstream import send_event
 from connectors.base import FAILED
 from connectors.runner import run_test
 
-from .models import Destination, DestinationStatus, TestRun, TestRunTrigger
+from .audit import audit_record
+from .models import AuditAction, Destination, DestinationStatus, TestRun, TestRunTrigger
 from .representation import destination_as_dict
 from .services import (
     connector_class_for,
@@ -55,7 +56,11 @@ def connection_test_prepare(
     config: dict | None = None,
     connection_id=None,
 ) -> PreparedTest:
-    """Validate what will be tested and record the run. For a stored destination `config` overrides keys."""
+    """Validate what will be tested and record the run. For a stored destination `config` overrides keys.
+
+    A test of a stored destination (or of a new config on a shared connection) enters the audit history.
+    """
+    connection_obj = None
     if destination is not None:
         destination_type = destination.destination_type
         connector_cls = connector_class_for(destination_type)
@@ -72,6 +77,16 @@ def connection_test_prepare(
     test_run = TestRun.objects.create(
         workspace=workspace, destination=destination, destination_type=destination_type, actor=actor, trigger=trigger
     )
+    target = destination or connection_obj
+    if target is not None:
+        audit_record(
+            workspace=workspace,
+            actor=actor,
+            via=trigger,
+            action=AuditAction.TEST,
+            target=target,
+            details={"test_run_id": str(test_run.pk), "overridden": sorted(config or {}) if destination else []},
+        )
     return PreparedTest(test_run, effective)
 
 

@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from connectors.registry import UnknownConnectorType, get_connector_class
 
-from ..models import Connection, Destination, DestinationStatus, TestRun
+from ..models import AuditEvent, Connection, Destination, DestinationStatus, TestRun
 from ..representation import destination_as_dict
 
 
@@ -231,3 +231,32 @@ class ConflictSerializer(serializers.Serializer):
 class VendorErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
     error = serializers.DictField()
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    """One history entry: names of the fields changed, never their values."""
+
+    actor = serializers.UUIDField(source="actor_id", read_only=True, allow_null=True)
+    changed_fields = serializers.ListField(child=serializers.CharField(), read_only=True)
+    secret_fields = serializers.ListField(
+        child=serializers.CharField(), read_only=True, help_text="The changed fields that are secret (named only)."
+    )
+    details = serializers.DictField(read_only=True, help_text="For a test: `test_run_id` and the overridden keys.")
+
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id",
+            "created_at",
+            "actor",
+            "actor_label",
+            "via",
+            "action",
+            "target_type",
+            "target_id",
+            "target_name",
+            "changed_fields",
+            "secret_fields",
+            "details",
+        ]
+        read_only_fields = fields

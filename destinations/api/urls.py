@@ -36,6 +36,11 @@ urlpatterns = [
         views.DestinationTestRunsView.as_view(),
         name="destination-test-runs",
     ),
+    path(
+        f"{workspace}/destinations/<uuid:destination_id>/history",
+        views.DestinationHistoryView.as_view(),
+        name="destination-history",
+    ),
     path(f"{workspace}/connections", views.ConnectionListView.as_view(), name="connection-list"),
     path(
         f"{workspace}/connections/<uuid:connection_id>", views.ConnectionDetailView.as_view(), name="connection-detail"

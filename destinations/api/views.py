@@ -11,12 +11,14 @@ from rest_framework.views import APIView
 
 from connectors.registry import connector_classes
 
-from .. import selectors, services, testing
+from .. import audit, selectors, services, testing
+from ..models import AuditVia
 from ..representation import DESTINATION_FIELDS, destination_representation
 from ..sse import WATCHER_POLL_SECONDS, event_stream_response, finished_response, parse_last_event_id, resume_after
 from . import listing
 from .base import JSONErrorsNegotiation, WorkspaceScopedView
 from .serializers import (
+    AuditEventSerializer,
     ConflictSerializer,
     ConnectionCreateSerializer,
     ConnectionSerializer,
@@ -115,7 +117,7 @@ class DestinationListView(WorkspaceScopedView):
         serializer = DestinationCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         destination = services.destination_create(
-            workspace=self.workspace, actor=request.user, **serializer.validated_data
+            workspace=self.workspace, actor=request.user, via=AuditVia.API, **serializer.validated_data
         )
         return Response(DestinationSerializer(destination).data, status=status.HTTP_201_CREATED)
 
@@ -142,7 +144,10 @@ class DestinationDetailView(WorkspaceScopedView):
         serializer = DestinationUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         destination = services.destination_update(
-            destination=self.destination(destination_id), actor=request.user, data=serializer.validated_data
+            destination=self.destination(destination_id),
+            actor=request.user,
+            via=AuditVia.API,
+            data=serializer.validated_data,
         )
         return Response(DestinationSerializer(destination).data)
 
@@ -166,7 +171,7 @@ class DestinationDetailView(WorkspaceScopedView):
         },
     )
     def delete(self, request, workspace_id, destination_id):
-        services.destination_delete(destination=self.destination(destination_id))
+        services.destination_delete(destination=self.destination(destination_id), actor=request.user, via=AuditVia.API)
         return Response({"status": "deleted"})
 
 
@@ -266,6 +271,22 @@ class DestinationTestRunsView(WorkspaceScopedView):
 
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["destinations"])
+class DestinationHistoryView(WorkspaceScopedView):
+    @extend_schema(
+        operation_id="destinations_history",
+        summary="Who created, changed, tested or deleted this destination, when and through what; newest first",
+        description="Changed fields are named (`config.url`); secret ones are listed in `secret_fields` too. "
+        "No value, old or new, is kept.",
+        responses={200: AuditEventSerializer(many=True), **ERRORS},
+    )
+    def get(self, request, workspace_id, destination_id):
+        listing.refuse_unknown_params(request.query_params, ())
+        destination = selectors.destination_get(workspace=self.workspace, destination_id=destination_id)
+        events = audit.audit_history(workspace=self.workspace, target=destination)
+        return Response(AuditEventSerializer(events, many=True).data)
+
+
+@extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["destinations"])
 class DestinationFieldsView(WorkspaceScopedView):
     @extend_schema(
         operation_id="destinations_fields",
@@ -311,7 +332,7 @@ class ConnectionListView(WorkspaceScopedView):
         serializer = ConnectionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         connection = services.connection_create(
-            workspace=self.workspace, actor=request.user, **serializer.validated_data
+            workspace=self.workspace, actor=request.user, via=AuditVia.API, **serializer.validated_data
         )
         return Response(ConnectionSerializer(connection).data, status=status.HTTP_201_CREATED)
 
@@ -334,7 +355,10 @@ class ConnectionDetailView(WorkspaceScopedView):
         serializer = ConnectionUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         connection = services.connection_update(
-            connection=self.connection(connection_id), actor=request.user, data=serializer.validated_data
+            connection=self.connection(connection_id),
+            actor=request.user,
+            via=AuditVia.API,
+            data=serializer.validated_data,
         )
         return Response(ConnectionSerializer(connection).data)
 
@@ -347,5 +371,5 @@ class ConnectionDetailView(WorkspaceScopedView):
         },
     )
     def delete(self, request, workspace_id, connection_id):
-        services.connection_delete(connection=self.connection(connection_id))
+        services.connection_delete(connection=self.connection(connection_id), actor=request.user, via=AuditVia.API)
         return Response({"status": "deleted"})

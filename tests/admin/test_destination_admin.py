@@ -335,11 +335,11 @@ def test_delete_race_is_refused_with_a_message(staff, destination, monkeypatch):
 
     pipeline = PipelineFactory(destination=destination, is_active=False)
 
-    def activate_then_delete(self, obj):
+    def activate_then_delete(self, request, obj):
         ReverseETLPipeline.objects.filter(pk=pipeline.pk).update(is_active=True)
         from destinations import services
 
-        services.destination_delete(destination=obj)
+        services.destination_delete(destination=obj, actor=request.user, via="admin")
 
     monkeypatch.setattr(DestinationAdmin, "service_delete", activate_then_delete)
     response = staff.post(f"/admin/destinations/destination/{destination.pk}/delete/", {"post": "yes"}, follow=True)
