@@ -27,3 +27,11 @@ class VendorFailure(Exception):
     def __init__(self, error):
         self.error = error
         super().__init__(error.message)
+
+
+class IdempotencyKeyReused(Exception):
+    """An Idempotency-Key sent again with a different request: neither replayed nor run."""
+
+    def __init__(self, detail: str):
+        self.detail = detail
+        super().__init__(detail)

@@ -196,6 +196,8 @@ if not isinstance(CONNECTOR_BASE_URLS, dict):
 CONNECTION_TEST_TIMEOUT_SECONDS = float(os.environ.get("CONNECTION_TEST_TIMEOUT_SECONDS", "120"))
 CONNECTION_TEST_WORKERS = int(os.environ.get("CONNECTION_TEST_WORKERS", "64"))
 FIELDS_CACHE_SECONDS = int(os.environ.get("FIELDS_CACHE_SECONDS", "3600"))
+# How long an Idempotency-Key is remembered (per workspace); `purge_test_runs` forgets older ones.
+IDEMPOTENCY_KEY_HOURS = int(os.environ.get("IDEMPOTENCY_KEY_HOURS", "24"))
 
 LOGGING = {
     "version": 1,

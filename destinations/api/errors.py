@@ -1,4 +1,7 @@
-"""One error shape: `{"detail": ..., "errors": {"path.to.field": [...]}}`, plus `blocking` on 409."""
+"""One error shape: `{"detail": ..., "errors": {"path.to.field": [...]}}`, plus `blocking` on 409.
+
+A reused Idempotency-Key with another request is a 422 naming the header.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from ..errors import Conflict, InvalidInput, VendorFailure
+from ..errors import Conflict, IdempotencyKeyReused, InvalidInput, VendorFailure
 from ..selectors import NotFound
 
 
@@ -41,6 +44,9 @@ def exception_handler(exc, context):
         return validation_response(exc.errors, exc.extra)
     if isinstance(exc, Conflict):
         return Response({"detail": exc.detail, "blocking": exc.blocking}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, IdempotencyKeyReused):
+        body = {"detail": exc.detail, "errors": {"Idempotency-Key": [exc.detail]}}
+        return Response(body, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
     if isinstance(exc, NotFound):
         return Response({"detail": str(exc)}, status=status.HTTP_404_NOT_FOUND)
     if isinstance(exc, VendorFailure):

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from connectors.registry import connector_classes
 
-from .. import audit, selectors, services, testing
+from .. import audit, idempotency, selectors, services, testing
 from ..models import AuditVia
 from ..representation import DESTINATION_FIELDS, destination_representation
 from ..sse import WATCHER_POLL_SECONDS, event_stream_response, finished_response, parse_last_event_id, resume_after
@@ -72,10 +72,54 @@ SSE_RESPONSE = {
 TEST_RUNS_PAGE, TEST_RUNS_MAX = 20, 100
 
 
-def _sse_for(prepared) -> object:
-    testing.connection_test_submit(prepared)
-    run = prepared.test_run
+IDEMPOTENCY_PARAM = OpenApiParameter(
+    idempotency.HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Retry safely: the same key with the same body within 24 h answers as the first request did "
+    "(`Idempotent-Replayed: true`), without acting again; with another body it is a 422.",
+)
+IDEMPOTENCY_CONFLICT = {
+    422: OpenApiResponse(ErrorSerializer, description="This Idempotency-Key was used with a different request.")
+}
+REPLAYED = {"Idempotent-Replayed": "true"}
+
+
+def _once(view, request, *, status_code: int, perform) -> idempotency.Outcome:
+    """`perform` once per Idempotency-Key of this workspace (or simply, without one)."""
+    return idempotency.run_once(
+        workspace=view.workspace,
+        key=idempotency.valid_key(request.headers.get(idempotency.HEADER)),
+        fingerprint=idempotency.request_fingerprint(method=request.method, path=request.path, body=request.data),
+        status_code=status_code,
+        perform=perform,
+    )
+
+
+def _test_once(view, request, **prepare_kwargs):
+    """Start a connection test and stream it; a replayed key re-attaches to the run it started."""
+
+    def prepare():
+        prepared = testing.connection_test_prepare(workspace=view.workspace, actor=request.user, **prepare_kwargs)
+        return prepared.test_run.pk, prepared
+
+    outcome = _once(view, request, status_code=200, perform=prepare)
+    if outcome.replayed:
+        run = selectors.test_run_get(workspace=view.workspace, run_id=outcome.resource_id)
+        return _attach(request, run, extra_headers=REPLAYED)
+    testing.connection_test_submit(outcome.value)
+    run = outcome.value.test_run
     return event_stream_response(run.channel, headers={"X-Test-Run-ID": str(run.pk)})
+
+
+def _attach(request, run, *, extra_headers=None):
+    """The one re-attach path: the run's events from the start (or after Last-Event-ID), then live."""
+    headers = {"X-Test-Run-ID": str(run.pk), **(extra_headers or {})}
+    after = resume_after(run, parse_last_event_id(request.headers.get("Last-Event-ID"), run.channel))
+    if after is None:
+        return finished_response(headers)
+    return event_stream_response(run.channel, after_id=after, headers=headers, poll_seconds=WATCHER_POLL_SECONDS)
 
 
 class DestinationTypesView(APIView):
@@ -110,16 +154,25 @@ class DestinationListView(WorkspaceScopedView):
 
     @extend_schema(
         operation_id="destinations_create",
+        parameters=[IDEMPOTENCY_PARAM],
         request=DestinationCreateSerializer,
-        responses={201: DestinationSerializer, **ERRORS},
+        responses={201: DestinationSerializer, **ERRORS, **IDEMPOTENCY_CONFLICT},
     )
     def post(self, request, workspace_id):
         serializer = DestinationCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        destination = services.destination_create(
-            workspace=self.workspace, actor=request.user, via=AuditVia.API, **serializer.validated_data
-        )
-        return Response(DestinationSerializer(destination).data, status=status.HTTP_201_CREATED)
+
+        def create():
+            destination = services.destination_create(
+                workspace=self.workspace, actor=request.user, via=AuditVia.API, **serializer.validated_data
+            )
+            return destination.pk, destination
+
+        outcome = _once(self, request, status_code=status.HTTP_201_CREATED, perform=create)
+        if outcome.replayed:  # answered as the first time, with the destination as it is now
+            destination = selectors.destination_get(workspace=self.workspace, destination_id=outcome.resource_id)
+            return Response(DestinationSerializer(destination).data, status=outcome.status_code, headers=REPLAYED)
+        return Response(DestinationSerializer(outcome.value).data, status=outcome.status_code)
 
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["destinations"])
@@ -181,17 +234,15 @@ class DestinationTestNewView(WorkspaceScopedView):
 
     @extend_schema(
         operation_id="destinations_test_new",
+        parameters=[IDEMPOTENCY_PARAM],
         request=ConnectionTestNewSerializer,
-        responses=SSE_RESPONSE,
+        responses={**SSE_RESPONSE, **IDEMPOTENCY_CONFLICT},
         summary="Test a new connection (streamed as Server-Sent Events)",
     )
     def post(self, request, workspace_id):
         serializer = ConnectionTestNewSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        prepared = testing.connection_test_prepare(
-            workspace=self.workspace, actor=request.user, **serializer.validated_data
-        )
-        return _sse_for(prepared)
+        return _test_once(self, request, **serializer.validated_data)
 
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])
@@ -200,21 +251,16 @@ class DestinationTestView(WorkspaceScopedView):
 
     @extend_schema(
         operation_id="destinations_test",
+        parameters=[IDEMPOTENCY_PARAM],
         request=ConnectionTestStoredSerializer,
-        responses=SSE_RESPONSE,
+        responses={**SSE_RESPONSE, **IDEMPOTENCY_CONFLICT},
         summary="Test a stored destination (SSE); its status is updated when the test ends",
     )
     def post(self, request, workspace_id, destination_id):
         serializer = ConnectionTestStoredSerializer(data=request.data or {})
         serializer.is_valid(raise_exception=True)
         destination = selectors.destination_get(workspace=self.workspace, destination_id=destination_id)
-        prepared = testing.connection_test_prepare(
-            workspace=self.workspace,
-            actor=request.user,
-            destination=destination,
-            config=serializer.validated_data.get("config"),
-        )
-        return _sse_for(prepared)
+        return _test_once(self, request, destination=destination, config=serializer.validated_data.get("config"))
 
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])
@@ -228,12 +274,7 @@ class TestRunEventsView(WorkspaceScopedView):
         responses=SSE_RESPONSE,
     )
     def get(self, request, workspace_id, run_id):
-        run = selectors.test_run_get(workspace=self.workspace, run_id=run_id)
-        headers = {"X-Test-Run-ID": str(run.pk)}
-        after = resume_after(run, parse_last_event_id(request.headers.get("Last-Event-ID"), run.channel))
-        if after is None:
-            return finished_response(headers)
-        return event_stream_response(run.channel, after_id=after, headers=headers, poll_seconds=WATCHER_POLL_SECONDS)
+        return _attach(request, selectors.test_run_get(workspace=self.workspace, run_id=run_id))
 
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])
@@ -325,16 +366,25 @@ class ConnectionListView(WorkspaceScopedView):
 
     @extend_schema(
         operation_id="connections_create",
+        parameters=[IDEMPOTENCY_PARAM],
         request=ConnectionCreateSerializer,
-        responses={201: ConnectionSerializer, **ERRORS},
+        responses={201: ConnectionSerializer, **ERRORS, **IDEMPOTENCY_CONFLICT},
     )
     def post(self, request, workspace_id):
         serializer = ConnectionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        connection = services.connection_create(
-            workspace=self.workspace, actor=request.user, via=AuditVia.API, **serializer.validated_data
-        )
-        return Response(ConnectionSerializer(connection).data, status=status.HTTP_201_CREATED)
+
+        def create():
+            connection = services.connection_create(
+                workspace=self.workspace, actor=request.user, via=AuditVia.API, **serializer.validated_data
+            )
+            return connection.pk, connection
+
+        outcome = _once(self, request, status_code=status.HTTP_201_CREATED, perform=create)
+        if outcome.replayed:
+            connection = selectors.connection_get(workspace=self.workspace, connection_id=outcome.resource_id)
+            return Response(ConnectionSerializer(connection).data, status=outcome.status_code, headers=REPLAYED)
+        return Response(ConnectionSerializer(outcome.value).data, status=outcome.status_code)
 
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connections"])

@@ -85,6 +85,7 @@ ISOLATION_CASES = [
     (f"{W}/destinations/<uuid:destination_id>/test", ["post"]),
     (f"{W}/destinations/<uuid:destination_id>/fields", ["get"]),
     (f"{W}/destinations/<uuid:destination_id>/test-runs", ["get"]),
+    (f"{W}/destinations/<uuid:destination_id>/history", ["get"]),
     (f"{W}/connections", ["get", "post"]),
     (f"{W}/connections/<uuid:connection_id>", ["get", "put", "delete"]),
 ]
@@ -115,7 +116,7 @@ def test_other_workspaces_ids_are_404_everywhere(api, other_api, pattern, method
 
 def test_own_workspace_path_with_other_workspaces_object_ids_is_404(api, other_api):
     destination = DestinationFactory(workspace=other_api.workspace)
-    for suffix in ("", "/fields", "/test-runs"):
+    for suffix in ("", "/fields", "/test-runs", "/history"):
         assert api.get(api.path(f"destinations/{destination.pk}{suffix}")).status_code == 404
     assert api.post(api.path(f"destinations/{destination.pk}/test")).status_code == 404
 

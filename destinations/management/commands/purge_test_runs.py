@@ -1,10 +1,14 @@
-"""Delete connection-test history (runs and their stored events) older than a number of days."""
+"""Delete connection-test history (runs and their stored events) older than a number of days.
+
+Idempotency keys past IDEMPOTENCY_KEY_HOURS go too (a new request would already ignore them).
+"""
 
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from destinations.idempotency import idempotency_keys_purge
 from destinations.models import TestRun
 
 
@@ -22,3 +26,4 @@ class Command(BaseCommand):
         runs = by_model.get("destinations.TestRun", 0)
         events = by_model.get("destinations.TestRunEvent", 0)
         self.stdout.write(f"Deleted {runs} test runs and {events} stored events older than {older_than_days} days.")
+        self.stdout.write(f"Deleted {idempotency_keys_purge()} idempotency keys past their keeping time.")
