@@ -31,3 +31,16 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return f'{self.keyword} realm="api"'
+
+
+class StaffSessionAuthentication(authentication.SessionAuthentication):
+    """Development only (added when DJANGO_DEBUG is on): staff logged into the admin use the browsable API.
+
+    Django's session, with DRF's CSRF check on every unsafe request; anyone but staff is ignored.
+    """
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is None or not result[0].is_staff:
+            return None
+        return result

@@ -69,12 +69,15 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "workspaces",
     "destinations",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The admin's and API docs' static files, from this process (no separate web server needed).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -151,20 +154,33 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / ".local" / "static"
+# `manage.py collectstatic` gathers them here for production; development serves them from the apps.
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / ".local" / "static")
+if DEBUG or TESTING:
+    # whitenoise serves straight from the apps (WHITENOISE_USE_FINDERS); an empty root keeps it quiet.
+    WHITENOISE_USE_FINDERS = True
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+else:
+    # Hashed, compressed copies served by whitenoise with far-future cache headers.
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["workspaces.authentication.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "destinations.api.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "destinations.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "URL_FORMAT_OVERRIDE": None,
 }
 if DEBUG:
+    # Development: staff logged into the admin can click through the API in the browser (CSRF still checked).
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
+    REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"].append("workspaces.authentication.StaffSessionAuthentication")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Destinations API",
@@ -179,6 +195,17 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "destinations.api.openapi.typed_config_bodies",
+        "destinations.api.openapi.servers",
+    ],
+    # Swagger UI from the drf-spectacular-sidecar package: /api/docs/ works without internet access.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "TAGS": [
+        {"name": "destination types", "description": "What each destination type needs and how it is tested."},
+        {"name": "destinations", "description": "A workspace's destinations, their fields and history."},
+        {"name": "connection tests", "description": "Connection tests streamed as Server-Sent Events."},
+        {"name": "connections", "description": "Credentials shared by several destinations."},
     ],
     "ENUM_NAME_OVERRIDES": {"DestinationStatusEnum": "destinations.models.DestinationStatus"},
 }
@@ -195,6 +222,8 @@ if not isinstance(CONNECTOR_BASE_URLS, dict):
     raise ImproperlyConfigured("CONNECTOR_BASE_URLS must be a JSON object mapping a type to a base URL.")
 CONNECTION_TEST_TIMEOUT_SECONDS = float(os.environ.get("CONNECTION_TEST_TIMEOUT_SECONDS", "120"))
 CONNECTION_TEST_WORKERS = int(os.environ.get("CONNECTION_TEST_WORKERS", "64"))
+# The API's base URL in a schema made without a request (`manage.py spectacular`); served schemas use the host asked.
+API_PUBLIC_URL = os.environ.get("API_PUBLIC_URL", "http://127.0.0.1:8000")
 FIELDS_CACHE_SECONDS = int(os.environ.get("FIELDS_CACHE_SECONDS", "3600"))
 # How long an Idempotency-Key is remembered (per workspace); `purge_test_runs` forgets older ones.
 IDEMPOTENCY_KEY_HOURS = int(os.environ.get("IDEMPOTENCY_KEY_HOURS", "24"))

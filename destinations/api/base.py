@@ -7,6 +7,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from workspaces.access import WORKSPACE_HEADER, require_write, workspace_membership
+from workspaces.authentication import StaffSessionAuthentication
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -27,6 +28,7 @@ class WorkspaceScopedView(APIView):
             auth=request.auth,
             workspace_id=kwargs["workspace_id"],
             header_value=request.headers.get(WORKSPACE_HEADER),
+            staff_session=isinstance(request.successful_authenticator, StaffSessionAuthentication),
         )
         self.workspace = self.membership.workspace
         if request.method not in SAFE_METHODS:

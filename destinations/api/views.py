@@ -38,10 +38,10 @@ from .serializers import (
 
 WORKSPACE_HEADER_PARAM = OpenApiParameter(
     "X-Workspace-ID",
-    OpenApiTypes.UUID,
+    OpenApiTypes.STR,  # a string, not format uuid: generated clients then send it as given (headers are text)
     OpenApiParameter.HEADER,
     required=True,
-    description="Must equal the workspace id in the path.",
+    description="The workspace UUID; must equal the workspace id in the path.",
 )
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Invalid input; `errors` names each field by path."),
@@ -127,6 +127,7 @@ class DestinationTypesView(APIView):
 
     @extend_schema(
         operation_id="destination_types_list",
+        tags=["destination types"],
         summary="Every destination type: label, auth method, config schema (secrets marked), test steps",
         responses={200: DestinationTypeSerializer(many=True), 401: ERRORS[401]},
     )
