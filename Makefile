@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 DEV_ENV := DJANGO_DEBUG=true
 
-.PHONY: install run test lint bench
+.PHONY: install run test lint bench manage
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ run: install
 	$(DEV_ENV) $(BIN)/python manage.py migrate --noinput
 	$(DEV_ENV) $(BIN)/python manage.py demo_workspace --port $(PORT)
 	$(DEV_ENV) $(BIN)/uvicorn zeotap_composable.asgi:application --host 127.0.0.1 --port $(PORT)
+
+## Any management command in development, e.g. make manage ARGS="test_destinations --all".
+manage: install
+	@$(DEV_ENV) $(BIN)/python manage.py $(ARGS)
 
 ## The whole suite (SQLite unless DATABASE_URL is set).
 test: install

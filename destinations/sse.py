@@ -5,7 +5,7 @@ A stream — the POST response itself, or a watcher attaching later — is one m
 it uses the library's own `views.stream` generator and `Listener`, starting at event id 0 so the whole run
 is replayed, then live, and ends after `done`.
 
-Two library flaws are handled here (see ../shared/reference/django-eventstream.md §7): `stream()` re-reads
+Two library flaws are handled here: `stream()` re-reads
 storage from a stale cursor after a queue/DB "conflict" and would repeat events, so the cursor is advanced
 to what was delivered after every chunk and any id already delivered is dropped. `views.stream` and
 `views.Listener` are not exported, so the package is pinned and tests/api/test_sse_internals.py fails when
