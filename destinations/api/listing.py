@@ -16,6 +16,7 @@ from rest_framework.pagination import Cursor, CursorPagination
 from connectors.registry import connector_types
 
 from ..models import Connection, Destination, DestinationStatus, TestRun, TestRunTrigger
+from .params import int_param
 
 MAX_LIMIT = 1000
 
@@ -100,9 +101,7 @@ class KeysetPagination(CursorPagination):
             if self.cursor_query_param in request.query_params and self.page_size is None:
                 raise ValidationError({"cursor": ["Only valid together with limit."]})
             return self.page_size
-        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
-            raise ValidationError({"limit": [f"A whole number from 1 to {self.max_page_size}."]})
-        return int(raw)
+        return int_param(request, "limit", default=0, minimum=1, maximum=self.max_page_size)
 
     def encode_cursor(self, cursor: Cursor) -> str:
         from rest_framework.utils.urls import replace_query_param

@@ -55,7 +55,8 @@ def test_api_create_update_delete_are_recorded_with_secret_names_only(api):
         {"name": "Orders v2", "config": {"headers": {"X-API-Key": NEW_KEY}, "signing_secret": SIGNING}},
         format="json",
     )
-    api.put(api.path(path), {"config": {"url": "https://hooks.example.com/b"}}, format="json")
+    moved = {"url": "https://hooks.example.com/b", "headers": {"X-API-Key": NEW_KEY}, "signing_secret": SIGNING}
+    assert api.put(api.path(path), {"config": moved}, format="json").status_code == 200  # a new host: secrets re-sent
     api.put(api.path(path), {"name": "Orders v2"}, format="json")  # no change: nothing recorded
 
     history = _history(api, created["id"])
@@ -147,16 +148,14 @@ def test_tests_are_recorded_through_the_api_and_the_command(api, receiver):
         workspace=api.workspace, config={"url": f"{receiver.url}/hooks/in"}, secrets={"headers": {"X-API-Key": OLD_KEY}}
     )
     events = read_stream(
-        api.post(
-            api.path(f"destinations/{destination.pk}/test"), {"config": {"url": f"{receiver.url}/x"}}, format="json"
-        )
+        api.post(api.path(f"destinations/{destination.pk}/test"), {"config": {"method": "PUT"}}, format="json")
     )
     run_id = events[-1].data["test_run_id"]
     call_command("test_destinations", "--id", str(destination.pk), stdout=open("/dev/null", "w"))  # noqa: SIM115
 
     history = _history(api, destination.pk)
     assert [(e["action"], e["via"]) for e in history] == [("test", "cli"), ("test", "api")]
-    assert history[1]["details"] == {"test_run_id": run_id, "overridden": ["url"]}
+    assert history[1]["details"] == {"test_run_id": run_id, "overridden": ["method"]}
     assert history[0]["actor"] is None and history[0]["actor_label"] == ""
     _assert_no_secret(json.dumps(history), _raw_audit_rows())
 

