@@ -29,9 +29,9 @@ from connectors.registry import UnknownConnectorType, connector_classes, get_con
 
 from . import testing
 from .admin_config import field_title, submitted_config, type_label, workspace_label
+from .config import merge_config
 from .errors import InvalidInput
 from .models import Destination, DestinationStatus, TestRun, TestRunTrigger
-from .config import merge_config
 from .sse import event_stream_response, parse_last_event_id
 
 TEMPLATE = "admin/destinations/destination/test_connection.html"
