@@ -163,6 +163,10 @@ class DestinationForm(ServiceConfigForm):
         "Fields the shared connection sets need not be repeated."
     )
     error_fields = {"connection_id": "connection", "name": "name", "destination_type": None}
+    confirm_type_change = forms.BooleanField(
+        required=False,
+        help_text="The current config and its stored secrets are dropped; the status goes back to pending.",
+    )
 
     class Meta:
         model = Destination
@@ -177,10 +181,11 @@ class DestinationForm(ServiceConfigForm):
             self.fields["connection"].queryset = connections
             self.fields["connection"].label_from_instance = lambda c: f"{c.name} — {workspace_label(c.workspace)}"
         if self.retype:
-            self.fields["confirm_type_change"] = forms.BooleanField(
-                label=f"Replace the config with this new {type_label(self.destination_type)} config",
-                help_text="The current config and its stored secrets are dropped; the status goes back to pending.",
-            )
+            confirm = self.fields["confirm_type_change"]
+            confirm.required = True
+            confirm.label = f"Replace the config with this new {type_label(self.destination_type)} config"
+        else:
+            del self.fields["confirm_type_change"]
 
     def stored_config(self) -> dict:
         return self.instance.own_config()

@@ -29,7 +29,7 @@ from connectors.registry import UnknownConnectorType, connector_classes, get_con
 
 from . import testing
 from .admin_config import field_title, submitted_config, type_label, workspace_label
-from .config import merge_config
+from .config import effective_config, merge_config
 from .errors import InvalidInput
 from .models import Destination, DestinationStatus, TestRun, TestRunTrigger
 from .sse import event_stream_response, parse_last_event_id
@@ -210,6 +210,8 @@ def _clean(form, name: str):
 def connection_test_draft(request, model_admin, object_id=None) -> JsonResponse:
     """Test the form's current values, saving nothing: a change page's blank secrets keep the stored ones.
 
+    The run has no destination, so neither the status nor a rotated secret of the stored one is touched.
+
     Answers 202 with the run's events URL (followed like the live test page), or 400 with the errors.
     """
     destination = _destination(model_admin, request, object_id, change=True) if object_id else None
@@ -228,8 +230,11 @@ def connection_test_draft(request, model_admin, object_id=None) -> JsonResponse:
         else:
             workspace = destination.workspace
             if not form.retype:
-                # The config module's rules: blank/******** keeps a stored secret, unless a credential host moved.
+                # The config module's rules: blank/******** keeps a stored secret, unless a credential host moved
+                # (then each such secret is named, to be typed again, with every other invalid field).
                 config = merge_config(form.connector_cls, destination.own_config(), config)
+                effective_config(form.connector_cls, config, connection.credentials if connection else None)
+                config = dict(config)
         prepared = testing.connection_test_prepare(
             workspace=workspace,
             actor=request.user,
