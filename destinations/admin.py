@@ -1,9 +1,11 @@
 """Django admin for operators: destinations (with live connection tests), connections, pipelines, syncs.
 
 Writes go through the services (`destination_create` / `destination_update` / `destination_delete`, the
-connection ones likewise), so the admin keeps the API's rules: configs validate against the type's schema
-with the same `config.<field>` errors, secrets are shown only as ******** (left as they are, or blank, they
-keep their stored value), and a destination used by an active pipeline or sync cannot be deleted.
+connection ones likewise), once per save, so the admin keeps the API's rules: configs validate against the
+type's schema with the same `config.<field>` errors (shown on the fields), secrets are never shown (left
+blank, they keep their stored value), and a destination used by an active pipeline or sync cannot be deleted.
+The config is edited in a form generated from the type's JSON Schema (admin_config.py); the type is chosen
+before the add form, and changed only through the Change type page.
 """
 
 from __future__ import annotations
@@ -692,7 +694,7 @@ class SyncAdmin(ConsumerAdmin):
 @admin.register(TestRun)
 class TestRunAdmin(admin.ModelAdmin):
     list_display = ("started_at", "destination", "destination_type", "workspace", "trigger", "result", "duration_ms")
-    list_filter = ("trigger", "success", "destination_type")
+    list_filter = ("trigger", "success", TypeFilter)
     list_select_related = ("destination", "workspace")
     date_hierarchy = "started_at"
     fields = (

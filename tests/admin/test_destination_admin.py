@@ -534,3 +534,10 @@ def test_non_staff_cannot_open_the_admin(client, django_user_model, destination)
     client.force_login(user)
     response = client.get(change_url(destination))
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_test_runs_filter_by_type_label(staff, destination):
+    TestRun.objects.create(workspace=destination.workspace, destination=destination, destination_type="webhook")
+    response = staff.get("/admin/destinations/testrun/")
+    [type_filter] = [spec for spec in response.context["cl"].filter_specs if spec.title == "type"]
+    assert [c["display"] for c in type_filter.choices(response.context["cl"])][1:] == ["Custom webhook"]

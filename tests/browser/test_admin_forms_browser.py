@@ -163,7 +163,6 @@ def test_webhook_add_test_save_break_fix(browser, slow_receiver, django_user_mod
     with AdminLiveServer() as server:
         admin = Admin(browser, server.url)
         admin.login()
-        admin.shot("admin-index-summary.png")
         start_adding(admin, "webhook", workspace=workspace, name="Orders webhook", shot="admin-add-choose-type.png")
         admin.type_into("url", f"{slow_receiver.url}/hooks/orders")
         admin.add_header("X-API-Key", API_KEY)
@@ -199,6 +198,9 @@ def test_webhook_add_test_save_break_fix(browser, slow_receiver, django_user_mod
         group = admin.css("#failure-groups tr.failure-group")
         assert group.get_attribute("data-step") == "delivery" and "Orders webhook" in group.text
         admin.shot("admin-failures-dashboard.png")
+        browser.get(f"{server.url}/admin/")
+        assert admin.css('#destinations-summary a[data-status="error"]').text == "1"
+        admin.shot("admin-index-summary.png")
 
         # fix it: the right key, tested before saving, saved, tested live
         browser.get(f"{server.url}/admin/destinations/destination/{destination.pk}/change/")
