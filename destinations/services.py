@@ -46,14 +46,23 @@ def resolve_connection(*, workspace, connection_id, destination_type: str) -> Co
     return connection
 
 
+def destination_config_check(
+    *, workspace, destination_type: str, config: dict, connection_id=None
+) -> tuple[Connection | None, dict, dict]:
+    """A new destination's (connection, own config, effective config), checked; raises InvalidInput."""
+    connector_cls = connector_class_for(destination_type)
+    connection = resolve_connection(workspace=workspace, connection_id=connection_id, destination_type=destination_type)
+    config = new_config(connector_cls, config)
+    return connection, config, effective_config(connector_cls, config, connection.credentials if connection else None)
+
+
 @transaction.atomic
 def destination_create(
     *, workspace, actor, name: str, destination_type: str, config: dict, connection_id=None
 ) -> Destination:
-    connector_cls = connector_class_for(destination_type)
-    connection = resolve_connection(workspace=workspace, connection_id=connection_id, destination_type=destination_type)
-    config = new_config(connector_cls, config)
-    effective_config(connector_cls, config, connection.credentials if connection else None)
+    connection, config, _effective = destination_config_check(
+        workspace=workspace, destination_type=destination_type, config=config, connection_id=connection_id
+    )
     destination = Destination(
         workspace=workspace, name=name, destination_type=destination_type, connection=connection, created_by=actor
     )
@@ -125,10 +134,15 @@ def destination_delete(*, destination: Destination) -> None:
 # --- shared connections ---------------------------------------------------------------------------
 
 
+def connection_credentials_check(*, destination_type: str, credentials: dict) -> dict:
+    """A new connection's credentials, checked as create stores them; raises InvalidInput."""
+    connector_cls = connector_class_for(destination_type)
+    return validated_credentials(connector_cls, new_config(connector_cls, credentials))
+
+
 @transaction.atomic
 def connection_create(*, workspace, actor, name: str, destination_type: str, credentials: dict) -> Connection:
-    connector_cls = connector_class_for(destination_type)
-    credentials = validated_credentials(connector_cls, new_config(connector_cls, credentials))
+    credentials = connection_credentials_check(destination_type=destination_type, credentials=credentials)
     return Connection.objects.create(
         workspace=workspace, name=name, destination_type=destination_type, credentials=credentials, created_by=actor
     )

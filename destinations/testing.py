@@ -22,10 +22,10 @@ from django_eventstream import send_event
 from connectors.base import FAILED
 from connectors.runner import run_test
 
-from .config import connector_class_for, effective_config, merge_config, new_config
+from .config import connector_class_for, effective_config, merge_config
 from .models import Destination, DestinationStatus, TestRun, TestRunTrigger
 from .representation import destination_as_dict
-from .services import outbound_policy, resolve_connection, rotated_secrets_store
+from .services import destination_config_check, outbound_policy, rotated_secrets_store
 
 logger = logging.getLogger(__name__)
 
@@ -59,12 +59,9 @@ def connection_test_prepare(
         credentials = destination.connection.credentials if destination.connection_id else None
         effective = effective_config(connector_cls, own, credentials)
     else:
-        connector_cls = connector_class_for(destination_type)
-        connection_obj = resolve_connection(
-            workspace=workspace, connection_id=connection_id, destination_type=destination_type
+        _connection, _own, effective = destination_config_check(
+            workspace=workspace, destination_type=destination_type, config=config or {}, connection_id=connection_id
         )
-        credentials = connection_obj.credentials if connection_obj else None
-        effective = effective_config(connector_cls, new_config(connector_cls, config or {}), credentials)
     test_run = TestRun.objects.create(
         workspace=workspace, destination=destination, destination_type=destination_type, actor=actor, trigger=trigger
     )

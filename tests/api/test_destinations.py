@@ -70,7 +70,7 @@ def test_get_one(api):
     ("body", "paths"),
     [
         ({**WEBHOOK, "config": {"method": "GET"}}, {"config.url", "config.method"}),
-        ({"destination_type": "webhook", "config": {}}, {"name"}),
+        ({"destination_type": "webhook", "config": {}}, {"name", "config.url"}),
         ({"name": "x", "destination_type": "webhook", "config": {}}, {"config.url"}),
         ({**WEBHOOK, "config": "nope"}, {"config"}),
         ({**WEBHOOK, "config": {**WEBHOOK["config"], "urll": "x"}}, {"config.urll"}),
