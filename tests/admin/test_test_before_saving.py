@@ -127,3 +127,15 @@ def test_the_pages_have_the_button(staff):
     ):
         page = staff.get(url).content.decode()
         assert 'id="test-draft"' in page and "destinations/test_draft.js" in page
+
+
+def test_viewing_is_not_enough_to_test_a_draft(client, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    destination = DestinationFactory()
+    viewer = django_user_model.objects.create_user(username="viewer", password="pw-viewer-1", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_destination"))
+    client.force_login(viewer)
+    assert client.post(draft_url(destination), destination_form(destination)).status_code == 403
+    assert client.post(DRAFT_NEW + "?destination_type=webhook", {"config": "{}"}).status_code == 403
+    assert not TestRun.objects.exists()

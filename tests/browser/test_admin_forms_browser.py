@@ -13,15 +13,7 @@ import time
 import pytest
 
 from destinations.models import Destination, DestinationStatus, TestRun
-from tests.browser.test_admin_browser import (
-    ARTIFACTS,
-    CHROMEDRIVER,
-    CHROMIUM,
-    PASSWORD,
-    USERNAME,
-    AdminLiveServer,
-    browser,  # noqa: F401 (fixture)
-)
+from tests.browser.conftest import ARTIFACTS, CHROMEDRIVER, CHROMIUM, PASSWORD, USERNAME, AdminLiveServer
 from tests.emulators.snowflake import SnowflakeEmulator, generate_private_key, private_key_pem
 from tests.emulators.webhook import WebhookReceiver
 from tests.factories import WorkspaceFactory
@@ -154,7 +146,7 @@ def slow_receiver():
         yield receiver
 
 
-def test_webhook_add_test_save_break_fix(browser, slow_receiver, django_user_model):  # noqa: F811
+def test_webhook_add_test_save_break_fix(browser, slow_receiver, django_user_model):
     ARTIFACTS.mkdir(exist_ok=True)
     django_user_model.objects.create_superuser(username=USERNAME, email="ops@example.com", password=PASSWORD)
     workspace = WorkspaceFactory(name="Acme")
@@ -225,7 +217,7 @@ def snowflake(settings):
         yield emulator
 
 
-def test_snowflake_add_test_save_break_fix(browser, snowflake, django_user_model):  # noqa: F811
+def test_snowflake_add_test_save_break_fix(browser, snowflake, django_user_model):
     ARTIFACTS.mkdir(exist_ok=True)
     django_user_model.objects.create_superuser(username=USERNAME, email="ops@example.com", password=PASSWORD)
     workspace = WorkspaceFactory(name="Analytics")
