@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import date
 from urllib.parse import quote, urlsplit
 
 from .base import MASK, Connector, DestinationField, FieldsDescription, Step
@@ -65,6 +66,11 @@ class SalesforceConnector(Connector):
     type = "salesforce"
     label = "Salesforce"
     auth_method = "OAuth 2.0 refresh-token flow (connected app or external client app)"
+    default_api_version = DEFAULT_API_VERSION
+    # Salesforce supports each version at least three years and announces a retirement a year ahead; none is
+    # announced for 66.0 (Spring '26), which the end-of-life table lists as supported.
+    api_version_sunset: date | None = None
+    api_version_doc = "https://developer.salesforce.com/docs/platform/connect-rest-api/guide/intro_api_eol.html"
     config_schema = config_schema(
         "Salesforce",
         "Upserts records of one sObject through the REST API. Authenticates with the OAuth 2.0 refresh-token "
@@ -94,7 +100,9 @@ class SalesforceConnector(Connector):
                 **{"x-pattern-message": "Must be an sObject API name such as Contact or Invoice__c."},
             ),
             "external_id_field": string(
-                "Field used as the upsert key: an External ID field (e.g. Warehouse_Id__c), or Id.",
+                "External ID field used as the upsert key (e.g. Warehouse_Id__c). Without one (or with Id), records "
+                "are created, and updated by record Id: Salesforce's collection upsert accepts External ID fields "
+                "only.",
                 pattern=API_NAME,
                 **{"x-pattern-message": "Must be a field API name such as Warehouse_Id__c."},
             ),
@@ -115,8 +123,8 @@ class SalesforceConnector(Connector):
         ),
         Step(
             "object",
-            "The sObject exists and is visible, the user may create or update its records, and "
-            "external_id_field is an External ID (or Id lookup) field.",
+            "The sObject exists and is visible, the user may create or update its records, and external_id_field, "
+            "when set, is an External ID (or Id lookup) field; without it, records are created and updated by Id.",
             15,
         ),
     )
@@ -142,6 +150,15 @@ class SalesforceConnector(Connector):
     # --- steps ----------------------------------------------------------------------------------
 
     def check_connectivity(self):
+        details = self._check_version()
+        return (
+            f"Reached {self.host} in {details['latency_ms']} ms; it offers API version {self.api_version} "
+            f"(newest {details['newest_api_version']}).",
+            details,
+        )
+
+    def _check_version(self) -> dict:
+        """GET /services/data/ (no credentials): instance_url is a Salesforce org that serves api_version."""
         started = time.monotonic()
         response = self.http.get(f"{self._instance}/services/data/", headers={"Accept": "application/json"})
         latency = int((time.monotonic() - started) * 1000)
@@ -167,10 +184,7 @@ class SalesforceConnector(Connector):
                 remediation=f"Set api_version to {newest}, or another version the org offers.",
                 details=details,
             )
-        return (
-            f"Reached {self.host} in {latency} ms; it offers API version {self.api_version} (newest {newest}).",
-            details,
-        )
+        return details
 
     def check_authentication(self):
         token = self._refresh()
@@ -225,7 +239,7 @@ class SalesforceConnector(Connector):
                 "object.",
                 details=details,
             )
-        key = self.config.get("external_id_field")
+        key = self._upsert_key()
         if key:
             field = next((f for f in describe.get("fields") or [] if str(f.get("name")).lower() == key.lower()), None)
             if field is None:
@@ -244,14 +258,31 @@ class SalesforceConnector(Connector):
                     details=details,
                 )
             details["external_id_field"] = field["name"]
+            details["write_mode"] = "upsert"
+        else:
+            details["write_mode"] = "create_and_update_by_id"
+            details["external_id_fields"] = _external_ids(describe)
         can = " and ".join(w for w, ok in (("create", createable), ("update", updateable)) if ok)
         named = label if label == details["object"] else f"{label} ({details['object']})"
         message = f"{named} exists and the user may {can} its records"
-        message += f"; upserts match on {details['external_id_field']}." if key else "."
+        if key:
+            message += f"; upserts match on {details['external_id_field']}."
+        else:
+            message += (
+                "; without an External ID field, records are created, and updated by Id (Salesforce's collection "
+                "upsert accepts External ID fields only)."
+            )
+            if details["external_id_fields"]:
+                message += f" To upsert, set external_id_field to {' or '.join(details['external_id_fields'])}."
         usage = details.get("api_usage")
         if usage and usage["limit"] and usage["used"] / usage["limit"] >= NEAR_LIMIT:
             message += f" Warning: {usage['used']} of {usage['limit']} daily API requests are used."
         return message, details
+
+    def _upsert_key(self) -> str | None:
+        """The External ID field upserts match on; None (no field, or Id) means create, and update by Id."""
+        key = self.config.get("external_id_field")
+        return None if not key or key.lower() == "id" else key
 
     # --- Salesforce calls -----------------------------------------------------------------------
 
@@ -330,7 +361,10 @@ class SalesforceConnector(Connector):
         first = body[0] if isinstance(body, list) and body and isinstance(body[0], dict) else {}
         vendor_code = str(first.get("errorCode") or "") or None
         code, remediation = REST_ERRORS.get(vendor_code or "", (None, ""))
-        if vendor_code == "NOT_FOUND" and doing.startswith("describing"):
+        if response.status_code == 410:
+            code = ErrorCode.INVALID_CONFIG
+            remediation = f"Salesforce retired API version {self.api_version}; set api_version to a current one."
+        elif vendor_code == "NOT_FOUND" and doing.startswith("describing"):
             remediation = (
                 f"Check the sObject API name {self.sobject!r} (custom objects end in __c) and that the integration "
                 "user's profile or permission sets can see it."
@@ -396,6 +430,7 @@ class SalesforceConnector(Connector):
     # --- fields ---------------------------------------------------------------------------------
 
     def describe_fields(self) -> FieldsDescription:
+        self._check_version()  # an unserved version is reported as such, not as an unknown object
         describe = self._describe()
         fields = []
         for field in describe.get("fields") or []:
@@ -416,7 +451,16 @@ class SalesforceConnector(Connector):
                     description=_describe(field),
                 )
             )
-        key = self.config.get("external_id_field")
+        key = self._upsert_key()
+        base = f"/services/data/v{self.api_version}/composite/sobjects"
+        if key:
+            writes = {"upsert": f"PATCH {base}/{self.sobject}/{key} (up to 200 records per request)"}
+        else:
+            writes = {
+                "create": f"POST {base} (up to 200 records per request)",
+                "update": f"PATCH {base} (records carry their Id; up to 200 per request)",
+                "upsert": "needs an External ID field: Salesforce's collection upsert does not match on Id",
+            }
         return FieldsDescription(
             object=describe.get("name", self.sobject),
             source="live",
@@ -426,9 +470,8 @@ class SalesforceConnector(Connector):
                 "custom": bool(describe.get("custom")),
                 "createable": bool(describe.get("createable")),
                 "updateable": bool(describe.get("updateable")),
-                "external_id_field": key or "Id",
-                "upsert": f"PATCH /services/data/v{self.api_version}/composite/sobjects/{self.sobject}/"
-                f"{key or 'Id'} (up to 200 records per request)",
+                "external_id_field": key,
+                **writes,
             },
         )
 
@@ -438,6 +481,10 @@ def _json(response):
         return response.json()
     except ValueError:
         return None
+
+
+def _external_ids(describe: dict) -> list[str]:
+    return [str(f["name"]) for f in describe.get("fields") or [] if f.get("externalId") and f.get("name")]
 
 
 def _version_key(version: str) -> float:
