@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from datetime import date
 
 from ._audience import SHA256_HEX, api_error, body_json, identifier_field
 from .base import Connector, FieldsDescription, Step
@@ -20,7 +21,12 @@ from .registry import register
 from .schema import config_schema, secret, string
 
 GRAPH_URL = "https://graph.facebook.com"
-DEFAULT_VERSION = "v25.0"
+DEFAULT_VERSION = "v27.0"  # Marketing API v27.0, released 4 November 2026 (v25.0 expires 23 February 2027)
+VERSIONS_DOC = (
+    "https://developers.facebook.com/documentation/ads-commerce/marketing-api/marketing-api-changelog/versions"
+)
+TERMS = "custom_audience_tos"
+TERMS_URL = "https://business.facebook.com/ads/manage/customaudiences/tos/?act={account}"
 VENDOR = "Meta Graph API"
 REQUIRED_PERMISSION = "ads_management"
 NEW_TOKEN = (
@@ -56,6 +62,9 @@ class FacebookAdsConnector(Connector):
     label = "Facebook / Meta Ads (Custom Audiences)"
     auth_method = "System-user access token (Business Manager) with ads_management; optional appsecret_proof"
     default_base_url = GRAPH_URL
+    default_api_version = DEFAULT_VERSION
+    api_version_sunset: date | None = None  # Meta lists v27.0's expiration date as TBD
+    api_version_doc = VERSIONS_DOC
     config_schema = config_schema(
         "Meta Custom Audience",
         "Adds and removes people in a Meta customer-list Custom Audience through the Marketing API "
@@ -79,7 +88,7 @@ class FacebookAdsConnector(Connector):
                 "Graph API version.",
                 pattern=r"^v[0-9]+\.[0-9]+$",
                 default=DEFAULT_VERSION,
-                **{"x-pattern-message": "Must look like v25.0."},
+                **{"x-pattern-message": "Must look like v27.0."},
             ),
             "app_secret": secret(
                 "Optional secret of the app that issued the token; required when the app enforces "
@@ -98,7 +107,12 @@ class FacebookAdsConnector(Connector):
             "The token has the ads_management permission granted (GET /me/permissions).",
             10,
         ),
-        Step("ad_account", "The ad account exists, is visible to the token and is not disabled or closed.", 10),
+        Step(
+            "ad_account",
+            "The ad account exists, is visible to the token and is not disabled or closed, and the Custom Audience "
+            "terms are accepted for its business and for the token's user (tos_accepted, user_tos_accepted).",
+            10,
+        ),
         Step(
             "audience",
             "The custom audience exists, is a customer-list audience of this ad account, is not blocked for uploads "
@@ -133,7 +147,8 @@ class FacebookAdsConnector(Connector):
         return f"The token has {REQUIRED_PERMISSION}.", {"granted_permissions": granted}
 
     def check_ad_account(self):
-        account = self._get(f"act_{self.account_id}", {"fields": "id,name,account_status,currency"}, "the ad account")
+        fields = "id,name,account_status,currency,tos_accepted,user_tos_accepted"
+        account = self._get(f"act_{self.account_id}", {"fields": fields}, "the ad account")
         status = ACCOUNT_STATUS.get(account.get("account_status"), str(account.get("account_status", "")))
         details = {"ad_account": f"act_{self.account_id}", "name": account.get("name", ""), "account_status": status}
         if status in ("DISABLED", "CLOSED", "PENDING_CLOSURE"):
@@ -143,7 +158,26 @@ class FacebookAdsConnector(Connector):
                 remediation="Reactivate the ad account in Ads Manager, or configure an active ad account.",
                 details=details,
             )
-        return f"Ad account '{account.get('name', '')}' (act_{self.account_id}) is {status}.", details
+        unsigned = [
+            who
+            for who, field in (("its business", "tos_accepted"), ("the token's user", "user_tos_accepted"))
+            if not _signed(account.get(field))
+        ]
+        details["custom_audience_terms_accepted"] = not unsigned
+        if unsigned:
+            raise ConnectorError(
+                ErrorCode.INSUFFICIENT_PERMISSIONS,
+                f"The Custom Audience terms are not accepted for ad account act_{self.account_id} by "
+                f"{' nor by '.join(unsigned)}; Meta refuses uploads until they are (error #2655).",
+                remediation=f"Open {TERMS_URL.format(account=self.account_id)} as the token's user (an admin accepts "
+                "for a system user) and accept the Custom Audience terms, then test again.",
+                details=details,
+            )
+        return (
+            f"Ad account '{account.get('name', '')}' (act_{self.account_id}) is {status} and its Custom Audience "
+            "terms are accepted.",
+            details,
+        )
 
     def check_audience(self):
         audience_id = self.config["audience_id"]
@@ -255,6 +289,11 @@ class FacebookAdsConnector(Connector):
             return ErrorCode.INSUFFICIENT_PERMISSIONS, f"{NEW_TOKEN} {ASSIGN_SYSTEM_USER}"
         if code in RATE_LIMIT_CODES:
             return ErrorCode.RATE_LIMITED, ""
+        if code in (2655, 2663):
+            return (
+                ErrorCode.INSUFFICIENT_PERMISSIONS,
+                f"Accept the Custom Audience terms: {TERMS_URL.format(account=self.account_id)}.",
+            )
         if code == 2635:
             return ErrorCode.INVALID_CONFIG, f"Set api_version to a current Graph API version (e.g. {DEFAULT_VERSION})."
         if code in (1, 2):
@@ -339,3 +378,8 @@ class FacebookAdsConnector(Connector):
                 "sync_key": "Hashed EMAIL or PHONE, or EXTERN_ID / MADID.",
             },
         )
+
+
+def _signed(terms) -> bool:
+    """tos_accepted / user_tos_accepted map each signed terms name to 1."""
+    return isinstance(terms, dict) and terms.get(TERMS) in (1, True, "1")
