@@ -195,6 +195,10 @@ if not isinstance(CONNECTOR_BASE_URLS, dict):
     raise ImproperlyConfigured("CONNECTOR_BASE_URLS must be a JSON object mapping a type to a base URL.")
 CONNECTION_TEST_TIMEOUT_SECONDS = float(os.environ.get("CONNECTION_TEST_TIMEOUT_SECONDS", "120"))
 CONNECTION_TEST_WORKERS = int(os.environ.get("CONNECTION_TEST_WORKERS", "64"))
+# The most response-body bytes a connector step (or a fields read) takes from a vendor; more fails it.
+CONNECTOR_MAX_RESPONSE_BYTES = int(os.environ.get("CONNECTOR_MAX_RESPONSE_BYTES", str(10 * 1024 * 1024)))
+# The total time a fields read (GET …/fields) may take against the vendor.
+FIELDS_TIMEOUT_SECONDS = float(os.environ.get("FIELDS_TIMEOUT_SECONDS", "30"))
 FIELDS_CACHE_SECONDS = int(os.environ.get("FIELDS_CACHE_SECONDS", "3600"))
 
 LOGGING = {
