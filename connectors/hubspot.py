@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date
 from urllib.parse import quote
 
-from .base import MASK, Connector, DestinationField, FieldsDescription, Step
+from .base import Connector, DestinationField, FieldsDescription, Step
 from .errors import ConnectorError, ErrorCode
-from .http import error_for_status
 from .registry import register
 from .schema import config_schema, secret, string
+from .vendor import ErrorTable, Rule, read_json
 
 API = "https://api.hubapi.com"
 # HubSpot's date-based API version; v1-v3 paths go unsupported in September 2027.
@@ -19,6 +19,30 @@ RECORD_ID = "hs_object_id"  # the record ID: HubSpot refuses it as an upsert idP
 REQUIRED_PROPERTIES = {"deals": ("dealname", "dealstage"), "tickets": ("subject", "hs_pipeline_stage")}
 SERVICE_KEYS = "Development › Keys › Service keys"
 LEGACY_APPS = "Development › Legacy apps"
+OBJECT_TYPES = (
+    "Use contacts, companies, deals, tickets, or a custom object's objectTypeId (2-…) from HubSpot's custom object "
+    "schemas."
+)
+# HubSpot's error body: {status: "error", message, correlationId, category, errors[{context}], policyName?}
+ERRORS = ErrorTable(
+    "HubSpot",
+    rules=(
+        Rule(
+            ErrorCode.TOKEN_EXPIRED,
+            "The OAuth access token expired; reconnect HubSpot.",
+            status=401,
+            vendor_code="EXPIRED_AUTHENTICATION",
+        ),
+        Rule(
+            remediation=f"Check the key, or create a new Service Key in HubSpot ({SERVICE_KEYS}); a legacy private "
+            f"app's token is under {LEGACY_APPS}.",
+            status=401,
+        ),
+        Rule(ErrorCode.NOT_FOUND, OBJECT_TYPES, status=(400, 404), vendor_code="OBJECT_NOT_FOUND"),
+        Rule(ErrorCode.NOT_FOUND, OBJECT_TYPES, status=(400, 404), message="infer object type"),
+    ),
+    extract=lambda body: (body.get("category") or body.get("errorType"), body.get("message")),
+)
 RATE_HEADERS = {
     "X-HubSpot-RateLimit-Daily": "daily_limit",
     "X-HubSpot-RateLimit-Daily-Remaining": "daily_remaining",
@@ -91,14 +115,14 @@ class HubSpotConnector(Connector):
         response = self._get(f"/account-info/{API_VERSION}/details")
         if response.status_code == 403:
             # HubSpot checks the token before scopes: a 403 means the token itself was accepted.
-            body = _body(response)
+            body = read_json(response)
             return (
                 f"HubSpot accepted the key (it may not read account details: {body.get('category') or 'HTTP 403'}).",
                 {"http_status": 403, **_rate_details(response)},
             )
         if response.status_code != 200:
             raise self._error(response, "reading the account details")
-        account = _body(response)
+        account = read_json(response)
         details = {
             "portal_id": account.get("portalId"),
             "account_type": account.get("accountType"),
@@ -197,54 +221,24 @@ class HubSpotConnector(Connector):
         response = self._get(path, params={"archived": "false"})
         if response.status_code != 200:
             raise self._error(response, f"listing the properties of {self.object_type}")
-        return _body(response).get("results", []), response
+        return read_json(response).get("results", []), response
 
     def _error(self, response, doing: str) -> ConnectorError:
-        """A HubSpot error body: {status, message, correlationId, category, errors[{context}], …}."""
-        status = response.status_code
-        body = _body(response)
-        category = body.get("category") or body.get("errorType") or ""
-        message = str(body.get("message") or "").replace(self.config["access_token"], MASK)[:300]
-        code, remediation = None, ""
-        if status == 401 and category == "EXPIRED_AUTHENTICATION":
-            code, remediation = ErrorCode.TOKEN_EXPIRED, "The OAuth access token expired; reconnect HubSpot."
-        elif status == 401:
-            remediation = (
-                f"Check the key, or create a new Service Key in HubSpot ({SERVICE_KEYS}); a legacy private app's "
-                f"token is under {LEGACY_APPS}."
-            )
-        elif status == 403 and category == "MISSING_SCOPES":
-            scopes = _required_scopes(body)
-            message = f"the app needs one of the scopes {', '.join(scopes)}" if scopes else message
+        body = read_json(response)
+        details = {"correlation_id": body["correlationId"]} if body.get("correlationId") else {}
+        summary, remediation = "", ""
+        if response.status_code == 403 and body.get("category") == "MISSING_SCOPES":
+            scopes = details["required_scopes"] = _required_scopes(body)
+            summary = f"The key needs one of the scopes {', '.join(scopes)}" if scopes else ""
             remediation = (
                 f"Add {' or '.join(scopes) if scopes else 'the missing scope'} to the Service Key ({SERVICE_KEYS}, "
                 f"or the legacy private app under {LEGACY_APPS}) and test again."
             )
-        elif status in (404, 400) and (category == "OBJECT_NOT_FOUND" or "infer object type" in message):
-            code = ErrorCode.NOT_FOUND
-            remediation = (
-                "Use contacts, companies, deals, tickets, or a custom object's objectTypeId (2-…) from HubSpot's "
-                "custom object schemas."
-            )
-        error = error_for_status(
-            response,
-            "HubSpot",
-            vendor_message=message,
-            vendor_code=category or None,
-            code=code,
-            remediation=remediation,
-        )
-        error.message = f"When {doing}, {error.message}"
-        if status == 429:
+        error = ERRORS.error(response, doing=doing, summary=summary, remediation=remediation, details=details)
+        if response.status_code == 429:
             window = str(body.get("policyName") or "").lower() or "API"
             wait = f"retry in {error.retry_after:g}s" if error.retry_after is not None else "retry later"
             error.remediation = f"HubSpot's {window} rate limit, shared by all apps of the account, is used up; {wait}."
-        error.details = {
-            "http_status": status,
-            **({"correlation_id": body["correlationId"]} if body.get("correlationId") else {}),
-        }
-        if status == 403 and category == "MISSING_SCOPES":
-            error.details["required_scopes"] = _required_scopes(body)
         return error
 
     def _is_identifier(self, prop: dict) -> bool:
@@ -288,14 +282,6 @@ class HubSpotConnector(Connector):
                 "idProperty: a property with unique values)",
             },
         )
-
-
-def _body(response) -> dict:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _required_scopes(body: dict) -> list[str]:
