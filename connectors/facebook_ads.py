@@ -13,12 +13,13 @@ import hmac
 import json
 from datetime import date
 
-from ._audience import SHA256_HEX, api_error, body_json, identifier_field
+from ._audience import SHA256_HEX, identifier_field
 from .base import Connector, FieldsDescription, Step
 from .errors import ConnectorError, ErrorCode
 from .http import retry_after_seconds
 from .registry import register
 from .schema import config_schema, secret, string
+from .vendor import ErrorTable, Rule, read_json
 
 GRAPH_URL = "https://graph.facebook.com"
 DEFAULT_VERSION = "v27.0"  # Marketing API v27.0, released 4 November 2026 (v25.0 expires 23 February 2027)
@@ -38,7 +39,6 @@ ASSIGN_SYSTEM_USER = (
     "'Manage ad account' rights, and check the ID."
 )
 RATE_LIMIT_CODES = {4, 17, 32, 613, 80003, 80004}
-EXPIRED_SUBCODES = {463, 460}  # expired session, password changed
 ACCOUNT_STATUS = {
     1: "ACTIVE",
     2: "DISABLED",
@@ -251,72 +251,18 @@ class FacebookAdsConnector(Connector):
         )
         if response.status_code != 200:
             raise self._graph_error(response, what)
-        return body_json(response)
+        return read_json(response)
 
     def _graph_error(self, response, what: str) -> ConnectorError:
-        error = body_json(response).get("error") or {}
+        error = read_json(response).get("error") or {}
         code, subcode = error.get("code"), error.get("error_subcode")
-        message = self.redact(error.get("message"))
-        vendor_code = f"{code}/{subcode}" if code is not None and subcode else (str(code) if code is not None else None)
-        mapped, remediation = self._classify(code, subcode, message)
-        kind = f" ({error['type']})" if error.get("type") else ""
-        label = f"error {vendor_code}{kind}" if vendor_code else ""
-        result = api_error(
-            response, VENDOR, what, message=message, vendor_code=label or None, code=mapped, remediation=remediation
+        details = {"fbtrace_id": error["fbtrace_id"]} if error.get("fbtrace_id") else {}
+        result = GRAPH_ERRORS.error(
+            response, doing=f"checking {what}", context={"account": self.account_id}, details=details
         )
-        result.vendor_code = vendor_code
-        if error.get("fbtrace_id"):
-            result.details = {"fbtrace_id": error["fbtrace_id"]}
-        if result.code is ErrorCode.RATE_LIMITED:
-            result.with_retry_after(self._retry_after(response))
+        result.vendor_code = f"{code}/{subcode}" if code is not None and subcode else result.vendor_code
+        result.details.pop("vendor_code", None)
         return result
-
-    def _classify(self, code, subcode, message: str) -> tuple[ErrorCode | None, str]:
-        if code == 190 or code == 102:
-            if subcode in EXPIRED_SUBCODES or code == 102:
-                return ErrorCode.TOKEN_EXPIRED, NEW_TOKEN
-            return ErrorCode.AUTH_INVALID, NEW_TOKEN
-        if code == 100 and "appsecret_proof" in message:
-            return ErrorCode.AUTH_INVALID, "Check app_secret: it must be the secret of the app that issued the token."
-        if (code == 100 and subcode == 33) or code == 803:
-            return ErrorCode.NOT_FOUND, ASSIGN_SYSTEM_USER
-        if code == 100 and subcode == 1713230:
-            return (
-                ErrorCode.INVALID_CONFIG,
-                "Meta blocked uploads to this audience; create a new customer-list audience and configure it.",
-            )
-        if code == 10 or (isinstance(code, int) and 200 <= code <= 299):
-            return ErrorCode.INSUFFICIENT_PERMISSIONS, f"{NEW_TOKEN} {ASSIGN_SYSTEM_USER}"
-        if code in RATE_LIMIT_CODES:
-            return ErrorCode.RATE_LIMITED, ""
-        if code in (2655, 2663):
-            return (
-                ErrorCode.INSUFFICIENT_PERMISSIONS,
-                f"Accept the Custom Audience terms: {TERMS_URL.format(account=self.account_id)}.",
-            )
-        if code == 2635:
-            return ErrorCode.INVALID_CONFIG, f"Set api_version to a current Graph API version (e.g. {DEFAULT_VERSION})."
-        if code in (1, 2):
-            return ErrorCode.VENDOR_ERROR, ""
-        return None, ""
-
-    @staticmethod
-    def _retry_after(response) -> float | None:
-        """Retry-After when present, else the longest estimated_time_to_regain_access (minutes) of the BUC header."""
-        seconds = retry_after_seconds(response.headers.get("Retry-After"))
-        if seconds is not None:
-            return seconds
-        try:
-            usage = json.loads(response.headers.get("X-Business-Use-Case-Usage", "{}"))
-        except ValueError:
-            return None
-        minutes = [
-            entry.get("estimated_time_to_regain_access", 0)
-            for entries in (usage.values() if isinstance(usage, dict) else [])
-            for entry in (entries if isinstance(entries, list) else [])
-            if isinstance(entry, dict)
-        ]
-        return max(minutes) * 60.0 if minutes and max(minutes) > 0 else None
 
     # --- fields ---------------------------------------------------------------------------------
 
@@ -383,3 +329,76 @@ class FacebookAdsConnector(Connector):
 def _signed(terms) -> bool:
     """tos_accepted / user_tos_accepted map each signed terms name to 1."""
     return isinstance(terms, dict) and terms.get(TERMS) in (1, True, "1")
+
+
+def _retry_after(response, body: dict | None = None) -> float | None:
+    """Retry-After when present, else the longest estimated_time_to_regain_access (minutes) of the BUC header."""
+    seconds = retry_after_seconds(response.headers.get("Retry-After"))
+    if seconds is not None:
+        return seconds
+    try:
+        usage = json.loads(response.headers.get("X-Business-Use-Case-Usage", "{}"))
+    except ValueError:
+        return None
+    minutes = [
+        entry.get("estimated_time_to_regain_access", 0)
+        for entries in (usage.values() if isinstance(usage, dict) else [])
+        for entry in (entries if isinstance(entries, list) else [])
+        if isinstance(entry, dict)
+    ]
+    return max(minutes) * 60.0 if minutes and max(minutes) > 0 else None
+
+
+def _graph_fault(body: dict) -> tuple[str, str]:
+    """(code, message) of a Graph error; a subcode is named in the message, so rules can match it."""
+    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    code, subcode, message = error.get("code"), error.get("error_subcode"), str(error.get("message") or "")
+    return ("" if code is None else str(code)), (f"{message} (subcode {subcode})" if subcode else message)
+
+
+def _codes(*ranges: range | int) -> tuple[str, ...]:
+    return tuple(str(c) for r in ranges for c in (r if isinstance(r, range) else [r]))
+
+
+GRAPH_ERRORS = ErrorTable(
+    VENDOR,
+    rules=(
+        Rule(ErrorCode.TOKEN_EXPIRED, NEW_TOKEN, vendor_code="190", message="(subcode 463)"),
+        Rule(ErrorCode.TOKEN_EXPIRED, NEW_TOKEN, vendor_code="190", message="(subcode 460)"),
+        Rule(ErrorCode.TOKEN_EXPIRED, NEW_TOKEN, vendor_code="102"),
+        Rule(ErrorCode.AUTH_INVALID, NEW_TOKEN, vendor_code="190"),
+        Rule(
+            ErrorCode.AUTH_INVALID,
+            "Check app_secret: it must be the secret of the app that issued the token.",
+            vendor_code="100",
+            message="appsecret_proof",
+        ),
+        Rule(ErrorCode.NOT_FOUND, ASSIGN_SYSTEM_USER, vendor_code="100", message="(subcode 33)"),
+        Rule(ErrorCode.NOT_FOUND, ASSIGN_SYSTEM_USER, vendor_code="803"),
+        Rule(
+            ErrorCode.INVALID_CONFIG,
+            "Meta blocked uploads to this audience; create a new customer-list audience and configure it.",
+            vendor_code="100",
+            message="(subcode 1713230)",
+        ),
+        Rule(
+            ErrorCode.INSUFFICIENT_PERMISSIONS,
+            f"{NEW_TOKEN} {ASSIGN_SYSTEM_USER}",
+            vendor_code=_codes(10, range(200, 300)),
+        ),
+        Rule(ErrorCode.RATE_LIMITED, vendor_code=_codes(*RATE_LIMIT_CODES)),
+        Rule(
+            ErrorCode.INSUFFICIENT_PERMISSIONS,
+            f"Accept the Custom Audience terms: {TERMS_URL}.",
+            vendor_code=("2655", "2663"),
+        ),
+        Rule(
+            ErrorCode.INVALID_CONFIG,
+            f"Set api_version to a current Graph API version (e.g. {DEFAULT_VERSION}).",
+            vendor_code="2635",
+        ),
+        Rule(ErrorCode.VENDOR_ERROR, vendor_code=("1", "2")),
+    ),
+    extract=_graph_fault,
+    retry_after=_retry_after,
+)
