@@ -10,11 +10,12 @@ empty upload).
 
 from __future__ import annotations
 
-from ._audience import api_error, body_json, identifier_field
+from ._audience import identifier_field
 from .base import Connector, FieldsDescription, Step
 from .errors import ConnectorError, ErrorCode
 from .registry import register
 from .schema import config_schema, enum, secret, string
+from .vendor import ErrorTable, Rule, read_json
 
 GRAPHQL_URL = "https://desk.thetradedesk.com/graphql"
 DATA_SERVERS = {
@@ -44,11 +45,49 @@ SEGMENT_QUERY = """query FirstPartyData($id: ID!, $name: String!) {
     }
   }
 }"""
-# extensions.code of a GraphQL error -> our code
-GRAPHQL_CODES = {
-    "AUTH_NOT_AUTHENTICATED": ErrorCode.AUTH_INVALID,
-    "AUTH_NOT_AUTHORIZED": ErrorCode.INSUFFICIENT_PERMISSIONS,
-}
+
+
+def _ttd_fault(body: dict) -> tuple[str, str]:
+    """(code, message): the Data API's {ErrorCode, Message}, or a GraphQL answer's first errors[] entry."""
+    first = next((e for e in body.get("errors") or [] if isinstance(e, dict)), {})
+    code = body.get("ErrorCode") or (first.get("extensions") or {}).get("code")
+    return code, body.get("Message") or body.get("message") or first.get("message")
+
+
+_TOKEN_RULES = (
+    Rule(ErrorCode.TOKEN_EXPIRED, NEW_TOKEN, status=401, message="expired"),
+    Rule(ErrorCode.AUTH_INVALID, NEW_TOKEN, status=401),
+)
+# The Platform API's GraphQL endpoint: HTTP 401 for a refused token; errors[] with HTTP 200 for a refused query.
+PLATFORM_ERRORS = ErrorTable(
+    VENDOR,
+    rules=(
+        *_TOKEN_RULES,
+        Rule(
+            ErrorCode.INSUFFICIENT_PERMISSIONS, "Give the token's user access to advertiser {advertiser}.", status=403
+        ),
+        Rule(ErrorCode.AUTH_INVALID, NEW_TOKEN, status=200, vendor_code="AUTH_NOT_AUTHENTICATED"),
+        Rule(
+            ErrorCode.INSUFFICIENT_PERMISSIONS,
+            "Give the token's user access to advertiser {advertiser} (or check the ID).",
+            status=200,
+            vendor_code="AUTH_NOT_AUTHORIZED",
+        ),
+        Rule(ErrorCode.VENDOR_ERROR, status=200),
+    ),
+    extract=_ttd_fault,
+)
+# The data server, judged by status: its bodies differ by response version and are not documented for every case.
+DATA_ERRORS = ErrorTable(
+    VENDOR,
+    rules=(
+        *_TOKEN_RULES,
+        Rule(ErrorCode.INSUFFICIENT_PERMISSIONS, ENABLE_DATA, status=403),
+        Rule(ErrorCode.INVALID_CONFIG, "Check data_server is the region your account uses.", status=404),
+        Rule(ErrorCode.INVALID_CONFIG, status=413),
+    ),
+    extract=_ttd_fault,
+)
 ID_TYPES = (
     ("TDID", "The Trade Desk ID", "The Trade Desk cookie ID (a UUID)."),
     ("DAID", "Device advertising ID", "Android advertising ID or Apple IDFA (a UUID)."),
@@ -155,7 +194,7 @@ class TheTradeDeskConnector(Connector):
         response, body = self._advertiser()
         if response.status_code != 200:
             raise self._error(response, "the advertiser (Platform API)")
-        advertiser = self._graphql_data(body, "the advertiser (Platform API)")
+        advertiser = self._graphql_data(response, body, "the advertiser (Platform API)")
         if advertiser is None:
             raise ConnectorError(
                 ErrorCode.NOT_FOUND,
@@ -183,7 +222,7 @@ class TheTradeDeskConnector(Connector):
         response, body = self._graphql(SEGMENT_QUERY, {"id": self.config["advertiser_id"], "name": name})
         if response.status_code != 200:
             raise self._error(response, what)
-        advertiser = self._graphql_data(body, what) or {}
+        advertiser = self._graphql_data(response, body, what) or {}
         nodes = (advertiser.get("firstPartyData") or {}).get("nodes") or []
         match = next((n for n in nodes if isinstance(n, dict) and n.get("name") == name), None)
         if match is None:
@@ -236,63 +275,25 @@ class TheTradeDeskConnector(Connector):
         response = self.http.post(
             self.vendor_url(GRAPHQL_URL), json={"query": query, "variables": variables}, headers=self._headers()
         )
-        return response, body_json(response)
+        return response, read_json(response)
 
     def _advertiser(self):
         if self._advertiser_answer is None:
             self._advertiser_answer = self._graphql(ADVERTISER_QUERY, {"id": self.config["advertiser_id"]})
         return self._advertiser_answer
 
-    def _graphql_data(self, body: dict, what: str) -> dict | None:
+    def _graphql_data(self, response, body: dict, what: str) -> dict | None:
         """`data.advertiser` of a GraphQL answer; `errors` (HTTP 200 in GraphQL) become a ConnectorError."""
-        errors = [e for e in body.get("errors") or [] if isinstance(e, dict)]
-        if errors:
-            first = errors[0]
-            vendor_code = str((first.get("extensions") or {}).get("code") or "") or None
-            code = GRAPHQL_CODES.get(vendor_code or "", ErrorCode.VENDOR_ERROR)
-            remediation = {
-                ErrorCode.AUTH_INVALID: NEW_TOKEN,
-                ErrorCode.INSUFFICIENT_PERMISSIONS: f"Give the token's user access to advertiser "
-                f"{self.config['advertiser_id']} (or check the ID).",
-            }.get(code, "")
-            raise ConnectorError(
-                code,
-                f"{VENDOR} refused the query: {self.redact(first.get('message'))} (while checking {what})",
-                remediation=remediation,
-                http_status=200,
-                vendor_code=vendor_code,
-            )
+        if body.get("errors"):
+            raise self._error(response, what)
         data = body.get("data") or {}
         advertiser = data.get("advertiser") if isinstance(data, dict) else None
         return advertiser if isinstance(advertiser, dict) else None
 
     def _error(self, response, what: str, *, data: bool = False) -> ConnectorError:
-        """By HTTP status: TTD's error bodies differ by API and version, so they are quoted, never relied on."""
-        body = response_text(response)
-        status = response.status_code
-        code, remediation = None, ""
-        if status == 401:
-            code = ErrorCode.TOKEN_EXPIRED if "expired" in body.lower() else ErrorCode.AUTH_INVALID
-            remediation = NEW_TOKEN
-        elif status == 403:
-            remediation = ENABLE_DATA if data else "Give the token's user access to advertiser {advertiser}."
-        elif status == 404 and data:
-            code, remediation = ErrorCode.INVALID_CONFIG, "Check data_server is the region your account uses."
-        elif status == 413:
-            code = ErrorCode.INVALID_CONFIG
-        remediation = remediation.format(advertiser=self.config["advertiser_id"], server=self.config["data_server"])
-        parsed = body_json(response)
-        first = next((e for e in parsed.get("errors") or [] if isinstance(e, dict)), {})
-        vendor_code = str(parsed.get("ErrorCode") or (first.get("extensions") or {}).get("code") or "") or None
-        return api_error(
-            response,
-            VENDOR,
-            what,
-            message=self.redact(body),
-            vendor_code=vendor_code,
-            code=code,
-            remediation=remediation,
-        )
+        table = DATA_ERRORS if data else PLATFORM_ERRORS
+        context = {"advertiser": self.config["advertiser_id"], "server": self.config["data_server"]}
+        return table.error(response, doing=f"checking {what}", context=context)
 
     # --- fields ---------------------------------------------------------------------------------
 
@@ -322,15 +323,3 @@ class TheTradeDeskConnector(Connector):
                 "sync_key": "The chosen ID type (one per item).",
             },
         )
-
-
-def response_text(response) -> str:
-    """What the vendor said: a JSON body's Message (or first GraphQL error), a JSON string, or the raw text."""
-    try:
-        data = response.json()
-    except ValueError:
-        return response.text or ""
-    if isinstance(data, dict):
-        errors = [e for e in data.get("errors") or [] if isinstance(e, dict)]
-        return str(data.get("Message") or data.get("message") or (errors[0].get("message") if errors else "") or "")
-    return data if isinstance(data, str) else ""

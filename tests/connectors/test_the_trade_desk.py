@@ -140,7 +140,7 @@ def test_advertiser_not_enabled_for_data(ttd, tpolicy):
     result = run(config(ttd), tpolicy)["data_access"]
     assert result.error["code"] == "insufficient_permissions"
     assert result.error["http_status"] == 403
-    assert "Cannot create new targeting data" in result.message
+    assert "HTTP 403" in result.message and "usw data server" in result.message
     assert "usw data server" in result.error["remediation"]
     assert_no_secrets(result)
 
