@@ -72,6 +72,13 @@ def refuse_unknown_params(query_params, allowed) -> None:
 
 def filtered(filterset_class, query_params, queryset):
     """`queryset` narrowed by the declared filters; invalid values are a 400 naming the parameter."""
+    blank = [
+        name
+        for name, spec in filterset_class.base_filters.items()
+        if query_params.get(name) == "" and not isinstance(spec, django_filters.CharFilter)
+    ]
+    if blank:  # django-filter would read `?status=` as no filter at all
+        raise ValidationError({name: ["Must not be blank."] for name in blank})
     filterset = filterset_class(data=query_params, queryset=queryset)
     if not filterset.is_valid():
         raise ValidationError(filterset.errors)

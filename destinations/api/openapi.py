@@ -14,13 +14,15 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.plumbing import get_doc
 
+from connectors.errors import ErrorCode
 from connectors.registry import connector_classes
 
-# operationId -> (the body's name for the config, whether the config may be partial)
+# operationId -> the body's name for the config. Each takes the type's config with every field optional:
+# what {Type}Config requires may come from a shared connection (connection_id), and a connection holds part.
 TYPED_BODIES = {
-    "destinations_create": ("config", False),
-    "destinations_test_new": ("config", False),
-    "connections_create": ("credentials", True),
+    "destinations_create": "config",
+    "destinations_test_new": "config",
+    "connections_create": "credentials",
 }
 
 
@@ -36,30 +38,44 @@ def _variant(base: dict, type_name: str, config_key: str, config_ref: str, title
     return variant
 
 
+def _as_request(config_schema: dict) -> dict:
+    """A type's config schema as a request body takes it: a secret may be blank or ******** (not set / kept)."""
+    schema = copy.deepcopy(config_schema)
+    for spec in schema.get("properties", {}).values():
+        if spec.get("writeOnly") and spec.get("type") == "string":
+            spec.pop("minLength", None)
+            spec["description"] = spec.get("description", "") + " Blank or ******** keeps the stored value."
+    return schema
+
+
 def typed_config_bodies(result, generator, request, public):
     """drf-spectacular postprocessing hook."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     for type_name, cls in connector_classes().items():
-        config = copy.deepcopy(cls.config_schema)
+        config = _as_request(cls.config_schema)
         schemas[f"{_pascal(type_name)}Config"] = {**config, "title": f"{_pascal(type_name)}Config"}
         partial = {k: v for k, v in config.items() if k != "required"}
-        schemas[f"{_pascal(type_name)}Credentials"] = {**partial, "title": f"{_pascal(type_name)}Credentials"}
+        schemas[f"{_pascal(type_name)}ConfigPartial"] = {
+            **partial,
+            "title": f"{_pascal(type_name)}ConfigPartial",
+            "description": f"{_pascal(type_name)}Config with every field optional: what it requires may come from "
+            "the shared connection (`connection_id`); a 400 names what is still missing.",
+        }
 
     for path_item in result.get("paths", {}).values():
         for operation in path_item.values():
             if not isinstance(operation, dict) or operation.get("operationId") not in TYPED_BODIES:
                 continue
-            config_key, partial = TYPED_BODIES[operation["operationId"]]
+            config_key = TYPED_BODIES[operation["operationId"]]
             content = operation["requestBody"]["content"]["application/json"]
             base_ref = content["schema"]["$ref"]
             base = schemas[base_ref.rsplit("/", 1)[1]]
             base_name = base_ref.rsplit("/", 1)[1]
             mapping = {}
             for type_name in connector_classes():
-                suffix = "Credentials" if partial else "Config"
                 variant_name = f"{base_name}{_pascal(type_name)}"
                 schemas[variant_name] = _variant(
-                    base, type_name, config_key, f"#/components/schemas/{_pascal(type_name)}{suffix}", variant_name
+                    base, type_name, config_key, f"#/components/schemas/{_pascal(type_name)}ConfigPartial", variant_name
                 )
                 mapping[type_name] = f"#/components/schemas/{variant_name}"
             typed_name = f"{base_name}Typed"
@@ -102,3 +118,82 @@ class AutoSchema(SpectacularAutoSchema):
         method = getattr(self.view, self.method.lower(), None)
         own = self.view.__class__.__doc__
         return get_doc(method) or (get_doc(self.view.__class__) if own else "")
+
+
+def _json_event(event_type: str, data_ref: str) -> dict:
+    """One SSE event as OpenAPI 3.1 describes an event-stream item: `data` is JSON text of `data_ref`."""
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"const": event_type},
+            "id": {"type": "string", "pattern": r"^testrun-[0-9a-f]{32}:\d+$"},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": {"$ref": f"#/components/schemas/{data_ref}"},
+            },
+        },
+    }
+
+
+STEP_EVENT = {
+    "type": "object",
+    "required": ["name", "status", "message", "duration_ms"],
+    "properties": {
+        "name": {"type": "string"},
+        "status": {"enum": ["passed", "failed", "skipped"]},
+        "message": {"type": "string"},
+        "duration_ms": {"type": "integer", "minimum": 0},
+        "error": {
+            "type": "object",
+            "required": ["code", "retryable", "remediation"],
+            "properties": {
+                "code": {"enum": [str(code) for code in ErrorCode]},
+                "retryable": {"type": "boolean"},
+                "remediation": {"type": "string"},
+                "http_status": {"type": "integer"},
+                "vendor_code": {"type": "string"},
+                "retry_after": {"type": "number"},
+            },
+        },
+        "details": {"type": "object"},
+    },
+}
+DONE_EVENT = {
+    "type": "object",
+    "required": ["success", "steps", "duration_ms", "test_run_id"],
+    "properties": {
+        "success": {"type": "boolean"},
+        "steps": {"type": "array", "items": {"$ref": "#/components/schemas/TestStepEvent"}},
+        "duration_ms": {"type": "integer", "minimum": 0},
+        "test_run_id": {"type": "string", "format": "uuid"},
+        "destination": {"$ref": "#/components/schemas/Destination"},
+        "error": {"type": "string", "description": "Why the run could not complete (an interrupted worker, say)."},
+    },
+}
+
+
+def sse_event_schemas(result, generator, request, public):
+    """drf-spectacular postprocessing hook: each text/event-stream answer described event by event."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["TestStepEvent"] = STEP_EVENT
+    schemas["TestDoneEvent"] = DONE_EVENT
+    schemas["TestRunStreamEvent"] = {
+        "description": "One Server-Sent Event of a connection test: `step` per check, then one `done`.",
+        "oneOf": [_json_event("step", "TestStepEvent"), _json_event("done", "TestDoneEvent")],
+    }
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            for response in (operation.get("responses") or {}).values() if isinstance(operation, dict) else ():
+                stream = response.get("content", {}).get("text/event-stream")
+                if stream is not None:
+                    # Each event is a TestRunStreamEvent (as SSE-aware tools such as schemathesis read it);
+                    # a generated client without SSE support reads the whole stream as one string.
+                    stream["schema"] = {
+                        "anyOf": [
+                            {"$ref": "#/components/schemas/TestRunStreamEvent"},
+                            {"type": "string", "description": "The whole stream as text, read to its end."},
+                        ]
+                    }
+    return result

@@ -115,14 +115,10 @@ def test_admin_changes_are_recorded_as_admin(django_user_model):
     destination = DestinationFactory(
         name="Hook", config={"url": "https://hooks.example.com/in"}, secrets={"headers": {"X-API-Key": OLD_KEY}}
     )
-    from tests.admin.conftest import destination_form
+    from tests.admin.conftest import change_url, destination_form
 
-    response = staff.post(
-        f"/admin/destinations/destination/{destination.pk}/change/",
-        destination_form(
-            destination, config_json={"url": "https://hooks.example.com/in", "headers": {"X-API-Key": NEW_KEY}}
-        ),
-    )
+    config = {"url": "https://hooks.example.com/in", "headers": {"X-API-Key": NEW_KEY}}
+    response = staff.post(change_url(destination), destination_form(destination, config=config))
     assert response.status_code == 302, response.content.decode()[:2000]
     event = AuditEvent.objects.get(target_id=destination.pk)
     assert (event.via, event.action, event.actor, event.actor_label) == ("admin", "update", staff_user, "ops")

@@ -56,6 +56,9 @@ def test_invalid_filter_values_are_400_naming_the_parameter(api):
         ({"status": "broken"}, "status"),
         ({"destination_type": "fax"}, "destination_type"),
         ({"connection_id": "not-a-uuid"}, "connection_id"),
+        ({"status": ""}, "status"),
+        ({"destination_type": ""}, "destination_type"),
+        ({"connection_id": ""}, "connection_id"),
     ]:
         response = api.get(url, params)
         assert response.status_code == 400, params
