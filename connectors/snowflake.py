@@ -15,7 +15,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ._polling import poll, remaining, step_deadline
-from .base import Connector, DestinationField, FieldsDescription, Step
+from ._warehouse import WarehouseColumn, warehouse_fields
+from .base import Connector, FieldsDescription, Step
 from .errors import ConnectorError, ErrorCode
 from .http import error_for_status
 from .registry import register
@@ -41,7 +42,16 @@ VENDOR_CODES: dict[str, tuple[ErrorCode, str]] = {
     "390101": (ErrorCode.AUTH_INVALID, "The user is disabled or locked; ask a Snowflake admin to unlock it."),
     "390102": (ErrorCode.AUTH_INVALID, "The user is disabled or locked; ask a Snowflake admin to unlock it."),
     "390422": (ErrorCode.INSUFFICIENT_PERMISSIONS, "A network policy blocks this service's IP address; allow it."),
-    "390189": (ErrorCode.INSUFFICIENT_PERMISSIONS, "The role is not granted to the user: grant it or fix `role`."),
+    "390189": (
+        ErrorCode.INSUFFICIENT_PERMISSIONS,
+        "The role is not granted to the user: grant it or fix `role` (unquoted names are upper-cased; quote a "
+        'mixed-case name, e.g. "Loader").',
+    ),
+    "390201": (
+        ErrorCode.NOT_FOUND,
+        "The database or schema does not exist or the role cannot use it: check `database` and `schema` (unquoted "
+        "names are upper-cased, as SHOW DATABASES lists them) and GRANT USAGE on them.",
+    ),
     "002003": (
         ErrorCode.NOT_FOUND,
         "Check `database`, `schema` and `table` (unquoted names are upper-cased), and that the role has USAGE on "
@@ -68,11 +78,22 @@ def jwt_account(account: str) -> str:
     return account.partition(".")[0]
 
 
+def stored_name(name: str) -> str:
+    """The name as Snowflake stores it (and SHOW lists it): a plain name upper-cased; a quoted one as written,
+    without the quotes; anything else (spaces, dashes) as typed. The SQL API's `database`, `schema`, `role` and
+    `warehouse` fields are case-sensitive and want this form."""
+    if len(name) >= 2 and name.startswith('"') and name.endswith('"'):
+        return name[1:-1].replace('""', '"')
+    if UNQUOTED_IDENTIFIER.match(name):
+        return name.upper()
+    return name
+
+
 def identifier(name: str) -> str:
-    """A Snowflake identifier as SQL: as typed when it is a plain name (resolved upper-case), else quoted."""
+    """A Snowflake identifier as SQL text: a plain name as typed (it resolves upper-case), anything else quoted."""
     if UNQUOTED_IDENTIFIER.match(name):
         return name
-    return '"' + name.replace('"', '""') + '"'
+    return '"' + stored_name(name).replace('"', '""') + '"'
 
 
 def load_private_key(pem: str, passphrase: str | None) -> rsa.RSAPrivateKey:
@@ -233,14 +254,14 @@ class SnowflakeConnector(Connector):
         body = {
             "statement": statement,
             "timeout": max(1, int(remaining(deadline))),
-            "database": identifier(self.config["database"]),
-            "schema": identifier(self.config["schema"]),
+            "database": stored_name(self.config["database"]),
+            "schema": stored_name(self.config["schema"]),
             "parameters": {"QUERY_TAG": QUERY_TAG},
         }
         if self.config.get("role"):
-            body["role"] = identifier(self.config["role"])
+            body["role"] = stored_name(self.config["role"])
         if warehouse:
-            body["warehouse"] = identifier(self.config["warehouse"])
+            body["warehouse"] = stored_name(self.config["warehouse"])
         response = self.http.post(
             self.base_url + STATEMENTS_PATH,
             params={"requestId": str(uuid.uuid4())},
@@ -249,20 +270,39 @@ class SnowflakeConnector(Connector):
             allow_redirects=False,
         )
         result = self._result(response)
-        if result is not None:
-            return result
-        handle = quote(str(response.json().get("statementHandle", "")), safe="")
+        if result is None:
+            status_url = self._status_url(response.json(), "202")
+            result = poll(
+                self.http,
+                lambda: self._result(self.http.get(status_url, headers=self.headers(), allow_redirects=False)),
+                deadline=deadline,
+                what=what or "The Snowflake statement",
+                remediation="The warehouse may be resuming or queued; test again in a minute, or check its size "
+                "and load.",
+                cancel=lambda: self.http.post(f"{status_url}/cancel", headers=self.headers(), allow_redirects=False),
+            )
+        return self._with_every_partition(result)
+
+    def _status_url(self, answer: dict, status: str) -> str:
+        handle = quote(str(answer.get("statementHandle", "")), safe="")
         if not handle:
-            raise ConnectorError(ErrorCode.VENDOR_ERROR, "Snowflake answered 202 without a statement handle.")
-        status_url = f"{self.base_url}{STATEMENTS_PATH}/{handle}"
-        return poll(
-            self.http,
-            lambda: self._result(self.http.get(status_url, headers=self.headers(), allow_redirects=False)),
-            deadline=deadline,
-            what=what or "The Snowflake statement",
-            remediation="The warehouse may be resuming or queued; test again in a minute, or check its size and load.",
-            cancel=lambda: self.http.post(f"{status_url}/cancel", headers=self.headers(), allow_redirects=False),
-        )
+            raise ConnectorError(ErrorCode.VENDOR_ERROR, f"Snowflake answered {status} without a statement handle.")
+        return f"{self.base_url}{STATEMENTS_PATH}/{handle}"
+
+    def _with_every_partition(self, result: dict) -> dict:
+        """The ResultSet with the rows of every partition: Snowflake returns the first one only and lists the
+        others in `resultSetMetaData.partitionInfo` (GET …/statements/{handle}?partition=N)."""
+        partitions = (result.get("resultSetMetaData") or {}).get("partitionInfo") or []
+        if len(partitions) <= 1:
+            return result
+        status_url = self._status_url(result, "a partitioned result")
+        data = list(result.get("data") or [])
+        for number in range(1, len(partitions)):
+            page = self.http.get(
+                status_url, params={"partition": number}, headers=self.headers(), allow_redirects=False
+            )
+            data.extend((self._result(page) or {}).get("data") or [])
+        return {**result, "data": data}
 
     def _result(self, response: requests.Response) -> dict | None:
         """The ResultSet of a 200; None while running (202); the mapped error otherwise."""
@@ -335,29 +375,18 @@ class SnowflakeConnector(Connector):
 
     def describe_fields(self) -> FieldsDescription:
         columns = self.describe_table(step_deadline(self.http))
-        keys = {c["name"] for c in columns if c.get("primary key") == "Y" or c.get("unique key") == "Y"}
-        fields = []
-        for column in columns:
-            nullable = column.get("null?", "Y") == "Y"
-            writable = column.get("kind", "COLUMN") == "COLUMN"
-            column_type = column.get("type", "")
-            scalar = not column_type.upper().startswith(NON_KEY_TYPES)
-            fields.append(
-                DestinationField(
-                    name=column["name"],
-                    label=column["name"],
-                    type=column_type,
-                    required=writable and not nullable and not column.get("default"),
-                    identifier=column["name"] in keys if keys else (writable and scalar and not nullable),
-                    createable=writable,
-                    updateable=writable,
-                    nullable=nullable,
-                    description=column.get("comment") or "",
-                )
+        fields, options = warehouse_fields(
+            WarehouseColumn(
+                name=column["name"],
+                type=column.get("type", ""),
+                scalar=not column.get("type", "").upper().startswith(NON_KEY_TYPES),
+                nullable=column.get("null?", "Y") == "Y",
+                writable=column.get("kind", "COLUMN") == "COLUMN",
+                has_default=bool(column.get("default")),
+                primary_key=column.get("primary key") == "Y",
+                unique=column.get("unique key") == "Y",
+                description=column.get("comment") or "",
             )
-        return FieldsDescription(
-            object=self.display_name,
-            source="live",
-            fields=fields,
-            options={"key_source": "primary_or_unique_key" if keys else "not_null_scalar_columns"},
+            for column in columns
         )
+        return FieldsDescription(object=self.display_name, source="live", fields=fields, options=options)
