@@ -60,13 +60,25 @@ class S3Connector(Connector):
         ["bucket", "region", "access_key_id", "secret_access_key", "file_format"],
     )
     steps = (
-        Step("connectivity", "DNS resolves, TCP connects and TLS is valid for the S3 and STS endpoints.", 10),
+        Step(
+            "connectivity",
+            "DNS resolves, TCP connects and TLS is valid for the S3 and STS endpoints (with endpoint_url: that "
+            "endpoint only).",
+            10,
+        ),
         Step(
             "authentication",
-            "AWS accepts the access key (STS GetCallerIdentity); with role_arn, the role can be assumed first.",
+            "AWS accepts the access key (STS GetCallerIdentity); with role_arn, the role can be assumed first. With "
+            "endpoint_url (R2, MinIO…, which have no STS) no STS call is made: the bucket and write steps prove the "
+            "key (AssumeRole is still sent there if role_arn is set).",
             15,
         ),
-        Step("bucket", "The bucket exists, these credentials can see it (HeadBucket) and it is in `region`.", 10),
+        Step(
+            "bucket",
+            "The bucket exists, these credentials can see it (HeadBucket; ListObjectsV2 on an S3-compatible "
+            "endpoint, whose error body tells a rejected key from a missing permission) and it is in `region`.",
+            10,
+        ),
         Step(
             "write",
             "A small probe object can be written under the prefix, and is deleted again (PutObject, DeleteObject).",
@@ -175,6 +187,17 @@ class S3Connector(Connector):
                 credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"]
             )
             details["assumed_role"] = answer.get("AssumedRoleUser", {}).get("Arn", "")
+        if self.config.get("endpoint_url"):
+            # S3-compatible stores have no STS (GetCallerIdentity is AWS's); the next steps' signed calls prove
+            # the key, and a rejected one fails there as auth_invalid.
+            details.update({"sts": False, "proven_by": ["bucket", "write"]})
+            host = urlsplit(self.config["endpoint_url"]).hostname
+            via = "The role was assumed; " if self.config.get("role_arn") else ""
+            return (
+                f"{via}{host} is an S3-compatible endpoint without STS: the access key is proven by the bucket and "
+                "write steps.",
+                details,
+            )
         identity = self.aws.call(self._client("sts").get_caller_identity, "GetCallerIdentity")
         details.update({"account": identity.get("Account", ""), "arn": identity.get("Arn", "")})
         via = " after assuming the role" if self.config.get("role_arn") else ""
@@ -182,10 +205,21 @@ class S3Connector(Connector):
 
     def check_bucket(self):
         permission = f"s3:ListBucket on arn:aws:s3:::{self.bucket}"
+        s3 = self._client("s3")
         try:
-            answer = self.aws.call(
-                self._client("s3").head_bucket, "HeadBucket", permission=permission, Bucket=self.bucket
-            )
+            if self.config.get("endpoint_url"):
+                # Same permission as HeadBucket, but a GET: its XML error body names InvalidAccessKeyId or
+                # SignatureDoesNotMatch, where a HEAD answers a bare 403. This call proves the key on such stores.
+                answer = self.aws.call(
+                    s3.list_objects_v2,
+                    "ListObjectsV2",
+                    permission=permission,
+                    Bucket=self.bucket,
+                    MaxKeys=1,
+                    Prefix=self.prefix,
+                )
+            else:
+                answer = self.aws.call(s3.head_bucket, "HeadBucket", permission=permission, Bucket=self.bucket)
         except ConnectorError as error:
             raise self._bucket_error(error) from None
         headers = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {})
