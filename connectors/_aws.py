@@ -1,9 +1,12 @@
-"""boto3 plumbing for AWS connectors: every request host-checked by the outbound policy, errors in the step vocabulary.
+"""boto3 plumbing for AWS connectors: every request sent by the guarded client, errors in the step vocabulary.
 
-boto3 does not go through `self.http`, so this module re-creates its guarantees: each request botocore is about
-to send is checked with `OutboundPolicy.check_host` (a `before-send` hook), timeouts come from the step,
-retries are few, the process environment cannot inject credentials, and botocore/AWS errors become
-ConnectorErrors whose messages never carry a secret.
+botocore builds and signs each request; a `before-send` handler then sends it through the connector's
+OutboundClient (connectors/http.py) and hands botocore the answer, which botocore's event API allows
+("None or an instance of AWSResponse"). So the address actually connected to is the one the SSRF guard
+resolved, checked and pinned, parsed by the same library that connects (a `\\@` trick in a URL cannot make the
+guard check one host while another is reached). The endpoint is also checked when a client is made, so a
+refused one fails before anything is signed. Timeouts come from the step, retries are few, the process
+environment cannot inject credentials, and botocore/AWS errors become ConnectorErrors without secrets.
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ from urllib.parse import urlsplit
 
 import boto3
 import botocore.exceptions as boto_errors
+from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 
 from .base import MASK
 from .errors import ConnectorError, ErrorCode
-from .http import USER_AGENT, OutboundPolicy
+from .http import USER_AGENT, OutboundClient, OutboundPolicy
 
 REGION_PATTERN = "^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$"
 
@@ -58,8 +62,11 @@ def host_and_port(url: str) -> tuple[str, int]:
 class AwsClients:
     """Builds guarded boto3 clients from explicit credentials (never the process's own credential chain)."""
 
-    def __init__(self, policy: OutboundPolicy, region: str, *, secrets: Iterable[str] = ()):
+    def __init__(
+        self, policy: OutboundPolicy, region: str, *, secrets: Iterable[str] = (), http: OutboundClient | None = None
+    ):
         self.policy = policy
+        self.http = http or OutboundClient(policy)
         self.region = region
         self._secrets = [s for s in secrets if s]
         self._session = None
@@ -95,13 +102,20 @@ class AwsClients:
         )
         verify = self.policy.ca_bundle or True
         client = self._session.client(service, endpoint_url=endpoint_url, config=config, verify=verify)
-        client.meta.events.register("before-send", self._check_request_host)
+        client.meta.events.register("before-send", self._send_guarded)
         self._clients.append(client)
         return client
 
-    def _check_request_host(self, request, **_kwargs):
-        """botocore is about to send `request`: refuse hosts the outbound policy does not allow."""
-        self.policy.check_host(*host_and_port(request.url))
+    def _send_guarded(self, request, **_kwargs) -> AWSResponse:
+        """Send the signed request botocore prepared through the guarded client, and answer botocore with it."""
+        response = self.http.request(
+            request.method,
+            request.url,
+            headers=dict(request.headers.items()),
+            data=request.body,
+            allow_redirects=False,
+        )
+        return AWSResponse(request.url, response.status_code, dict(response.headers), _Body(response.content))
 
     def call(self, operation: Callable[..., dict], action: str, *, permission: str = "", **params: Any) -> dict:
         """Run one boto3 operation; a failure becomes a ConnectorError naming `action` (and the IAM `permission`)."""
@@ -200,6 +214,16 @@ class AwsClients:
         if isinstance(exc, boto_errors.ParamValidationError):
             return ConnectorError(ErrorCode.INVALID_CONFIG, f"AWS would not accept the parameters of {action}.")
         return ConnectorError(ErrorCode.VENDOR_ERROR, f"{action} failed ({type(exc).__name__}).")
+
+
+class _Body:
+    """The raw body botocore reads an AWSResponse from (`stream()`), already read by the guarded client."""
+
+    def __init__(self, content: bytes):
+        self._content = content
+
+    def stream(self, **_kwargs):
+        yield self._content
 
 
 def _seconds(value: str | None) -> float | None:

@@ -55,7 +55,16 @@ class S3Connector(Connector):
                 **{"x-pattern-message": "Must be 2-1224 characters: letters, digits and +=,.@:/-_."},
             ),
             **file_format_properties(),
-            "endpoint_url": https_url("Endpoint of an S3-compatible store (MinIO, R2, …); leave empty for AWS."),
+            "endpoint_url": https_url(
+                "Endpoint of an S3-compatible store (MinIO, R2, …); leave empty for AWS.",
+                # No user-info and no backslash: URL parsers disagree on them (`http://a\\@b` is host b to one,
+                # host a to another), and signed requests must go where the address check looked.
+                pattern=r"^https?://[^\s/?#\\@]+(?:[/?#][^\s\\]*)?$",
+                **{
+                    "x-pattern-message": "Must be an http(s) URL with a host, without user-info (user@) or "
+                    "backslashes."
+                },
+            ),
         },
         ["bucket", "region", "access_key_id", "secret_access_key", "file_format"],
     )
@@ -91,7 +100,7 @@ class S3Connector(Connector):
     def __init__(self, config, *, policy=None):
         super().__init__(config, policy=policy)
         self.aws = AwsClients(
-            self.policy, self.config.get("region", ""), secrets=[self.config.get("secret_access_key")]
+            self.policy, self.config.get("region", ""), secrets=[self.config.get("secret_access_key")], http=self.http
         )
         if self.config.get("access_key_id") and self.config.get("secret_access_key"):
             self.aws.use_credentials(self.config["access_key_id"], self.config["secret_access_key"])

@@ -6,7 +6,7 @@ import pytest
 
 from connectors.base import FAILED, PASSED, SKIPPED
 from connectors.errors import ConnectorError
-from connectors.http import OutboundPolicy, parse_networks
+from connectors.http import USER_AGENT, OutboundPolicy, parse_networks
 from connectors.s3 import PROBE_FOLDER, S3Connector
 from tests.conftest import LOOPBACK
 from tests.emulators.s3 import ACCESS_KEY_ID, DEFAULT_BUCKET, SECRET_ACCESS_KEY, S3Emulator, valid_config
@@ -322,16 +322,17 @@ class RecordingPolicy(OutboundPolicy):
         super().check_host(host, port)
 
 
-def test_every_boto3_request_is_checked_against_the_outbound_policy(s3):
+def test_every_boto3_request_is_sent_by_the_guarded_client(s3):
     policy = RecordingPolicy(allowed_networks=parse_networks(LOOPBACK))
     results = run(with_endpoint(s3, role_arn="arn:aws:iam::123456789012:role/writer"), policy)
     assert [r.status for r in results.values()] == [PASSED] * 4
     signed = [c for c in s3.calls if c.operation != "root"]
+    assert len(signed) == 4  # AssumeRole, ListObjectsV2, PutObject, DeleteObject
+    # botocore signed them; the guarded requests session (its User-Agent, not botocore's) sent them.
+    assert {c.headers["User-Agent"] for c in signed} == {USER_AGENT}
     port = int(s3.url.rsplit(":", 1)[1])
-    assert set(policy.checked) == {("127.0.0.1", port)}
-    # One check per client created (AssumeRole, ListObjectsV2, Put+Delete: no GetCallerIdentity on an
-    # S3-compatible endpoint), and one per request botocore sent, made by the before-send hook.
-    assert len(policy.checked) == 3 + len(signed)
+    # The endpoint is also checked when each client is made (AssumeRole, ListObjectsV2, Put+Delete).
+    assert policy.checked == [("127.0.0.1", port)] * 3
 
 
 def test_config_validation_names_fields():
