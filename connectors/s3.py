@@ -61,8 +61,7 @@ class S3Connector(Connector):
                 # host a to another), and signed requests must go where the address check looked.
                 pattern=r"^https?://[^\s/?#\\@]+(?:[/?#][^\s\\]*)?$",
                 **{
-                    "x-pattern-message": "Must be an http(s) URL with a host, without user-info (user@) or "
-                    "backslashes."
+                    "x-pattern-message": "Must be an http(s) URL with a host, without user-info (user@) or backslashes."
                 },
             ),
         },
