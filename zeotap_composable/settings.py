@@ -9,6 +9,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from cryptography.fernet import Fernet
@@ -28,6 +29,37 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_number(name: str, default: float, *, minimum: float = 0, whole: bool = True) -> float:
+    """A numeric setting; anything else stops start-up with the variable's name and the expected form."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw) if whole else float(raw)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        kind = "a whole number" if whole else "a number"
+        raise ImproperlyConfigured(f"{name} must be {kind} of at least {minimum:g} (got {raw!r}).")
+    return value
+
+
+def env_base_urls(name: str) -> dict[str, str]:
+    """A JSON object mapping a destination type to an http(s) base URL (a sandbox or emulator)."""
+    expected = f'{name} must be a JSON object mapping a destination type to an http(s) URL, e.g. {{"hubspot": "https://sandbox.example.com"}}'
+    try:
+        value = json.loads(os.environ.get(name) or "{}")
+    except ValueError:
+        raise ImproperlyConfigured(f"{expected}; it is not valid JSON.") from None
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f"{expected}; got a JSON {type(value).__name__}.")
+    for type_name, url in value.items():
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ImproperlyConfigured(f"{expected}; the value for {type_name!r} is not an http(s) URL with a host.")
+    return value
 
 
 def _local_secret(filename: str, make) -> str:
@@ -106,7 +138,7 @@ DATABASES = {
     "default": dj_database_url.config(
         env="DATABASE_URL",
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")),
+        conn_max_age=env_number("DB_CONN_MAX_AGE", 0),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
@@ -117,7 +149,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and not DAT
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 2,
         # every connection-test worker may hold one, plus the request threads
-        "max_size": int(os.environ.get("DB_POOL_MAX_SIZE", int(os.environ.get("CONNECTION_TEST_WORKERS", "64")) + 16)),
+        "max_size": env_number(
+            "DB_POOL_MAX_SIZE", env_number("CONNECTION_TEST_WORKERS", 64, minimum=1) + 16, minimum=2
+        ),
         "timeout": 30,
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -157,7 +191,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["workspaces.authentication.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["destinations.api.parsers.StrictJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "destinations.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -190,12 +224,10 @@ EVENTSTREAM_CHANNELMANAGER_CLASS = "destinations.sse.TestRunChannelManager"
 # Outbound calls made by connectors (see connectors/http.py).
 # Development may reach local receivers and emulators; production reaches public addresses only.
 OUTBOUND_ALLOWED_NETWORKS = env_list("OUTBOUND_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128" if DEBUG else "")
-CONNECTOR_BASE_URLS = json.loads(os.environ.get("CONNECTOR_BASE_URLS") or "{}")
-if not isinstance(CONNECTOR_BASE_URLS, dict):
-    raise ImproperlyConfigured("CONNECTOR_BASE_URLS must be a JSON object mapping a type to a base URL.")
-CONNECTION_TEST_TIMEOUT_SECONDS = float(os.environ.get("CONNECTION_TEST_TIMEOUT_SECONDS", "120"))
-CONNECTION_TEST_WORKERS = int(os.environ.get("CONNECTION_TEST_WORKERS", "64"))
-FIELDS_CACHE_SECONDS = int(os.environ.get("FIELDS_CACHE_SECONDS", "3600"))
+CONNECTOR_BASE_URLS = env_base_urls("CONNECTOR_BASE_URLS")
+CONNECTION_TEST_TIMEOUT_SECONDS = env_number("CONNECTION_TEST_TIMEOUT_SECONDS", 120.0, minimum=1, whole=False)
+CONNECTION_TEST_WORKERS = env_number("CONNECTION_TEST_WORKERS", 64, minimum=1)
+FIELDS_CACHE_SECONDS = env_number("FIELDS_CACHE_SECONDS", 3600)
 
 LOGGING = {
     "version": 1,
