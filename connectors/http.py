@@ -472,6 +472,9 @@ class OutboundClient:
             self.sent_credentials |= credentials_in(response.request)
             if not (follow and response.is_redirect):
                 self._read_body(response, host)
+            if self._expired or self._aborted:  # a cut-short answer can look complete: it is not the vendor's
+                response.close()
+                raise self._out_of_time(host)
             return response
         except requests.RequestException as exc:
             if response is not None:
