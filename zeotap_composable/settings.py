@@ -227,6 +227,10 @@ OUTBOUND_ALLOWED_NETWORKS = env_list("OUTBOUND_ALLOWED_NETWORKS", "127.0.0.0/8,:
 CONNECTOR_BASE_URLS = env_base_urls("CONNECTOR_BASE_URLS")
 CONNECTION_TEST_TIMEOUT_SECONDS = env_number("CONNECTION_TEST_TIMEOUT_SECONDS", 120.0, minimum=1, whole=False)
 CONNECTION_TEST_WORKERS = env_number("CONNECTION_TEST_WORKERS", 64, minimum=1)
+# The most response-body bytes a connector step (or a fields read) takes from a vendor; more fails it.
+CONNECTOR_MAX_RESPONSE_BYTES = env_number("CONNECTOR_MAX_RESPONSE_BYTES", 10 * 1024 * 1024, minimum=1)
+# The total time a fields read (GET …/fields) may take against the vendor.
+FIELDS_TIMEOUT_SECONDS = env_number("FIELDS_TIMEOUT_SECONDS", 30.0, minimum=1, whole=False)
 FIELDS_CACHE_SECONDS = env_number("FIELDS_CACHE_SECONDS", 3600)
 
 LOGGING = {
