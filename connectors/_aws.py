@@ -111,7 +111,8 @@ class AwsClients:
         response = self.http.request(
             request.method,
             request.url,
-            headers=dict(request.headers.items()),
+            # botocore keeps some header values as bytes; requests (and its credential recording) want str.
+            headers={k: v.decode("latin-1") if isinstance(v, bytes) else v for k, v in request.headers.items()},
             data=request.body,
             allow_redirects=False,
         )
