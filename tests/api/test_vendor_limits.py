@@ -29,7 +29,7 @@ def test_fields_of_a_slow_vendor_end_at_the_fields_deadline(api, settings):
     settings.FIELDS_TIMEOUT_SECONDS = 1.0
     with HostileServer("drip_body") as server:
         settings.CONNECTOR_BASE_URLS = {"braze": server.url}
-        config = {"rest_endpoint": "https://rest.iad-01.braze.com", "api_key": "a" * 36}
+        config = {"rest_endpoint": "https://rest.iad-01.braze.com", "api_key": "a" * 36, "identifier_type": "email"}
         created = api.post(
             api.path("destinations"), {"name": "b", "destination_type": "braze", "config": config}, format="json"
         )
