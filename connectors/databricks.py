@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import re
+from dataclasses import replace
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -12,11 +12,10 @@ from ._polling import poll, remaining, step_deadline
 from ._warehouse import WarehouseColumn, warehouse_fields
 from .base import Connector, FieldsDescription, Step
 from .errors import ConnectorError, ErrorCode
-from .http import error_for_status
 from .registry import register
 from .schema import config_schema, https_url, secret, string
+from .vendor import ErrorTable, Rule, read_json
 
-MAX_VENDOR_MESSAGE = 300
 WRITE_PRIVILEGES = ("MODIFY", "SELECT")
 RUNNING_STATES = {"PENDING", "RUNNING"}
 # SQL warehouse states (EndpointState): only RUNNING runs a statement at once; the write check starts the rest.
@@ -56,29 +55,15 @@ WAREHOUSE_REMEDIATIONS = {
     ErrorCode.INSUFFICIENT_PERMISSIONS: "Grant the principal CAN USE on the SQL warehouse.",
 }
 TOKEN_REMEDIATION = "The token is invalid, expired or revoked: create a new personal access token and paste it."
-
-
-def databricks_error(response: requests.Response, *, remediations: dict[ErrorCode, str] | None = None):
-    """Map a Databricks REST error ({"error_code": "...", "message": "..."}) to a ConnectorError."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    body = body if isinstance(body, dict) else {}
-    vendor_code = str(body.get("error_code") or "") or None
-    message = re.sub(r"\s+", " ", str(body.get("message") or ""))[:MAX_VENDOR_MESSAGE]
-    code, remediation = None, ""
-    if response.status_code in (401, 403) and "access token" in message.lower():
-        code, remediation = ErrorCode.AUTH_INVALID, TOKEN_REMEDIATION  # Databricks answers 403 for a bad PAT
-    elif vendor_code in NOT_FOUND_HINTS:
-        code, remediation = ErrorCode.NOT_FOUND, NOT_FOUND_HINTS[vendor_code]
-    elif vendor_code == "REQUEST_LIMIT_EXCEEDED":
-        code = ErrorCode.RATE_LIMITED
-    final = code or error_for_status(response, "Databricks").code
-    remediation = remediation or (remediations or {}).get(final, "")
-    return error_for_status(
-        response, "Databricks", vendor_message=message, vendor_code=vendor_code, code=code, remediation=remediation
-    )
+# Databricks REST errors are {"error_code": "...", "message": "..."}; a bad PAT is a 403 naming the token.
+ERRORS = ErrorTable(
+    "Databricks",
+    rules=(
+        Rule(ErrorCode.AUTH_INVALID, TOKEN_REMEDIATION, status=(401, 403), message="access token"),
+        *(Rule(ErrorCode.NOT_FOUND, hint, vendor_code=code) for code, hint in NOT_FOUND_HINTS.items()),
+        Rule(ErrorCode.RATE_LIMITED, vendor_code="REQUEST_LIMIT_EXCEEDED"),
+    ),
+)
 
 
 @register
@@ -169,7 +154,8 @@ class DatabricksConnector(Connector):
         headers = {"Authorization": f"Bearer {self.config['token']}", "Accept": "application/json"}
         response = self.http.request(method, self.base_url + path, headers=headers, allow_redirects=False, **kwargs)
         if not 200 <= response.status_code < 300:
-            raise databricks_error(response, remediations=remediations)
+            # Per call, what the generic codes mean here (a 404 for a warehouse is not one for a table).
+            raise replace(ERRORS, remediations=remediations or {}).error(response)
         return response
 
     # --- steps --------------------------------------------------------------------------------
@@ -179,7 +165,7 @@ class DatabricksConnector(Connector):
 
     def whoami(self) -> dict:
         if self.me is None:
-            self.me = self.call("GET", "/api/2.0/preview/scim/v2/Me").json()
+            self.me = read_json(self.call("GET", "/api/2.0/preview/scim/v2/Me"))
         return self.me
 
     def check_authentication(self):
@@ -189,14 +175,16 @@ class DatabricksConnector(Connector):
 
     def get_table(self) -> dict:
         if self.table_info is None:
-            self.table_info = self.call(
-                "GET",
-                f"/api/2.1/unity-catalog/tables/{quote(self.full_name, safe='.')}",
-                remediations={
-                    ErrorCode.INSUFFICIENT_PERMISSIONS: "Grant the principal USE CATALOG, USE SCHEMA and SELECT "
-                    "on the table (or make it the owner).",
-                },
-            ).json()
+            self.table_info = read_json(
+                self.call(
+                    "GET",
+                    f"/api/2.1/unity-catalog/tables/{quote(self.full_name, safe='.')}",
+                    remediations={
+                        ErrorCode.INSUFFICIENT_PERMISSIONS: "Grant the principal USE CATALOG, USE SCHEMA and SELECT "
+                        "on the table (or make it the owner).",
+                    },
+                )
+            )
         return self.table_info
 
     def check_target(self):
@@ -236,7 +224,7 @@ class DatabricksConnector(Connector):
         held: set[str] = set()
         params: dict = {"principal": principal, "max_results": 0}
         for _ in range(MAX_PERMISSION_PAGES):
-            answer = self.call("GET", path, params=params, remediations=remediations).json()
+            answer = read_json(self.call("GET", path, params=params, remediations=remediations))
             for assignment in answer.get("privilege_assignments") or []:
                 if assignment.get("principal") == principal:
                     held.update(p.get("privilege") for p in assignment.get("privileges") or [] if p.get("privilege"))
@@ -276,11 +264,13 @@ class DatabricksConnector(Connector):
         )
 
     def read_warehouse(self) -> dict:
-        return self.call(
-            "GET",
-            f"/api/2.0/sql/warehouses/{quote(self.config['warehouse_id'], safe='')}",
-            remediations=WAREHOUSE_REMEDIATIONS,
-        ).json()
+        return read_json(
+            self.call(
+                "GET",
+                f"/api/2.0/sql/warehouses/{quote(self.config['warehouse_id'], safe='')}",
+                remediations=WAREHOUSE_REMEDIATIONS,
+            )
+        )
 
     def check_warehouse(self):
         warehouse = self.read_warehouse()
@@ -338,14 +328,14 @@ class DatabricksConnector(Connector):
             "disposition": "INLINE",
             "format": "JSON_ARRAY",
         }
-        answer = self.call("POST", "/api/2.0/sql/statements", json=body, remediations=WAREHOUSE_REMEDIATIONS).json()
+        answer = read_json(self.call("POST", "/api/2.0/sql/statements", json=body, remediations=WAREHOUSE_REMEDIATIONS))
         statement_id = quote(str(answer.get("statement_id", "")), safe="")
         if answer.get("status", {}).get("state") in RUNNING_STATES:
             status_path = f"/api/2.0/sql/statements/{statement_id}"
             try:
                 answer = poll(
                     self.http,
-                    lambda: self._finished(self.call("GET", status_path).json()),
+                    lambda: self._finished(read_json(self.call("GET", status_path))),
                     deadline=deadline,
                     what="The no-op INSERT",
                     remediation="The SQL warehouse may still be starting; test again in a few minutes.",
@@ -388,7 +378,7 @@ class DatabricksConnector(Connector):
         if state in ("SUCCEEDED", "CLOSED"):
             return
         error = status.get("error") or {}
-        message = re.sub(r"\s+", " ", str(error.get("message") or ""))[:MAX_VENDOR_MESSAGE]
+        message = " ".join(str(error.get("message") or "").split())  # the runtime caps vendor text
         sql_state = status.get("sql_state") or ""
         text = f"{message} {sql_state}".upper()
         if "42501" in text or "INSUFFICIENT_PERMISSIONS" in text or "PERMISSION_DENIED" in text:

@@ -101,9 +101,7 @@ class S3Connector(Connector):
 
     def __init__(self, config, *, policy=None):
         super().__init__(config, policy=policy)
-        self.aws = AwsClients(
-            self.policy, self.config.get("region", ""), secrets=[self.config.get("secret_access_key")], http=self.http
-        )
+        self.aws = AwsClients(self.policy, self.config.get("region", ""), http=self.http)
         if self.config.get("access_key_id") and self.config.get("secret_access_key"):
             self.aws.use_credentials(self.config["access_key_id"], self.config["secret_access_key"])
 
@@ -194,6 +192,7 @@ class S3Connector(Connector):
                     )
                 raise
             credentials = answer["Credentials"]
+            self.remember_secret(credentials["SecretAccessKey"], credentials["SessionToken"])
             self.aws.use_credentials(
                 credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"]
             )

@@ -18,14 +18,13 @@ from ._polling import poll, remaining, step_deadline
 from ._warehouse import WarehouseColumn, warehouse_fields
 from .base import Connector, FieldsDescription, Step
 from .errors import ConnectorError, ErrorCode
-from .http import error_for_status
 from .registry import register
 from .schema import config_schema, secret, string
+from .vendor import ErrorTable, Rule, read_json
 
 STATEMENTS_PATH = "/api/v2/statements"
 JWT_LIFETIME = 59 * 60
 QUERY_TAG = "destinations-connection-test"
-MAX_VENDOR_MESSAGE = 300
 UNQUOTED_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 NON_KEY_TYPES = ("VARIANT", "OBJECT", "ARRAY", "MAP", "GEOGRAPHY", "GEOMETRY", "VECTOR", "FLOAT", "DOUBLE", "REAL")
 
@@ -33,40 +32,57 @@ KEY_REMEDIATION = (
     "Check that the public key of this private key is set on the user (ALTER USER … SET RSA_PUBLIC_KEY; "
     "DESCRIBE USER shows RSA_PUBLIC_KEY_FP), and that `account` and `user` are right."
 )
-# Snowflake error codes (the `code` of the answer body) that need their own mapping.
-VENDOR_CODES: dict[str, tuple[ErrorCode, str]] = {
-    "390144": (ErrorCode.AUTH_INVALID, KEY_REMEDIATION),  # JWT token is invalid
-    "390100": (ErrorCode.AUTH_INVALID, KEY_REMEDIATION),  # incorrect username or password
-    "390198": (ErrorCode.TOKEN_EXPIRED, "The JWT was refused as expired: check this server's clock is right."),
-    "390114": (ErrorCode.TOKEN_EXPIRED, "The JWT was refused as expired: check this server's clock is right."),
-    "390101": (ErrorCode.AUTH_INVALID, "The user is disabled or locked; ask a Snowflake admin to unlock it."),
-    "390102": (ErrorCode.AUTH_INVALID, "The user is disabled or locked; ask a Snowflake admin to unlock it."),
-    "390422": (ErrorCode.INSUFFICIENT_PERMISSIONS, "A network policy blocks this service's IP address; allow it."),
-    "390189": (
-        ErrorCode.INSUFFICIENT_PERMISSIONS,
-        "The role is not granted to the user: grant it or fix `role` (unquoted names are upper-cased; quote a "
-        'mixed-case name, e.g. "Loader").',
+_CLOCK = "The JWT was refused as expired: check this server's clock is right."
+_LOCKED = "The user is disabled or locked; ask a Snowflake admin to unlock it."
+# Snowflake error codes (the `code` of the answer body) that need their own mapping, then the timeout status.
+ERRORS = ErrorTable(
+    "Snowflake",
+    rules=(
+        Rule(ErrorCode.AUTH_INVALID, KEY_REMEDIATION, vendor_code=("390144", "390100")),  # JWT invalid / bad login
+        Rule(ErrorCode.TOKEN_EXPIRED, _CLOCK, vendor_code=("390198", "390114")),
+        Rule(ErrorCode.AUTH_INVALID, _LOCKED, vendor_code=("390101", "390102")),
+        Rule(
+            ErrorCode.INSUFFICIENT_PERMISSIONS,
+            "A network policy blocks this service's IP address; allow it.",
+            vendor_code="390422",
+        ),
+        Rule(
+            ErrorCode.INSUFFICIENT_PERMISSIONS,
+            "The role is not granted to the user: grant it or fix `role` (unquoted names are upper-cased; quote a "
+            'mixed-case name, e.g. "Loader").',
+            vendor_code="390189",
+        ),
+        Rule(
+            ErrorCode.NOT_FOUND,
+            "The database or schema does not exist or the role cannot use it: check `database` and `schema` "
+            "(unquoted names are upper-cased, as SHOW DATABASES lists them) and GRANT USAGE on them.",
+            vendor_code="390201",
+        ),
+        Rule(
+            ErrorCode.NOT_FOUND,
+            "Check `database`, `schema` and `table` (unquoted names are upper-cased), and that the role has USAGE "
+            "on the database and schema and a privilege on the table.",
+            vendor_code="002003",
+        ),
+        Rule(
+            ErrorCode.INSUFFICIENT_PERMISSIONS,
+            "Grant the role INSERT, UPDATE, DELETE and SELECT on the table (GRANT … ON TABLE … TO ROLE …).",
+            vendor_code="003001",
+        ),
+        Rule(
+            ErrorCode.INSUFFICIENT_PERMISSIONS,
+            "The warehouse does not exist or the role lacks USAGE on it: fix `warehouse` or GRANT USAGE ON WAREHOUSE.",
+            vendor_code="000606",
+        ),
+        Rule(
+            ErrorCode.VENDOR_ERROR,
+            "The warehouse cannot resume (a resource monitor quota is used up).",
+            vendor_code="000630",
+        ),
+        Rule(ErrorCode.TIMEOUT, "The statement ran past its timeout; check the warehouse load.", status=408),
     ),
-    "390201": (
-        ErrorCode.NOT_FOUND,
-        "The database or schema does not exist or the role cannot use it: check `database` and `schema` (unquoted "
-        "names are upper-cased, as SHOW DATABASES lists them) and GRANT USAGE on them.",
-    ),
-    "002003": (
-        ErrorCode.NOT_FOUND,
-        "Check `database`, `schema` and `table` (unquoted names are upper-cased), and that the role has USAGE on "
-        "the database and schema and a privilege on the table.",
-    ),
-    "003001": (
-        ErrorCode.INSUFFICIENT_PERMISSIONS,
-        "Grant the role INSERT, UPDATE, DELETE and SELECT on the table (GRANT … ON TABLE … TO ROLE …).",
-    ),
-    "000606": (
-        ErrorCode.INSUFFICIENT_PERMISSIONS,
-        "The warehouse does not exist or the role lacks USAGE on it: fix `warehouse` or GRANT USAGE ON WAREHOUSE.",
-    ),
-    "000630": (ErrorCode.VENDOR_ERROR, "The warehouse cannot resume (a resource monitor quota is used up)."),
-}
+)
+# For failures no code rule names: the SQLSTATE of the answer still tells missing from forbidden.
 SQLSTATE_CODES = {"42S02": ErrorCode.NOT_FOUND, "42501": ErrorCode.INSUFFICIENT_PERMISSIONS}
 
 
@@ -272,7 +288,7 @@ class SnowflakeConnector(Connector):
         )
         result = self._result(response)
         if result is None:
-            status_url = self._status_url(response.json(), "202")
+            status_url = self._status_url(read_json(response), "202")
             result = poll(
                 self.http,
                 lambda: self._result(self.http.get(status_url, headers=self.headers(), allow_redirects=False)),
@@ -308,28 +324,16 @@ class SnowflakeConnector(Connector):
     def _result(self, response: requests.Response) -> dict | None:
         """The ResultSet of a 200; None while running (202); the mapped error otherwise."""
         if response.status_code == 200:
-            return response.json()
+            return read_json(response)
         if response.status_code == 202:
             return None
         raise self._error(response)
 
     @staticmethod
     def _error(response: requests.Response) -> ConnectorError:
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        body = body if isinstance(body, dict) else {}
-        vendor_code = str(body.get("code") or "") or None
-        message = re.sub(r"\s+", " ", str(body.get("message") or ""))[:MAX_VENDOR_MESSAGE]
-        code, remediation = VENDOR_CODES.get(vendor_code or "", (None, ""))
-        if code is None and body.get("sqlState") in SQLSTATE_CODES:
-            code = SQLSTATE_CODES[body["sqlState"]]
-        if code is None and response.status_code == 408:
-            code, remediation = ErrorCode.TIMEOUT, "The statement ran past its timeout; check the warehouse load."
-        return error_for_status(
-            response, "Snowflake", vendor_message=message, vendor_code=vendor_code, code=code, remediation=remediation
-        )
+        if ERRORS.rule_for(response.status_code, *ERRORS.parts(response)) is not None:
+            return ERRORS.error(response)
+        return ERRORS.error(response, code=SQLSTATE_CODES.get(str(read_json(response).get("sqlState"))))
 
     @staticmethod
     def rows(result: dict) -> list[dict]:
