@@ -295,11 +295,10 @@ class DatabricksConnector(Connector):
         if state == "RUNNING":
             return f"SQL warehouse {name} is running.", details
         stop = warehouse.get("auto_stop_mins")
-        warning = (
-            f"SQL warehouse {name} is {state}: the write check will start it, which uses paid compute"
-            + (f" until it auto-stops after {stop} idle minutes" if stop else "")
-            + "."
+        until = {None: "", 0: " (auto-stop is off: it runs until someone stops it)"}.get(
+            stop, f" until it auto-stops after {stop} idle minutes"
         )
+        warning = f"SQL warehouse {name} is {state}: the write check will start it, which uses paid compute{until}."
         return f"Warning: {warning}", {**details, "warnings": [warning]}
 
     def insert_columns(self) -> list[str]:
