@@ -8,11 +8,13 @@ start needs no setup.
 import json
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
 from cryptography.fernet import Fernet
+from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
@@ -101,6 +103,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "django_jsonform",
+    "axes",
     "workspaces",
     "destinations",
 ]
@@ -113,7 +117,21 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes requires
 ]
+
+# Admin sign-in: django-axes locks a client address out after AXES_FAILURE_LIMIT wrong passwords (429).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_number("ADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_number("ADMIN_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
+
+# The DEBUG error page shows no request data or config-like local variable: typed secrets live there.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "zeotap_composable.debug.RequestDataHiddenFilter"
 
 ROOT_URLCONF = "zeotap_composable.urls"
 ASGI_APPLICATION = "zeotap_composable.asgi.application"
@@ -200,6 +218,27 @@ REST_FRAMEWORK = {
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
 
+
+def env_rate(name: str, default: str) -> str | None:
+    """A rate such as 20/min (s, min, hour, day); `off` disables the limit."""
+    value = os.environ.get(name, default).strip().lower()
+    if value in ("off", "none", ""):
+        return None
+    count, _, period = value.partition("/")
+    if not count.isdigit() or period[:1] not in ("s", "m", "h", "d"):
+        raise ImproperlyConfigured(
+            f"{name} must be a rate such as 20/min (per s, min, hour or day) or off (got {value!r})."
+        )
+    return value
+
+
+# Rate limits (workspaces/throttling.py): 429 with Retry-After past them.
+API_RATE_LIMITS = {
+    "auth_failures": env_rate("RATE_LIMIT_AUTH_FAILURES", "20/min"),
+    "vendor_calls_per_token": env_rate("RATE_LIMIT_VENDOR_CALLS_PER_TOKEN", "300/min"),
+    "vendor_calls_per_address": env_rate("RATE_LIMIT_VENDOR_CALLS_PER_ADDRESS", "600/min"),
+}
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Destinations API",
     "DESCRIPTION": "Register the tools a workspace's data goes to, prove each connection step by step, "
@@ -213,6 +252,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "destinations.api.openapi.typed_config_bodies",
+        "destinations.api.openapi.sse_event_schemas",
     ],
     "ENUM_NAME_OVERRIDES": {"DestinationStatusEnum": "destinations.models.DestinationStatus"},
 }
@@ -246,7 +286,24 @@ LOGGING = {
     },
 }
 
+# A Content-Security-Policy for every page (the admin and the API docs load nothing from elsewhere).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", NONCE],  # inline scripts carry nonce="{{ request.csp_nonce }}"
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'self'"],
+    }
+}
+
 if not DEBUG and not TESTING:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
     SECURE_CONTENT_TYPE_NOSNIFF = True
+    SECURE_HSTS_SECONDS = env_number("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY") else None

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from connectors.registry import connector_classes
+from workspaces.throttling import FIELDS_REFRESH_THROTTLES, VENDOR_CALL_THROTTLES
 
 from .. import selectors, services, testing
 from ..errors import InvalidInput
@@ -197,6 +198,7 @@ class DestinationDetailView(WorkspaceScopedView):
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])
 class DestinationTestNewView(WorkspaceScopedView):
     content_negotiation_class = JSONErrorsNegotiation
+    throttle_classes = VENDOR_CALL_THROTTLES
 
     @extend_schema(
         operation_id="destinations_test_new",
@@ -215,6 +217,7 @@ class DestinationTestNewView(WorkspaceScopedView):
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])
 class DestinationTestView(WorkspaceScopedView):
     content_negotiation_class = JSONErrorsNegotiation
+    throttle_classes = VENDOR_CALL_THROTTLES
 
     @extend_schema(
         operation_id="destinations_test",
@@ -278,6 +281,8 @@ class DestinationTestRunsView(WorkspaceScopedView):
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["destinations"])
 class DestinationFieldsView(WorkspaceScopedView):
+    throttle_classes = FIELDS_REFRESH_THROTTLES
+
     @extend_schema(
         operation_id="destinations_fields",
         summary="The fields Reverse ETL / Sync mappings can target",
