@@ -376,9 +376,12 @@ class SnowflakeConnector(Connector):
         result = self.execute(statement, deadline=step_deadline(self.http), warehouse=True, what="The no-op INSERT")
         inserted = str(next(iter((self.rows(result) or [{}])[0].values()), "0"))
         return (
-            f"The role may insert into {self.display_name} using warehouse {self.config['warehouse']} "
+            f"The role may insert into {self.display_name} using warehouse {stored_name(self.config['warehouse'])} "
             f"(a no-op INSERT wrote {inserted} rows).",
-            {"rows_inserted": int(inserted) if inserted.isdigit() else inserted, "warehouse": self.config["warehouse"]},
+            {
+                "rows_inserted": int(inserted) if inserted.isdigit() else inserted,
+                "warehouse": stored_name(self.config["warehouse"]),
+            },
         )
 
     def describe_fields(self) -> FieldsDescription:

@@ -71,7 +71,7 @@ def test_all_steps_pass_with_a_keypair_jwt(snowflake, emulated, config, key):
     assert results["connectivity"].details["host"] == "127.0.0.1"  # CONNECTOR_BASE_URLS redirected the account host
     assert results["authentication"].details == {"user": "LOADER", "role": "LOADER_ROLE"}
     assert results["target"].details == {"table": "ANALYTICS.PUBLIC.CUSTOMERS", "columns": 6, "primary_key": ["ID"]}
-    assert results["write_permission"].details == {"rows_inserted": 0, "warehouse": "compute_wh"}
+    assert results["write_permission"].details == {"rows_inserted": 0, "warehouse": "COMPUTE_WH"}
 
     submits = snowflake.calls_to("submit")
     assert len(submits) == 3
