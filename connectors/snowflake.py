@@ -199,7 +199,8 @@ class SnowflakeConnector(Connector):
         ),
         Step(
             "write_permission",
-            "Runs INSERT INTO <table> SELECT * FROM <table> WHERE 1=0, which writes no rows: the role may insert "
+            "Runs INSERT INTO <table> (<columns>) SELECT <columns> FROM <table> WHERE 1=0 (virtual columns left "
+            "out), which writes no rows: the role may insert "
             "and use the warehouse. Resumes the warehouse if it is suspended (a paid compute resource).",
             60,
         ),
@@ -359,8 +360,13 @@ class SnowflakeConnector(Connector):
         user, role = row.get("user_name"), row.get("role_name")
         return f"Snowflake accepted the key-pair JWT for user {user} (role {role}).", {"user": user, "role": role}
 
+    _columns: list[dict] | None = None
+
     def describe_table(self, deadline: float) -> list[dict]:
-        return self.rows(self.execute(f"DESCRIBE TABLE {self.table_name}", deadline=deadline, what="DESCRIBE TABLE"))
+        self._columns = self.rows(
+            self.execute(f"DESCRIBE TABLE {self.table_name}", deadline=deadline, what="DESCRIBE TABLE")
+        )
+        return self._columns
 
     def check_target(self):
         columns = self.describe_table(step_deadline(self.http))
@@ -371,9 +377,15 @@ class SnowflakeConnector(Connector):
         )
 
     def check_write_permission(self):
-        # identifier() quotes anything but a plain name, doubling embedded quotes.
-        statement = f"INSERT INTO {self.table_name} SELECT * FROM {self.table_name} WHERE 1=0"  # noqa: S608
-        result = self.execute(statement, deadline=step_deadline(self.http), warehouse=True, what="The no-op INSERT")
+        deadline = step_deadline(self.http)
+        columns = self._columns if self._columns is not None else self.describe_table(deadline)
+        # Virtual columns are computed: a value given for one is refused, so they stay out of the list. Names are
+        # quoted exactly as DESCRIBE lists them (embedded quotes doubled); identifier() quotes the table's parts.
+        names = ", ".join(
+            '"' + c["name"].replace('"', '""') + '"' for c in columns if c.get("kind", "COLUMN") == "COLUMN"
+        )
+        statement = f"INSERT INTO {self.table_name} ({names}) SELECT {names} FROM {self.table_name} WHERE 1=0"  # noqa: S608
+        result = self.execute(statement, deadline=deadline, warehouse=True, what="The no-op INSERT")
         inserted = str(next(iter((self.rows(result) or [{}])[0].values()), "0"))
         return (
             f"The role may insert into {self.display_name} using warehouse {stored_name(self.config['warehouse'])} "

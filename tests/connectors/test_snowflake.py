@@ -88,7 +88,9 @@ def test_all_steps_pass_with_a_keypair_jwt(snowflake, emulated, config, key):
     assert bodies[0]["statement"].startswith("SELECT CURRENT_USER()")
     assert bodies[1]["statement"] == "DESCRIBE TABLE analytics.public.customers"
     table = "analytics.public.customers"
-    assert bodies[2]["statement"] == f"INSERT INTO {table} SELECT * FROM {table} WHERE 1=0"
+    # An explicit column list without the VIRTUAL EMAIL_DOMAIN: a computed column takes no value.
+    columns = '"ID", "EMAIL", "FIRST_NAME", "ATTRIBUTES", "CREATED_AT"'
+    assert bodies[2]["statement"] == f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {table} WHERE 1=0"
     # The body's names are case-sensitive: sent as Snowflake stores them, though the user typed lower case.
     assert all(b["role"] == "LOADER_ROLE" and (b["database"], b["schema"]) == ("ANALYTICS", "PUBLIC") for b in bodies)
     assert [b.get("warehouse") for b in bodies] == [None, None, "COMPUTE_WH"]  # only the write check may resume it
@@ -206,6 +208,13 @@ def test_describe_reads_every_result_partition(snowflake, emulated, config):
     assert [f.name for f in fields.fields] == [f"C{i:03}" for i in range(250)]
     pages = [c.query.get("partition") for c in snowflake.calls_to("status")]
     assert pages == ["1", "2", "1", "2"]
+
+
+def test_the_write_check_alone_reads_the_columns_first(snowflake, emulated, config):
+    connector = SnowflakeConnector(config, policy=emulated)
+    assert connector.run_step(connector.steps[3]).status == PASSED
+    statements = [json.loads(c.body)["statement"] for c in snowflake.calls_to("submit")]
+    assert statements[0].startswith("DESCRIBE TABLE") and '"EMAIL_DOMAIN"' not in statements[1]
 
 
 def test_insert_privilege_missing_is_insufficient_permissions(snowflake, emulated, config):

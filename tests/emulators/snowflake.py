@@ -5,8 +5,9 @@ Answers `POST /api/v2/statements` and `GET /api/v2/statements/<handle>` as Snowf
 401 `390144` for a bad JWT and `390198` for an expired one. The body's `database`, `schema`, `role` and
 `warehouse` are matched case-sensitively against the stored (SHOW) names, as the SQL API reference says they
 are; a large result comes in partitions (`partition_rows`), the first in the answer and the others from
-`GET …/<handle>?partition=N`. Unverified: the HTTP status Snowflake gives an unknown body `database`
-(390201 is the code its drivers report at login).
+`GET …/<handle>?partition=N`. An INSERT that gives a value for a virtual column (GA in 2026) fails.
+Unverified: the HTTP status Snowflake gives an unknown body `database` (390201 is the code its drivers
+report at login), and the exact code and text of the virtual-column refusal.
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ from .base import Emulator
 IDENT = r'(?:"(?:[^"]|"")*"|[A-Za-z_][A-Za-z0-9_$]*)'
 TABLE_NAME = rf"({IDENT})\.({IDENT})\.({IDENT})"
 DESCRIBE = re.compile(rf"^\s*DESCRIBE\s+TABLE\s+{TABLE_NAME}\s*$", re.I)
+COLUMN_LIST = rf"{IDENT}(?:\s*,\s*{IDENT})*"
 NOOP_INSERT = re.compile(
-    rf"^\s*INSERT\s+INTO\s+{TABLE_NAME}\s+SELECT\s+\*\s+FROM\s+{TABLE_NAME}\s+WHERE\s+1\s*=\s*0\s*$", re.I
+    rf"^\s*INSERT\s+INTO\s+{TABLE_NAME}(?:\s*\((?P<into>{COLUMN_LIST})\))?\s+SELECT\s+(?P<select>\*|{COLUMN_LIST})"
+    rf"\s+FROM\s+{TABLE_NAME}\s+WHERE\s+1\s*=\s*0\s*$",
+    re.I,
 )
 WHOAMI = re.compile(r"^\s*SELECT\s+CURRENT_USER\(\)", re.I)
 DESCRIBE_COLUMNS = (
@@ -260,7 +264,8 @@ class SnowflakeEmulator(Emulator):
                 return self.missing_table(name, handle)
             return self.result(handle, list(DESCRIBE_COLUMNS), self.tables[name])
         if match := NOOP_INSERT.match(statement):
-            target, source = tuple(map(resolve, match.groups()[:3])), tuple(map(resolve, match.groups()[3:]))
+            groups = match.groups()
+            target, source = tuple(map(resolve, groups[:3])), tuple(map(resolve, groups[-3:]))
             warehouse = body.get("warehouse")
             if warehouse not in self.warehouses:
                 return self.error(
@@ -273,6 +278,19 @@ class SnowflakeEmulator(Emulator):
                 )
             if target not in self.tables or source != target:
                 return self.missing_table(target, handle)
+            into = re.findall(IDENT, match["into"]) if match["into"] else None
+            if (into is None) != (match["select"] == "*"):
+                return self.error(422, "001003", "SQL compilation error:\nsyntax error.", "42000", handle)
+            supplied = {resolve(name) for name in into} if into else {row[0] for row in self.tables[target]}
+            computed = [row[0] for row in self.tables[target] if row[2] != "COLUMN" and row[0] in supplied]
+            if computed:  # a virtual column's value is computed; a value given for it is refused
+                return self.error(
+                    422,
+                    "002020",
+                    f"SQL compilation error:\nInsert value list does not match column list: {computed[0]} is virtual.",
+                    "21S01",
+                    handle,
+                )
             if target in self.insert_denied:
                 return self.error(
                     422,
