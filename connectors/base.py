@@ -85,12 +85,16 @@ class DestinationField:
     updateable: bool = True
     must_hash: bool = False
     nullable: bool | None = None
+    # Warehouses: among the possible sync keys (`identifier`), the ones a primary key, unique or NOT NULL
+    # constraint makes likely to identify a row. None (omitted) for vendors without that notion.
+    recommended_key: bool | None = None
     description: str = ""
 
     def as_dict(self) -> dict:
         data = asdict(self)
-        if data["nullable"] is None:
-            del data["nullable"]
+        for optional in ("nullable", "recommended_key"):
+            if data[optional] is None:
+                del data[optional]
         if not data["description"]:
             del data["description"]
         return data

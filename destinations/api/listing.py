@@ -153,7 +153,12 @@ def paging_parameters(*, default_limit: int | None = None, max_limit: int = MAX_
     return [
         OpenApiParameter(
             "limit",
-            OpenApiTypes.INT,
+            {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": max_limit,
+                **({"default": default_limit} if default_limit else {}),
+            },
             description=f"Page size, 1-{max_limit} ({default}). The next page's URL is in the `Link` header "
             '(`<…>; rel="next"`), absent on the last page.',
         ),

@@ -380,7 +380,11 @@ class DestinationFieldsView(WorkspaceScopedView):
     @extend_schema(
         operation_id="destinations_fields",
         summary="The fields Reverse ETL / Sync mappings can target",
-        parameters=[OpenApiParameter("refresh", bool, description="Read from the vendor anew, not the cache.")],
+        parameters=[
+            OpenApiParameter(
+                "refresh", {"type": "string", "enum": ["true", "false", "1", "0"]}, description="Read anew, not cached."
+            )
+        ],
         responses={
             200: FieldsSerializer,
             502: OpenApiResponse(
