@@ -16,7 +16,8 @@ from tests.emulators.webhook import WebhookReceiver
 from tests.factories import DestinationFactory
 from tests.sse import read_stream
 
-OLD_KEY, NEW_KEY, SIGNING = "old-api-key-1f3b", "new-api-key-9c2d", "signing-secret-77aa"
+OLD_KEY, NEW_KEY = "old-api-key-1f3b", "new-api-key-9c2d"
+SIGNING = "whsec_c2lnbmluZy1zZWNyZXQtNzdhYS0wMTIzNDU2Nzg5YWJj"
 CREDENTIAL = "conn-bearer-5e6f"
 
 
@@ -50,11 +51,12 @@ def test_api_create_update_delete_are_recorded_with_secret_names_only(api):
         format="json",
     ).json()
     path = f"destinations/{created['id']}"
-    api.put(
+    renamed = api.put(
         api.path(path),
         {"name": "Orders v2", "config": {"headers": {"X-API-Key": NEW_KEY}, "signing_secret": SIGNING}},
         format="json",
     )
+    assert renamed.status_code == 200, renamed.content
     moved = {"url": "https://hooks.example.com/b", "headers": {"X-API-Key": NEW_KEY}, "signing_secret": SIGNING}
     assert api.put(api.path(path), {"config": moved}, format="json").status_code == 200  # a new host: secrets re-sent
     api.put(api.path(path), {"name": "Orders v2"}, format="json")  # no change: nothing recorded
