@@ -374,10 +374,5 @@ def _validator(connector_cls: type[Connector], partial: bool) -> Draft202012Vali
     return Draft202012Validator(schema)
 
 
-def redact_text(text: Any, secrets: list[str | None]) -> str:
-    """Text with these secrets (in every encoding) masked, folded and capped; for callers without a run."""
-    return Redactor(secrets).text(text)
-
-
 def _elapsed_ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
