@@ -7,7 +7,6 @@ StepResult per step) and describes the fields a sync can map to (`describe_field
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import re
@@ -22,7 +21,7 @@ from jsonschema import Draft202012Validator
 
 from .errors import ConnectorError, ErrorCode
 from .http import OutboundClient, OutboundPolicy, rebase_url
-from .redaction import MASK, Redactor
+from .redaction import MASK, Redactor  # noqa: F401  (MASK is re-exported: callers import it from here)
 
 logger = logging.getLogger(__name__)
 
@@ -190,25 +189,6 @@ class Connector:
         return []
 
     @classmethod
-    def mask_config(cls, config: Mapping[str, Any]) -> dict:
-        masked = copy.deepcopy(dict(config))
-        for name in cls.secret_fields():
-            value = masked.get(name)
-            if isinstance(value, dict):
-                masked[name] = dict.fromkeys(value, MASK)
-            elif value not in (None, ""):
-                masked[name] = MASK
-        return masked
-
-    @classmethod
-    def split_secrets(cls, config: Mapping[str, Any]) -> tuple[dict, dict]:
-        """(public part, secret part) of a config, for storing the secret part encrypted."""
-        secret_names = set(cls.secret_fields())
-        public = {k: v for k, v in config.items() if k not in secret_names}
-        secrets = {k: v for k, v in config.items() if k in secret_names}
-        return public, secrets
-
-    @classmethod
     def describe_type(cls) -> dict:
         return {
             "type": cls.type,
@@ -269,7 +249,8 @@ class Connector:
         error.message = redactor.text(error.message)
         error.args = (error.message,)
         error.remediation = redactor.text(error.remediation)
-        error.vendor_code = redactor.text(error.vendor_code) or None if error.vendor_code else error.vendor_code
+        if error.vendor_code:
+            error.vendor_code = redactor.text(error.vendor_code)
         error.details = redactor.deep(error.details)
         return error
 

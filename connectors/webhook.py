@@ -20,7 +20,7 @@ from standardwebhooks import Webhook
 from .base import Connector, FieldsDescription, Step
 from .errors import ConnectorError, ErrorCode
 from .registry import register
-from .schema import config_schema, enum, https_url, secret
+from .schema import config_schema, credential_host, enum, https_url, secret
 from .vendor import ErrorTable, Rule
 
 TEST_EVENT_HEADER = "X-Connection-Test"
@@ -72,7 +72,9 @@ class WebhookConnector(Connector):
         "`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256>`), verifiable "
         "with its published libraries. Redirects are not followed: configure the final URL.",
         {
-            "url": https_url("The endpoint that receives the events (the final URL: redirects are not followed)."),
+            "url": credential_host(
+                https_url("The endpoint that receives the events (the final URL: redirects are not followed).")
+            ),
             "method": enum("HTTP method used to deliver.", ["POST", "PUT", "PATCH"], default="POST"),
             "headers": {
                 "type": "object",
