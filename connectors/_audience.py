@@ -10,7 +10,6 @@ from collections.abc import Iterable
 
 from .base import Connector, DestinationField
 from .errors import ConnectorError, ErrorCode
-from .http import error_for_status
 from .vendor import ErrorTable, Rule, read_json
 
 SHA256_HEX = "then SHA-256, sent as 64 lowercase hex characters"
@@ -66,21 +65,6 @@ def refresh_access_token(
             ErrorCode.VENDOR_ERROR, f"{errors.vendor} answered the token request without an access token."
         )
     raise errors.error(response)
-
-
-# --- facebook_ads and the_trade_desk still use these two; branch fid-a moves them to ErrorTables (delete then).
-
-
-def body_json(response) -> dict:
-    return read_json(response)
-
-
-def api_error(response, vendor: str, what: str, *, message: str, vendor_code=None, code=None, remediation=""):
-    error = error_for_status(
-        response, vendor, vendor_message=message, vendor_code=vendor_code, code=code, remediation=remediation
-    )
-    error.message = f"{error.message} (while checking {what})"
-    return error
 
 
 def missing_scopes(granted: Iterable[str], required: Iterable[str]) -> list[str]:

@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from functools import cache
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -21,7 +22,7 @@ from jsonschema import Draft202012Validator
 
 from .errors import ConnectorError, ErrorCode
 from .http import OutboundClient, OutboundPolicy, rebase_url
-from .redaction import MASK, Redactor  # noqa: F401  (MASK is re-exported: callers import it from here)
+from .redaction import MASK, Redactor  # noqa: F401  (MASK is re-exported: connectors.base.MASK)
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +124,11 @@ class Connector:
     steps: ClassVar[tuple[Step, ...]]
     # The vendor's fixed API host; CONNECTOR_BASE_URLS[type] replaces it (sandbox, emulator).
     default_base_url: ClassVar[str] = ""
+    # The vendor API version used when the config names none, and the date the vendor retires it (None: no date
+    # published yet), with the page that says so; destinations' system check warns before that date.
+    default_api_version: ClassVar[str] = ""
+    api_version_sunset: ClassVar[date | None] = None
+    api_version_doc: ClassVar[str] = ""
 
     def __init__(self, config: Mapping[str, Any], *, policy: OutboundPolicy | None = None):
         self.config = dict(config)
@@ -228,11 +234,6 @@ class Connector:
         """The run's redactor, knowing every secret so far: configured, sent, obtained and rotated."""
         self._redactor.add(*self.http.sent_credentials, *self.rotated_secrets.values())
         return self._redactor
-
-    def redact(self, text: Any, *extra_secrets: str | None) -> str:
-        """Vendor text made safe to quote. The runtime applies it to every result and error already."""
-        self.remember_secret(*extra_secrets)
-        return self.redactor().text(text)
 
     def redacted_result(self, result: StepResult) -> StepResult:
         """The one redaction point of step results: message, error (remediation included) and details."""

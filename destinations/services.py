@@ -141,7 +141,7 @@ def destination_delete(*, destination: Destination) -> None:
 def connection_credentials_check(*, destination_type: str, credentials: dict) -> dict:
     """A new connection's credentials, checked as create stores them; raises InvalidInput."""
     connector_cls = connector_class_for(destination_type)
-    return validated_credentials(connector_cls, new_config(connector_cls, credentials))
+    return validated_credentials(connector_cls, new_config(connector_cls, credentials, field="credentials"))
 
 
 @transaction.atomic
