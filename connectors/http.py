@@ -45,6 +45,7 @@ DEFAULT_READ_TIMEOUT = 15.0
 MAX_REDIRECTS = 5
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 BODY_CHUNK = 64 * 1024
+MAX_CREDENTIAL_BODY = 64 * 1024  # request bodies larger than this are not searched for credentials
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
@@ -314,6 +315,8 @@ def credentials_in(request: requests.PreparedRequest) -> set[str]:
     query = urlsplit(request.url or "").query
     found |= {v for k, v in parse_qsl(query) if _SECRET_FIELD.search(k)}
     body = request.body
+    if isinstance(body, bytes | str) and len(body) > MAX_CREDENTIAL_BODY:
+        body = None  # an upload, not a token request
     if isinstance(body, bytes):
         body = body.decode("utf-8", "replace")
     if isinstance(body, str) and body:

@@ -122,3 +122,19 @@ def test_a_vendors_retry_after_is_capped_at_an_hour():
     assert retry_after_seconds("Wed, 01 Jan 2037 00:00:00 GMT") == 3600
     assert retry_after_seconds("7") == 7
     assert retry_after_seconds("nan") is None
+
+
+def test_the_client_records_every_credential_it_sends():
+    with WebhookReceiver() as receiver:
+        client = OutboundClient(OutboundPolicy(allowed_networks=parse_networks(LOOPBACK)))
+        client.post(
+            f"{receiver.url}/hooks/x?api_key=query-key-1&page=2",
+            data={"grant_type": "refresh_token", "refresh_token": "rt-123456", "client_secret": "cs-123456"},
+            auth=("user-1", "basic-pass-1"),
+        )
+        client.post(f"{receiver.url}/hooks/x", json={"assertion": "jwt.abc.def", "nested": {"api_key": "k-999999"}})
+        client.get(f"{receiver.url}/hooks/x", headers={"Authorization": "Bearer at-123456", "X-Api-Token": "xt-1"})
+    sent = client.sent_credentials
+    assert {"query-key-1", "rt-123456", "cs-123456", "user-1", "basic-pass-1"} <= sent
+    assert {"jwt.abc.def", "k-999999", "Bearer at-123456", "at-123456", "xt-1"} <= sent
+    assert not {"refresh_token", "2", "page"} & sent
