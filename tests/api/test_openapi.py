@@ -1,3 +1,6 @@
+import html
+import re
+
 import pytest
 from openapi_spec_validator import validate
 
@@ -67,7 +70,13 @@ def test_listing_parameters_are_documented(schema):
     assert "Idempotency-Key" in create and "422" in schema["paths"][f"{w}/destinations"]["post"]["responses"]
 
 
-def test_swagger_ui_loads_nothing_from_outside(client):
+def test_swagger_ui_loads_nothing_from_outside_and_nothing_inline(client):
     page = client.get("/api/docs/").content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in page
     assert "cdn" not in page.lower() and "https://" not in page
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page, re.S)
+    assert scripts and all('src="' in attrs and not body.strip() for attrs, body in scripts)  # CSP: script-src 'self'
+    init = re.search(r'<script src="(/api/docs/\?script[^"]*)"', page)
+    assert init, page
+    response = client.get(html.unescape(init[1]))
+    assert response.status_code == 200 and "SwaggerUIBundle" in response.content.decode()
