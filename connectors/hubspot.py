@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from .base import MASK, Connector, DestinationField, FieldsDescription, Step
+from .base import Connector, DestinationField, FieldsDescription, Step
 from .errors import ConnectorError, ErrorCode
 from .http import error_for_status
 from .registry import register
@@ -23,16 +23,21 @@ RATE_HEADERS = {
 class HubSpotConnector(Connector):
     type = "hubspot"
     label = "HubSpot"
-    auth_method = "Private app (legacy app) access token sent as a Bearer token"
+    auth_method = (
+        "Private app access token, or a public app's OAuth tokens (refreshed before use), sent as a Bearer token"
+    )
     config_schema = config_schema(
         "HubSpot",
         "Upserts records of one HubSpot CRM object type. Authenticates with a private app's access token "
         "(HubSpot now lists private apps under Legacy Apps), sent as `Authorization: Bearer`. The app needs the "
         "crm.objects.<type>.read/write and crm.schemas.<type>.read scopes (crm.objects.custom.* and "
-        "crm.schemas.custom.read for custom objects). Alternative not offered here: a public app's OAuth "
-        "access/refresh tokens.",
+        "crm.schemas.custom.read for custom objects). A public app's OAuth tokens work too (Connect with HubSpot): "
+        "with refresh_token, client_id and client_secret the access token is renewed at /oauth/v1/token first.",
         {
-            "access_token": secret("The private app's access token (pat-…)."),
+            "access_token": secret("The private app's access token (pat-…), or a public app's OAuth access token."),
+            "client_id": string("Public app (OAuth) only: the app's client ID."),
+            "client_secret": secret("Public app (OAuth) only: the app's client secret."),
+            "refresh_token": secret("Public app (OAuth) only: the refresh token, exchanged for a fresh access token."),
             "object_type": string(
                 "Object type to write: contacts, companies, deals, tickets, or a custom object's type id (2-…).",
                 pattern="^[A-Za-z0-9_-]{1,100}$",
@@ -69,8 +74,38 @@ class HubSpotConnector(Connector):
         return self.config.get("id_property") or ("email" if self.object_type == "contacts" else "hs_object_id")
 
     def _get(self, path: str, **kwargs):
-        headers = {"Authorization": f"Bearer {self.config['access_token']}", "Accept": "application/json"}
+        headers = {"Authorization": f"Bearer {self._bearer()}", "Accept": "application/json"}
         return self.http.get(self.vendor_url(f"{API}{path}"), headers=headers, **kwargs)
+
+    def _bearer(self) -> str:
+        """The access token; a public app's is renewed with its refresh token once per run (they live 30 minutes)."""
+        if not self.config.get("refresh_token") or self.rotated_secrets.get("access_token"):
+            return self.rotated_secrets.get("access_token") or self.config["access_token"]
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": self.config["refresh_token"],
+            "client_id": self.config.get("client_id", ""),
+            "client_secret": self.config.get("client_secret", ""),
+        }
+        response = self.http.post(
+            self.vendor_url(f"{API}/oauth/v1/token"),
+            data=form,
+            headers={"Accept": "application/json"},
+            allow_redirects=False,
+        )
+        token = _body(response).get("access_token") if response.status_code == 200 else None
+        if not token:
+            body = _body(response)
+            code = ErrorCode.TOKEN_EXPIRED if body.get("status") == "BAD_REFRESH_TOKEN" else None
+            raise error_for_status(
+                response,
+                "HubSpot's token endpoint",
+                vendor_code=str(body.get("status") or "") or None,
+                code=code,
+                remediation="Re-authorise HubSpot (Connect with HubSpot) to get a new refresh token.",
+            )
+        self.rotated_secrets["access_token"] = token
+        return token
 
     # --- steps ----------------------------------------------------------------------------------
 
@@ -152,7 +187,7 @@ class HubSpotConnector(Connector):
         status = response.status_code
         body = _body(response)
         category = body.get("category") or body.get("errorType") or ""
-        message = str(body.get("message") or "").replace(self.config["access_token"], MASK)[:300]
+        message = self.redact(body.get("message"), self.rotated_secrets.get("access_token"))
         code, remediation = None, ""
         if status == 401 and category == "EXPIRED_AUTHENTICATION":
             code, remediation = ErrorCode.TOKEN_EXPIRED, "The OAuth access token expired; reconnect HubSpot."

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.db.models.deletion import ProtectedError
 from django.utils import timezone
 
@@ -246,7 +247,8 @@ def rotated_secrets_store(*, destination_id, rotated: dict) -> None:
         if shared:
             connection = destination.connection
             connection.credentials = {**connection.credentials, **shared}
-            connection.save(update_fields=["credentials", "updated_at"])
+            connection.token_version = F("token_version") + 1  # an OAuth refresh in flight must not overwrite these
+            connection.save(update_fields=["credentials", "token_version", "updated_at"])
 
 
 # --- fields ------------------------------------------------------------------------------------------
@@ -259,6 +261,9 @@ def destination_fields(*, destination: Destination, refresh: bool = False) -> di
     if cached and not refresh and destination.fields_cached_at and destination.fields_cached_at > fresh_after:
         description, fetched_at = cached, destination.fields_cached_at
     else:
+        from .oauth import connection_refresh_if_due  # oauth builds on this module
+
+        connection_refresh_if_due(destination.connection)
         connector_cls = connector_class_for(destination.destination_type)
         connector = connector_cls(destination.effective_config(), policy=outbound_policy())
         try:

@@ -23,6 +23,7 @@ from connectors.base import FAILED
 from connectors.runner import run_test
 
 from .models import Destination, DestinationStatus, TestRun, TestRunTrigger
+from .oauth import connection_refresh_if_due
 from .representation import destination_as_dict
 from .services import (
     connector_class_for,
@@ -62,12 +63,14 @@ def connection_test_prepare(
         own = destination.own_config()
         if config:
             own = merge_config(connector_cls, own, config)
+        connection_refresh_if_due(destination.connection)
         effective = validated_config(connector_cls, own, destination.connection)
     else:
         connector_cls = connector_class_for(destination_type)
         connection_obj = resolve_connection(
             workspace=workspace, connection_id=connection_id, destination_type=destination_type
         )
+        connection_refresh_if_due(connection_obj)
         effective = validated_config(connector_cls, merge_config(connector_cls, {}, config or {}), connection_obj)
     test_run = TestRun.objects.create(
         workspace=workspace, destination=destination, destination_type=destination_type, actor=actor, trigger=trigger

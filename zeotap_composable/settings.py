@@ -197,6 +197,17 @@ CONNECTION_TEST_TIMEOUT_SECONDS = float(os.environ.get("CONNECTION_TEST_TIMEOUT_
 CONNECTION_TEST_WORKERS = int(os.environ.get("CONNECTION_TEST_WORKERS", "64"))
 FIELDS_CACHE_SECONDS = int(os.environ.get("FIELDS_CACHE_SECONDS", "3600"))
 
+# Connect with OAuth (destinations/oauth.py). The deployment's app per type: {"salesforce": {"client_id": …,
+# "client_secret": …}, …}; a workspace may bring its own. Callers' redirect_uri must be listed (exact URIs, or
+# origins allowing any path). The callback URI registered with the vendors defaults to <this host>/oauth/callback.
+OAUTH_APPS = json.loads(os.environ.get("OAUTH_APPS") or "{}")
+if not isinstance(OAUTH_APPS, dict):
+    raise ImproperlyConfigured(
+        'OAUTH_APPS must be a JSON object: {"salesforce": {"client_id": …, "client_secret": …}}.'
+    )
+OAUTH_REDIRECT_ALLOWED = env_list("OAUTH_REDIRECT_ALLOWED")
+OAUTH_CALLBACK_URL = os.environ.get("OAUTH_CALLBACK_URL", "")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -221,5 +221,5 @@ def test_fields_failure_raises_connector_error(hubspot, redirected):
 def test_config_validation_names_fields():
     errors = HubSpotConnector.validate_config({"object_type": "../contacts", "id_property": "a b", "token": "x"})
     assert set(errors) == {"config.access_token", "config.object_type", "config.id_property", "config.token"}
-    assert HubSpotConnector.secret_fields() == ["access_token"]
+    assert HubSpotConnector.secret_fields() == ["access_token", "client_secret", "refresh_token"]
     assert HubSpotConnector.validate_config(valid_config(None)) == {}
