@@ -344,42 +344,63 @@ def _is_oauth(connection: Connection) -> bool:
 
 
 def connection_token_refresh(*, connection: Connection) -> Connection:
-    """Renew the access token now. Raises VendorFailure (token_expired when the grant is gone)."""
+    """Renew the access token now. Raises VendorFailure (token_expired when the grant is gone).
+
+    Refreshes of one connection are serialised on its row (SELECT … FOR UPDATE; SQLite's write lock): a worker
+    that waited while another renewed the tokens (token_version moved past what it had read) uses those,
+    instead of spending a refresh token the vendor may just have rotated away and mistaking that for a
+    revocation. The save is also a compare-and-swap on token_version, against writers that do not lock.
+    """
     if not _is_oauth(connection):
         raise InvalidInput({"connection_id": ["This connection was not authorised with OAuth."]})
     provider = provider_for(connection.destination_type)
-    current = Connection.objects.get(pk=connection.pk)
-    version, credentials = current.token_version, current.credentials
-    refresh_token = credentials.get("refresh_token")
-    if not refresh_token:
-        raise VendorFailure(
-            ConnectorError(
-                ErrorCode.TOKEN_EXPIRED,
-                f"{provider.vendor} issued no refresh token for this connection.",
-                remediation="Re-authorise the connection when its access token expires.",
-            )
-        )
-    app = OAuthApp(credentials.get("client_id", ""), credentials.get("client_secret", ""))
     base_url = settings.CONNECTOR_BASE_URLS.get(connection.destination_type)
+    failure = None
     client = OutboundClient(outbound_policy())
     try:
-        login = credentials.get("login_url")
-        _authorize, token_url = provider.endpoints(base_url=base_url, login_url=login)
-        grant = provider.refresh(
-            client, token_url=token_url, app=app, refresh_token=refresh_token, scopes=current.scopes
-        )
-    except (OAuthError, ConnectorError, ValueError) as exc:
-        return _refresh_failed(current, version, provider, exc)
+        with transaction.atomic():
+            current = Connection.objects.select_for_update().get(pk=connection.pk)
+            if current.token_version != connection.token_version:
+                return current
+            credentials = current.credentials
+            if not credentials.get("refresh_token"):
+                failure = ConnectorError(
+                    ErrorCode.TOKEN_EXPIRED,
+                    f"{provider.vendor} issued no refresh token for this connection.",
+                    remediation="Re-authorise the connection when its access token expires.",
+                )
+            else:
+                try:
+                    _authorize, token_url = provider.endpoints(
+                        base_url=base_url, login_url=credentials.get("login_url")
+                    )
+                    grant = provider.refresh(
+                        client,
+                        token_url=token_url,
+                        app=OAuthApp(credentials.get("client_id", ""), credentials.get("client_secret", "")),
+                        refresh_token=credentials["refresh_token"],
+                        scopes=current.scopes,
+                    )
+                except (OAuthError, ConnectorError, ValueError) as exc:
+                    failure = _refresh_failed(current, provider, exc)
+                else:
+                    _save_refresh(current, grant)
     finally:
         client.close()
-    renewed = dict(credentials)
+    if failure is not None:
+        raise VendorFailure(failure)
+    return Connection.objects.get(pk=connection.pk)
+
+
+def _save_refresh(current: Connection, grant) -> None:
+    renewed = dict(current.credentials)
     if "access_token" in renewed:
         renewed["access_token"] = grant.access_token
     if grant.refresh_token:
-        renewed["refresh_token"] = grant.refresh_token
-    saved = Connection.objects.filter(pk=current.pk, token_version=version).update(
+        renewed["refresh_token"] = grant.refresh_token  # a rotated one replaces the old, which no longer works
+    saved = Connection.objects.filter(pk=current.pk, token_version=current.token_version).update(
         credentials=renewed,
-        token_version=version + 1,
+        token_version=current.token_version + 1,
         expires_at=grant.expires_at,
         scopes=grant.scopes or current.scopes,
         last_refreshed_at=timezone.now(),
@@ -387,13 +408,10 @@ def connection_token_refresh(*, connection: Connection) -> Connection:
     )
     if not saved:
         logger.info("oauth refresh of connection %s lost to a newer save; keeping the newer tokens", current.pk)
-    return Connection.objects.get(pk=current.pk)
 
 
-def _refresh_failed(current: Connection, version: int, provider: OAuthProvider, exc: Exception) -> Connection:
-    if Connection.objects.filter(pk=current.pk).exclude(token_version=version).exists():
-        # Someone saved newer tokens while we asked (a rotated refresh token makes ours stale): theirs stand.
-        return Connection.objects.get(pk=current.pk)
+def _refresh_failed(current: Connection, provider: OAuthProvider, exc: Exception) -> ConnectorError:
+    """Record why a refresh failed; a revoked grant (invalid_grant) puts every destination in error."""
     code = getattr(exc, "code", "")
     if code == "invalid_grant":
         error = ConnectorError(
@@ -401,20 +419,18 @@ def _refresh_failed(current: Connection, version: int, provider: OAuthProvider, 
             f"{provider.vendor} refused the refresh token (invalid_grant): the authorisation was revoked or expired.",
             remediation="Re-authorise the connection (Connect again with connection_id, or Re-authorise in the admin).",
         )
-        with transaction.atomic():
-            Connection.objects.filter(pk=current.pk).update(last_refresh_error=f"invalid_grant: {error.message}")
-            Destination.objects.filter(connection_id=current.pk).update(
-                status=DestinationStatus.ERROR,
-                status_error=f"{TOKEN_EXPIRED_PREFIX}{error.message} Remediation: re-authorise the connection.",
-            )
-    elif isinstance(exc, ConnectorError):
-        error = exc
+        Connection.objects.filter(pk=current.pk).update(last_refresh_error=f"invalid_grant: {error.message}")
+        Destination.objects.filter(connection_id=current.pk).update(
+            status=DestinationStatus.ERROR,
+            status_error=f"{TOKEN_EXPIRED_PREFIX}{error.message} Remediation: re-authorise the connection.",
+        )
+        return error
+    if isinstance(exc, ConnectorError):
         Connection.objects.filter(pk=current.pk).update(last_refresh_error=f"{exc.code}: {exc.message}")
-    else:
-        message = getattr(exc, "message", str(exc))
-        error = ConnectorError(ErrorCode.VENDOR_ERROR, message)
-        Connection.objects.filter(pk=current.pk).update(last_refresh_error=f"{code or 'error'}: {message}")
-    raise VendorFailure(error)
+        return exc
+    message = getattr(exc, "message", str(exc))
+    Connection.objects.filter(pk=current.pk).update(last_refresh_error=f"{code or 'error'}: {message}")
+    return ConnectorError(ErrorCode.VENDOR_ERROR, message)
 
 
 def connection_refresh_if_due(connection: Connection | None) -> None:
