@@ -28,6 +28,7 @@ from connectors.base import MASK, Connector
 from connectors.registry import UnknownConnectorType, connector_classes, get_connector_class
 
 from . import admin_views, bulk, services
+from .admin_oauth import OAuthConnectionAdminMixin
 from .errors import Conflict, InvalidInput
 from .models import (
     Connection,
@@ -597,7 +598,7 @@ def _blockers(objs) -> list:
 
 
 @admin.register(Connection)
-class ConnectionAdmin(ServiceSaveMixin, admin.ModelAdmin):
+class ConnectionAdmin(OAuthConnectionAdminMixin, ServiceSaveMixin, admin.ModelAdmin):
     form = ConnectionForm
     list_display = ("name", "destination_type", "workspace", "destinations_count", "created_at")
     list_filter = ("destination_type", "workspace")
@@ -610,12 +611,16 @@ class ConnectionAdmin(ServiceSaveMixin, admin.ModelAdmin):
         main = ("workspace", "name", "destination_type", "credentials_json")
         if obj is None:
             return [(None, {"fields": main})]
-        return [(None, {"fields": ("id", *main)}), ("History", {"fields": ("created_by", "created_at", "updated_at")})]
+        return [
+            (None, {"fields": ("id", *main)}),
+            *self.oauth_fieldsets(obj),
+            ("History", {"fields": ("created_by", "created_at", "updated_at")}),
+        ]
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return self.readonly_fields
-        return (*self.readonly_fields, "workspace", "destination_type")
+        return (*self.readonly_fields, *self.oauth_readonly_fields, "workspace", "destination_type")
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(destinations_total=Count("destinations"))

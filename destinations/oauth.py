@@ -180,6 +180,7 @@ def oauth_authorize(
     authorize_url, _token_url = provider.endpoints(base_url=base_url, login_url=login_base)
     verifier, challenge = pkce_pair() if provider.pkce else (None, None)
     now = timezone.now()
+    OAuthState.objects.filter(expires_at__lt=now - timedelta(days=1)).delete()  # abandoned authorisations
     row = OAuthState.objects.create(
         workspace=workspace,
         user=actor,
