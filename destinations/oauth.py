@@ -300,6 +300,8 @@ def oauth_callback(*, params: dict, session_user=None) -> CallbackOutcome:
     ):
         return _outcome(row, error="invalid_instance")
     credentials = provider.to_credentials(grant, app, {"login_url": row.secrets.get("login_url")})
+    if connector_class_for(row.destination_type).validate_config(credentials, partial=True):
+        return _outcome(row, error="invalid_credentials")  # the vendor's answer does not fit the type's schema
     connection = _save_grant(row, grant, credentials, now=now)
     logger.info("oauth %s connection %s authorised by %s", row.destination_type, connection.pk, row.user_id)
     return _outcome(row, connection=connection)
