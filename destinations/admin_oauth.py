@@ -5,7 +5,11 @@ connection's page, and the landing the vendor's redirect returns to. The same se
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
+from csp.decorators import csp_update
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
@@ -14,7 +18,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from connectors.oauth import PROVIDERS
+from connectors.oauth import PROVIDERS, SALESFORCE_LOGIN_HOSTS
 from connectors.registry import get_connector_class
 from workspaces.models import Workspace
 
@@ -50,6 +54,21 @@ class ConnectForm(forms.Form):
 
 def oauth_types() -> list[tuple[str, str]]:
     return [(name, get_connector_class(name).label) for name in PROVIDERS]
+
+
+def vendor_origins(destination_type: str) -> list[str]:
+    """Where this type's authorisation pages live (after the operator's rebasing)."""
+    base_url = settings.CONNECTOR_BASE_URLS.get(destination_type)
+    if destination_type == "salesforce" and not base_url:
+        return [f"https://{host}" for host in SALESFORCE_LOGIN_HOSTS]
+    authorize_url, _token_url = PROVIDERS[destination_type].endpoints(base_url=base_url)
+    parts = urlsplit(authorize_url)
+    return [f"{parts.scheme}://{parts.netloc}"]
+
+
+def allow_form_to_vendor(response, destination_type: str):
+    """The page's form posts here and is redirected to the vendor: CSP form-action must allow the vendor."""
+    return csp_update({"form-action": vendor_origins(destination_type)})(lambda: response)()
 
 
 def _return_url(request) -> str:
@@ -95,7 +114,7 @@ def oauth_connect(request, model_admin, destination_type):
         "destination_type": destination_type,
         "is_salesforce": destination_type == "salesforce",
     }
-    return TemplateResponse(request, CONNECT_TEMPLATE, context)
+    return allow_form_to_vendor(TemplateResponse(request, CONNECT_TEMPLATE, context), destination_type)
 
 
 @require_POST
@@ -164,7 +183,8 @@ class OAuthConnectionAdminMixin:
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["oauth_types"] = oauth_types()
         context["oauth_reauthorise"] = obj is not None and obj.destination_type in PROVIDERS
-        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+        response = super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+        return allow_form_to_vendor(response, obj.destination_type) if context["oauth_reauthorise"] else response
 
     @staticmethod
     def oauth_fieldsets(obj) -> list:

@@ -36,11 +36,12 @@ from connectors.oauth import (
     salesforce_login_base,
 )
 
+from .config import connector_class_for
 from .errors import InvalidInput, VendorFailure
 from .models import Connection, Destination, DestinationStatus, OAuthState
 from .models import OAuthApp as WorkspaceOAuthApp
 from .selectors import NotFound, connection_get
-from .services import connector_class_for, outbound_policy
+from .services import outbound_policy
 
 logger = logging.getLogger(__name__)
 
@@ -436,19 +437,22 @@ def _refresh_failed(current: Connection, provider: OAuthProvider, exc: Exception
     return ConnectorError(ErrorCode.VENDOR_ERROR, message)
 
 
-def connection_refresh_if_due(connection: Connection | None) -> None:
+def connection_refresh_if_due(connection: Connection | None) -> bool:
     """Before a test or a field fetch: renew an OAuth connection's access token if it is (nearly) expired.
 
-    A failure is recorded (and a revoked grant flips the destinations) but not raised: the run reports it.
+    True when `connection` now holds renewed credentials. A failure is recorded (and a revoked grant flips the
+    destinations) but not raised: the run reports it.
     """
     if connection is None or not _is_oauth(connection) or not connection.credentials.get("refresh_token"):
-        return
+        return False
     if connection.expires_at is not None and connection.expires_at - timezone.now() > REFRESH_MARGIN:
-        return
+        return False
     try:
         fresh = connection_token_refresh(connection=connection)
     except VendorFailure:
         fresh = Connection.objects.get(pk=connection.pk)
+    refreshed = fresh.credentials != connection.credentials
     connection.credentials = fresh.credentials
     connection.token_version = fresh.token_version
     connection.expires_at = fresh.expires_at
+    return refreshed

@@ -22,17 +22,11 @@ from django_eventstream import send_event
 from connectors.base import FAILED
 from connectors.runner import run_test
 
+from .config import connector_class_for, effective_config, merge_config
 from .models import Destination, DestinationStatus, TestRun, TestRunTrigger
 from .oauth import connection_refresh_if_due
 from .representation import destination_as_dict
-from .services import (
-    connector_class_for,
-    merge_config,
-    outbound_policy,
-    resolve_connection,
-    rotated_secrets_store,
-    validated_config,
-)
+from .services import destination_config_check, outbound_policy, rotated_secrets_store
 
 logger = logging.getLogger(__name__)
 
@@ -64,14 +58,14 @@ def connection_test_prepare(
         if config:
             own = merge_config(connector_cls, own, config)
         connection_refresh_if_due(destination.connection)
-        effective = validated_config(connector_cls, own, destination.connection)
+        credentials = destination.connection.credentials if destination.connection_id else None
+        effective = effective_config(connector_cls, own, credentials)
     else:
-        connector_cls = connector_class_for(destination_type)
-        connection_obj = resolve_connection(
-            workspace=workspace, connection_id=connection_id, destination_type=destination_type
+        connection_obj, own, effective = destination_config_check(
+            workspace=workspace, destination_type=destination_type, config=config or {}, connection_id=connection_id
         )
-        connection_refresh_if_due(connection_obj)
-        effective = validated_config(connector_cls, merge_config(connector_cls, {}, config or {}), connection_obj)
+        if connection_refresh_if_due(connection_obj):
+            effective = effective_config(connector_class_for(destination_type), own, connection_obj.credentials)
     test_run = TestRun.objects.create(
         workspace=workspace, destination=destination, destination_type=destination_type, actor=actor, trigger=trigger
     )
