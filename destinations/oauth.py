@@ -304,8 +304,24 @@ def oauth_callback(*, params: dict, session_user=None) -> CallbackOutcome:
     if connector_class_for(row.destination_type).validate_config(credentials, partial=True):
         return _outcome(row, error="invalid_credentials")  # the vendor's answer does not fit the type's schema
     connection = _save_grant(row, grant, credentials, now=now)
-    logger.info("oauth %s connection %s authorised by %s", row.destination_type, connection.pk, row.user_id)
+    oauth_audit_hook(
+        connection=connection,
+        actor_id=row.user_id,
+        via="admin" if row.secrets.get("admin") else "api",
+        action="update" if row.connection_id else "create",
+        secret_fields=[
+            f"credentials.{k}" for k in credentials if k in ("access_token", "refresh_token", "client_secret")
+        ],
+    )
     return _outcome(row, connection=connection)
+
+
+def oauth_audit_hook(*, connection: Connection, actor_id, via: str, action: str, secret_fields: list[str]) -> None:
+    """HOOK for the audit history (branch `api`'s destinations.audit.audit_record, once merged, takes these
+    arguments plus workspace/target); until then one log line. Field names only, never values."""
+    logger.info(
+        "oauth %s of connection %s by %s via %s: %s", action, connection.pk, actor_id, via, ", ".join(secret_fields)
+    )
 
 
 @transaction.atomic

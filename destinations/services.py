@@ -200,14 +200,15 @@ def rotated_secrets_store(*, destination_id, rotated: dict) -> None:
     if not rotated:
         return
     with transaction.atomic():
-        destination = Destination.objects.select_for_update().select_related("connection").get(pk=destination_id)
+        # PostgreSQL refuses FOR UPDATE across the nullable connection join: lock the two rows one by one.
+        destination = Destination.objects.select_for_update().get(pk=destination_id)
         own = {k: v for k, v in rotated.items() if k in destination.secrets or not destination.connection_id}
         if own:
             destination.store_config({**destination.own_config(), **own})
             destination.save(update_fields=["config", "secrets", "updated_at"])
         shared = {k: v for k, v in rotated.items() if k not in own}
         if shared:
-            connection = destination.connection
+            connection = Connection.objects.select_for_update().get(pk=destination.connection_id)
             connection.credentials = {**connection.credentials, **shared}
             connection.token_version = F("token_version") + 1  # an OAuth refresh in flight must not overwrite these
             connection.save(update_fields=["credentials", "token_version", "updated_at"])

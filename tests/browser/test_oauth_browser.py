@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from destinations.models import Connection
+from destinations.models import Connection, Destination
 from tests.browser.test_admin_browser import ARTIFACTS, CHROMEDRIVER, CHROMIUM, AdminLiveServer, browser  # noqa: F401
 from tests.emulators import salesforce
 from tests.factories import WorkspaceFactory
@@ -65,5 +65,27 @@ def test_connect_with_salesforce_in_the_admin(browser, settings, django_user_mod
             assert secret not in page
         browser.save_screenshot(str(ARTIFACTS / "oauth-salesforce-connected.png"))
         assert connection.authorized_at is not None and connection.credentials["instance_url"] == emulator.url
+
+        # a revoked grant left a destination in error; Re-authorise runs the same flow and restores it
+        destination = Destination(
+            workspace=connection.workspace,
+            name="Contacts upsert",
+            destination_type="salesforce",
+            connection=connection,
+            status="error",
+            status_error="token_expired: Salesforce refused the refresh token (invalid_grant).",
+        )
+        destination.store_config({"object": "Contact"})
+        destination.save()
+        browser.refresh()
+        assert "Contacts upsert" in browser.find_element(By.ID, "connection-destinations").text
+        browser.find_element(By.ID, "reauthorise").click()
+        wait.until(ec.element_to_be_clickable((By.ID, "allow"))).click()
+        wait.until(ec.presence_of_element_located((By.ID, "reauthorise")))
+        assert browser.current_url == f"{server.url}/admin/destinations/connection/{connection.pk}/change/"
+        assert "(pending)" in browser.find_element(By.ID, "connection-destinations").text
+        browser.save_screenshot(str(ARTIFACTS / "oauth-salesforce-reauthorised.png"))
+    destination.refresh_from_db()
+    assert destination.status == "pending" and Connection.objects.count() == 1
 
     assert (ARTIFACTS / "oauth-salesforce-connected.png").stat().st_size > 10_000
