@@ -91,3 +91,17 @@ def test_denial_returns_to_the_add_page_with_the_reason(staff, sf):
     assert page.redirect_chain[-1][0] == "/admin/destinations/connection/add/"
     assert b"declined" in page.content
     assert not Connection.objects.exists()
+
+
+def test_the_state_is_bound_to_the_user_who_started(staff, api, sf, settings):
+    """An API user's authorisation finished in a browser signed in as someone else is refused."""
+    settings.OAUTH_REDIRECT_ALLOWED = ["https://app.example.com"]
+    started = api.post(
+        api.path("connections/oauth/salesforce/authorize"),
+        {"name": "x", "redirect_uri": "https://app.example.com/done"},
+        format="json",
+    )
+    location = consent(started.json()["authorization_url"])
+    landing = staff.get("/oauth/callback?" + urlsplit(location).query)
+    assert landing.status_code == 400 and b"invalid_state" in landing.content
+    assert not Connection.objects.exists()
