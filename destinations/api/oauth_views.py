@@ -9,6 +9,8 @@ from django.views.decorators.http import require_GET
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
+from workspaces.throttling import VENDOR_CALL_THROTTLES
+
 from .. import oauth, selectors
 from .base import WorkspaceScopedView
 from .serializers import (
@@ -23,6 +25,8 @@ from .views import ERRORS, WORKSPACE_HEADER_PARAM
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connections"])
 class OAuthAuthorizeView(WorkspaceScopedView):
+    throttle_classes = VENDOR_CALL_THROTTLES  # each call records a pending authorisation
+
     @extend_schema(
         operation_id="connections_oauth_authorize",
         summary="Start Connect with OAuth: the vendor's authorisation URL (state valid 10 minutes, single use)",
@@ -49,6 +53,8 @@ class OAuthAuthorizeView(WorkspaceScopedView):
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connections"])
 class OAuthRefreshView(WorkspaceScopedView):
+    throttle_classes = VENDOR_CALL_THROTTLES
+
     @extend_schema(
         operation_id="connections_oauth_refresh",
         summary="Renew an OAuth connection's access token now",

@@ -374,3 +374,10 @@ def test_a_workspace_may_bring_its_own_app(api, sf, oauth_settings):
     )
     assert put.status_code == 200 and salesforce.CLIENT_SECRET not in str(put.json())
     assert "connection_id" in connect(api)
+
+
+def test_authorize_and_refresh_count_against_the_vendor_call_limit(api, sf, settings):
+    settings.API_RATE_LIMITS = {**settings.API_RATE_LIMITS, "vendor_calls_per_token": "2/min"}
+    conn = connect(api)["connection_id"]  # one authorize
+    statuses = [api.post(api.path(f"connections/{conn}/oauth/refresh")).status_code for _ in range(2)]
+    assert statuses == [200, 429]
