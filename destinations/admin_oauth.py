@@ -34,6 +34,8 @@ LIFECYCLE_FIELDS = (
     "expires_at",
     "last_refreshed_at",
     "last_refresh_error",
+    "refresh_token_expires_at",
+    "authorized_account",
 )
 ERROR_TEXT = {
     "access_denied": "The authorisation was declined on the vendor's page.",

@@ -55,6 +55,9 @@ class Connection(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True, editable=False, help_text="When the access token expires.")
     last_refreshed_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_refresh_error = models.TextField(blank=True, default="", editable=False)
+    refresh_token_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Which vendor account granted it (Salesforce identity URL, HubSpot hub_id and user_id): no secrets.
+    authorized_account = models.JSONField(default=dict, blank=True, editable=False)
     # Bumped by every write of OAuth tokens: a refresh saves only if nobody saved newer tokens meanwhile.
     token_version = models.PositiveIntegerField(default=0, editable=False)
 
@@ -236,7 +239,7 @@ class OAuthState(models.Model):
     redirect_uri = models.TextField()  # where the user returns (allow-listed, or the admin's own page)
     callback_uri = models.TextField()  # the redirect_uri given to the vendor; the token request repeats it
     scopes = models.JSONField(default=list)
-    # code_verifier, login_url and whether the workspace's own app was used: what the callback needs
+    # the PKCE code_verifier, the Salesforce login host, whether the admin started it: what the callback needs
     secrets = EncryptedJSONField(default=dict)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(db_index=True)

@@ -13,7 +13,7 @@ Tokens never leave through a return value meant for a response, a log line or a 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -53,13 +53,10 @@ TOKEN_EXPIRED_PREFIX = "token_expired: "
 
 @dataclass
 class CallbackOutcome:
-    """Where the browser goes next. `error` is one of our codes; `connection` is set on success."""
+    """Where the browser goes next (None: nowhere trustworthy) and our error code, if any."""
 
     redirect_url: str | None
     error: str = ""
-    connection: Connection | None = None
-    missing_scopes: list[str] = field(default_factory=list)
-    admin: bool = False
 
 
 # --- apps and the redirect allow-list -------------------------------------------------------------------
@@ -73,11 +70,11 @@ def oauth_provider(destination_type: str, *, field_name: str = "destination_type
     return provider
 
 
-def oauth_app_for(*, workspace, destination_type: str) -> tuple[OAuthApp, bool]:
-    """The workspace's own app for this type if it has one, else the deployment's (OAUTH_APPS); (app, own)."""
+def oauth_app_for(*, workspace, destination_type: str) -> OAuthApp:
+    """The workspace's own app for this type if it has one, else the deployment's (OAUTH_APPS)."""
     own = WorkspaceOAuthApp.objects.filter(workspace=workspace, destination_type=destination_type).first()
     if own is not None:
-        return OAuthApp(own.client_id, own.secrets.get("client_secret", "")), True
+        return OAuthApp(own.client_id, own.secrets.get("client_secret", ""))
     configured = settings.OAUTH_APPS.get(destination_type) or {}
     if not configured.get("client_id"):
         raise InvalidInput(
@@ -88,7 +85,7 @@ def oauth_app_for(*, workspace, destination_type: str) -> tuple[OAuthApp, bool]:
                 ]
             }
         )
-    return OAuthApp(configured["client_id"], configured.get("client_secret", "")), False
+    return OAuthApp(configured["client_id"], configured.get("client_secret", ""))
 
 
 def oauth_app_set(*, workspace, destination_type: str, client_id: str, client_secret: str) -> WorkspaceOAuthApp:
@@ -177,7 +174,7 @@ def oauth_authorize(
             login_base = salesforce_login_base(login_url or stored_login or "https://login.salesforce.com", base_url)
         except ValueError as exc:
             raise InvalidInput({"login_url": [str(exc)]}) from None
-    app, own = oauth_app_for(workspace=workspace, destination_type=destination_type)
+    app = oauth_app_for(workspace=workspace, destination_type=destination_type)
     authorize_url, _token_url = provider.endpoints(base_url=base_url, login_url=login_base)
     verifier, challenge = pkce_pair() if provider.pkce else (None, None)
     now = timezone.now()
@@ -191,7 +188,7 @@ def oauth_authorize(
         redirect_uri=redirect_uri,
         callback_uri=callback_uri,
         scopes=requested,
-        secrets={"code_verifier": verifier, "login_url": login_base, "own_app": own, "admin": trusted_redirect},
+        secrets={"code_verifier": verifier, "login_url": login_base, "admin": trusted_redirect},
         expires_at=now + STATE_TTL,
     )
     state = signing.dumps({"s": row.pk.hex, "w": workspace.pk.hex, "u": actor.pk.hex}, salt=STATE_SALT)
@@ -229,13 +226,7 @@ def _outcome(row: OAuthState, *, error: str = "", connection=None, missing=()) -
         params["connection_id"] = str(connection.pk)
     elif row.connection_id:
         params["connection_id"] = str(row.connection_id)
-    return CallbackOutcome(
-        _with_params(row.redirect_uri, params),
-        error=error,
-        connection=connection,
-        missing_scopes=list(missing),
-        admin=bool(row.secrets.get("admin")),
-    )
+    return CallbackOutcome(_with_params(row.redirect_uri, params), error=error)
 
 
 def _state_row(state: str) -> tuple[OAuthState | None, bool]:
@@ -268,7 +259,7 @@ def oauth_callback(*, params: dict, session_user=None) -> CallbackOutcome:
         return _outcome(row, error="invalid_request")
     provider = oauth_provider(row.destination_type)
     try:
-        app, _own = oauth_app_for(workspace=row.workspace, destination_type=row.destination_type)
+        app = oauth_app_for(workspace=row.workspace, destination_type=row.destination_type)
     except InvalidInput:
         return _outcome(row, error="app_not_configured")
     base_url = settings.CONNECTOR_BASE_URLS.get(row.destination_type)
@@ -331,6 +322,8 @@ def _save_grant(row: OAuthState, grant, credentials: dict, *, now) -> Connection
         "authorized_at": now,
         "scopes": grant.scopes,
         "expires_at": grant.expires_at,
+        "refresh_token_expires_at": grant.refresh_token_expires_at,
+        "authorized_account": {k: v for k, v in grant.facts.items() if k != "instance_url"},
         "last_refreshed_at": None,
         "last_refresh_error": "",
     }
@@ -422,6 +415,8 @@ def _save_refresh(current: Connection, grant) -> None:
         credentials=renewed,
         token_version=current.token_version + 1,
         expires_at=grant.expires_at,
+        # LinkedIn answers the remaining lifetime again; most vendors say nothing (the old date stands)
+        refresh_token_expires_at=grant.refresh_token_expires_at or current.refresh_token_expires_at,
         scopes=grant.scopes or current.scopes,
         last_refreshed_at=timezone.now(),
         last_refresh_error="",

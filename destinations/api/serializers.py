@@ -117,6 +117,8 @@ class ConnectionSerializer(serializers.ModelSerializer):
             "expires_at",
             "last_refreshed_at",
             "last_refresh_error",
+            "refresh_token_expires_at",
+            "authorized_account",
         ]
         read_only_fields = fields
 
@@ -136,6 +138,8 @@ CONNECTION_READ_ONLY = (
     "expires_at",
     "last_refreshed_at",
     "last_refresh_error",
+    "refresh_token_expires_at",
+    "authorized_account",
 )
 
 

@@ -151,6 +151,11 @@ def test_whole_flow_creates_a_connection_whose_destination_tests_green(api, vend
         assert shown["expires_at"]  # expires_in was answered
     if destination_type == "salesforce":
         assert stored.credentials["instance_url"] == emulator.url
+        assert shown["authorized_account"]["id"].endswith(f"/id/{salesforce.ORG_ID}/{salesforce.USER_ID}")
+    if destination_type == "hubspot":
+        assert shown["authorized_account"] == {"hub_id": hubspot.PORTAL_ID, "user_id": hubspot.USER_ID}
+    if destination_type == "linkedin_ads":
+        assert shown["refresh_token_expires_at"]  # refresh_token_expires_in: 365 days
 
     created = api.post(
         api.path("destinations"),
