@@ -386,3 +386,17 @@ def test_authorize_and_refresh_count_against_the_vendor_call_limit(api, sf, sett
     conn = connect(api)["connection_id"]  # one authorize
     statuses = [api.post(api.path(f"connections/{conn}/oauth/refresh")).status_code for _ in range(2)]
     assert statuses == [200, 429]
+
+
+def test_a_token_endpoint_refusing_the_redirect_uri_is_passed_on(api, sf):
+    location = consent(authorize(api).json()["authorization_url"])
+    OAuthState.objects.update(callback_uri="http://testserver/elsewhere")  # what the token request will repeat
+    assert returned(land(api.client, location)) == {"error": "redirect_uri_mismatch"}
+    assert not Connection.objects.exists()
+
+
+def test_an_unreachable_token_endpoint_is_vendor_unreachable(api, sf):
+    location = consent(authorize(api).json()["authorization_url"])
+    sf.stop()
+    assert returned(land(api.client, location)) == {"error": "vendor_unreachable"}
+    assert not Connection.objects.exists()
