@@ -15,7 +15,6 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from connectors.oauth import PROVIDERS, SALESFORCE_LOGIN_HOSTS
@@ -156,10 +155,10 @@ def oauth_return(request, model_admin):
 
 
 class OAuthConnectionAdminMixin:
-    """Adds the OAuth pages, the token lifecycle and the destinations using a connection to ConnectionAdmin."""
+    """Adds the OAuth pages and the token lifecycle to ConnectionAdmin."""
 
     change_form_template = "admin/destinations/connection/change_form.html"
-    oauth_readonly_fields = (*LIFECYCLE_FIELDS, "destinations_using")
+    oauth_readonly_fields = LIFECYCLE_FIELDS
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
@@ -183,37 +182,16 @@ class OAuthConnectionAdminMixin:
         ]
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        context["oauth_types"] = oauth_types()
+        chosen = request.GET.get("destination_type", "")
+        context["oauth_types"] = [(t, label) for t, label in oauth_types() if add and t == chosen]
         context["oauth_reauthorise"] = obj is not None and obj.destination_type in PROVIDERS
         response = super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
         return allow_form_to_vendor(response, obj.destination_type) if context["oauth_reauthorise"] else response
 
     @staticmethod
     def oauth_fieldsets(obj) -> list:
-        if obj is None:
-            return []
-        fieldsets = [("Used by", {"fields": ("destinations_using",)})]
-        if obj.destination_type in PROVIDERS:
-            fieldsets.insert(0, ("OAuth token", {"fields": LIFECYCLE_FIELDS}))
-        return fieldsets
+        return [("OAuth token", {"fields": LIFECYCLE_FIELDS})] if obj.destination_type in PROVIDERS else []
 
     @staticmethod
     def granted_scopes(connection: Connection) -> str:
         return " ".join(connection.scopes) or "–"
-
-    @staticmethod
-    def destinations_using(connection: Connection):
-        rows = connection.destinations.order_by("name")
-        if not rows:
-            return "No destination uses this connection."
-        return format_html(
-            "<ul id='connection-destinations'>{}</ul>",
-            format_html_join(
-                "",
-                "<li><a href='{}'>{}</a> ({}) {}</li>",
-                (
-                    (reverse("admin:destinations_destination_change", args=[d.pk]), d.name, d.status, d.status_error)
-                    for d in rows
-                ),
-            ),
-        )

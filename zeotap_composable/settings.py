@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "django_jsonform",
     "axes",
     "workspaces",
     "destinations",
@@ -251,6 +252,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "destinations.api.openapi.typed_config_bodies",
+        "destinations.api.openapi.sse_event_schemas",
     ],
     "ENUM_NAME_OVERRIDES": {"DestinationStatusEnum": "destinations.models.DestinationStatus"},
 }
@@ -265,6 +267,10 @@ OUTBOUND_ALLOWED_NETWORKS = env_list("OUTBOUND_ALLOWED_NETWORKS", "127.0.0.0/8,:
 CONNECTOR_BASE_URLS = env_base_urls("CONNECTOR_BASE_URLS")
 CONNECTION_TEST_TIMEOUT_SECONDS = env_number("CONNECTION_TEST_TIMEOUT_SECONDS", 120.0, minimum=1, whole=False)
 CONNECTION_TEST_WORKERS = env_number("CONNECTION_TEST_WORKERS", 64, minimum=1)
+# The most response-body bytes a connector step (or a fields read) takes from a vendor; more fails it.
+CONNECTOR_MAX_RESPONSE_BYTES = env_number("CONNECTOR_MAX_RESPONSE_BYTES", 10 * 1024 * 1024, minimum=1)
+# The total time a fields read (GET …/fields) may take against the vendor.
+FIELDS_TIMEOUT_SECONDS = env_number("FIELDS_TIMEOUT_SECONDS", 30.0, minimum=1, whole=False)
 FIELDS_CACHE_SECONDS = env_number("FIELDS_CACHE_SECONDS", 3600)
 
 

@@ -6,11 +6,9 @@ from __future__ import annotations
 import pytest
 
 from destinations.models import Connection, Destination
-from tests.browser.test_admin_browser import ARTIFACTS, CHROMEDRIVER, CHROMIUM, AdminLiveServer, browser  # noqa: F401
+from tests.browser.conftest import ARTIFACTS, CHROMEDRIVER, CHROMIUM, PASSWORD, USERNAME, AdminLiveServer
 from tests.emulators import salesforce
 from tests.factories import WorkspaceFactory
-
-USERNAME, PASSWORD = "ops", "ops-password-4821"
 
 pytestmark = [
     pytest.mark.browser,
@@ -22,7 +20,7 @@ pytestmark = [
 ]
 
 
-def test_connect_with_salesforce_in_the_admin(browser, settings, django_user_model):  # noqa: F811
+def test_connect_with_salesforce_in_the_admin(browser, settings, django_user_model):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -42,6 +40,7 @@ def test_connect_with_salesforce_in_the_admin(browser, settings, django_user_mod
         browser.find_element(By.NAME, "username").send_keys(USERNAME)
         browser.find_element(By.NAME, "password").send_keys(PASSWORD)
         browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+        wait.until(ec.element_to_be_clickable((By.ID, "choose-salesforce"))).click()  # the type comes first
         wait.until(ec.element_to_be_clickable((By.ID, "connect-salesforce"))).click()
 
         wait.until(ec.presence_of_element_located((By.ID, "oauth-connect-form")))
@@ -78,12 +77,12 @@ def test_connect_with_salesforce_in_the_admin(browser, settings, django_user_mod
         destination.store_config({"object": "Contact"})
         destination.save()
         browser.refresh()
-        assert "Contacts upsert" in browser.find_element(By.ID, "connection-destinations").text
+        assert "Contacts upsert" in browser.find_element(By.ID, "used-by").text
         browser.find_element(By.ID, "reauthorise").click()
         wait.until(ec.element_to_be_clickable((By.ID, "allow"))).click()
         wait.until(ec.presence_of_element_located((By.ID, "reauthorise")))
         assert browser.current_url == f"{server.url}/admin/destinations/connection/{connection.pk}/change/"
-        assert "(pending)" in browser.find_element(By.ID, "connection-destinations").text
+        assert browser.find_element(By.CSS_SELECTOR, "#used-by .status-badge").text == "Pending"
         browser.save_screenshot(str(ARTIFACTS / "oauth-salesforce-reauthorised.png"))
     destination.refresh_from_db()
     assert destination.status == "pending" and Connection.objects.count() == 1
