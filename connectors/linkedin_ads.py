@@ -22,7 +22,7 @@ API_URL = "https://api.linkedin.com"
 OAUTH_URL = "https://www.linkedin.com/oauth/v2"
 VENDOR = "LinkedIn Marketing API"
 OAUTH_VENDOR = "LinkedIn OAuth"
-DEFAULT_VERSION = "202603"
+DEFAULT_VERSION = "202607"
 SEGMENT_SCOPE = "rw_dmp_segments"
 ADS_SCOPES = ("rw_ads", "r_ads")
 WRITE_ROLES = ("ACCOUNT_BILLING_ADMIN", "ACCOUNT_MANAGER", "CAMPAIGN_MANAGER", "CREATIVE_MANAGER")
@@ -71,7 +71,9 @@ class LinkedInAdsConnector(Connector):
     type = "linkedin_ads"
     label = "LinkedIn Ads (Matched Audiences)"
     default_api_version = DEFAULT_VERSION
-    api_version_sunset = date(2027, 3, 16)  # LinkedIn's migrations table: 202603 sunsets 16 March 2027
+    # LinkedIn supports each monthly version at least a year and sunsets it mid-month a year on (202603: 16 March
+    # 2027 in its migrations table); 202607 is the newest version its versioning page lists.
+    api_version_sunset = date(2027, 7, 15)
     api_version_doc = "https://learn.microsoft.com/en-us/linkedin/marketing/integrations/migrations"
     auth_method = "OAuth 2.0 3-legged member token (rw_dmp_segments + r_ads), refresh token for approved partners"
     default_base_url = API_URL

@@ -25,6 +25,7 @@ from connectors.runner import run_test
 from .audit import audit_record
 from .config import connector_class_for, effective_config, merge_config
 from .models import AuditAction, Destination, DestinationStatus, TestRun, TestRunTrigger
+from .oauth import connection_refresh_if_due
 from .representation import destination_as_dict
 from .services import destination_config_check, outbound_policy, rotated_secrets_store
 
@@ -54,23 +55,26 @@ def connection_test_prepare(
 
     A test of a stored destination (or of a new config on a shared connection) enters the audit history.
     """
-    connection = None
+    connection_obj = None
     if destination is not None:
         destination_type = destination.destination_type
         connector_cls = connector_class_for(destination_type)
         own = destination.own_config()
         if config:
             own = merge_config(connector_cls, own, config)
+        connection_refresh_if_due(destination.connection)
         credentials = destination.connection.credentials if destination.connection_id else None
         effective = effective_config(connector_cls, own, credentials)
     else:
-        connection, _own, effective = destination_config_check(
+        connection_obj, own, effective = destination_config_check(
             workspace=workspace, destination_type=destination_type, config=config or {}, connection_id=connection_id
         )
+        if connection_refresh_if_due(connection_obj):
+            effective = effective_config(connector_class_for(destination_type), own, connection_obj.credentials)
     test_run = TestRun.objects.create(
         workspace=workspace, destination=destination, destination_type=destination_type, actor=actor, trigger=trigger
     )
-    target = destination or connection
+    target = destination or connection_obj
     if target is not None:
         audit_record(
             workspace=workspace,
