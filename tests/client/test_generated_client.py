@@ -46,7 +46,8 @@ def _generate(schema_text: str, where: Path) -> None:
     assert "Warning" not in output and "Unable to" not in output, output  # nothing dropped
 
 
-def test_every_endpoint_through_the_generated_client(tmp_path):
+def test_every_endpoint_through_the_generated_client(tmp_path, settings):
+    settings.OAUTH_REDIRECT_ALLOWED = ["http://127.0.0.1:9/back"]  # the server runs in this process
     api = make_api_client()
     workspace_id = api.workspace.pk
     with LiveServer() as server, WebhookReceiver(required_headers={"X-API-Key": API_KEY}) as receiver:
@@ -205,6 +206,25 @@ def _calls(server, api, workspace_id, receiver, operations):
     assert [str(r.id) for r in runs] == [run_id]
     history = call("destinations_history", 200, workspace_id=workspace_id, destination_id=destination.id).parsed
     assert [e.action.value for e in history] == ["test", "update", "update", "create"]
+
+    # OAuth: a workspace's own app, an authorisation URL; a connection made without OAuth has nothing to renew
+    app = call(
+        "oauth_apps_set",
+        200,
+        workspace_id=workspace_id,
+        destination_type="salesforce",
+        body=models.OAuthAppRequest(client_id="3MVG9-smoke", client_secret="smoke-secret"),
+    ).parsed
+    assert app.client_id == "3MVG9-smoke"
+    authorization = call(
+        "connections_oauth_authorize",
+        200,
+        workspace_id=workspace_id,
+        destination_type="salesforce",
+        body=models.OAuthAuthorizeRequest(redirect_uri="http://127.0.0.1:9/back", name="Salesforce via OAuth"),
+    ).parsed
+    assert "client_id=3MVG9-smoke" in authorization.authorization_url
+    call("connections_oauth_refresh", 400, workspace_id=workspace_id, connection_id=connection.id)
 
     # deletes: refused while in use (409), then done
     pipeline = PipelineFactory(destination_id=destination.id, workspace=api.workspace)
