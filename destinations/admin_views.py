@@ -2,8 +2,9 @@
 
 `connection_test_start` (POST, CSRF) records a run with `connection_test_prepare(trigger="admin")`, hands it to the
 worker pool with `connection_test_submit` and redirects to the run's page. That page follows the run live
-with EventSource on `connection_test_events`, which is the run's channel as Server-Sent Events
-(`event_stream_response`), replayed from the start. A finished run is shown from its stored history.
+with EventSource on `connection_test_events`, which re-attaches through the same path as the API
+(`sse.run_events_response`): replayed from the start or after Last-Event-ID, then live.
+A finished run is shown from its stored history.
 Every view is staff-only (wrapped by `admin_site.admin_view`) and checks the model admin's permissions.
 """
 
@@ -21,7 +22,7 @@ from connectors.registry import UnknownConnectorType, get_connector_class
 from . import testing
 from .errors import InvalidInput
 from .models import Destination, DestinationStatus, TestRun, TestRunTrigger
-from .sse import event_stream_response, parse_last_event_id
+from .sse import run_events_response
 
 TEMPLATE = "admin/destinations/destination/test_connection.html"
 
@@ -83,9 +84,7 @@ def connection_test_run_page(request, model_admin, object_id, run_id):
 def connection_test_events(request, model_admin, object_id, run_id):
     """The run's events as SSE; EventSource resumes after Last-Event-ID when it reconnects."""
     destination = _destination(model_admin, request, object_id, change=False)
-    run = _run(destination, run_id)
-    after = parse_last_event_id(request.headers.get("Last-Event-ID"), run.channel)
-    return event_stream_response(run.channel, after_id=after, headers={"X-Test-Run-ID": str(run.pk)})
+    return run_events_response(request, _run(destination, run_id))
 
 
 def _page(model_admin, request, destination: Destination, run: TestRun | None) -> TemplateResponse:
