@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from connectors.registry import UnknownConnectorType, get_connector_class
 
 from . import testing
-from .errors import InvalidInput
+from .errors import BackendUnavailable, InvalidInput
 from .models import Destination, DestinationStatus, TestRun, TestRunTrigger
 from .sse import run_events_response
 
@@ -69,7 +69,11 @@ def connection_test_start(request, model_admin, object_id):
                 request, f"The stored config is not valid, so it cannot be tested: {exc}", messages.ERROR
             )
             return HttpResponseRedirect(_url("change", destination.pk))
-        testing.connection_test_submit(prepared)
+        try:
+            testing.connection_test_submit(prepared)
+        except BackendUnavailable as exc:
+            model_admin.message_user(request, exc.detail, messages.ERROR)
+            return HttpResponseRedirect(_url("test", destination.pk))
         return HttpResponseRedirect(_url("test_run", destination.pk, prepared.test_run.pk), status=303)
     return _page(model_admin, request, destination, None)
 

@@ -206,6 +206,8 @@ SSE_MAX_STREAM_SECONDS = float(os.environ.get("SSE_MAX_STREAM_SECONDS", "300"))
 # A running test whose heartbeat is older than this is ended as `interrupted` by reap_interrupted_runs().
 CONNECTION_TEST_HEARTBEAT_SECONDS = float(os.environ.get("CONNECTION_TEST_HEARTBEAT_SECONDS", "10"))
 CONNECTION_TEST_STALE_SECONDS = float(os.environ.get("CONNECTION_TEST_STALE_SECONDS", "45"))
+# A queued test no worker started within this long is dropped (and reaped as interrupted).
+CONNECTION_TEST_QUEUE_SECONDS = float(os.environ.get("CONNECTION_TEST_QUEUE_SECONDS", "300"))
 CONNECTION_TEST_REAP_INTERVAL_SECONDS = float(os.environ.get("CONNECTION_TEST_REAP_INTERVAL_SECONDS", "10"))
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
@@ -227,7 +229,12 @@ CELERY_WORKER_POOL = os.environ.get("CELERY_WORKER_POOL", "threads")
 CELERY_WORKER_CONCURRENCY = int(os.environ.get("CELERY_WORKER_CONCURRENCY", "32"))
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BEAT_SCHEDULE = {}
+CELERY_BEAT_SCHEDULE = {
+    "reap-interrupted-test-runs": {
+        "task": "destinations.tasks.reap_interrupted_runs_task",
+        "schedule": CONNECTION_TEST_REAP_INTERVAL_SECONDS,
+    },
+}
 
 if REDIS_URL:
     from redis.connection import parse_url as _parse_redis_url
