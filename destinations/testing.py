@@ -61,9 +61,13 @@ class PreparedTest:
         return f"PreparedTest({self.test_run.pk})"
 
 
-def config_digest(config: dict) -> str:
-    """A keyed digest of a config (secrets included), to tell later whether it changed; reveals nothing."""
-    text = json.dumps(config, sort_keys=True, default=str).encode()
+def stored_config_digest(destination: Destination) -> str:
+    """A keyed digest of what a test of `destination` runs with (type, config, connection credentials).
+
+    Compared when the test ends, to tell whether the config changed meanwhile; it reveals no secret.
+    """
+    tested = {"destination_type": destination.destination_type, "config": destination.effective_config()}
+    text = json.dumps(tested, sort_keys=True, default=str).encode()
     return hmac.new(settings.SECRET_KEY.encode(), text, hashlib.sha256).hexdigest()
 
 
@@ -86,7 +90,7 @@ def connection_test_prepare(
         if config:
             own = merge_config(connector_cls, own, config)
         else:
-            digest = config_digest(destination.effective_config())  # only this config's result is stored
+            digest = stored_config_digest(destination)  # only this config's result is stored
         effective = validated_config(connector_cls, own, destination.connection)
     else:
         connector_cls = connector_class_for(destination_type)
@@ -171,7 +175,7 @@ def _finish(test_run: TestRun, steps: list[dict], success: bool, started: float,
         destination = (
             Destination.objects.select_for_update().select_related("connection").filter(pk=test_run.destination_id)
         ).first()
-        if destination is None or config_digest(destination.effective_config()) != test_run.config_digest:
+        if destination is None or stored_config_digest(destination) != test_run.config_digest:
             return True  # the config changed while the test ran: this result is not about it
         first_failure = next((step for step in steps if step["status"] == FAILED), None)
         Destination.objects.filter(pk=destination.pk).update(
