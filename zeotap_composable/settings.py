@@ -113,12 +113,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # One test database per process, so concurrent test runs on one server don't collide.
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and not DATABASES["default"]["CONN_MAX_AGE"]:
-    # A pool, not a connection per request: ASGI requests and connection-test workers borrow and return.
+    # A pool, not a connection per request: requests, streams and connection-test workers borrow one only
+    # while they query (streams and tests give theirs back while they wait), so a small pool serves hundreds.
+    # Every process has its own pool: processes x DB_POOL_MAX_SIZE must stay below max_connections (README).
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 2,
-        # every connection-test worker may hold one, plus the request threads
-        "max_size": int(os.environ.get("DB_POOL_MAX_SIZE", int(os.environ.get("CONNECTION_TEST_WORKERS", "64")) + 16)),
-        "timeout": 30,
+        "max_size": int(os.environ.get("DB_POOL_MAX_SIZE", "20")),
+        "timeout": float(os.environ.get("DB_POOL_TIMEOUT_SECONDS", "30")),
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Connection tests write from worker threads; wait for the lock instead of failing.
