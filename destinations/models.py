@@ -73,8 +73,6 @@ class Destination(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_tested_at = models.DateTimeField(null=True, blank=True)
-    fields_cache = models.JSONField(null=True, blank=True, editable=False)
-    fields_cached_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["created_at", "id"]

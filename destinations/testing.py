@@ -13,8 +13,6 @@ the test used its stored config and that config is unchanged since the test star
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import threading
@@ -43,6 +41,7 @@ from .services import (
     outbound_policy,
     resolve_connection,
     rotated_secrets_store,
+    stored_config_digest,
     validated_config,
 )
 from .sse import release_connection
@@ -59,16 +58,6 @@ class PreparedTest:
 
     def __repr__(self) -> str:
         return f"PreparedTest({self.test_run.pk})"
-
-
-def stored_config_digest(destination: Destination) -> str:
-    """A keyed digest of what a test of `destination` runs with (type, config, connection credentials).
-
-    Compared when the test ends, to tell whether the config changed meanwhile; it reveals no secret.
-    """
-    tested = {"destination_type": destination.destination_type, "config": destination.effective_config()}
-    text = json.dumps(tested, sort_keys=True, default=str).encode()
-    return hmac.new(settings.SECRET_KEY.encode(), text, hashlib.sha256).hexdigest()
 
 
 def connection_test_prepare(

@@ -125,3 +125,21 @@ def test_a_down_broker_is_a_quick_503_with_retry_after_and_leaves_no_run(topolog
     assert int(response.headers["Retry-After"]) > 0 and "detail" in response.json()
     assert elapsed < 10
     assert not TestRun.objects.exists() and not Destination.objects.exists()
+
+
+def test_the_fields_cache_is_shared_by_every_web_process(topology, api):
+    import json
+
+    from tests.emulators.hubspot import HubSpotEmulator, valid_config
+
+    with HubSpotEmulator() as hubspot:
+        base_urls = json.dumps({"hubspot": hubspot.url})
+        first, second = topology.web(CONNECTOR_BASE_URLS=base_urls), topology.web(CONNECTOR_BASE_URLS=base_urls)
+        body = {"name": "CRM", "destination_type": "hubspot", "config": valid_config(hubspot)}
+        destination_id = Client(api, first).post("destinations", body).json()["id"]
+        path = f"destinations/{destination_id}/fields"
+        fetched = Client(api, first).get(path).json()
+        assert Client(api, second).get(path).json() == fetched
+        assert len(hubspot.calls_to("properties")) == 1  # the second process read Redis, not the vendor
+        assert Client(api, second).get(path, params={"refresh": "true"}).json()["fetched_at"] > fetched["fetched_at"]
+        assert len(hubspot.calls_to("properties")) == 2
