@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -43,9 +44,10 @@ def release_connection() -> None:
     """Give this thread's database connection back (to the pool) unless a transaction needs it.
 
     Streams and workers wait for seconds between reads and writes; holding a connection each meant a few
-    dozen of them exhausted the pool.
+    dozen of them exhausted the pool. SQLite has no server connections to run out of, and reopening its
+    file costs more than the query, so its connection stays.
     """
-    if not connection.in_atomic_block:
+    if connection.vendor != "sqlite" and not connection.in_atomic_block:
         connection.close()
 
 
@@ -59,6 +61,13 @@ class TestRunChannelManager(DefaultChannelManager):
     Other channels keep the library's defaults: their own views authorise the reader.
     """
 
+    # The library asks on every storage read of a stream; an answer is reused this long (one instance
+    # per thread, so no locking).
+    ALLOWED_SECONDS = 30.0
+
+    def __init__(self):
+        self._allowed: dict[tuple, float] = {}
+
     def is_channel_reliable(self, channel: str) -> bool:
         return channel.startswith(CHANNEL_PREFIX)
 
@@ -67,6 +76,19 @@ class TestRunChannelManager(DefaultChannelManager):
             return True
         if user is None or not user.is_active:
             return False
+        key = (user.pk, channel)
+        now = time.monotonic()
+        if self._allowed.get(key, 0) > now:
+            return True
+        if len(self._allowed) > 1000:
+            self._allowed = {k: until for k, until in self._allowed.items() if until > now}
+        allowed = self._read_allowed(user, channel)
+        if allowed:
+            self._allowed[key] = now + self.ALLOWED_SECONDS
+        return allowed
+
+    @staticmethod
+    def _read_allowed(user, channel: str) -> bool:
         from workspaces.models import Membership
 
         from .models import TestRun

@@ -174,7 +174,7 @@ class Worker(_Process):
     """`celery -A zeotap_composable worker` on the environment's queue; `beat` also runs the schedule."""
 
     def __init__(self, env: dict, *, concurrency: int = 8, beat: bool = False, name: str | None = None):
-        super().__init__({**env, "LOG_LEVEL": "INFO"})  # its "ready." line says it consumes
+        super().__init__(env)
         self.name = name or f"w{uuid.uuid4().hex[:8]}"
         self.command = [
             sys.executable,

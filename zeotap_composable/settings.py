@@ -252,6 +252,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django_eventstream": {"level": "WARNING"},
+        # "celery@host ready." says a worker consumes (tests and benchmarks wait for it)
+        "celery.apps.worker": {"level": "INFO"},
         # It warns on every address it refuses, allow-listed ones included; connectors/http.py logs refusals.
         "requests_hardened": {"level": "ERROR"},
     },
