@@ -47,4 +47,5 @@ lint: install
 bench: install
 	$(BIN)/python bench/api_bench.py
 	$(BIN)/python bench/sse_bench.py
+	$(BIN)/python bench/scale_bench.py
 	$(BIN)/python bench/bulk_bench.py
