@@ -31,19 +31,12 @@ from django_eventstream import send_event
 from connectors.base import FAILED
 from connectors.runner import run_test
 
+from .config import connector_class_for, effective_config, merge_config
 from .crypto import encrypt_json
 from .errors import BackendUnavailable
 from .models import Destination, DestinationStatus, TestRun, TestRunTrigger
 from .representation import destination_as_dict
-from .services import (
-    connector_class_for,
-    merge_config,
-    outbound_policy,
-    resolve_connection,
-    rotated_secrets_store,
-    stored_config_digest,
-    validated_config,
-)
+from .services import destination_config_check, outbound_policy, rotated_secrets_store, stored_config_digest
 from .sse import release_connection
 
 logger = logging.getLogger(__name__)
@@ -80,13 +73,12 @@ def connection_test_prepare(
             own = merge_config(connector_cls, own, config)
         else:
             digest = stored_config_digest(destination)  # only this config's result is stored
-        effective = validated_config(connector_cls, own, destination.connection)
+        credentials = destination.connection.credentials if destination.connection_id else None
+        effective = effective_config(connector_cls, own, credentials)
     else:
-        connector_cls = connector_class_for(destination_type)
-        connection_obj = resolve_connection(
-            workspace=workspace, connection_id=connection_id, destination_type=destination_type
+        _connection, _own, effective = destination_config_check(
+            workspace=workspace, destination_type=destination_type, config=config or {}, connection_id=connection_id
         )
-        effective = validated_config(connector_cls, merge_config(connector_cls, {}, config or {}), connection_obj)
     test_run = TestRun.objects.create(
         workspace=workspace,
         destination=destination,
