@@ -35,3 +35,12 @@ class IdempotencyKeyReused(Exception):
     def __init__(self, detail: str):
         self.detail = detail
         super().__init__(detail)
+
+
+class BackendUnavailable(Exception):
+    """A backing service (the broker) is down; the request may be retried after `retry_after` seconds."""
+
+    def __init__(self, detail: str, retry_after: int = 5):
+        self.detail = detail
+        self.retry_after = retry_after
+        super().__init__(detail)

@@ -166,14 +166,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # One test database per process, so concurrent test runs on one server don't collide.
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and not DATABASES["default"]["CONN_MAX_AGE"]:
-    # A pool, not a connection per request: ASGI requests and connection-test workers borrow and return.
+    # A pool, not a connection per request: requests, streams and connection-test workers borrow one only
+    # while they query (streams and tests give theirs back while they wait), so a small pool serves hundreds.
+    # Every process has its own pool: processes x DB_POOL_MAX_SIZE must stay below max_connections (README).
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 2,
-        # every connection-test worker may hold one, plus the request threads
-        "max_size": env_number(
-            "DB_POOL_MAX_SIZE", env_number("CONNECTION_TEST_WORKERS", 64, minimum=1) + 16, minimum=2
-        ),
-        "timeout": 30,
+        "max_size": env_number("DB_POOL_MAX_SIZE", 20, minimum=2),
+        "timeout": env_number("DB_POOL_TIMEOUT_SECONDS", 30, minimum=1, whole=False),
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Connection tests write from worker threads; wait for the lock instead of failing.
@@ -336,6 +335,63 @@ def env_urls(name: str) -> list[str]:
 OAUTH_APPS = env_oauth_apps("OAUTH_APPS")
 OAUTH_REDIRECT_ALLOWED = env_urls("OAUTH_REDIRECT_ALLOWED")
 OAUTH_CALLBACK_URL = (env_urls("OAUTH_CALLBACK_URL") or [""])[0]
+# Runtime: without REDIS_URL connection tests run in this process (embedded); with it every test is a
+# Celery task run by `celery -A zeotap_composable worker`, and events reach every web process through Redis.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+CONNECTION_TEST_RUNTIME = "distributed" if REDIS_URL else "embedded"
+# A stream ends after this many seconds; the client re-attaches with Last-Event-ID and gets the rest.
+SSE_MAX_STREAM_SECONDS = env_number("SSE_MAX_STREAM_SECONDS", 300, minimum=1, whole=False)
+# A running test whose heartbeat is older than this is ended as `interrupted` by reap_interrupted_runs().
+CONNECTION_TEST_HEARTBEAT_SECONDS = env_number("CONNECTION_TEST_HEARTBEAT_SECONDS", 10, minimum=0.1, whole=False)
+CONNECTION_TEST_STALE_SECONDS = env_number("CONNECTION_TEST_STALE_SECONDS", 45, minimum=1, whole=False)
+# A queued test no worker started within this long is dropped (and reaped as interrupted).
+CONNECTION_TEST_QUEUE_SECONDS = env_number("CONNECTION_TEST_QUEUE_SECONDS", 300, minimum=1, whole=False)
+CONNECTION_TEST_REAP_INTERVAL_SECONDS = env_number(
+    "CONNECTION_TEST_REAP_INTERVAL_SECONDS", 10, minimum=0.1, whole=False
+)
+
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL or "memory://"
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "connection-tests")
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+# A broker that is down must fail the submit at once (the API answers 503), not hang the request.
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_BROKER_CONNECTION_TIMEOUT = env_number("CELERY_BROKER_CONNECTION_TIMEOUT", 2, minimum=0.1, whole=False)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+    "socket_timeout": CELERY_BROKER_CONNECTION_TIMEOUT * 2,
+    "max_retries": 0,
+}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A test is IO-bound (HTTP calls to vendors): threads, not processes; one message at a time per thread.
+CELERY_WORKER_POOL = os.environ.get("CELERY_WORKER_POOL", "threads")
+CELERY_WORKER_CONCURRENCY = env_number("CELERY_WORKER_CONCURRENCY", 32, minimum=1)
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {
+    "reap-interrupted-test-runs": {
+        "task": "destinations.tasks.reap_interrupted_runs_task",
+        "schedule": CONNECTION_TEST_REAP_INTERVAL_SECONDS,
+    },
+}
+
+if REDIS_URL:
+    from redis.connection import parse_url as _parse_redis_url
+
+    # django-eventstream publishes every event on Redis pub/sub; each web process relays to its streams.
+    EVENTSTREAM_REDIS = _parse_redis_url(REDIS_URL)
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # Redis down must fail fast (a 503), not hang requests.
+            "OPTIONS": {
+                "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+                "socket_timeout": CELERY_BROKER_CONNECTION_TIMEOUT * 2,
+            },
+        }
+    }
 
 LOGGING = {
     "version": 1,
@@ -345,6 +401,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django_eventstream": {"level": "WARNING"},
+        # "celery@host ready." says a worker consumes (tests and benchmarks wait for it)
+        "celery.apps.worker": {"level": "INFO"},
         # It warns on every address it refuses, allow-listed ones included; connectors/http.py logs refusals.
         "requests_hardened": {"level": "ERROR"},
     },

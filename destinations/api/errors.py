@@ -8,12 +8,13 @@ from __future__ import annotations
 from django.http import JsonResponse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
+from redis.exceptions import RedisError
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from ..errors import Conflict, IdempotencyKeyReused, InvalidInput, VendorFailure
+from ..errors import BackendUnavailable, Conflict, IdempotencyKeyReused, InvalidInput, VendorFailure
 from ..selectors import NotFound
 
 
@@ -55,6 +56,12 @@ def exception_handler(exc, context):
     if isinstance(exc, VendorFailure):
         body = {"detail": exc.error.message, "error": exc.error.as_dict()}
         return Response(body, status=status.HTTP_502_BAD_GATEWAY)
+    if isinstance(exc, RedisError):  # the cache (rate limits, fields) or broker of the distributed runtime
+        exc = BackendUnavailable("A backing service (Redis) is unavailable; try again shortly.")
+    if isinstance(exc, BackendUnavailable):
+        response = Response({"detail": exc.detail}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, ValidationError):
         response = validation_response(flatten_errors(exc.detail))
         return response

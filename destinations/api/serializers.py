@@ -186,6 +186,7 @@ class TestRunSerializer(serializers.ModelSerializer):
             "success",
             "duration_ms",
             "steps",
+            "error_code",
         ]
         read_only_fields = fields
 

@@ -18,7 +18,7 @@ from .. import audit, idempotency, selectors, services, testing
 from ..errors import InvalidInput
 from ..models import AuditVia
 from ..representation import DESTINATION_FIELDS, destination_representation
-from ..sse import WATCHER_POLL_SECONDS, event_stream_response, finished_response, parse_last_event_id, resume_after
+from ..sse import event_stream_response, run_events_response
 from . import listing
 from .base import JSONErrorsNegotiation, WorkspaceScopedView
 from .errors import flatten_errors
@@ -148,19 +148,12 @@ def _test_once(view, request, **prepare_kwargs):
     outcome = _once(view, request, status_code=200, perform=prepare)
     if outcome.replayed:
         run = selectors.test_run_get(workspace=view.workspace, run_id=outcome.resource_id)
-        return _attach(request, run, extra_headers=REPLAYED)
+        response = run_events_response(request, run)  # the one re-attach path
+        response["Idempotent-Replayed"] = "true"
+        return response
     testing.connection_test_submit(outcome.value)
     run = outcome.value.test_run
-    return event_stream_response(run.channel, headers={"X-Test-Run-ID": str(run.pk)})
-
-
-def _attach(request, run, *, extra_headers=None):
-    """The one re-attach path: the run's events from the start (or after Last-Event-ID), then live."""
-    headers = {"X-Test-Run-ID": str(run.pk), **(extra_headers or {})}
-    after = resume_after(run, parse_last_event_id(request.headers.get("Last-Event-ID"), run.channel))
-    if after is None:
-        return finished_response(headers)
-    return event_stream_response(run.channel, after_id=after, headers=headers, poll_seconds=WATCHER_POLL_SECONDS)
+    return event_stream_response(run.channel, request=request, headers={"X-Test-Run-ID": str(run.pk)})
 
 
 class DestinationTypesView(APIView):
@@ -320,7 +313,7 @@ class TestRunEventsView(WorkspaceScopedView):
         responses=SSE_RESPONSE,
     )
     def get(self, request, workspace_id, run_id):
-        return _attach(request, selectors.test_run_get(workspace=self.workspace, run_id=run_id))
+        return run_events_response(request, selectors.test_run_get(workspace=self.workspace, run_id=run_id))
 
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])
