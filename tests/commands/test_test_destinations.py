@@ -262,7 +262,7 @@ def test_queries_per_destination_do_not_grow_and_workers_close_their_connections
     finally:
         connection_created.disconnect(counter.on_created)
     assert per_destination[0] == per_destination[1], per_destination
-    assert per_destination[0] <= 6
+    assert per_destination[0] <= 7  # incl. the audit-history row of each test
     # every connection a worker thread opened is closed again
     assert counter.connections and all(conn.connection is None for conn in counter.connections)
 
