@@ -75,6 +75,12 @@ class Destination(models.Model):
     last_tested_at = models.DateTimeField(null=True, blank=True)
     fields_cache = models.JSONField(null=True, blank=True, editable=False)
     fields_cached_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Scheduled health checks (destinations/health.py): empty inherits the workspace's interval, 0 is off.
+    check_interval_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Re-test this often; empty: the workspace's interval; 0: never."
+    )
+    # When the scheduler has planned this destination's next check (the jittered start), until it starts.
+    health_check_due_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -134,6 +140,8 @@ class TestRunTrigger(models.TextChoices):
     API = "api", "API"
     ADMIN = "admin", "Admin"
     CLI = "cli", "Command line"
+    SCHEDULE = "schedule", "Scheduled health check"
+    JOB = "job", "Test job"
 
 
 class TestRun(models.Model):
@@ -192,3 +200,34 @@ class TestRunEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} #{self.seq} of {self.run_id}"
+
+
+from .models_checks import (  # noqa: E402  (models of the scheduled checks, notifications and test jobs)
+    Notification,
+    NotificationState,
+    TestJob,
+    TestJobEvent,
+    TestJobItem,
+    TestJobItemState,
+    TestJobState,
+    WorkspaceMonitoring,
+)
+
+__all__ = [
+    "Connection",
+    "Destination",
+    "DestinationStatus",
+    "Notification",
+    "NotificationState",
+    "ReverseETLPipeline",
+    "Sync",
+    "TestJob",
+    "TestJobEvent",
+    "TestJobItem",
+    "TestJobItemState",
+    "TestJobState",
+    "TestRun",
+    "TestRunEvent",
+    "TestRunTrigger",
+    "WorkspaceMonitoring",
+]
