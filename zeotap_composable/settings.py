@@ -197,6 +197,45 @@ CONNECTION_TEST_TIMEOUT_SECONDS = float(os.environ.get("CONNECTION_TEST_TIMEOUT_
 CONNECTION_TEST_WORKERS = int(os.environ.get("CONNECTION_TEST_WORKERS", "64"))
 FIELDS_CACHE_SECONDS = int(os.environ.get("FIELDS_CACHE_SECONDS", "3600"))
 
+# Runtime: without REDIS_URL connection tests run in this process (embedded); with it every test is a
+# Celery task run by `celery -A zeotap_composable worker`, and events reach every web process through Redis.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+CONNECTION_TEST_RUNTIME = "distributed" if REDIS_URL else "embedded"
+# A stream ends after this many seconds; the client re-attaches with Last-Event-ID and gets the rest.
+SSE_MAX_STREAM_SECONDS = float(os.environ.get("SSE_MAX_STREAM_SECONDS", "300"))
+# A running test whose heartbeat is older than this is ended as `interrupted` by reap_interrupted_runs().
+CONNECTION_TEST_HEARTBEAT_SECONDS = float(os.environ.get("CONNECTION_TEST_HEARTBEAT_SECONDS", "10"))
+CONNECTION_TEST_STALE_SECONDS = float(os.environ.get("CONNECTION_TEST_STALE_SECONDS", "45"))
+CONNECTION_TEST_REAP_INTERVAL_SECONDS = float(os.environ.get("CONNECTION_TEST_REAP_INTERVAL_SECONDS", "10"))
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "connection-tests")
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+# A broker that is down must fail the submit at once (the API answers 503), not hang the request.
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("CELERY_BROKER_CONNECTION_TIMEOUT", "2"))
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+    "socket_timeout": CELERY_BROKER_CONNECTION_TIMEOUT * 2,
+    "max_retries": 0,
+}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A test is IO-bound (HTTP calls to vendors): threads, not processes; one message at a time per thread.
+CELERY_WORKER_POOL = os.environ.get("CELERY_WORKER_POOL", "threads")
+CELERY_WORKER_CONCURRENCY = int(os.environ.get("CELERY_WORKER_CONCURRENCY", "32"))
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {}
+
+if REDIS_URL:
+    from redis.connection import parse_url as _parse_redis_url
+
+    # django-eventstream publishes every event on Redis pub/sub; each web process relays to its streams.
+    EVENTSTREAM_REDIS = _parse_redis_url(REDIS_URL)
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
