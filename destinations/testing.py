@@ -21,8 +21,10 @@ from django_eventstream import send_event
 
 from connectors.base import FAILED
 from connectors.runner import run_test
+from zeotap_composable.observability import bind_test_run, observe_test_run
 
-from .models import Destination, DestinationStatus, TestRun, TestRunTrigger
+from .health import destination_status_record
+from .models import Destination, TestRun, TestRunTrigger
 from .representation import destination_as_dict
 from .services import (
     connector_class_for,
@@ -75,6 +77,7 @@ def connection_test_prepare(
     return PreparedTest(test_run, effective)
 
 
+@bind_test_run
 def connection_test_execute(prepared: PreparedTest, *, save_status: bool = True, publish: bool = True) -> TestRun:
     """Run the steps, publish and store each, then the `done` event. Never raises: a run always ends."""
     test_run = prepared.test_run
@@ -122,14 +125,17 @@ def _finish(
     test_run.finished_at = now
     test_run.duration_ms = int((time.monotonic() - started) * 1000)
     test_run.save(update_fields=["steps", "success", "finished_at", "duration_ms"])
+    observe_test_run(test_run)
     if test_run.destination_id is None:
         return None
     if save_status:
         first_failure = next((step for step in steps if step["status"] == FAILED), None)
-        Destination.objects.filter(pk=test_run.destination_id).update(
-            status=DestinationStatus.CONNECTED if success else DestinationStatus.ERROR,
+        destination_status_record(
+            destination_id=test_run.destination_id,
+            success=success,
             status_error="" if success else first_failure["message"],
-            last_tested_at=now,
+            tested_at=now,
+            test_run=test_run,
         )
     if not describe:
         return None  # no `done` event is published (the bulk test): nothing to re-read and serialise

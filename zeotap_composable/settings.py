@@ -74,6 +74,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "zeotap_composable.observability.observability_middleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -236,11 +237,48 @@ if REDIS_URL:
     EVENTSTREAM_REDIS = _parse_redis_url(REDIS_URL)
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 
+# Scheduled health checks and status-change notifications (destinations/health.py, notifications.py).
+# An interval of 0 turns the checks off; workspaces and destinations may override it in the admin.
+HEALTH_CHECK_INTERVAL_MINUTES = int(os.environ.get("HEALTH_CHECK_INTERVAL_MINUTES", "1440"))
+HEALTH_CHECK_JITTER_SECONDS = float(os.environ.get("HEALTH_CHECK_JITTER_SECONDS", "300"))
+HEALTH_CHECK_MAX_CONCURRENT_PER_WORKSPACE = int(os.environ.get("HEALTH_CHECK_MAX_CONCURRENT_PER_WORKSPACE", "4"))
+SCHEDULER_TICK_SECONDS = float(os.environ.get("SCHEDULER_TICK_SECONDS", "15"))
+# The embedded runtime runs the scheduler in one web process (a file lock in .local/ elects it).
+EMBEDDED_SCHEDULER = env_bool("EMBEDDED_SCHEDULER", default=True)
+SCHEDULER_LOCK_FILE = os.environ.get("SCHEDULER_LOCK_FILE", str(LOCAL_DIR / "scheduler.lock"))
+# Seconds between delivery attempts of a notification (the Standard Webhooks suggested schedule).
+NOTIFICATION_RETRY_SECONDS = [float(s) for s in env_list("NOTIFICATION_RETRY_SECONDS", "5,300,1800,7200,18000,36000")]
+NOTIFICATION_TIMEOUT_SECONDS = float(os.environ.get("NOTIFICATION_TIMEOUT_SECONDS", "10"))
+CELERY_BEAT_SCHEDULE["scheduler-tick"] = {
+    "task": "destinations.tasks.scheduler_tick",
+    "schedule": SCHEDULER_TICK_SECONDS,
+    "options": {"expires": SCHEDULER_TICK_SECONDS},
+}
+
+# Operations: /metrics answers only with `Authorization: Bearer $METRICS_TOKEN` (404 while it is unset).
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# LOG_FORMAT=json: one JSON object per line, with request_id and test_run_id.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(test_run_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "filters": {"context": {"()": "zeotap_composable.observability.LogContextFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django_eventstream": {"level": "WARNING"},
