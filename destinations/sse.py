@@ -188,7 +188,11 @@ def resume_after(run, requested: int) -> int | None:
     """
     from .models import TestRunEvent
 
-    events = TestRunEvent.objects.filter(run=run)
+    return resume_after_in(TestRunEvent.objects.filter(run=run), requested)
+
+
+def resume_after_in(events, requested: int) -> int | None:
+    """`resume_after` over any channel's stored events (a run's, or a test job's)."""
     if requested and not events.filter(seq=requested).exists():
         return 0
     if events.filter(type="done", seq__lte=requested).exists():

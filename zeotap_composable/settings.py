@@ -244,7 +244,7 @@ HEALTH_CHECK_JITTER_SECONDS = float(os.environ.get("HEALTH_CHECK_JITTER_SECONDS"
 HEALTH_CHECK_MAX_CONCURRENT_PER_WORKSPACE = int(os.environ.get("HEALTH_CHECK_MAX_CONCURRENT_PER_WORKSPACE", "4"))
 SCHEDULER_TICK_SECONDS = float(os.environ.get("SCHEDULER_TICK_SECONDS", "15"))
 # The embedded runtime runs the scheduler in one web process (a file lock in .local/ elects it).
-EMBEDDED_SCHEDULER = env_bool("EMBEDDED_SCHEDULER", default=True)
+EMBEDDED_SCHEDULER = env_bool("EMBEDDED_SCHEDULER", default=not TESTING)  # tests start their own
 SCHEDULER_LOCK_FILE = os.environ.get("SCHEDULER_LOCK_FILE", str(LOCAL_DIR / "scheduler.lock"))
 # Seconds between delivery attempts of a notification (the Standard Webhooks suggested schedule).
 NOTIFICATION_RETRY_SECONDS = [float(s) for s in env_list("NOTIFICATION_RETRY_SECONDS", "5,300,1800,7200,18000,36000")]

@@ -145,7 +145,9 @@ def test_only_the_lock_holder_ticks(tmp_path, receiver):
         second.stop()
 
 
-def test_credentials_that_stop_working_turn_error_and_notify_signed(settings, tmp_path, receiver, notification_receiver):
+def test_credentials_that_stop_working_turn_error_and_notify_signed(
+    settings, tmp_path, receiver, notification_receiver
+):
     """The issue's done-when, in the embedded runtime: the scheduler thread re-tests a destination whose key
     was revoked, the destination turns `error`, and the notification URL receives a signed event."""
     settings.SCHEDULER_LOCK_FILE = str(tmp_path / "scheduler.lock")
