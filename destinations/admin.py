@@ -27,7 +27,7 @@ from django.utils.html import format_html, format_html_join
 from connectors.base import MASK, Connector
 from connectors.registry import UnknownConnectorType, connector_classes, get_connector_class
 
-from . import admin_views, bulk, services
+from . import admin_checks, admin_views, services
 from .errors import Conflict, InvalidInput
 from .models import (
     Connection,
@@ -36,7 +36,6 @@ from .models import (
     ReverseETLPipeline,
     Sync,
     TestRun,
-    TestRunTrigger,
 )
 
 BADGE_COLOURS = {
@@ -561,17 +560,8 @@ class DestinationAdmin(ServiceSaveMixin, admin.ModelAdmin):
 
     @admin.action(permissions=["change"], description="Test selected destinations")
     def test_selected(self, request, queryset):
-        report = bulk.bulk_test(queryset, actor=request.user, trigger=TestRunTrigger.ADMIN)
-        if report.passed:
-            self.message_user(request, f"{len(report.passed)} passed their connection test.", messages.SUCCESS)
-        if report.failed:
-            names = "; ".join(f"{r.name} ({r.failed_step}: {r.error_code or 'error'})" for r in report.failed[:10])
-            more = f" and {len(report.failed) - 10} more" if len(report.failed) > 10 else ""
-            self.message_user(request, f"{len(report.failed)} failed: {names}{more}.", messages.ERROR)
-        if report.missing:
-            self.message_user(
-                request, f"{len(report.missing)} were deleted before they could be tested.", messages.WARNING
-            )
+        """Runs as background jobs (one per workspace); answers with their live progress page."""
+        return admin_checks.test_selected_as_jobs(self, request, queryset)
 
 
 def _blockers(objs) -> list:

@@ -44,7 +44,7 @@ def workspace_monitoring(*, workspace) -> WorkspaceMonitoring | None:
     return WorkspaceMonitoring.objects.filter(workspace=workspace).first()
 
 
-def _validated_url(url: str) -> str:
+def notification_url_validate(url: str) -> str:
     url = (url or "").strip()
     if url and (urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname):
         raise InvalidInput({"notification_url": ["Must be an http(s) URL with a host."]})
@@ -61,7 +61,7 @@ def workspace_monitoring_update(
     if check_interval_minutes is not _UNSET:
         monitoring.check_interval_minutes = check_interval_minutes
     if notification_url is not _UNSET:
-        monitoring.notification_url = _validated_url(notification_url)
+        monitoring.notification_url = notification_url_validate(notification_url)
     created_secret = None
     if monitoring.notification_url and not monitoring.signing_secret.get("secret"):
         created_secret = signing_secret_generate()

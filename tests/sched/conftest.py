@@ -7,6 +7,7 @@ import time
 import pytest
 
 from destinations.models import TestRun
+from tests.admin.conftest import staff, staff_user  # noqa: F401  (the admin tests' fixtures)
 from tests.emulators.notification_receiver import NotificationReceiver
 from tests.emulators.webhook import WebhookReceiver
 from tests.factories import DestinationFactory
