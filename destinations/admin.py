@@ -257,7 +257,7 @@ class DestinationForm(ServiceConfigForm):
 
     class Meta:
         model = Destination
-        fields = ["workspace", "name", "destination_type", "connection"]
+        fields = ["workspace", "name", "destination_type", "connection", "check_interval_minutes"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -284,12 +284,14 @@ class DestinationForm(ServiceConfigForm):
                 destination_type=cleaned["destination_type"],
                 config=config,
                 connection_id=connection_id,
+                check_interval_minutes=cleaned.get("check_interval_minutes"),
             )
         data = {
             "name": cleaned["name"],
             "destination_type": cleaned["destination_type"],
             "connection_id": connection_id,
             "config": config,
+            "check_interval_minutes": cleaned.get("check_interval_minutes"),
         }
         return partial(_update_as, services.destination_update, "destination", self.instance, data)
 
@@ -497,7 +499,7 @@ class DestinationAdmin(ServiceSaveMixin, admin.ModelAdmin):
             return [(None, {"fields": main})]
         return [
             (None, {"fields": ("id", *main)}),
-            ("Status", {"fields": ("status_column", "status_error", "last_tested_at")}),
+            ("Status", {"fields": ("status_column", "status_error", "last_tested_at", "check_interval_minutes")}),
             ("History", {"fields": ("created_by", "created_at", "updated_at"), "classes": ("collapse",)}),
         ]
 

@@ -89,14 +89,26 @@ def validated_config(connector_cls: type[Connector], config: dict, connection: C
 
 @transaction.atomic
 def destination_create(
-    *, workspace, actor, name: str, destination_type: str, config: dict, connection_id=None
+    *,
+    workspace,
+    actor,
+    name: str,
+    destination_type: str,
+    config: dict,
+    connection_id=None,
+    check_interval_minutes: int | None = None,
 ) -> Destination:
     connector_cls = connector_class_for(destination_type)
     connection = resolve_connection(workspace=workspace, connection_id=connection_id, destination_type=destination_type)
     config = _drop_masks(connector_cls, config)
     validated_config(connector_cls, config, connection)
     destination = Destination(
-        workspace=workspace, name=name, destination_type=destination_type, connection=connection, created_by=actor
+        workspace=workspace,
+        name=name,
+        destination_type=destination_type,
+        connection=connection,
+        created_by=actor,
+        check_interval_minutes=check_interval_minutes,
     )
     destination.store_config(config)
     destination.save()
@@ -133,6 +145,8 @@ def destination_update(*, destination: Destination, actor, data: dict) -> Destin
 
     if "name" in data:
         destination.name = data["name"]
+    if "check_interval_minutes" in data:  # the scheduled re-test interval (destinations/health.py)
+        destination.check_interval_minutes = data["check_interval_minutes"]
     if type_changed or config_changed or connection_changed:
         destination.destination_type = new_type
         destination.connection = connection

@@ -115,3 +115,16 @@ def test_the_notification_log_is_read_only(staff, receiver, notification_receive
     assert b'name="state"' not in detail.content  # no editable field
     assert staff.get("/admin/destinations/notification/add/").status_code == 403
     assert "nope" not in detail.content.decode()
+
+
+def test_a_destination_may_override_the_interval(staff, receiver):
+    from tests.admin.conftest import change_url, destination_form
+
+    destination = hook(receiver)
+    response = staff.post(change_url(destination), destination_form(destination, check_interval_minutes="15"))
+    assert response.status_code == 302, response.content[:600]
+    destination.refresh_from_db()
+    assert destination.check_interval_minutes == 15
+    staff.post(change_url(destination), destination_form(destination, check_interval_minutes=""))
+    destination.refresh_from_db()
+    assert destination.check_interval_minutes is None
