@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 from functools import cache
 
 from django.conf import settings
@@ -25,6 +26,7 @@ from .models import TestJob, TestJobItem, TestJobItemState, TestJobState, TestRu
 
 logger = logging.getLogger(__name__)
 
+QUEUED_JOB_GRACE = timedelta(minutes=5)
 # The bulk selector's criteria, as the job API names them.
 API_FIELDS = {"type": "types", "status": "statuses", "id": "ids", "selection": "all", "concurrency": "concurrency"}
 
@@ -104,6 +106,19 @@ def _run_in_thread(job_id) -> None:
         test_job_run(job_id=job_id)
     finally:
         connection.close()
+
+
+def test_jobs_start_queued() -> int:
+    """Start jobs nobody started: those recorded by `test_destinations --enqueue` in the embedded runtime, and
+    in the distributed one any whose task message was lost (queued for longer than QUEUED_JOB_GRACE)."""
+    queued = TestJob.objects.filter(state=TestJobState.QUEUED)
+    if settings.CONNECTION_TEST_RUNTIME == "distributed":
+        queued = queued.filter(created_at__lt=timezone.now() - QUEUED_JOB_GRACE)
+    started = 0
+    for job in queued.order_by("created_at")[:20]:
+        test_job_submit(job)
+        started += 1
+    return started
 
 
 def test_job_run(*, job_id, stop: threading.Event | None = None) -> TestJob:

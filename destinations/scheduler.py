@@ -1,4 +1,5 @@
-"""The periodic tick: reap interrupted runs, plan and start due health checks, deliver due notifications.
+"""The periodic tick: reap interrupted runs, plan and start due health checks, deliver due notifications,
+start queued test jobs.
 
 The same `scheduler_tick` runs in both runtimes: in the distributed one Celery beat sends the
 `destinations.tasks.scheduler_tick` task every SCHEDULER_TICK_SECONDS; in the embedded one a thread of a web
@@ -19,6 +20,7 @@ from filelock import FileLock, Timeout
 from zeotap_composable.observability import RUNS_INTERRUPTED
 
 from .health import health_checks_plan, health_checks_start
+from .jobs import test_jobs_start_queued
 from .notifications import notifications_deliver_due
 
 logger = logging.getLogger(__name__)
@@ -32,6 +34,7 @@ class TickReport:
     capped: int = 0
     invalid: int = 0
     notifications_delivered: int = 0
+    jobs_started: int = 0
 
 
 def _reap() -> int:
@@ -51,7 +54,8 @@ def scheduler_tick() -> TickReport:
     started = health_checks_start()
     report.started, report.capped, report.invalid = len(started.started), started.capped, len(started.invalid)
     report.notifications_delivered = notifications_deliver_due()
-    if report.reaped or report.planned or report.started or report.invalid or report.notifications_delivered:
+    report.jobs_started = test_jobs_start_queued()
+    if any(asdict(report).values()):
         logger.info("scheduler tick: %s", asdict(report))
     return report
 
