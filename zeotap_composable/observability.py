@@ -52,7 +52,9 @@ class LogContextFilter(logging.Filter):
     """Puts the current request id and test-run id on every record (both formats can show them)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get()
+        # Django logs a request's 4xx/5xx after the middleware returned, with the request attached.
+        request = getattr(record, "request", None)
+        record.request_id = getattr(request, "request_id", None) or request_id_var.get()
         record.test_run_id = test_run_id_var.get()
         return True
 
@@ -110,6 +112,7 @@ def observability_middleware(get_response):
 
         async def middleware(request):
             started, request_id = time.perf_counter(), _request_id(request)
+            request.request_id = request_id
             token = request_id_var.set(request_id)
             try:
                 response = await get_response(request)
@@ -123,6 +126,7 @@ def observability_middleware(get_response):
 
         def middleware(request):
             started, request_id = time.perf_counter(), _request_id(request)
+            request.request_id = request_id
             token = request_id_var.set(request_id)
             try:
                 response = get_response(request)
