@@ -6,7 +6,8 @@ import copy
 
 from django.http import HttpResponse
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SCHEMA_KWARGS, SpectacularAPIView
 from rest_framework.response import Response
 
 from connectors.registry import connector_classes
@@ -81,6 +82,7 @@ class CachedSpectacularAPIView(SpectacularAPIView):
 
     _cache: dict = {}
 
+    @extend_schema(**SCHEMA_KWARGS)  # as the parent's (it documents itself only if SERVE_INCLUDE_SCHEMA)
     def get(self, request, *args, **kwargs):
         key = self._cache_key(request)
         cached = self._cache.get(key)
