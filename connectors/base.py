@@ -7,7 +7,6 @@ StepResult per step) and describes the fields a sync can map to (`describe_field
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from collections.abc import Iterator, Mapping
@@ -183,25 +182,6 @@ class Connector:
     def check_config(cls, config: dict) -> list[tuple[str, str]]:
         """Checks beyond JSON Schema (a private key that must parse, say): [(field, message)]."""
         return []
-
-    @classmethod
-    def mask_config(cls, config: Mapping[str, Any]) -> dict:
-        masked = copy.deepcopy(dict(config))
-        for name in cls.secret_fields():
-            value = masked.get(name)
-            if isinstance(value, dict):
-                masked[name] = dict.fromkeys(value, MASK)
-            elif value not in (None, ""):
-                masked[name] = MASK
-        return masked
-
-    @classmethod
-    def split_secrets(cls, config: Mapping[str, Any]) -> tuple[dict, dict]:
-        """(public part, secret part) of a config, for storing the secret part encrypted."""
-        secret_names = set(cls.secret_fields())
-        public = {k: v for k, v in config.items() if k not in secret_names}
-        secrets = {k: v for k, v in config.items() if k in secret_names}
-        return public, secrets
 
     @classmethod
     def describe_type(cls) -> dict:

@@ -82,6 +82,7 @@ class BrazeConnector(ApiKeyConnector):
                 "pattern": REST_ENDPOINT_PATTERN,
                 "x-pattern-message": "Must be a Braze REST endpoint, e.g. https://rest.iad-01.braze.com.",
                 "examples": REST_ENDPOINT_EXAMPLES,
+                "x-credential-host": True,
                 "description": "Your instance's REST endpoint; it matches your dashboard URL "
                 "(dashboard-01 → rest.iad-01.braze.com, dashboard-01.braze.eu → rest.fra-01.braze.eu).",
             },

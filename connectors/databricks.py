@@ -85,7 +85,10 @@ class DatabricksConnector(Connector):
             "host": https_url(
                 "The workspace URL, e.g. https://adb-1234567890123456.7.azuredatabricks.net.",
                 pattern=r"^https://[^\s/?#]+",
-                **{"x-pattern-message": "Must be the https:// URL of the workspace (the token is sent to it)."},
+                **{
+                    "x-pattern-message": "Must be the https:// URL of the workspace (the token is sent to it).",
+                    "x-credential-host": True,
+                },
             ),
             "token": secret("A personal access token (dapi…) of the user or service principal that writes."),
             "warehouse_id": string(

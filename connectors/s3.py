@@ -11,7 +11,7 @@ from ._files import file_fields, file_format_properties
 from .base import Connector, FieldsDescription, Step
 from .errors import ConnectorError, ErrorCode
 from .registry import register
-from .schema import config_schema, https_url, secret, string
+from .schema import config_schema, credential_host, https_url, secret, string
 
 PROBE_FOLDER = "_connection_test"
 ROLE_SESSION_NAME = "destinations-connection-test"
@@ -55,7 +55,9 @@ class S3Connector(Connector):
                 **{"x-pattern-message": "Must be 2-1224 characters: letters, digits and +=,.@:/-_."},
             ),
             **file_format_properties(),
-            "endpoint_url": https_url("Endpoint of an S3-compatible store (MinIO, R2, …); leave empty for AWS."),
+            "endpoint_url": credential_host(
+                https_url("Endpoint of an S3-compatible store (MinIO, R2, …); leave empty for AWS.")
+            ),
         },
         ["bucket", "region", "access_key_id", "secret_access_key", "file_format"],
     )

@@ -10,7 +10,7 @@ from .base import MASK, Connector, DestinationField, FieldsDescription, Step
 from .errors import ConnectorError, ErrorCode
 from .http import error_for_status
 from .registry import register
-from .schema import config_schema, https_url, secret, string
+from .schema import config_schema, credential_host, https_url, secret, string
 
 DEFAULT_LOGIN_URL = "https://login.salesforce.com"
 DEFAULT_API_VERSION = "66.0"
@@ -73,8 +73,10 @@ class SalesforceConnector(Connector):
         "https://test.salesforce.com as login_url for sandboxes. Alternatives not offered here: the JWT bearer "
         "flow, the client-credentials flow, a raw session token.",
         {
-            "instance_url": https_url("Your org's My Domain URL, e.g. https://mycompany.my.salesforce.com."),
-            "login_url": https_url("Where tokens are issued.", default=DEFAULT_LOGIN_URL),
+            "instance_url": credential_host(
+                https_url("Your org's My Domain URL, e.g. https://mycompany.my.salesforce.com.")
+            ),
+            "login_url": credential_host(https_url("Where tokens are issued.", default=DEFAULT_LOGIN_URL)),
             "api_version": string(
                 "REST API version to use, e.g. 66.0.",
                 pattern="^[0-9]{2,3}\\.0$",

@@ -43,3 +43,11 @@ def enum(description: str, values: list, default: Any = None) -> dict:
     if default is not None:
         spec["default"] = default
     return spec
+
+
+def credential_host(spec: dict) -> dict:
+    """Marks a field that decides where the credentials are sent (a URL, host or account).
+
+    Changing it never keeps stored secrets: the caller types them again (destinations/config.py).
+    """
+    return {**spec, "x-credential-host": True}

@@ -123,7 +123,8 @@ class SnowflakeConnector(Connector):
                 pattern=r"^(?!.*snowflakecomputing)[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?$",
                 **{
                     "x-pattern-message": "Must be an account identifier such as myorg-myaccount (no https://, no "
-                    ".snowflakecomputing.com)."
+                    ".snowflakecomputing.com).",
+                    "x-credential-host": True,
                 },
             ),
             "user": string("The Snowflake user the key belongs to (ideally TYPE=SERVICE)."),

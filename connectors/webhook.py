@@ -14,7 +14,7 @@ from .base import Connector, FieldsDescription, Step
 from .errors import ConnectorError, ErrorCode
 from .http import error_for_status
 from .registry import register
-from .schema import config_schema, enum, https_url, secret
+from .schema import config_schema, credential_host, enum, https_url, secret
 
 TEST_EVENT_HEADER = "X-Connection-Test"
 SIGNATURE_HEADER = "X-Webhook-Signature"
@@ -31,7 +31,7 @@ class WebhookConnector(Connector):
         "as a secret). Optionally sign each body with HMAC-SHA256 over `timestamp.body`, sent in "
         f"{SIGNATURE_HEADER} as `t=<unix>,v1=<hex>`.",
         {
-            "url": https_url("The endpoint that receives the events."),
+            "url": credential_host(https_url("The endpoint that receives the events.")),
             "method": enum("HTTP method used to deliver.", ["POST", "PUT", "PATCH"], default="POST"),
             "headers": {
                 "type": "object",

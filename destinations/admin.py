@@ -28,6 +28,7 @@ from connectors.base import MASK, Connector
 from connectors.registry import UnknownConnectorType, connector_classes, get_connector_class
 
 from . import admin_checks, admin_views, services
+from .config import mask_config
 from .errors import Conflict, InvalidInput
 from .models import (
     Connection,
@@ -69,7 +70,7 @@ def _connector(destination_type: str) -> type[Connector] | None:
 def _masked(destination_type: str, config: dict) -> dict:
     connector_cls = _connector(destination_type)
     # A type whose connector was removed: show nothing that could be secret.
-    return connector_cls.mask_config(config) if connector_cls else {}
+    return mask_config(connector_cls, config) if connector_cls else {}
 
 
 # --- a JSON config field whose secrets never reach the page ---------------------------------------------

@@ -10,6 +10,7 @@ from django.db.models.deletion import SET_NULL, ProtectedError
 
 from connectors.registry import get_connector_class
 
+from .config import mask_config, split_secrets
 from .crypto import EncryptedJSONField
 
 
@@ -92,8 +93,8 @@ class Destination(models.Model):
     def store_config(self, config: dict) -> None:
         """Keep `config` (secrets in clear): masked in `config`, the secret values encrypted in `secrets`."""
         connector_cls = get_connector_class(self.destination_type)
-        self.config = connector_cls.mask_config(config)
-        self.secrets = connector_cls.split_secrets(config)[1]
+        self.config = mask_config(connector_cls, config)
+        self.secrets = split_secrets(connector_cls, config)[1]
 
     def own_config(self) -> dict:
         """The destination's own config with secrets in clear (for merging and running; never returned)."""

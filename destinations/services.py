@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from datetime import timedelta
 
 from django.conf import settings
@@ -10,11 +9,16 @@ from django.db import transaction
 from django.db.models.deletion import ProtectedError
 from django.utils import timezone
 
-from connectors.base import MASK, Connector
 from connectors.errors import ConnectorError
 from connectors.http import OutboundPolicy
-from connectors.registry import UnknownConnectorType, connector_types, get_connector_class
 
+from .config import (
+    connector_class_for,
+    effective_config,
+    merge_config,
+    new_config,
+    validated_credentials,
+)
 from .errors import Conflict, InvalidInput, VendorFailure
 from .models import Connection, Destination, DestinationStatus
 from .selectors import NotFound, connection_get
@@ -22,42 +26,6 @@ from .selectors import NotFound, connection_get
 
 def outbound_policy() -> OutboundPolicy:
     return OutboundPolicy.from_settings(settings.OUTBOUND_ALLOWED_NETWORKS, settings.CONNECTOR_BASE_URLS)
-
-
-def connector_class_for(destination_type: str, *, field: str = "destination_type") -> type[Connector]:
-    try:
-        return get_connector_class(destination_type)
-    except UnknownConnectorType:
-        valid = connector_types()
-        raise InvalidInput(
-            {field: [f"Unknown destination type {destination_type!r}. Valid types: {', '.join(valid)}."]},
-            extra={"valid_types": valid},
-        ) from None
-
-
-def merge_config(connector_cls: type[Connector], stored: dict, incoming: dict) -> dict:
-    """Merge a sent config into the stored one key by key.
-
-    `null` removes a key; a secret sent back as ******** (or a masked header value) keeps its stored value.
-    """
-    merged = copy.deepcopy(stored)
-    secret_names = set(connector_cls.secret_fields())
-    for key, value in incoming.items():
-        if value is None:
-            merged.pop(key, None)
-        elif key in secret_names and value == MASK:
-            continue
-        elif key in secret_names and isinstance(value, dict):
-            kept = stored.get(key) if isinstance(stored.get(key), dict) else {}
-            merged[key] = {k: kept[k] if v == MASK else v for k, v in value.items() if v != MASK or k in kept}
-        else:
-            merged[key] = value
-    return merged
-
-
-def _drop_masks(connector_cls: type[Connector], config: dict) -> dict:
-    """On create there is nothing stored to keep, so a ******** secret counts as not sent."""
-    return merge_config(connector_cls, {}, config)
 
 
 def resolve_connection(*, workspace, connection_id, destination_type: str) -> Connection | None:
@@ -78,13 +46,14 @@ def resolve_connection(*, workspace, connection_id, destination_type: str) -> Co
     return connection
 
 
-def validated_config(connector_cls: type[Connector], config: dict, connection: Connection | None) -> dict:
-    """The effective config (connection credentials filling gaps) after validation; raises InvalidInput."""
-    effective = {**(connection.credentials if connection else {}), **config}
-    errors = connector_cls.validate_config(effective)
-    if errors:
-        raise InvalidInput(errors)
-    return effective
+def destination_config_check(
+    *, workspace, destination_type: str, config: dict, connection_id=None
+) -> tuple[Connection | None, dict, dict]:
+    """A new destination's (connection, own config, effective config), checked; raises InvalidInput."""
+    connector_cls = connector_class_for(destination_type)
+    connection = resolve_connection(workspace=workspace, connection_id=connection_id, destination_type=destination_type)
+    config = new_config(connector_cls, config)
+    return connection, config, effective_config(connector_cls, config, connection.credentials if connection else None)
 
 
 @transaction.atomic
@@ -98,10 +67,9 @@ def destination_create(
     connection_id=None,
     check_interval_minutes: int | None = None,
 ) -> Destination:
-    connector_cls = connector_class_for(destination_type)
-    connection = resolve_connection(workspace=workspace, connection_id=connection_id, destination_type=destination_type)
-    config = _drop_masks(connector_cls, config)
-    validated_config(connector_cls, config, connection)
+    connection, config, _effective = destination_config_check(
+        workspace=workspace, destination_type=destination_type, config=config, connection_id=connection_id
+    )
     destination = Destination(
         workspace=workspace,
         name=name,
@@ -136,12 +104,12 @@ def destination_update(*, destination: Destination, actor, data: dict) -> Destin
 
     config = destination.own_config()
     if type_changed:
-        config = _drop_masks(connector_cls, data["config"])
+        config = new_config(connector_cls, data["config"])
     elif "config" in data:
         config = merge_config(connector_cls, config, data["config"])
     config_changed = config != destination.own_config()
     connection_changed = connection != destination.connection
-    validated_config(connector_cls, config, connection)
+    effective_config(connector_cls, config, connection.credentials if connection else None)
 
     if "name" in data:
         destination.name = data["name"]
@@ -180,17 +148,15 @@ def destination_delete(*, destination: Destination) -> None:
 # --- shared connections ---------------------------------------------------------------------------
 
 
-def _validated_credentials(connector_cls: type[Connector], credentials: dict) -> dict:
-    errors = connector_cls.validate_config(credentials, partial=True)
-    if errors:
-        raise InvalidInput({path.replace("config", "credentials", 1): msgs for path, msgs in errors.items()})
-    return credentials
+def connection_credentials_check(*, destination_type: str, credentials: dict) -> dict:
+    """A new connection's credentials, checked as create stores them; raises InvalidInput."""
+    connector_cls = connector_class_for(destination_type)
+    return validated_credentials(connector_cls, new_config(connector_cls, credentials))
 
 
 @transaction.atomic
 def connection_create(*, workspace, actor, name: str, destination_type: str, credentials: dict) -> Connection:
-    connector_cls = connector_class_for(destination_type)
-    credentials = _validated_credentials(connector_cls, _drop_masks(connector_cls, credentials))
+    credentials = connection_credentials_check(destination_type=destination_type, credentials=credentials)
     return Connection.objects.create(
         workspace=workspace, name=name, destination_type=destination_type, credentials=credentials, created_by=actor
     )
@@ -212,22 +178,18 @@ def connection_update(*, connection: Connection, actor, data: dict) -> Connectio
     if "name" in data:
         connection.name = data["name"]
     if "credentials" in data:
-        credentials = merge_config(connector_cls, connection.credentials, data["credentials"])
-        credentials = _validated_credentials(connector_cls, credentials)
+        credentials = merge_config(connector_cls, connection.credentials, data["credentials"], field="credentials")
+        credentials = validated_credentials(connector_cls, credentials)
         changed = credentials != connection.credentials
         connection.credentials = credentials
         if changed:
             for destination in connection.destinations.all():
-                errors = connector_cls.validate_config({**credentials, **destination.own_config()})
-                if errors:
+                try:
+                    effective_config(connector_cls, destination.own_config(), credentials)
+                except InvalidInput as exc:
                     raise InvalidInput(
-                        {
-                            "credentials": [
-                                f"Destination {destination.name!r} would become invalid: "
-                                + "; ".join(f"{p}: {' '.join(m)}" for p, m in errors.items())
-                            ]
-                        }
-                    )
+                        {"credentials": [f"Destination {destination.name!r} would become invalid: {exc}"]}
+                    ) from None
             connection.destinations.update(
                 status=DestinationStatus.PENDING, status_error="", fields_cache=None, fields_cached_at=None
             )

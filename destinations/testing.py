@@ -23,17 +23,11 @@ from connectors.base import FAILED
 from connectors.runner import run_test
 from zeotap_composable.observability import bind_test_run, observe_test_run
 
+from .config import connector_class_for, effective_config, merge_config
 from .health import destination_status_record
 from .models import Destination, TestRun, TestRunTrigger
 from .representation import destination_as_dict
-from .services import (
-    connector_class_for,
-    merge_config,
-    outbound_policy,
-    resolve_connection,
-    rotated_secrets_store,
-    validated_config,
-)
+from .services import destination_config_check, outbound_policy, rotated_secrets_store
 
 logger = logging.getLogger(__name__)
 
@@ -64,13 +58,12 @@ def connection_test_prepare(
         own = destination.own_config()
         if config:
             own = merge_config(connector_cls, own, config)
-        effective = validated_config(connector_cls, own, destination.connection)
+        credentials = destination.connection.credentials if destination.connection_id else None
+        effective = effective_config(connector_cls, own, credentials)
     else:
-        connector_cls = connector_class_for(destination_type)
-        connection_obj = resolve_connection(
-            workspace=workspace, connection_id=connection_id, destination_type=destination_type
+        _connection, _own, effective = destination_config_check(
+            workspace=workspace, destination_type=destination_type, config=config or {}, connection_id=connection_id
         )
-        effective = validated_config(connector_cls, merge_config(connector_cls, {}, config or {}), connection_obj)
     test_run = TestRun.objects.create(
         workspace=workspace, destination=destination, destination_type=destination_type, actor=actor, trigger=trigger
     )

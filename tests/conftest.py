@@ -33,6 +33,14 @@ def _no_public_dns():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit histories and cached answers live in Django's cache: each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _loopback_outbound(settings):
     """Tests reach only local emulators; the guard itself stays on (tests/connectors/test_http.py)."""
     settings.OUTBOUND_ALLOWED_NETWORKS = list(LOOPBACK)

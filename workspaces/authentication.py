@@ -6,6 +6,7 @@ from rest_framework import authentication, exceptions
 
 from .models import TOKEN_PREFIX, ApiToken, hash_token
 from .services import api_token_touch
+from .throttling import AuthFailureThrottle
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -18,13 +19,21 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         scheme, _, plaintext = header.partition(" ")
         if scheme.lower() != self.keyword.lower():
             return None
+        throttle = AuthFailureThrottle()
+        wait = throttle.blocked_for(request)
+        if wait is not None:
+            raise exceptions.Throttled(wait=wait, detail="Too many failed authentication attempts from this address.")
         plaintext = plaintext.strip()
-        if not plaintext.startswith(TOKEN_PREFIX):
-            raise exceptions.AuthenticationFailed("Invalid token.")
-        token = (
-            ApiToken.objects.active().select_related("user", "workspace").filter(digest=hash_token(plaintext)).first()
-        )
+        token = None
+        if plaintext.startswith(TOKEN_PREFIX):
+            token = (
+                ApiToken.objects.active()
+                .select_related("user", "workspace")
+                .filter(digest=hash_token(plaintext))
+                .first()
+            )
         if token is None or not token.user.is_active:
+            throttle.record_failure(request)
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
         api_token_touch(token)
         return token.user, token

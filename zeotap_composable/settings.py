@@ -8,10 +8,13 @@ start needs no setup.
 import json
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from cryptography.fernet import Fernet
+from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
@@ -28,6 +31,37 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_number(name: str, default: float, *, minimum: float = 0, whole: bool = True) -> float:
+    """A numeric setting; anything else stops start-up with the variable's name and the expected form."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw) if whole else float(raw)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        kind = "a whole number" if whole else "a number"
+        raise ImproperlyConfigured(f"{name} must be {kind} of at least {minimum:g} (got {raw!r}).")
+    return value
+
+
+def env_base_urls(name: str) -> dict[str, str]:
+    """A JSON object mapping a destination type to an http(s) base URL (a sandbox or emulator)."""
+    expected = f'{name} must be a JSON object mapping a destination type to an http(s) URL, e.g. {{"hubspot": "https://sandbox.example.com"}}'
+    try:
+        value = json.loads(os.environ.get(name) or "{}")
+    except ValueError:
+        raise ImproperlyConfigured(f"{expected}; it is not valid JSON.") from None
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f"{expected}; got a JSON {type(value).__name__}.")
+    for type_name, url in value.items():
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ImproperlyConfigured(f"{expected}; the value for {type_name!r} is not an http(s) URL with a host.")
+    return value
 
 
 def _local_secret(filename: str, make) -> str:
@@ -69,6 +103,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "axes",
     "workspaces",
     "destinations",
 ]
@@ -82,7 +117,21 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes requires
 ]
+
+# Admin sign-in: django-axes locks a client address out after AXES_FAILURE_LIMIT wrong passwords (429).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_number("ADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_number("ADMIN_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
+
+# The DEBUG error page shows no request data or config-like local variable: typed secrets live there.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "zeotap_composable.debug.RequestDataHiddenFilter"
 
 ROOT_URLCONF = "zeotap_composable.urls"
 ASGI_APPLICATION = "zeotap_composable.asgi.application"
@@ -107,7 +156,7 @@ DATABASES = {
     "default": dj_database_url.config(
         env="DATABASE_URL",
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")),
+        conn_max_age=env_number("DB_CONN_MAX_AGE", 0),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
@@ -118,7 +167,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and not DAT
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 2,
         # every connection-test worker may hold one, plus the request threads
-        "max_size": int(os.environ.get("DB_POOL_MAX_SIZE", int(os.environ.get("CONNECTION_TEST_WORKERS", "64")) + 16)),
+        "max_size": env_number(
+            "DB_POOL_MAX_SIZE", env_number("CONNECTION_TEST_WORKERS", 64, minimum=1) + 16, minimum=2
+        ),
         "timeout": 30,
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -158,7 +209,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["workspaces.authentication.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["destinations.api.parsers.StrictJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "destinations.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -166,6 +217,27 @@ REST_FRAMEWORK = {
 }
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
+
+
+def env_rate(name: str, default: str) -> str | None:
+    """A rate such as 20/min (s, min, hour, day); `off` disables the limit."""
+    value = os.environ.get(name, default).strip().lower()
+    if value in ("off", "none", ""):
+        return None
+    count, _, period = value.partition("/")
+    if not count.isdigit() or period[:1] not in ("s", "m", "h", "d"):
+        raise ImproperlyConfigured(
+            f"{name} must be a rate such as 20/min (per s, min, hour or day) or off (got {value!r})."
+        )
+    return value
+
+
+# Rate limits (workspaces/throttling.py): 429 with Retry-After past them.
+API_RATE_LIMITS = {
+    "auth_failures": env_rate("RATE_LIMIT_AUTH_FAILURES", "20/min"),
+    "vendor_calls_per_token": env_rate("RATE_LIMIT_VENDOR_CALLS_PER_TOKEN", "300/min"),
+    "vendor_calls_per_address": env_rate("RATE_LIMIT_VENDOR_CALLS_PER_ADDRESS", "600/min"),
+}
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Destinations API",
@@ -191,12 +263,10 @@ EVENTSTREAM_CHANNELMANAGER_CLASS = "destinations.sse.TestRunChannelManager"
 # Outbound calls made by connectors (see connectors/http.py).
 # Development may reach local receivers and emulators; production reaches public addresses only.
 OUTBOUND_ALLOWED_NETWORKS = env_list("OUTBOUND_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128" if DEBUG else "")
-CONNECTOR_BASE_URLS = json.loads(os.environ.get("CONNECTOR_BASE_URLS") or "{}")
-if not isinstance(CONNECTOR_BASE_URLS, dict):
-    raise ImproperlyConfigured("CONNECTOR_BASE_URLS must be a JSON object mapping a type to a base URL.")
-CONNECTION_TEST_TIMEOUT_SECONDS = float(os.environ.get("CONNECTION_TEST_TIMEOUT_SECONDS", "120"))
-CONNECTION_TEST_WORKERS = int(os.environ.get("CONNECTION_TEST_WORKERS", "64"))
-FIELDS_CACHE_SECONDS = int(os.environ.get("FIELDS_CACHE_SECONDS", "3600"))
+CONNECTOR_BASE_URLS = env_base_urls("CONNECTOR_BASE_URLS")
+CONNECTION_TEST_TIMEOUT_SECONDS = env_number("CONNECTION_TEST_TIMEOUT_SECONDS", 120.0, minimum=1, whole=False)
+CONNECTION_TEST_WORKERS = env_number("CONNECTION_TEST_WORKERS", 64, minimum=1)
+FIELDS_CACHE_SECONDS = env_number("FIELDS_CACHE_SECONDS", 3600)
 
 # Runtime: without REDIS_URL connection tests run in this process (embedded); with it every test is a
 # Celery task run by `celery -A zeotap_composable worker`, and events reach every web process through Redis.
@@ -287,7 +357,24 @@ LOGGING = {
     },
 }
 
+# A Content-Security-Policy for every page (the admin and the API docs load nothing from elsewhere).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", NONCE],  # inline scripts carry nonce="{{ request.csp_nonce }}"
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'self'"],
+    }
+}
+
 if not DEBUG and not TESTING:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
     SECURE_CONTENT_TYPE_NOSNIFF = True
+    SECURE_HSTS_SECONDS = env_number("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY") else None

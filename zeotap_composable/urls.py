@@ -1,7 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularSwaggerView
 
+from destinations.api import errors as api_errors
 from destinations.api.openapi import CachedSpectacularAPIView
 from zeotap_composable import observability
 
@@ -13,4 +14,8 @@ urlpatterns = [
     path("metrics", observability.metrics, name="metrics"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("", include("destinations.api.urls")),
+    re_path(r"^api/", api_errors.api_not_found),
 ]
+
+handler400 = api_errors.api_bad_request
+handler500 = api_errors.api_server_error

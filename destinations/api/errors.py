@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.http import JsonResponse
+from django.views import defaults
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -50,3 +52,22 @@ def exception_handler(exc, context):
         response = validation_response(flatten_errors(exc.detail))
         return response
     return drf_exception_handler(exc, context)
+
+
+def api_not_found(request, *args, **kwargs) -> JsonResponse:
+    """Any /api/ path that names no endpoint (a malformed id, a trailing slash) is a JSON 404 like the rest."""
+    detail = "Not found. Ids are UUIDs, and API paths have no trailing slash."
+    return JsonResponse({"detail": detail}, status=404)
+
+
+def api_bad_request(request, exception=None):
+    """Django's own 400s (a body over DATA_UPLOAD_MAX_MEMORY_SIZE, a disallowed host) in the API's shape."""
+    if not request.path.startswith("/api/"):
+        return defaults.bad_request(request, exception)
+    return JsonResponse({"detail": "Bad request: the request could not be read (too large or malformed)."}, status=400)
+
+
+def api_server_error(request):
+    if not request.path.startswith("/api/"):
+        return defaults.server_error(request)
+    return JsonResponse({"detail": "Internal server error; retry, and report it if it persists."}, status=500)

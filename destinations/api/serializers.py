@@ -6,13 +6,14 @@ from rest_framework import serializers
 
 from connectors.registry import UnknownConnectorType, get_connector_class
 
+from ..config import mask_config
 from ..models import Connection, Destination, DestinationStatus, TestRun
 from ..representation import destination_as_dict
 
 
 def masked(destination_type: str, config: dict) -> dict:
     try:
-        return get_connector_class(destination_type).mask_config(config)
+        return mask_config(get_connector_class(destination_type), config)
     except UnknownConnectorType:  # a type whose connector was removed: show nothing that could be secret
         return {}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -10,11 +12,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from connectors.registry import connector_classes
+from workspaces.throttling import FIELDS_REFRESH_THROTTLES, VENDOR_CALL_THROTTLES
 
 from .. import selectors, services, testing
+from ..errors import InvalidInput
 from ..representation import DESTINATION_FIELDS, destination_representation
 from ..sse import WATCHER_POLL_SECONDS, event_stream_response, finished_response, parse_last_event_id, resume_after
 from .base import JSONErrorsNegotiation, WorkspaceScopedView
+from .errors import flatten_errors
+from .params import bool_param, int_param
 from .serializers import (
     ConflictSerializer,
     ConnectionCreateSerializer,
@@ -66,6 +72,41 @@ SSE_RESPONSE = {
 }
 
 
+def validated(serializer_cls, data, *, also=None) -> dict:
+    """The body as `serializer_cls` validates it, or one 400 naming every invalid field at once.
+
+    `also(data)` checks the parts the services validate (a type's config) even when the serializer already
+    failed, so a blank name does not hide the config errors until the next try.
+    """
+    serializer = serializer_cls(data=data)
+    if serializer.is_valid():
+        return serializer.validated_data
+    errors = flatten_errors(serializer.errors)
+    if also is not None and isinstance(data, dict):
+        try:
+            also(data)
+        except InvalidInput as exc:
+            errors = {**exc.errors, **errors}
+        except (TypeError, ValueError, AttributeError):
+            pass  # a body too malformed to check further: the serializer's errors say why
+    raise InvalidInput(errors)
+
+
+def _check_destination(data: dict, *, workspace) -> None:
+    services.destination_config_check(
+        workspace=workspace,
+        destination_type=data.get("destination_type"),
+        config=data.get("config"),
+        connection_id=data.get("connection_id"),
+    )
+
+
+def _check_credentials(data: dict) -> None:
+    services.connection_credentials_check(
+        destination_type=data.get("destination_type"), credentials=data.get("credentials")
+    )
+
+
 def _sse_for(prepared) -> object:
     testing.connection_test_submit(prepared)
     run = prepared.test_run
@@ -97,11 +138,10 @@ class DestinationListView(WorkspaceScopedView):
         responses={201: DestinationSerializer, **ERRORS},
     )
     def post(self, request, workspace_id):
-        serializer = DestinationCreateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        destination = services.destination_create(
-            workspace=self.workspace, actor=request.user, **serializer.validated_data
+        data = validated(
+            DestinationCreateSerializer, request.data, also=partial(_check_destination, workspace=self.workspace)
         )
+        destination = services.destination_create(workspace=self.workspace, actor=request.user, **data)
         return Response(DestinationSerializer(destination).data, status=status.HTTP_201_CREATED)
 
 
@@ -158,6 +198,7 @@ class DestinationDetailView(WorkspaceScopedView):
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])
 class DestinationTestNewView(WorkspaceScopedView):
     content_negotiation_class = JSONErrorsNegotiation
+    throttle_classes = VENDOR_CALL_THROTTLES
 
     @extend_schema(
         operation_id="destinations_test_new",
@@ -166,17 +207,17 @@ class DestinationTestNewView(WorkspaceScopedView):
         summary="Test a new connection (streamed as Server-Sent Events)",
     )
     def post(self, request, workspace_id):
-        serializer = ConnectionTestNewSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        prepared = testing.connection_test_prepare(
-            workspace=self.workspace, actor=request.user, **serializer.validated_data
+        data = validated(
+            ConnectionTestNewSerializer, request.data, also=partial(_check_destination, workspace=self.workspace)
         )
+        prepared = testing.connection_test_prepare(workspace=self.workspace, actor=request.user, **data)
         return _sse_for(prepared)
 
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])
 class DestinationTestView(WorkspaceScopedView):
     content_negotiation_class = JSONErrorsNegotiation
+    throttle_classes = VENDOR_CALL_THROTTLES
 
     @extend_schema(
         operation_id="destinations_test",
@@ -233,16 +274,15 @@ class DestinationTestRunsView(WorkspaceScopedView):
     )
     def get(self, request, workspace_id, destination_id):
         destination = selectors.destination_get(workspace=self.workspace, destination_id=destination_id)
-        try:
-            limit = min(max(int(request.query_params.get("limit", 20)), 1), 100)
-        except ValueError:
-            limit = 20
+        limit = int_param(request, "limit", default=20, minimum=1, maximum=100)
         runs = selectors.test_run_list(workspace=self.workspace, destination=destination, limit=limit)
         return Response(TestRunSerializer(runs, many=True).data)
 
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["destinations"])
 class DestinationFieldsView(WorkspaceScopedView):
+    throttle_classes = FIELDS_REFRESH_THROTTLES
+
     @extend_schema(
         operation_id="destinations_fields",
         summary="The fields Reverse ETL / Sync mappings can target",
@@ -257,7 +297,7 @@ class DestinationFieldsView(WorkspaceScopedView):
     )
     def get(self, request, workspace_id, destination_id):
         destination = selectors.destination_get(workspace=self.workspace, destination_id=destination_id)
-        refresh = request.query_params.get("refresh", "").lower() in ("1", "true", "yes")
+        refresh = bool_param(request, "refresh")
         return Response(services.destination_fields(destination=destination, refresh=refresh))
 
 
@@ -273,11 +313,8 @@ class ConnectionListView(WorkspaceScopedView):
         responses={201: ConnectionSerializer, **ERRORS},
     )
     def post(self, request, workspace_id):
-        serializer = ConnectionCreateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        connection = services.connection_create(
-            workspace=self.workspace, actor=request.user, **serializer.validated_data
-        )
+        data = validated(ConnectionCreateSerializer, request.data, also=_check_credentials)
+        connection = services.connection_create(workspace=self.workspace, actor=request.user, **data)
         return Response(ConnectionSerializer(connection).data, status=status.HTTP_201_CREATED)
 
 

@@ -33,9 +33,10 @@ def receiver():
 def destination_form(destination, **overrides) -> dict:
     """The change form's POST data as the page would send it (secrets masked), plus `overrides`."""
     from connectors.registry import get_connector_class
+    from destinations.config import mask_config
 
-    config = get_connector_class(destination.destination_type).mask_config(
-        {**destination.config, **destination.secrets}
+    config = mask_config(
+        get_connector_class(destination.destination_type), {**destination.config, **destination.secrets}
     )
     data = {
         "name": destination.name,

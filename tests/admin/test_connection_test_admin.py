@@ -119,7 +119,7 @@ def test_staff_only(client, django_user_model, receiver):
         response = client.get(url)
         assert response.status_code == 302 and "/admin/login/" in response["Location"], url
     django_user_model.objects.create_user(username="plain", password="pw-plain-1")
-    client.login(username="plain", password="pw-plain-1")
+    client.force_login(django_user_model.objects.get(username="plain"))
     assert client.post(page_url(destination)).status_code == 302
     assert TestRun.objects.count() == 1
 

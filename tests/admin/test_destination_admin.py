@@ -150,7 +150,7 @@ def test_history_inline_is_limited(staff, destination):
 
 def test_edit_with_masked_secrets_keeps_them(staff, destination):
     config = {
-        "url": "https://hooks.example.com/v2",
+        "url": "https://hooks.example.com/in",
         "method": "PUT",
         "headers": {"X-API-Key": "********"},
         "signing_secret": "********",
@@ -158,9 +158,19 @@ def test_edit_with_masked_secrets_keeps_them(staff, destination):
     response = staff.post(change_url(destination), destination_form(destination, config_json=config))
     assert response.status_code == 302, response.content.decode()[:2000]
     destination.refresh_from_db()
-    assert destination.config["url"] == "https://hooks.example.com/v2" and destination.config["method"] == "PUT"
+    assert destination.config["method"] == "PUT"
     assert destination.secrets == {"headers": {"X-API-Key": SECRET}, "signing_secret": SIGNING}
     assert destination.status == DestinationStatus.PENDING
+
+
+def test_a_new_url_with_masked_secrets_asks_for_them_again(staff, destination):
+    config = {"url": "https://elsewhere.example.net/in", "headers": {"X-API-Key": "********"}, "signing_secret": ""}
+    response = staff.post(change_url(destination), destination_form(destination, config_json=config))
+    assert response.status_code == 200
+    errors = " ".join(response.context["adminform"].form.errors["config_json"])
+    assert "config.headers.X-API-Key: Re-enter this secret" in errors and "config.signing_secret" in errors
+    destination.refresh_from_db()
+    assert destination.config["url"] == "https://hooks.example.com/in"
 
 
 def test_edit_with_blank_secrets_keeps_them(staff, destination):

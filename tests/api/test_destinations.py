@@ -70,7 +70,7 @@ def test_get_one(api):
     ("body", "paths"),
     [
         ({**WEBHOOK, "config": {"method": "GET"}}, {"config.url", "config.method"}),
-        ({"destination_type": "webhook", "config": {}}, {"name"}),
+        ({"destination_type": "webhook", "config": {}}, {"name", "config.url"}),
         ({"name": "x", "destination_type": "webhook", "config": {}}, {"config.url"}),
         ({**WEBHOOK, "config": "nope"}, {"config"}),
         ({**WEBHOOK, "config": {**WEBHOOK["config"], "urll": "x"}}, {"config.urll"}),
@@ -115,7 +115,8 @@ def test_put_config_null_removes_a_key_and_invalid_config_is_400_unchanged(api):
     path = api.path(f"destinations/{destination['id']}")
     assert api.put(path, {"config": {"method": None}}, format="json").json()["config"].get("method") is None
     response = api.put(path, {"config": {"url": None}}, format="json")
-    assert response.status_code == 400 and "config.url" in response.json()["errors"]
+    errors = response.json()["errors"]
+    assert response.status_code == 400 and "config.url" in errors and "config.headers.X-API-Key" in errors
     assert Destination.objects.get(pk=destination["id"]).config["url"] == WEBHOOK["config"]["url"]
 
 

@@ -7,6 +7,7 @@ from connectors.base import FAILED, PASSED, SKIPPED
 from connectors.braze import PROBE_PREFIX, BrazeConnector
 from connectors.errors import ConnectorError
 from connectors.http import OutboundPolicy, parse_networks
+from destinations.config import mask_config
 from tests.conftest import LOOPBACK
 from tests.emulators.braze import READ_ONLY_KEY, VALID_KEY, BrazeEmulator, custom_attribute, valid_config
 
@@ -165,7 +166,7 @@ def test_config_validation_names_fields_and_hides_the_key():
     assert errors["config.rest_endpoint"] == ["Must be a Braze REST endpoint, e.g. https://rest.iad-01.braze.com."]
     assert BrazeConnector.validate_config({})["config.api_key"] == ["This field is required."]
     assert BrazeConnector.validate_config(valid_config(None)) == {}
-    assert BrazeConnector.mask_config(valid_config(None))["api_key"] == "********"
+    assert mask_config(BrazeConnector, valid_config(None))["api_key"] == "********"
 
 
 def test_fields_are_live_standard_plus_every_custom_attribute_page(braze):

@@ -8,6 +8,7 @@ from connectors.base import FAILED, PASSED, SKIPPED
 from connectors.errors import ConnectorError
 from connectors.http import OutboundPolicy, parse_networks
 from connectors.s3 import PROBE_FOLDER, S3Connector
+from destinations.config import mask_config
 from tests.conftest import LOOPBACK
 from tests.emulators.s3 import ACCESS_KEY_ID, DEFAULT_BUCKET, SECRET_ACCESS_KEY, S3Emulator, valid_config
 
@@ -323,7 +324,7 @@ def test_config_validation_names_fields():
 def test_secret_is_masked_and_split():
     config = valid_config(None)
     assert S3Connector.secret_fields() == ["secret_access_key"]
-    assert S3Connector.mask_config(config)["secret_access_key"] == "********"
+    assert mask_config(S3Connector, config)["secret_access_key"] == "********"
 
 
 def test_fields_are_free_form_with_the_file_options():
