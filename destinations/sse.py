@@ -28,7 +28,6 @@ from django_eventstream.storage import EventDoesNotExist, StorageBase
 from django_eventstream.views import Listener, stream
 
 CHANNEL_PREFIX = "testrun-"
-JOB_CHANNEL_PREFIX = "testjob-"  # a bulk-test job's progress (destinations/jobs.py), stored the same way
 KEEP_ALIVE = ": keep-alive\n\n"
 # Watchers attaching to a run re-read storage this often (the run may be produced by another process).
 WATCHER_POLL_SECONDS = 1.0
@@ -40,22 +39,11 @@ class TestRunChannelManager(DefaultChannelManager):
     """Only test-run channels are stored; readers are authorised by our views before they subscribe."""
 
     def is_channel_reliable(self, channel: str) -> bool:
-        return channel.startswith((CHANNEL_PREFIX, JOB_CHANNEL_PREFIX))
+        return channel.startswith(CHANNEL_PREFIX)
 
 
 def _run_id(channel: str) -> uuid.UUID:
     return uuid.UUID(channel.removeprefix(CHANNEL_PREFIX))
-
-
-def _channel_events(channel: str):
-    """The stored events of a channel (a test run's or a job's) and the owner's key for a new one."""
-    from .models import TestJobEvent, TestRunEvent
-
-    if channel.startswith(JOB_CHANNEL_PREFIX):
-        job_id = uuid.UUID(channel.removeprefix(JOB_CHANNEL_PREFIX))
-        return TestJobEvent.objects.filter(job_id=job_id), {"job_id": job_id}
-    run_id = _run_id(channel)
-    return TestRunEvent.objects.filter(run_id=run_id), {"run_id": run_id}
 
 
 class TestRunEventStorage(StorageBase):
@@ -69,9 +57,10 @@ class TestRunEventStorage(StorageBase):
         self._next_seq: dict[str, int] = {}
 
     def append_event(self, channel: str, event_type: str, data: str) -> Event:
-        events, owner = _channel_events(channel)
+        from .models import TestRunEvent
+
         seq = self._next_seq.get(channel) or self.get_current_id(channel) + 1
-        events.model.objects.create(**owner, seq=seq, type=event_type, data=data)
+        TestRunEvent.objects.create(run_id=_run_id(channel), seq=seq, type=event_type, data=data)
         if event_type == "done":
             self._next_seq.pop(channel, None)  # nothing follows `done`
         else:
@@ -79,14 +68,18 @@ class TestRunEventStorage(StorageBase):
         return Event(channel, event_type, data, id=seq)
 
     def get_events(self, channel: str, last_id: int, limit: int = 100) -> list[Event]:
-        events = _channel_events(channel)[0].filter(seq__gt=last_id).order_by("seq")[:limit]
+        from .models import TestRunEvent
+
+        events = TestRunEvent.objects.filter(run_id=_run_id(channel), seq__gt=last_id).order_by("seq")[:limit]
         found = [Event(channel, event.type, event.data, id=event.seq) for event in events]
         if not found and last_id and last_id > self.get_current_id(channel):
             raise EventDoesNotExist(f"No event {last_id} in {channel}", self.get_current_id(channel))
         return found
 
     def get_current_id(self, channel: str) -> int:
-        latest = _channel_events(channel)[0].aggregate(seq=Max("seq"))["seq"]
+        from .models import TestRunEvent
+
+        latest = TestRunEvent.objects.filter(run_id=_run_id(channel)).aggregate(seq=Max("seq"))["seq"]
         return latest or 0
 
 
@@ -188,11 +181,7 @@ def resume_after(run, requested: int) -> int | None:
     """
     from .models import TestRunEvent
 
-    return resume_after_in(TestRunEvent.objects.filter(run=run), requested)
-
-
-def resume_after_in(events, requested: int) -> int | None:
-    """`resume_after` over any channel's stored events (a run's, or a test job's)."""
+    events = TestRunEvent.objects.filter(run=run)
     if requested and not events.filter(seq=requested).exists():
         return 0
     if events.filter(type="done", seq__lte=requested).exists():

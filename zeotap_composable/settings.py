@@ -257,8 +257,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 # django-eventstream: every test run's events are stored, so a watcher can replay a run from its start.
-EVENTSTREAM_STORAGE_CLASS = "destinations.sse.TestRunEventStorage"
-EVENTSTREAM_CHANNELMANAGER_CLASS = "destinations.sse.TestRunChannelManager"
+# Test-job progress channels too (destinations/sse_jobs.py subclasses the test-run storage and manager).
+EVENTSTREAM_STORAGE_CLASS = "destinations.sse_jobs.EventStorage"
+EVENTSTREAM_CHANNELMANAGER_CLASS = "destinations.sse_jobs.ChannelManager"
 
 # Outbound calls made by connectors (see connectors/http.py).
 # Development may reach local receivers and emulators; production reaches public addresses only.
