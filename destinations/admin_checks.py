@@ -24,7 +24,7 @@ from . import jobs
 from .errors import InvalidInput
 from .models import Notification, TestJob, TestJobItemState, TestRunTrigger, WorkspaceMonitoring
 from .notifications import notification_url_validate, signing_secret_rotate, workspace_monitoring_update
-from .sse import WATCHER_POLL_SECONDS, event_stream_response, parse_last_event_id
+from .sse_jobs import job_events_response
 
 SECRET_TEMPLATE = "admin/destinations/workspacemonitoring/secret_shown.html"
 PROGRESS_TEMPLATE = "admin/destinations/testjob/progress.html"
@@ -272,10 +272,7 @@ def _progress_events(request, model_admin, job_id):
     job = TestJob.objects.filter(pk=job_id).first()
     if job is None:
         raise Http404("No such test job.")
-    after = parse_last_event_id(request.headers.get("Last-Event-ID"), job.channel)
-    return event_stream_response(
-        job.channel, after_id=after, headers={"X-Test-Job-ID": str(job.pk)}, poll_seconds=WATCHER_POLL_SECONDS
-    )
+    return job_events_response(request, job)
 
 
 def _uuids(values: list[str]) -> list:

@@ -13,7 +13,14 @@ from django.db.models import Max
 from django_eventstream.event import Event
 from django_eventstream.storage import EventDoesNotExist
 
-from .sse import TestRunChannelManager, TestRunEventStorage
+from .sse import (
+    WATCHER_POLL_SECONDS,
+    TestRunChannelManager,
+    TestRunEventStorage,
+    event_stream_response,
+    finished_response,
+    parse_last_event_id,
+)
 
 JOB_CHANNEL_PREFIX = "testjob-"
 
@@ -70,6 +77,15 @@ class EventStorage(TestRunEventStorage):
         if job_id is None:
             return super().get_current_id(channel)
         return TestJobEvent.objects.filter(job_id=job_id).aggregate(seq=Max("seq"))["seq"] or 0
+
+
+def job_events_response(request, job):
+    """The one re-attach path for a job's progress (API and admin): after the request's Last-Event-ID, then live."""
+    headers = {"X-Test-Job-ID": str(job.pk)}
+    after = job_resume_after(job, parse_last_event_id(request.headers.get("Last-Event-ID"), job.channel))
+    if after is None:
+        return finished_response(headers)
+    return event_stream_response(job.channel, after_id=after, headers=headers, poll_seconds=WATCHER_POLL_SECONDS)
 
 
 def job_resume_after(job, requested: int) -> int | None:

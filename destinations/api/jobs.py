@@ -10,8 +10,7 @@ from rest_framework.response import Response
 from .. import jobs, selectors
 from ..bulk import DEFAULT_CONCURRENCY
 from ..models import DestinationStatus, TestJobState, TestRunTrigger
-from ..sse import WATCHER_POLL_SECONDS, event_stream_response, finished_response, parse_last_event_id
-from ..sse_jobs import job_resume_after
+from ..sse_jobs import job_events_response
 from .base import JSONErrorsNegotiation, WorkspaceScopedView
 from .serializers import StrictInputSerializer
 from .views import ERRORS, WORKSPACE_HEADER_PARAM
@@ -138,9 +137,4 @@ class TestJobEventsView(WorkspaceScopedView):
     )
     def get(self, request, workspace_id, job_id):
         job = selectors.test_job_get(workspace=self.workspace, job_id=job_id)
-        headers = {"X-Test-Job-ID": str(job.pk)}
-        requested = parse_last_event_id(request.headers.get("Last-Event-ID"), job.channel)
-        after = job_resume_after(job, requested)
-        if after is None:
-            return finished_response(headers)
-        return event_stream_response(job.channel, after_id=after, headers=headers, poll_seconds=WATCHER_POLL_SECONDS)
+        return job_events_response(request, job)
