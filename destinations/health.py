@@ -38,23 +38,39 @@ PLAN_BATCH = 500
 
 
 def destination_status_record(
-    *, destination_id, success: bool, status_error: str, tested_at: datetime, test_run: TestRun | None = None
+    *,
+    destination_id,
+    success: bool,
+    status_error: str,
+    tested_at: datetime,
+    test_run: TestRun | None = None,
+    locked: Destination | None = None,
 ) -> str | None:
     """Save a test's outcome as the destination's status; a connected <-> error change emits a notification.
 
-    Returns the previous status (None when the destination is gone).
+    `locked` is the destination when the caller already holds its row lock in the current transaction (no
+    second read). Returns the previous status (None when the destination is gone).
     """
     current = DestinationStatus.CONNECTED if success else DestinationStatus.ERROR
-    with transaction.atomic():
-        row = (
-            Destination.objects.select_for_update()
-            .filter(pk=destination_id)
-            .values("id", "name", "destination_type", "workspace_id", "status")
-            .first()
-        )
+    with transaction.atomic(savepoint=False):  # part of the caller's transaction when there is one
+        if locked is not None:
+            row = {
+                "id": locked.pk,
+                "name": locked.name,
+                "destination_type": locked.destination_type,
+                "workspace_id": locked.workspace_id,
+                "status": locked.status,
+            }
+        else:
+            row = (
+                Destination.objects.select_for_update()
+                .filter(pk=destination_id)
+                .values("id", "name", "destination_type", "workspace_id", "status")
+                .first()
+            )
         if row is None:
             return None
-        Destination.objects.filter(pk=destination_id).update(
+        Destination.objects.filter(pk=row["id"]).update(
             status=current, status_error="" if success else status_error, last_tested_at=tested_at
         )
         if (row["status"], current) in NOTIFIED_CHANGES:
