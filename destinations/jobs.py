@@ -84,11 +84,20 @@ def test_job_create(
 
 
 def test_job_submit(job: TestJob) -> None:
-    """Hand the job to the runtime: a Celery task when distributed, a thread of this process when embedded."""
+    """Hand the job to the runtime: a Celery task when distributed, a thread of this process when embedded.
+
+    A broker that is down does not lose the job: it stays queued in the database until a tick starts it.
+    """
     if settings.CONNECTION_TEST_RUNTIME == "distributed":
+        from kombu.exceptions import OperationalError
+
         from .tasks import run_test_job
 
-        run_test_job.delay(str(job.pk))
+        try:
+            run_test_job.delay(str(job.pk))
+        except OperationalError:
+            # The job is recorded: the scheduler starts it once the broker is back (test_jobs_start_queued).
+            logger.warning("test job %s stays queued: the broker is unavailable", job.pk)
         return
     _job_executor().submit(_run_in_thread, job.pk)
 

@@ -140,3 +140,31 @@ def test_a_destination_deleted_before_its_turn_is_reported_missing(api, receiver
     assert (body["done"], body["passed"], body["missing"]) == (2, 1, 1)
     states = {r["destination_id"]: r["state"] for r in body["results"]}
     assert states == {str(keep.pk): "passed", None: "missing"}
+
+
+def test_a_down_broker_leaves_the_job_queued_for_the_scheduler(api, receiver, settings):
+    from zeotap_composable.celery import app
+
+    hook(receiver, workspace=api.workspace)
+    settings.CONNECTION_TEST_RUNTIME = "distributed"
+    previous = app.conf.broker_url
+    app.conf.broker_url = f"redis://127.0.0.1:{closed_port()}/0"
+    try:
+        response = api.post(jobs_path(api), {"all": True}, format="json")
+    finally:
+        app.conf.broker_url = previous
+    assert response.status_code == 202, response.content  # recorded, never a 500
+    job = TestJob.objects.get()
+    assert job.state == "queued"
+    TestJob.objects.filter(pk=job.pk).update(created_at=job.created_at - jobs.QUEUED_JOB_GRACE)
+    settings.CONNECTION_TEST_RUNTIME = "embedded"  # the broker is back (here: run where we are)
+    assert jobs.test_jobs_start_queued() == 1
+    wait_done(api, job.pk)
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
