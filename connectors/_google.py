@@ -33,7 +33,8 @@ MAX_VENDOR_MESSAGE = 300
 def service_account_property() -> dict:
     return secret(
         "The service account's JSON key file, pasted whole (type, project_id, private_key_id, private_key, "
-        "client_email, token_uri). Encrypted at rest and never shown again."
+        "client_email, token_uri). Encrypted at rest and never shown again.",
+        contentMediaType="application/json",
     )
 
 

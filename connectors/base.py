@@ -7,10 +7,13 @@ StepResult per step) and describes the fields a sync can map to (`describe_field
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from functools import cache
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -19,11 +22,13 @@ from jsonschema import Draft202012Validator
 
 from .errors import ConnectorError, ErrorCode
 from .http import OutboundClient, OutboundPolicy, rebase_url
+from .redaction import MASK, Redactor  # noqa: F401  (MASK is re-exported: connectors.base.MASK)
 
 logger = logging.getLogger(__name__)
 
-MASK = "********"
-MAX_VENDOR_TEXT = 300  # vendor messages quoted in a step are capped at this many characters
+DEFAULT_FIELDS_TIMEOUT = 30.0
+# Keys of a JSON-valued secret (a service-account key file) whose values are secrets on their own.
+_SECRET_KEY = re.compile(r"private_key|secret|token|password|credential", re.I)
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 
 
@@ -119,6 +124,11 @@ class Connector:
     steps: ClassVar[tuple[Step, ...]]
     # The vendor's fixed API host; CONNECTOR_BASE_URLS[type] replaces it (sandbox, emulator).
     default_base_url: ClassVar[str] = ""
+    # The vendor API version used when the config names none, and the date the vendor retires it (None: no date
+    # published yet), with the page that says so; destinations' system check warns before that date.
+    default_api_version: ClassVar[str] = ""
+    api_version_sunset: ClassVar[date | None] = None
+    api_version_doc: ClassVar[str] = ""
 
     def __init__(self, config: Mapping[str, Any], *, policy: OutboundPolicy | None = None):
         self.config = dict(config)
@@ -127,6 +137,7 @@ class Connector:
         # Secrets the vendor replaced during this run (a rotated refresh token, say): the old value no longer
         # works, so whoever drives the connector must store these in place of the old ones.
         self.rotated_secrets: dict[str, str] = {}
+        self._redactor = Redactor(self.secret_values())
 
     # --- schema and secrets -------------------------------------------------------------------
 
@@ -199,16 +210,58 @@ class Connector:
     # --- running ------------------------------------------------------------------------------
 
     def secret_values(self) -> list[str]:
-        """Every configured secret string (header values included): what must never be shown."""
+        """Every configured secret string (header values included, and the secret members of a pasted JSON
+        key file): what must never be shown."""
         values = []
         for name in self.secret_fields():
             value = self.config.get(name)
             values.extend(value.values() if isinstance(value, dict) else [value])
+            if isinstance(value, str) and value.lstrip().startswith("{"):
+                try:
+                    members = json.loads(value)
+                except ValueError:
+                    members = {}
+                if isinstance(members, dict):
+                    values.extend(v for k, v in members.items() if _SECRET_KEY.search(str(k)))
         return [value for value in values if isinstance(value, str) and value]
 
+    def remember_secret(self, *values: str | None) -> None:
+        """A credential this run obtained (an access token from a refresh, say): masked like the configured
+        ones wherever it shows up. What the HTTP client sends is remembered without this."""
+        self._redactor.add(*values)
+
+    def redactor(self) -> Redactor:
+        """The run's redactor, knowing every secret so far: configured, sent, obtained and rotated."""
+        self._redactor.add(*self.http.sent_credentials, *self.rotated_secrets.values())
+        return self._redactor
+
     def redact(self, text: Any, *extra_secrets: str | None) -> str:
-        """Vendor text made safe to quote: our secrets masked (vendors echo them), whitespace folded, capped."""
-        return redact_text(text, [*self.secret_values(), *extra_secrets])
+        """Vendor text made safe to quote. The runtime applies it to every result and error already."""
+        self.remember_secret(*extra_secrets)
+        return self.redactor().text(text)
+
+    def redacted_result(self, result: StepResult) -> StepResult:
+        """The one redaction point of step results: message, error (remediation included) and details."""
+        redactor = self.redactor()
+        result.message = redactor.text(result.message)
+        if result.error is not None:
+            result.error = redactor.deep(result.error)
+        result.details = redactor.deep(result.details)
+        return result
+
+    def redacted_error(self, error: ConnectorError) -> ConnectorError:
+        """The same for a ConnectorError leaving the connector (from describe_fields)."""
+        redactor = self.redactor()
+        error.message = redactor.text(error.message)
+        error.args = (error.message,)
+        error.remediation = redactor.text(error.remediation)
+        error.vendor_code = redactor.text(error.vendor_code) or None if error.vendor_code else error.vendor_code
+        error.details = redactor.deep(error.details)
+        return error
+
+    def abort(self) -> None:
+        """Stop whatever this connector is doing over HTTP, from another thread (the test ran out of time)."""
+        self.http.abort()
 
     def reach(self, *urls: str, method: str = "GET", **details: Any) -> tuple[str, dict]:
         """The connectivity step: one credential-less request per host. Any HTTP answer proves DNS, TCP and
@@ -252,9 +305,14 @@ class Connector:
             self.http.close()
 
     def run_step(self, step: Step, *, deadline: float | None = None) -> StepResult:
+        """One step, its result redacted: nothing a vendor or a check said leaves unmasked or uncapped."""
+        return self.redacted_result(self._run_step(step, deadline=deadline))
+
+    def _run_step(self, step: Step, *, deadline: float | None = None) -> StepResult:
         started = time.monotonic()
         timeout = step.timeout if deadline is None else max(0.1, min(step.timeout, deadline - started))
         self.http.read_timeout = timeout
+        self.http.start_step(started + timeout)
         try:
             outcome = getattr(self, f"check_{step.name}")()
         except ConnectorError as error:
@@ -273,11 +331,22 @@ class Connector:
     def describe_fields(self) -> FieldsDescription:
         raise NotImplementedError
 
-    def fields(self) -> FieldsDescription:
-        """describe_fields() with the HTTP session closed afterwards."""
+    def fields(self, *, timeout: float = DEFAULT_FIELDS_TIMEOUT) -> FieldsDescription:
+        """describe_fields() under a total deadline, its errors redacted, the HTTP session closed afterwards."""
+        started = time.monotonic()
+        self.http.read_timeout = min(timeout, 20.0)
+        self.http.start_step(started + timeout)
         try:
-            self.http.read_timeout = 20.0
             return self.describe_fields()
+        except ConnectorError as error:
+            raise self.redacted_error(error) from None
+        except Exception as exc:  # a bug or an unmapped vendor answer: a vendor_error, never a crash
+            logger.warning("connector %s describe_fields raised %s", self.type, type(exc).__name__)
+            raise ConnectorError(
+                ErrorCode.VENDOR_ERROR,
+                f"Reading the fields failed unexpectedly ({type(exc).__name__}).",
+                remediation="Retry; if it keeps failing, report it.",
+            ) from None
         finally:
             self.http.close()
 
@@ -292,11 +361,8 @@ def _validator(connector_cls: type[Connector], partial: bool) -> Draft202012Vali
 
 
 def redact_text(text: Any, secrets: list[str | None]) -> str:
-    text = "" if text is None else str(text)
-    for value in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
-        text = text.replace(value, MASK)
-    text = " ".join(text.split())
-    return text if len(text) <= MAX_VENDOR_TEXT else text[: MAX_VENDOR_TEXT - 1] + "…"
+    """Text with these secrets (in every encoding) masked, folded and capped; for callers without a run."""
+    return Redactor(secrets).text(text)
 
 
 def _elapsed_ms(started: float) -> int:

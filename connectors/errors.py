@@ -20,6 +20,8 @@ class ErrorCode(StrEnum):
     INVALID_CONFIG = "invalid_config"
 
 
+MAX_RETRY_AFTER = 3600.0  # a longer delay from a vendor is capped: past an hour, "retry later" says enough
+
 # Whether retrying the same request later can succeed without anyone changing anything.
 RETRYABLE = {
     ErrorCode.DNS: False,
@@ -72,6 +74,8 @@ class ConnectorError(Exception):
         super().__init__(self.message)
         if self.retryable is None:
             self.retryable = RETRYABLE[self.code]
+        if self.retry_after is not None:
+            self.retry_after = min(max(0.0, float(self.retry_after)), MAX_RETRY_AFTER)
         if not self.remediation:
             self.remediation = DEFAULT_REMEDIATION[self.code]
             if self.code is ErrorCode.RATE_LIMITED and self.retry_after is not None:
@@ -81,7 +85,7 @@ class ConnectorError(Exception):
         """Attach a retry delay the vendor gave outside Retry-After (a RetryInfo detail, a reset header)."""
         if seconds is None or self.retry_after is not None:
             return self
-        self.retry_after = max(0.0, float(seconds))
+        self.retry_after = min(max(0.0, float(seconds)), MAX_RETRY_AFTER)
         self.message += f" (retry after {self.retry_after:g}s)"
         if self.code is ErrorCode.RATE_LIMITED and self.remediation == DEFAULT_REMEDIATION[self.code]:
             self.remediation = f"The vendor is rate-limiting these credentials; retry in {self.retry_after:g}s."

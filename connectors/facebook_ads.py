@@ -11,16 +11,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from datetime import date
 
-from ._audience import SHA256_HEX, api_error, body_json, identifier_field
+from ._audience import SHA256_HEX, identifier_field
 from .base import Connector, FieldsDescription, Step
 from .errors import ConnectorError, ErrorCode
 from .http import retry_after_seconds
 from .registry import register
 from .schema import config_schema, secret, string
+from .vendor import ErrorTable, Rule, read_json
 
 GRAPH_URL = "https://graph.facebook.com"
-DEFAULT_VERSION = "v25.0"
+DEFAULT_VERSION = "v27.0"  # Marketing API v27.0, released 4 November 2026 (v25.0 expires 23 February 2027)
+VERSIONS_DOC = (
+    "https://developers.facebook.com/documentation/ads-commerce/marketing-api/marketing-api-changelog/versions"
+)
+TERMS = "custom_audience_tos"
+TERMS_URL = "https://business.facebook.com/ads/manage/customaudiences/tos/?act={account}"
 VENDOR = "Meta Graph API"
 REQUIRED_PERMISSION = "ads_management"
 NEW_TOKEN = (
@@ -32,7 +39,6 @@ ASSIGN_SYSTEM_USER = (
     "'Manage ad account' rights, and check the ID."
 )
 RATE_LIMIT_CODES = {4, 17, 32, 613, 80003, 80004}
-EXPIRED_SUBCODES = {463, 460}  # expired session, password changed
 ACCOUNT_STATUS = {
     1: "ACTIVE",
     2: "DISABLED",
@@ -56,6 +62,9 @@ class FacebookAdsConnector(Connector):
     label = "Facebook / Meta Ads (Custom Audiences)"
     auth_method = "System-user access token (Business Manager) with ads_management; optional appsecret_proof"
     default_base_url = GRAPH_URL
+    default_api_version = DEFAULT_VERSION
+    api_version_sunset: date | None = None  # Meta lists v27.0's expiration date as TBD
+    api_version_doc = VERSIONS_DOC
     config_schema = config_schema(
         "Meta Custom Audience",
         "Adds and removes people in a Meta customer-list Custom Audience through the Marketing API "
@@ -79,7 +88,7 @@ class FacebookAdsConnector(Connector):
                 "Graph API version.",
                 pattern=r"^v[0-9]+\.[0-9]+$",
                 default=DEFAULT_VERSION,
-                **{"x-pattern-message": "Must look like v25.0."},
+                **{"x-pattern-message": "Must look like v27.0."},
             ),
             "app_secret": secret(
                 "Optional secret of the app that issued the token; required when the app enforces "
@@ -98,7 +107,12 @@ class FacebookAdsConnector(Connector):
             "The token has the ads_management permission granted (GET /me/permissions).",
             10,
         ),
-        Step("ad_account", "The ad account exists, is visible to the token and is not disabled or closed.", 10),
+        Step(
+            "ad_account",
+            "The ad account exists, is visible to the token and is not disabled or closed, and the Custom Audience "
+            "terms are accepted for its business and for the token's user (tos_accepted, user_tos_accepted).",
+            10,
+        ),
         Step(
             "audience",
             "The custom audience exists, is a customer-list audience of this ad account, is not blocked for uploads "
@@ -133,7 +147,8 @@ class FacebookAdsConnector(Connector):
         return f"The token has {REQUIRED_PERMISSION}.", {"granted_permissions": granted}
 
     def check_ad_account(self):
-        account = self._get(f"act_{self.account_id}", {"fields": "id,name,account_status,currency"}, "the ad account")
+        fields = "id,name,account_status,currency,tos_accepted,user_tos_accepted"
+        account = self._get(f"act_{self.account_id}", {"fields": fields}, "the ad account")
         status = ACCOUNT_STATUS.get(account.get("account_status"), str(account.get("account_status", "")))
         details = {"ad_account": f"act_{self.account_id}", "name": account.get("name", ""), "account_status": status}
         if status in ("DISABLED", "CLOSED", "PENDING_CLOSURE"):
@@ -143,7 +158,26 @@ class FacebookAdsConnector(Connector):
                 remediation="Reactivate the ad account in Ads Manager, or configure an active ad account.",
                 details=details,
             )
-        return f"Ad account '{account.get('name', '')}' (act_{self.account_id}) is {status}.", details
+        unsigned = [
+            who
+            for who, field in (("its business", "tos_accepted"), ("the token's user", "user_tos_accepted"))
+            if not _signed(account.get(field))
+        ]
+        details["custom_audience_terms_accepted"] = not unsigned
+        if unsigned:
+            raise ConnectorError(
+                ErrorCode.INSUFFICIENT_PERMISSIONS,
+                f"The Custom Audience terms are not accepted for ad account act_{self.account_id} by "
+                f"{' nor by '.join(unsigned)}; Meta refuses uploads until they are (error #2655).",
+                remediation=f"Open {TERMS_URL.format(account=self.account_id)} as the token's user (an admin accepts "
+                "for a system user) and accept the Custom Audience terms, then test again.",
+                details=details,
+            )
+        return (
+            f"Ad account '{account.get('name', '')}' (act_{self.account_id}) is {status} and its Custom Audience "
+            "terms are accepted.",
+            details,
+        )
 
     def check_audience(self):
         audience_id = self.config["audience_id"]
@@ -217,67 +251,18 @@ class FacebookAdsConnector(Connector):
         )
         if response.status_code != 200:
             raise self._graph_error(response, what)
-        return body_json(response)
+        return read_json(response)
 
     def _graph_error(self, response, what: str) -> ConnectorError:
-        error = body_json(response).get("error") or {}
+        error = read_json(response).get("error") or {}
         code, subcode = error.get("code"), error.get("error_subcode")
-        message = self.redact(error.get("message"))
-        vendor_code = f"{code}/{subcode}" if code is not None and subcode else (str(code) if code is not None else None)
-        mapped, remediation = self._classify(code, subcode, message)
-        kind = f" ({error['type']})" if error.get("type") else ""
-        label = f"error {vendor_code}{kind}" if vendor_code else ""
-        result = api_error(
-            response, VENDOR, what, message=message, vendor_code=label or None, code=mapped, remediation=remediation
+        details = {"fbtrace_id": error["fbtrace_id"]} if error.get("fbtrace_id") else {}
+        result = GRAPH_ERRORS.error(
+            response, doing=f"checking {what}", context={"account": self.account_id}, details=details
         )
-        result.vendor_code = vendor_code
-        if error.get("fbtrace_id"):
-            result.details = {"fbtrace_id": error["fbtrace_id"]}
-        if result.code is ErrorCode.RATE_LIMITED:
-            result.with_retry_after(self._retry_after(response))
+        result.vendor_code = f"{code}/{subcode}" if code is not None and subcode else result.vendor_code
+        result.details.pop("vendor_code", None)
         return result
-
-    def _classify(self, code, subcode, message: str) -> tuple[ErrorCode | None, str]:
-        if code == 190 or code == 102:
-            if subcode in EXPIRED_SUBCODES or code == 102:
-                return ErrorCode.TOKEN_EXPIRED, NEW_TOKEN
-            return ErrorCode.AUTH_INVALID, NEW_TOKEN
-        if code == 100 and "appsecret_proof" in message:
-            return ErrorCode.AUTH_INVALID, "Check app_secret: it must be the secret of the app that issued the token."
-        if (code == 100 and subcode == 33) or code == 803:
-            return ErrorCode.NOT_FOUND, ASSIGN_SYSTEM_USER
-        if code == 100 and subcode == 1713230:
-            return (
-                ErrorCode.INVALID_CONFIG,
-                "Meta blocked uploads to this audience; create a new customer-list audience and configure it.",
-            )
-        if code == 10 or (isinstance(code, int) and 200 <= code <= 299):
-            return ErrorCode.INSUFFICIENT_PERMISSIONS, f"{NEW_TOKEN} {ASSIGN_SYSTEM_USER}"
-        if code in RATE_LIMIT_CODES:
-            return ErrorCode.RATE_LIMITED, ""
-        if code == 2635:
-            return ErrorCode.INVALID_CONFIG, f"Set api_version to a current Graph API version (e.g. {DEFAULT_VERSION})."
-        if code in (1, 2):
-            return ErrorCode.VENDOR_ERROR, ""
-        return None, ""
-
-    @staticmethod
-    def _retry_after(response) -> float | None:
-        """Retry-After when present, else the longest estimated_time_to_regain_access (minutes) of the BUC header."""
-        seconds = retry_after_seconds(response.headers.get("Retry-After"))
-        if seconds is not None:
-            return seconds
-        try:
-            usage = json.loads(response.headers.get("X-Business-Use-Case-Usage", "{}"))
-        except ValueError:
-            return None
-        minutes = [
-            entry.get("estimated_time_to_regain_access", 0)
-            for entries in (usage.values() if isinstance(usage, dict) else [])
-            for entry in (entries if isinstance(entries, list) else [])
-            if isinstance(entry, dict)
-        ]
-        return max(minutes) * 60.0 if minutes and max(minutes) > 0 else None
 
     # --- fields ---------------------------------------------------------------------------------
 
@@ -339,3 +324,81 @@ class FacebookAdsConnector(Connector):
                 "sync_key": "Hashed EMAIL or PHONE, or EXTERN_ID / MADID.",
             },
         )
+
+
+def _signed(terms) -> bool:
+    """tos_accepted / user_tos_accepted map each signed terms name to 1."""
+    return isinstance(terms, dict) and terms.get(TERMS) in (1, True, "1")
+
+
+def _retry_after(response, body: dict | None = None) -> float | None:
+    """Retry-After when present, else the longest estimated_time_to_regain_access (minutes) of the BUC header."""
+    seconds = retry_after_seconds(response.headers.get("Retry-After"))
+    if seconds is not None:
+        return seconds
+    try:
+        usage = json.loads(response.headers.get("X-Business-Use-Case-Usage", "{}"))
+    except ValueError:
+        return None
+    minutes = [
+        entry.get("estimated_time_to_regain_access", 0)
+        for entries in (usage.values() if isinstance(usage, dict) else [])
+        for entry in (entries if isinstance(entries, list) else [])
+        if isinstance(entry, dict)
+    ]
+    return max(minutes) * 60.0 if minutes and max(minutes) > 0 else None
+
+
+def _graph_fault(body: dict) -> tuple[str, str]:
+    """(code, message) of a Graph error; a subcode is named in the message, so rules can match it."""
+    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    code, subcode, message = error.get("code"), error.get("error_subcode"), str(error.get("message") or "")
+    return ("" if code is None else str(code)), (f"{message} (subcode {subcode})" if subcode else message)
+
+
+def _codes(*ranges: range | int) -> tuple[str, ...]:
+    return tuple(str(c) for r in ranges for c in (r if isinstance(r, range) else [r]))
+
+
+GRAPH_ERRORS = ErrorTable(
+    VENDOR,
+    rules=(
+        Rule(ErrorCode.TOKEN_EXPIRED, NEW_TOKEN, vendor_code="190", message="(subcode 463)"),
+        Rule(ErrorCode.TOKEN_EXPIRED, NEW_TOKEN, vendor_code="190", message="(subcode 460)"),
+        Rule(ErrorCode.TOKEN_EXPIRED, NEW_TOKEN, vendor_code="102"),
+        Rule(ErrorCode.AUTH_INVALID, NEW_TOKEN, vendor_code="190"),
+        Rule(
+            ErrorCode.AUTH_INVALID,
+            "Check app_secret: it must be the secret of the app that issued the token.",
+            vendor_code="100",
+            message="appsecret_proof",
+        ),
+        Rule(ErrorCode.NOT_FOUND, ASSIGN_SYSTEM_USER, vendor_code="100", message="(subcode 33)"),
+        Rule(ErrorCode.NOT_FOUND, ASSIGN_SYSTEM_USER, vendor_code="803"),
+        Rule(
+            ErrorCode.INVALID_CONFIG,
+            "Meta blocked uploads to this audience; create a new customer-list audience and configure it.",
+            vendor_code="100",
+            message="(subcode 1713230)",
+        ),
+        Rule(
+            ErrorCode.INSUFFICIENT_PERMISSIONS,
+            f"{NEW_TOKEN} {ASSIGN_SYSTEM_USER}",
+            vendor_code=_codes(10, range(200, 300)),
+        ),
+        Rule(ErrorCode.RATE_LIMITED, vendor_code=_codes(*RATE_LIMIT_CODES)),
+        Rule(
+            ErrorCode.INSUFFICIENT_PERMISSIONS,
+            f"Accept the Custom Audience terms: {TERMS_URL}.",
+            vendor_code=("2655", "2663"),
+        ),
+        Rule(
+            ErrorCode.INVALID_CONFIG,
+            f"Set api_version to a current Graph API version (e.g. {DEFAULT_VERSION}).",
+            vendor_code="2635",
+        ),
+        Rule(ErrorCode.VENDOR_ERROR, vendor_code=("1", "2")),
+    ),
+    extract=_graph_fault,
+    retry_after=_retry_after,
+)

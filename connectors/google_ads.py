@@ -55,6 +55,8 @@ def _key_types(user_list: dict) -> list[str]:
 class GoogleAdsConnector(Connector):
     type = "google_ads"
     label = "Google Ads (Customer Match)"
+    default_api_version = "v1"  # Data Manager API; Google has published no sunset for v1
+    api_version_doc = "https://developers.google.com/data-manager/api"
     auth_method = "OAuth 2.0 refresh token (Google Cloud OAuth client, scope datamanager) for the Data Manager API"
     default_base_url = API_URL
     config_schema = config_schema(

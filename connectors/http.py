@@ -2,28 +2,40 @@
 
 The guard is requests-hardened's IP filter: the host is resolved once, the resolved address is checked and
 the connection is pinned to it (so DNS rebinding cannot swap it afterwards), and every redirect hop goes
-through the same adapter again. On top of it we add an allow-list of networks (OUTBOUND_ALLOWED_NETWORKS)
-so development and tests can reach local emulators.
+through the same adapter again (we follow redirects ourselves). On top of it we add an allow-list of
+networks (OUTBOUND_ALLOWED_NETWORKS) so development and tests can reach local emulators. Bodies are
+capped, sockets have a total deadline, and the credentials each request carries are recorded so the
+connector runtime can mask them in whatever the vendor answers.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import http.client
 import ipaddress
+import json
 import logging
+import re
 import socket
+import threading
+import time
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from requests_hardened import Config, HTTPSession
 from requests_hardened.ip_filter import InvalidIPAddress, get_ip_address
 from requests_hardened.ip_filter_adapter import IPFilterAdapter
 
-from .errors import ConnectorError, ErrorCode
+from .errors import MAX_RETRY_AFTER, ConnectorError, ErrorCode
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +43,8 @@ USER_AGENT = "zeotap-composable-destinations/0.1 (+connection-test)"
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 15.0
 MAX_REDIRECTS = 5
+DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+BODY_CHUNK = 64 * 1024
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -48,10 +62,22 @@ class OutboundPolicy:
     guard_enabled: bool = True
     # A CA bundle to trust instead of the system's (a private CA in a sandbox, or a test CA).
     ca_bundle: str | None = None
+    # The most response-body bytes one step reads (all its answers together); more fails the step.
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
     @classmethod
-    def from_settings(cls, allowed_networks: Iterable[str], base_urls: Mapping[str, str]) -> OutboundPolicy:
-        return cls(allowed_networks=parse_networks(allowed_networks), base_urls=dict(base_urls))
+    def from_settings(
+        cls,
+        allowed_networks: Iterable[str],
+        base_urls: Mapping[str, str],
+        *,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> OutboundPolicy:
+        return cls(
+            allowed_networks=parse_networks(allowed_networks),
+            base_urls=dict(base_urls),
+            max_response_bytes=max_response_bytes,
+        )
 
     def is_allowed_listed(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
@@ -80,11 +106,44 @@ def blocked_address_error(host: str) -> ConnectorError:
     )
 
 
-class _GuardedAdapter(IPFilterAdapter):
+class _TrackingConnection:
+    """Registers each opened connection with the client whose request opened it, so the client can shut
+    its sockets from another thread (a deadline passed, the test was abandoned)."""
+
+    def connect(self) -> None:
+        super().connect()
+        client = getattr(_current, "client", None)
+        if client is not None:
+            client._opened(self)
+
+
+class _TrackedHTTPConnection(_TrackingConnection, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _TrackedHTTPSConnection(_TrackingConnection, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _TrackedHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _TrackedHTTPConnection
+
+
+class _TrackedHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _TrackedHTTPSConnection
+
+
+class _TrackingAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _TrackedHTTPPool, "https": _TrackedHTTPSPool}
+
+
+class _GuardedAdapter(_TrackingAdapter, IPFilterAdapter):
     """requests-hardened's adapter, plus the allow-list: an allowed address is pinned just the same."""
 
     def __init__(self, *, is_https: bool, policy: OutboundPolicy):
-        super().__init__(is_https_proto=is_https, allow_loopback=False)
+        IPFilterAdapter.__init__(self, is_https_proto=is_https, allow_loopback=False)
         self._policy = policy
 
     def build_connection_pool_key_attributes(self, request, verify, cert=None):
@@ -104,16 +163,19 @@ class _GuardedAdapter(IPFilterAdapter):
 
 
 def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After header (seconds or an HTTP date) in seconds, capped at MAX_RETRY_AFTER."""
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-    except (TypeError, ValueError):
+        try:
+            seconds = (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
+        except (TypeError, ValueError, OverflowError):
+            return None
+    if seconds != seconds:  # NaN
         return None
+    return min(max(0.0, seconds), MAX_RETRY_AFTER)
 
 
 def _transport_error(exc: requests.RequestException, host: str) -> ConnectorError:
@@ -122,8 +184,14 @@ def _transport_error(exc: requests.RequestException, host: str) -> ConnectorErro
     cause: BaseException | None = exc
     while cause is not None and len(chain) < 10:
         chain.append(cause)
-        cause = cause.__cause__ or cause.__context__
-    if isinstance(exc, InvalidIPAddress):
+        cause = cause.__cause__ or cause.__context__ or (cause.args[0] if cause.args else None)
+        if not isinstance(cause, BaseException):
+            cause = None
+
+    def caused_by(*types: type[BaseException]) -> bool:
+        return any(isinstance(c, types) for c in chain)
+
+    if caused_by(InvalidIPAddress):
         return blocked_address_error(host)
     if isinstance(exc, requests.exceptions.SSLError):
         return ConnectorError(ErrorCode.TLS, f"The TLS handshake with {host} failed: the certificate was not accepted.")
@@ -131,19 +199,39 @@ def _transport_error(exc: requests.RequestException, host: str) -> ConnectorErro
         return ConnectorError(ErrorCode.TIMEOUT, f"Connecting to {host} timed out.")
     if isinstance(exc, requests.exceptions.ReadTimeout):
         return ConnectorError(ErrorCode.TIMEOUT, f"{host} accepted the connection but did not answer in time.")
-    if isinstance(exc, requests.exceptions.TooManyRedirects):
-        return ConnectorError(ErrorCode.VENDOR_ERROR, f"{host} redirected too many times.")
     if isinstance(
         exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema | requests.exceptions.InvalidSchema
     ):
         return ConnectorError(ErrorCode.INVALID_CONFIG, "The URL is not a valid http(s) URL.")
-    if any(isinstance(c, socket.gaierror) for c in chain) or "resolve" in str(exc).lower():
+    if caused_by(socket.gaierror) or "resolve" in str(exc).lower():
         return ConnectorError(ErrorCode.DNS, f"The host {host} does not resolve.")
-    if any(isinstance(c, ConnectionRefusedError) for c in chain) or "refused" in str(exc).lower():
+    if caused_by(ConnectionRefusedError):
         return ConnectorError(ErrorCode.CONNECTION_REFUSED, f"{host} refused the connection.")
-    if any(isinstance(c, TimeoutError | socket.timeout) for c in chain):
+    if caused_by(TimeoutError, socket.timeout, urllib3.exceptions.TimeoutError):
         return ConnectorError(ErrorCode.TIMEOUT, f"{host} did not answer in time.")
+    # The server was reached and spoke, but not valid HTTP: the vendor's fault, not a refused connection.
+    if caused_by(http.client.RemoteDisconnected):
+        return _protocol_fault(host, "closed the connection without answering")
+    if caused_by(http.client.LineTooLong) or any("more than 100 headers" in str(c) for c in chain):
+        return _protocol_fault(host, "answered with oversized or too many headers")
+    if caused_by(ConnectionResetError, ConnectionAbortedError, BrokenPipeError):
+        return _protocol_fault(host, "reset the connection")
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError) or (
+        caused_by(http.client.HTTPException, urllib3.exceptions.ProtocolError, urllib3.exceptions.DecodeError)
+    ):
+        return _protocol_fault(host, "answered with something that is not valid HTTP")
+    if "refused" in str(exc).lower():
+        return ConnectorError(ErrorCode.CONNECTION_REFUSED, f"{host} refused the connection.")
     return ConnectorError(ErrorCode.CONNECTION_REFUSED, f"Could not connect to {host}: the connection failed.")
+
+
+def _protocol_fault(host: str, what: str) -> ConnectorError:
+    return ConnectorError(
+        ErrorCode.VENDOR_ERROR,
+        f"{host} {what}.",
+        remediation="The host answered, but not with valid HTTP; check the URL points at the vendor's API, "
+        "and retry later.",
+    )
 
 
 def error_for_status(
@@ -162,12 +250,13 @@ def error_for_status(
             401: ErrorCode.AUTH_INVALID,
             403: ErrorCode.INSUFFICIENT_PERMISSIONS,
             404: ErrorCode.NOT_FOUND,
+            408: ErrorCode.TIMEOUT,
             429: ErrorCode.RATE_LIMITED,
         }.get(status, ErrorCode.VENDOR_ERROR if status >= 500 else ErrorCode.INVALID_CONFIG)
     said = f": {vendor_message}" if vendor_message else ""
     if vendor_code and vendor_code not in vendor_message:
         said = f": {vendor_code}{' ' + vendor_message if vendor_message else ''}"
-    retry_after = retry_after_seconds(response.headers.get("Retry-After")) if status == 429 else None
+    retry_after = retry_after_seconds(response.headers.get("Retry-After")) if status in (429, 503) else None
     message = f"{vendor} answered HTTP {status}{said}"
     if retry_after is not None:
         message += f" (retry after {retry_after:g}s)"
@@ -181,13 +270,99 @@ def error_for_status(
     )
 
 
+# Header names whose values are credentials (matched case-insensitively as substrings), and body / query
+# keys that carry one (OAuth token requests, API keys in forms).
+_SECRET_HEADER = re.compile(r"auth|token|key|secret|signature|password|session|cookie|credential", re.I)
+_SECRET_FIELD = re.compile(
+    r"token|secret|password|passwd|assertion|api_?key|apikey|private_key|signature|credential|^code$|^code_verifier$",
+    re.I,
+)
+
+
+def credentials_in(request: requests.PreparedRequest) -> set[str]:
+    """Every credential a prepared request carries: auth-looking header values (and the token after the
+    scheme, and both halves of a Basic pair), and secret-looking values in its query, form or JSON body."""
+    found: set[str] = set()
+    for name, value in request.headers.items():
+        if not _SECRET_HEADER.search(name) or not isinstance(value, str):
+            continue
+        found.add(value)
+        scheme, _, token = value.partition(" ")
+        if token:
+            found.add(token.strip())
+        if scheme.lower() == "basic" and token:
+            try:
+                user, _, password = base64.b64decode(token.strip(), validate=True).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                continue
+            found |= {user, password}
+    query = urlsplit(request.url or "").query
+    found |= {v for k, v in parse_qsl(query) if _SECRET_FIELD.search(k)}
+    body = request.body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if isinstance(body, str) and body:
+        content_type = (request.headers.get("Content-Type") or "").lower()
+        if "json" in content_type or body[:1] in "{[":
+            with contextlib.suppress(ValueError, RecursionError):
+                found |= _secret_values(json.loads(body))
+        else:
+            found |= {v for k, v in parse_qsl(body) if _SECRET_FIELD.search(k)}
+    return {value for value in found if value}
+
+
+def _secret_values(data: Any, depth: int = 0) -> set[str]:
+    found: set[str] = set()
+    if depth > 8:
+        return found
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if isinstance(value, str) and isinstance(key, str) and _SECRET_FIELD.search(key):
+                found.add(value)
+            elif isinstance(value, dict | list):
+                found |= _secret_values(value, depth + 1)
+    elif isinstance(data, list):
+        for item in data[:100]:
+            found |= _secret_values(item, depth + 1)
+    return found
+
+
+def _keep_body(response: requests.Response, body: bytes) -> None:
+    """Hand a body we read (streamed, capped) to the Response, so .content / .json() / .text return it.
+
+    requests has no public setter; these two attributes are what Response.content reads and fills
+    (tests/connectors/test_http.py fails if that changes).
+    """
+    response._content = body
+    response._content_consumed = True
+
+
+_current = threading.local()
+
+
 class OutboundClient:
-    """A guarded `requests` session; `timeout` is set per step by the connector runtime."""
+    """A guarded `requests` session with the step's limits.
+
+    Per step the runtime calls `start_step(deadline)`: every socket of every request then has that total
+    deadline (a slow drip of headers or body cannot outlast it: the sockets are shut when it passes),
+    response bodies are streamed with a byte budget of `policy.max_response_bytes` for the step, and
+    `abort()` (from any thread) shuts everything. Redirects are followed by us, hop by hop through the
+    guard, and never carry the caller's headers or auth to another origin. Every credential sent is
+    recorded in `sent_credentials` for the runtime's redaction.
+    """
 
     def __init__(self, policy: OutboundPolicy, *, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT):
         self.policy = policy
         self.connect_timeout = connect_timeout
         self.read_timeout = DEFAULT_READ_TIMEOUT
+        self.deadline: float | None = None
+        self.max_body_bytes = policy.max_response_bytes
+        self.body_bytes = 0
+        self.sent_credentials: set[str] = set()
+        self._connections: weakref.WeakSet = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._expired = False
+        self._aborted = False
         self.session = self._build_session(policy)
 
     @staticmethod
@@ -195,33 +370,138 @@ class OutboundClient:
         config = Config(
             ip_filter_enable=policy.guard_enabled,
             ip_filter_allow_loopback_ips=False,
-            never_redirect=False,
+            never_redirect=True,  # OutboundClient follows redirects itself (see request)
             default_timeout=(DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT),
             user_agent_override=USER_AGENT,
         )
         session = HTTPSession(config)
-        session.max_redirects = MAX_REDIRECTS
         session.trust_env = False  # no proxy or netrc from the environment decides where secrets go
         if policy.ca_bundle:
             session.verify = policy.ca_bundle
-        if policy.guard_enabled:
-            session.mount("http://", _GuardedAdapter(is_https=False, policy=policy))
-            session.mount("https://", _GuardedAdapter(is_https=True, policy=policy))
+        for scheme in ("http://", "https://"):
+            if policy.guard_enabled:
+                session.mount(scheme, _GuardedAdapter(is_https=scheme == "https://", policy=policy))
+            else:
+                session.mount(scheme, _TrackingAdapter())
         return session
+
+    # --- limits -------------------------------------------------------------------------------
+
+    def start_step(self, deadline: float | None) -> None:
+        """A new step: its total deadline (monotonic) and a fresh body budget."""
+        self.deadline = deadline
+        self.body_bytes = 0
+        self._expired = False
 
     @property
     def timeout(self) -> tuple[float, float]:
-        return (min(self.connect_timeout, self.read_timeout), self.read_timeout)
+        read = self.read_timeout
+        if self.deadline is not None:
+            read = max(0.01, min(read, self.deadline - time.monotonic()))
+        return (min(self.connect_timeout, read), read)
 
-    def request(self, method: str, url: str, **kwargs) -> requests.Response:
+    def abort(self) -> None:
+        """Stop every request of this client now (from any thread) and refuse new ones."""
+        self._aborted = True
+        self._shut_sockets()
+        self.session.close()
+
+    def _opened(self, connection) -> None:
+        with self._lock:
+            self._connections.add(connection)
+
+    def _shut_sockets(self) -> None:
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            sock = getattr(connection, "sock", None)
+            if sock is None:
+                continue
+            # socket.shutdown, not SSLSocket's: it wakes a blocked read without touching the TLS state.
+            with contextlib.suppress(OSError, TypeError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def _expire(self) -> None:
+        self._expired = True
+        self._shut_sockets()
+
+    def _out_of_time(self, host: str) -> ConnectorError:
+        if self._aborted:
+            return ConnectorError(ErrorCode.TIMEOUT, f"The call to {host} was stopped: the test ran out of time.")
+        return ConnectorError(ErrorCode.TIMEOUT, f"{host} did not answer within the step's time limit.")
+
+    # --- requests -----------------------------------------------------------------------------
+
+    def request(self, method: str, url: str, *, allow_redirects: bool = True, **kwargs) -> requests.Response:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConnectorError(ErrorCode.INVALID_CONFIG, "Only http and https URLs with a host can be called.")
+        for _hop in range(MAX_REDIRECTS + 1):
+            response = self._send(method, url, follow=allow_redirects, **kwargs)
+            if not (allow_redirects and response.is_redirect):
+                return response
+            target = urljoin(url, response.headers["Location"])
+            response.close()
+            target_parts = urlsplit(target)
+            if target_parts.scheme not in ("http", "https") or not target_parts.hostname:
+                raise ConnectorError(ErrorCode.VENDOR_ERROR, f"{parts.hostname} redirected to a non-http(s) URL.")
+            if _origin(target_parts) != _origin(urlsplit(url)):
+                # Only our defaults go to another origin: no configured header, no auth.
+                kwargs = {k: v for k, v in kwargs.items() if k not in ("headers", "auth", "cookies")}
+            if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
+                method = "GET" if method != "HEAD" else method
+                kwargs = {k: v for k, v in kwargs.items() if k not in ("data", "json", "files")}
+            kwargs.pop("params", None)  # the Location is the whole URL
+            url = target
+        raise ConnectorError(ErrorCode.VENDOR_ERROR, f"{parts.hostname} redirected too many times.")
+
+    def _send(self, method: str, url: str, *, follow: bool, **kwargs) -> requests.Response:
+        host = urlsplit(url).hostname or ""
+        if self._aborted or (self.deadline is not None and time.monotonic() >= self.deadline):
+            raise self._out_of_time(host)
         kwargs.setdefault("timeout", self.timeout)
+        timer = None
+        if self.deadline is not None:
+            timer = threading.Timer(max(0.0, self.deadline - time.monotonic()), self._expire)
+            timer.daemon = True
+            timer.start()
+        _current.client = self
+        response = None
         try:
-            return self.session.request(method, url, **kwargs)
+            response = self.session.request(method, url, stream=True, allow_redirects=False, **kwargs)
+            self.sent_credentials |= credentials_in(response.request)
+            if not (follow and response.is_redirect):
+                self._read_body(response, host)
+            return response
         except requests.RequestException as exc:
-            raise _transport_error(exc, parts.hostname) from None
+            if response is not None:
+                response.close()
+            if self._expired or self._aborted:
+                raise self._out_of_time(host) from None
+            raise _transport_error(exc, host) from None
+        except ConnectorError:
+            response.close()
+            raise
+        finally:
+            _current.client = None
+            if timer is not None:
+                timer.cancel()
+
+    def _read_body(self, response: requests.Response, host: str) -> None:
+        chunks = []
+        for chunk in response.iter_content(BODY_CHUNK):
+            self.body_bytes += len(chunk)
+            if self.body_bytes > self.max_body_bytes:
+                raise ConnectorError(
+                    ErrorCode.VENDOR_ERROR,
+                    f"{host} answered with more than {self.max_body_bytes:,} bytes, the most one step reads.",
+                    remediation="Check the URL points at the vendor's API; operators can raise "
+                    "CONNECTOR_MAX_RESPONSE_BYTES.",
+                    http_status=response.status_code,
+                )
+            chunks.append(chunk)
+        _keep_body(response, b"".join(chunks))
+        response.close()
 
     def get(self, url: str, **kwargs) -> requests.Response:
         return self.request("GET", url, **kwargs)
@@ -231,6 +511,11 @@ class OutboundClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _origin(parts) -> tuple[str, str, int | None]:
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
 
 
 def rebase_url(url: str, base_url: str | None) -> str:

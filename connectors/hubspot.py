@@ -2,15 +2,47 @@
 
 from __future__ import annotations
 
+from datetime import date
 from urllib.parse import quote
 
-from .base import MASK, Connector, DestinationField, FieldsDescription, Step
+from .base import Connector, DestinationField, FieldsDescription, Step
 from .errors import ConnectorError, ErrorCode
-from .http import error_for_status
 from .registry import register
 from .schema import config_schema, secret, string
+from .vendor import ErrorTable, Rule, read_json
 
 API = "https://api.hubapi.com"
+# HubSpot's date-based API version; v1-v3 paths go unsupported in September 2027.
+API_VERSION = "2026-03"
+RECORD_ID = "hs_object_id"  # the record ID: HubSpot refuses it as an upsert idProperty ("non-unique property")
+# Properties HubSpot asks for when a record is created (its objects guides: "you should include ...").
+REQUIRED_PROPERTIES = {"deals": ("dealname", "dealstage"), "tickets": ("subject", "hs_pipeline_stage")}
+SERVICE_KEYS = "Development › Keys › Service keys"
+LEGACY_APPS = "Development › Legacy apps"
+OBJECT_TYPES = (
+    "Use contacts, companies, deals, tickets, or a custom object's objectTypeId (2-…) from HubSpot's custom object "
+    "schemas."
+)
+# HubSpot's error body: {status: "error", message, correlationId, category, errors[{context}], policyName?}
+ERRORS = ErrorTable(
+    "HubSpot",
+    rules=(
+        Rule(
+            ErrorCode.TOKEN_EXPIRED,
+            "The OAuth access token expired; reconnect HubSpot.",
+            status=401,
+            vendor_code="EXPIRED_AUTHENTICATION",
+        ),
+        Rule(
+            remediation=f"Check the key, or create a new Service Key in HubSpot ({SERVICE_KEYS}); a legacy private "
+            f"app's token is under {LEGACY_APPS}.",
+            status=401,
+        ),
+        Rule(ErrorCode.NOT_FOUND, OBJECT_TYPES, status=(400, 404), vendor_code="OBJECT_NOT_FOUND"),
+        Rule(ErrorCode.NOT_FOUND, OBJECT_TYPES, status=(400, 404), message="infer object type"),
+    ),
+    extract=lambda body: (body.get("category") or body.get("errorType"), body.get("message")),
+)
 RATE_HEADERS = {
     "X-HubSpot-RateLimit-Daily": "daily_limit",
     "X-HubSpot-RateLimit-Daily-Remaining": "daily_remaining",
@@ -23,16 +55,21 @@ RATE_HEADERS = {
 class HubSpotConnector(Connector):
     type = "hubspot"
     label = "HubSpot"
-    auth_method = "Private app (legacy app) access token sent as a Bearer token"
+    auth_method = "Service Key (or a legacy private app's access token) sent as a Bearer token"
+    default_api_version = API_VERSION
+    # Date-based versions are unsupported 18 months after their release (2026-03: released 30 March 2026).
+    api_version_sunset = date(2027, 9, 30)
+    api_version_doc = "https://developers.hubspot.com/docs/developer-tooling/platform/versioning"
     config_schema = config_schema(
         "HubSpot",
-        "Upserts records of one HubSpot CRM object type. Authenticates with a private app's access token "
-        "(HubSpot now lists private apps under Legacy Apps), sent as `Authorization: Bearer`. The app needs the "
+        "Upserts records of one HubSpot CRM object type. Authenticates with a Service Key, created in HubSpot "
+        f"under {SERVICE_KEYS} and sent as `Authorization: Bearer`; new accounts can no longer create legacy "
+        "private apps, but an existing private app's access token still works. The key needs the "
         "crm.objects.<type>.read/write and crm.schemas.<type>.read scopes (crm.objects.custom.* and "
-        "crm.schemas.custom.read for custom objects). Alternative not offered here: a public app's OAuth "
-        "access/refresh tokens.",
+        "crm.schemas.custom.read for custom objects). Records are matched on a property with unique values. "
+        "Alternative not offered here: a public app's OAuth access/refresh tokens.",
         {
-            "access_token": secret("The private app's access token (pat-…)."),
+            "access_token": secret("The Service Key (or a legacy private app's access token, pat-…)."),
             "object_type": string(
                 "Object type to write: contacts, companies, deals, tickets, or a custom object's type id (2-…).",
                 pattern="^[A-Za-z0-9_-]{1,100}$",
@@ -40,8 +77,9 @@ class HubSpotConnector(Connector):
                 **{"x-pattern-message": "Must be an object type name or id such as contacts or 2-1234567."},
             ),
             "id_property": string(
-                "Unique property used to match records when upserting (default: email for contacts, "
-                "hs_object_id otherwise).",
+                "Property with unique values used to match records when upserting (default: email for contacts; "
+                "otherwise the object's only property created with 'require unique values'). hs_object_id, the "
+                "record ID, cannot be used.",
                 pattern="^[A-Za-z0-9_]{1,100}$",
                 **{"x-pattern-message": "Must be a HubSpot property internal name (letters, digits, _)."},
             ),
@@ -50,11 +88,11 @@ class HubSpotConnector(Connector):
     )
     steps = (
         Step("connectivity", "DNS resolves, TCP connects and the TLS certificate of api.hubapi.com is valid.", 10),
-        Step("authentication", "HubSpot accepts the access token (account details of the portal are readable).", 10),
+        Step("authentication", "HubSpot accepts the key (the portal's account details are readable).", 10),
         Step(
             "object",
-            "The object type exists and the token may read its properties (schema scope); the id_property, when "
-            "set, is a unique-value property.",
+            "The object type exists, the key may read its properties (schema scope), and records can be matched "
+            "on a property with unique values (id_property, email for contacts, or the object's only unique one).",
             15,
         ),
     )
@@ -63,10 +101,6 @@ class HubSpotConnector(Connector):
     @property
     def object_type(self) -> str:
         return self.config.get("object_type") or "contacts"
-
-    @property
-    def id_property(self) -> str:
-        return self.config.get("id_property") or ("email" if self.object_type == "contacts" else "hs_object_id")
 
     def _get(self, path: str, **kwargs):
         headers = {"Authorization": f"Bearer {self.config['access_token']}", "Accept": "application/json"}
@@ -78,18 +112,17 @@ class HubSpotConnector(Connector):
         return self.reach(self.vendor_url(f"{API}/"))
 
     def check_authentication(self):
-        response = self._get("/account-info/v3/details")
+        response = self._get(f"/account-info/{API_VERSION}/details")
         if response.status_code == 403:
             # HubSpot checks the token before scopes: a 403 means the token itself was accepted.
-            body = _body(response)
+            body = read_json(response)
             return (
-                "HubSpot accepted the access token (it may not read account details: "
-                f"{body.get('category') or 'HTTP 403'}).",
+                f"HubSpot accepted the key (it may not read account details: {body.get('category') or 'HTTP 403'}).",
                 {"http_status": 403, **_rate_details(response)},
             )
         if response.status_code != 200:
             raise self._error(response, "reading the account details")
-        account = _body(response)
+        account = read_json(response)
         details = {
             "portal_id": account.get("portalId"),
             "account_type": account.get("accountType"),
@@ -100,38 +133,15 @@ class HubSpotConnector(Connector):
         }
         details = {k: v for k, v in details.items() if v is not None}
         return (
-            f"HubSpot accepted the access token for portal {details.get('portal_id')} "
+            f"HubSpot accepted the key for portal {details.get('portal_id')} "
             f"({details.get('account_type', 'unknown type')}).",
             details,
         )
 
     def check_object(self):
         properties, response = self._properties()
-        names = {p.get("name"): p for p in properties}
         details = {"object_type": self.object_type, "property_count": len(properties), **_rate_details(response)}
-        id_property = self.id_property
-        prop = names.get(id_property)
-        if prop is None and not self.config.get("id_property"):
-            return (
-                f"HubSpot {self.object_type} exist with {len(properties)} properties. Write scope "
-                "(crm.objects.*.write) can only be confirmed by the first sync.",
-                details,
-            )
-        if prop is None:
-            raise ConnectorError(
-                ErrorCode.INVALID_CONFIG,
-                f"HubSpot {self.object_type} have no property named {id_property!r}.",
-                remediation="Set id_property to the internal name of an existing unique-value property.",
-                details=details,
-            )
-        if not self._is_identifier(prop):
-            raise ConnectorError(
-                ErrorCode.INVALID_CONFIG,
-                f"The property {id_property!r} of HubSpot {self.object_type} does not require unique values, "
-                "so it cannot match records when upserting.",
-                remediation="Use a property created with 'require unique values', or leave id_property empty.",
-                details=details,
-            )
+        id_property = self._id_property(properties, details)
         details["id_property"] = id_property
         return (
             f"HubSpot {self.object_type} exist with {len(properties)} properties; records will be matched on "
@@ -139,106 +149,139 @@ class HubSpotConnector(Connector):
             details,
         )
 
+    def _id_property(self, properties: list[dict], details: dict) -> str:
+        """The upsert key: the configured one if it has unique values, else email or the only unique property."""
+        configured = self.config.get("id_property")
+        create_one = (
+            f"Create a {self.object_type} property with 'Require unique values' (Settings › Properties, or "
+            f"POST /crm/properties/{API_VERSION}/{self.object_type} with hasUniqueValue true), then set id_property "
+            "to it."
+        )
+        if configured == RECORD_ID:
+            raise ConnectorError(
+                ErrorCode.INVALID_CONFIG,
+                f"{RECORD_ID} is the HubSpot record ID, not a property with unique values; HubSpot refuses to "
+                "upsert by it.",
+                remediation=self._unique_hint(properties) or create_one,
+                details=details,
+            )
+        if configured:
+            prop = next((p for p in properties if p.get("name") == configured), None)
+            if prop is None:
+                raise ConnectorError(
+                    ErrorCode.INVALID_CONFIG,
+                    f"HubSpot {self.object_type} have no property named {configured!r}.",
+                    remediation=self._unique_hint(properties) or create_one,
+                    details=details,
+                )
+            if not self._is_identifier(prop):
+                raise ConnectorError(
+                    ErrorCode.INVALID_CONFIG,
+                    f"The property {configured!r} of HubSpot {self.object_type} does not require unique values, "
+                    "so it cannot match records when upserting.",
+                    remediation=self._unique_hint(properties) or create_one,
+                    details=details,
+                )
+            return configured
+        if self.object_type == "contacts":
+            return "email"
+        unique = self._unique_names(properties)
+        if len(unique) == 1:
+            return unique[0]
+        if unique:
+            details["unique_properties"] = unique
+            raise ConnectorError(
+                ErrorCode.INVALID_CONFIG,
+                f"HubSpot {self.object_type} have several properties with unique values ({', '.join(unique)}); "
+                "which one matches records is not configured.",
+                remediation=self._unique_hint(properties),
+                details=details,
+            )
+        raise ConnectorError(
+            ErrorCode.INVALID_CONFIG,
+            f"HubSpot {self.object_type} have no property with unique values, so records cannot be matched when "
+            f"upserting ({RECORD_ID}, the record ID, is not accepted as a match key).",
+            remediation=create_one,
+            details=details,
+        )
+
+    def _unique_names(self, properties: list[dict]) -> list[str]:
+        return sorted(p["name"] for p in properties if p.get("name") != RECORD_ID and p.get("hasUniqueValue"))
+
+    def _unique_hint(self, properties: list[dict]) -> str:
+        names = self._unique_names(properties)
+        if self.object_type == "contacts":
+            names = ["email", *names]
+        return f"Set id_property to one of: {', '.join(names)}." if names else ""
+
     # --- HubSpot answers --------------------------------------------------------------------------
 
     def _properties(self):
-        response = self._get(f"/crm/v3/properties/{quote(self.object_type, safe='')}", params={"archived": "false"})
+        path = f"/crm/properties/{API_VERSION}/{quote(self.object_type, safe='')}"
+        response = self._get(path, params={"archived": "false"})
         if response.status_code != 200:
             raise self._error(response, f"listing the properties of {self.object_type}")
-        return _body(response).get("results", []), response
+        return read_json(response).get("results", []), response
 
     def _error(self, response, doing: str) -> ConnectorError:
-        """A HubSpot error body: {status, message, correlationId, category, errors[{context}], …}."""
-        status = response.status_code
-        body = _body(response)
-        category = body.get("category") or body.get("errorType") or ""
-        message = str(body.get("message") or "").replace(self.config["access_token"], MASK)[:300]
-        code, remediation = None, ""
-        if status == 401 and category == "EXPIRED_AUTHENTICATION":
-            code, remediation = ErrorCode.TOKEN_EXPIRED, "The OAuth access token expired; reconnect HubSpot."
-        elif status == 401:
-            remediation = "Check the access token, or rotate it in HubSpot (Settings › Integrations › Private apps)."
-        elif status == 403 and category == "MISSING_SCOPES":
-            scopes = _required_scopes(body)
-            message = f"the app needs one of the scopes {', '.join(scopes)}" if scopes else message
+        body = read_json(response)
+        details = {"correlation_id": body["correlationId"]} if body.get("correlationId") else {}
+        summary, remediation = "", ""
+        if response.status_code == 403 and body.get("category") == "MISSING_SCOPES":
+            scopes = details["required_scopes"] = _required_scopes(body)
+            summary = f"The key needs one of the scopes {', '.join(scopes)}" if scopes else ""
             remediation = (
-                f"Add {' or '.join(scopes) if scopes else 'the missing scope'} to the private app "
-                "(Settings › Integrations › Private apps › Scopes) and test again."
+                f"Add {' or '.join(scopes) if scopes else 'the missing scope'} to the Service Key ({SERVICE_KEYS}, "
+                f"or the legacy private app under {LEGACY_APPS}) and test again."
             )
-        elif status in (404, 400) and (category == "OBJECT_NOT_FOUND" or "infer object type" in message):
-            code = ErrorCode.NOT_FOUND
-            remediation = (
-                "Use contacts, companies, deals, tickets, or a custom object's objectTypeId (2-…) from "
-                "GET /crm/v3/schemas."
-            )
-        error = error_for_status(
-            response,
-            "HubSpot",
-            vendor_message=message,
-            vendor_code=category or None,
-            code=code,
-            remediation=remediation,
-        )
-        error.message = f"When {doing}, {error.message}"
-        if status == 429:
+        error = ERRORS.error(response, doing=doing, summary=summary, remediation=remediation, details=details)
+        if response.status_code == 429:
             window = str(body.get("policyName") or "").lower() or "API"
             wait = f"retry in {error.retry_after:g}s" if error.retry_after is not None else "retry later"
             error.remediation = f"HubSpot's {window} rate limit, shared by all apps of the account, is used up; {wait}."
-        error.details = {
-            "http_status": status,
-            **({"correlation_id": body["correlationId"]} if body.get("correlationId") else {}),
-        }
-        if status == 403 and category == "MISSING_SCOPES":
-            error.details["required_scopes"] = _required_scopes(body)
         return error
 
     def _is_identifier(self, prop: dict) -> bool:
         name = prop.get("name")
-        return (
-            bool(prop.get("hasUniqueValue"))
-            or name == "hs_object_id"
-            or (name == "email" and self.object_type == "contacts")
-        )
+        if name == RECORD_ID:
+            return False
+        return bool(prop.get("hasUniqueValue")) or (name == "email" and self.object_type == "contacts")
 
     # --- fields ---------------------------------------------------------------------------------
 
     def describe_fields(self) -> FieldsDescription:
         properties, _response = self._properties()
+        required = REQUIRED_PROPERTIES.get(self.object_type, ())
         fields = []
         for prop in properties:
             meta = prop.get("modificationMetadata") or {}
             mappable = not meta.get("readOnlyValue") and not prop.get("calculated")
-            identifier = self._is_identifier(prop)
-            if not (mappable or identifier):
+            if not mappable:
                 continue
             fields.append(
                 DestinationField(
                     name=prop["name"],
                     label=prop.get("label") or prop["name"],
                     type=prop.get("type", "string"),
-                    identifier=identifier,
-                    createable=mappable,
-                    updateable=mappable,
+                    required=prop["name"] in required,
+                    identifier=self._is_identifier(prop),
                     description=_describe(prop),
                 )
             )
+        try:
+            id_property = self._id_property(properties, {})
+        except ConnectorError:
+            id_property = None  # the object step explains why; the fields are still worth showing
         return FieldsDescription(
             object=self.object_type,
             source="live",
             fields=fields,
             options={
-                "id_property": self.id_property,
-                "upsert": f"POST /crm/v3/objects/{self.object_type}/batch/upsert (up to 100 inputs, idProperty)",
+                "id_property": id_property,
+                "upsert": f"POST /crm/objects/{API_VERSION}/{self.object_type}/batch/upsert (up to 100 inputs, "
+                "idProperty: a property with unique values)",
             },
         )
-
-
-def _body(response) -> dict:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _required_scopes(body: dict) -> list[str]:

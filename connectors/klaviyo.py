@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from urllib.parse import quote
 
 from ._apikey import ApiKeyConnector
@@ -58,6 +59,9 @@ PROFILE_ATTRIBUTES = [
 class KlaviyoConnector(ApiKeyConnector):
     type = "klaviyo"
     label = "Klaviyo"
+    default_api_version = DEFAULT_REVISION
+    api_version_sunset = date(2028, 10, 15)  # revisions are retired two years after their release
+    api_version_doc = "https://developers.klaviyo.com/en/docs/api_versioning_and_deprecation_policy"
     vendor = "Klaviyo"
     default_base_url = API
     auth_method = "Private API key (Authorization: Klaviyo-API-Key) with a pinned revision header"

@@ -9,6 +9,8 @@ validate-only write for segments, so nothing is written.
 
 from __future__ import annotations
 
+from datetime import date
+
 from ._audience import (
     SHA256_HEX,
     api_error,
@@ -45,6 +47,9 @@ MAX_PAGES = 10
 class LinkedInAdsConnector(Connector):
     type = "linkedin_ads"
     label = "LinkedIn Ads (Matched Audiences)"
+    default_api_version = DEFAULT_VERSION
+    api_version_sunset = date(2027, 3, 16)  # LinkedIn's migrations table: 202603 sunsets 16 March 2027
+    api_version_doc = "https://learn.microsoft.com/en-us/linkedin/marketing/integrations/migrations"
     auth_method = "OAuth 2.0 3-legged member token (rw_dmp_segments + r_ads), refresh token for approved partners"
     default_base_url = API_URL
     config_schema = config_schema(

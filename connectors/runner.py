@@ -1,8 +1,9 @@
 """Runs a connector's steps under an overall time limit, whatever a step does.
 
 The steps run in their own thread; results come back through a queue. When the deadline passes, the step
-in progress is reported as a `timeout` failure and the rest as skipped, and the stray thread's later
-results are ignored.
+in progress is reported as a `timeout` failure and the rest as skipped, the connector is aborted (its
+sockets shut, its session closed, so the stray thread's download stops and it ends) and that thread's
+later results are ignored.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def run_test(connector: Connector, *, timeout: float) -> Iterator[StepResult]:
             return
         done += 1
         yield item
+    connector.abort()
     if done >= len(steps):
         return
     stuck = steps[done]

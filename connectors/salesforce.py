@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import date
 from urllib.parse import quote, urlsplit
 
-from .base import MASK, Connector, DestinationField, FieldsDescription, Step
+from .base import Connector, DestinationField, FieldsDescription, Step
 from .errors import ConnectorError, ErrorCode
 from .http import error_for_status
 from .registry import register
 from .schema import config_schema, credential_host, https_url, secret, string
+from .vendor import ErrorTable, Rule, read_json
 
 DEFAULT_LOGIN_URL = "https://login.salesforce.com"
 DEFAULT_API_VERSION = "66.0"
@@ -19,45 +21,86 @@ API_NAME = "^[A-Za-z][A-Za-z0-9_]{0,79}$"
 LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 NEAR_LIMIT = 0.9
 
-# errorCode of a REST error body ([{message, errorCode, fields}]) -> (our code, remediation)
-REST_ERRORS = {
-    "INVALID_SESSION_ID": (
-        ErrorCode.AUTH_INVALID,
-        "Salesforce refused the access token it had just issued; check the connected app's session and IP "
-        "policies (Relax IP restrictions) and reconnect.",
+# A REST error body is a JSON array of {message, errorCode, fields}: `_rest_fault` reads its first entry.
+REST_ERRORS = ErrorTable(
+    "Salesforce",
+    rules=(
+        Rule(
+            ErrorCode.INVALID_CONFIG,
+            "Salesforce retired API version {version}; set api_version to a current one.",
+            status=410,
+        ),
+        Rule(
+            ErrorCode.AUTH_INVALID,
+            "Salesforce refused the access token it had just issued; check the connected app's session and IP "
+            "policies (Relax IP restrictions) and reconnect.",
+            vendor_code="INVALID_SESSION_ID",
+        ),
+        Rule(
+            ErrorCode.RATE_LIMITED,
+            "The org has used its API request allocation (rolling 24 hours) or its concurrent-request limit; "
+            "retry later, or raise the allocation in Salesforce.",
+            vendor_code="REQUEST_LIMIT_EXCEEDED",
+        ),
+        Rule(
+            ErrorCode.INSUFFICIENT_PERMISSIONS,
+            "Give the user the 'API Enabled' permission (profile or permission set); the org's edition must "
+            "include API access.",
+            vendor_code="API_DISABLED_FOR_ORG",
+        ),
+        Rule(
+            ErrorCode.INSUFFICIENT_PERMISSIONS,
+            "Ask the Salesforce admin to enable API access.",
+            vendor_code="API_CURRENTLY_DISABLED",
+        ),
+        Rule(
+            ErrorCode.INSUFFICIENT_PERMISSIONS, vendor_code=("INSUFFICIENT_ACCESS", "INSUFFICIENT_ACCESS_OR_READONLY")
+        ),
+        Rule(ErrorCode.NOT_FOUND, vendor_code="NOT_FOUND"),
     ),
-    "REQUEST_LIMIT_EXCEEDED": (
-        ErrorCode.RATE_LIMITED,
-        "The org has used its API request allocation (rolling 24 hours) or its concurrent-request limit; "
-        "retry later, or raise the allocation in Salesforce.",
+)
+RECONNECT = "reconnect Salesforce to get a new one."
+# The OAuth token endpoint's {"error", "error_description"}.
+TOKEN_ERRORS = ErrorTable(
+    "Salesforce's token endpoint",
+    rules=(
+        Rule(
+            ErrorCode.TOKEN_EXPIRED,
+            "The refresh token expired or was revoked (connected app refresh-token policy, or the user revoked it); "
+            + RECONNECT,
+            vendor_code="invalid_grant",
+            message="expired",
+        ),
+        Rule(
+            ErrorCode.AUTH_INVALID,
+            "Salesforce refused the refresh token for this app and user; check the user is active and reconnect "
+            "Salesforce.",
+            vendor_code="invalid_grant",
+        ),
+        Rule(
+            ErrorCode.AUTH_INVALID,
+            "client_id is not the consumer key of a connected app in this org (a new app takes up to 10 minutes "
+            "to become usable).",
+            vendor_code="invalid_client_id",
+        ),
+        Rule(
+            ErrorCode.AUTH_INVALID,
+            "client_secret does not match the connected app's consumer secret.",
+            vendor_code="invalid_client",
+        ),
+        Rule(
+            ErrorCode.INVALID_CONFIG,
+            "Allow the refresh-token flow for the connected app (OAuth scope 'refresh_token, offline_access').",
+            vendor_code="unsupported_grant_type",
+        ),
+        Rule(
+            ErrorCode.INSUFFICIENT_PERMISSIONS,
+            "The user is not allowed to use the connected app; pre-authorize their profile or permission set.",
+            vendor_code="invalid_app_access",
+        ),
+        Rule(ErrorCode.AUTH_INVALID, status=(400, 401)),
     ),
-    "API_DISABLED_FOR_ORG": (
-        ErrorCode.INSUFFICIENT_PERMISSIONS,
-        "Give the user the 'API Enabled' permission (profile or permission set); the org's edition must "
-        "include API access.",
-    ),
-    "API_CURRENTLY_DISABLED": (ErrorCode.INSUFFICIENT_PERMISSIONS, "Ask the Salesforce admin to enable API access."),
-    "INSUFFICIENT_ACCESS": (ErrorCode.INSUFFICIENT_PERMISSIONS, ""),
-    "INSUFFICIENT_ACCESS_OR_READONLY": (ErrorCode.INSUFFICIENT_PERMISSIONS, ""),
-    "NOT_FOUND": (ErrorCode.NOT_FOUND, ""),
-}
-# error of the OAuth token endpoint ({error, error_description}) -> (our code, remediation)
-TOKEN_ERRORS = {
-    "invalid_client_id": (
-        ErrorCode.AUTH_INVALID,
-        "client_id is not the consumer key of a connected app in this org (a new app takes up to 10 minutes "
-        "to become usable).",
-    ),
-    "invalid_client": (ErrorCode.AUTH_INVALID, "client_secret does not match the connected app's consumer secret."),
-    "unsupported_grant_type": (
-        ErrorCode.INVALID_CONFIG,
-        "Allow the refresh-token flow for the connected app (OAuth scope 'refresh_token, offline_access').",
-    ),
-    "invalid_app_access": (
-        ErrorCode.INSUFFICIENT_PERMISSIONS,
-        "The user is not allowed to use the connected app; pre-authorize their profile or permission set.",
-    ),
-}
+)
 
 
 @register
@@ -65,6 +108,11 @@ class SalesforceConnector(Connector):
     type = "salesforce"
     label = "Salesforce"
     auth_method = "OAuth 2.0 refresh-token flow (connected app or external client app)"
+    default_api_version = DEFAULT_API_VERSION
+    # Salesforce supports each version at least three years and announces a retirement a year ahead; none is
+    # announced for 66.0 (Spring '26), which the end-of-life table lists as supported.
+    api_version_sunset: date | None = None
+    api_version_doc = "https://developer.salesforce.com/docs/platform/connect-rest-api/guide/intro_api_eol.html"
     config_schema = config_schema(
         "Salesforce",
         "Upserts records of one sObject through the REST API. Authenticates with the OAuth 2.0 refresh-token "
@@ -96,7 +144,9 @@ class SalesforceConnector(Connector):
                 **{"x-pattern-message": "Must be an sObject API name such as Contact or Invoice__c."},
             ),
             "external_id_field": string(
-                "Field used as the upsert key: an External ID field (e.g. Warehouse_Id__c), or Id.",
+                "External ID field used as the upsert key (e.g. Warehouse_Id__c). Without one (or with Id), records "
+                "are created, and updated by record Id: Salesforce's collection upsert accepts External ID fields "
+                "only.",
                 pattern=API_NAME,
                 **{"x-pattern-message": "Must be a field API name such as Warehouse_Id__c."},
             ),
@@ -117,8 +167,8 @@ class SalesforceConnector(Connector):
         ),
         Step(
             "object",
-            "The sObject exists and is visible, the user may create or update its records, and "
-            "external_id_field is an External ID (or Id lookup) field.",
+            "The sObject exists and is visible, the user may create or update its records, and external_id_field, "
+            "when set, is an External ID (or Id lookup) field; without it, records are created and updated by Id.",
             15,
         ),
     )
@@ -144,13 +194,21 @@ class SalesforceConnector(Connector):
     # --- steps ----------------------------------------------------------------------------------
 
     def check_connectivity(self):
+        details = self._check_version()
+        return (
+            f"Reached {self.host} in {details['latency_ms']} ms; it offers API version {self.api_version} "
+            f"(newest {details['newest_api_version']}).",
+            details,
+        )
+
+    def _check_version(self) -> dict:
+        """GET /services/data/ (no credentials): instance_url is a Salesforce org that serves api_version."""
         started = time.monotonic()
         response = self.http.get(f"{self._instance}/services/data/", headers={"Accept": "application/json"})
         latency = int((time.monotonic() - started) * 1000)
         if response.status_code == 429 or response.status_code >= 500:
             raise self._rest_error(response, "listing the API versions")
-        versions = _json(response)
-        offered = [v.get("version") for v in versions if isinstance(v, dict)] if isinstance(versions, list) else []
+        offered = [v.get("version") for v in _json_array(response) if isinstance(v, dict)]
         if response.status_code != 200 or not offered:
             raise ConnectorError(
                 ErrorCode.INVALID_CONFIG,
@@ -169,10 +227,7 @@ class SalesforceConnector(Connector):
                 remediation=f"Set api_version to {newest}, or another version the org offers.",
                 details=details,
             )
-        return (
-            f"Reached {self.host} in {latency} ms; it offers API version {self.api_version} (newest {newest}).",
-            details,
-        )
+        return details
 
     def check_authentication(self):
         token = self._refresh()
@@ -184,14 +239,13 @@ class SalesforceConnector(Connector):
             details["refresh_token_rotated"] = True
         response = self._rest_get("limits")
         if response.status_code == 200:
-            limits = _json(response)
-            requests_today = (limits.get("DailyApiRequests") if isinstance(limits, dict) else None) or {}
+            requests_today = read_json(response).get("DailyApiRequests") or {}
             if "Max" in requests_today:
                 details["daily_api_requests"] = {
                     "max": requests_today["Max"],
                     "remaining": requests_today.get("Remaining"),
                 }
-        elif response.status_code == 403 and self._rest_code(response) not in (
+        elif response.status_code == 403 and _rest_fault(response)[0] not in (
             "REQUEST_LIMIT_EXCEEDED",
             "API_DISABLED_FOR_ORG",
             "API_CURRENTLY_DISABLED",
@@ -227,7 +281,7 @@ class SalesforceConnector(Connector):
                 "object.",
                 details=details,
             )
-        key = self.config.get("external_id_field")
+        key = self._upsert_key()
         if key:
             field = next((f for f in describe.get("fields") or [] if str(f.get("name")).lower() == key.lower()), None)
             if field is None:
@@ -246,14 +300,31 @@ class SalesforceConnector(Connector):
                     details=details,
                 )
             details["external_id_field"] = field["name"]
+            details["write_mode"] = "upsert"
+        else:
+            details["write_mode"] = "create_and_update_by_id"
+            details["external_id_fields"] = _external_ids(describe)
         can = " and ".join(w for w, ok in (("create", createable), ("update", updateable)) if ok)
         named = label if label == details["object"] else f"{label} ({details['object']})"
         message = f"{named} exists and the user may {can} its records"
-        message += f"; upserts match on {details['external_id_field']}." if key else "."
+        if key:
+            message += f"; upserts match on {details['external_id_field']}."
+        else:
+            message += (
+                "; without an External ID field, records are created, and updated by Id (Salesforce's collection "
+                "upsert accepts External ID fields only)."
+            )
+            if details["external_id_fields"]:
+                message += f" To upsert, set external_id_field to {' or '.join(details['external_id_fields'])}."
         usage = details.get("api_usage")
         if usage and usage["limit"] and usage["used"] / usage["limit"] >= NEAR_LIMIT:
             message += f" Warning: {usage['used']} of {usage['limit']} daily API requests are used."
         return message, details
+
+    def _upsert_key(self) -> str | None:
+        """The External ID field upserts match on; None (no field, or Id) means create, and update by Id."""
+        key = self.config.get("external_id_field")
+        return None if not key or key.lower() == "id" else key
 
     # --- Salesforce calls -----------------------------------------------------------------------
 
@@ -275,8 +346,8 @@ class SalesforceConnector(Connector):
         )
         if response.status_code != 200:
             raise self._token_error(response)
-        token = _json(response)
-        if not isinstance(token, dict) or not token.get("access_token"):
+        token = read_json(response)
+        if not token.get("access_token"):
             raise ConnectorError(
                 ErrorCode.VENDOR_ERROR,
                 "Salesforce's token endpoint answered 200 without an access token.",
@@ -291,6 +362,7 @@ class SalesforceConnector(Connector):
                 "to get a new refresh token.",
             )
         self._access_token = token["access_token"]
+        self.remember_secret(self._access_token)
         issued_for = str(token.get("instance_url") or "")
         if issued_for.startswith(("https://", "http://")):
             self._instance = issued_for.rstrip("/")
@@ -313,25 +385,16 @@ class SalesforceConnector(Connector):
         response = self._rest_get(f"sobjects/{quote(self.sobject, safe='')}/describe")
         if response.status_code != 200:
             raise self._rest_error(response, f"describing {self.sobject}")
-        describe = _json(response)
-        return describe if isinstance(describe, dict) else {}
+        return read_json(response)
 
     def _add_usage(self, details: dict) -> None:
         if self.api_usage:
             details["api_usage"] = dict(self.api_usage)
 
-    @staticmethod
-    def _rest_code(response) -> str:
-        body = _json(response)
-        first = body[0] if isinstance(body, list) and body and isinstance(body[0], dict) else {}
-        return str(first.get("errorCode") or "")
-
     def _rest_error(self, response, doing: str) -> ConnectorError:
-        """A REST error: a JSON array of {message, errorCode, fields}."""
-        body = _json(response)
-        first = body[0] if isinstance(body, list) and body and isinstance(body[0], dict) else {}
-        vendor_code = str(first.get("errorCode") or "") or None
-        code, remediation = REST_ERRORS.get(vendor_code or "", (None, ""))
+        vendor_code, vendor_message = _rest_fault(response)
+        rule = REST_ERRORS.rule_for(response.status_code, vendor_code, vendor_message)
+        remediation = rule.remediation.format(version=self.api_version) if rule else ""
         if vendor_code == "NOT_FOUND" and doing.startswith("describing"):
             remediation = (
                 f"Check the sObject API name {self.sobject!r} (custom objects end in __c) and that the integration "
@@ -339,19 +402,18 @@ class SalesforceConnector(Connector):
             )
         error = error_for_status(
             response,
-            "Salesforce",
-            vendor_message=self._scrub(str(first.get("message") or ""))[:300],
-            vendor_code=vendor_code,
-            code=code,
+            REST_ERRORS.vendor,
+            vendor_message=vendor_message,
+            vendor_code=vendor_code or None,
+            code=rule.code if rule else None,
             remediation=remediation,
         )
-        error.message = f"When {doing}, {error.message}"
+        error.message = f"{error.message} (while {doing})"
         error.details = {"http_status": response.status_code}
         self._add_usage(error.details)
         return error
 
     def _token_error(self, response) -> ConnectorError:
-        """The token endpoint's error: {"error": "invalid_grant", "error_description": "…"}."""
         if 300 <= response.status_code < 400:
             return ConnectorError(
                 ErrorCode.INVALID_CONFIG,
@@ -360,44 +422,12 @@ class SalesforceConnector(Connector):
                 "Domain URL.",
                 http_status=response.status_code,
             )
-        body = _json(response)
-        body = body if isinstance(body, dict) else {}
-        error_code = str(body.get("error") or "") or None
-        description = self._scrub(str(body.get("error_description") or ""))[:200]
-        code, remediation = TOKEN_ERRORS.get(error_code or "", (None, ""))
-        if error_code == "invalid_grant":
-            expired = "expired" in description.lower()
-            code = ErrorCode.TOKEN_EXPIRED if expired else ErrorCode.AUTH_INVALID
-            remediation = (
-                "The refresh token expired or was revoked (connected app refresh-token policy, or the user "
-                "revoked it); reconnect Salesforce to get a new one."
-                if expired
-                else "Salesforce refused the refresh token for this app and user; check the user is active and "
-                "reconnect Salesforce."
-            )
-        elif code is None and response.status_code in (400, 401):
-            code = ErrorCode.AUTH_INVALID
-        return error_for_status(
-            response,
-            "Salesforce's token endpoint",
-            vendor_message=description,
-            vendor_code=error_code,
-            code=code,
-            remediation=remediation,
-        )
-
-    def _scrub(self, text: str) -> str:
-        for name in ("client_secret", "refresh_token"):
-            value = self.config.get(name)
-            if value:
-                text = text.replace(value, MASK)
-        if self._access_token:
-            text = text.replace(self._access_token, MASK)
-        return text
+        return TOKEN_ERRORS.error(response)
 
     # --- fields ---------------------------------------------------------------------------------
 
     def describe_fields(self) -> FieldsDescription:
+        self._check_version()  # an unserved version is reported as such, not as an unknown object
         describe = self._describe()
         fields = []
         for field in describe.get("fields") or []:
@@ -418,7 +448,16 @@ class SalesforceConnector(Connector):
                     description=_describe(field),
                 )
             )
-        key = self.config.get("external_id_field")
+        key = self._upsert_key()
+        base = f"/services/data/v{self.api_version}/composite/sobjects"
+        if key:
+            writes = {"upsert": f"PATCH {base}/{self.sobject}/{key} (up to 200 records per request)"}
+        else:
+            writes = {
+                "create": f"POST {base} (up to 200 records per request)",
+                "update": f"PATCH {base} (records carry their Id; up to 200 per request)",
+                "upsert": "needs an External ID field: Salesforce's collection upsert does not match on Id",
+            }
         return FieldsDescription(
             object=describe.get("name", self.sobject),
             source="live",
@@ -428,18 +467,29 @@ class SalesforceConnector(Connector):
                 "custom": bool(describe.get("custom")),
                 "createable": bool(describe.get("createable")),
                 "updateable": bool(describe.get("updateable")),
-                "external_id_field": key or "Id",
-                "upsert": f"PATCH /services/data/v{self.api_version}/composite/sobjects/{self.sobject}/"
-                f"{key or 'Id'} (up to 200 records per request)",
+                "external_id_field": key,
+                **writes,
             },
         )
 
 
-def _json(response):
+def _json_array(response) -> list:
+    """Salesforce's version list and REST errors are JSON arrays, which read_json (objects only) leaves out."""
     try:
-        return response.json()
+        data = response.json()
     except ValueError:
-        return None
+        return []
+    return data if isinstance(data, list) else []
+
+
+def _rest_fault(response) -> tuple[str, str]:
+    """(errorCode, message) of the first entry of a REST error array."""
+    first = next((e for e in _json_array(response) if isinstance(e, dict)), {})
+    return str(first.get("errorCode") or ""), " ".join(str(first.get("message") or "").split())
+
+
+def _external_ids(describe: dict) -> list[str]:
+    return [str(f["name"]) for f in describe.get("fields") or [] if f.get("externalId") and f.get("name")]
 
 
 def _version_key(version: str) -> float:

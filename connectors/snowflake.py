@@ -128,7 +128,10 @@ class SnowflakeConnector(Connector):
                 },
             ),
             "user": string("The Snowflake user the key belongs to (ideally TYPE=SERVICE)."),
-            "private_key": secret("The user's RSA private key in PEM (PKCS#8), at least 2048 bits."),
+            "private_key": secret(
+                "The user's RSA private key in PEM (PKCS#8), at least 2048 bits.",
+                contentMediaType="application/x-pem-file",
+            ),
             "private_key_passphrase": secret("The passphrase of the private key, if it is encrypted."),
             "role": string("Role to use (optional; the user's default role otherwise)."),
             "warehouse": string("Warehouse that runs the writes; the write-permission test resumes it."),

@@ -1,21 +1,23 @@
 """The Trade Desk first-party data segments, filled through the Data API on a regional data server.
 
-The TTD-Auth token is checked with a Platform API read of the advertiser (GET /v3/advertiser/{id}); the
-segment is looked up by name (POST /v3/dmp/firstparty/advertiser; TTD creates it on the first upload if it
-does not exist); the data path is probed with POST /data/advertiser carrying no items, which writes nothing
-but makes the data server check the token and whether the advertiser may send data
-(401 AuthenticationFailed/InvalidToken, 403 IncorrectPermissions/AdvertiserMisconfigured).
+The TTD-Auth token and the advertiser are checked with the Platform API's GraphQL endpoint (the advertiser query);
+the segment is looked up by name in the advertiser's firstPartyData (TTD creates it on the first upload if it
+does not exist). The data path is probed with POST /data/advertiser carrying no items, which writes nothing; its
+reply is judged by HTTP status alone, as TTD documents no body for an upload without items (401: token refused,
+403: the advertiser may not create targeting data, 400: the data server authenticated the token and refused the
+empty upload).
 """
 
 from __future__ import annotations
 
-from ._audience import api_error, body_json, identifier_field
+from ._audience import identifier_field
 from .base import Connector, FieldsDescription, Step
 from .errors import ConnectorError, ErrorCode
 from .registry import register
 from .schema import config_schema, enum, secret, string
+from .vendor import ErrorTable, Rule, read_json
 
-PLATFORM_URL = "https://api.thetradedesk.com/v3"
+GRAPHQL_URL = "https://desk.thetradedesk.com/graphql"
 DATA_SERVERS = {
     "usw": "https://usw-data.adsrvr.org",
     "use": "https://use-data.adsrvr.org",
@@ -33,19 +35,59 @@ ENABLE_DATA = (
     "Ask your Trade Desk account team to enable first-party data uploads (Data API) for advertiser {advertiser} "
     "on the {server} data server, and for the token's user."
 )
-DATA_ERRORS = {
-    "AuthenticationFailed": (ErrorCode.AUTH_INVALID, NEW_TOKEN),
-    "InvalidToken": (ErrorCode.AUTH_INVALID, NEW_TOKEN),
-    "IncorrectPermissions": (ErrorCode.INSUFFICIENT_PERMISSIONS, ENABLE_DATA),
-    "AdvertiserMisconfigured": (ErrorCode.INSUFFICIENT_PERMISSIONS, ENABLE_DATA),
-    "DataProviderMisconfigured": (ErrorCode.INSUFFICIENT_PERMISSIONS, ENABLE_DATA),
-    "TargetingDataLimitReached": (
-        ErrorCode.INVALID_CONFIG,
-        "The advertiser reached its limit of targeting data elements; reuse an existing segment name or remove "
-        "unused segments.",
+ADVERTISER_QUERY = """query Advertiser($id: ID!) {
+  advertiser(id: $id) { id name isArchived partner { id } }
+}"""
+SEGMENT_QUERY = """query FirstPartyData($id: ID!, $name: String!) {
+  advertiser(id: $id) {
+    firstPartyData(first: 100, where: { name: { contains: $name } }) {
+      nodes { id name activeUniques { idsCount } }
+    }
+  }
+}"""
+
+
+def _ttd_fault(body: dict) -> tuple[str, str]:
+    """(code, message): the Data API's {ErrorCode, Message}, or a GraphQL answer's first errors[] entry."""
+    first = next((e for e in body.get("errors") or [] if isinstance(e, dict)), {})
+    code = body.get("ErrorCode") or (first.get("extensions") or {}).get("code")
+    return code, body.get("Message") or body.get("message") or first.get("message")
+
+
+_TOKEN_RULES = (
+    Rule(ErrorCode.TOKEN_EXPIRED, NEW_TOKEN, status=401, message="expired"),
+    Rule(ErrorCode.AUTH_INVALID, NEW_TOKEN, status=401),
+)
+# The Platform API's GraphQL endpoint: HTTP 401 for a refused token; errors[] with HTTP 200 for a refused query.
+PLATFORM_ERRORS = ErrorTable(
+    VENDOR,
+    rules=(
+        *_TOKEN_RULES,
+        Rule(
+            ErrorCode.INSUFFICIENT_PERMISSIONS, "Give the token's user access to advertiser {advertiser}.", status=403
+        ),
+        Rule(ErrorCode.AUTH_INVALID, NEW_TOKEN, status=200, vendor_code="AUTH_NOT_AUTHENTICATED"),
+        Rule(
+            ErrorCode.INSUFFICIENT_PERMISSIONS,
+            "Give the token's user access to advertiser {advertiser} (or check the ID).",
+            status=200,
+            vendor_code="AUTH_NOT_AUTHORIZED",
+        ),
+        Rule(ErrorCode.VENDOR_ERROR, status=200),
     ),
-    "EndpointNotConfigured": (ErrorCode.INVALID_CONFIG, "Check data_server is the region your account uses."),
-}
+    extract=_ttd_fault,
+)
+# The data server, judged by status: its bodies differ by response version and are not documented for every case.
+DATA_ERRORS = ErrorTable(
+    VENDOR,
+    rules=(
+        *_TOKEN_RULES,
+        Rule(ErrorCode.INSUFFICIENT_PERMISSIONS, ENABLE_DATA, status=403),
+        Rule(ErrorCode.INVALID_CONFIG, "Check data_server is the region your account uses.", status=404),
+        Rule(ErrorCode.INVALID_CONFIG, status=413),
+    ),
+    extract=_ttd_fault,
+)
 ID_TYPES = (
     ("TDID", "The Trade Desk ID", "The Trade Desk cookie ID (a UUID)."),
     ("DAID", "Device advertising ID", "Android advertising ID or Apple IDFA (a UUID)."),
@@ -70,14 +112,14 @@ class TheTradeDeskConnector(Connector):
     type = "the_trade_desk"
     label = "The Trade Desk (first-party data)"
     auth_method = "TTD-Auth API token (Platform API token, also accepted by the Data API)"
-    default_base_url = PLATFORM_URL
+    default_base_url = "https://desk.thetradedesk.com"
     config_schema = config_schema(
         "The Trade Desk first-party segment",
         "Adds IDs to a first-party data segment of an advertiser through The Trade Desk Data API on a regional data "
         "server. Authentication: a TTD-Auth API token (Platform API token, lifetime up to one year) issued through "
         "The Trade Desk's Access Management or your TTD account team; the same token authorises the Platform API "
-        "reads the checks use. Alternatives, not accepted here: the legacy TtdSignature header (HMAC-SHA1 of the "
-        "body with the advertiser secret key), and short-lived tokens from POST /v3/authentication "
+        "(GraphQL) reads the checks use. Alternatives, not accepted here: the legacy TtdSignature header (HMAC-SHA1 "
+        "of the body with the advertiser secret key), and short-lived tokens from POST /v3/authentication "
         "(login + password, at most 24 hours).",
         {
             "data_server": enum(
@@ -109,65 +151,63 @@ class TheTradeDeskConnector(Connector):
     steps = (
         Step(
             "connectivity",
-            "DNS resolves, TCP connects and TLS is valid for the regional data server and api.thetradedesk.com.",
+            "DNS resolves, TCP connects and TLS is valid for the regional data server and desk.thetradedesk.com.",
             10,
         ),
-        Step("authentication", "The Platform API accepts the TTD-Auth token (GET /v3/advertiser/{id}).", 15),
+        Step("authentication", "The Platform API (GraphQL) accepts the TTD-Auth token.", 15),
         Step("advertiser", "The advertiser exists, the token's user may read it, and it is not archived.", 5),
         Step(
             "segment",
-            "The first-party segment is looked up by name; a missing one is reported, as TTD creates it on the "
-            "first upload.",
+            "The first-party segment is looked up by name in the advertiser's first-party data; a missing one is "
+            "reported, as TTD creates it on the first upload.",
             15,
             required=False,
         ),
         Step(
             "data_access",
-            "The data server accepts the token for this advertiser's first-party data: POST /data/advertiser with "
-            "no items, so nothing is written.",
+            "The data server accepts the token for this advertiser: POST /data/advertiser with no items, judged by "
+            "HTTP status alone (nothing is written). Whether the advertiser is set up for uploads shows only in the "
+            "first upload when the server answers 400.",
             15,
         ),
     )
 
     def __init__(self, config, *, policy=None):
         super().__init__(config, policy=policy)
-        self._advertiser_response = None
+        self._advertiser_answer = None
 
     # --- steps ----------------------------------------------------------------------------------
 
     def check_connectivity(self):
-        return self.reach(
-            *(
-                self.vendor_url(url)
-                for url in (
-                    f"{self.data_server}/",
-                    "https://api.thetradedesk.com/",
-                )
-            )
-        )
+        return self.reach(*(self.vendor_url(url) for url in (f"{self.data_server}/", "https://desk.thetradedesk.com/")))
 
     def check_authentication(self):
-        response = self._advertiser()
-        if response.status_code in (200, 403, 404):
+        response, _body = self._advertiser()
+        if response.status_code == 200:
             return (
-                f"The Platform API accepted the TTD-Auth token (HTTP {response.status_code}; the advertiser is "
-                "checked next).",
-                {"http_status": response.status_code},
+                "The Platform API accepted the TTD-Auth token (the advertiser is checked next).",
+                {"http_status": 200},
             )
         raise self._error(response, "the advertiser (Platform API)")
 
     def check_advertiser(self):
-        response = self._advertiser()
+        response, body = self._advertiser()
         if response.status_code != 200:
             raise self._error(response, "the advertiser (Platform API)")
-        advertiser = body_json(response)
+        advertiser = self._graphql_data(response, body, "the advertiser (Platform API)")
+        if advertiser is None:
+            raise ConnectorError(
+                ErrorCode.NOT_FOUND,
+                f"The Trade Desk knows no advertiser {self.config['advertiser_id']} that this token can see.",
+                remediation=f"Check advertiser_id {self.config['advertiser_id']}: The Trade Desk does not know it.",
+            )
         details = {
-            "advertiser_id": advertiser.get("AdvertiserId", self.config["advertiser_id"]),
-            "name": advertiser.get("AdvertiserName", ""),
-            "partner_id": advertiser.get("PartnerId", ""),
-            "availability": advertiser.get("Availability", ""),
+            "advertiser_id": advertiser.get("id", self.config["advertiser_id"]),
+            "name": advertiser.get("name", ""),
+            "partner_id": (advertiser.get("partner") or {}).get("id", ""),
+            "archived": bool(advertiser.get("isArchived")),
         }
-        if advertiser.get("Availability") == "Archived":
+        if details["archived"]:
             raise ConnectorError(
                 ErrorCode.INVALID_CONFIG,
                 f"Advertiser {self.config['advertiser_id']} is archived.",
@@ -178,20 +218,13 @@ class TheTradeDeskConnector(Connector):
 
     def check_segment(self):
         name = self.config["segment_name"]
-        response = self.http.post(
-            self.vendor_url(f"{PLATFORM_URL}/dmp/firstparty/advertiser"),
-            json={
-                "AdvertiserId": self.config["advertiser_id"],
-                "SearchTerms": [name],
-                "PageStartIndex": 0,
-                "PageSize": 100,
-            },
-            headers=self._headers(),
-        )
+        what = "the first-party segments (Platform API)"
+        response, body = self._graphql(SEGMENT_QUERY, {"id": self.config["advertiser_id"], "name": name})
         if response.status_code != 200:
-            raise self._error(response, "the first-party segments (Platform API)")
-        results = body_json(response).get("Result") or []
-        match = next((r for r in results if isinstance(r, dict) and r.get("Name") == name), None)
+            raise self._error(response, what)
+        advertiser = self._graphql_data(response, body, what) or {}
+        nodes = (advertiser.get("firstPartyData") or {}).get("nodes") or []
+        match = next((n for n in nodes if isinstance(n, dict) and n.get("name") == name), None)
         if match is None:
             return (
                 f"No first-party segment named '{name}' yet; The Trade Desk creates it on the first upload.",
@@ -200,10 +233,10 @@ class TheTradeDeskConnector(Connector):
         details = {
             "exists": True,
             "segment_name": name,
-            "first_party_data_id": match.get("FirstPartyDataId"),
-            "unique_user_count": match.get("UniqueUserCount"),
+            "first_party_data_id": match.get("id"),
+            "unique_id_count": (match.get("activeUniques") or {}).get("idsCount"),
         }
-        return f"First-party segment '{name}' exists (FirstPartyDataId {match.get('FirstPartyDataId')}).", details
+        return f"First-party segment '{name}' exists (id {match.get('id')}).", details
 
     def check_data_access(self):
         response = self.http.post(
@@ -211,21 +244,23 @@ class TheTradeDeskConnector(Connector):
             json={"AdvertiserId": self.config["advertiser_id"], "Items": []},
             headers=self._headers(),
         )
-        body = body_json(response)
         server = self.config["data_server"]
+        advertiser = self.config["advertiser_id"]
+        details = {"http_status": response.status_code, "data_server": server}
         if response.status_code == 200:
             return (
-                f"The {server} data server accepted an empty upload for advertiser {self.config['advertiser_id']} "
+                f"The {server} data server accepted an upload without items for advertiser {advertiser} "
                 "(nothing was written).",
-                {"http_status": 200, "data_server": server},
+                details,
             )
-        if response.status_code == 400 and body.get("ErrorCode") == "MissingData":
+        if response.status_code == 400:
             return (
-                f"The {server} data server accepted the token and advertiser {self.config['advertiser_id']} and "
-                "refused the empty probe for having no items, as expected (nothing was written).",
-                {"http_status": 400, "vendor_code": "MissingData", "data_server": server},
+                f"The {server} data server accepted the token and refused the upload without items (HTTP 400, as "
+                f"TTD documents for missing items; nothing was written). Whether advertiser {advertiser} may "
+                "upload first-party data shows in the first upload.",
+                details,
             )
-        raise self._error(response, f"the {server} data server")
+        raise self._error(response, f"the {server} data server", data=True)
 
     # --- helpers --------------------------------------------------------------------------------
 
@@ -236,43 +271,29 @@ class TheTradeDeskConnector(Connector):
     def _headers(self) -> dict:
         return {"TTD-Auth": self.config["api_token"], "Accept": "application/json"}
 
-    def _advertiser(self):
-        if self._advertiser_response is None:
-            self._advertiser_response = self.http.get(
-                self.vendor_url(f"{PLATFORM_URL}/advertiser/{self.config['advertiser_id']}"), headers=self._headers()
-            )
-        return self._advertiser_response
-
-    def _error(self, response, what: str) -> ConnectorError:
-        """TTD answers `{"ErrorCode", "Message"}` (Data API v2) or `{"Message", "ErrorDetails"}` (Platform API)."""
-        body = body_json(response)
-        vendor_code = str(body.get("ErrorCode") or "") or None
-        reasons = [
-            f"{d.get('Property')}: {'; '.join(map(str, d.get('Reasons') or []))}"
-            for d in body.get("ErrorDetails") or []
-            if isinstance(d, dict)
-        ]
-        text = " ".join([str(body.get("Message") or body.get("message") or ""), *reasons])
-        message = self.redact(text)
-        code, remediation = DATA_ERRORS.get(vendor_code or "", (None, ""))
-        status = response.status_code
-        if status == 401:
-            expired = "expired" in message.lower()
-            code = ErrorCode.TOKEN_EXPIRED if expired else ErrorCode.AUTH_INVALID
-            remediation = NEW_TOKEN
-        elif status == 403 and code is None:
-            remediation = (
-                f"Give the token's user access to advertiser {self.config['advertiser_id']} (or check the ID); "
-                + ENABLE_DATA
-            )
-        elif status == 404 and code is None:
-            remediation = f"Check advertiser_id {self.config['advertiser_id']}: The Trade Desk does not know it."
-        elif status == 413:
-            code = ErrorCode.INVALID_CONFIG
-        remediation = remediation.format(advertiser=self.config["advertiser_id"], server=self.config["data_server"])
-        return api_error(
-            response, VENDOR, what, message=message, vendor_code=vendor_code, code=code, remediation=remediation
+    def _graphql(self, query: str, variables: dict):
+        response = self.http.post(
+            self.vendor_url(GRAPHQL_URL), json={"query": query, "variables": variables}, headers=self._headers()
         )
+        return response, read_json(response)
+
+    def _advertiser(self):
+        if self._advertiser_answer is None:
+            self._advertiser_answer = self._graphql(ADVERTISER_QUERY, {"id": self.config["advertiser_id"]})
+        return self._advertiser_answer
+
+    def _graphql_data(self, response, body: dict, what: str) -> dict | None:
+        """`data.advertiser` of a GraphQL answer; `errors` (HTTP 200 in GraphQL) become a ConnectorError."""
+        if body.get("errors"):
+            raise self._error(response, what)
+        data = body.get("data") or {}
+        advertiser = data.get("advertiser") if isinstance(data, dict) else None
+        return advertiser if isinstance(advertiser, dict) else None
+
+    def _error(self, response, what: str, *, data: bool = False) -> ConnectorError:
+        table = DATA_ERRORS if data else PLATFORM_ERRORS
+        context = {"advertiser": self.config["advertiser_id"], "server": self.config["data_server"]}
+        return table.error(response, doing=f"checking {what}", context=context)
 
     # --- fields ---------------------------------------------------------------------------------
 

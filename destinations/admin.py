@@ -1,15 +1,16 @@
 """Django admin for operators: destinations (with live connection tests), connections, pipelines, syncs.
 
 Writes go through the services (`destination_create` / `destination_update` / `destination_delete`, the
-connection ones likewise), so the admin keeps the API's rules: configs validate against the type's schema
-with the same `config.<field>` errors, secrets are shown only as ******** (left as they are, or blank, they
-keep their stored value), and a destination used by an active pipeline or sync cannot be deleted.
+connection ones likewise), once per save, so the admin keeps the API's rules: configs validate against the
+type's schema with the same `config.<field>` errors (shown on the fields), secrets are never shown (left
+blank, they keep their stored value), and a destination used by an active pipeline or sync cannot be deleted.
+The config is edited in a form generated from the type's JSON Schema (admin_config.py); the type is chosen
+before the add form, and changed only through the Change type page.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import uuid
 from functools import partial
 
@@ -19,16 +20,19 @@ from django.contrib.admin.actions import delete_selected as django_delete_select
 from django.contrib.admin.utils import NestedObjects, model_ngettext
 from django.db import router, transaction
 from django.db.models import Count
-from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from connectors.base import MASK, Connector
-from connectors.registry import UnknownConnectorType, connector_classes, get_connector_class
-
 from . import admin_checks, admin_views, services
-from .config import mask_config
+from .admin_config import (
+    ConfigEditorField,
+    connector_or_none,
+    submitted_config,
+    type_label,
+    typed_secrets,
+    workspace_label,
+)
 from .errors import Conflict, InvalidInput
 from .models import (
     Connection,
@@ -46,6 +50,8 @@ BADGE_COLOURS = {
 }
 STEP_ICONS = {"passed": "✓", "failed": "✗", "skipped": "–"}
 HISTORY_ROWS = 20
+TYPE_PARAM = "destination_type"  # the add page's type, chosen first
+NEW_TYPE_PARAM = "new_type"  # the change page with a type change under way
 
 
 def status_badge(status: str, error: str = ""):
@@ -60,151 +66,70 @@ def status_badge(status: str, error: str = ""):
     )
 
 
-def _connector(destination_type: str) -> type[Connector] | None:
-    try:
-        return get_connector_class(destination_type)
-    except UnknownConnectorType:
-        return None
-
-
-def _masked(destination_type: str, config: dict) -> dict:
-    connector_cls = _connector(destination_type)
-    # A type whose connector was removed: show nothing that could be secret.
-    return mask_config(connector_cls, config) if connector_cls else {}
-
-
-# --- a JSON config field whose secrets never reach the page ---------------------------------------------
-
-
-class ConfigJSONField(forms.JSONField):
-    default_error_messages = {
-        "invalid": "Enter valid JSON (an object). What you typed is not shown again, as it may contain secrets.",
-    }
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault(
-            "widget",
-            forms.Textarea(
-                attrs={
-                    "rows": 12,
-                    "cols": 80,
-                    "class": "vLargeTextField",
-                    "style": "font-family:monospace",
-                    "spellcheck": "false",
-                }
-            ),
-        )
-        super().__init__(**kwargs)
-
-    def prepare_value(self, value):
-        if isinstance(value, forms.fields.InvalidJSONInput):
-            return value
-        return json.dumps(value, indent=2, ensure_ascii=False)
-
-
-def _blank_keeps_stored(connector_cls: type[Connector], submitted: dict, stored: dict) -> dict:
-    """A secret sent blank means "keep the stored value" (as ******** does); with nothing stored, not set."""
-    out = dict(submitted)
-    for name in connector_cls.secret_fields():
-        value = out.get(name)
-        if value == "":
-            if name in stored:
-                out[name] = MASK
-            else:
-                out.pop(name)
-        elif isinstance(value, dict):
-            kept = stored.get(name) if isinstance(stored.get(name), dict) else {}
-            out[name] = {k: MASK if v == "" else v for k, v in value.items() if v != "" or k in kept}
-    return out
-
-
-def _as_full_document(submitted: dict, stored: dict) -> dict:
-    """The form holds the whole config: a key removed from it is removed (the services merge key by key)."""
-    return {**dict.fromkeys(k for k in stored if k not in submitted), **submitted}
-
-
-def _typed_secrets(connector_classes_: list[type[Connector]], config: dict) -> tuple[dict, list[str]]:
-    """`config` with every secret value that is not blank or ******** blanked, and the paths blanked."""
-    secret_names = {name for cls in connector_classes_ for name in cls.secret_fields()}
-    cleaned, paths = dict(config), []
-    for name in sorted(secret_names & set(config)):
-        value = config[name]
-        if isinstance(value, dict):
-            cleaned[name] = {k: "" if v not in ("", MASK) else v for k, v in value.items()}
-            paths.extend(f"{name}.{k}" for k, v in value.items() if v not in ("", MASK))
-        elif value not in (None, "", MASK):
-            cleaned[name] = ""
-            paths.append(name)
-    return cleaned, paths
-
-
-class _Rollback(Exception):
-    pass
-
-
-def _dry_run(call) -> None:
-    """Run a service call and undo it: the service's own validation, nothing saved."""
-    try:
-        with transaction.atomic():
-            call()
-            raise _Rollback
-    except _Rollback:
-        pass
+# --- the config editor and the one service call -------------------------------------------------------
 
 
 class ServiceConfigForm(forms.ModelForm):
-    """A model form whose save is one service call, checked (and rolled back) while the form validates.
+    """A model form for something with a type's config, saved by ONE service call once the form is valid.
 
-    Subclasses set `config_field` (the JSON field's name), `error_prefix` (the service's error path root)
-    and `error_fields` (service error path -> form field), and implement `service_call()`.
+    The model admin makes a subclass per request naming `destination_type` (and `retype` when the type is
+    being changed). The call runs in `_post_clean`, inside the admin's transaction, so what the service
+    refuses (`config.<field>` paths and the rest) lands on the form's fields; `save()` returns the saved row.
+    Subclasses set `config_field`, `error_prefix`, `error_fields` and implement `stored_config` and `service_call`.
     """
 
-    config_field = "config_json"
+    config_field = "config"
+    config_label = "Config"
+    config_help = ""
     error_prefix = "config"
     error_fields: dict[str, str] = {}
+    destination_type = ""
+    retype = False
+    actor = None
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # The stored type, before validation copies the submitted one onto the instance.
-        self.stored_type = "" if self.instance._state.adding else self.instance.destination_type
+        self.connector_cls = connector_or_none(self.destination_type)
+        adding = self.instance._state.adding
+        self.stored = {} if adding or self.retype else self.stored_config()
+        self.fields[self.config_field] = ConfigEditorField(
+            label=self.config_label, connector_cls=self.connector_cls, stored=self.stored, help_text=self.config_help
+        )
+        if "workspace" in self.fields:
+            self.fields["workspace"].label_from_instance = workspace_label
+        if not self.is_bound:
+            self.initial[self.config_field] = self.stored
+        self.saved = None
 
     def stored_config(self) -> dict:
         raise NotImplementedError
 
-    def current_type(self) -> str:
-        return self.cleaned_data.get("destination_type") or self.stored_type
-
     def service_call(self, cleaned: dict, config: dict):
         raise NotImplementedError
 
-    def clean(self):
-        cleaned = super().clean()
-        if self.errors:
-            return cleaned
-        config = cleaned.get(self.config_field)
-        if config in (None, ""):
-            config = {}
-        if not isinstance(config, dict):
-            self.add_error(self.config_field, f"{self.error_prefix}: Must be a JSON object.")
-            return cleaned
-        connector_cls = _connector(self.current_type())
-        if connector_cls is None:
-            self.add_error(None, f"Unknown destination type {self.current_type()!r}.")
-            return cleaned
-        same_type = bool(self.stored_type) and self.current_type() == self.stored_type
-        stored = self.stored_config() if same_type else {}
-        config = _blank_keeps_stored(connector_cls, config, stored)
-        if same_type:
-            config = _as_full_document(config, stored)
-        self.save_call = self.service_call(cleaned, config)
-        try:
-            _dry_run(partial(self.save_call, actor=None))
-        except InvalidInput as exc:
-            for error_path, messages_ in exc.errors.items():
-                self.add_error(self._field_for(error_path), [f"{error_path}: {m}" for m in messages_])
-        except Conflict as exc:
-            self.add_error(None, exc.detail)
-        return cleaned
+    def submitted(self) -> dict:
+        """What the editor sent, in the services' terms (blank secret: keep the stored one)."""
+        return submitted_config(self.connector_cls, self.cleaned_data.get(self.config_field) or {}, self.stored)
+
+    def _post_clean(self):
+        super()._post_clean()
+        if not self._errors:
+            if self.connector_cls is None:
+                self.add_error(None, f"Unknown destination type {self.destination_type!r}.")
+            else:
+                try:
+                    self.saved = self.service_call(self.cleaned_data, self.submitted())
+                except InvalidInput as exc:
+                    self.add_service_errors(exc.errors)
+                except Conflict as exc:
+                    self.add_error(None, exc.detail)
+        if self._errors and self.is_bound:
+            self._name_secrets_to_retype()
+
+    def add_service_errors(self, errors: dict[str, list[str]]) -> None:
+        self.fields[self.config_field].widget.set_errors(errors, self.error_prefix)
+        for error_path, messages_ in errors.items():
+            self.add_error(self._field_for(error_path), [f"{error_path}: {m}" for m in messages_])
 
     def _field_for(self, error_path: str) -> str | None:
         if error_path == self.error_prefix or error_path.startswith(self.error_prefix + "."):
@@ -212,64 +137,56 @@ class ServiceConfigForm(forms.ModelForm):
         field = self.error_fields.get(error_path)
         return field if field in self.fields else None
 
-    def full_clean(self):
-        super().full_clean()
-        if self.is_bound and self._errors:
-            self._keep_secrets_off_the_page()
-
-    def _keep_secrets_off_the_page(self):
-        """Re-rendering the form after an error must not echo a secret just typed: blank it, and say so."""
-        raw = self.data.get(self.add_prefix(self.config_field), "")
+    def _name_secrets_to_retype(self) -> None:
+        """The page shows secrets blank, so one just typed into a refused form is gone: say which to type again."""
+        if self.connector_cls is None:
+            return
         try:
-            submitted = json.loads(raw) if raw.strip() else {}
-        except (json.JSONDecodeError, AttributeError):
-            submitted = None
-        types = {self.data.get(self.add_prefix("destination_type")), self.stored_type}
-        classes = [cls for cls in (_connector(t) for t in types if t) if cls is not None]
-        data = self.data.copy()
-        if not isinstance(submitted, dict):
-            # Not a JSON object: it cannot be cleaned key by key, so show the stored (masked) config instead.
-            data[self.add_prefix(self.config_field)] = ConfigJSONField().prepare_value(self.initial_config())
-        else:
-            cleaned, paths = _typed_secrets(classes, submitted)
-            data[self.add_prefix(self.config_field)] = ConfigJSONField().prepare_value(cleaned)
-            if paths:
-                self._errors.setdefault(self.config_field, self.error_class()).append(
-                    "Secret values are never shown again; type them again: " + ", ".join(paths) + "."
-                )
-        self.data = data
+            sent = self.fields[self.config_field].to_python(self.data.get(self.add_prefix(self.config_field)))
+        except forms.ValidationError:
+            return
+        paths = typed_secrets(self.connector_cls, sent)
+        if paths:
+            self._errors.setdefault(self.config_field, self.error_class()).append(
+                "Secret values are never shown again; type them again: " + ", ".join(paths) + "."
+            )
 
-    def initial_config(self) -> dict:
-        if not self.stored_type:
-            return {}
-        return _masked(self.stored_type, self.stored_config())
+    def save(self, commit=True):
+        return self.saved
+
+    def save_m2m(self):
+        """Nothing more to save: the service call saved everything."""
 
 
 class DestinationForm(ServiceConfigForm):
-    destination_type = forms.ChoiceField(label="Type")
-    config_json = ConfigJSONField(
-        label="Config",
-        required=False,
-        help_text="The type's config as JSON. Secrets show as ********: leave them (or blank them) to keep the "
-        "stored value, type a new value to replace it, remove the key to remove it. Values from the shared "
-        "connection need not be repeated.",
+    config_help = (
+        "The settings of this destination type. Secrets show blank: leave them blank to keep the stored value. "
+        "Fields the shared connection sets need not be repeated."
     )
-    error_fields = {"destination_type": "destination_type", "connection_id": "connection", "name": "name"}
+    error_fields = {"connection_id": "connection", "name": "name", "destination_type": None}
+    confirm_type_change = forms.BooleanField(
+        required=False,
+        help_text="The current config and its stored secrets are dropped; the status goes back to pending.",
+    )
 
     class Meta:
         model = Destination
-        fields = ["workspace", "name", "destination_type", "connection", "check_interval_minutes"]
+        fields = ["workspace", "name", "connection", "check_interval_minutes"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        choices = [(name, f"{cls.label} ({name})") for name, cls in connector_classes().items()]
-        if not self.instance._state.adding and self.instance.destination_type not in connector_classes():
-            choices.append((self.instance.destination_type, f"{self.instance.destination_type} (no connector)"))
-        self.fields["destination_type"].choices = choices
-        if "connection" in self.fields and not self.instance._state.adding:
-            self.fields["connection"].queryset = Connection.objects.filter(workspace_id=self.instance.workspace_id)
-        if not self.is_bound:
-            self.initial["config_json"] = self.initial_config()
+        if "connection" in self.fields:
+            connections = Connection.objects.filter(destination_type=self.destination_type).select_related("workspace")
+            if not self.instance._state.adding:
+                connections = connections.filter(workspace_id=self.instance.workspace_id)
+            self.fields["connection"].queryset = connections
+            self.fields["connection"].label_from_instance = lambda c: f"{c.name} — {workspace_label(c.workspace)}"
+        if self.retype:
+            confirm = self.fields["confirm_type_change"]
+            confirm.required = True
+            confirm.label = f"Replace the config with this new {type_label(self.destination_type)} config"
+        else:
+            del self.fields["confirm_type_change"]
 
     def stored_config(self) -> dict:
         return self.instance.own_config()
@@ -278,68 +195,62 @@ class DestinationForm(ServiceConfigForm):
         connection = cleaned.get("connection")
         connection_id = connection.pk if connection else None
         if self.instance._state.adding:
-            return partial(
-                services.destination_create,
+            return services.destination_create(
                 workspace=cleaned["workspace"],
+                actor=self.actor,
                 name=cleaned["name"],
-                destination_type=cleaned["destination_type"],
+                destination_type=self.destination_type,
                 config=config,
                 connection_id=connection_id,
                 check_interval_minutes=cleaned.get("check_interval_minutes"),
             )
         data = {
             "name": cleaned["name"],
-            "destination_type": cleaned["destination_type"],
             "connection_id": connection_id,
             "config": config,
             "check_interval_minutes": cleaned.get("check_interval_minutes"),
         }
-        return partial(_update_as, services.destination_update, "destination", self.instance, data)
+        if self.retype:
+            data["destination_type"] = self.destination_type
+        return services.destination_update(destination=self.instance, actor=self.actor, data=data)
 
 
 class ConnectionForm(ServiceConfigForm):
-    destination_type = forms.ChoiceField(label="Type")
-    config_field = "credentials_json"
-    error_prefix = "credentials"
-    credentials_json = ConfigJSONField(
-        label="Credentials",
-        required=False,
-        help_text="The credentials shared by this workspace's destinations of this type, as JSON. Secrets show as "
-        "********: leave them (or blank them) to keep the stored value.",
+    config_field = "credentials"
+    config_label = "Credentials"
+    config_help = (
+        "The credentials shared by this workspace's destinations of this type; fill only what they share. "
+        "Secrets show blank: leave them blank to keep the stored value."
     )
-    error_fields = {"destination_type": "destination_type", "name": "name"}
+    error_prefix = "credentials"
+    error_fields = {"name": "name", "destination_type": None}
 
     class Meta:
         model = Connection
-        fields = ["workspace", "name", "destination_type"]
+        fields = ["workspace", "name"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if "destination_type" in self.fields:
-            self.fields["destination_type"].choices = [
-                (name, f"{cls.label} ({name})") for name, cls in connector_classes().items()
-            ]
-        if not self.is_bound:
-            self.initial["credentials_json"] = self.initial_config()
+        # Credentials fill part of a config: nothing is required here.
+        widget = self.fields[self.config_field].widget
+        for spec in widget.schema["properties"].values():
+            spec["required"] = False
 
     def stored_config(self) -> dict:
         return dict(self.instance.credentials)
 
     def service_call(self, cleaned: dict, config: dict):
         if self.instance._state.adding:
-            return partial(
-                services.connection_create,
+            return services.connection_create(
                 workspace=cleaned["workspace"],
+                actor=self.actor,
                 name=cleaned["name"],
-                destination_type=cleaned["destination_type"],
+                destination_type=self.destination_type,
                 credentials=config,
             )
-        data = {"name": cleaned["name"], "credentials": config}
-        return partial(_update_as, services.connection_update, "connection", self.instance, data)
-
-
-def _update_as(service, argument: str, instance, data: dict, *, actor):
-    return service(**{argument: instance}, actor=actor, data=data)
+        return services.connection_update(
+            connection=self.instance, actor=self.actor, data={"name": cleaned["name"], "credentials": config}
+        )
 
 
 class ServiceSaveMixin:
@@ -350,10 +261,28 @@ class ServiceSaveMixin:
     def service_delete(self, obj) -> None:
         raise NotImplementedError
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        """The form for this request's type; its validation ends with the one service call, as `request.user`."""
+        form = super().get_form(request, obj, change=change, **kwargs)
+        destination_type, retype = self.form_type(request, obj)
+        attrs = {"destination_type": destination_type, "retype": retype, "actor": request.user}
+        return type(form.__name__, (form,), attrs)
+
+    def form_type(self, request, obj) -> tuple[str, bool]:
+        """(type, changing type?): the stored type, or on the add page the one chosen first."""
+        if obj is None:
+            return request.GET.get(TYPE_PARAM, ""), False
+        return obj.destination_type, False
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """The type is chosen first (its own page); then the add form shows that type's settings."""
+        if connector_or_none(request.GET.get(TYPE_PARAM, "")) is None:
+            return admin_views.choose_type(request, self)
+        context = {**(extra_context or {}), "chosen_type": type_label(request.GET[TYPE_PARAM])}
+        return super().add_view(request, form_url, context)
+
     def save_model(self, request, obj, form, change):
-        saved = form.save_call(actor=request.user)
-        # The admin goes on with `obj` (the log entry, the redirect): make it the saved row.
-        obj.__dict__.update(saved.__dict__)
+        """Saved already: by the service call that ended the form's validation (`obj` is that row)."""
 
     def delete_model(self, request, obj):
         try:
@@ -402,52 +331,6 @@ class ServiceSaveMixin:
 # --- destinations -------------------------------------------------------------------------------------
 
 
-class RecentRunsFormSet(BaseInlineFormSet):
-    def get_queryset(self):
-        return super().get_queryset()[:HISTORY_ROWS]
-
-
-class TestRunInline(admin.TabularInline):
-    """The destination's test history, newest first; read-only, steps summarised, no secrets."""
-
-    model = TestRun
-    fk_name = "destination"
-    formset = RecentRunsFormSet
-    verbose_name = "connection test"
-    verbose_name_plural = f"Connection tests (latest {HISTORY_ROWS})"
-    fields = ("started_at", "trigger", "actor", "result", "duration", "steps_summary")
-    readonly_fields = fields
-    ordering = ("-started_at",)
-    extra = 0
-    max_num = 0
-    can_delete = False
-    show_change_link = True
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("actor")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    @admin.display(description="Result")
-    def result(self, run: TestRun):
-        return _run_result(run)
-
-    @admin.display(description="Duration")
-    def duration(self, run: TestRun):
-        return f"{run.duration_ms} ms" if run.duration_ms is not None else "–"
-
-    @admin.display(description="Steps")
-    def steps_summary(self, run: TestRun):
-        return _steps_summary(run.steps)
-
-
 def _run_result(run: TestRun):
     if run.success is None:
         return status_badge(DestinationStatus.PENDING) if run.finished_at is None else "–"
@@ -472,22 +355,66 @@ def _steps_summary(steps: list[dict]):
     )
 
 
+class TypeFilter(admin.SimpleListFilter):
+    """By type, with the types' labels ("Salesforce"), not their keys."""
+
+    title = "type"
+    parameter_name = "destination_type__exact"
+
+    def lookups(self, request, model_admin):
+        used = set(model_admin.get_queryset(request).values_list("destination_type", flat=True).distinct())
+        return sorted(((t, type_label(t)) for t in used), key=lambda choice: choice[1].lower())
+
+    def queryset(self, request, queryset):
+        return queryset.filter(destination_type=self.value()) if self.value() else queryset
+
+
+class WorkspaceFilter(admin.SimpleListFilter):
+    """By workspace; same-named workspaces are told apart by their id prefix."""
+
+    title = "workspace"
+    parameter_name = "workspace__id__exact"
+
+    def lookups(self, request, model_admin):
+        from workspaces.models import Workspace
+
+        used = model_admin.get_queryset(request).values("workspace_id")
+        return [(str(w.pk), workspace_label(w)) for w in Workspace.objects.filter(pk__in=used).order_by("name", "pk")]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(workspace_id=self.value()) if self.value() else queryset
+
+
+def latest_failure(destination: Destination) -> dict | None:
+    """The failed step of the destination's latest finished test, if that test failed."""
+    run = (
+        TestRun.objects.filter(destination=destination, finished_at__isnull=False)
+        .only("steps", "success")
+        .order_by("-started_at")
+        .first()
+    )
+    return run.failed_step if run is not None and run.success is False else None
+
+
 @admin.register(Destination)
 class DestinationAdmin(ServiceSaveMixin, admin.ModelAdmin):
     form = DestinationForm
-    list_display = ("name", "destination_type", "workspace", "status_column", "last_tested_at")
-    list_filter = ("destination_type", "status", "workspace")
+    list_display = ("name", "type_column", "workspace_column", "status_column", "last_tested_at")
+    list_filter = (TypeFilter, "status", WorkspaceFilter)
     list_select_related = ("workspace",)
     search_fields = ("name",)
     search_help_text = "Search by name, or paste a destination id."
     ordering = ("-created_at",)
-    inlines = (TestRunInline,)
     actions = ("test_selected", "delete_selected")
     readonly_fields = (
         "id",
+        "type_column",
+        "workspace_column",
         "status_column",
-        "status_error",
+        "status_error_column",
         "last_tested_at",
+        "recent_tests",
+        "test_before_saving",
         "created_by",
         "created_at",
         "updated_at",
@@ -495,20 +422,26 @@ class DestinationAdmin(ServiceSaveMixin, admin.ModelAdmin):
     change_form_template = "admin/destinations/destination/change_form.html"
 
     def get_fieldsets(self, request, obj=None):
-        main = ("workspace", "name", "destination_type", "connection", "config_json")
         if obj is None:
-            return [(None, {"fields": main})]
+            return [(None, {"fields": ("workspace", "name", "connection", "config", "test_before_saving")})]
+        main = ("id", "workspace_column", "name", "type_column", "connection", "config", "test_before_saving")
+        if self.form_type(request, obj)[1]:
+            main = (*main, "confirm_type_change")
         return [
-            (None, {"fields": ("id", *main)}),
-            ("Status", {"fields": ("status_column", "status_error", "last_tested_at", "check_interval_minutes")}),
+            (None, {"fields": main}),
+            (
+                "Status",
+                {"fields": ("status_column", "status_error_column", "last_tested_at", "check_interval_minutes")},
+            ),
+            ("Connection tests", {"fields": ("recent_tests",)}),
             ("History", {"fields": ("created_by", "created_at", "updated_at"), "classes": ("collapse",)}),
         ]
 
-    def get_readonly_fields(self, request, obj=None):
-        return (*self.readonly_fields, "workspace") if obj is not None else self.readonly_fields
-
-    def get_inline_instances(self, request, obj=None):
-        return super().get_inline_instances(request, obj) if obj is not None else []
+    def form_type(self, request, obj) -> tuple[str, bool]:
+        new_type = request.GET.get(NEW_TYPE_PARAM, "")
+        if obj is not None and new_type and new_type != obj.destination_type and connector_or_none(new_type):
+            return new_type, True
+        return super().form_type(request, obj)
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("workspace", "connection", "created_by")
@@ -519,9 +452,88 @@ class DestinationAdmin(ServiceSaveMixin, admin.ModelAdmin):
             results |= queryset.filter(pk=uuid.UUID(search_term.strip()))
         return results, may_have_duplicates
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        context = dict(extra_context or {})
+        if obj is not None:
+            new_type, retype = self.form_type(request, obj)
+            if retype:
+                context["retype"] = {"from": type_label(obj.destination_type), "to": type_label(new_type)}
+            context["draft_test_url"] = _with_query(
+                request, reverse("admin:destinations_destination_test_draft", args=[obj.pk])
+            )
+        return super().change_view(request, object_id, form_url, context)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        draft_url = _with_query(request, reverse("admin:destinations_destination_test_draft_new"))
+        context = {**(extra_context or {}), "draft_test_url": draft_url}
+        return super().add_view(request, form_url, context)
+
     @admin.display(description="Status", ordering="status")
     def status_column(self, destination: Destination):
         return status_badge(destination.status, destination.status_error)
+
+    @admin.display(description="Type", ordering="destination_type")
+    def type_column(self, destination: Destination) -> str:
+        return type_label(destination.destination_type)
+
+    @admin.display(description="Workspace", ordering="workspace__name")
+    def workspace_column(self, destination: Destination) -> str:
+        return workspace_label(destination.workspace)
+
+    @admin.display(description="Status error")
+    def status_error_column(self, destination: Destination):
+        """The error, and what to do about it (the failed step's remediation from the latest test)."""
+        if not destination.status_error:
+            return "–"
+        failure = latest_failure(destination) if destination.status == DestinationStatus.ERROR else None
+        remediation = ((failure or {}).get("error") or {}).get("remediation", "")
+        if not remediation:
+            return destination.status_error
+        return format_html(
+            '{}<div class="remediation" id="remediation"><strong>What to do:</strong> {}</div>',
+            destination.status_error,
+            remediation,
+        )
+
+    @admin.display(description="Test before saving")
+    def test_before_saving(self, destination: Destination):
+        """The button and the panel its steps stream into (static/destinations/test_draft.js)."""
+        stored = "" if destination._state.adding else " (secrets left blank use the stored ones)"
+        return format_html(
+            "<p>Runs the connection test with the values in this form{}. Nothing is saved and the status does not "
+            'change.</p><button type="button" class="button" id="test-draft">Test before saving</button>'
+            '<div id="draft-test" hidden><ul id="draft-errors" class="errorlist"></ul><ol id="draft-steps" '
+            'class="steps"></ol><p id="draft-result" class="test-result" data-state="idle"></p></div>',
+            stored,
+        )
+
+    @admin.display(description=f"Latest {HISTORY_ROWS}")
+    def recent_tests(self, destination: Destination):
+        runs = TestRun.objects.filter(destination=destination).select_related("actor")[:HISTORY_ROWS]
+        if not runs:
+            return "Not tested yet."
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    reverse("admin:destinations_testrun_change", args=[run.pk]),
+                    run.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    run.get_trigger_display(),
+                    run.actor or "–",
+                    _run_result(run),
+                    f"{run.duration_ms} ms" if run.duration_ms is not None else "–",
+                    _steps_summary(run.steps),
+                )
+                for run in runs
+            ),
+        )
+        return format_html(
+            '<table id="recent-tests"><thead><tr><th>Started</th><th>Trigger</th><th>By</th><th>Result</th>'
+            "<th>Duration</th><th>Steps</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
 
     def service_delete(self, obj):
         services.destination_delete(destination=obj)
@@ -533,38 +545,36 @@ class DestinationAdmin(ServiceSaveMixin, admin.ModelAdmin):
             protected = _blockers(objs)
         return to_delete, model_count, perms_needed, protected
 
-    # --- connection tests ---------------------------------------------------------------------------
+    # --- connection tests, type changes, the failures dashboard -------------------------------------
 
     def get_urls(self):
         info = f"{self.opts.app_label}_{self.opts.model_name}"
+
+        def view(function, name, route):
+            return path(route, self.admin_site.admin_view(partial(function, model_admin=self)), name=f"{info}_{name}")
+
         return [
-            path("<uuid:object_id>/test/", self.admin_site.admin_view(self.connection_test_start), name=f"{info}_test"),
-            path(
-                "<uuid:object_id>/test/<uuid:run_id>/",
-                self.admin_site.admin_view(self.connection_test_run_page),
-                name=f"{info}_test_run",
-            ),
-            path(
-                "<uuid:object_id>/test/<uuid:run_id>/events/",
-                self.admin_site.admin_view(self.connection_test_events),
-                name=f"{info}_test_events",
-            ),
+            view(admin_views.failures_dashboard, "dashboard", "dashboard/"),
+            view(admin_views.connection_test_draft, "test_draft_new", "test-draft/"),
+            view(admin_views.draft_test_events, "test_draft_events", "test-draft/<uuid:run_id>/events/"),
+            view(admin_views.connection_test_draft, "test_draft", "<uuid:object_id>/test-draft/"),
+            view(admin_views.change_type, "change_type", "<uuid:object_id>/change-type/"),
+            view(admin_views.connection_test_start, "test", "<uuid:object_id>/test/"),
+            view(admin_views.connection_test_run_page, "test_run", "<uuid:object_id>/test/<uuid:run_id>/"),
+            view(admin_views.connection_test_events, "test_events", "<uuid:object_id>/test/<uuid:run_id>/events/"),
             *super().get_urls(),
         ]
-
-    def connection_test_start(self, request, object_id):
-        return admin_views.connection_test_start(request, self, object_id)
-
-    def connection_test_run_page(self, request, object_id, run_id):
-        return admin_views.connection_test_run_page(request, self, object_id, run_id)
-
-    def connection_test_events(self, request, object_id, run_id):
-        return admin_views.connection_test_events(request, self, object_id, run_id)
 
     @admin.action(permissions=["change"], description="Test selected destinations")
     def test_selected(self, request, queryset):
         """Runs as background jobs (one per workspace); answers with their live progress page."""
         return admin_checks.test_selected_as_jobs(self, request, queryset)
+
+
+def _with_query(request, url: str) -> str:
+    """`url` with this page's query (the type chosen, a type change under way): the form is read the same way."""
+    query = request.GET.urlencode()
+    return f"{url}?{query}" if query else url
 
 
 def _blockers(objs) -> list:
@@ -592,23 +602,21 @@ def _blockers(objs) -> list:
 @admin.register(Connection)
 class ConnectionAdmin(ServiceSaveMixin, admin.ModelAdmin):
     form = ConnectionForm
-    list_display = ("name", "destination_type", "workspace", "destinations_count", "created_at")
-    list_filter = ("destination_type", "workspace")
+    list_display = ("name", "type_column", "workspace_column", "destinations_count", "created_at")
+    list_filter = (TypeFilter, WorkspaceFilter)
     list_select_related = ("workspace",)
     search_fields = ("name",)
-    readonly_fields = ("id", "created_by", "created_at", "updated_at")
+    readonly_fields = ("id", "type_column", "workspace_column", "used_by", "created_by", "created_at", "updated_at")
     actions = ("delete_selected",)
 
     def get_fieldsets(self, request, obj=None):
-        main = ("workspace", "name", "destination_type", "credentials_json")
         if obj is None:
-            return [(None, {"fields": main})]
-        return [(None, {"fields": ("id", *main)}), ("History", {"fields": ("created_by", "created_at", "updated_at")})]
-
-    def get_readonly_fields(self, request, obj=None):
-        if obj is None:
-            return self.readonly_fields
-        return (*self.readonly_fields, "workspace", "destination_type")
+            return [(None, {"fields": ("workspace", "name", "credentials")})]
+        return [
+            (None, {"fields": ("id", "workspace_column", "name", "type_column", "credentials")}),
+            ("Used by", {"fields": ("used_by",)}),
+            ("History", {"fields": ("created_by", "created_at", "updated_at")}),
+        ]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(destinations_total=Count("destinations"))
@@ -616,6 +624,31 @@ class ConnectionAdmin(ServiceSaveMixin, admin.ModelAdmin):
     @admin.display(description="Destinations", ordering="destinations_total")
     def destinations_count(self, connection: Connection) -> int:
         return connection.destinations_total
+
+    @admin.display(description="Type", ordering="destination_type")
+    def type_column(self, connection: Connection) -> str:
+        return type_label(connection.destination_type)
+
+    @admin.display(description="Workspace", ordering="workspace__name")
+    def workspace_column(self, connection: Connection) -> str:
+        return workspace_label(connection.workspace)
+
+    @admin.display(description="Destinations using it")
+    def used_by(self, connection: Connection):
+        destinations = connection.destinations.order_by("name")
+        if not destinations:
+            return "None yet."
+        return format_html(
+            '<ul id="used-by">{}</ul>',
+            format_html_join(
+                "",
+                '<li><a href="{}">{}</a> {}</li>',
+                (
+                    (reverse("admin:destinations_destination_change", args=[d.pk]), d.name, status_badge(d.status))
+                    for d in destinations
+                ),
+            ),
+        )
 
     def service_delete(self, obj):
         services.connection_delete(connection=obj)
@@ -660,7 +693,7 @@ class SyncAdmin(ConsumerAdmin):
 @admin.register(TestRun)
 class TestRunAdmin(admin.ModelAdmin):
     list_display = ("started_at", "destination", "destination_type", "workspace", "trigger", "result", "duration_ms")
-    list_filter = ("trigger", "success", "destination_type")
+    list_filter = ("trigger", "success", TypeFilter)
     list_select_related = ("destination", "workspace")
     date_hierarchy = "started_at"
     fields = (

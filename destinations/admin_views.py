@@ -1,24 +1,35 @@
-"""The admin's connection-test pages: thin views over the same test service as the API.
+"""The admin's own pages: connection tests, test before saving, the type chooser and the failures dashboard.
+
+Thin views over the same services as the API.
 
 `connection_test_start` (POST, CSRF) records a run with `connection_test_prepare(trigger="admin")`, hands it to the
 worker pool with `connection_test_submit` and redirects to the run's page. That page follows the run live
 with EventSource on `connection_test_events`, which is the run's channel as Server-Sent Events
 (`event_stream_response`), replayed from the start. A finished run is shown from its stored history.
+`connection_test_draft` tests what a form holds, unsaved (blank secrets keep the stored ones, through the
+config module's merge), as a run without a destination, followed the same way on `draft_test_events`.
 Every view is staff-only (wrapped by `admin_site.admin_view`) and checks the model admin's permissions.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from urllib.parse import urlencode
+
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseRedirect
+from django.db.models import Count, JSONField, OuterRef, Subquery
+from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from connectors.registry import UnknownConnectorType, get_connector_class
+from connectors.registry import UnknownConnectorType, connector_classes, get_connector_class
 
 from . import testing
+from .admin_config import field_title, submitted_config, type_label, workspace_label
+from .config import effective_config, merge_config
 from .errors import InvalidInput
 from .models import Destination, DestinationStatus, TestRun, TestRunTrigger
 from .sse import event_stream_response, parse_last_event_id
@@ -114,3 +125,205 @@ def _page(model_admin, request, destination: Destination, run: TestRun | None) -
     }
     request.current_app = model_admin.admin_site.name
     return TemplateResponse(request, TEMPLATE, context)
+
+
+# --- choosing a type, changing it --------------------------------------------------------------------
+
+
+def _context(model_admin, request, **extra) -> dict:
+    request.current_app = model_admin.admin_site.name
+    return {**model_admin.admin_site.each_context(request), "opts": model_admin.opts, **extra}
+
+
+def _types(exclude: str = "") -> list[dict]:
+    return sorted(
+        (
+            {
+                "type": name,
+                "label": cls.label,
+                "auth_method": cls.auth_method,
+                "description": cls.config_schema.get("description", ""),
+            }
+            for name, cls in connector_classes().items()
+            if name != exclude
+        ),
+        key=lambda t: t["label"].lower(),
+    )
+
+
+def choose_type(request, model_admin) -> TemplateResponse:
+    """The add page's first step: each type with what it needs; choosing one opens its form."""
+    if not model_admin.has_add_permission(request):
+        raise PermissionDenied
+    kept = {k: v for k, v in request.GET.items() if k != "destination_type"}
+    types = [{**t, "url": "?" + urlencode({**kept, "destination_type": t["type"]})} for t in _types()]
+    title = f"Add {model_admin.opts.verbose_name}: choose its type"
+    return TemplateResponse(
+        request, "admin/destinations/choose_type.html", _context(model_admin, request, title=title, types=types)
+    )
+
+
+@require_GET
+def change_type(request, model_admin, object_id) -> TemplateResponse:
+    """A deliberate step: pick the new type; its change page then asks for a fresh config and a confirmation."""
+    destination = _destination(model_admin, request, object_id, change=True)
+    context = _context(
+        model_admin,
+        request,
+        title="Change type",
+        subtitle=str(destination),
+        original=destination,
+        destination=destination,
+        current_label=type_label(destination.destination_type),
+        types=_types(exclude=destination.destination_type),
+        change_url=_url("change", destination.pk),
+    )
+    return TemplateResponse(request, "admin/destinations/destination/change_type.html", context)
+
+
+# --- test before saving ------------------------------------------------------------------------------
+
+
+def _error_list(errors: dict[str, list[str]], connector_cls) -> list[dict]:
+    """Errors with the label the form shows for their field."""
+    properties = connector_cls.config_schema.get("properties", {}) if connector_cls else {}
+    listed = []
+    for error_path, messages_ in errors.items():
+        parts = error_path.split(".")
+        if parts[0] == "config" and len(parts) > 1:
+            label = field_title(parts[1], properties.get(parts[1], {}))
+            label = ".".join([label, *parts[2:]])
+        else:
+            label = {"connection_id": "Connection"}.get(error_path, error_path.replace("_", " ").capitalize())
+        listed.extend({"path": error_path, "field": label, "message": m} for m in messages_)
+    return listed
+
+
+def _clean(form, name: str):
+    try:
+        return form.fields[name].clean(form[name].data)
+    except forms.ValidationError as exc:
+        raise InvalidInput({name: exc.messages}) from None
+
+
+@require_POST
+def connection_test_draft(request, model_admin, object_id=None) -> JsonResponse:
+    """Test the form's current values, saving nothing: a change page's blank secrets keep the stored ones.
+
+    The run has no destination, so neither the status nor a rotated secret of the stored one is touched.
+
+    Answers 202 with the run's events URL (followed like the live test page), or 400 with the errors.
+    """
+    destination = _destination(model_admin, request, object_id, change=True) if object_id else None
+    if destination is None and not model_admin.has_add_permission(request):
+        raise PermissionDenied
+    form = model_admin.get_form(request, destination, change=destination is not None)(
+        request.POST, instance=destination
+    )
+    try:
+        if form.connector_cls is None:
+            raise InvalidInput({"destination_type": ["Choose a destination type first."]})
+        config = submitted_config(form.connector_cls, _clean(form, "config"), form.stored)
+        connection = _clean(form, "connection")
+        if destination is None:
+            workspace = _clean(form, "workspace")
+        else:
+            workspace = destination.workspace
+            if not form.retype:
+                # The config module's rules: blank/******** keeps a stored secret, unless a credential host moved
+                # (then each such secret is named, to be typed again, with every other invalid field).
+                config = merge_config(form.connector_cls, destination.own_config(), config)
+                effective_config(form.connector_cls, config, connection.credentials if connection else None)
+                config = dict(config)
+        prepared = testing.connection_test_prepare(
+            workspace=workspace,
+            actor=request.user,
+            trigger=TestRunTrigger.ADMIN,
+            destination_type=form.destination_type,
+            config=config,
+            connection_id=connection.pk if connection else None,
+        )
+    except InvalidInput as exc:
+        return JsonResponse({"errors": _error_list(exc.errors, form.connector_cls)}, status=400)
+    testing.connection_test_submit(prepared)
+    run = prepared.test_run
+    return JsonResponse(
+        {"test_run_id": str(run.pk), "events_url": _url("test_draft_events", run.pk)},
+        status=202,
+    )
+
+
+@require_GET
+def draft_test_events(request, model_admin, run_id):
+    """A test-before-saving run's events as SSE, for the staff user who started it."""
+    if not model_admin.has_view_or_change_permission(request):
+        raise PermissionDenied
+    run = TestRun.objects.filter(
+        pk=run_id, destination__isnull=True, trigger=TestRunTrigger.ADMIN, actor=request.user
+    ).first()
+    if run is None:
+        raise Http404("Test run not found.")
+    after = parse_last_event_id(request.headers.get("Last-Event-ID"), run.channel)
+    return event_stream_response(run.channel, after_id=after, headers={"X-Test-Run-ID": str(run.pk)})
+
+
+# --- the failures dashboard --------------------------------------------------------------------------
+
+
+def status_counts() -> dict[str, int]:
+    counts = dict.fromkeys(DestinationStatus.values, 0)
+    for row in Destination.objects.values("status").annotate(n=Count("id")):
+        counts[row["status"]] = row["n"]
+    return counts
+
+
+def failure_groups() -> list[dict]:
+    """The destinations in `error`, grouped by workspace, type and the step their latest test failed at."""
+    latest_steps = (
+        TestRun.objects.filter(destination=OuterRef("pk"), finished_at__isnull=False)
+        .order_by("-started_at")
+        .values("steps")[:1]
+    )
+    failing = (
+        Destination.objects.filter(status=DestinationStatus.ERROR)
+        .select_related("workspace")
+        .annotate(latest_steps=Subquery(latest_steps, output_field=JSONField()))
+        .order_by("name")
+    )
+    groups: dict[tuple, dict] = defaultdict(lambda: {"destinations": []})
+    for destination in failing:
+        failed = next((s for s in destination.latest_steps or [] if s.get("status") == "failed"), {})
+        step = failed.get("name", "")
+        group = groups[(destination.workspace_id, destination.destination_type, step)]
+        group.update(workspace=destination.workspace, destination_type=destination.destination_type, step=step)
+        group["error_code"] = group.get("error_code") or (failed.get("error") or {}).get("code", "")
+        group["destinations"].append(
+            {"name": destination.name, "url": _url("change", destination.pk), "error": destination.status_error}
+        )
+    listed = []
+    for group in groups.values():
+        query = {
+            "status__exact": DestinationStatus.ERROR,
+            "destination_type__exact": group["destination_type"],
+            "workspace__id__exact": str(group["workspace"].pk),
+        }
+        url = reverse("admin:destinations_destination_changelist") + "?" + urlencode(query)
+        listed.append({**group, "list_url": url})
+    return sorted(listed, key=lambda g: (-len(g["destinations"]), g["workspace"].name, g["destination_type"]))
+
+
+@require_GET
+def failures_dashboard(request, model_admin) -> TemplateResponse:
+    if not model_admin.has_view_or_change_permission(request):
+        raise PermissionDenied
+    changelist = reverse("admin:destinations_destination_changelist")
+    counts = [
+        {"status": value, "label": label, "count": n, "url": f"{changelist}?status__exact={value}"}
+        for (value, label), n in zip(DestinationStatus.choices, status_counts().values(), strict=True)
+    ]
+    groups = [
+        {**g, "workspace_label": workspace_label(g["workspace"]), "type_label": type_label(g["destination_type"])}
+        for g in failure_groups()
+    ]
+    context = _context(model_admin, request, title="Destination failures", counts=counts, groups=groups)
+    return TemplateResponse(request, "admin/destinations/destination/dashboard.html", context)

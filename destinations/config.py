@@ -107,8 +107,16 @@ def _carried_secrets(connector_cls: type[Connector], stored: dict, incoming: dic
     return carried
 
 
-def new_config(connector_cls: type[Connector], config: dict) -> dict:
-    """A config with nothing stored behind it: a ******** or blank secret counts as not sent."""
+def new_config(connector_cls: type[Connector], config: dict, *, field: str = "config") -> dict:
+    """A config with nothing stored behind it: a ******** or blank secret counts as not sent.
+
+    `null` removes a stored key on update; with nothing stored it can only be a mistake, so it is refused.
+    """
+    nulls = {
+        f"{field}.{key}": ["Must not be null; leave the key out instead."] for key, v in config.items() if v is None
+    }
+    if nulls:
+        raise InvalidInput(nulls)
     return merge_config(connector_cls, {}, config)
 
 

@@ -25,7 +25,11 @@ from .selectors import NotFound, connection_get
 
 
 def outbound_policy() -> OutboundPolicy:
-    return OutboundPolicy.from_settings(settings.OUTBOUND_ALLOWED_NETWORKS, settings.CONNECTOR_BASE_URLS)
+    return OutboundPolicy.from_settings(
+        settings.OUTBOUND_ALLOWED_NETWORKS,
+        settings.CONNECTOR_BASE_URLS,
+        max_response_bytes=settings.CONNECTOR_MAX_RESPONSE_BYTES,
+    )
 
 
 def resolve_connection(*, workspace, connection_id, destination_type: str) -> Connection | None:
@@ -151,7 +155,7 @@ def destination_delete(*, destination: Destination) -> None:
 def connection_credentials_check(*, destination_type: str, credentials: dict) -> dict:
     """A new connection's credentials, checked as create stores them; raises InvalidInput."""
     connector_cls = connector_class_for(destination_type)
-    return validated_credentials(connector_cls, new_config(connector_cls, credentials))
+    return validated_credentials(connector_cls, new_config(connector_cls, credentials, field="credentials"))
 
 
 @transaction.atomic
@@ -238,7 +242,7 @@ def destination_fields(*, destination: Destination, refresh: bool = False) -> di
         connector_cls = connector_class_for(destination.destination_type)
         connector = connector_cls(destination.effective_config(), policy=outbound_policy())
         try:
-            description = connector.fields().as_dict()
+            description = connector.fields(timeout=settings.FIELDS_TIMEOUT_SECONDS).as_dict()
         except ConnectorError as error:
             raise VendorFailure(error) from None
         finally:

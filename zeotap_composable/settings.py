@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "django_jsonform",
     "axes",
     "workspaces",
     "destinations",
@@ -252,6 +253,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "destinations.api.openapi.typed_config_bodies",
+        "destinations.api.openapi.sse_event_schemas",
     ],
     "ENUM_NAME_OVERRIDES": {"DestinationStatusEnum": "destinations.models.DestinationStatus"},
 }
@@ -267,6 +269,10 @@ OUTBOUND_ALLOWED_NETWORKS = env_list("OUTBOUND_ALLOWED_NETWORKS", "127.0.0.0/8,:
 CONNECTOR_BASE_URLS = env_base_urls("CONNECTOR_BASE_URLS")
 CONNECTION_TEST_TIMEOUT_SECONDS = env_number("CONNECTION_TEST_TIMEOUT_SECONDS", 120.0, minimum=1, whole=False)
 CONNECTION_TEST_WORKERS = env_number("CONNECTION_TEST_WORKERS", 64, minimum=1)
+# The most response-body bytes a connector step (or a fields read) takes from a vendor; more fails it.
+CONNECTOR_MAX_RESPONSE_BYTES = env_number("CONNECTOR_MAX_RESPONSE_BYTES", 10 * 1024 * 1024, minimum=1)
+# The total time a fields read (GET …/fields) may take against the vendor.
+FIELDS_TIMEOUT_SECONDS = env_number("FIELDS_TIMEOUT_SECONDS", 30.0, minimum=1, whole=False)
 FIELDS_CACHE_SECONDS = env_number("FIELDS_CACHE_SECONDS", 3600)
 
 # Runtime: without REDIS_URL connection tests run in this process (embedded); with it every test is a
@@ -310,16 +316,24 @@ if REDIS_URL:
 
 # Scheduled health checks and status-change notifications (destinations/health.py, notifications.py).
 # An interval of 0 turns the checks off; workspaces and destinations may override it in the admin.
-HEALTH_CHECK_INTERVAL_MINUTES = int(os.environ.get("HEALTH_CHECK_INTERVAL_MINUTES", "1440"))
-HEALTH_CHECK_JITTER_SECONDS = float(os.environ.get("HEALTH_CHECK_JITTER_SECONDS", "300"))
-HEALTH_CHECK_MAX_CONCURRENT_PER_WORKSPACE = int(os.environ.get("HEALTH_CHECK_MAX_CONCURRENT_PER_WORKSPACE", "4"))
-SCHEDULER_TICK_SECONDS = float(os.environ.get("SCHEDULER_TICK_SECONDS", "15"))
+HEALTH_CHECK_INTERVAL_MINUTES = env_number("HEALTH_CHECK_INTERVAL_MINUTES", 1440)
+HEALTH_CHECK_JITTER_SECONDS = env_number("HEALTH_CHECK_JITTER_SECONDS", 300, whole=False)
+HEALTH_CHECK_MAX_CONCURRENT_PER_WORKSPACE = env_number("HEALTH_CHECK_MAX_CONCURRENT_PER_WORKSPACE", 4)
+SCHEDULER_TICK_SECONDS = env_number("SCHEDULER_TICK_SECONDS", 15, minimum=0.1, whole=False)
 # The embedded runtime runs the scheduler in one web process (a file lock in .local/ elects it).
 EMBEDDED_SCHEDULER = env_bool("EMBEDDED_SCHEDULER", default=not TESTING)  # tests start their own
 SCHEDULER_LOCK_FILE = os.environ.get("SCHEDULER_LOCK_FILE", str(LOCAL_DIR / "scheduler.lock"))
 # Seconds between delivery attempts of a notification (the Standard Webhooks suggested schedule).
-NOTIFICATION_RETRY_SECONDS = [float(s) for s in env_list("NOTIFICATION_RETRY_SECONDS", "5,300,1800,7200,18000,36000")]
-NOTIFICATION_TIMEOUT_SECONDS = float(os.environ.get("NOTIFICATION_TIMEOUT_SECONDS", "10"))
+try:
+    NOTIFICATION_RETRY_SECONDS = [
+        float(item) for item in env_list("NOTIFICATION_RETRY_SECONDS", "5,300,1800,7200,18000,36000")
+    ]
+except ValueError:
+    raise ImproperlyConfigured(
+        "NOTIFICATION_RETRY_SECONDS must be comma-separated seconds, e.g. 5,300,1800 "
+        f"(got {os.environ.get('NOTIFICATION_RETRY_SECONDS')!r})."
+    ) from None
+NOTIFICATION_TIMEOUT_SECONDS = env_number("NOTIFICATION_TIMEOUT_SECONDS", 10, minimum=0.1, whole=False)
 CELERY_BEAT_SCHEDULE["scheduler-tick"] = {
     "task": "destinations.tasks.scheduler_tick",
     "schedule": SCHEDULER_TICK_SECONDS,
@@ -329,7 +343,9 @@ CELERY_BEAT_SCHEDULE["scheduler-tick"] = {
 # Operations: /metrics answers only with `Authorization: Bearer $METRICS_TOKEN` (404 while it is unset).
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 # LOG_FORMAT=json: one JSON object per line, with request_id and test_run_id.
-LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain")
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").strip().lower() or "plain"
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json (got {LOG_FORMAT!r}).")
 
 LOGGING = {
     "version": 1,

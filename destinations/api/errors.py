@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import JsonResponse
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -54,6 +55,7 @@ def exception_handler(exc, context):
     return drf_exception_handler(exc, context)
 
 
+@csrf_exempt  # whatever the method, an unknown API path is a 404, not a CSRF failure page
 def api_not_found(request, *args, **kwargs) -> JsonResponse:
     """Any /api/ path that names no endpoint (a malformed id, a trailing slash) is a JSON 404 like the rest."""
     detail = "Not found. Ids are UUIDs, and API paths have no trailing slash."

@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SCHEMA_KWARGS, SpectacularAPIView
 from rest_framework.response import Response
 
+from connectors.errors import ErrorCode
 from connectors.registry import connector_classes
 
 # operationId -> (the body's name for the config, whether the config may be partial)
@@ -31,11 +32,21 @@ def _variant(base: dict, type_name: str, config_key: str, config_ref: str) -> di
     return variant
 
 
+def _as_request(config_schema: dict) -> dict:
+    """A type's config schema as a request body takes it: a secret may be blank or ******** (not set / kept)."""
+    schema = copy.deepcopy(config_schema)
+    for spec in schema.get("properties", {}).values():
+        if spec.get("writeOnly") and spec.get("type") == "string":
+            spec.pop("minLength", None)
+            spec["description"] = spec.get("description", "") + " Blank or ******** keeps the stored value."
+    return schema
+
+
 def typed_config_bodies(result, generator, request, public):
     """drf-spectacular postprocessing hook."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     for type_name, cls in connector_classes().items():
-        config = copy.deepcopy(cls.config_schema)
+        config = _as_request(cls.config_schema)
         schemas[f"{_pascal(type_name)}Config"] = config
         partial = {k: v for k, v in config.items() if k != "required"}
         schemas[f"{_pascal(type_name)}Credentials"] = partial
@@ -74,6 +85,102 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "description": "An API token, e.g. `zdt_…`."}
+
+
+def _json_event(event_type: str, data_ref: str, *, channel: str = "testrun") -> dict:
+    """One SSE event as OpenAPI 3.1 describes an event-stream item: `data` is JSON text of `data_ref`."""
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"const": event_type},
+            "id": {"type": "string", "pattern": rf"^{channel}-[0-9a-f]{{32}}:\d+$"},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": {"$ref": f"#/components/schemas/{data_ref}"},
+            },
+        },
+    }
+
+
+STEP_EVENT = {
+    "type": "object",
+    "required": ["name", "status", "message", "duration_ms"],
+    "properties": {
+        "name": {"type": "string"},
+        "status": {"enum": ["passed", "failed", "skipped"]},
+        "message": {"type": "string"},
+        "duration_ms": {"type": "integer", "minimum": 0},
+        "error": {
+            "type": "object",
+            "required": ["code", "retryable", "remediation"],
+            "properties": {
+                "code": {"enum": [str(code) for code in ErrorCode]},
+                "retryable": {"type": "boolean"},
+                "remediation": {"type": "string"},
+                "http_status": {"type": "integer"},
+                "vendor_code": {"type": "string"},
+                "retry_after": {"type": "number"},
+            },
+        },
+        "details": {"type": "object"},
+    },
+}
+DONE_EVENT = {
+    "type": "object",
+    "required": ["success", "steps", "duration_ms", "test_run_id"],
+    "properties": {
+        "success": {"type": "boolean"},
+        "steps": {"type": "array", "items": {"$ref": "#/components/schemas/TestStepEvent"}},
+        "duration_ms": {"type": "integer", "minimum": 0},
+        "test_run_id": {"type": "string", "format": "uuid"},
+        "destination": {"$ref": "#/components/schemas/Destination"},
+        "error": {"type": "string", "description": "Why the run could not complete (an interrupted worker, say)."},
+    },
+}
+
+
+# The test-job progress stream (destinations/api/jobs.py): its own events.
+JOB_STREAMS = {"test_jobs_events"}
+JOB_RESULT_EVENT = {
+    "type": "object",
+    "required": ["job_id", "total", "done", "passed", "failed", "missing", "result"],
+    "properties": {
+        "job_id": {"type": "string", "format": "uuid"},
+        **{name: {"type": "integer", "minimum": 0} for name in ("total", "done", "passed", "failed", "missing")},
+        "result": {"$ref": "#/components/schemas/TestJobResult"},
+    },
+}
+
+
+def sse_event_schemas(result, generator, request, public):
+    """drf-spectacular postprocessing hook: each text/event-stream answer described event by event."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["TestStepEvent"] = STEP_EVENT
+    schemas["TestDoneEvent"] = DONE_EVENT
+    schemas["TestRunStreamEvent"] = {
+        "description": "One Server-Sent Event of a connection test: `step` per check, then one `done`.",
+        "oneOf": [_json_event("step", "TestStepEvent"), _json_event("done", "TestDoneEvent")],
+    }
+    schemas["TestJobResultEvent"] = JOB_RESULT_EVENT
+    schemas["TestJobStreamEvent"] = {
+        "description": "One Server-Sent Event of a test job: `result` per destination, then one `done` (the job).",
+        "oneOf": [
+            _json_event("result", "TestJobResultEvent", channel="testjob"),
+            _json_event("done", "TestJob", channel="testjob"),
+        ],
+    }
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            for response in (operation.get("responses") or {}).values() if isinstance(operation, dict) else ():
+                stream = response.get("content", {}).get("text/event-stream")
+                if stream is not None:
+                    events = (
+                        "TestJobStreamEvent" if operation.get("operationId") in JOB_STREAMS else "TestRunStreamEvent"
+                    )
+                    stream["schema"] = {"$ref": f"#/components/schemas/{events}"}
+    return result
 
 
 class CachedSpectacularAPIView(SpectacularAPIView):

@@ -269,7 +269,13 @@ class DestinationTestRunsView(WorkspaceScopedView):
     @extend_schema(
         operation_id="destinations_test_runs",
         summary="A destination's recent test runs, newest first",
-        parameters=[OpenApiParameter("limit", int, description="At most this many (1-100, default 20).")],
+        parameters=[
+            OpenApiParameter(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+                description="At most this many (1-100, default 20).",
+            )
+        ],
         responses={200: TestRunSerializer(many=True), **ERRORS},
     )
     def get(self, request, workspace_id, destination_id):
@@ -286,7 +292,11 @@ class DestinationFieldsView(WorkspaceScopedView):
     @extend_schema(
         operation_id="destinations_fields",
         summary="The fields Reverse ETL / Sync mappings can target",
-        parameters=[OpenApiParameter("refresh", bool, description="Read from the vendor anew, not the cache.")],
+        parameters=[
+            OpenApiParameter(
+                "refresh", {"type": "string", "enum": ["true", "false", "1", "0"]}, description="Read anew, not cached."
+            )
+        ],
         responses={
             200: FieldsSerializer,
             502: OpenApiResponse(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 
 import pytest
 from django.test import Client
@@ -30,32 +32,29 @@ def receiver():
         yield server
 
 
-def destination_form(destination, **overrides) -> dict:
-    """The change form's POST data as the page would send it (secrets masked), plus `overrides`."""
-    from connectors.registry import get_connector_class
-    from destinations.config import mask_config
+def destination_form(destination, config=None, **overrides) -> dict:
+    """The change form's POST data as the page sends it: the editor's JSON, secrets blank unless typed."""
+    from destinations.admin_config import connector_or_none, editor_value
 
-    config = mask_config(
-        get_connector_class(destination.destination_type), {**destination.config, **destination.secrets}
-    )
+    if config is None:
+        config = editor_value(connector_or_none(destination.destination_type), destination.own_config())
     data = {
         "name": destination.name,
-        "destination_type": destination.destination_type,
         "connection": str(destination.connection_id or ""),
-        "config_json": json.dumps(config),
-        **INLINE_MANAGEMENT,
+        "config": config if isinstance(config, str) else json.dumps(config),
     }
-    for key, value in overrides.items():
-        data[key] = json.dumps(value) if key == "config_json" and not isinstance(value, str) else value
+    data.update(overrides)
     return data
 
 
-INLINE_MANAGEMENT = {
-    "test_runs-TOTAL_FORMS": "0",
-    "test_runs-INITIAL_FORMS": "0",
-    "test_runs-MIN_NUM_FORMS": "0",
-    "test_runs-MAX_NUM_FORMS": "0",
-}
+def editor(response, field: str = "config") -> dict:
+    """The config editor's settings on a page: {"data": ..., "schema": ..., "errorMap": ...}."""
+    page = response.content.decode()
+    match = re.search(rf'name="{field}"[^>]*data-django-jsonform="([^"]*)"', page)
+    assert match, f"no config editor for {field!r} on the page"
+    settings = json.loads(html.unescape(match.group(1)))
+    settings["data"] = json.loads(settings["data"])
+    return settings
 
 
 def change_url(destination) -> str:

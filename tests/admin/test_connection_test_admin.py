@@ -76,7 +76,7 @@ def test_running_page_follows_the_stream(staff, receiver):
     page = staff.get(f"{page_url(destination)}{run.pk}/")
     body = page.content.decode()
     assert page.status_code == 200
-    assert "new EventSource(url)" in body and f"{page_url(destination)}{run.pk}/events/" in body
+    assert "connectionTest.follow(" in body and f"{page_url(destination)}{run.pk}/events/" in body
     assert 'data-state="running"' in body
     assert API_KEY not in body
     wait_finished(run)
@@ -86,11 +86,11 @@ def test_finished_run_page_is_rendered_from_history(staff, receiver):
     destination = hook(receiver, key="wrong-key")
     run = wait_finished(start(staff, destination))
     body = staff.get(f"{page_url(destination)}{run.pk}/").content.decode()
-    assert "new EventSource" not in body
+    assert "connectionTest.follow(" not in body
     assert 'data-step="connectivity" data-status="passed"' in body
     assert 'data-step="delivery" data-status="failed"' in body
     assert "<code>auth_invalid</code>" in body
-    assert 'id="test-result" data-state="failed"' in body
+    assert 'id="test-result" class="test-result" data-state="failed"' in body
     assert 'class="status-badge status-error"' in body
     assert "wrong-key" not in body
 

@@ -51,17 +51,19 @@ def test_all_steps_pass_and_nothing_is_written(meta, mpolicy):
     assert "CDP Sync (system user)" in results["authentication"].message
     assert "ads_management" in results["permissions"].details["granted_permissions"]
     assert results["ad_account"].details["account_status"] == "ACTIVE"
+    assert results["ad_account"].details["custom_audience_terms_accepted"] is True
+    assert {"tos_accepted", "user_tos_accepted"} <= set(meta.calls_to("ad_account")[0].query["fields"].split(","))
     assert results["audience"].details["subtype"] == "CUSTOM"
     assert "'CDP high-value customers'" in results["audience"].message
 
     me = meta.calls_to("me")[0]
-    assert me.path == "/v25.0/me"
+    assert me.path == "/v27.0/me"
     assert me.headers["Authorization"] == f"Bearer {emu.ACCESS_TOKEN}"
     assert "access_token" not in me.query  # the token never travels in a URL
     assert "appsecret_proof" not in me.query
-    assert meta.calls_to("ad_account")[0].path == f"/v25.0/act_{emu.AD_ACCOUNT_ID}"
+    assert meta.calls_to("ad_account")[0].path == f"/v27.0/act_{emu.AD_ACCOUNT_ID}"
     audience_call = meta.calls_to("audience")[0]
-    assert audience_call.path == f"/v25.0/{emu.AUDIENCE_ID}"
+    assert audience_call.path == f"/v27.0/{emu.AUDIENCE_ID}"
     assert "permission_for_actions" in audience_call.query["fields"]
     assert meta.uploads == []
     assert meta.calls_to("users") == []
@@ -70,12 +72,12 @@ def test_all_steps_pass_and_nothing_is_written(meta, mpolicy):
 def test_act_prefix_version_and_appsecret_proof(meta, mpolicy):
     meta.require_app_secret = True
     results = run(
-        config(meta, ad_account_id=f"act_{emu.AD_ACCOUNT_ID}", api_version="v24.0", app_secret=emu.APP_SECRET), mpolicy
+        config(meta, ad_account_id=f"act_{emu.AD_ACCOUNT_ID}", api_version="v25.0", app_secret=emu.APP_SECRET), mpolicy
     )
     assert [results[s].status for s in STEPS] == [PASSED] * 5
     proof = hmac.new(emu.APP_SECRET.encode(), emu.ACCESS_TOKEN.encode(), hashlib.sha256).hexdigest()
     assert all(call.query["appsecret_proof"] == proof for call in meta.calls if call.endpoint)
-    assert meta.calls_to("ad_account")[0].path == f"/v24.0/act_{emu.AD_ACCOUNT_ID}"
+    assert meta.calls_to("ad_account")[0].path == f"/v25.0/act_{emu.AD_ACCOUNT_ID}"
 
 
 def test_missing_appsecret_proof_when_required_is_auth_invalid(meta, mpolicy):
@@ -195,6 +197,46 @@ def test_transient_server_error_is_vendor_error(meta, mpolicy):
     result = run(config(meta), mpolicy)["audience"]
     assert result.error["code"] == "vendor_error"
     assert result.error["retryable"] is True
+
+
+@pytest.mark.parametrize(
+    ("unsign", "who"),
+    [("user", "by the token's user"), ("business", "by its business"), ("both", "by its business nor by")],
+)
+def test_unsigned_custom_audience_terms_fail_with_the_terms_page(meta, mpolicy, unsign, who):
+    if unsign in ("user", "both"):
+        meta.tokens[emu.ACCESS_TOKEN]["tos_accepted"] = {}
+    if unsign in ("business", "both"):
+        meta.ad_accounts[emu.AD_ACCOUNT_ID]["tos_accepted"] = {}
+    results = run(config(meta), mpolicy)
+    step = results["ad_account"]
+    assert step.status == FAILED
+    assert step.error["code"] == "insufficient_permissions"
+    assert who in step.message
+    assert "#2655" in step.message
+    terms = f"https://business.facebook.com/ads/manage/customaudiences/tos/?act={emu.AD_ACCOUNT_ID}"
+    assert terms in step.error["remediation"]
+    assert step.details["custom_audience_terms_accepted"] is False
+    assert results["audience"].status == SKIPPED
+
+
+def test_an_upload_refused_for_unsigned_terms_names_the_terms_page(meta, mpolicy):
+    """What a sync sees (#2655 from the users edge) maps to the same remediation."""
+    meta.tokens[emu.ACCESS_TOKEN]["tos_accepted"] = {}
+    connector = FacebookAdsConnector(config(meta), policy=mpolicy)
+    headers = {"Authorization": f"Bearer {emu.ACCESS_TOKEN}"}
+    response = connector.http.post(f"{meta.url}/v27.0/{emu.AUDIENCE_ID}/users", headers=headers)
+    assert response.status_code == 400
+    error = connector._graph_error(response, "the upload")
+    assert error.code == "insufficient_permissions"
+    assert error.vendor_code == "2655"
+    assert "customaudiences/tos/?act=" in error.remediation
+
+
+def test_default_marketing_api_version_is_current():
+    assert FacebookAdsConnector.default_api_version == "v27.0"
+    assert FacebookAdsConnector.config_schema["properties"]["api_version"]["default"] == "v27.0"
+    assert "marketing-api-changelog/versions" in FacebookAdsConnector.api_version_doc
 
 
 def test_deprecated_api_version(meta, mpolicy):

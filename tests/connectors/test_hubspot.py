@@ -8,7 +8,14 @@ from connectors.errors import ConnectorError
 from connectors.http import OutboundPolicy, parse_networks
 from connectors.hubspot import HubSpotConnector
 from tests.conftest import LOOPBACK
-from tests.emulators.hubspot import EXPIRED_TOKEN, PORTAL_ID, VALID_TOKEN, HubSpotEmulator, valid_config
+from tests.emulators.hubspot import (
+    EXPIRED_TOKEN,
+    PORTAL_ID,
+    VALID_TOKEN,
+    HubSpotEmulator,
+    unique_property,
+    valid_config,
+)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +60,8 @@ def test_all_steps_pass_and_send_the_bearer_token(hubspot, redirected):
     assert obj.details["property_count"] == 9
     for call in hubspot.calls_to("account") + hubspot.calls_to("properties"):
         assert call.headers["Authorization"] == f"Bearer {VALID_TOKEN}"
-    assert hubspot.calls_to("properties")[0].path == "/crm/v3/properties/contacts"
+    assert hubspot.calls_to("account")[0].path == "/account-info/2026-03/details"
+    assert hubspot.calls_to("properties")[0].path == "/crm/properties/2026-03/contacts"
     assert hubspot.calls_to("properties")[0].query == {"archived": "false"}
     assert VALID_TOKEN not in everything(results)
 
@@ -65,7 +73,46 @@ def test_custom_object_and_unique_id_property(hubspot, redirected):
     assert results["object"].status == PASSED
     assert "'machine_serial'" in results["object"].message
     default_key = run({"access_token": VALID_TOKEN, "object_type": "2-1234567"}, redirected)["object"]
-    assert default_key.details["id_property"] == "hs_object_id"
+    assert default_key.status == PASSED
+    assert default_key.details["id_property"] == "machine_serial"  # its only property with unique values
+
+
+@pytest.mark.parametrize("object_type", ["companies", "deals", "tickets"])
+def test_without_a_unique_property_the_object_step_says_how_to_create_one(hubspot, redirected, object_type):
+    obj = run({"access_token": VALID_TOKEN, "object_type": object_type}, redirected)["object"]
+    assert obj.status == FAILED
+    assert obj.error["code"] == "invalid_config"
+    assert "no property with unique values" in obj.message
+    assert "hs_object_id" in obj.message  # the record ID is not offered instead
+    assert "Require unique values" in obj.error["remediation"]
+    assert f"/crm/properties/2026-03/{object_type}" in obj.error["remediation"]
+
+
+def test_the_only_unique_property_becomes_the_default_key(hubspot, redirected):
+    hubspot.objects["companies"].append(unique_property("erp_company_id", "ERP company ID"))
+    obj = run({"access_token": VALID_TOKEN, "object_type": "companies"}, redirected)["object"]
+    assert obj.status == PASSED
+    assert obj.details["id_property"] == "erp_company_id"
+    assert "'erp_company_id'" in obj.message
+
+
+def test_several_unique_properties_are_named_when_none_is_chosen(hubspot, redirected):
+    hubspot.objects["deals"] += [unique_property("erp_deal_id", "ERP"), unique_property("crm_deal_key", "CRM")]
+    obj = run({"access_token": VALID_TOKEN, "object_type": "deals"}, redirected)["object"]
+    assert obj.error["code"] == "invalid_config"
+    assert obj.error["remediation"] == "Set id_property to one of: crm_deal_key, erp_deal_id."
+    assert obj.details["unique_properties"] == ["crm_deal_key", "erp_deal_id"]
+    chosen = run({"access_token": VALID_TOKEN, "object_type": "deals", "id_property": "erp_deal_id"}, redirected)
+    assert chosen["object"].status == PASSED
+
+
+def test_hs_object_id_is_refused_as_the_upsert_key(hubspot, redirected):
+    hubspot.objects["companies"].append(unique_property("erp_company_id", "ERP company ID"))
+    config = {"access_token": VALID_TOKEN, "object_type": "companies", "id_property": "hs_object_id"}
+    obj = run(config, redirected)["object"]
+    assert obj.error["code"] == "invalid_config"
+    assert "record ID" in obj.message
+    assert obj.error["remediation"] == "Set id_property to one of: erp_company_id."
 
 
 def test_unknown_token_is_auth_invalid(hubspot, redirected):
@@ -75,7 +122,8 @@ def test_unknown_token_is_auth_invalid(hubspot, redirected):
     assert auth.error["code"] == "auth_invalid"
     assert auth.error["http_status"] == 401
     assert auth.error["vendor_code"] == "INVALID_AUTHENTICATION"
-    assert "Private apps" in auth.error["remediation"]
+    assert "Service Key" in auth.error["remediation"]
+    assert "Development › Keys › Service keys" in auth.error["remediation"]
     assert results["object"].status == SKIPPED
     assert "pat-na1-wrong-token-value" not in everything(results)
 
@@ -99,6 +147,7 @@ def test_missing_scope_names_the_required_scopes(hubspot, redirected):
     assert obj.error["retryable"] is False
     assert "crm.objects.contacts.read" in obj.message
     assert "crm.objects.contacts.read or crm.schemas.contacts.read" in obj.error["remediation"]
+    assert "to the Service Key" in obj.error["remediation"]
     assert obj.details["required_scopes"] == ["crm.objects.contacts.read", "crm.schemas.contacts.read"]
     assert "pat-na1-companies-only" not in everything(results)
 
@@ -187,11 +236,10 @@ def test_fields_are_the_live_mappable_properties(hubspot, redirected):
     assert fields.source == "live"
     assert fields.object == "contacts"
     by_name = {f.name: f for f in fields.fields}
-    # read-only and calculated properties are not mappable; hs_object_id stays as a sync key
+    # read-only and calculated properties are not mappable; hs_object_id is never offered as a sync key
     assert "createdate" not in by_name
     assert "hs_analytics_num_visits" not in by_name
-    assert by_name["hs_object_id"].identifier is True
-    assert by_name["hs_object_id"].createable is False
+    assert "hs_object_id" not in by_name
     assert by_name["email"].identifier is True
     assert by_name["customer_id"].identifier is True
     assert by_name["firstname"].identifier is False
@@ -199,6 +247,26 @@ def test_fields_are_the_live_mappable_properties(hubspot, redirected):
     assert by_name["lifecyclestage"].type == "enumeration"
     assert "One of: subscriber, lead, customer." in by_name["lifecyclestage"].description
     assert fields.options["id_property"] == "email"
+    assert fields.options["upsert"].startswith("POST /crm/objects/2026-03/contacts/batch/upsert")
+
+
+def test_required_properties_of_deals_and_tickets(hubspot, redirected):
+    deals = HubSpotConnector({"access_token": VALID_TOKEN, "object_type": "deals"}, policy=redirected).fields()
+    assert {f.name for f in deals.fields if f.required} == {"dealname", "dealstage"}
+    assert not any(f.identifier for f in deals.fields)
+    assert deals.options["id_property"] is None  # no unique property yet: the object step says how to add one
+    tickets = HubSpotConnector({"access_token": VALID_TOKEN, "object_type": "tickets"}, policy=redirected).fields()
+    assert {f.name for f in tickets.fields if f.required} == {"subject", "hs_pipeline_stage"}
+    contacts = HubSpotConnector(valid_config(hubspot), policy=redirected).fields()
+    assert not any(f.required for f in contacts.fields)
+
+
+def test_setup_text_asks_for_a_service_key():
+    described = HubSpotConnector.describe_type()
+    assert "Service Key" in described["auth_method"]
+    assert "Service Key" in described["config_schema"]["description"]
+    assert "private app" in described["config_schema"]["description"]  # an existing token still works
+    assert "Service Key" in described["config_schema"]["properties"]["access_token"]["description"]
 
 
 def test_fields_failure_raises_connector_error(hubspot, redirected):

@@ -196,7 +196,51 @@ def test_external_id_field_must_exist_and_be_an_external_id(org, policy):
     assert "not an External ID field" in plain.message
     by_id = run({**valid_config(org), "external_id_field": "id"}, policy)["object"]
     assert by_id.status == PASSED
-    assert by_id.details["external_id_field"] == "Id"
+    assert by_id.details["write_mode"] == "create_and_update_by_id"  # Id is not an upsert key for collections
+    assert "external_id_field" not in by_id.details
+
+
+@pytest.mark.parametrize("key", [None, "Id"])
+def test_without_an_external_id_records_are_created_and_updated_by_id(org, policy, key):
+    config = {k: v for k, v in valid_config(org).items() if k != "external_id_field"}
+    if key:
+        config["external_id_field"] = key
+    obj = run(config, policy)["object"]
+    assert obj.status == PASSED
+    assert obj.details["write_mode"] == "create_and_update_by_id"
+    assert "upserts match on" not in obj.message
+    assert "collection upsert accepts External ID fields only" in obj.message
+    assert "set external_id_field to Warehouse_Id__c" in obj.message
+    assert obj.details["external_id_fields"] == ["Warehouse_Id__c"]
+    fields = SalesforceConnector(config, policy=policy).fields()
+    assert fields.options["external_id_field"] is None
+    assert fields.options["create"].startswith("POST /services/data/v66.0/composite/sobjects")
+    assert fields.options["update"].startswith("PATCH /services/data/v66.0/composite/sobjects ")
+    assert "/composite/sobjects/Contact/Id" not in str(fields.options)
+    assert fields.options["upsert"].startswith("needs an External ID field")
+
+
+def test_with_an_external_id_the_fields_advertise_the_collection_upsert(org, policy):
+    fields = SalesforceConnector(valid_config(org), policy=policy).fields()
+    assert fields.options["upsert"] == (
+        "PATCH /services/data/v66.0/composite/sobjects/Contact/Warehouse_Id__c (up to 200 records per request)"
+    )
+    assert "create" not in fields.options
+
+
+def test_fields_report_an_unserved_version_as_such(org, policy):
+    with pytest.raises(ConnectorError) as caught:
+        SalesforceConnector({**valid_config(org), "api_version": "99.0"}, policy=policy).fields()
+    assert caught.value.code == "invalid_config"
+    assert "does not offer REST API version 99.0" in caught.value.message
+    assert org.calls_to("describe") == []
+
+
+def test_a_retired_version_is_invalid_config(org, policy):
+    org.fail("limits", 410, [{"errorCode": "GONE", "message": "This version of the API has been retired."}])
+    auth = run(valid_config(org), policy)["authentication"]
+    assert auth.error["code"] == "invalid_config"
+    assert "retired API version 66.0" in auth.error["remediation"]
 
 
 def test_request_limit_exceeded_is_rate_limited(org, policy):

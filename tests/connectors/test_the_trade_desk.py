@@ -45,34 +45,40 @@ def test_all_steps_pass_and_nothing_is_written(ttd, tpolicy):
     results = run(config(ttd), tpolicy)
     assert [results[s].status for s in STEPS] == [PASSED] * 5
     assert results["advertiser"].details["name"] == "CDP Brand"
+    assert results["advertiser"].details["partner_id"] == "ptn7emu"
     assert results["segment"].details == {
         "exists": True,
         "segment_name": emu.SEGMENT_NAME,
-        "first_party_data_id": 90000001,
-        "unique_user_count": 5400,
+        "first_party_data_id": "90000001",
+        "unique_id_count": 5400,
     }
-    assert results["data_access"].details["vendor_code"] == "MissingData"
+    assert results["data_access"].details["http_status"] == 400
     assert "nothing was written" in results["data_access"].message
+    assert "shows in the first upload" in results["data_access"].message
 
-    assert [c.path for c in ttd.calls if c.endpoint] == [
-        f"/v3/advertiser/{emu.ADVERTISER_ID}",
-        "/v3/dmp/firstparty/advertiser",
-        "/data/advertiser",
-    ]
+    # GraphQL (the advertiser query, once, and its firstPartyData), then the data server; no REST v3 endpoints
+    assert [c.path for c in ttd.calls if c.endpoint] == ["/graphql", "/graphql", "/data/advertiser"]
     assert all(c.headers["Ttd-Auth"] == emu.API_TOKEN for c in ttd.calls if c.endpoint)
-    lookup = json.loads(ttd.calls_to("firstparty")[0].body)
-    assert lookup == {
-        "AdvertiserId": emu.ADVERTISER_ID,
-        "SearchTerms": [emu.SEGMENT_NAME],
-        "PageStartIndex": 0,
-        "PageSize": 100,
-    }
+    advertiser_query, segment_query = (json.loads(c.body) for c in ttd.calls_to("graphql"))
+    assert advertiser_query["variables"] == {"id": emu.ADVERTISER_ID}
+    assert "advertiser(id: $id)" in advertiser_query["query"]
+    assert segment_query["variables"] == {"id": emu.ADVERTISER_ID, "name": emu.SEGMENT_NAME}
+    assert "firstPartyData" in segment_query["query"]
     assert json.loads(ttd.calls_to("data")[0].body) == {"AdvertiserId": emu.ADVERTISER_ID, "Items": []}
     assert ttd.items == []
 
 
+@pytest.mark.parametrize("body", [{"FailedLines": []}, {}, "", {"ErrorCode": "MissingData", "Message": "no items"}])
+def test_the_empty_upload_is_judged_by_status_not_by_its_body(ttd, tpolicy, body):
+    ttd.empty_upload_body = body
+    result = run(config(ttd), tpolicy)["data_access"]
+    assert result.status == PASSED
+    assert result.details["http_status"] == 400
+
+
 def test_empty_upload_answered_200_also_passes(ttd, tpolicy):
-    ttd.empty_items_ok = True
+    ttd.empty_items_status = 200
+    ttd.empty_upload_body = {}
     result = run(config(ttd), tpolicy)["data_access"]
     assert result.status == PASSED
     assert result.details["http_status"] == 200
@@ -90,7 +96,8 @@ def test_invalid_token_is_auth_invalid(ttd, tpolicy):
     auth = results["authentication"]
     assert auth.status == FAILED
     assert auth.error["code"] == "auth_invalid"
-    assert auth.error["vendor_code"] == "InvalidToken"
+    assert auth.error["http_status"] == 401
+    assert auth.error["vendor_code"] == "AUTH_NOT_AUTHENTICATED"
     assert "Access Management" in auth.error["remediation"]
     assert all(results[s].status == SKIPPED for s in STEPS[2:])
     assert "ttd-wrong-token-value" not in json.dumps(auth.as_dict())
@@ -109,7 +116,8 @@ def test_advertiser_the_token_cannot_see(ttd, tpolicy):
     results = run(config(ttd), tpolicy)
     assert results["authentication"].status == PASSED
     assert results["advertiser"].error["code"] == "insufficient_permissions"
-    assert "has no access" in results["advertiser"].message
+    assert results["advertiser"].error["vendor_code"] == "AUTH_NOT_AUTHORIZED"
+    assert "not authorized" in results["advertiser"].message
     assert results["segment"].status == SKIPPED
     assert results["data_access"].status == SKIPPED
 
@@ -121,7 +129,7 @@ def test_unknown_advertiser_is_not_found(ttd, tpolicy):
 
 
 def test_archived_advertiser(ttd, tpolicy):
-    ttd.advertisers[emu.ADVERTISER_ID]["Availability"] = "Archived"
+    ttd.advertisers[emu.ADVERTISER_ID]["isArchived"] = True
     result = run(config(ttd), tpolicy)["advertiser"]
     assert result.error["code"] == "invalid_config"
     assert "archived" in result.message
@@ -131,20 +139,21 @@ def test_advertiser_not_enabled_for_data(ttd, tpolicy):
     ttd.data_enabled = set()
     result = run(config(ttd), tpolicy)["data_access"]
     assert result.error["code"] == "insufficient_permissions"
-    assert result.error["vendor_code"] == "AdvertiserMisconfigured"
+    assert result.error["http_status"] == 403
+    assert "HTTP 403" in result.message and "usw data server" in result.message
     assert "usw data server" in result.error["remediation"]
     assert_no_secrets(result)
 
 
 def test_data_server_rejects_the_token(ttd, tpolicy):
-    ttd.fail("data", 403, emu.INCORRECT_PERMISSIONS)
+    ttd.fail("data", 401, "Invalid or missing authentication token.")
     result = run(config(ttd), tpolicy)["data_access"]
-    assert result.error["code"] == "insufficient_permissions"
-    assert result.error["vendor_code"] == "IncorrectPermissions"
+    assert result.error["code"] == "auth_invalid"
+    assert "Access Management" in result.error["remediation"]
 
 
 def test_segment_lookup_failure_does_not_block_the_data_check(ttd, tpolicy):
-    ttd.fail("firstparty", 500, emu.SERVER_ERROR)
+    ttd.segment_lookup_status = 500
     results = run(config(ttd), tpolicy)
     assert results["segment"].error["code"] == "vendor_error"
     assert results["segment"].error["retryable"] is True
@@ -160,7 +169,7 @@ def test_rate_limit_reports_retry_after(ttd, tpolicy):
 
 
 def test_platform_outage_is_vendor_error(ttd, tpolicy):
-    ttd.fail("advertiser", 503, emu.SERVER_ERROR, headers={"Retry-After": "5"})
+    ttd.fail("graphql", 503, emu.SERVER_ERROR, headers={"Retry-After": "5"})
     result = run(config(ttd), tpolicy)["authentication"]
     assert result.error["code"] == "vendor_error"
     assert result.error["retryable"] is True

@@ -21,7 +21,8 @@ APP_SECRET = "0123456789abcdef0123456789abcdef"
 AD_ACCOUNT_ID = "1122334455"
 AUDIENCE_ID = "23850000000000001"
 SYSTEM_USER = {"id": "100000000000001", "name": "CDP Sync (system user)"}
-SUPPORTED_VERSIONS = {"v24.0", "v25.0"}
+SUPPORTED_VERSIONS = {"v25.0", "v26.0", "v27.0"}
+SIGNED = {"custom_audience_tos": 1}  # tos_accepted / user_tos_accepted once the Custom Audience terms are signed
 
 
 def graph_error(message: str, code: int, subcode: int | None = None, type: str = "OAuthException", **extra) -> dict:
@@ -52,8 +53,9 @@ ACCOUNT_RATE_LIMIT = graph_error(
 )
 TRANSIENT = graph_error("An unexpected error has occurred. Please retry your request later.", 2, is_transient=True)
 DEPRECATED_VERSION = graph_error(
-    "(#2635) You are calling a deprecated version of the Ads API. Please update to the latest version: v25.0.", 2635
+    "(#2635) You are calling a deprecated version of the Ads API. Please update to the latest version: v27.0.", 2635
 )
+TERMS_NOT_ACCEPTED = graph_error("(#2655) Terms of service has not been accepted", 2655)
 
 
 class FacebookAdsEmulator(Emulator):
@@ -72,12 +74,19 @@ class FacebookAdsEmulator(Emulator):
                 "permissions": {"ads_management": "granted", "business_management": "granted"},
                 "expired": False,
                 "accounts": {AD_ACCOUNT_ID},
+                "tos_accepted": dict(SIGNED),  # the Custom Audience terms this user signed for the business
             }
         }
         self.app_secret = APP_SECRET
         self.require_app_secret = False
         self.ad_accounts = {
-            AD_ACCOUNT_ID: {"id": f"act_{AD_ACCOUNT_ID}", "name": "CDP Ads", "account_status": 1, "currency": "EUR"}
+            AD_ACCOUNT_ID: {
+                "id": f"act_{AD_ACCOUNT_ID}",
+                "name": "CDP Ads",
+                "account_status": 1,
+                "currency": "EUR",
+                "tos_accepted": dict(SIGNED),
+            }
         }
         self.audiences = {
             AUDIENCE_ID: {
@@ -139,7 +148,7 @@ class FacebookAdsEmulator(Emulator):
             return self.json(self._unknown(f"act_{account_id}"), 400)
         if token["permissions"].get("ads_management") != "granted" and "ads_read" not in token["permissions"]:
             return self.json(PERMISSION_ERROR, 400)
-        return self.json(self._fields(request, account))
+        return self.json(self._fields(request, {**account, "user_tos_accepted": token["tos_accepted"]}))
 
     def on_audience(self, request, version, node_id):
         token, denied = self._authorize(request, version)
@@ -151,11 +160,13 @@ class FacebookAdsEmulator(Emulator):
         return self.json(self._fields(request, audience))
 
     def on_users(self, request, version, node_id):
-        _token, denied = self._authorize(request, version)
+        token, denied = self._authorize(request, version)
         if denied:
             return denied
         if node_id not in self.audiences:
             return self.json(self._unknown(node_id), 400)
+        if token["tos_accepted"].get("custom_audience_tos") != 1:
+            return self.json(TERMS_NOT_ACCEPTED, 400)
         self.uploads.append({"method": request.method, "audience": node_id, "form": request.form.to_dict()})
         return self.json({"audience_id": node_id, "num_received": 1, "num_invalid_entries": 0})
 

@@ -1,5 +1,9 @@
 """api.hubapi.com as far as the connector uses it: account details and CRM properties, with HubSpot's errors.
 
+Served on HubSpot's date-based paths (/account-info/2026-03/details, /crm/properties/2026-03/{objectType}) as its
+2026-03 reference documents them. As in HubSpot, no default property of companies, deals or tickets has unique
+values, and hs_object_id (the record ID) is not a unique-value property either.
+
 State: `tokens` maps a private-app token to its scopes; `expired_tokens` are OAuth tokens past their expiry;
 `objects` maps an object type (name or objectTypeId) to its property definitions. Error bodies follow
 HubSpot's shape: {status: "error", message, correlationId, category, errors[{message, context}], links}.
@@ -76,6 +80,27 @@ COMPANY_PROPERTIES = [
 ]
 
 
+DEAL_PROPERTIES = [
+    _prop("dealname", "Deal Name", group="dealinformation"),
+    _prop("dealstage", "Deal Stage", "enumeration", "radio", options=("appointmentscheduled", "closedwon")),
+    _prop("pipeline", "Pipeline", "enumeration", "select", options=("default",), group="dealinformation"),
+    _prop("amount", "Amount", "number", "number", group="dealinformation"),
+    _prop("hs_object_id", "Record ID", "number", "number", read_only=True, group="dealinformation"),
+]
+TICKET_PROPERTIES = [
+    _prop("subject", "Ticket name", group="ticketinformation"),
+    _prop("hs_pipeline_stage", "Ticket status", "enumeration", "select", options=("1", "2", "3", "4")),
+    _prop("hs_pipeline", "Pipeline", "enumeration", "select", options=("0",), group="ticketinformation"),
+    _prop("content", "Ticket description", group="ticketinformation"),
+    _prop("hs_object_id", "Record ID", "number", "number", read_only=True, group="ticketinformation"),
+]
+
+
+def unique_property(name: str, label: str, group: str = "companyinformation") -> dict:
+    """A custom property created with 'Require unique values'."""
+    return _prop(name, label, unique=True, group=group)
+
+
 def scopes_for(object_type: str) -> list[str]:
     """The scopes HubSpot names when the properties of `object_type` may not be read."""
     kind = "custom" if object_type.startswith("2-") else object_type
@@ -83,15 +108,17 @@ def scopes_for(object_type: str) -> list[str]:
 
 
 ALL_SCOPES = {
-    scope for t in ("contacts", "companies", "custom") for scope in (*scopes_for(t), f"crm.objects.{t}.write")
+    scope
+    for t in ("contacts", "companies", "deals", "tickets", "custom")
+    for scope in (*scopes_for(t), f"crm.objects.{t}.write")
 }
 
 
 class HubSpotEmulator(Emulator):
     rules = (
         Rule("/", endpoint="root", methods=["GET", "HEAD"]),
-        Rule("/account-info/v3/details", endpoint="account", methods=["GET"]),
-        Rule("/crm/v3/properties/<object_type>", endpoint="properties", methods=["GET"]),
+        Rule("/account-info/2026-03/details", endpoint="account", methods=["GET"]),
+        Rule("/crm/properties/2026-03/<object_type>", endpoint="properties", methods=["GET"]),
     )
 
     def reset_state(self) -> None:
@@ -100,6 +127,8 @@ class HubSpotEmulator(Emulator):
         self.objects = {
             "contacts": copy.deepcopy(CONTACT_PROPERTIES),
             "companies": copy.deepcopy(COMPANY_PROPERTIES),
+            "deals": copy.deepcopy(DEAL_PROPERTIES),
+            "tickets": copy.deepcopy(TICKET_PROPERTIES),
             "2-1234567": [
                 _prop("machine_serial", "Serial", unique=True, group="machine_information"),
                 _prop("hs_object_id", "Record ID", "number", "number", read_only=True, group="machine_information"),

@@ -1,8 +1,11 @@
-"""The Trade Desk Platform API (advertiser, first-party data lookup) and Data API (/data/advertiser) on one host.
+"""The Trade Desk Platform API's GraphQL endpoint (advertiser, its firstPartyData) and the Data API on one host.
 
-Every call must carry the `TTD-Auth` header. Data API errors use the v2 envelope `{"ErrorCode", "Message"}`
-(AuthenticationFailed, InvalidToken, IncorrectPermissions, AdvertiserMisconfigured, MissingData…); Platform API
-errors are `{"Message", "ErrorDetails"}`. Row problems come back as 200 with `FailedLines`, like TTD.
+Every call must carry the `TTD-Auth` header. GraphQL answers as TTD's public sample code reads it: `data`, plus
+`errors[{message, extensions: {code}}]` (HotChocolate's AUTH_NOT_AUTHORIZED for an advertiser the user may not
+see); an unauthenticated call is refused with HTTP 401. The Data API answers with the statuses its published
+OpenAPI lists: 401 (invalid or missing token) and 403 (cannot create targeting data for this advertiser) with a
+JSON string, 400 for missing items, 200 with `FailedLines` (v1, the default response format) for row problems.
+The body of the 400 for an upload without items is not documented, so `empty_upload_body` lets tests vary it.
 """
 
 from __future__ import annotations
@@ -16,35 +19,14 @@ ADVERTISER_ID = "adv4emu"
 SEGMENT_NAME = "cdp_high_value"
 
 
-def data_error(code: str, message: str) -> dict:
-    return {"ErrorCode": code, "Message": message}
-
-
-def platform_error(message: str, **details) -> dict:
-    body = {"Message": message}
-    if details:
-        body["ErrorDetails"] = [{"Property": key, "Reasons": [value]} for key, value in details.items()]
-    return body
-
-
-AUTH_FAILED = data_error("AuthenticationFailed", "The provided credentials could not be authenticated.")
-INVALID_TOKEN = data_error("InvalidToken", "The provided token is invalid.")
-EXPIRED_TOKEN = data_error("InvalidToken", "The provided token has expired.")
-INCORRECT_PERMISSIONS = data_error(
-    "IncorrectPermissions", "The provided credentials lack the required permissions for the specified ID."
-)
-ADVERTISER_MISCONFIGURED = data_error(
-    "AdvertiserMisconfigured", "The provided AdvertiserId is not configured to send data on the requested resource."
-)
-MISSING_DATA = data_error("MissingData", "Items is required and must not be empty.")
-RATE_LIMITED = data_error("TooManyRequests", "Rate limit exceeded.")
+RATE_LIMITED = {"FailedLines": []}  # the 429 body: AdvertiserDataServerResponse, per TTD's OpenAPI
 SERVER_ERROR = {"Message": "An error has occurred."}
+NOT_AUTHORIZED = "The current user is not authorized to access this resource."
 
 
 class TheTradeDeskEmulator(Emulator):
     rules = (
-        Rule("/v3/advertiser/<advertiser_id>", endpoint="advertiser", methods=["GET"]),
-        Rule("/v3/dmp/firstparty/advertiser", endpoint="firstparty", methods=["POST"]),
+        Rule("/graphql", endpoint="graphql", methods=["POST"]),
         Rule("/data/advertiser", endpoint="data", methods=["POST"]),
     )
 
@@ -52,72 +34,71 @@ class TheTradeDeskEmulator(Emulator):
         self.tokens = {API_TOKEN: {"expired": False, "advertisers": {ADVERTISER_ID}}}
         self.advertisers = {
             ADVERTISER_ID: {
-                "AdvertiserId": ADVERTISER_ID,
-                "AdvertiserName": "CDP Brand",
-                "PartnerId": "ptn7emu",
-                "Availability": "Available",
-                "CurrencyCode": "USD",
+                "id": ADVERTISER_ID,
+                "name": "CDP Brand",
+                "partner": {"id": "ptn7emu"},
+                "isArchived": False,
             }
         }
+        self.segment_lookup_status: int | None = None  # answer the firstPartyData query with this status instead
         self.data_enabled = {ADVERTISER_ID}  # advertisers set up for first-party data uploads
         self.segments = {
             ADVERTISER_ID: [
-                {"FirstPartyDataId": 90000001, "Name": SEGMENT_NAME, "UniqueUserCount": 5400},
-                {"FirstPartyDataId": 90000002, "Name": f"{SEGMENT_NAME}_lookalike", "UniqueUserCount": 120},
+                {"id": "90000001", "name": SEGMENT_NAME, "activeUniques": {"idsCount": 5400}},
+                {"id": "90000002", "name": f"{SEGMENT_NAME}_lookalike", "activeUniques": {"idsCount": 120}},
             ]
         }
-        self.empty_items_ok = False  # False: an upload with no items is refused with 400 MissingData
+        self.empty_items_status = 400  # an upload without items: TTD documents 400 for "missing items"
+        self.empty_upload_body: object = {"FailedLines": []}
         self.items: list[dict] = []  # ingested items; a connection test must leave it empty
 
-    def _token(self, request):
+    def _token(self, request, refusal):
         value = request.headers.get("TTD-Auth")
-        if not value:
-            return None, self.json(AUTH_FAILED, 401)
-        token = self.tokens.get(value)
+        token = self.tokens.get(value or "")
         if token is None:
-            return None, self.json(INVALID_TOKEN, 401)
+            return None, refusal("Invalid or missing authentication token.")
         if token["expired"]:
-            return None, self.json(EXPIRED_TOKEN, 401)
+            return None, refusal("The authentication token has expired.")
         return token, None
 
-    def on_advertiser(self, request, advertiser_id):
-        token, denied = self._token(request)
-        if denied:
-            return denied
-        if advertiser_id not in self.advertisers:
-            return self.json(platform_error(f"Advertiser '{advertiser_id}' was not found."), 404)
-        if advertiser_id not in token["advertisers"]:
-            return self.json(platform_error("Access denied.", AdvertiserId="The user has no access to it."), 403)
-        return self.json(self.advertisers[advertiser_id])
-
-    def on_firstparty(self, request):
-        token, denied = self._token(request)
+    def on_graphql(self, request):
+        token, denied = self._token(request, self._graphql_unauthenticated)
         if denied:
             return denied
         body = request.get_json(silent=True) or {}
-        advertiser_id = body.get("AdvertiserId")
+        query, variables = str(body.get("query") or ""), body.get("variables") or {}
+        advertiser_id = variables.get("id")
+        advertiser = self.advertisers.get(advertiser_id)
+        if advertiser is None:
+            return self.json({"data": {"advertiser": None}})
         if advertiser_id not in token["advertisers"]:
-            return self.json(platform_error("Access denied.", AdvertiserId="The user has no access to it."), 403)
-        terms = [t.lower() for t in body.get("SearchTerms") or []]
-        found = [s for s in self.segments.get(advertiser_id, []) if all(t in s["Name"].lower() for t in terms)]
-        start, size = int(body.get("PageStartIndex", 0)), int(body.get("PageSize", 10))
-        return self.json({"Result": found[start : start + size], "ResultCount": len(found)})
+            error = {"message": NOT_AUTHORIZED, "path": ["advertiser"], "extensions": {"code": "AUTH_NOT_AUTHORIZED"}}
+            return self.json({"errors": [error], "data": {"advertiser": None}})
+        if "firstPartyData" in query and self.segment_lookup_status:
+            return self.json(SERVER_ERROR, self.segment_lookup_status)
+        if "firstPartyData" in query:
+            name = str(variables.get("name") or "").lower()
+            found = [s for s in self.segments.get(advertiser_id, []) if name in s["name"].lower()]
+            return self.json({"data": {"advertiser": {"firstPartyData": {"nodes": found[:100]}}}})
+        return self.json({"data": {"advertiser": advertiser}})
+
+    def _graphql_unauthenticated(self, message: str):
+        error = {"message": message, "extensions": {"code": "AUTH_NOT_AUTHENTICATED"}}
+        return self.json({"errors": [error]}, 401)
 
     def on_data(self, request):
-        token, denied = self._token(request)
+        token, denied = self._token(request, lambda message: self.json(message, 401))
         if denied:
             return denied
         body = request.get_json(silent=True)
         if not isinstance(body, dict):
-            return self.json(data_error("SerializationFailed", "Request body could not be deserialized."), 400)
+            return self.json({"FailedLines": []}, 400)
         advertiser_id = body.get("AdvertiserId")
-        if advertiser_id not in token["advertisers"]:
-            return self.json(INCORRECT_PERMISSIONS, 403)
-        if advertiser_id not in self.data_enabled:
-            return self.json(ADVERTISER_MISCONFIGURED, 403)
+        if advertiser_id not in token["advertisers"] or advertiser_id not in self.data_enabled:
+            return self.json("Cannot create new targeting data for this advertiser.", 403)
         items = body.get("Items") or []
         if not items:
-            return self.json({}) if self.empty_items_ok else self.json(MISSING_DATA, 400)
+            return self.json(self.empty_upload_body, self.empty_items_status)
         self.items.extend(items)
         return self.json({})
 
