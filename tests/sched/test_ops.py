@@ -258,3 +258,7 @@ def test_the_schema_is_generated_once_and_unchanged(anonymous):
         "test_jobs_create"
         in as_json.json()["paths"]["/api/v1/workspaces/{workspace_id}/destinations/test-jobs"]["post"]["operationId"]
     )
+    events = as_json.json()["paths"]["/api/v1/workspaces/{workspace_id}/destinations/test-jobs/{job_id}/events"]
+    stream = events["get"]["responses"]["200"]["content"]["text/event-stream"]["schema"]
+    assert stream == {"$ref": "#/components/schemas/TestJobStreamEvent"}  # not the test-run events
+    assert {"TestJob", "TestJobResult", "TestJobResultEvent"} <= set(as_json.json()["components"]["schemas"])
