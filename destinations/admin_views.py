@@ -4,8 +4,9 @@ Thin views over the same services as the API.
 
 `connection_test_start` (POST, CSRF) records a run with `connection_test_prepare(trigger="admin")`, hands it to the
 worker pool with `connection_test_submit` and redirects to the run's page. That page follows the run live
-with EventSource on `connection_test_events`, which is the run's channel as Server-Sent Events
-(`event_stream_response`), replayed from the start. A finished run is shown from its stored history.
+with EventSource on `connection_test_events`, which re-attaches through the same path as the API
+(`sse.run_events_response`): replayed from the start or after Last-Event-ID, then live.
+A finished run is shown from its stored history.
 `connection_test_draft` tests what a form holds, unsaved (blank secrets keep the stored ones, through the
 config module's merge), as a run without a destination, followed the same way on `draft_test_events`.
 Every view is staff-only (wrapped by `admin_site.admin_view`) and checks the model admin's permissions.
@@ -30,9 +31,9 @@ from connectors.registry import UnknownConnectorType, connector_classes, get_con
 from . import testing
 from .admin_config import field_title, submitted_config, type_label, workspace_label
 from .config import effective_config, merge_config
-from .errors import InvalidInput
+from .errors import BackendUnavailable, InvalidInput
 from .models import Destination, DestinationStatus, TestRun, TestRunTrigger
-from .sse import event_stream_response, parse_last_event_id
+from .sse import run_events_response
 
 TEMPLATE = "admin/destinations/destination/test_connection.html"
 
@@ -79,7 +80,11 @@ def connection_test_start(request, model_admin, object_id):
                 request, f"The stored config is not valid, so it cannot be tested: {exc}", messages.ERROR
             )
             return HttpResponseRedirect(_url("change", destination.pk))
-        testing.connection_test_submit(prepared)
+        try:
+            testing.connection_test_submit(prepared)
+        except BackendUnavailable as exc:
+            model_admin.message_user(request, exc.detail, messages.ERROR)
+            return HttpResponseRedirect(_url("test", destination.pk))
         return HttpResponseRedirect(_url("test_run", destination.pk, prepared.test_run.pk), status=303)
     return _page(model_admin, request, destination, None)
 
@@ -94,9 +99,7 @@ def connection_test_run_page(request, model_admin, object_id, run_id):
 def connection_test_events(request, model_admin, object_id, run_id):
     """The run's events as SSE; EventSource resumes after Last-Event-ID when it reconnects."""
     destination = _destination(model_admin, request, object_id, change=False)
-    run = _run(destination, run_id)
-    after = parse_last_event_id(request.headers.get("Last-Event-ID"), run.channel)
-    return event_stream_response(run.channel, after_id=after, headers={"X-Test-Run-ID": str(run.pk)})
+    return run_events_response(request, _run(destination, run_id))
 
 
 def _page(model_admin, request, destination: Destination, run: TestRun | None) -> TemplateResponse:
@@ -245,7 +248,12 @@ def connection_test_draft(request, model_admin, object_id=None) -> JsonResponse:
         )
     except InvalidInput as exc:
         return JsonResponse({"errors": _error_list(exc.errors, form.connector_cls)}, status=400)
-    testing.connection_test_submit(prepared)
+    try:
+        testing.connection_test_submit(prepared)
+    except BackendUnavailable as exc:
+        response = JsonResponse({"errors": [exc.detail]}, status=503)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
     run = prepared.test_run
     return JsonResponse(
         {"test_run_id": str(run.pk), "events_url": _url("test_draft_events", run.pk)},
@@ -263,8 +271,7 @@ def draft_test_events(request, model_admin, run_id):
     ).first()
     if run is None:
         raise Http404("Test run not found.")
-    after = parse_last_event_id(request.headers.get("Last-Event-ID"), run.channel)
-    return event_stream_response(run.channel, after_id=after, headers={"X-Test-Run-ID": str(run.pk)})
+    return run_events_response(request, run)
 
 
 # --- the failures dashboard --------------------------------------------------------------------------

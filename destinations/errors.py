@@ -27,3 +27,12 @@ class VendorFailure(Exception):
     def __init__(self, error):
         self.error = error
         super().__init__(error.message)
+
+
+class BackendUnavailable(Exception):
+    """A backing service (the broker) is down; the request may be retried after `retry_after` seconds."""
+
+    def __init__(self, detail: str, retry_after: int = 5):
+        self.detail = detail
+        self.retry_after = retry_after
+        super().__init__(detail)

@@ -74,8 +74,6 @@ class Destination(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_tested_at = models.DateTimeField(null=True, blank=True)
-    fields_cache = models.JSONField(null=True, blank=True, editable=False)
-    fields_cached_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Scheduled health checks (destinations/health.py): empty inherits the workspace's interval, 0 is off.
     check_interval_minutes = models.PositiveIntegerField(
         null=True, blank=True, help_text="Re-test this often; empty: the workspace's interval; 0: never."
@@ -163,10 +161,19 @@ class TestRun(models.Model):
     success = models.BooleanField(null=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     steps = models.JSONField(default=list)
+    # Set by the process running the test; a stale one means that process died (see reap_interrupted_runs).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Keyed digest of the stored config the test ran with; empty for a new connection or an override,
+    # whose result is never written onto the destination.
+    config_digest = models.CharField(max_length=64, blank=True, default="", editable=False)
+    error_code = models.CharField(max_length=32, blank=True, default="")
 
     class Meta:
         ordering = ["-started_at"]
-        indexes = [models.Index(fields=["destination", "-started_at"], name="testrun_dest_started")]
+        indexes = [
+            models.Index(fields=["destination", "-started_at"], name="testrun_dest_started"),
+            models.Index(fields=["finished_at", "heartbeat_at"], name="testrun_unfinished"),
+        ]
 
     def __str__(self) -> str:
         return f"Test {self.id} ({self.destination_type})"

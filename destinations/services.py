@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import hashlib
+import hmac
+import json
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models.deletion import ProtectedError
 from django.utils import timezone
@@ -125,8 +128,6 @@ def destination_update(*, destination: Destination, actor, data: dict) -> Destin
         destination.store_config(config)
         destination.status = DestinationStatus.PENDING
         destination.status_error = ""
-        destination.fields_cache = None
-        destination.fields_cached_at = None
     destination.save()
     return destination
 
@@ -194,9 +195,7 @@ def connection_update(*, connection: Connection, actor, data: dict) -> Connectio
                     raise InvalidInput(
                         {"credentials": [f"Destination {destination.name!r} would become invalid: {exc}"]}
                     ) from None
-            connection.destinations.update(
-                status=DestinationStatus.PENDING, status_error="", fields_cache=None, fields_cached_at=None
-            )
+            connection.destinations.update(status=DestinationStatus.PENDING, status_error="")
     connection.save()
     return connection
 
@@ -232,12 +231,27 @@ def rotated_secrets_store(*, destination_id, rotated: dict) -> None:
 # --- fields ------------------------------------------------------------------------------------------
 
 
+def stored_config_digest(destination: Destination) -> str:
+    """A keyed digest of what `destination` runs with (type, its config and its connection's credentials).
+
+    It changes whenever any of them does: it keys the fields cache and tells a finishing test whether the
+    config it tested is still the stored one. It reveals no secret.
+    """
+    tested = {"destination_type": destination.destination_type, "config": destination.effective_config()}
+    text = json.dumps(tested, sort_keys=True, default=str).encode()
+    return hmac.new(settings.SECRET_KEY.encode(), text, hashlib.sha256).hexdigest()
+
+
+def _fields_cache_key(destination: Destination) -> str:
+    return f"destination-fields:{destination.pk}:{stored_config_digest(destination)}"
+
+
 def destination_fields(*, destination: Destination, refresh: bool = False) -> dict:
-    """The fields a mapping can target; cached per destination, `refresh` reads the vendor anew."""
-    fresh_after = timezone.now() - timedelta(seconds=settings.FIELDS_CACHE_SECONDS)
-    cached = destination.fields_cache
-    if cached and not refresh and destination.fields_cached_at and destination.fields_cached_at > fresh_after:
-        description, fetched_at = cached, destination.fields_cached_at
+    """The fields a mapping can target; cached per destination and config in Django's cache (Redis in the
+    distributed runtime), so a config change misses; `refresh` reads the vendor anew."""
+    cached = None if refresh else cache.get(_fields_cache_key(destination))
+    if cached is not None:
+        description, fetched_at = cached["description"], cached["fetched_at"]
     else:
         connector_cls = connector_class_for(destination.destination_type)
         connector = connector_cls(destination.effective_config(), policy=outbound_policy())
@@ -248,8 +262,13 @@ def destination_fields(*, destination: Destination, refresh: bool = False) -> di
         finally:
             rotated_secrets_store(destination_id=destination.pk, rotated=connector.rotated_secrets)
         fetched_at = timezone.now()
-        Destination.objects.filter(pk=destination.pk).update(fields_cache=description, fields_cached_at=fetched_at)
-        destination.fields_cache, destination.fields_cached_at = description, fetched_at
+        if connector.rotated_secrets:  # the stored config changed: cache under its new key
+            destination = Destination.objects.select_related("connection").get(pk=destination.pk)
+        cache.set(
+            _fields_cache_key(destination),
+            {"description": description, "fetched_at": fetched_at},
+            timeout=settings.FIELDS_CACHE_SECONDS,
+        )
     return {
         "destination_id": str(destination.pk),
         "destination_type": destination.destination_type,

@@ -1,49 +1,107 @@
-"""Server-Sent Events for connection tests, through django-eventstream.
+"""Server-Sent Events for connection tests, through django-eventstream's public API.
 
 Every event of a run is published with `send_event` to the run's channel and stored (TestRunEventStorage).
-A stream — the POST response itself, or a watcher attaching later — is one more subscriber of that channel:
-it uses the library's own `views.stream` generator and `Listener`, starting at event id 0 so the whole run
-is replayed, then live, and ends after `done`.
+With `EVENTSTREAM_REDIS` set (distributed runtime) the library also relays each event over Redis pub/sub to
+every web process, so a run produced by any worker streams live on any of them; nothing polls.
 
-Two library flaws are handled here (see ../shared/reference/django-eventstream.md §7): `stream()` re-reads
-storage from a stale cursor after a queue/DB "conflict" and would repeat events, so the cursor is advanced
-to what was delivered after every chunk and any id already delivered is dropped. `views.stream` and
-`views.Listener` are not exported, so the package is pinned and tests/api/test_sse_internals.py fails when
-they change.
+A stream — the POST response itself, or a client re-attaching — is the library's `events` view on the run's
+channel, given a copy of the request whose Last-Event-ID says where to resume (`<channel>:0` replays the
+whole run). The channel manager authorises the reader. `_run_events` adapts the view's never-ending stream
+to the contract: it drops the library's padding and `stream-open`, drops ids already delivered (the library
+re-sends after a queue/storage conflict), passes keep-alives, ends right after `done`, and ends after
+SSE_MAX_STREAM_SECONDS so clients re-attach with Last-Event-ID.
+
+A stream holds no database connection while it waits: storage and authorisation reads give theirs back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.db import connection
 from django.db.models import Max
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django_eventstream.channelmanager import DefaultChannelManager
 from django_eventstream.event import Event
-from django_eventstream.eventrequest import EventRequest
 from django_eventstream.storage import EventDoesNotExist, StorageBase
-from django_eventstream.views import Listener, stream
+from django_eventstream.views import events
 
 CHANNEL_PREFIX = "testrun-"
 KEEP_ALIVE = ": keep-alive\n\n"
-# Watchers attaching to a run re-read storage this often (the run may be produced by another process).
-WATCHER_POLL_SECONDS = 1.0
 _ID_LINE = re.compile(r"^id: (?P<channel>[^:\n]+):(?P<id>\d+)$", re.MULTILINE)
 _EVENT_LINE = re.compile(r"^event: (?P<type>[\w-]+)$", re.MULTILINE)
+# `testrun-<hex>:<n>` or a bare `<n>`; ASCII digits only, and few enough for an int column.
+_LAST_EVENT_ID = re.compile(r"(?:(?P<channel>[a-z]+-[0-9a-f]{32}):)?(?P<id>[0-9]{1,9})", re.ASCII)
 
 
-class TestRunChannelManager(DefaultChannelManager):
-    """Only test-run channels are stored; readers are authorised by our views before they subscribe."""
+def release_connection() -> None:
+    """Give this thread's database connection back (to the pool) unless a transaction needs it.
 
-    def is_channel_reliable(self, channel: str) -> bool:
-        return channel.startswith(CHANNEL_PREFIX)
+    Streams and workers wait for seconds between reads and writes; holding a connection each meant a few
+    dozen of them exhausted the pool. SQLite has no server connections to run out of, and reopening its
+    file costs more than the query, so its connection stays.
+    """
+    if connection.vendor != "sqlite" and not connection.in_atomic_block:
+        connection.close()
 
 
 def _run_id(channel: str) -> uuid.UUID:
     return uuid.UUID(channel.removeprefix(CHANNEL_PREFIX))
+
+
+class TestRunChannelManager(DefaultChannelManager):
+    """Test-run channels are stored, and readable by members of the run's workspace and by admin staff.
+
+    Other channels keep the library's defaults: their own views authorise the reader.
+    """
+
+    # The library asks on every storage read of a stream; an answer is reused this long (one instance
+    # per thread, so no locking).
+    ALLOWED_SECONDS = 30.0
+
+    def __init__(self):
+        self._allowed: dict[tuple, float] = {}
+
+    def is_channel_reliable(self, channel: str) -> bool:
+        return channel.startswith(CHANNEL_PREFIX)
+
+    def can_read_channel(self, user, channel: str) -> bool:
+        if not channel.startswith(CHANNEL_PREFIX):
+            return True
+        if user is None or not user.is_active:
+            return False
+        key = (user.pk, channel)
+        now = time.monotonic()
+        if self._allowed.get(key, 0) > now:
+            return True
+        if len(self._allowed) > 1000:
+            self._allowed = {k: until for k, until in self._allowed.items() if until > now}
+        allowed = self._read_allowed(user, channel)
+        if allowed:
+            self._allowed[key] = now + self.ALLOWED_SECONDS
+        return allowed
+
+    @staticmethod
+    def _read_allowed(user, channel: str) -> bool:
+        from workspaces.models import Membership
+
+        from .models import TestRun
+
+        try:
+            workspace_id = TestRun.objects.filter(pk=_run_id(channel)).values_list("workspace_id", flat=True).first()
+            if workspace_id is None:
+                return False
+            if Membership.objects.filter(user=user, workspace_id=workspace_id).exists():
+                return True
+            return user.is_staff and user.has_perm("destinations.view_destination")
+        finally:
+            release_connection()
 
 
 class TestRunEventStorage(StorageBase):
@@ -59,8 +117,11 @@ class TestRunEventStorage(StorageBase):
     def append_event(self, channel: str, event_type: str, data: str) -> Event:
         from .models import TestRunEvent
 
-        seq = self._next_seq.get(channel) or self.get_current_id(channel) + 1
-        TestRunEvent.objects.create(run_id=_run_id(channel), seq=seq, type=event_type, data=data)
+        try:
+            seq = self._next_seq.get(channel) or self._current_id(channel) + 1
+            TestRunEvent.objects.create(run_id=_run_id(channel), seq=seq, type=event_type, data=data)
+        finally:
+            release_connection()
         if event_type == "done":
             self._next_seq.pop(channel, None)  # nothing follows `done`
         else:
@@ -70,63 +131,61 @@ class TestRunEventStorage(StorageBase):
     def get_events(self, channel: str, last_id: int, limit: int = 100) -> list[Event]:
         from .models import TestRunEvent
 
-        events = TestRunEvent.objects.filter(run_id=_run_id(channel), seq__gt=last_id).order_by("seq")[:limit]
-        found = [Event(channel, event.type, event.data, id=event.seq) for event in events]
-        if not found and last_id and last_id > self.get_current_id(channel):
-            raise EventDoesNotExist(f"No event {last_id} in {channel}", self.get_current_id(channel))
-        return found
+        try:
+            rows = TestRunEvent.objects.filter(run_id=_run_id(channel), seq__gt=last_id).order_by("seq")[:limit]
+            found = [Event(channel, row.type, row.data, id=row.seq) for row in rows]
+            if not found and last_id and last_id > (current := self._current_id(channel)):
+                raise EventDoesNotExist(f"No event {last_id} in {channel}", current)
+            return found
+        finally:
+            release_connection()
 
     def get_current_id(self, channel: str) -> int:
+        try:
+            return self._current_id(channel)
+        finally:
+            release_connection()
+
+    @staticmethod
+    def _current_id(channel: str) -> int:
         from .models import TestRunEvent
 
         latest = TestRunEvent.objects.filter(run_id=_run_id(channel)).aggregate(seq=Max("seq"))["seq"]
         return latest or 0
 
 
-def _event_request(channel: str, after_id: int) -> EventRequest:
-    request = EventRequest()
-    request.channels = {channel}
-    request.channel_last_ids = {channel: str(after_id)}
-    request.is_next = False
-    request.is_recover = False
-    request.user = None
-    return request
+def _stream_request(request, channel: str, after_id: int) -> HttpRequest:
+    """A copy of `request` for the library's view: same user and headers, resuming after `after_id`.
 
-
-async def _poll_storage(listener: Listener, every: float) -> None:
-    """Make `stream()` re-read storage every `every` seconds, as it does after a queue overflow.
-
-    The run's producer may live in another server process, whose `send_event` wakes only its own
-    listeners; storage is what every process shares.
+    Its query string is left out, so the library's GRIP-only parameters (`es-meta`, `recover`) can't be
+    supplied by a client; the Last-Event-ID is always one this module built.
     """
-    while True:
-        await asyncio.sleep(every)
-        listener.overflow = True
-        listener.aevent.set()
+    stream_request = HttpRequest()
+    stream_request.method = "GET"
+    stream_request.path = getattr(request, "path", "/")
+    stream_request.META = {**getattr(request, "META", {}), "HTTP_LAST_EVENT_ID": f"{channel}:{after_id}"}
+    stream_request.user = getattr(request, "user", None) or AnonymousUser()
+    return stream_request
 
 
-async def channel_events(
-    channel: str, *, after_id: int = 0, last_event: str = "done", poll_seconds: float | None = None
-) -> AsyncIterator[str]:
-    """The run's events after `after_id`, each exactly once, ending after `last_event`.
-
-    `poll_seconds` also re-reads storage that often, for watchers that may not share the producer's process.
-    """
-    request = _event_request(channel, after_id)
-    listener = Listener()
-    listener.user_id = "anonymous"
-    listener.channels = request.channels
+async def _run_events(chunks: AsyncIterator[bytes], *, after_id: int, last_event: str, lifetime: float):
+    """The view's stream, reduced to the run's events after `after_id`, each once, ending after `last_event`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + lifetime
     delivered = after_id
-    chunks = stream(request, listener)
-    poller = asyncio.ensure_future(_poll_storage(listener, poll_seconds)) if poll_seconds else None
+    iterator = aiter(chunks)
     try:
-        async for chunk in chunks:
+        while (remaining := deadline - loop.time()) > 0:
+            try:
+                chunk = await asyncio.wait_for(anext(iterator), remaining)
+            except (StopAsyncIteration, TimeoutError):
+                return
             out = []
             finished = False
-            for block in chunk.split("\n\n"):
+            for block in chunk.decode().split("\n\n"):
                 event = _EVENT_LINE.search(block)
-                if event is None or event["type"] == "stream-open":
-                    continue  # padding comment and the library's own open marker
+                if event is None or event["type"] in ("stream-open", "stream-reset"):
+                    continue  # padding comment and the library's own markers
                 if event["type"] == "keep-alive":
                     out.append(KEEP_ALIVE)
                     continue
@@ -137,41 +196,50 @@ async def channel_events(
                         continue  # already sent: the library re-read storage after a conflict
                     delivered = number
                 out.append(block + "\n\n")
-                if event["type"] == last_event:
+                if event["type"] in (last_event, "stream-error"):
                     finished = True
                     break
-            request.channel_last_ids[channel] = str(delivered)
             if out:
                 yield "".join(out)
             if finished:
                 return
     finally:
-        if poller is not None:
-            poller.cancel()
-        await chunks.aclose()
+        await iterator.aclose()
 
 
 def event_stream_response(
-    channel: str, *, after_id: int = 0, headers: dict | None = None, poll_seconds: float | None = None
+    channel: str,
+    *,
+    request=None,
+    after_id: int = 0,
+    headers: dict | None = None,
+    last_event: str = "done",
 ) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(
-        channel_events(channel, after_id=after_id, poll_seconds=poll_seconds), content_type="text/event-stream"
-    )
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
+    """The channel's events after `after_id` as an SSE response, live, ending after `last_event`.
+
+    The caller has found the channel's object in the reader's scope; for test-run channels the channel
+    manager checks `request.user` again on every read.
+    """
+    response = events(_stream_request(request, channel, after_id), channels=[channel])
+    if response.streaming:
+        response.streaming_content = _run_events(
+            response.streaming_content,
+            after_id=after_id,
+            last_event=last_event,
+            lifetime=settings.SSE_MAX_STREAM_SECONDS,
+        )
     for name, value in (headers or {}).items():
         response[name] = value
+    release_connection()  # the view's reads are done; the stream waits without a connection
     return response
 
 
 def parse_last_event_id(value: str | None, channel: str) -> int:
     """`Last-Event-ID: testrun-…:N` (or a bare N) resumes after event N; anything else starts at 0."""
-    if not value:
+    match = _LAST_EVENT_ID.fullmatch((value or "").strip())
+    if match is None or (match["channel"] and match["channel"] != channel):
         return 0
-    name, _, number = value.rpartition(":")
-    if name and name != channel:
-        return 0
-    return int(number) if number.isdigit() else 0
+    return int(match["id"])
 
 
 def resume_after(run, requested: int) -> int | None:
@@ -181,17 +249,22 @@ def resume_after(run, requested: int) -> int | None:
     """
     from .models import TestRunEvent
 
-    events = TestRunEvent.objects.filter(run=run)
-    if requested and not events.filter(seq=requested).exists():
+    events_ = TestRunEvent.objects.filter(run=run)
+    if requested and not events_.filter(seq=requested).exists():
         return 0
-    if events.filter(type="done", seq__lte=requested).exists():
+    if events_.filter(type="done", seq__lte=requested).exists():
         return None
     return requested
 
 
-def finished_response(headers: dict) -> HttpResponse:
-    """An event stream with nothing left in it: the run ended before the id the client resumes from."""
-    response = HttpResponse(b"", content_type="text/event-stream")
-    for name, value in headers.items():
-        response[name] = value
-    return response
+def run_events_response(request, run) -> HttpResponse:
+    """The one re-attach path (API and admin): the run's events after the request's Last-Event-ID, then live."""
+    headers = {"X-Test-Run-ID": str(run.pk)}
+    after = resume_after(run, parse_last_event_id(request.headers.get("Last-Event-ID"), run.channel))
+    if after is None:  # the client already has `done`: an event stream with nothing left in it
+        response = HttpResponse(b"", content_type="text/event-stream")
+        for name, value in headers.items():
+            response[name] = value
+        release_connection()
+        return response
+    return event_stream_response(run.channel, request=request, after_id=after, headers=headers)

@@ -10,16 +10,16 @@ from __future__ import annotations
 import uuid
 
 from django.db.models import Max
+from django.http import HttpResponse
 from django_eventstream.event import Event
 from django_eventstream.storage import EventDoesNotExist
 
 from .sse import (
-    WATCHER_POLL_SECONDS,
     TestRunChannelManager,
     TestRunEventStorage,
     event_stream_response,
-    finished_response,
     parse_last_event_id,
+    release_connection,
 )
 
 JOB_CHANNEL_PREFIX = "testjob-"
@@ -50,8 +50,11 @@ class EventStorage(TestRunEventStorage):
         job_id = _job_id(channel)
         if job_id is None:
             return super().append_event(channel, event_type, data)
-        seq = self._next_job_seq.get(channel) or self.get_current_id(channel) + 1
-        TestJobEvent.objects.create(job_id=job_id, seq=seq, type=event_type, data=data)
+        try:
+            seq = self._next_job_seq.get(channel) or _job_current_id(job_id) + 1
+            TestJobEvent.objects.create(job_id=job_id, seq=seq, type=event_type, data=data)
+        finally:
+            release_connection()
         if event_type == "done":
             self._next_job_seq.pop(channel, None)
         else:
@@ -64,28 +67,42 @@ class EventStorage(TestRunEventStorage):
         job_id = _job_id(channel)
         if job_id is None:
             return super().get_events(channel, last_id, limit)
-        rows = TestJobEvent.objects.filter(job_id=job_id, seq__gt=last_id).order_by("seq")[:limit]
-        found = [Event(channel, row.type, row.data, id=row.seq) for row in rows]
-        if not found and last_id and last_id > (current := self.get_current_id(channel)):
-            raise EventDoesNotExist(f"No event {last_id} in {channel}", current)
-        return found
+        try:
+            rows = TestJobEvent.objects.filter(job_id=job_id, seq__gt=last_id).order_by("seq")[:limit]
+            found = [Event(channel, row.type, row.data, id=row.seq) for row in rows]
+            if not found and last_id and last_id > (current := _job_current_id(job_id)):
+                raise EventDoesNotExist(f"No event {last_id} in {channel}", current)
+            return found
+        finally:
+            release_connection()
 
     def get_current_id(self, channel: str) -> int:
-        from .models import TestJobEvent
-
         job_id = _job_id(channel)
         if job_id is None:
             return super().get_current_id(channel)
-        return TestJobEvent.objects.filter(job_id=job_id).aggregate(seq=Max("seq"))["seq"] or 0
+        try:
+            return _job_current_id(job_id)
+        finally:
+            release_connection()
+
+
+def _job_current_id(job_id: uuid.UUID) -> int:
+    from .models import TestJobEvent
+
+    return TestJobEvent.objects.filter(job_id=job_id).aggregate(seq=Max("seq"))["seq"] or 0
 
 
 def job_events_response(request, job):
     """The one re-attach path for a job's progress (API and admin): after the request's Last-Event-ID, then live."""
     headers = {"X-Test-Job-ID": str(job.pk)}
     after = job_resume_after(job, parse_last_event_id(request.headers.get("Last-Event-ID"), job.channel))
-    if after is None:
-        return finished_response(headers)
-    return event_stream_response(job.channel, after_id=after, headers=headers, poll_seconds=WATCHER_POLL_SECONDS)
+    if after is None:  # the client already has `done`: an event stream with nothing left in it
+        response = HttpResponse(b"", content_type="text/event-stream")
+        for name, value in headers.items():
+            response[name] = value
+        release_connection()
+        return response
+    return event_stream_response(job.channel, request=request, after_id=after, headers=headers)
 
 
 def job_resume_after(job, requested: int) -> int | None:

@@ -164,14 +164,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # One test database per process, so concurrent test runs on one server don't collide.
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and not DATABASES["default"]["CONN_MAX_AGE"]:
-    # A pool, not a connection per request: ASGI requests and connection-test workers borrow and return.
+    # A pool, not a connection per request: requests, streams and connection-test workers borrow one only
+    # while they query (streams and tests give theirs back while they wait), so a small pool serves hundreds.
+    # Every process has its own pool: processes x DB_POOL_MAX_SIZE must stay below max_connections (README).
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 2,
-        # every connection-test worker may hold one, plus the request threads
-        "max_size": env_number(
-            "DB_POOL_MAX_SIZE", env_number("CONNECTION_TEST_WORKERS", 64, minimum=1) + 16, minimum=2
-        ),
-        "timeout": 30,
+        "max_size": env_number("DB_POOL_MAX_SIZE", 20, minimum=2),
+        "timeout": env_number("DB_POOL_TIMEOUT_SECONDS", 30, minimum=1, whole=False),
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Connection tests write from worker threads; wait for the lock instead of failing.
@@ -280,11 +279,15 @@ FIELDS_CACHE_SECONDS = env_number("FIELDS_CACHE_SECONDS", 3600)
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CONNECTION_TEST_RUNTIME = "distributed" if REDIS_URL else "embedded"
 # A stream ends after this many seconds; the client re-attaches with Last-Event-ID and gets the rest.
-SSE_MAX_STREAM_SECONDS = float(os.environ.get("SSE_MAX_STREAM_SECONDS", "300"))
+SSE_MAX_STREAM_SECONDS = env_number("SSE_MAX_STREAM_SECONDS", 300, minimum=1, whole=False)
 # A running test whose heartbeat is older than this is ended as `interrupted` by reap_interrupted_runs().
-CONNECTION_TEST_HEARTBEAT_SECONDS = float(os.environ.get("CONNECTION_TEST_HEARTBEAT_SECONDS", "10"))
-CONNECTION_TEST_STALE_SECONDS = float(os.environ.get("CONNECTION_TEST_STALE_SECONDS", "45"))
-CONNECTION_TEST_REAP_INTERVAL_SECONDS = float(os.environ.get("CONNECTION_TEST_REAP_INTERVAL_SECONDS", "10"))
+CONNECTION_TEST_HEARTBEAT_SECONDS = env_number("CONNECTION_TEST_HEARTBEAT_SECONDS", 10, minimum=0.1, whole=False)
+CONNECTION_TEST_STALE_SECONDS = env_number("CONNECTION_TEST_STALE_SECONDS", 45, minimum=1, whole=False)
+# A queued test no worker started within this long is dropped (and reaped as interrupted).
+CONNECTION_TEST_QUEUE_SECONDS = env_number("CONNECTION_TEST_QUEUE_SECONDS", 300, minimum=1, whole=False)
+CONNECTION_TEST_REAP_INTERVAL_SECONDS = env_number(
+    "CONNECTION_TEST_REAP_INTERVAL_SECONDS", 10, minimum=0.1, whole=False
+)
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "connection-tests")
@@ -293,7 +296,7 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 # A broker that is down must fail the submit at once (the API answers 503), not hang the request.
 CELERY_TASK_PUBLISH_RETRY = False
-CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("CELERY_BROKER_CONNECTION_TIMEOUT", "2"))
+CELERY_BROKER_CONNECTION_TIMEOUT = env_number("CELERY_BROKER_CONNECTION_TIMEOUT", 2, minimum=0.1, whole=False)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
     "socket_timeout": CELERY_BROKER_CONNECTION_TIMEOUT * 2,
@@ -302,10 +305,15 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A test is IO-bound (HTTP calls to vendors): threads, not processes; one message at a time per thread.
 CELERY_WORKER_POOL = os.environ.get("CELERY_WORKER_POOL", "threads")
-CELERY_WORKER_CONCURRENCY = int(os.environ.get("CELERY_WORKER_CONCURRENCY", "32"))
+CELERY_WORKER_CONCURRENCY = env_number("CELERY_WORKER_CONCURRENCY", 32, minimum=1)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BEAT_SCHEDULE = {}
+CELERY_BEAT_SCHEDULE = {
+    "reap-interrupted-test-runs": {
+        "task": "destinations.tasks.reap_interrupted_runs_task",
+        "schedule": CONNECTION_TEST_REAP_INTERVAL_SECONDS,
+    },
+}
 
 if REDIS_URL:
     from redis.connection import parse_url as _parse_redis_url
@@ -369,6 +377,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django_eventstream": {"level": "WARNING"},
+        # "celery@host ready." says a worker consumes (tests and benchmarks wait for it)
+        "celery.apps.worker": {"level": "INFO"},
         # It warns on every address it refuses, allow-listed ones included; connectors/http.py logs refusals.
         "requests_hardened": {"level": "ERROR"},
     },

@@ -10,7 +10,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from ..errors import Conflict, InvalidInput, VendorFailure
+from ..errors import BackendUnavailable, Conflict, InvalidInput, VendorFailure
 from ..selectors import NotFound
 
 
@@ -49,6 +49,10 @@ def exception_handler(exc, context):
     if isinstance(exc, VendorFailure):
         body = {"detail": exc.error.message, "error": exc.error.as_dict()}
         return Response(body, status=status.HTTP_502_BAD_GATEWAY)
+    if isinstance(exc, BackendUnavailable):
+        response = Response({"detail": exc.detail}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, ValidationError):
         response = validation_response(flatten_errors(exc.detail))
         return response

@@ -161,6 +161,7 @@ class TestRunSerializer(serializers.ModelSerializer):
             "success",
             "duration_ms",
             "steps",
+            "error_code",
         ]
         read_only_fields = fields
 

@@ -17,7 +17,7 @@ from workspaces.throttling import FIELDS_REFRESH_THROTTLES, VENDOR_CALL_THROTTLE
 from .. import selectors, services, testing
 from ..errors import InvalidInput
 from ..representation import DESTINATION_FIELDS, destination_representation
-from ..sse import WATCHER_POLL_SECONDS, event_stream_response, finished_response, parse_last_event_id, resume_after
+from ..sse import event_stream_response, run_events_response
 from .base import JSONErrorsNegotiation, WorkspaceScopedView
 from .errors import flatten_errors
 from .params import bool_param, int_param
@@ -107,10 +107,10 @@ def _check_credentials(data: dict) -> None:
     )
 
 
-def _sse_for(prepared) -> object:
+def _sse_for(request, prepared) -> object:
     testing.connection_test_submit(prepared)
     run = prepared.test_run
-    return event_stream_response(run.channel, headers={"X-Test-Run-ID": str(run.pk)})
+    return event_stream_response(run.channel, request=request, headers={"X-Test-Run-ID": str(run.pk)})
 
 
 class DestinationTypesView(APIView):
@@ -211,7 +211,7 @@ class DestinationTestNewView(WorkspaceScopedView):
             ConnectionTestNewSerializer, request.data, also=partial(_check_destination, workspace=self.workspace)
         )
         prepared = testing.connection_test_prepare(workspace=self.workspace, actor=request.user, **data)
-        return _sse_for(prepared)
+        return _sse_for(request, prepared)
 
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])
@@ -235,7 +235,7 @@ class DestinationTestView(WorkspaceScopedView):
             destination=destination,
             config=serializer.validated_data.get("config"),
         )
-        return _sse_for(prepared)
+        return _sse_for(request, prepared)
 
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])
@@ -249,12 +249,7 @@ class TestRunEventsView(WorkspaceScopedView):
         responses=SSE_RESPONSE,
     )
     def get(self, request, workspace_id, run_id):
-        run = selectors.test_run_get(workspace=self.workspace, run_id=run_id)
-        headers = {"X-Test-Run-ID": str(run.pk)}
-        after = resume_after(run, parse_last_event_id(request.headers.get("Last-Event-ID"), run.channel))
-        if after is None:
-            return finished_response(headers)
-        return event_stream_response(run.channel, after_id=after, headers=headers, poll_seconds=WATCHER_POLL_SECONDS)
+        return run_events_response(request, selectors.test_run_get(workspace=self.workspace, run_id=run_id))
 
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])

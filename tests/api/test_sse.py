@@ -57,7 +57,7 @@ def test_stored_destination_updates_status_and_history(api, receiver):
     destination.refresh_from_db()
     assert destination.status == "error" and destination.last_tested_at is not None
 
-    # an override config for this test only
+    # an override config for this test only: it passes, but the stored (failing) config stays `error`
     events = read_stream(
         api.post(
             api.path(f"destinations/{destination.pk}/test"),
@@ -65,7 +65,8 @@ def test_stored_destination_updates_status_and_history(api, receiver):
             format="json",
         )
     )
-    assert events[-1].data["destination"]["status"] == "connected"
+    assert events[-1].data["success"] is True
+    assert events[-1].data["destination"]["status"] == "error"
     assert Destination.objects.get(pk=destination.pk).secrets == {"headers": {"X-API-Key": "bad"}}
 
     history = api.get(api.path(f"destinations/{destination.pk}/test-runs")).json()
@@ -219,32 +220,3 @@ def test_no_event_lost_or_repeated_under_concurrency(api, receiver):
     for events in results:
         assert [t for t, _ in events] == ["step", "step", "done"]
         assert [int(i.split(":")[1]) for _, i in events] == [1, 2, 3]
-
-
-def test_a_watcher_follows_a_run_produced_by_another_process(api):
-    """Events stored by another server process (no in-process wake-up) still reach an attached watcher."""
-    from destinations.models import TestRunEvent
-
-    run = TestRun.objects.create(workspace=api.workspace, destination_type="webhook", actor=api.user)
-    TestRunEvent.objects.create(run=run, seq=1, type="step", data='{"name": "connectivity", "status": "passed"}')
-    received = []
-
-    def watch(server):
-        response = requests.get(
-            f"{server.url}{api.path(f'destinations/test-runs/{run.pk}/events')}",
-            headers={"Authorization": f"Bearer {api.token}", "X-Workspace-ID": str(api.workspace.pk)},
-            stream=True,
-            timeout=10,
-        )
-        for event in iter_events(response):
-            received.append((event.type, time.monotonic()))
-
-    with LiveServer() as server:
-        watcher = threading.Thread(target=watch, args=(server,))
-        watcher.start()
-        time.sleep(0.5)
-        TestRunEvent.objects.create(run=run, seq=2, type="done", data='{"success": true}')
-        written = time.monotonic()
-        watcher.join(timeout=10)
-    assert [t for t, _ in received] == ["step", "done"]
-    assert received[1][1] - written < 2.5

@@ -1,36 +1,65 @@
-"""destinations/sse.py uses two unexported names of django-eventstream; fail loudly when they change."""
+"""What destinations/sse.py relies on in django-eventstream's public `events` view; fails when it changes."""
 
-import inspect
-from importlib.metadata import version
+import asyncio
 
-from django_eventstream import views
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.http import HttpRequest
+from django_eventstream import send_event
+from django_eventstream.views import events
 
+from destinations.models import TestRun
+from destinations.sse import parse_last_event_id, release_connection
 
-def test_pinned_version():
-    assert version("django-eventstream") == "5.3.4"
-
-
-def test_stream_is_an_async_generator_taking_request_and_listener():
-    assert inspect.isasyncgenfunction(views.stream)
-    assert list(inspect.signature(views.stream).parameters) == ["event_request", "listener"]
-
-
-def test_listener_has_the_attributes_the_adapter_sets_and_stream_reads():
-    listener = views.Listener()
-    for name in ("user_id", "channels", "channel_items", "overflow", "aevent", "error"):
-        assert hasattr(listener, name), name
-    assert callable(listener.assign_loop) and callable(listener.wake_threadsafe)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_stream_still_reads_the_cursor_from_the_event_request():
-    """The duplicate-event guard advances event_request.channel_last_ids; stream() must still read it."""
-    source = inspect.getsource(views.stream)
-    assert "get_events(event_request)" in source
-    assert "event_request.channel_last_ids = last_ids" in source
+def _chunks(request, channel, count):
+    async def read():
+        response = events(request, channels=[channel])
+        out = []
+        stream = aiter(response.streaming_content)
+        for _ in range(count):
+            out.append((await asyncio.wait_for(anext(stream), 5)).decode())
+        await stream.aclose()
+        return out
+
+    return asyncio.run(read())
 
 
-def test_stream_rereads_storage_after_an_overflow():
-    """Watchers set `listener.overflow` and wake the listener to make stream() poll storage."""
-    source = inspect.getsource(views.stream)
-    assert "overflow = listener.overflow" in source
-    assert "if overflow:" in source
+def test_the_view_pads_opens_then_sends_stored_events_with_channel_ids(api):
+    run = TestRun.objects.create(workspace=api.workspace, destination_type="webhook", actor=api.user)
+    send_event(run.channel, "step", {"name": "connectivity"})
+    request = HttpRequest()
+    request.META = {"HTTP_LAST_EVENT_ID": f"{run.channel}:0"}
+    request.user = api.user
+    (first,) = _chunks(request, run.channel, 1)
+    padding, opened, stored, _ = first.split("\n\n")
+    assert padding.startswith(":") and not padding.strip(": ")
+    assert opened == "event: stream-open\ndata:"
+    assert stored == f'event: step\nid: {run.channel}:1\ndata: {{"name": "connectivity"}}'
+
+
+def test_the_channel_manager_refuses_a_reader_outside_the_workspace(api, other_api):
+    run = TestRun.objects.create(workspace=api.workspace, destination_type="webhook", actor=api.user)
+    for user in (other_api.user, AnonymousUser()):
+        request = HttpRequest()
+        request.META = {"HTTP_LAST_EVENT_ID": f"{run.channel}:0"}
+        request.user = user
+        (first,) = _chunks(request, run.channel, 1)
+        assert "event: stream-error" in first and '"condition": "forbidden"' in first
+
+
+@pytest.mark.parametrize("value", ["²", "¹²", "9" * 4400, "testrun-xyz:1", "a:b:c", "-1", " ", "\x00"])
+def test_a_malformed_last_event_id_restarts_the_run(value):
+    assert parse_last_event_id(value, "testrun-" + "0" * 32) == 0
+
+
+def test_release_connection_keeps_a_transaction_open(db):
+    from django.db import connection, transaction
+
+    with transaction.atomic():
+        TestRun.objects.exists()
+        release_connection()
+        assert connection.connection is not None
+    release_connection()

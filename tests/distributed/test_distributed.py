@@ -1,0 +1,145 @@
+"""The distributed runtime end to end: tests run on Celery workers, events reach every web process through
+Redis, a killed worker's run ends `interrupted`, a restarted web process is re-attached to, a down broker is a 503."""
+
+import time
+
+import pytest
+
+from destinations.models import Destination, TestRun, TestRunEvent
+from tests.distributed.conftest import Client, Collector, hold_delivery
+from tests.factories import DestinationFactory
+from tests.topology import Web
+
+pytestmark = [pytest.mark.distributed, pytest.mark.django_db(transaction=True)]
+
+STREAM = {"stream": True, "headers": {"Accept": "text/event-stream"}}
+
+
+def webhook_body(receiver):
+    return {
+        "destination_type": "webhook",
+        "config": {"url": f"{receiver.url}/hooks/in", "headers": {"X-API-Key": "k-123"}},
+    }
+
+
+def test_a_run_on_a_worker_streams_live_to_the_poster_and_a_watcher_on_another_web_process(topology, api, receiver):
+    release = hold_delivery(receiver)
+    first, second = topology.web(), topology.web()
+    topology.worker()
+    destination = DestinationFactory(
+        workspace=api.workspace, config={"url": f"{receiver.url}/hooks/in"}, secrets={"headers": {"X-API-Key": "k-123"}}
+    )
+    posted = Collector(Client(api, first).post(f"destinations/{destination.pk}/test", stream=True))
+    run_id = posted.response.headers["X-Test-Run-ID"]
+    posted.start()
+    posted.wait_for(1)
+    watcher = Collector(Client(api, second).get(f"destinations/test-runs/{run_id}/events", stream=True))
+    watcher.start()
+    watcher.wait_for(1)  # the replayed first step
+    time.sleep(0.3)
+    released = time.monotonic()
+    release.set()
+    posted.join(15)
+    watcher.join(15)
+
+    for collector in (posted, watcher):
+        assert [(e.type, e.id) for e, _ in collector.events] == [
+            ("step", f"testrun-{TestRun.objects.get().id.hex}:1"),
+            ("step", f"testrun-{TestRun.objects.get().id.hex}:2"),
+            ("done", f"testrun-{TestRun.objects.get().id.hex}:3"),
+        ]
+        # the held step's event reaches both web processes live (not by polling storage)
+        assert collector.events[1][1] - released < 1.0
+    done = posted.events[-1][0].data
+    assert done["success"] is True and done["destination"]["status"] == "connected"
+    destination.refresh_from_db()
+    assert destination.status == "connected"
+    run = TestRun.objects.get()
+    assert run.success is True and run.finished_at is not None
+
+
+def test_a_worker_killed_mid_step_ends_the_run_interrupted_and_leaves_the_status(topology, api, receiver):
+    hold_delivery(receiver)  # the delivery step never answers while the worker lives
+    reaper_settings = {"CONNECTION_TEST_HEARTBEAT_SECONDS": 0.5, "CONNECTION_TEST_STALE_SECONDS": 3}
+    web = topology.web()
+    doomed = topology.worker(env=reaper_settings)
+    destination = DestinationFactory(
+        workspace=api.workspace, config={"url": f"{receiver.url}/hooks/in"}, secrets={"headers": {"X-API-Key": "k-123"}}
+    )
+    stream = Collector(Client(api, web).post(f"destinations/{destination.pk}/test", stream=True))
+    stream.start()
+    stream.wait_for(1)
+    doomed.kill()
+    killed = time.monotonic()
+    # a surviving worker runs the schedule: the reaper ends the run
+    topology.worker(beat=True, env={**reaper_settings, "CONNECTION_TEST_REAP_INTERVAL_SECONDS": 0.5})
+    stream.wait_for(2, timeout=60)
+    stream.join(10)
+    assert time.monotonic() - killed < 60
+    assert [e.type for e, _ in stream.events] == ["step", "done"]
+    done = stream.events[-1][0].data
+    assert done["success"] is False and done["error_code"] == "interrupted"
+    assert [step["name"] for step in done["steps"]] == ["connectivity"]
+    run = TestRun.objects.get()
+    assert run.success is False and run.error_code == "interrupted" and run.finished_at is not None
+    destination.refresh_from_db()
+    assert destination.status == "pending" and destination.last_tested_at is None
+
+
+def test_a_web_process_restarted_mid_stream_is_reattached_after_the_last_event_id(topology, api, receiver):
+    release = hold_delivery(receiver)
+    web = topology.web()
+    topology.worker()
+    stream = Collector(Client(api, web).post("destinations/test", webhook_body(receiver), stream=True))
+    run_id = stream.response.headers["X-Test-Run-ID"]
+    stream.start()
+    stream.wait_for(1)
+    last_id = stream.events[-1][0].id
+    web.kill()
+    stream.join(10)
+    restarted = topology.web(port=web.port)
+    release.set()
+    time.sleep(0.5)  # the run finishes while no client is attached
+    rest = Collector(
+        Client(api, restarted).get(
+            f"destinations/test-runs/{run_id}/events", headers={"Last-Event-ID": last_id}, stream=True
+        )
+    )
+    rest.run()
+    ids = [e.id for e, _ in stream.events] + [e.id for e, _ in rest.events]
+    assert [int(i.rsplit(":", 1)[1]) for i in ids] == [1, 2, 3]
+    assert [e.type for e, _ in rest.events] == ["step", "done"]
+    assert TestRunEvent.objects.filter(run_id=run_id).count() == 3
+
+
+def test_a_down_broker_is_a_quick_503_with_retry_after_and_leaves_no_run(topology, api, receiver):
+    from tests.topology import free_port, process_env
+
+    env = process_env(database=topology.database, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    with Web(env) as web:
+        started = time.monotonic()
+        response = Client(api, web).post("destinations/test", webhook_body(receiver))
+        elapsed = time.monotonic() - started
+    assert response.status_code == 503, response.text
+    assert response.headers["Content-Type"] == "application/json"
+    assert int(response.headers["Retry-After"]) > 0 and "detail" in response.json()
+    assert elapsed < 10
+    assert not TestRun.objects.exists() and not Destination.objects.exists()
+
+
+def test_the_fields_cache_is_shared_by_every_web_process(topology, api):
+    import json
+
+    from tests.emulators.hubspot import HubSpotEmulator, valid_config
+
+    with HubSpotEmulator() as hubspot:
+        base_urls = json.dumps({"hubspot": hubspot.url})
+        first, second = topology.web(CONNECTOR_BASE_URLS=base_urls), topology.web(CONNECTOR_BASE_URLS=base_urls)
+        body = {"name": "CRM", "destination_type": "hubspot", "config": valid_config(hubspot)}
+        destination_id = Client(api, first).post("destinations", body).json()["id"]
+        path = f"destinations/{destination_id}/fields"
+        fetched = Client(api, first).get(path).json()
+        assert Client(api, second).get(path).json() == fetched
+        assert len(hubspot.calls_to("properties")) == 1  # the second process read Redis, not the vendor
+        assert Client(api, second).get(path, params={"refresh": "true"}).json()["fetched_at"] > fetched["fetched_at"]
+        assert len(hubspot.calls_to("properties")) == 2

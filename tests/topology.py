@@ -1,0 +1,203 @@
+"""Real processes of the distributed runtime for tests and benchmarks: uvicorn web processes, Celery workers
+and beat, all against one database and one Redis, each in its own process group so it can be killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def redis_available(url: str = REDIS_TEST_URL) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def database_url(settings_dict: dict) -> str:
+    """The URL of the database Django is using now (the test database once it is set up)."""
+    if settings_dict["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{settings_dict['NAME']}"
+    user = settings_dict.get("USER") or ""
+    password = f":{settings_dict['PASSWORD']}" if settings_dict.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{settings_dict['HOST']}:{settings_dict.get('PORT') or 5432}/{settings_dict['NAME']}"
+
+
+def process_env(*, database: str, redis_url: str | None, queue: str | None = None, **extra) -> dict:
+    """The environment of a server process using `database`; distributed when `redis_url` is given."""
+    from django.conf import settings
+
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PYTEST", "REDIS_URL", "CELERY_", "DATABASE_URL"))
+    }
+    env.update(
+        {
+            "DATABASE_URL": database,
+            "DJANGO_SETTINGS_MODULE": "zeotap_composable.settings",
+            "DJANGO_TESTING": "true",
+            "DJANGO_SECRET_KEY": settings.SECRET_KEY,
+            "SECRETS_ENCRYPTION_KEYS": ",".join(settings.SECRETS_ENCRYPTION_KEYS),
+            "OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+        env["CELERY_QUEUE"] = queue or f"tests-{uuid.uuid4().hex}"
+    env.update({key: str(value) for key, value in extra.items()})
+    return env
+
+
+class _Process:
+    """A child process in its own group, its output in a file (shown when it fails to start)."""
+
+    command: list[str]
+    process: subprocess.Popen | None = None
+
+    def __init__(self, env: dict):
+        self.env = env
+        self.log = tempfile.NamedTemporaryFile(prefix="topology-", suffix=".log", delete=False)  # noqa: SIM115
+
+    def start(self):
+        self.process = subprocess.Popen(
+            self.command, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = time.monotonic() + 60
+        while not self.ready():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{self.command[:4]} did not start:\n{self.output()[-3000:]}")
+            time.sleep(0.1)
+        return self
+
+    def ready(self) -> bool:
+        raise NotImplementedError
+
+    def output(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def kill(self) -> None:
+        """SIGKILL, as when the machine or the OOM killer takes the process: nothing runs on the way out."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the process and its children so far."""
+        total = 0
+        pids = [self.pid]
+        while pids:
+            pid = pids.pop()
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(stat[11]) + int(stat[12])
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    pids += map(int, (task / "children").read_text().split())
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class Web(_Process):
+    """`uvicorn zeotap_composable.asgi:application`, as `make run` serves it."""
+
+    def __init__(self, env: dict, port: int | None = None):
+        super().__init__(env)
+        self.port = port or free_port()
+        self.command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "zeotap_composable.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def ready(self) -> bool:
+        try:
+            return requests.get(f"{self.url}/api/v1/destination-types", timeout=1).status_code == 401
+        except requests.RequestException:
+            return False
+
+
+class Worker(_Process):
+    """`celery -A zeotap_composable worker` on the environment's queue; `beat` also runs the schedule."""
+
+    def __init__(self, env: dict, *, concurrency: int = 8, beat: bool = False, name: str | None = None):
+        super().__init__(env)
+        self.name = name or f"w{uuid.uuid4().hex[:8]}"
+        self.command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "zeotap_composable",
+            "worker",
+            "-Q",
+            env["CELERY_QUEUE"],
+            "-n",
+            f"{self.name}@%h",
+            "-c",
+            str(concurrency),
+            "-l",
+            "info",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
+        if beat:
+            schedule = Path(tempfile.mkdtemp(prefix="beat-")) / "schedule"
+            self.command += ["-B", "-s", str(schedule)]
+
+    def ready(self) -> bool:
+        return " ready." in self.output()
