@@ -17,11 +17,10 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from filelock import FileLock, Timeout
 
-from zeotap_composable.observability import RUNS_INTERRUPTED
-
 from .health import health_checks_plan, health_checks_start
 from .jobs import test_jobs_start_queued
 from .notifications import notifications_deliver_due
+from .testing import reap_interrupted_runs
 
 logger = logging.getLogger(__name__)
 
@@ -37,20 +36,8 @@ class TickReport:
     jobs_started: int = 0
 
 
-def _reap() -> int:
-    """The runtime's reaper of runs whose process died, when the runtime provides it."""
-    try:
-        from .testing import reap_interrupted_runs
-    except ImportError:
-        return 0
-    reaped = reap_interrupted_runs()
-    count = reaped if isinstance(reaped, int) else len(reaped or ())
-    RUNS_INTERRUPTED.inc(count)
-    return count
-
-
 def scheduler_tick() -> TickReport:
-    report = TickReport(reaped=_reap(), planned=health_checks_plan())
+    report = TickReport(reaped=reap_interrupted_runs(), planned=health_checks_plan())
     started = health_checks_start()
     report.started, report.capped, report.invalid = len(started.started), started.capped, len(started.invalid)
     report.notifications_delivered = notifications_deliver_due()

@@ -30,7 +30,7 @@ from django_eventstream import send_event
 
 from connectors.base import FAILED
 from connectors.runner import run_test
-from zeotap_composable.observability import bind_test_run, observe_test_run
+from zeotap_composable.observability import RUNS_INTERRUPTED, bind_test_run, observe_test_run
 
 from .config import connector_class_for, effective_config, merge_config
 from .crypto import encrypt_json
@@ -244,6 +244,7 @@ def reap_interrupted_runs() -> int:
             ):
                 continue  # it finished meanwhile
             ended += 1
+            RUNS_INTERRUPTED.inc()
             logger.warning("connection test %s was interrupted (its worker stopped)", run.pk)
             done = {
                 "success": False,

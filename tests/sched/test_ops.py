@@ -262,3 +262,27 @@ def test_the_schema_is_generated_once_and_unchanged(anonymous):
     stream = events["get"]["responses"]["200"]["content"]["text/event-stream"]["schema"]
     assert stream == {"$ref": "#/components/schemas/TestJobStreamEvent"}  # not the test-run events
     assert {"TestJob", "TestJobResult", "TestJobResultEvent"} <= set(as_json.json()["components"]["schemas"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_tick_reaps_interrupted_runs_and_counts_them(anonymous, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from prometheus_client import REGISTRY
+
+    from destinations.models import TestRun
+    from destinations.scheduler import scheduler_tick
+    from tests.factories import DestinationFactory
+
+    settings.METRICS_TOKEN = "t"
+    destination = DestinationFactory()
+    run = TestRun.objects.create(workspace=destination.workspace, destination=destination, destination_type="webhook")
+    TestRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    before = REGISTRY.get_sample_value("connection_test_runs_interrupted_total") or 0
+    assert scheduler_tick().reaped == 1
+    run.refresh_from_db()
+    assert run.finished_at is not None and run.success is False
+    assert REGISTRY.get_sample_value("connection_test_runs_interrupted_total") == before + 1
+    text = anonymous.get("/metrics", HTTP_AUTHORIZATION="Bearer t").content.decode()
+    assert f"connection_test_runs_interrupted_total {before + 1}" in text
