@@ -289,7 +289,7 @@ CONNECTION_TEST_REAP_INTERVAL_SECONDS = env_number(
     "CONNECTION_TEST_REAP_INTERVAL_SECONDS", 10, minimum=0.1, whole=False
 )
 
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL or "memory://"
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "connection-tests")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
@@ -320,7 +320,17 @@ if REDIS_URL:
 
     # django-eventstream publishes every event on Redis pub/sub; each web process relays to its streams.
     EVENTSTREAM_REDIS = _parse_redis_url(REDIS_URL)
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # Redis down must fail fast (a 503), not hang requests.
+            "OPTIONS": {
+                "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+                "socket_timeout": CELERY_BROKER_CONNECTION_TIMEOUT * 2,
+            },
+        }
+    }
 
 # Scheduled health checks and status-change notifications (destinations/health.py, notifications.py).
 # An interval of 0 turns the checks off; workspaces and destinations may override it in the admin.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.http import JsonResponse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
+from redis.exceptions import RedisError
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -49,6 +50,8 @@ def exception_handler(exc, context):
     if isinstance(exc, VendorFailure):
         body = {"detail": exc.error.message, "error": exc.error.as_dict()}
         return Response(body, status=status.HTTP_502_BAD_GATEWAY)
+    if isinstance(exc, RedisError):  # the cache (rate limits, fields) or broker of the distributed runtime
+        exc = BackendUnavailable("A backing service (Redis) is unavailable; try again shortly.")
     if isinstance(exc, BackendUnavailable):
         response = Response({"detail": exc.detail}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         response["Retry-After"] = str(exc.retry_after)

@@ -137,6 +137,11 @@ DONE_EVENT = {
         "test_run_id": {"type": "string", "format": "uuid"},
         "destination": {"$ref": "#/components/schemas/Destination"},
         "error": {"type": "string", "description": "Why the run could not complete (an interrupted worker, say)."},
+        "error_code": {
+            "type": "string",
+            "enum": ["interrupted"],
+            "description": "`interrupted`: the process running the test stopped; the status is unchanged.",
+        },
     },
 }
 

@@ -59,7 +59,7 @@ def test_a_test_still_running_when_the_url_changes_does_not_mark_the_new_url(api
         assert next(events).data["name"] == "connectivity"
         changed = api.put(
             api.path(f"destinations/{destination.pk}"),
-            {"config": {"url": f"{receiver.url}/hooks/other"}},
+            {"config": {"url": f"{receiver.url}/hooks/other", "headers": {"X-API-Key": "k-123"}}},
             format="json",
         )
         assert changed.status_code == 200, changed.json()

@@ -28,11 +28,14 @@ def topology(redis_url, transactional_db):
     """Start web processes and workers on demand; everything started is stopped at the end."""
     from django.db import connection
 
+    redis_url_ = redis_url
+
     queue = f"tests-{uuid.uuid4().hex}"
     started = []
 
     class Topology:
         database = database_url(connection.settings_dict)
+        redis_url = redis_url_
 
         def env(self, **extra):
             return process_env(database=self.database, redis_url=redis_url, queue=queue, **extra)

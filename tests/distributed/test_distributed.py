@@ -112,10 +112,15 @@ def test_a_web_process_restarted_mid_stream_is_reattached_after_the_last_event_i
     assert TestRunEvent.objects.filter(run_id=run_id).count() == 3
 
 
-def test_a_down_broker_is_a_quick_503_with_retry_after_and_leaves_no_run(topology, api, receiver):
+@pytest.mark.parametrize("down", ["broker", "redis"])
+def test_a_down_broker_is_a_quick_503_with_retry_after_and_leaves_no_run(topology, api, receiver, down):
     from tests.topology import free_port, process_env
 
-    env = process_env(database=topology.database, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    if down == "broker":  # the cache answers, the queue does not: the run is recorded, then removed
+        env = process_env(database=topology.database, redis_url=topology.redis_url, CELERY_BROKER_URL=dead)
+    else:  # all of Redis is down (rate limits and cache included)
+        env = process_env(database=topology.database, redis_url=dead)
     with Web(env) as web:
         started = time.monotonic()
         response = Client(api, web).post("destinations/test", webhook_body(receiver))
