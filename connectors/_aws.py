@@ -1,49 +1,97 @@
-"""boto3 plumbing for AWS connectors: every request host-checked by the outbound policy, errors in the step vocabulary.
+"""boto3 plumbing for AWS connectors: every request sent by the guarded client, errors in the step vocabulary.
 
-boto3 does not go through `self.http`, so this module re-creates its guarantees: each request botocore is about
-to send is checked with `OutboundPolicy.check_host` (a `before-send` hook), timeouts come from the step,
-retries are few, the process environment cannot inject credentials, and botocore/AWS errors become
-ConnectorErrors whose messages never carry a secret.
+botocore builds and signs each request; a `before-send` handler then sends it through the connector's
+OutboundClient (connectors/http.py) and hands botocore the answer, which botocore's event API allows
+("None or an instance of AWSResponse"). So the address actually connected to is the one the SSRF guard
+resolved, checked and pinned, parsed by the same library that connects (a `\\@` trick in a URL cannot make the
+guard check one host while another is reached). The endpoint is also checked when a client is made, so a
+refused one fails before anything is signed. Timeouts come from the step, retries are few, the process
+environment cannot inject credentials, and botocore/AWS errors become ConnectorErrors without secrets.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
 import botocore.exceptions as boto_errors
+from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 
-from .base import MASK
 from .errors import ConnectorError, ErrorCode
-from .http import USER_AGENT, OutboundPolicy
+from .http import USER_AGENT, OutboundClient, OutboundPolicy
+from .vendor import ErrorTable, Rule
 
 REGION_PATTERN = "^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$"
 
-AUTH_INVALID = {
-    "InvalidClientTokenId": "the access key ID is not known to AWS",
-    "InvalidAccessKeyId": "the access key ID is not known to AWS",
-    "UnrecognizedClientException": "the access key ID is not known to AWS",
-    "SignatureDoesNotMatch": "the secret access key does not match the access key ID",
-    "IncompleteSignature": "the request signature was incomplete",
-    "InvalidToken": "the session token is malformed or invalid",
-}
-TOKEN_EXPIRED = {"ExpiredToken", "ExpiredTokenException", "TokenRefreshRequired"}
-PERMISSION = {"AccessDenied", "AccessDeniedException", "AllAccessDisabled", "AccountProblem", "403"}
-NOT_FOUND = {"NoSuchBucket", "NoSuchKey", "NotFound", "NoSuchEntity", "404"}
-RATE_LIMITED = {
-    "SlowDown",
-    "Throttling",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
-    "RequestThrottled",
-    "429",
-}
-WRONG_REGION = {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException", "301"}
+_CREDENTIALS = (
+    "AWS rejected the credentials: {why}. Check access_key_id and secret_access_key, or create a new access key "
+    "for the IAM user."
+)
+_UNKNOWN_KEY = _CREDENTIALS.replace("{why}", "the access key ID is not known to the store")
+# botocore has parsed AWS's error (code, message, status) already; this table maps it. HEAD answers carry no body,
+# so their "code" is the status; rules on a code go before rules on a status.
+ERRORS = ErrorTable(
+    "AWS",
+    rules=(
+        Rule(ErrorCode.AUTH_INVALID, _UNKNOWN_KEY, vendor_code=("InvalidClientTokenId", "InvalidAccessKeyId")),
+        Rule(ErrorCode.AUTH_INVALID, _UNKNOWN_KEY, vendor_code="UnrecognizedClientException"),
+        Rule(
+            ErrorCode.AUTH_INVALID,
+            _CREDENTIALS.replace("{why}", "the secret access key does not match the access key ID"),
+            vendor_code="SignatureDoesNotMatch",
+        ),
+        Rule(
+            ErrorCode.AUTH_INVALID,
+            _CREDENTIALS.replace("{why}", "the request signature was incomplete"),
+            vendor_code="IncompleteSignature",
+        ),
+        Rule(
+            ErrorCode.AUTH_INVALID,
+            _CREDENTIALS.replace("{why}", "the session token is malformed or invalid"),
+            vendor_code="InvalidToken",
+        ),
+        Rule(
+            ErrorCode.TOKEN_EXPIRED,
+            "The temporary AWS credentials have expired; use long-lived access keys or re-issue them.",
+            vendor_code=("ExpiredToken", "ExpiredTokenException", "TokenRefreshRequired"),
+        ),
+        Rule(
+            ErrorCode.INVALID_CONFIG,
+            "Set region to the bucket's region.{right}",
+            vendor_code=("PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"),
+        ),
+        Rule(ErrorCode.INVALID_CONFIG, "Set region to the bucket's region.{right}", status=301),
+        Rule(
+            ErrorCode.INSUFFICIENT_PERMISSIONS,
+            _PERMISSION := "Allow {permission} for these credentials (IAM policy, and the bucket policy if it has "
+            "one).",
+            vendor_code=("AccessDenied", "AccessDeniedException", "AllAccessDisabled", "AccountProblem"),
+        ),
+        Rule(ErrorCode.INSUFFICIENT_PERMISSIONS, _PERMISSION, status=403),
+        Rule(ErrorCode.NOT_FOUND, vendor_code=("NoSuchBucket", "NoSuchKey", "NotFound", "NoSuchEntity")),
+        Rule(ErrorCode.NOT_FOUND, status=404),
+        Rule(
+            ErrorCode.RATE_LIMITED,
+            "AWS is throttling these requests; retry in a few seconds. If S3 keeps answering SlowDown, spread "
+            "writes over more prefixes.",
+            vendor_code=(
+                "SlowDown",
+                "Throttling",
+                "ThrottlingException",
+                "RequestLimitExceeded",
+                "TooManyRequestsException",
+                "RequestThrottled",
+            ),
+        ),
+        Rule(ErrorCode.RATE_LIMITED, status=429),
+    ),
+)
+# AWS's generic texts that add nothing to the code and status.
+_EMPTY_MESSAGES = ("Forbidden", "Not Found", "Moved Permanently", "Bad Request")
 
 
 def aws_domain(region: str) -> str:
@@ -58,15 +106,14 @@ def host_and_port(url: str) -> tuple[str, int]:
 class AwsClients:
     """Builds guarded boto3 clients from explicit credentials (never the process's own credential chain)."""
 
-    def __init__(self, policy: OutboundPolicy, region: str, *, secrets: Iterable[str] = ()):
+    def __init__(self, policy: OutboundPolicy, region: str, *, http: OutboundClient | None = None):
         self.policy = policy
+        self.http = http or OutboundClient(policy)
         self.region = region
-        self._secrets = [s for s in secrets if s]
         self._session = None
         self._clients: list = []
 
     def use_credentials(self, access_key_id: str, secret_access_key: str, session_token: str | None = None) -> None:
-        self._secrets += [secret_access_key, session_token or ""]
         # Explicit credentials: the process's own credential chain (env, profile, instance role) is never used.
         self._session = boto3.session.Session(
             aws_access_key_id=access_key_id,
@@ -95,13 +142,21 @@ class AwsClients:
         )
         verify = self.policy.ca_bundle or True
         client = self._session.client(service, endpoint_url=endpoint_url, config=config, verify=verify)
-        client.meta.events.register("before-send", self._check_request_host)
+        client.meta.events.register("before-send", self._send_guarded)
         self._clients.append(client)
         return client
 
-    def _check_request_host(self, request, **_kwargs):
-        """botocore is about to send `request`: refuse hosts the outbound policy does not allow."""
-        self.policy.check_host(*host_and_port(request.url))
+    def _send_guarded(self, request, **_kwargs) -> AWSResponse:
+        """Send the signed request botocore prepared through the guarded client, and answer botocore with it."""
+        response = self.http.request(
+            request.method,
+            request.url,
+            # botocore keeps some header values as bytes; requests (and its credential recording) want str.
+            headers={k: v.decode("latin-1") if isinstance(v, bytes) else v for k, v in request.headers.items()},
+            data=request.body,
+            allow_redirects=False,
+        )
+        return AWSResponse(request.url, response.status_code, dict(response.headers), _Body(response.content))
 
     def call(self, operation: Callable[..., dict], action: str, *, permission: str = "", **params: Any) -> dict:
         """Run one boto3 operation; a failure becomes a ConnectorError naming `action` (and the IAM `permission`)."""
@@ -116,73 +171,39 @@ class AwsClients:
         while self._clients:
             self._clients.pop().close()
 
-    def scrub(self, text: str) -> str:
-        for value in self._secrets:
-            if len(value) >= 4:
-                text = text.replace(value, MASK)
-        return text[:300]
-
-    def client_error(self, exc: boto_errors.ClientError, action: str, permission: str) -> ConnectorError:
+    @staticmethod
+    def client_error(exc: boto_errors.ClientError, action: str, permission: str) -> ConnectorError:
+        """The ConnectorError for an AWS error botocore parsed, by the table; AWS text is quoted as-is (the
+        connector runtime masks secrets and caps it)."""
         response = exc.response or {}
         error = response.get("Error", {})
         metadata = response.get("ResponseMetadata", {})
-        status = metadata.get("HTTPStatusCode")
+        status = metadata.get("HTTPStatusCode") or 0
         headers = metadata.get("HTTPHeaders", {})
         code_text = str(error.get("Code") or status or "")
         vendor_code = None if code_text.isdigit() else code_text  # HEAD answers carry no body, only the status
-        aws_message = self.scrub(str(error.get("Message") or ""))
+        aws_message = " ".join(str(error.get("Message") or "").split())
         said = f"AWS answered {action} with HTTP {status}" + (f" {vendor_code}" if vendor_code else "")
-        if aws_message and aws_message not in (code_text, "Forbidden", "Not Found", "Moved Permanently", "Bad Request"):
+        if aws_message and aws_message not in (code_text, *_EMPTY_MESSAGES):
             said += f": {aws_message}"
         said = said.rstrip(".") + "."
         bucket_region = headers.get("x-amz-bucket-region")
-        retry_after = _seconds(headers.get("retry-after"))
-
-        def failure(code: ErrorCode, remediation: str = "", **extra) -> ConnectorError:
-            return ConnectorError(
-                code,
-                said,
-                remediation=remediation,
-                http_status=status,
-                vendor_code=vendor_code,
-                retry_after=retry_after,
-                **extra,
-            )
-
-        if code_text in AUTH_INVALID:
-            return failure(
-                ErrorCode.AUTH_INVALID,
-                f"AWS rejected the credentials: {AUTH_INVALID[code_text]}. Check access_key_id and "
-                "secret_access_key, or create a new access key for the IAM user.",
-            )
-        if code_text in TOKEN_EXPIRED:
-            return failure(
-                ErrorCode.TOKEN_EXPIRED,
-                "The temporary AWS credentials have expired; use long-lived access keys or re-issue them.",
-            )
-        if code_text in WRONG_REGION or (code_text == "400" and bucket_region):
-            right = f" The bucket is in {bucket_region}." if bucket_region else ""
-            return failure(
-                ErrorCode.INVALID_CONFIG,
-                f"Set region to the bucket's region.{right}",
-                details={"bucket_region": bucket_region} if bucket_region else {},
-            )
-        if code_text in PERMISSION or status == 403:
-            return failure(
-                ErrorCode.INSUFFICIENT_PERMISSIONS,
-                f"Allow {permission} for these credentials (IAM policy, and the bucket policy if it has one).",
-            )
-        if code_text in NOT_FOUND or status == 404:
-            return failure(ErrorCode.NOT_FOUND)
-        if code_text in RATE_LIMITED:
-            return failure(
-                ErrorCode.RATE_LIMITED,
-                "AWS is throttling these requests; retry in a few seconds. If S3 keeps answering SlowDown, "
-                "spread writes over more prefixes.",
-            )
-        if status is not None and status >= 500:
-            return failure(ErrorCode.VENDOR_ERROR)
-        return failure(ErrorCode.INVALID_CONFIG)
+        rule = ERRORS.rule_for(status, vendor_code or "", aws_message)
+        if bucket_region and status == 400 and (rule is None or rule.code is ErrorCode.INVALID_CONFIG):
+            rule = ERRORS.rule_for(301, "", "")  # a 400 naming the bucket's region is the wrong region
+        code = rule.code if rule else (ErrorCode.VENDOR_ERROR if status >= 500 else ErrorCode.INVALID_CONFIG)
+        right = f" The bucket is in {bucket_region}." if bucket_region else ""
+        remediation = (rule.remediation if rule else "").format(permission=permission, right=right)
+        wrong_region = code is ErrorCode.INVALID_CONFIG and rule is not None and "region" in rule.remediation
+        return ConnectorError(
+            code,
+            said,
+            remediation=remediation,
+            http_status=status or None,
+            vendor_code=vendor_code,
+            retry_after=_seconds(headers.get("retry-after")),
+            details={"bucket_region": bucket_region} if wrong_region and bucket_region else {},
+        )
 
     @staticmethod
     def transport_error(exc: boto_errors.BotoCoreError, action: str) -> ConnectorError:
@@ -200,6 +221,16 @@ class AwsClients:
         if isinstance(exc, boto_errors.ParamValidationError):
             return ConnectorError(ErrorCode.INVALID_CONFIG, f"AWS would not accept the parameters of {action}.")
         return ConnectorError(ErrorCode.VENDOR_ERROR, f"{action} failed ({type(exc).__name__}).")
+
+
+class _Body:
+    """The raw body botocore reads an AWSResponse from (`stream()`), already read by the guarded client."""
+
+    def __init__(self, content: bytes):
+        self._content = content
+
+    def stream(self, **_kwargs):
+        yield self._content
 
 
 def _seconds(value: str | None) -> float | None:

@@ -21,13 +21,13 @@ from google.oauth2 import service_account
 
 from .base import Connector, Step
 from .errors import ConnectorError, ErrorCode
-from .http import OutboundClient, error_for_status
+from .http import OutboundClient
 from .schema import secret
+from .vendor import ErrorTable, Rule
 
 SERVICE_ACCOUNT_FIELD = "service_account_json"
 REQUIRED_KEY_FIELDS = ("client_email", "private_key", "token_uri")
 DEFAULT_UNIVERSE = "googleapis.com"
-MAX_VENDOR_MESSAGE = 300
 
 
 def service_account_property() -> dict:
@@ -82,50 +82,40 @@ def parse_service_account(raw: Any) -> dict:
     return json.loads(raw) if isinstance(raw, str) else dict(raw)
 
 
-def google_error_parts(response: requests.Response) -> tuple[str, str]:
-    """(message, reason) from Google's JSON error shape {"error": {"code", "message", "errors": [{reason}]}}."""
-    try:
-        body = response.json()
-    except ValueError:
-        return "", ""
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, str):  # OAuth-style {"error": "...", "error_description": "..."}
-        return str(body.get("error_description") or "")[:MAX_VENDOR_MESSAGE], error
+def google_error_parts(body: dict) -> tuple[str, str]:
+    """(reason, message) from Google's JSON error shape {"error": {"code", "message", "errors": [{reason}]}},
+    or the OAuth shape {"error": "...", "error_description": "..."}."""
+    error = body.get("error")
+    if isinstance(error, str):
+        return error, str(body.get("error_description") or "")
     if not isinstance(error, dict):
         return "", ""
     reasons = [item.get("reason", "") for item in error.get("errors") or [] if isinstance(item, dict)]
     reason = next((r for r in reasons if r), "") or str(error.get("status") or "")
-    return str(error.get("message") or "")[:MAX_VENDOR_MESSAGE], reason
+    return reason, str(error.get("message") or "")
 
 
-RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded", "RESOURCE_EXHAUSTED"}
-SCOPE_REASONS = {"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"}
+RATE_LIMIT_REASONS = ("rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded", "RESOURCE_EXHAUSTED")
+SCOPE_REASONS = ("insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT")
+_RULES = (
+    Rule(ErrorCode.RATE_LIMITED, vendor_code=RATE_LIMIT_REASONS),  # BigQuery answers quota errors with 403
+    Rule(ErrorCode.AUTH_INVALID, status=401),
+    Rule(ErrorCode.NOT_FOUND, vendor_code=("notFound", "NOT_FOUND")),
+    Rule(ErrorCode.INVALID_CONFIG, "Enable billing on the Google Cloud project.", vendor_code="billingNotEnabled"),
+    Rule(ErrorCode.INVALID_CONFIG, vendor_code=("accountDisabled", "projectDisabled")),
+    Rule(
+        remediation="The access token lacks the API scope; this is a bug in the connector, please report it.",
+        vendor_code=SCOPE_REASONS,
+    ),
+)
 
 
-def google_error(
-    response: requests.Response, vendor: str, *, remediations: dict[ErrorCode, str] | None = None
-) -> ConnectorError:
-    """Map a Google JSON-API error answer; `remediations` adds the product-specific hint per error code."""
-    message, reason = google_error_parts(response)
-    code = None
-    if reason in RATE_LIMIT_REASONS:  # BigQuery answers quota errors with 403
-        code = ErrorCode.RATE_LIMITED
-    elif response.status_code == 401:
-        code = ErrorCode.AUTH_INVALID
-    elif reason == "notFound" or reason == "NOT_FOUND":
-        code = ErrorCode.NOT_FOUND
-    elif reason in ("billingNotEnabled", "accountDisabled", "projectDisabled"):
-        code = ErrorCode.INVALID_CONFIG
-    remediation = ""
-    if reason in SCOPE_REASONS:
-        remediation = "The access token lacks the API scope; this is a bug in the connector, please report it."
-    elif reason == "billingNotEnabled":
-        remediation = "Enable billing on the Google Cloud project."
-    final = code or error_for_status(response, vendor).code
-    remediation = remediation or (remediations or {}).get(final, "")
-    return error_for_status(
-        response, vendor, vendor_message=message, vendor_code=reason or None, code=code, remediation=remediation
-    )
+def google_errors(vendor: str, remediations: dict[ErrorCode, str] | None = None) -> ErrorTable:
+    """A Google JSON API's error table; `remediations` adds the product-specific hint per error code."""
+    return ErrorTable(vendor, rules=_RULES, extract=google_error_parts, remediations=remediations or {})
+
+
+TOKEN_ENDPOINT_ERRORS = google_errors("Google's token endpoint")
 
 
 def google_common_steps(host: str, scope: str) -> tuple[Step, Step]:
@@ -179,8 +169,7 @@ class GuardedRequest(google.auth.transport.requests.Request):
         response = self.client.request(method, url, data=body, headers=headers, allow_redirects=False, **kwargs)
         self.last_status = response.status_code
         if response.status_code == 429 or response.status_code >= 500:
-            message, reason = google_error_parts(response)
-            raise error_for_status(response, "Google's token endpoint", vendor_message=message, vendor_code=reason)
+            raise TOKEN_ENDPOINT_ERRORS.error(response)
         return _TokenResponse(response)
 
 
@@ -250,13 +239,14 @@ class GoogleServiceAccountConnector(Connector):
             raise self._token_error(exc, request.last_status) from None
         self.client_email = info["client_email"]
         self.access_token = credentials.token
+        self.remember_secret(credentials.token)
         return self.access_token
 
     @staticmethod
     def _token_error(exc: google.auth.exceptions.RefreshError, status: int | None) -> ConnectorError:
         data = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
         error = str(data.get("error") or "")
-        description = str(data.get("error_description") or "")[:MAX_VENDOR_MESSAGE]
+        description = str(data.get("error_description") or "")
         said = ": ".join(part for part in (error, description) if part) or "no access token in the answer"
         status_text = f"HTTP {status}" if status else "an error"
         code = ErrorCode.INVALID_CONFIG if error == "invalid_scope" else ErrorCode.AUTH_INVALID
@@ -274,5 +264,5 @@ class GoogleServiceAccountConnector(Connector):
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json", **kwargs.pop("headers", {})}
         response = self.http.request(method, self.api_url(path), headers=headers, allow_redirects=False, **kwargs)
         if not 200 <= response.status_code < 300:
-            raise google_error(response, self.vendor, remediations=self.remediations)
+            raise google_errors(self.vendor, self.remediations).error(response)
         return response

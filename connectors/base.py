@@ -85,12 +85,16 @@ class DestinationField:
     updateable: bool = True
     must_hash: bool = False
     nullable: bool | None = None
+    # Warehouses: among the possible sync keys (`identifier`), the ones a primary key, unique or NOT NULL
+    # constraint makes likely to identify a row. None (omitted) for vendors without that notion.
+    recommended_key: bool | None = None
     description: str = ""
 
     def as_dict(self) -> dict:
         data = asdict(self)
-        if data["nullable"] is None:
-            del data["nullable"]
+        for optional in ("nullable", "recommended_key"):
+            if data[optional] is None:
+                del data[optional]
         if not data["description"]:
             del data["description"]
         return data
@@ -235,11 +239,6 @@ class Connector:
         self._redactor.add(*self.http.sent_credentials, *self.rotated_secrets.values())
         return self._redactor
 
-    def redact(self, text: Any, *extra_secrets: str | None) -> str:
-        """Vendor text made safe to quote. The runtime applies it to every result and error already."""
-        self.remember_secret(*extra_secrets)
-        return self.redactor().text(text)
-
     def redacted_result(self, result: StepResult) -> StepResult:
         """The one redaction point of step results: message, error (remediation included) and details."""
         redactor = self.redactor()
@@ -255,7 +254,8 @@ class Connector:
         error.message = redactor.text(error.message)
         error.args = (error.message,)
         error.remediation = redactor.text(error.remediation)
-        error.vendor_code = redactor.text(error.vendor_code) or None if error.vendor_code else error.vendor_code
+        if error.vendor_code:
+            error.vendor_code = redactor.text(error.vendor_code)
         error.details = redactor.deep(error.details)
         return error
 
@@ -358,11 +358,6 @@ def _validator(connector_cls: type[Connector], partial: bool) -> Draft202012Vali
     if partial:
         schema = {k: v for k, v in schema.items() if k not in ("required", "allOf", "oneOf", "anyOf")}
     return Draft202012Validator(schema)
-
-
-def redact_text(text: Any, secrets: list[str | None]) -> str:
-    """Text with these secrets (in every encoding) masked, folded and capped; for callers without a run."""
-    return Redactor(secrets).text(text)
 
 
 def _elapsed_ms(started: float) -> int:

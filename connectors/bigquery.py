@@ -10,7 +10,8 @@ from ._google import (
     google_common_steps,
     service_account_property,
 )
-from .base import DestinationField, FieldsDescription, Step
+from ._warehouse import WarehouseColumn, warehouse_fields
+from .base import FieldsDescription, Step
 from .errors import ConnectorError, ErrorCode
 from .registry import register
 from .schema import config_schema, string
@@ -150,34 +151,26 @@ class BigQueryConnector(GoogleServiceAccountConnector):
 
     def describe_fields(self) -> FieldsDescription:
         table = self.get_table()
-        schema = table.get("schema", {}).get("fields", [])
         primary_key = (table.get("tableConstraints") or {}).get("primaryKey", {}).get("columns", [])
-        fields = []
-        for column in schema:
+        columns = []
+        for column in table.get("schema", {}).get("fields", []):
             mode = column.get("mode", "NULLABLE")
             base_type = column.get("type", "STRING")
-            nullable = mode != "REQUIRED"
-            scalar = mode != "REPEATED" and base_type not in NON_KEY_TYPES
-            identifier = column["name"] in primary_key if primary_key else (scalar and not nullable)
-            has_default = bool(column.get("defaultValueExpression"))
-            fields.append(
-                DestinationField(
+            columns.append(
+                WarehouseColumn(
                     name=column["name"],
-                    label=column["name"],
                     type=f"ARRAY<{base_type}>" if mode == "REPEATED" else base_type,
-                    required=not nullable and not has_default,
-                    identifier=identifier,
-                    nullable=nullable,
+                    scalar=mode != "REPEATED" and base_type not in NON_KEY_TYPES,
+                    nullable=mode != "REQUIRED",
+                    has_default=bool(column.get("defaultValueExpression")),
+                    primary_key=column["name"] in primary_key,
                     description=column.get("description", ""),
                 )
             )
+        fields, options = warehouse_fields(columns)
         return FieldsDescription(
             object=self.table_id,
             source="live",
             fields=fields,
-            options={
-                "primary_key": primary_key,
-                "key_source": "primary_key" if primary_key else "required_scalar_columns",
-                "location": table.get("location", ""),
-            },
+            options={**options, "location": table.get("location", "")},
         )

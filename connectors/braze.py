@@ -10,6 +10,7 @@ from .base import DestinationField, FieldsDescription, Step
 from .errors import ErrorCode
 from .registry import register
 from .schema import config_schema, enum, secret
+from .vendor import ErrorTable, Rule
 
 # rest.iad-01.braze.com … rest.us-10.braze.com, rest.fra-01.braze.eu, rest.au-01.braze.com, …
 REST_ENDPOINT_PATTERN = r"^https://rest\.[a-z]{2,4}-[0-9]{2}\.braze\.(com|eu)/?$"
@@ -61,6 +62,44 @@ STANDARD_ATTRIBUTES = [
     ("facebook", "Facebook", "object", ""),
     ("twitter", "Twitter", "object", ""),
 ]
+
+
+def _braze_parts(body: dict) -> tuple[None, str]:
+    """Braze's errors: `{"message": <fatal error>, "errors": [<minor errors>]}` (no error code)."""
+    said = str(body.get("message") or "")
+    minor = body.get("errors")
+    if isinstance(minor, list) and minor:
+        said = f"{said} ({'; '.join(str(e) for e in minor[:3])})"
+    return None, said
+
+
+ERRORS = ErrorTable(
+    "Braze",
+    extract=_braze_parts,
+    retry_after=lambda response, body: seconds_until(response.headers.get("X-RateLimit-Reset")),
+    rules=(
+        Rule(
+            status=401,
+            summary="Braze rejected the REST API key, or the key lacks the {permission} permission",
+            remediation="Check the key exists in a workspace on {host} and has {permission} "
+            "(Settings → APIs and Identifiers); create a new key if it was deleted.",
+        ),
+        Rule(
+            status=403,
+            summary="Braze refused the request: the rate plan does not include this API, or the account is inactive",
+            remediation="Ask your Braze account manager to enable REST API access for this workspace.",
+        ),
+        Rule(
+            ErrorCode.AUTH_INVALID,
+            status=404,
+            summary="{host} does not know this REST API key",
+            remediation="The key may belong to another instance: set rest_endpoint to match your dashboard "
+            "URL (dashboard-03 → rest.iad-03.braze.com), or create a new key.",
+        ),
+        Rule(status=429, summary="Braze is rate-limiting this workspace{shared}"),
+        Rule(status=400, summary="Braze refused the request as malformed"),
+    ),
+)
 
 
 @register
@@ -159,11 +198,8 @@ class BrazeConnector(ApiKeyConnector):
             raise self._error(response, WRITE_PERMISSION)
         body = self.json_object(response, "message")
         if body["message"] not in ("success", "queued"):
-            raise self.failure(
-                response,
-                summary="Braze did not accept the update-only probe",
-                vendor_message=body["message"],
-                code=ErrorCode.VENDOR_ERROR,
+            raise ERRORS.error(
+                response, summary="Braze did not accept the update-only probe", code=ErrorCode.VENDOR_ERROR
             )
         minor = body.get("errors") or []
         return (
@@ -180,54 +216,17 @@ class BrazeConnector(ApiKeyConnector):
     # --- errors -----------------------------------------------------------------------------
 
     def _error(self, response, permission: str):
-        """Braze's fatal errors: `{"message": <fatal error>, "errors": [<minor errors>]}`."""
-        body = self.body(response)
-        body = body if isinstance(body, dict) else {}
-        said = body.get("message") or ""
-        minor = body.get("errors")
-        if isinstance(minor, list) and minor:
-            said = f"{said} ({'; '.join(str(e) for e in minor[:3])})"
-        status = response.status_code
-        host = urlsplit(self.endpoint).hostname
-        kwargs = {"vendor_message": said}
-        if status == 401 and self._key_accepted:
-            kwargs.update(
+        context = {"permission": permission, "host": urlsplit(self.endpoint).hostname}
+        if response.status_code == 401 and self._key_accepted:  # the key worked a step ago: a missing permission
+            return ERRORS.error(
+                response,
                 summary=f"The REST API key lacks the {permission} permission",
                 code=ErrorCode.INSUFFICIENT_PERMISSIONS,
                 remediation=f"In Braze → Settings → APIs and Identifiers, edit this key and add {permission}.",
             )
-        elif status == 401:
-            kwargs.update(
-                summary=f"Braze rejected the REST API key, or the key lacks the {permission} permission",
-                remediation=f"Check the key exists in a workspace on {host} and has {permission} "
-                "(Settings → APIs and Identifiers); create a new key if it was deleted.",
-            )
-        elif status == 403:
-            kwargs.update(
-                summary="Braze refused the request: the rate plan does not include this API, or the account "
-                "is inactive",
-                remediation="Ask your Braze account manager to enable REST API access for this workspace.",
-            )
-        elif status == 404:
-            kwargs.update(
-                summary=f"{host} does not know this REST API key",
-                code=ErrorCode.AUTH_INVALID,
-                remediation="The key may belong to another instance: set rest_endpoint to match your dashboard "
-                "URL (dashboard-03 → rest.iad-03.braze.com), or create a new key.",
-            )
-        elif status == 429:
-            kwargs.update(
-                summary="Braze is rate-limiting this workspace"
-                + (
-                    " (/custom_attributes shares 1,000 requests/hour with /events)"
-                    if permission == READ_PERMISSION
-                    else ""
-                ),
-                retry_after=seconds_until(response.headers.get("X-RateLimit-Reset")),
-            )
-        elif status == 400:
-            kwargs.update(summary="Braze refused the request as malformed")
-        return self.failure(response, **kwargs)
+        if response.status_code == 429 and permission == READ_PERMISSION:
+            context["shared"] = " (/custom_attributes shares 1,000 requests/hour with /events)"
+        return ERRORS.error(response, context={"shared": "", **context})
 
     # --- fields -----------------------------------------------------------------------------
 

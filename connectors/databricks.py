@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-import re
+import json
+from dataclasses import replace
 from urllib.parse import quote, urlsplit
 
 import requests
 
 from ._polling import poll, remaining, step_deadline
-from .base import Connector, DestinationField, FieldsDescription, Step
+from ._warehouse import WarehouseColumn, warehouse_fields
+from .base import Connector, FieldsDescription, Step
 from .errors import ConnectorError, ErrorCode
-from .http import error_for_status
 from .registry import register
 from .schema import config_schema, https_url, secret, string
+from .vendor import ErrorTable, Rule, read_json
 
-MAX_VENDOR_MESSAGE = 300
 WRITE_PRIVILEGES = ("MODIFY", "SELECT")
 RUNNING_STATES = {"PENDING", "RUNNING"}
+# SQL warehouse states (EndpointState): only RUNNING runs a statement at once; the write check starts the rest.
+WAREHOUSE_GONE = {"DELETED", "DELETING"}
+MAX_PERMISSION_PAGES = 50
+MAX_PRINCIPALS = 20
 WRITABLE_TABLE_TYPES = {"MANAGED", "EXTERNAL"}
 NON_KEY_TYPES = {
     "ARRAY",
@@ -45,30 +50,20 @@ NOT_FOUND_HINTS = {
     "SCHEMA_DOES_NOT_EXIST": "The schema does not exist in this catalog: check `schema`.",
     "TABLE_DOES_NOT_EXIST": "The table does not exist: check `table` (or create it first).",
 }
+WAREHOUSE_REMEDIATIONS = {
+    ErrorCode.NOT_FOUND: "Check `warehouse_id`: no SQL warehouse with this ID exists in the workspace.",
+    ErrorCode.INSUFFICIENT_PERMISSIONS: "Grant the principal CAN USE on the SQL warehouse.",
+}
 TOKEN_REMEDIATION = "The token is invalid, expired or revoked: create a new personal access token and paste it."
-
-
-def databricks_error(response: requests.Response, *, remediations: dict[ErrorCode, str] | None = None):
-    """Map a Databricks REST error ({"error_code": "...", "message": "..."}) to a ConnectorError."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    body = body if isinstance(body, dict) else {}
-    vendor_code = str(body.get("error_code") or "") or None
-    message = re.sub(r"\s+", " ", str(body.get("message") or ""))[:MAX_VENDOR_MESSAGE]
-    code, remediation = None, ""
-    if response.status_code in (401, 403) and "access token" in message.lower():
-        code, remediation = ErrorCode.AUTH_INVALID, TOKEN_REMEDIATION  # Databricks answers 403 for a bad PAT
-    elif vendor_code in NOT_FOUND_HINTS:
-        code, remediation = ErrorCode.NOT_FOUND, NOT_FOUND_HINTS[vendor_code]
-    elif vendor_code == "REQUEST_LIMIT_EXCEEDED":
-        code = ErrorCode.RATE_LIMITED
-    final = code or error_for_status(response, "Databricks").code
-    remediation = remediation or (remediations or {}).get(final, "")
-    return error_for_status(
-        response, "Databricks", vendor_message=message, vendor_code=vendor_code, code=code, remediation=remediation
-    )
+# Databricks REST errors are {"error_code": "...", "message": "..."}; a bad PAT is a 403 naming the token.
+ERRORS = ErrorTable(
+    "Databricks",
+    rules=(
+        Rule(ErrorCode.AUTH_INVALID, TOKEN_REMEDIATION, status=(401, 403), message="access token"),
+        *(Rule(ErrorCode.NOT_FOUND, hint, vendor_code=code) for code, hint in NOT_FOUND_HINTS.items()),
+        Rule(ErrorCode.RATE_LIMITED, vendor_code="REQUEST_LIMIT_EXCEEDED"),
+    ),
+)
 
 
 @register
@@ -123,16 +118,23 @@ class DatabricksConnector(Connector):
             15,
         ),
         Step(
+            "warehouse",
+            "SQL Warehouses API: the warehouse exists, the principal can see it, and its state is reported (a "
+            "stopped warehouse is named here, before the write check starts it; no compute is started).",
+            15,
+        ),
+        Step(
             "warehouse_write_check",
-            "Runs INSERT INTO <table> SELECT * FROM <table> WHERE 1 = 0 (writes no rows) on the SQL warehouse: "
-            "the principal may use the warehouse and write the table. Starts the SQL warehouse if it is stopped "
-            "(a paid compute resource).",
+            "Runs INSERT INTO <table> (<columns>) SELECT <columns> FROM <table> WHERE 1 = 0 (writes no rows; "
+            "identity and generated columns left out) on the SQL warehouse: the principal may use the warehouse "
+            "and write the table. Starts the SQL warehouse if it is stopped (a paid compute resource).",
             60,
         ),
     )
 
     me: dict | None = None
     table_info: dict | None = None
+    warehouse_state: str | None = None  # as the `warehouse` step read it, before anything could start it
 
     @property
     def base_url(self) -> str:
@@ -152,7 +154,8 @@ class DatabricksConnector(Connector):
         headers = {"Authorization": f"Bearer {self.config['token']}", "Accept": "application/json"}
         response = self.http.request(method, self.base_url + path, headers=headers, allow_redirects=False, **kwargs)
         if not 200 <= response.status_code < 300:
-            raise databricks_error(response, remediations=remediations)
+            # Per call, what the generic codes mean here (a 404 for a warehouse is not one for a table).
+            raise replace(ERRORS, remediations=remediations or {}).error(response)
         return response
 
     # --- steps --------------------------------------------------------------------------------
@@ -162,7 +165,7 @@ class DatabricksConnector(Connector):
 
     def whoami(self) -> dict:
         if self.me is None:
-            self.me = self.call("GET", "/api/2.0/preview/scim/v2/Me").json()
+            self.me = read_json(self.call("GET", "/api/2.0/preview/scim/v2/Me"))
         return self.me
 
     def check_authentication(self):
@@ -172,14 +175,16 @@ class DatabricksConnector(Connector):
 
     def get_table(self) -> dict:
         if self.table_info is None:
-            self.table_info = self.call(
-                "GET",
-                f"/api/2.1/unity-catalog/tables/{quote(self.full_name, safe='.')}",
-                remediations={
-                    ErrorCode.INSUFFICIENT_PERMISSIONS: "Grant the principal USE CATALOG, USE SCHEMA and SELECT "
-                    "on the table (or make it the owner).",
-                },
-            ).json()
+            self.table_info = read_json(
+                self.call(
+                    "GET",
+                    f"/api/2.1/unity-catalog/tables/{quote(self.full_name, safe='.')}",
+                    remediations={
+                        ErrorCode.INSUFFICIENT_PERMISSIONS: "Grant the principal USE CATALOG, USE SCHEMA and SELECT "
+                        "on the table (or make it the owner).",
+                    },
+                )
+            )
         return self.table_info
 
     def check_target(self):
@@ -207,25 +212,41 @@ class DatabricksConnector(Connector):
         names.update(group.get("display") for group in me.get("groups") or [])
         return {name for name in names if name}
 
+    def effective_privileges(self, principal: str) -> set[str]:
+        """The principal's effective privileges on the table, read page by page: `max_results=0` asks for the
+        paginated API (unpaginated calls are being retired), and a page may be empty while a `next_page_token`
+        still follows, so only a missing token ends the list."""
+        path = f"/api/2.1/unity-catalog/effective-permissions/table/{quote(self.full_name, safe='.')}"
+        remediations = {
+            ErrorCode.INSUFFICIENT_PERMISSIONS: "The principal may not read the table's grants; grant it MANAGE or "
+            "BROWSE on the table, or SELECT on it.",
+        }
+        held: set[str] = set()
+        params: dict = {"principal": principal, "max_results": 0}
+        for _ in range(MAX_PERMISSION_PAGES):
+            answer = read_json(self.call("GET", path, params=params, remediations=remediations))
+            for assignment in answer.get("privilege_assignments") or []:
+                if assignment.get("principal") == principal:
+                    held.update(p.get("privilege") for p in assignment.get("privileges") or [] if p.get("privilege"))
+            token = answer.get("next_page_token")
+            if not token:
+                break
+            params = {**params, "page_token": token}
+        return held
+
     def check_permission(self):
         principals = self.principals()
         table = self.get_table()
         if table.get("owner") in principals:
             return f"The principal owns {self.full_name} (all privileges).", {"owner": True}
-        answer = self.call(
-            "GET",
-            f"/api/2.1/unity-catalog/effective-permissions/table/{quote(self.full_name, safe='.')}",
-            remediations={
-                ErrorCode.INSUFFICIENT_PERMISSIONS: "The principal may not read the table's grants; grant it "
-                "MANAGE or BROWSE on the table, or SELECT on it.",
-            },
-        ).json()
-        held = {
-            privilege.get("privilege")
-            for assignment in answer.get("privilege_assignments") or []
-            if assignment.get("principal") in principals
-            for privilege in assignment.get("privileges") or []
-        }
+        me = self.whoami()
+        own = [name for name in (me.get("applicationId"), me.get("userName")) if name]
+        ordered = list(dict.fromkeys([*own, *sorted(principals - set(own))]))[:MAX_PRINCIPALS]
+        held: set[str] = set()
+        for principal in ordered:
+            held |= self.effective_privileges(principal)
+            if "ALL_PRIVILEGES" in held or all(p in held for p in WRITE_PRIVILEGES):
+                break
         if "ALL_PRIVILEGES" in held:
             held.update(WRITE_PRIVILEGES)
         missing = [p for p in WRITE_PRIVILEGES if p not in held]
@@ -235,45 +256,115 @@ class DatabricksConnector(Connector):
                 f"The principal lacks {', '.join(missing)} on {self.full_name}.",
                 remediation=f"GRANT {', '.join(missing)} ON TABLE {self.full_name} TO the principal or one of its "
                 "groups.",
-                details={"missing": missing, "held": sorted(p for p in held if p)},
+                details={"missing": missing, "held": sorted(held)},
             )
         return (
             f"The principal holds {', '.join(WRITE_PRIVILEGES)} on {self.full_name}.",
-            {"privileges": sorted(p for p in held if p)},
+            {"privileges": sorted(held)},
         )
+
+    def read_warehouse(self) -> dict:
+        return read_json(
+            self.call(
+                "GET",
+                f"/api/2.0/sql/warehouses/{quote(self.config['warehouse_id'], safe='')}",
+                remediations=WAREHOUSE_REMEDIATIONS,
+            )
+        )
+
+    def check_warehouse(self):
+        warehouse = self.read_warehouse()
+        state = str(warehouse.get("state") or "UNKNOWN")
+        self.warehouse_state = state
+        name = warehouse.get("name") or self.config["warehouse_id"]
+        details = {
+            "warehouse_id": self.config["warehouse_id"],
+            "name": name,
+            "state": state,
+            "cluster_size": warehouse.get("cluster_size"),
+            "auto_stop_mins": warehouse.get("auto_stop_mins"),
+            "serverless": bool(warehouse.get("enable_serverless_compute")),
+        }
+        if state in WAREHOUSE_GONE:
+            raise ConnectorError(
+                ErrorCode.NOT_FOUND,
+                f"SQL warehouse {name} is {state}.",
+                remediation="Choose a running SQL warehouse in `warehouse_id`.",
+                details=details,
+            )
+        if state == "RUNNING":
+            return f"SQL warehouse {name} is running.", details
+        stop = warehouse.get("auto_stop_mins")
+        until = {None: "", 0: " (auto-stop is off: it runs until someone stops it)"}.get(
+            stop, f" until it auto-stops after {stop} idle minutes"
+        )
+        warning = f"SQL warehouse {name} is {state}: the write check will start it, which uses paid compute{until}."
+        return f"Warning: {warning}", {**details, "warnings": [warning]}
+
+    def insert_columns(self) -> list[str]:
+        """The columns a write may give values for: GENERATED ALWAYS AS IDENTITY and generated columns are
+        filled by Delta itself (supplying one fails the INSERT)."""
+        columns = sorted(self.get_table().get("columns") or [], key=lambda c: c.get("position", 0))
+        return [c["name"] for c in columns if not generated(c)]
 
     def check_warehouse_write_check(self):
         deadline = step_deadline(self.http)
         wait = int(min(remaining(deadline) - 3, 50))
+        columns = self.insert_columns()
+        if not columns:
+            raise ConnectorError(
+                ErrorCode.INVALID_CONFIG,
+                f"{self.full_name} has no column a write can fill (all are identity or generated columns).",
+                remediation="Choose a table with at least one ordinary column in `table`.",
+            )
+        names = ", ".join(backticked(name) for name in columns)
         body = {
             "warehouse_id": self.config["warehouse_id"],
-            # The names are schema-validated (no backticks), so quoting them with backticks is safe.
-            "statement": f"INSERT INTO {self.sql_name} SELECT * FROM {self.sql_name} WHERE 1 = 0",  # noqa: S608
+            # Every name is backtick-quoted (backticks doubled), so no name can break out of the statement.
+            "statement": f"INSERT INTO {self.sql_name} ({names}) SELECT {names} FROM {self.sql_name} WHERE 1 = 0",  # noqa: S608
             "wait_timeout": f"{wait}s" if wait >= 5 else "0s",
             "on_wait_timeout": "CONTINUE",
             "disposition": "INLINE",
             "format": "JSON_ARRAY",
         }
-        remediations = {
-            ErrorCode.NOT_FOUND: "Check `warehouse_id`: no SQL warehouse with this ID exists in the workspace.",
-            ErrorCode.INSUFFICIENT_PERMISSIONS: "Grant the principal CAN USE on the SQL warehouse.",
-        }
-        answer = self.call("POST", "/api/2.0/sql/statements", json=body, remediations=remediations).json()
+        answer = read_json(self.call("POST", "/api/2.0/sql/statements", json=body, remediations=WAREHOUSE_REMEDIATIONS))
         statement_id = quote(str(answer.get("statement_id", "")), safe="")
         if answer.get("status", {}).get("state") in RUNNING_STATES:
             status_path = f"/api/2.0/sql/statements/{statement_id}"
-            answer = poll(
-                self.http,
-                lambda: self._finished(self.call("GET", status_path).json()),
-                deadline=deadline,
-                what="The no-op INSERT",
-                remediation="The SQL warehouse may still be starting; test again in a few minutes.",
-                cancel=lambda: self.call("POST", f"{status_path}/cancel"),
-            )
+            try:
+                answer = poll(
+                    self.http,
+                    lambda: self._finished(read_json(self.call("GET", status_path))),
+                    deadline=deadline,
+                    what="The no-op INSERT",
+                    remediation="The SQL warehouse may still be starting; test again in a few minutes.",
+                    cancel=lambda: self.call("POST", f"{status_path}/cancel"),
+                )
+            except ConnectorError as error:
+                raise self._start_outlasted(error) if error.code is ErrorCode.TIMEOUT else error from None
         self._raise_for_state(answer)
         return (
             f"Warehouse {self.config['warehouse_id']} ran a no-op INSERT into {self.full_name} (no rows written).",
-            {"statement_id": answer.get("statement_id"), "state": "SUCCEEDED"},
+            {"statement_id": answer.get("statement_id"), "state": "SUCCEEDED", "columns": len(columns)},
+        )
+
+    def _start_outlasted(self, timeout: ConnectorError) -> ConnectorError:
+        """A timeout while the warehouse was not running is its start outlasting the step: say so."""
+        before = self.warehouse_state
+        if before in (None, "RUNNING"):
+            return timeout
+        self.http.read_timeout = 3.0  # the step's time is up: one short look at the state, no more
+        try:
+            now = str(self.read_warehouse().get("state") or "UNKNOWN")
+        except ConnectorError:
+            now = "UNKNOWN"
+        return ConnectorError(
+            ErrorCode.TIMEOUT,
+            f"SQL warehouse {self.config['warehouse_id']} was {before} when the test began and is {now} now: its "
+            "start outlasted this step, so the no-op INSERT was cancelled.",
+            remediation="The warehouse keeps starting; test again once it is RUNNING (a few minutes for classic and "
+            "pro warehouses), or start it first.",
+            details={"warehouse_state_before": before, "warehouse_state": now},
         )
 
     @staticmethod
@@ -286,7 +377,7 @@ class DatabricksConnector(Connector):
         if state in ("SUCCEEDED", "CLOSED"):
             return
         error = status.get("error") or {}
-        message = re.sub(r"\s+", " ", str(error.get("message") or ""))[:MAX_VENDOR_MESSAGE]
+        message = " ".join(str(error.get("message") or "").split())  # the runtime caps vendor text
         sql_state = status.get("sql_state") or ""
         text = f"{message} {sql_state}".upper()
         if "42501" in text or "INSUFFICIENT_PERMISSIONS" in text or "PERMISSION_DENIED" in text:
@@ -307,30 +398,47 @@ class DatabricksConnector(Connector):
         primary_key: list[str] = []
         for constraint in table.get("table_constraints") or []:
             primary_key = (constraint.get("primary_key_constraint") or {}).get("child_columns") or primary_key
-        fields = []
-        for column in sorted(table.get("columns") or [], key=lambda c: c.get("position", 0)):
-            nullable = column.get("nullable", True)
-            type_name = str(column.get("type_name") or "").upper()
-            scalar = type_name not in NON_KEY_TYPES
-            fields.append(
-                DestinationField(
-                    name=column["name"],
-                    label=column["name"],
-                    type=column.get("type_text") or type_name.lower(),
-                    required=not nullable,
-                    identifier=column["name"] in primary_key if primary_key else (scalar and not nullable),
-                    nullable=nullable,
-                    description=column.get("comment") or "",
-                )
+        fields, options = warehouse_fields(
+            WarehouseColumn(
+                name=column["name"],
+                type=column.get("type_text") or str(column.get("type_name") or "").lower(),
+                scalar=str(column.get("type_name") or "").upper() not in NON_KEY_TYPES,
+                nullable=column.get("nullable", True),
+                writable=not generated(column),
+                primary_key=column["name"] in primary_key,
+                description=column.get("comment") or "",
             )
+            for column in sorted(table.get("columns") or [], key=lambda c: c.get("position", 0))
+        )
         return FieldsDescription(
             object=self.full_name,
             source="live",
             fields=fields,
             options={
-                "primary_key": primary_key,
-                "key_source": "primary_key" if primary_key else "not_null_scalar_columns",
+                **options,
                 "table_type": table.get("table_type"),
                 "data_source_format": table.get("data_source_format"),
             },
         )
+
+
+def column_metadata(column: dict) -> dict:
+    """The Delta field metadata Unity Catalog carries in a column's `type_json` (a JSON-encoded StructField)."""
+    try:
+        field = json.loads(column.get("type_json") or "{}")
+    except ValueError:
+        return {}
+    metadata = field.get("metadata") if isinstance(field, dict) else None
+    return metadata if isinstance(metadata, dict) else {}
+
+
+def generated(column: dict) -> bool:
+    """GENERATED ALWAYS AS IDENTITY (`delta.identity.allowExplicitInsert` false) or a generated column
+    (`delta.generationExpression`): Delta computes the value and refuses one given for it."""
+    metadata = column_metadata(column)
+    identity_always = "delta.identity.start" in metadata and not metadata.get("delta.identity.allowExplicitInsert")
+    return identity_always or "delta.generationExpression" in metadata
+
+
+def backticked(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"

@@ -12,18 +12,12 @@ import hashlib
 import re
 import uuid
 
-from ._audience import (
-    SHA256_HEX,
-    api_error,
-    body_json,
-    identifier_field,
-    missing_scopes,
-    refresh_access_token,
-)
+from ._audience import SHA256_HEX, identifier_field, missing_scopes, oauth_errors, refresh_access_token
 from .base import Connector, FieldsDescription, Step
 from .errors import ConnectorError, ErrorCode
 from .registry import register
 from .schema import config_schema, enum, secret, string
+from .vendor import ErrorTable, Rule, read_json
 
 TOKEN_HOST = "https://oauth2.googleapis.com"
 TOKEN_URL = f"{TOKEN_HOST}/token"
@@ -49,6 +43,69 @@ def _sha256(value: str) -> str:
 
 def _key_types(user_list: dict) -> list[str]:
     return (user_list.get("ingestedUserListInfo") or {}).get("uploadKeyTypes") or []
+
+
+def _rpc_status_parts(body: dict) -> tuple[str, str]:
+    """A google.rpc.Status body {"error": {code, message, status, details: [ErrorInfo, RetryInfo…]}}: the
+    vendor code is "STATUS/REASON" (ErrorInfo's reason), or whichever of the two is present."""
+    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    details = error.get("details") if isinstance(error.get("details"), list) else []
+    reason = next((d["reason"] for d in details if isinstance(d, dict) and d.get("reason")), "")
+    status = str(error.get("status") or "")
+    return "/".join(part for part in (status, reason) if part), error.get("message")
+
+
+def _retry_delay(response, body: dict) -> float | None:
+    """RetryInfo's retryDelay ("30s") from a google.rpc.Status body."""
+    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    details = error.get("details") if isinstance(error.get("details"), list) else []
+    delay = next((d.get("retryDelay") for d in details if isinstance(d, dict) and d.get("retryDelay")), None)
+    return float(delay[:-1]) if isinstance(delay, str) and re.fullmatch(r"[0-9.]+s", delay) else None
+
+
+TOKEN_ERRORS = oauth_errors(TOKEN_VENDOR, reconnect=RECONNECT)
+_NO_ACCESS = (
+    "Give the Google user of the refresh token access to Google Ads account {cid}, or set login_customer_id to "
+    "the manager account it is reached through."
+)
+ERRORS = ErrorTable(
+    VENDOR,
+    extract=_rpc_status_parts,
+    retry_after=_retry_delay,
+    rules=(
+        Rule(ErrorCode.TOKEN_EXPIRED, RECONNECT, status=401, vendor_code="*ACCESS_TOKEN_EXPIRED"),
+        Rule(ErrorCode.AUTH_INVALID, RECONNECT, status=401),
+        Rule(ErrorCode.INSUFFICIENT_PERMISSIONS, RECONNECT, vendor_code="*ACCESS_TOKEN_SCOPE_INSUFFICIENT"),
+        Rule(
+            ErrorCode.INSUFFICIENT_PERMISSIONS,
+            "Enable the Data Manager API (datamanager.googleapis.com) in the Google Cloud project of the OAuth "
+            "client, wait a few minutes, and test again.",
+            vendor_code="*SERVICE_DISABLED",
+        ),
+        Rule(
+            ErrorCode.INSUFFICIENT_PERMISSIONS,
+            "Accept the Customer Match terms of service in Google Ads account {cid} (Tools → Audience manager).",
+            vendor_code="*TERMS_AND_CONDITIONS_NOT_SIGNED",
+        ),
+        Rule(
+            ErrorCode.NOT_FOUND,
+            "Check user_list_id {list_id}: it must be a Customer Match list of account {cid}.",
+            vendor_code=("*INVALID_USER_LIST_ID", "*/NOT_FOUND", "NOT_FOUND"),
+        ),
+        Rule(
+            ErrorCode.NOT_FOUND,
+            "Check user_list_id {list_id}: it must be a Customer Match list of account {cid}.",
+            status=404,
+        ),
+        Rule(
+            ErrorCode.INVALID_CONFIG,
+            "Use a Customer Match list owned by the operating account.",
+            vendor_code=("*INVALID_USER_LIST_TYPE", "*DATA_PARTNER_USER_LIST_MUTATE_NOT_ALLOWED"),
+        ),
+        Rule(ErrorCode.INSUFFICIENT_PERMISSIONS, _NO_ACCESS, status=403),
+        Rule(ErrorCode.INSUFFICIENT_PERMISSIONS, _NO_ACCESS, vendor_code="PERMISSION_DENIED*"),
+    ),
+)
 
 
 @register
@@ -223,7 +280,7 @@ class GoogleAdsConnector(Connector):
         )
         if response.status_code != 200:
             raise self._api_error(response, "the validateOnly ingest")
-        request_id = body_json(response).get("requestId", "")
+        request_id = read_json(response).get("requestId", "")
         return (
             f"Google validated an audience upload to user list {self.config['user_list_id']} "
             "(validateOnly: nothing was stored).",
@@ -236,12 +293,11 @@ class GoogleAdsConnector(Connector):
         if self._token is None:
             self._token = refresh_access_token(
                 self,
-                TOKEN_VENDOR,
                 TOKEN_URL,
+                errors=TOKEN_ERRORS,
                 client_id=self.config["client_id"],
                 client_secret=self.config["client_secret"],
                 refresh_token=self.config["refresh_token"],
-                reconnect=RECONNECT,
             )
         return self._token
 
@@ -283,65 +339,12 @@ class GoogleAdsConnector(Connector):
         response = self.http.get(self.vendor_url(f"{API_URL}/v1/{name}"), headers=self._headers())
         if response.status_code != 200:
             raise self._api_error(response, "the user list")
-        self._user_list = body_json(response)
+        self._user_list = read_json(response)
         return self._user_list
 
     def _api_error(self, response, what: str) -> ConnectorError:
-        """A google.rpc.Status error body: {"error": {code, message, status, details: [ErrorInfo, RetryInfo…]}}."""
-        error = body_json(response).get("error") or {}
-        details = error.get("details") if isinstance(error.get("details"), list) else []
-        reasons = [d.get("reason", "") for d in details if isinstance(d, dict) and d.get("reason")]
-        retry_delay = next((d.get("retryDelay") for d in details if isinstance(d, dict) and d.get("retryDelay")), None)
-        reason = reasons[0] if reasons else ""
-        status = str(error.get("status") or "")
-        message = self.redact(error.get("message"), *self._secrets())
-        code, remediation = self._classify(response.status_code, reason, status)
-        vendor_code = f"{status}/{reason}" if status and reason else (status or reason or None)
-        result = api_error(
-            response, VENDOR, what, message=message, vendor_code=vendor_code, code=code, remediation=remediation
-        )
-        seconds = None
-        if isinstance(retry_delay, str) and re.fullmatch(r"[0-9.]+s", retry_delay):
-            seconds = float(retry_delay[:-1])
-        return result.with_retry_after(seconds)
-
-    def _classify(self, http_status: int, reason: str, status: str) -> tuple[ErrorCode | None, str]:
-        cid, list_id = self.config["customer_id"], self.config["user_list_id"]
-        if http_status == 401:
-            if reason == "ACCESS_TOKEN_EXPIRED":
-                return ErrorCode.TOKEN_EXPIRED, RECONNECT
-            return ErrorCode.AUTH_INVALID, RECONNECT
-        if reason == "ACCESS_TOKEN_SCOPE_INSUFFICIENT":
-            return ErrorCode.INSUFFICIENT_PERMISSIONS, RECONNECT
-        if reason == "SERVICE_DISABLED":
-            return (
-                ErrorCode.INSUFFICIENT_PERMISSIONS,
-                "Enable the Data Manager API (datamanager.googleapis.com) in the Google Cloud project of the OAuth "
-                "client, wait a few minutes, and test again.",
-            )
-        if reason == "TERMS_AND_CONDITIONS_NOT_SIGNED":
-            return (
-                ErrorCode.INSUFFICIENT_PERMISSIONS,
-                f"Accept the Customer Match terms of service in Google Ads account {cid} (Tools → Audience manager).",
-            )
-        if reason in ("INVALID_USER_LIST_ID", "NOT_FOUND") or http_status == 404:
-            return (
-                ErrorCode.NOT_FOUND,
-                f"Check user_list_id {list_id}: it must be a Customer Match list of account {cid}.",
-            )
-        if reason in ("INVALID_USER_LIST_TYPE", "DATA_PARTNER_USER_LIST_MUTATE_NOT_ALLOWED"):
-            return ErrorCode.INVALID_CONFIG, "Use a Customer Match list owned by the operating account."
-        if http_status == 403 or status == "PERMISSION_DENIED":
-            return (
-                ErrorCode.INSUFFICIENT_PERMISSIONS,
-                f"Give the Google user of the refresh token access to Google Ads account {cid}, or set "
-                "login_customer_id to the manager account it is reached through.",
-            )
-        return None, ""
-
-    def _secrets(self) -> tuple:
-        token = (self._token or {}).get("access_token")
-        return (self.config.get("client_secret"), self.config.get("refresh_token"), token)
+        context = {"cid": self.config["customer_id"], "list_id": self.config["user_list_id"]}
+        return ERRORS.error(response, doing=f"checking {what}", context=context)
 
     # --- fields ---------------------------------------------------------------------------------
 

@@ -45,8 +45,16 @@ DEFAULT_READ_TIMEOUT = 15.0
 MAX_REDIRECTS = 5
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 BODY_CHUNK = 64 * 1024
+MAX_CREDENTIAL_BODY = 64 * 1024  # request bodies larger than this are not searched for credentials
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def refused_beyond_the_filter(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Addresses requests-hardened's filter lets through that we refuse: IPv4-compatible IPv6 (::/96, deprecated
+    by RFC 4291) embeds an IPv4 address, so [::127.0.0.1] or [::169.254.169.254] must not count as public."""
+    return ip.version == 6 and ip in IPV4_COMPATIBLE
 
 
 def parse_networks(cidrs: Iterable[str]) -> tuple[IPNetwork, ...]:
@@ -89,12 +97,16 @@ class OutboundPolicy:
         if not self.guard_enabled:
             return
         try:
-            get_ip_address(host.strip("[]"), port, allow_loopback=False)
+            ip, _port = get_ip_address(host.strip("[]"), port, allow_loopback=False)
         except InvalidIPAddress as exc:
-            if not self.is_allowed_listed(exc.args[0]):
-                raise blocked_address_error(host) from None
+            ip = exc.args[0]
         except socket.gaierror:
             raise ConnectorError(ErrorCode.DNS, f"The host {host} does not resolve.") from None
+        else:
+            if not refused_beyond_the_filter(ip):
+                return
+        if not self.is_allowed_listed(ip):
+            raise blocked_address_error(host) from None
 
 
 def blocked_address_error(host: str) -> ConnectorError:
@@ -148,7 +160,11 @@ class _GuardedAdapter(_TrackingAdapter, IPFilterAdapter):
 
     def build_connection_pool_key_attributes(self, request, verify, cert=None):
         try:
-            return super().build_connection_pool_key_attributes(request, verify, cert)
+            host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+            pinned = ipaddress.ip_address(host_params["host"].strip("[]"))
+            if not refused_beyond_the_filter(pinned):
+                return host_params, pool_kwargs
+            raise InvalidIPAddress(pinned)
         except InvalidIPAddress as exc:
             ip = exc.args[0]
             if not self._policy.is_allowed_listed(ip):
@@ -299,6 +315,8 @@ def credentials_in(request: requests.PreparedRequest) -> set[str]:
     query = urlsplit(request.url or "").query
     found |= {v for k, v in parse_qsl(query) if _SECRET_FIELD.search(k)}
     body = request.body
+    if isinstance(body, bytes | str) and len(body) > MAX_CREDENTIAL_BODY:
+        body = None  # an upload, not a token request
     if isinstance(body, bytes):
         body = body.decode("utf-8", "replace")
     if isinstance(body, str) and body:
@@ -472,6 +490,9 @@ class OutboundClient:
             self.sent_credentials |= credentials_in(response.request)
             if not (follow and response.is_redirect):
                 self._read_body(response, host)
+            if self._expired or self._aborted:  # a cut-short answer can look complete: it is not the vendor's
+                response.close()
+                raise self._out_of_time(host)
             return response
         except requests.RequestException as exc:
             if response is not None:

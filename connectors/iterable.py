@@ -7,6 +7,7 @@ from .base import DestinationField, FieldsDescription, Step
 from .errors import ConnectorError, ErrorCode
 from .registry import register
 from .schema import config_schema, enum, secret
+from .vendor import ErrorTable, Rule
 
 HOSTS = {"US": "https://api.iterable.com", "EU": "https://api.eu.iterable.com"}
 PROJECT_TYPES = ["email_based", "user_id_based", "hybrid"]
@@ -40,31 +41,32 @@ SYSTEM_FIELDS = {
     "subscribedMessageTypeIds",
 }
 
-# Iterable's `code` -> (error code, what to fix); anything else falls back to the HTTP status.
-VENDOR_CODES = {
-    "BadApiKey": (
-        ErrorCode.AUTH_INVALID,
-        "Check the key, and that data_center is the project's: a key works only in its own data center. "
-        "Create a server-side key in Integrations → API Keys if it was deleted.",
+_JWT_KEY = "This key is JWT-enabled and needs a signed JWT per request; use a standard server-side key."
+# Iterable's errors are `{"msg": "...", "code": "BadApiKey", "params": {...}}`; unknown codes fall back to the status.
+ERRORS = ErrorTable(
+    "Iterable",
+    extract=lambda body: (body.get("code") if isinstance(body.get("code"), str) else None, body.get("msg")),
+    rules=(
+        Rule(ErrorCode.RATE_LIMITED, vendor_code="RateLimitExceeded"),
+        Rule(ErrorCode.RATE_LIMITED, status=429),
+        Rule(ErrorCode.VENDOR_ERROR, status=range(500, 600)),
+        Rule(
+            ErrorCode.AUTH_INVALID,
+            "Check the key, and that data_center is the project's: a key works only in its own data center. "
+            "Create a server-side key in Integrations → API Keys if it was deleted.",
+            vendor_code="BadApiKey",
+        ),
+        Rule(ErrorCode.AUTH_INVALID, _JWT_KEY, vendor_code=("InvalidJwtPayload", "BadAuthorizationHeader")),
+        Rule(
+            ErrorCode.INSUFFICIENT_PERMISSIONS,
+            "This key type may not call this endpoint (JavaScript and Mobile keys are limited); use a server-side key.",
+            vendor_code="Forbidden",
+        ),
+        Rule(ErrorCode.NOT_FOUND, vendor_code="NotFound"),
+        Rule(ErrorCode.INVALID_CONFIG, vendor_code="BadParams"),
+        Rule(ErrorCode.VENDOR_ERROR, vendor_code=("DatabaseError", "GenericError")),
     ),
-    "InvalidJwtPayload": (
-        ErrorCode.AUTH_INVALID,
-        "This key is JWT-enabled and needs a signed JWT per request; use a standard server-side key.",
-    ),
-    "BadAuthorizationHeader": (
-        ErrorCode.AUTH_INVALID,
-        "This key is JWT-enabled and needs a signed JWT per request; use a standard server-side key.",
-    ),
-    "Forbidden": (
-        ErrorCode.INSUFFICIENT_PERMISSIONS,
-        "This key type may not call this endpoint (JavaScript and Mobile keys are limited); use a server-side key.",
-    ),
-    "RateLimitExceeded": (ErrorCode.RATE_LIMITED, ""),
-    "NotFound": (ErrorCode.NOT_FOUND, ""),
-    "BadParams": (ErrorCode.INVALID_CONFIG, ""),
-    "DatabaseError": (ErrorCode.VENDOR_ERROR, ""),
-    "GenericError": (ErrorCode.VENDOR_ERROR, ""),
-}
+)
 
 
 @register
@@ -129,7 +131,7 @@ class IterableConnector(ApiKeyConnector):
     def get(self, path: str):
         response = self.http.get(self.api_url(path), headers={"Api-Key": self.config["api_key"]})
         if response.status_code != 200:
-            raise self._error(response)
+            raise ERRORS.error(response)
         return response
 
     # --- steps ------------------------------------------------------------------------------
@@ -169,26 +171,12 @@ class IterableConnector(ApiKeyConnector):
             )
         return f"List {list_id} '{found.get('name')}' exists and is a static list.", details
 
-    def _error(self, response) -> ConnectorError:
-        """Iterable's errors: `{"msg": "...", "code": "BadApiKey", "params": {...}}`."""
-        body = self.body(response)
-        body = body if isinstance(body, dict) else {}
-        vendor_code = body.get("code") if isinstance(body.get("code"), str) else None
-        code, remediation = VENDOR_CODES.get(vendor_code or "", (None, ""))
-        if code is ErrorCode.RATE_LIMITED or (code is None and response.status_code == 429):
-            code, remediation = ErrorCode.RATE_LIMITED, ""
-        elif response.status_code >= 500:
-            code = ErrorCode.VENDOR_ERROR
-        return self.failure(
-            response, vendor_message=body.get("msg", ""), vendor_code=vendor_code, code=code, remediation=remediation
-        )
-
     # --- fields -----------------------------------------------------------------------------
 
     def _fields(self, response) -> dict:
         fields = self.json_object(response, "fields")["fields"]
         if not isinstance(fields, dict):
-            raise self.failure(
+            raise ERRORS.error(
                 response, summary="getFields answered without a fields object", code=ErrorCode.VENDOR_ERROR
             )
         return fields

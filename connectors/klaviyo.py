@@ -7,9 +7,10 @@ from urllib.parse import quote
 
 from ._apikey import ApiKeyConnector
 from .base import DestinationField, FieldsDescription, Step
-from .errors import ConnectorError, ErrorCode
+from .errors import ErrorCode
 from .registry import register
 from .schema import config_schema, secret, string
+from .vendor import ErrorTable, Rule
 
 API = "https://a.klaviyo.com"
 DEFAULT_REVISION = "2026-10-15"
@@ -53,6 +54,35 @@ PROFILE_ATTRIBUTES = [
         "Free-form: map any column to properties.<name>; Klaviyo does not list custom property names.",
     ),
 ]
+
+
+def _jsonapi_parts(body: dict) -> tuple[str | None, str]:
+    """JSON:API errors: `{"errors": [{"id", "status", "code", "title", "detail", "source"}]}`."""
+    errors = body.get("errors")
+    first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+    code = first.get("code") if isinstance(first.get("code"), str) else None
+    return code, first.get("detail") or first.get("title") or ""
+
+
+_BAD_KEY = "Klaviyo rejected the private API key"
+ERRORS = ErrorTable(
+    "Klaviyo",
+    extract=_jsonapi_parts,
+    rules=(
+        Rule(ErrorCode.AUTH_INVALID, KEY_REMEDIATION, status=401, summary=_BAD_KEY),
+        # One Klaviyo page documents 400 for a bad key: the code says which.
+        Rule(ErrorCode.AUTH_INVALID, KEY_REMEDIATION, vendor_code=AUTH_CODES, summary=_BAD_KEY),
+        Rule(
+            status=400,
+            message="revision",
+            summary="Klaviyo does not accept revision {revision}",
+            remediation="Set revision to a published API revision date (see Klaviyo's changelog), "
+            f"e.g. {DEFAULT_REVISION}.",
+        ),
+        Rule(status=403, summary="The private key lacks the Lists read scope", remediation=SCOPE_REMEDIATION),
+        Rule(status=429, summary="Klaviyo is rate-limiting this account"),
+    ),
+)
 
 
 @register
@@ -141,7 +171,7 @@ class KlaviyoConnector(ApiKeyConnector):
                 {"revision": self.revision, "missing_scope": "accounts:read"},
             )
         if response.status_code != 200:
-            raise self._error(response)
+            raise ERRORS.error(response, context={"revision": self.revision})
         accounts = self.json_object(response, "data")["data"]
         account = accounts[0] if isinstance(accounts, list) and accounts and isinstance(accounts[0], dict) else {}
         attributes = account.get("attributes") or {}
@@ -157,7 +187,14 @@ class KlaviyoConnector(ApiKeyConnector):
             return "No list_id configured: syncs update profiles only, so there is no list to check.", {}
         response = self.get(f"/api/lists/{quote(list_id, safe='')}")
         if response.status_code != 200:
-            raise self._error(response, list_id=list_id)
+            no_list = {}
+            if response.status_code == 404:
+                no_list = {
+                    "summary": f"This Klaviyo account has no list with id {list_id}",
+                    "remediation": "Copy the id from Audience → Lists & segments (the list's settings) in the "
+                    "account this key belongs to.",
+                }
+            raise ERRORS.error(response, context={"revision": self.revision}, **no_list)
         data = self.json_object(response, "data")["data"]
         attributes = (data.get("attributes") or {}) if isinstance(data, dict) else {}
         details = {
@@ -168,38 +205,6 @@ class KlaviyoConnector(ApiKeyConnector):
         return f"List {list_id} '{attributes.get('name')}' exists and this key can read it.", details
 
     # --- errors -----------------------------------------------------------------------------
-
-    def _error(self, response, *, list_id: str | None = None) -> ConnectorError:
-        """JSON:API errors: `{"errors": [{"id", "status", "code", "title", "detail", "source"}]}`."""
-        body = self.body(response)
-        errors = body.get("errors") if isinstance(body, dict) else None
-        first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
-        vendor_code = first.get("code") if isinstance(first.get("code"), str) else None
-        said = first.get("detail") or first.get("title") or ""
-        source = first.get("source") if isinstance(first.get("source"), dict) else {}
-        status = response.status_code
-        kwargs: dict = {"vendor_message": said, "vendor_code": vendor_code}
-        if status == 401 or vendor_code in AUTH_CODES:  # one Klaviyo page documents 400 for a bad key
-            kwargs.update(
-                summary="Klaviyo rejected the private API key", code=ErrorCode.AUTH_INVALID, remediation=KEY_REMEDIATION
-            )
-        elif status == 400 and (source.get("parameter") == "revision" or "revision" in str(said).lower()):
-            kwargs.update(
-                summary=f"Klaviyo does not accept revision {self.revision}",
-                remediation="Set revision to a published API revision date (see Klaviyo's changelog), "
-                f"e.g. {DEFAULT_REVISION}.",
-            )
-        elif status == 403:
-            kwargs.update(summary="The private key lacks the Lists read scope", remediation=SCOPE_REMEDIATION)
-        elif status == 404 and list_id:
-            kwargs.update(
-                summary=f"This Klaviyo account has no list with id {list_id}",
-                remediation="Copy the id from Audience → Lists & segments (the list's settings) in "
-                "the account this key belongs to.",
-            )
-        elif status == 429:
-            kwargs.update(summary="Klaviyo is rate-limiting this account")
-        return self.failure(response, **kwargs)
 
     # --- fields -----------------------------------------------------------------------------
 

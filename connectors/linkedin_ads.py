@@ -11,25 +11,18 @@ from __future__ import annotations
 
 from datetime import date
 
-from ._audience import (
-    SHA256_HEX,
-    api_error,
-    body_json,
-    identifier_field,
-    missing_scopes,
-    oauth_error,
-    refresh_access_token,
-)
+from ._audience import SHA256_HEX, identifier_field, missing_scopes, oauth_errors, refresh_access_token
 from .base import Connector, FieldsDescription, Step
 from .errors import ConnectorError, ErrorCode
 from .registry import register
 from .schema import config_schema, enum, secret, string
+from .vendor import ErrorTable, Rule, read_json
 
 API_URL = "https://api.linkedin.com"
 OAUTH_URL = "https://www.linkedin.com/oauth/v2"
 VENDOR = "LinkedIn Marketing API"
 OAUTH_VENDOR = "LinkedIn OAuth"
-DEFAULT_VERSION = "202603"
+DEFAULT_VERSION = "202607"
 SEGMENT_SCOPE = "rw_dmp_segments"
 ADS_SCOPES = ("rw_ads", "r_ads")
 WRITE_ROLES = ("ACCOUNT_BILLING_ADMIN", "ACCOUNT_MANAGER", "CAMPAIGN_MANAGER", "CREATIVE_MANAGER")
@@ -43,12 +36,44 @@ PAGE_SIZE = 100
 MAX_PAGES = 10
 
 
+def _linkedin_parts(body: dict) -> tuple[str, str]:
+    """LinkedIn's error body: {"status", "serviceErrorCode", "code", "message"}."""
+    return str(body.get("code") or body.get("serviceErrorCode") or ""), body.get("message")
+
+
+OAUTH_ERRORS = oauth_errors(OAUTH_VENDOR, reconnect=RECONNECT)
+_VERSION = "Set linkedin_version to an active Marketing API version (YYYYMM, under a year old)."
+ERRORS = ErrorTable(
+    VENDOR,
+    extract=_linkedin_parts,
+    rules=(
+        Rule(ErrorCode.TOKEN_EXPIRED, RECONNECT, status=401, vendor_code=str(EXPIRED_SERVICE_CODE)),
+        Rule(ErrorCode.TOKEN_EXPIRED, RECONNECT, status=401, message="expired"),
+        Rule(ErrorCode.AUTH_INVALID, RECONNECT, status=401),
+        Rule(
+            remediation="The member needs rw_dmp_segments (Audiences program) and a role other than VIEWER on ad "
+            "account {ad_account_id}.",
+            status=403,
+        ),
+        Rule(remediation="Check segment_id {segment_id} exists in ad account {ad_account_id}.", status=404),
+        Rule(ErrorCode.INVALID_CONFIG, _VERSION, status=426),
+        Rule(ErrorCode.INVALID_CONFIG, _VERSION, vendor_code=("NONEXISTENT_VERSION", "VERSION_MISSING")),
+        Rule(
+            remediation="LinkedIn's daily per-app and per-member limits reset at midnight UTC; retry later.",
+            status=429,
+        ),
+    ),
+)
+
+
 @register
 class LinkedInAdsConnector(Connector):
     type = "linkedin_ads"
     label = "LinkedIn Ads (Matched Audiences)"
     default_api_version = DEFAULT_VERSION
-    api_version_sunset = date(2027, 3, 16)  # LinkedIn's migrations table: 202603 sunsets 16 March 2027
+    # LinkedIn supports each monthly version at least a year and sunsets it mid-month a year on (202603: 16 March
+    # 2027 in its migrations table); 202607 is the newest version its versioning page lists.
+    api_version_sunset = date(2027, 7, 15)
     api_version_doc = "https://learn.microsoft.com/en-us/linkedin/marketing/integrations/migrations"
     auth_method = "OAuth 2.0 3-legged member token (rw_dmp_segments + r_ads), refresh token for approved partners"
     default_base_url = API_URL
@@ -152,12 +177,11 @@ class LinkedInAdsConnector(Connector):
         if status == "expired" and self.config.get("refresh_token"):
             token = refresh_access_token(
                 self,
-                OAUTH_VENDOR,
                 f"{OAUTH_URL}/accessToken",
+                errors=OAUTH_ERRORS,
                 client_id=self.config["client_id"],
                 client_secret=self.config["client_secret"],
                 refresh_token=self.config["refresh_token"],
-                reconnect=RECONNECT,
             )
             self._token, self._refreshed = token["access_token"], True
             self._scopes = _split_scopes(token.get("scope")) if token.get("scope") else None
@@ -280,21 +304,13 @@ class LinkedInAdsConnector(Connector):
     def account_urn(self) -> str:
         return f"urn:li:sponsoredAccount:{self.config['ad_account_id']}"
 
-    def _secrets(self) -> tuple:
-        return (
-            self.config.get("client_secret"),
-            self.config.get("access_token"),
-            self.config.get("refresh_token"),
-            self._token,
-        )
-
     def _introspect(self, token: str) -> dict:
         response = self.http.post(
             self.vendor_url(f"{OAUTH_URL}/introspectToken"),
             data={"client_id": self.config["client_id"], "client_secret": self.config["client_secret"], "token": token},
             headers={"Accept": "application/json"},
         )
-        body = body_json(response)
+        body = read_json(response)
         if response.status_code == 200 and "active" in body:
             return body
         if response.status_code == 200:
@@ -302,7 +318,7 @@ class LinkedInAdsConnector(Connector):
                 ErrorCode.VENDOR_ERROR, f"{OAUTH_VENDOR} answered token introspection without 'active'."
             )
         if body.get("error"):
-            raise oauth_error(response, OAUTH_VENDOR, reconnect=RECONNECT, secrets=self._secrets())
+            raise OAUTH_ERRORS.error(response)
         raise self._api_error(response, "token introspection")
 
     def _granted_scopes(self) -> list[str]:
@@ -327,37 +343,11 @@ class LinkedInAdsConnector(Connector):
         )
         if response.status_code != 200:
             raise self._api_error(response, what)
-        return body_json(response)
+        return read_json(response)
 
     def _api_error(self, response, what: str) -> ConnectorError:
-        """LinkedIn's error body: {"status", "serviceErrorCode", "code", "message"}."""
-        body = body_json(response)
-        message = self.redact(body.get("message"), *self._secrets())
-        service_code = body.get("serviceErrorCode")
-        vendor_code = str(body.get("code") or service_code or "") or None
-        status = response.status_code
-        code, remediation = None, ""
-        if status == 401:
-            expired = service_code == EXPIRED_SERVICE_CODE or "expired" in message.lower()
-            code = ErrorCode.TOKEN_EXPIRED if expired else ErrorCode.AUTH_INVALID
-            remediation = RECONNECT
-        elif status == 403:
-            remediation = (
-                "The member needs rw_dmp_segments (Audiences program) and a role other than VIEWER on ad account "
-                f"{self.config['ad_account_id']}."
-            )
-        elif status == 404:
-            remediation = (
-                f"Check segment_id {self.config['segment_id']} exists in ad account {self.config['ad_account_id']}."
-            )
-        elif status == 426 or body.get("code") in ("NONEXISTENT_VERSION", "VERSION_MISSING"):
-            code = ErrorCode.INVALID_CONFIG
-            remediation = "Set linkedin_version to an active Marketing API version (YYYYMM, under a year old)."
-        elif status == 429:
-            remediation = "LinkedIn's daily per-app and per-member limits reset at midnight UTC; retry later."
-        return api_error(
-            response, VENDOR, what, message=message, vendor_code=vendor_code, code=code, remediation=remediation
-        )
+        context = {"ad_account_id": self.config["ad_account_id"], "segment_id": self.config["segment_id"]}
+        return ERRORS.error(response, doing=f"checking {what}", context=context)
 
     # --- fields ---------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from .base import DestinationField, FieldsDescription, Step
 from .errors import ConnectorError, ErrorCode
 from .registry import register
 from .schema import config_schema, enum, secret, string
+from .vendor import ErrorTable, Rule, read_json
 
 API_KEY_PATTERN = r"^[A-Za-z0-9]+-([a-z]{2,4}[0-9]{1,3})$"
 MERGE_FIELDS_PAGE = 1000  # the maximum `count`
@@ -21,33 +22,43 @@ KEY_REMEDIATION = (
     "data center. Create a new key if this one was disabled or deleted."
 )
 
-# Mailchimp problem `title` -> (error code, what to fix); other titles fall back to the HTTP status.
-TITLES = {
-    "API Key Missing": (ErrorCode.AUTH_INVALID, KEY_REMEDIATION),
-    "API Key Invalid": (ErrorCode.AUTH_INVALID, KEY_REMEDIATION),
-    "Wrong Datacenter": (
-        ErrorCode.INVALID_CONFIG,
-        "The key's -<dc> suffix does not match the account's data center; copy the key again, whole.",
+# Problem details: `{"type", "title", "status", "detail", "instance"}`; the `title` names the problem, and
+# titles not listed fall back to the HTTP status.
+ERRORS = ErrorTable(
+    "Mailchimp",
+    extract=lambda body: (body.get("title") if isinstance(body.get("title"), str) else None, body.get("detail")),
+    rules=(
+        Rule(ErrorCode.VENDOR_ERROR, status=range(500, 600)),
+        Rule(ErrorCode.AUTH_INVALID, KEY_REMEDIATION, vendor_code=("API Key Missing", "API Key Invalid")),
+        Rule(
+            ErrorCode.INVALID_CONFIG,
+            "The key's -<dc> suffix does not match the account's data center; copy the key again, whole.",
+            vendor_code="Wrong Datacenter",
+        ),
+        Rule(
+            ErrorCode.INSUFFICIENT_PERMISSIONS,
+            "The Mailchimp user that owns this key is disabled; re-enable it or use a key of an active user.",
+            vendor_code="User Disabled",
+        ),
+        Rule(
+            ErrorCode.INSUFFICIENT_PERMISSIONS,
+            "The user that owns this key may not access this audience; use a key of a Manager, Admin or Owner.",
+            vendor_code="Forbidden",
+        ),
+        Rule(
+            ErrorCode.INSUFFICIENT_PERMISSIONS,
+            "The account is under a Mailchimp compliance review; contact Mailchimp support.",
+            vendor_code="Compliance Related",
+        ),
+        Rule(ErrorCode.NOT_FOUND, vendor_code="Resource Not Found"),
+        Rule(
+            ErrorCode.RATE_LIMITED,
+            "Mailchimp allows 10 simultaneous connections per account; retry in a few seconds, when other "
+            "integrations on this account are quieter.",
+            vendor_code="Too Many Requests",
+        ),
     ),
-    "User Disabled": (
-        ErrorCode.INSUFFICIENT_PERMISSIONS,
-        "The Mailchimp user that owns this key is disabled; re-enable it or use a key of an active user.",
-    ),
-    "Forbidden": (
-        ErrorCode.INSUFFICIENT_PERMISSIONS,
-        "The user that owns this key may not access this audience; use a key of a Manager, Admin or Owner.",
-    ),
-    "Compliance Related": (
-        ErrorCode.INSUFFICIENT_PERMISSIONS,
-        "The account is under a Mailchimp compliance review; contact Mailchimp support.",
-    ),
-    "Resource Not Found": (ErrorCode.NOT_FOUND, ""),
-    "Too Many Requests": (
-        ErrorCode.RATE_LIMITED,
-        "Mailchimp allows 10 simultaneous connections per account; retry in a few seconds, when other "
-        "integrations on this account are quieter.",
-    ),
-}
+)
 
 # Merge field `type` -> our field type.
 MERGE_TYPES = {"number": "number", "address": "object", "date": "date"}
@@ -181,27 +192,16 @@ class MailchimpConnector(ApiKeyConnector):
         return f"Audience {audience['id']} '{audience.get('name')}' exists and this key can read it.", details
 
     def _error(self, response, *, audience: bool) -> ConnectorError:
-        """Problem details: `{"type", "title", "status", "detail", "instance"}`."""
-        body = self.body(response)
-        body = body if isinstance(body, dict) else {}
-        title = body.get("title") if isinstance(body.get("title"), str) else None
-        code, remediation = TITLES.get(title or "", (None, ""))
-        if response.status_code >= 500:
-            code = ErrorCode.VENDOR_ERROR
-        summary = ""
+        instance = read_json(response).get("instance")
+        details = {"vendor_instance": instance} if isinstance(instance, str) else {}
         if audience and response.status_code == 404:
-            summary = f"This Mailchimp account has no audience with ID {self.config['list_id']}"
-            remediation = "Copy the Audience ID from Audience → Settings → Audience name and defaults."
-        details = {"vendor_instance": body["instance"]} if isinstance(body.get("instance"), str) else {}
-        return self.failure(
-            response,
-            summary=summary,
-            vendor_message=body.get("detail", ""),
-            vendor_code=title,
-            code=code,
-            remediation=remediation,
-            details=details,
-        )
+            return ERRORS.error(
+                response,
+                summary=f"This Mailchimp account has no audience with ID {self.config['list_id']}",
+                remediation="Copy the Audience ID from Audience → Settings → Audience name and defaults.",
+                details=details,
+            )
+        return ERRORS.error(response, details=details)
 
     # --- fields -----------------------------------------------------------------------------
 

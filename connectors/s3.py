@@ -56,19 +56,40 @@ class S3Connector(Connector):
             ),
             **file_format_properties(),
             "endpoint_url": credential_host(
-                https_url("Endpoint of an S3-compatible store (MinIO, R2, …); leave empty for AWS.")
+                https_url(
+                    "Endpoint of an S3-compatible store (MinIO, R2, …); leave empty for AWS.",
+                    # No user-info and no backslash: URL parsers disagree on them (`http://a\\@b` is host b to
+                    # one, host a to another), and signed requests must go where the address check looked.
+                    pattern=r"^https?://[^\s/?#\\@]+(?:[/?#][^\s\\]*)?$",
+                    **{
+                        "x-pattern-message": "Must be an http(s) URL with a host, without user-info (user@) or "
+                        "backslashes."
+                    },
+                )
             ),
         },
         ["bucket", "region", "access_key_id", "secret_access_key", "file_format"],
     )
     steps = (
-        Step("connectivity", "DNS resolves, TCP connects and TLS is valid for the S3 and STS endpoints.", 10),
+        Step(
+            "connectivity",
+            "DNS resolves, TCP connects and TLS is valid for the S3 and STS endpoints (with endpoint_url: that "
+            "endpoint only).",
+            10,
+        ),
         Step(
             "authentication",
-            "AWS accepts the access key (STS GetCallerIdentity); with role_arn, the role can be assumed first.",
+            "AWS accepts the access key (STS GetCallerIdentity); with role_arn, the role can be assumed first. With "
+            "endpoint_url (R2, MinIO…, which have no STS) no STS call is made: the bucket and write steps prove the "
+            "key (AssumeRole is still sent there if role_arn is set).",
             15,
         ),
-        Step("bucket", "The bucket exists, these credentials can see it (HeadBucket) and it is in `region`.", 10),
+        Step(
+            "bucket",
+            "The bucket exists, these credentials can see it (HeadBucket; ListObjectsV2 on an S3-compatible "
+            "endpoint, whose error body tells a rejected key from a missing permission) and it is in `region`.",
+            10,
+        ),
         Step(
             "write",
             "A small probe object can be written under the prefix, and is deleted again (PutObject, DeleteObject).",
@@ -80,9 +101,7 @@ class S3Connector(Connector):
 
     def __init__(self, config, *, policy=None):
         super().__init__(config, policy=policy)
-        self.aws = AwsClients(
-            self.policy, self.config.get("region", ""), secrets=[self.config.get("secret_access_key")]
-        )
+        self.aws = AwsClients(self.policy, self.config.get("region", ""), http=self.http)
         if self.config.get("access_key_id") and self.config.get("secret_access_key"):
             self.aws.use_credentials(self.config["access_key_id"], self.config["secret_access_key"])
 
@@ -173,10 +192,22 @@ class S3Connector(Connector):
                     )
                 raise
             credentials = answer["Credentials"]
+            self.remember_secret(credentials["SecretAccessKey"], credentials["SessionToken"])
             self.aws.use_credentials(
                 credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"]
             )
             details["assumed_role"] = answer.get("AssumedRoleUser", {}).get("Arn", "")
+        if self.config.get("endpoint_url"):
+            # S3-compatible stores have no STS (GetCallerIdentity is AWS's); the next steps' signed calls prove
+            # the key, and a rejected one fails there as auth_invalid.
+            details.update({"sts": False, "proven_by": ["bucket", "write"]})
+            host = urlsplit(self.config["endpoint_url"]).hostname
+            via = "The role was assumed; " if self.config.get("role_arn") else ""
+            return (
+                f"{via}{host} is an S3-compatible endpoint without STS: the access key is proven by the bucket and "
+                "write steps.",
+                details,
+            )
         identity = self.aws.call(self._client("sts").get_caller_identity, "GetCallerIdentity")
         details.update({"account": identity.get("Account", ""), "arn": identity.get("Arn", "")})
         via = " after assuming the role" if self.config.get("role_arn") else ""
@@ -184,10 +215,21 @@ class S3Connector(Connector):
 
     def check_bucket(self):
         permission = f"s3:ListBucket on arn:aws:s3:::{self.bucket}"
+        s3 = self._client("s3")
         try:
-            answer = self.aws.call(
-                self._client("s3").head_bucket, "HeadBucket", permission=permission, Bucket=self.bucket
-            )
+            if self.config.get("endpoint_url"):
+                # Same permission as HeadBucket, but a GET: its XML error body names InvalidAccessKeyId or
+                # SignatureDoesNotMatch, where a HEAD answers a bare 403. This call proves the key on such stores.
+                answer = self.aws.call(
+                    s3.list_objects_v2,
+                    "ListObjectsV2",
+                    permission=permission,
+                    Bucket=self.bucket,
+                    MaxKeys=1,
+                    Prefix=self.prefix,
+                )
+            else:
+                answer = self.aws.call(s3.head_bucket, "HeadBucket", permission=permission, Bucket=self.bucket)
         except ConnectorError as error:
             raise self._bucket_error(error) from None
         headers = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {})

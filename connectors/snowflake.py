@@ -15,16 +15,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ._polling import poll, remaining, step_deadline
-from .base import Connector, DestinationField, FieldsDescription, Step
+from ._warehouse import WarehouseColumn, warehouse_fields
+from .base import Connector, FieldsDescription, Step
 from .errors import ConnectorError, ErrorCode
-from .http import error_for_status
 from .registry import register
 from .schema import config_schema, secret, string
+from .vendor import ErrorTable, Rule, read_json
 
 STATEMENTS_PATH = "/api/v2/statements"
 JWT_LIFETIME = 59 * 60
 QUERY_TAG = "destinations-connection-test"
-MAX_VENDOR_MESSAGE = 300
 UNQUOTED_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 NON_KEY_TYPES = ("VARIANT", "OBJECT", "ARRAY", "MAP", "GEOGRAPHY", "GEOMETRY", "VECTOR", "FLOAT", "DOUBLE", "REAL")
 
@@ -32,31 +32,57 @@ KEY_REMEDIATION = (
     "Check that the public key of this private key is set on the user (ALTER USER … SET RSA_PUBLIC_KEY; "
     "DESCRIBE USER shows RSA_PUBLIC_KEY_FP), and that `account` and `user` are right."
 )
-# Snowflake error codes (the `code` of the answer body) that need their own mapping.
-VENDOR_CODES: dict[str, tuple[ErrorCode, str]] = {
-    "390144": (ErrorCode.AUTH_INVALID, KEY_REMEDIATION),  # JWT token is invalid
-    "390100": (ErrorCode.AUTH_INVALID, KEY_REMEDIATION),  # incorrect username or password
-    "390198": (ErrorCode.TOKEN_EXPIRED, "The JWT was refused as expired: check this server's clock is right."),
-    "390114": (ErrorCode.TOKEN_EXPIRED, "The JWT was refused as expired: check this server's clock is right."),
-    "390101": (ErrorCode.AUTH_INVALID, "The user is disabled or locked; ask a Snowflake admin to unlock it."),
-    "390102": (ErrorCode.AUTH_INVALID, "The user is disabled or locked; ask a Snowflake admin to unlock it."),
-    "390422": (ErrorCode.INSUFFICIENT_PERMISSIONS, "A network policy blocks this service's IP address; allow it."),
-    "390189": (ErrorCode.INSUFFICIENT_PERMISSIONS, "The role is not granted to the user: grant it or fix `role`."),
-    "002003": (
-        ErrorCode.NOT_FOUND,
-        "Check `database`, `schema` and `table` (unquoted names are upper-cased), and that the role has USAGE on "
-        "the database and schema and a privilege on the table.",
+_CLOCK = "The JWT was refused as expired: check this server's clock is right."
+_LOCKED = "The user is disabled or locked; ask a Snowflake admin to unlock it."
+# Snowflake error codes (the `code` of the answer body) that need their own mapping, then the timeout status.
+ERRORS = ErrorTable(
+    "Snowflake",
+    rules=(
+        Rule(ErrorCode.AUTH_INVALID, KEY_REMEDIATION, vendor_code=("390144", "390100")),  # JWT invalid / bad login
+        Rule(ErrorCode.TOKEN_EXPIRED, _CLOCK, vendor_code=("390198", "390114")),
+        Rule(ErrorCode.AUTH_INVALID, _LOCKED, vendor_code=("390101", "390102")),
+        Rule(
+            ErrorCode.INSUFFICIENT_PERMISSIONS,
+            "A network policy blocks this service's IP address; allow it.",
+            vendor_code="390422",
+        ),
+        Rule(
+            ErrorCode.INSUFFICIENT_PERMISSIONS,
+            "The role is not granted to the user: grant it or fix `role` (unquoted names are upper-cased; quote a "
+            'mixed-case name, e.g. "Loader").',
+            vendor_code="390189",
+        ),
+        Rule(
+            ErrorCode.NOT_FOUND,
+            "The database or schema does not exist or the role cannot use it: check `database` and `schema` "
+            "(unquoted names are upper-cased, as SHOW DATABASES lists them) and GRANT USAGE on them.",
+            vendor_code="390201",
+        ),
+        Rule(
+            ErrorCode.NOT_FOUND,
+            "Check `database`, `schema` and `table` (unquoted names are upper-cased), and that the role has USAGE "
+            "on the database and schema and a privilege on the table.",
+            vendor_code="002003",
+        ),
+        Rule(
+            ErrorCode.INSUFFICIENT_PERMISSIONS,
+            "Grant the role INSERT, UPDATE, DELETE and SELECT on the table (GRANT … ON TABLE … TO ROLE …).",
+            vendor_code="003001",
+        ),
+        Rule(
+            ErrorCode.INSUFFICIENT_PERMISSIONS,
+            "The warehouse does not exist or the role lacks USAGE on it: fix `warehouse` or GRANT USAGE ON WAREHOUSE.",
+            vendor_code="000606",
+        ),
+        Rule(
+            ErrorCode.VENDOR_ERROR,
+            "The warehouse cannot resume (a resource monitor quota is used up).",
+            vendor_code="000630",
+        ),
+        Rule(ErrorCode.TIMEOUT, "The statement ran past its timeout; check the warehouse load.", status=408),
     ),
-    "003001": (
-        ErrorCode.INSUFFICIENT_PERMISSIONS,
-        "Grant the role INSERT, UPDATE, DELETE and SELECT on the table (GRANT … ON TABLE … TO ROLE …).",
-    ),
-    "000606": (
-        ErrorCode.INSUFFICIENT_PERMISSIONS,
-        "The warehouse does not exist or the role lacks USAGE on it: fix `warehouse` or GRANT USAGE ON WAREHOUSE.",
-    ),
-    "000630": (ErrorCode.VENDOR_ERROR, "The warehouse cannot resume (a resource monitor quota is used up)."),
-}
+)
+# For failures no code rule names: the SQLSTATE of the answer still tells missing from forbidden.
 SQLSTATE_CODES = {"42S02": ErrorCode.NOT_FOUND, "42501": ErrorCode.INSUFFICIENT_PERMISSIONS}
 
 
@@ -68,11 +94,22 @@ def jwt_account(account: str) -> str:
     return account.partition(".")[0]
 
 
+def stored_name(name: str) -> str:
+    """The name as Snowflake stores it (and SHOW lists it): a plain name upper-cased; a quoted one as written,
+    without the quotes; anything else (spaces, dashes) as typed. The SQL API's `database`, `schema`, `role` and
+    `warehouse` fields are case-sensitive and want this form."""
+    if len(name) >= 2 and name.startswith('"') and name.endswith('"'):
+        return name[1:-1].replace('""', '"')
+    if UNQUOTED_IDENTIFIER.match(name):
+        return name.upper()
+    return name
+
+
 def identifier(name: str) -> str:
-    """A Snowflake identifier as SQL: as typed when it is a plain name (resolved upper-case), else quoted."""
+    """A Snowflake identifier as SQL text: a plain name as typed (it resolves upper-case), anything else quoted."""
     if UNQUOTED_IDENTIFIER.match(name):
         return name
-    return '"' + name.replace('"', '""') + '"'
+    return '"' + stored_name(name).replace('"', '""') + '"'
 
 
 def load_private_key(pem: str, passphrase: str | None) -> rsa.RSAPrivateKey:
@@ -162,7 +199,8 @@ class SnowflakeConnector(Connector):
         ),
         Step(
             "write_permission",
-            "Runs INSERT INTO <table> SELECT * FROM <table> WHERE 1=0, which writes no rows: the role may insert "
+            "Runs INSERT INTO <table> (<columns>) SELECT <columns> FROM <table> WHERE 1=0 (virtual columns left "
+            "out), which writes no rows: the role may insert "
             "and use the warehouse. Resumes the warehouse if it is suspended (a paid compute resource).",
             60,
         ),
@@ -237,14 +275,14 @@ class SnowflakeConnector(Connector):
         body = {
             "statement": statement,
             "timeout": max(1, int(remaining(deadline))),
-            "database": identifier(self.config["database"]),
-            "schema": identifier(self.config["schema"]),
+            "database": stored_name(self.config["database"]),
+            "schema": stored_name(self.config["schema"]),
             "parameters": {"QUERY_TAG": QUERY_TAG},
         }
         if self.config.get("role"):
-            body["role"] = identifier(self.config["role"])
+            body["role"] = stored_name(self.config["role"])
         if warehouse:
-            body["warehouse"] = identifier(self.config["warehouse"])
+            body["warehouse"] = stored_name(self.config["warehouse"])
         response = self.http.post(
             self.base_url + STATEMENTS_PATH,
             params={"requestId": str(uuid.uuid4())},
@@ -253,46 +291,53 @@ class SnowflakeConnector(Connector):
             allow_redirects=False,
         )
         result = self._result(response)
-        if result is not None:
-            return result
-        handle = quote(str(response.json().get("statementHandle", "")), safe="")
+        if result is None:
+            status_url = self._status_url(read_json(response), "202")
+            result = poll(
+                self.http,
+                lambda: self._result(self.http.get(status_url, headers=self.headers(), allow_redirects=False)),
+                deadline=deadline,
+                what=what or "The Snowflake statement",
+                remediation="The warehouse may be resuming or queued; test again in a minute, or check its size "
+                "and load.",
+                cancel=lambda: self.http.post(f"{status_url}/cancel", headers=self.headers(), allow_redirects=False),
+            )
+        return self._with_every_partition(result)
+
+    def _status_url(self, answer: dict, status: str) -> str:
+        handle = quote(str(answer.get("statementHandle", "")), safe="")
         if not handle:
-            raise ConnectorError(ErrorCode.VENDOR_ERROR, "Snowflake answered 202 without a statement handle.")
-        status_url = f"{self.base_url}{STATEMENTS_PATH}/{handle}"
-        return poll(
-            self.http,
-            lambda: self._result(self.http.get(status_url, headers=self.headers(), allow_redirects=False)),
-            deadline=deadline,
-            what=what or "The Snowflake statement",
-            remediation="The warehouse may be resuming or queued; test again in a minute, or check its size and load.",
-            cancel=lambda: self.http.post(f"{status_url}/cancel", headers=self.headers(), allow_redirects=False),
-        )
+            raise ConnectorError(ErrorCode.VENDOR_ERROR, f"Snowflake answered {status} without a statement handle.")
+        return f"{self.base_url}{STATEMENTS_PATH}/{handle}"
+
+    def _with_every_partition(self, result: dict) -> dict:
+        """The ResultSet with the rows of every partition: Snowflake returns the first one only and lists the
+        others in `resultSetMetaData.partitionInfo` (GET …/statements/{handle}?partition=N)."""
+        partitions = (result.get("resultSetMetaData") or {}).get("partitionInfo") or []
+        if len(partitions) <= 1:
+            return result
+        status_url = self._status_url(result, "a partitioned result")
+        data = list(result.get("data") or [])
+        for number in range(1, len(partitions)):
+            page = self.http.get(
+                status_url, params={"partition": number}, headers=self.headers(), allow_redirects=False
+            )
+            data.extend((self._result(page) or {}).get("data") or [])
+        return {**result, "data": data}
 
     def _result(self, response: requests.Response) -> dict | None:
         """The ResultSet of a 200; None while running (202); the mapped error otherwise."""
         if response.status_code == 200:
-            return response.json()
+            return read_json(response)
         if response.status_code == 202:
             return None
         raise self._error(response)
 
     @staticmethod
     def _error(response: requests.Response) -> ConnectorError:
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        body = body if isinstance(body, dict) else {}
-        vendor_code = str(body.get("code") or "") or None
-        message = re.sub(r"\s+", " ", str(body.get("message") or ""))[:MAX_VENDOR_MESSAGE]
-        code, remediation = VENDOR_CODES.get(vendor_code or "", (None, ""))
-        if code is None and body.get("sqlState") in SQLSTATE_CODES:
-            code = SQLSTATE_CODES[body["sqlState"]]
-        if code is None and response.status_code == 408:
-            code, remediation = ErrorCode.TIMEOUT, "The statement ran past its timeout; check the warehouse load."
-        return error_for_status(
-            response, "Snowflake", vendor_message=message, vendor_code=vendor_code, code=code, remediation=remediation
-        )
+        if ERRORS.rule_for(response.status_code, *ERRORS.parts(response)) is not None:
+            return ERRORS.error(response)
+        return ERRORS.error(response, code=SQLSTATE_CODES.get(str(read_json(response).get("sqlState"))))
 
     @staticmethod
     def rows(result: dict) -> list[dict]:
@@ -315,8 +360,13 @@ class SnowflakeConnector(Connector):
         user, role = row.get("user_name"), row.get("role_name")
         return f"Snowflake accepted the key-pair JWT for user {user} (role {role}).", {"user": user, "role": role}
 
+    _columns: list[dict] | None = None
+
     def describe_table(self, deadline: float) -> list[dict]:
-        return self.rows(self.execute(f"DESCRIBE TABLE {self.table_name}", deadline=deadline, what="DESCRIBE TABLE"))
+        self._columns = self.rows(
+            self.execute(f"DESCRIBE TABLE {self.table_name}", deadline=deadline, what="DESCRIBE TABLE")
+        )
+        return self._columns
 
     def check_target(self):
         columns = self.describe_table(step_deadline(self.http))
@@ -327,41 +377,39 @@ class SnowflakeConnector(Connector):
         )
 
     def check_write_permission(self):
-        # identifier() quotes anything but a plain name, doubling embedded quotes.
-        statement = f"INSERT INTO {self.table_name} SELECT * FROM {self.table_name} WHERE 1=0"  # noqa: S608
-        result = self.execute(statement, deadline=step_deadline(self.http), warehouse=True, what="The no-op INSERT")
+        deadline = step_deadline(self.http)
+        columns = self._columns if self._columns is not None else self.describe_table(deadline)
+        # Virtual columns are computed: a value given for one is refused, so they stay out of the list. Names are
+        # quoted exactly as DESCRIBE lists them (embedded quotes doubled); identifier() quotes the table's parts.
+        names = ", ".join(
+            '"' + c["name"].replace('"', '""') + '"' for c in columns if c.get("kind", "COLUMN") == "COLUMN"
+        )
+        statement = f"INSERT INTO {self.table_name} ({names}) SELECT {names} FROM {self.table_name} WHERE 1=0"  # noqa: S608
+        result = self.execute(statement, deadline=deadline, warehouse=True, what="The no-op INSERT")
         inserted = str(next(iter((self.rows(result) or [{}])[0].values()), "0"))
         return (
-            f"The role may insert into {self.display_name} using warehouse {self.config['warehouse']} "
+            f"The role may insert into {self.display_name} using warehouse {stored_name(self.config['warehouse'])} "
             f"(a no-op INSERT wrote {inserted} rows).",
-            {"rows_inserted": int(inserted) if inserted.isdigit() else inserted, "warehouse": self.config["warehouse"]},
+            {
+                "rows_inserted": int(inserted) if inserted.isdigit() else inserted,
+                "warehouse": stored_name(self.config["warehouse"]),
+            },
         )
 
     def describe_fields(self) -> FieldsDescription:
         columns = self.describe_table(step_deadline(self.http))
-        keys = {c["name"] for c in columns if c.get("primary key") == "Y" or c.get("unique key") == "Y"}
-        fields = []
-        for column in columns:
-            nullable = column.get("null?", "Y") == "Y"
-            writable = column.get("kind", "COLUMN") == "COLUMN"
-            column_type = column.get("type", "")
-            scalar = not column_type.upper().startswith(NON_KEY_TYPES)
-            fields.append(
-                DestinationField(
-                    name=column["name"],
-                    label=column["name"],
-                    type=column_type,
-                    required=writable and not nullable and not column.get("default"),
-                    identifier=column["name"] in keys if keys else (writable and scalar and not nullable),
-                    createable=writable,
-                    updateable=writable,
-                    nullable=nullable,
-                    description=column.get("comment") or "",
-                )
+        fields, options = warehouse_fields(
+            WarehouseColumn(
+                name=column["name"],
+                type=column.get("type", ""),
+                scalar=not column.get("type", "").upper().startswith(NON_KEY_TYPES),
+                nullable=column.get("null?", "Y") == "Y",
+                writable=column.get("kind", "COLUMN") == "COLUMN",
+                has_default=bool(column.get("default")),
+                primary_key=column.get("primary key") == "Y",
+                unique=column.get("unique key") == "Y",
+                description=column.get("comment") or "",
             )
-        return FieldsDescription(
-            object=self.display_name,
-            source="live",
-            fields=fields,
-            options={"key_source": "primary_or_unique_key" if keys else "not_null_scalar_columns"},
+            for column in columns
         )
+        return FieldsDescription(object=self.display_name, source="live", fields=fields, options=options)

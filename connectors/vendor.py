@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any
 
 import requests
@@ -38,20 +39,23 @@ def _as_set(value: Any) -> frozenset | None:
 
 @dataclass(frozen=True)
 class Rule:
-    """One row: every criterion given must match. `code=None` keeps the generic code for the status."""
+    """One row: every criterion given must match. `code=None` keeps the generic code for the status.
+    `summary` leads the message (what is wrong, in our words); it and `remediation` may hold `{placeholders}`
+    filled from the `context` given to `ErrorTable.error`."""
 
     code: ErrorCode | None = None
     remediation: str = ""
     status: int | Collection[int] | None = None
-    vendor_code: str | Collection[str] | None = None
+    vendor_code: str | Collection[str] | None = None  # exact codes, or shell-style patterns ("*/NOT_FOUND")
     message: str | None = None  # a phrase of the vendor's message, case-insensitive
     retryable: bool | None = None
+    summary: str = ""
 
     def matches(self, status: int, vendor_code: str, vendor_message: str) -> bool:
         statuses, codes = _as_set(self.status), _as_set(self.vendor_code)
         if statuses is not None and status not in statuses:
             return False
-        if codes is not None and vendor_code not in codes:
+        if codes is not None and not any(fnmatchcase(vendor_code, str(pattern)) for pattern in codes):
             return False
         return self.message is None or self.message.lower() in vendor_message.lower()
 
@@ -115,8 +119,10 @@ class ErrorTable:
         if final_code is None:
             final_code = error_for_status(response, self.vendor).code
         hint = remediation or (rule.remediation if rule else "") or self.remediations.get(final_code, "")
+        summary = summary or (rule.summary if rule else "")
         if context:
             hint = hint.format_map(_Defaulting(context))
+            summary = summary.format_map(_Defaulting(context))
         error = error_for_status(
             response,
             self.vendor,

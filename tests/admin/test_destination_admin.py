@@ -19,7 +19,7 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 SECRET = "s3cr3t-header-value"
-SIGNING = "signing-s3cr3t"
+SIGNING = "whsec_c2lnbmluZy1zM2NyM3QtZm9yLWFkbWluLXRlc3Rz"  # a Standard Webhooks secret (24+ bytes)
 LIST_URL = "/admin/destinations/destination/"
 ADD_URL = "/admin/destinations/destination/add/"
 

@@ -238,18 +238,28 @@ def test_fields_come_from_the_table_schema(bigquery, emulated, config):
     fields = BigQueryConnector(config, policy=emulated).fields()
     assert fields.source == "live" and fields.object == "acme-data.crm.customers"
     by_name = {f.name: f for f in fields.fields}
-    assert [n for n, f in by_name.items() if f.identifier] == ["customer_id"]  # the declared primary key
+    # Every scalar column may be the key (not FLOAT, REPEATED or RECORD); the PK and REQUIRED ones are recommended.
+    assert [n for n, f in by_name.items() if f.identifier] == ["customer_id", "email", "lifetime_value", "updated_at"]
+    assert [n for n, f in by_name.items() if f.recommended_key] == ["customer_id", "updated_at"]
+    assert fields.options["recommended_keys"] == ["customer_id", "updated_at"]
     assert by_name["customer_id"].required and by_name["customer_id"].nullable is False
     assert by_name["updated_at"].required is False  # REQUIRED with a default
     assert by_name["tags"].type == "ARRAY<STRING>"
     assert by_name["email"].description == "Primary e-mail"
     assert fields.options["key_source"] == "primary_key"
+    assert fields.options["primary_key"] == ["customer_id"]
 
 
-def test_fields_without_primary_key_offer_required_scalars(bigquery, emulated, config):
-    del bigquery.tables[("acme-data", "crm")]["customers"]["tableConstraints"]
+def test_a_typical_table_of_nullable_columns_still_offers_keys(bigquery, emulated, config):
+    table = bigquery.tables[("acme-data", "crm")]["customers"]
+    del table["tableConstraints"]
+    for column in table["schema"]["fields"]:
+        column["mode"] = "REPEATED" if column["mode"] == "REPEATED" else "NULLABLE"
     fields = BigQueryConnector(config, policy=emulated).fields()
-    assert [f.name for f in fields.fields if f.identifier] == ["customer_id", "updated_at"]  # not FLOAT score
+    assert [f.name for f in fields.fields if f.identifier] == ["customer_id", "email", "lifetime_value", "updated_at"]
+    assert not any(f.recommended_key for f in fields.fields)
+    assert fields.options["key_source"] == "any_scalar_column"
+    assert fields.as_dict()["fields"][0]["recommended_key"] is False
 
 
 def test_fields_vendor_failure_raises(bigquery, emulated, config):

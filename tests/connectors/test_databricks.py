@@ -8,7 +8,7 @@ from connectors.databricks import DatabricksConnector
 from connectors.errors import ConnectorError
 from connectors.http import OutboundPolicy, parse_networks
 from tests.conftest import LOOPBACK
-from tests.emulators.databricks import FULL_NAME, WAREHOUSE_ID, DatabricksEmulator, valid_config
+from tests.emulators.databricks import FULL_NAME, WAREHOUSE_ID, DatabricksEmulator, identity_column, valid_config
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def step(name):
 
 def test_all_steps_pass(databricks, emulated, config):
     results = run(config, emulated)
-    assert [r.status for r in results.values()] == [PASSED] * 5
+    assert [r.status for r in results.values()] == [PASSED] * 6
     assert results["authentication"].details == {"principal": "svc-cdp@acme.com"}
     assert results["target"].details == {
         "table": FULL_NAME,
@@ -64,7 +64,11 @@ def test_all_steps_pass(databricks, emulated, config):
     (submit,) = databricks.calls_to("submit")
     body = json.loads(submit.body)
     assert body["warehouse_id"] == WAREHOUSE_ID
-    assert body["statement"] == "INSERT INTO `main`.`crm`.`contacts` SELECT * FROM `main`.`crm`.`contacts` WHERE 1 = 0"
+    columns = "`contact_id`, `email`, `first_name`, `score`, `attributes`, `updated_at`"
+    table = "`main`.`crm`.`contacts`"
+    assert body["statement"] == f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {table} WHERE 1 = 0"
+    assert results["warehouse"].details["state"] == "RUNNING"
+    assert "warnings" not in results["warehouse"].details
     assert body["on_wait_timeout"] == "CONTINUE"
     assert body["wait_timeout"] in {f"{n}s" for n in range(5, 51)}
 
@@ -144,18 +148,88 @@ def test_statement_denied_at_execution_is_insufficient_permissions(databricks, e
     assert result.error["vendor_code"] == "BAD_REQUEST"
 
 
-def test_unknown_warehouse_is_not_found(databricks, emulated, config):
-    write = run({**config, "warehouse_id": "ffffffffffffffff"}, emulated)["warehouse_write_check"]
-    assert write.error["code"] == "not_found"
-    assert write.error["vendor_code"] == "RESOURCE_DOES_NOT_EXIST"
-    assert "`warehouse_id`" in write.error["remediation"]
+def test_unknown_warehouse_is_not_found_before_any_statement(databricks, emulated, config):
+    results = run({**config, "warehouse_id": "ffffffffffffffff"}, emulated)
+    warehouse = results["warehouse"]
+    assert warehouse.error["code"] == "not_found"
+    assert warehouse.error["vendor_code"] == "RESOURCE_DOES_NOT_EXIST"
+    assert "`warehouse_id`" in warehouse.error["remediation"]
+    assert results["warehouse_write_check"].status == SKIPPED
+    assert databricks.calls_to("submit") == []
 
 
 def test_warehouse_without_can_use_is_insufficient(databricks, emulated, config):
     databricks.warehouse_users = {"admins"}
-    write = run(config, emulated)["warehouse_write_check"]
-    assert write.error["code"] == "insufficient_permissions"
-    assert "CAN USE" in write.error["remediation"]
+    warehouse = run(config, emulated)["warehouse"]
+    assert warehouse.error["code"] == "insufficient_permissions"
+    assert "CAN USE" in warehouse.error["remediation"]
+
+
+def test_a_stopped_warehouse_is_reported_before_the_write_check_starts_it(databricks, emulated, config):
+    databricks.warehouses[WAREHOUSE_ID] = "STOPPED"
+    results = run(config, emulated)
+    warehouse = results["warehouse"]
+    assert warehouse.status == PASSED
+    assert warehouse.details["state"] == "STOPPED"
+    assert "will start it" in warehouse.message and "paid compute" in warehouse.message
+    assert "10 idle minutes" in warehouse.details["warnings"][0]
+    names = [c.endpoint for c in databricks.calls]
+    assert names.index("warehouse") < names.index("submit")  # read before anything could start it
+    assert results["warehouse_write_check"].status == PASSED
+    assert databricks.started == [WAREHOUSE_ID]
+
+
+def test_a_start_that_outlasts_the_step_is_reported_as_such(databricks, emulated, config):
+    databricks.warehouses[WAREHOUSE_ID] = "STOPPED"
+    databricks.start_polls = 10_000
+    connector = DatabricksConnector(config, policy=emulated)
+    assert connector.run_step(step("warehouse")).status == PASSED
+    result = connector.run_step(step("warehouse_write_check"), deadline=time.monotonic() + 0.5)
+    assert result.error["code"] == "timeout"
+    assert result.error["retryable"] is True
+    assert "was STOPPED when the test began and is STARTING now" in result.message
+    assert "start outlasted this step" in result.message
+    assert result.details == {"warehouse_state_before": "STOPPED", "warehouse_state": "STARTING"}
+    assert len(databricks.cancelled) == 1
+
+
+def test_deleted_warehouse_fails_the_warehouse_step(databricks, emulated, config):
+    databricks.warehouses[WAREHOUSE_ID] = "DELETED"
+    results = run(config, emulated)
+    assert results["warehouse"].error["code"] == "not_found"
+    assert results["warehouse_write_check"].status == SKIPPED
+
+
+def test_a_table_with_an_identity_column_passes_the_write_check(databricks, emulated, config):
+    table = databricks.tables[FULL_NAME]
+    table["columns"] = [identity_column(0, "row_id"), *[{**c, "position": c["position"] + 1} for c in table["columns"]]]
+    results = run(config, emulated)
+    write = results["warehouse_write_check"]
+    assert write.status == PASSED, write.message
+    statement = json.loads(databricks.calls_to("submit")[0].body)["statement"]
+    assert "`row_id`" not in statement and "SELECT *" not in statement
+    fields = {f.name: f for f in DatabricksConnector(config, policy=emulated).fields().fields}
+    assert fields["row_id"].createable is False and fields["row_id"].identifier is False
+
+
+def test_a_by_default_identity_column_may_be_written(databricks, emulated, config):
+    databricks.tables[FULL_NAME]["columns"].append(identity_column(6, "seq", always=False))
+    assert run(config, emulated)["warehouse_write_check"].status == PASSED
+    assert "`seq`" in json.loads(databricks.calls_to("submit")[0].body)["statement"]
+
+
+def test_effective_permissions_are_read_per_principal_through_every_page(databricks, emulated, config):
+    databricks.grants[FULL_NAME] = {
+        "analysts": [("SELECT", "CATALOG", "main")],
+        "cdp-writers": [("SELECT", "SCHEMA", "main.crm")],
+        "svc-cdp@acme.com": [("MODIFY", None, None)],
+    }
+    permission = run(config, emulated)["permission"]
+    assert permission.status == PASSED, permission.message
+    calls = databricks.calls_to("effective_permissions")
+    assert all(c.query["max_results"] == "0" and c.query["principal"] for c in calls)
+    assert calls[0].query["principal"] == "svc-cdp@acme.com"  # the principal itself first
+    assert "page_token" not in calls[0].query and calls[1].query["page_token"] == "1"  # past the empty first page
 
 
 def test_pending_statement_is_polled_until_done(databricks, emulated, config):
@@ -208,7 +282,7 @@ def test_slow_answer_times_out(databricks, emulated, config):
 
 def test_workspace_url_with_a_query_is_reduced_to_its_host(databricks, emulated, config):
     results = run({**config, "host": config["host"] + "/?o=1234567890123456"}, emulated)
-    assert [r.status for r in results.values()] == [PASSED] * 5
+    assert [r.status for r in results.values()] == [PASSED] * 6
     assert databricks.calls_to("me")[0].path == "/api/2.0/preview/scim/v2/Me"
 
 
@@ -242,16 +316,20 @@ def test_fields_come_from_unity_catalog(databricks, emulated, config):
     assert fields.source == "live" and fields.object == FULL_NAME
     by_name = {f.name: f for f in fields.fields}
     assert list(by_name) == ["contact_id", "email", "first_name", "score", "attributes", "updated_at"]
-    assert [n for n, f in by_name.items() if f.identifier] == ["contact_id"]  # the primary key
+    # Every scalar column may be the key (not the DOUBLE score or the MAP); PK and NOT NULL ones are recommended.
+    assert [n for n, f in by_name.items() if f.identifier] == ["contact_id", "email", "first_name", "updated_at"]
+    assert [n for n, f in by_name.items() if f.recommended_key] == ["contact_id", "email"]
     assert by_name["contact_id"].type == "bigint" and by_name["contact_id"].required
     assert by_name["first_name"].nullable is True and not by_name["first_name"].required
     assert fields.options["key_source"] == "primary_key"
+    assert fields.options["recommended_keys"] == ["contact_id", "email"]
 
 
-def test_fields_without_primary_key_offer_not_null_scalars(databricks, emulated, config):
+def test_fields_without_primary_key_still_offer_keys(databricks, emulated, config):
     del databricks.tables[FULL_NAME]["table_constraints"]
     fields = DatabricksConnector(config, policy=emulated).fields()
-    assert [f.name for f in fields.fields if f.identifier] == ["contact_id", "email"]  # not the DOUBLE score
+    assert [f.name for f in fields.fields if f.recommended_key] == ["contact_id", "email"]
+    assert fields.options["key_source"] == "not_null_columns"
 
 
 def test_fields_vendor_failure_raises(databricks, emulated, config):

@@ -69,6 +69,7 @@ def test_redirects_are_checked_at_every_hop():
         with pytest.raises(ConnectorError) as caught:
             client.get(f"{server.url}/go")
     assert "internal address" in caught.value.message
+    assert caught.value.message.startswith("169.254.169.254 ")  # the refused target is named, not the first host
 
 
 def test_check_host_for_non_requests_clients():
@@ -84,3 +85,56 @@ def test_rebase_url_points_fixed_hosts_at_a_sandbox():
     )
     assert rebase_url("https://api.hubapi.com/x", "http://sandbox/prefix/") == "http://sandbox/prefix/x"
     assert rebase_url("https://api.hubapi.com/x", None) == "https://api.hubapi.com/x"
+
+
+def test_redirects_never_carry_our_headers_to_another_origin():
+    from werkzeug.routing import Rule
+    from werkzeug.utils import redirect
+
+    from tests.emulators.base import Emulator
+
+    class Redirector(Emulator):
+        rules = (Rule("/go", endpoint="go"), Rule("/here", endpoint="here"))
+        target = ""
+
+        def on_go(self, request):
+            return redirect(self.target, 302)
+
+        def on_here(self, request):
+            return self.json({"ok": True})
+
+    secret_headers = {"X-API-Key": "k-123456", "Authorization": "Bearer t-123456"}
+    with Redirector() as first, WebhookReceiver() as other:
+        client = OutboundClient(OutboundPolicy(allowed_networks=parse_networks(LOOPBACK)))
+        first.target = f"{other.url}/hooks/x"
+        assert client.get(f"{first.url}/go", headers=secret_headers, auth=("u", "p-123456")).status_code == 200
+        received = other.calls[-1].headers
+        assert "X-Api-Key" not in received and "Authorization" not in received
+        first.target = "/here"  # the same origin keeps them
+        assert client.get(f"{first.url}/go", headers=secret_headers).status_code == 200
+        assert first.calls[-1].headers["X-Api-Key"] == "k-123456"
+
+
+def test_a_vendors_retry_after_is_capped_at_an_hour():
+    from connectors.http import retry_after_seconds
+
+    assert retry_after_seconds(str(11 * 365 * 86400)) == 3600
+    assert retry_after_seconds("Wed, 01 Jan 2037 00:00:00 GMT") == 3600
+    assert retry_after_seconds("7") == 7
+    assert retry_after_seconds("nan") is None
+
+
+def test_the_client_records_every_credential_it_sends():
+    with WebhookReceiver() as receiver:
+        client = OutboundClient(OutboundPolicy(allowed_networks=parse_networks(LOOPBACK)))
+        client.post(
+            f"{receiver.url}/hooks/x?api_key=query-key-1&page=2",
+            data={"grant_type": "refresh_token", "refresh_token": "rt-123456", "client_secret": "cs-123456"},
+            auth=("user-1", "basic-pass-1"),
+        )
+        client.post(f"{receiver.url}/hooks/x", json={"assertion": "jwt.abc.def", "nested": {"api_key": "k-999999"}})
+        client.get(f"{receiver.url}/hooks/x", headers={"Authorization": "Bearer at-123456", "X-Api-Token": "xt-1"})
+    sent = client.sent_credentials
+    assert {"query-key-1", "rt-123456", "cs-123456", "user-1", "basic-pass-1"} <= sent
+    assert {"jwt.abc.def", "k-999999", "Bearer at-123456", "at-123456", "xt-1"} <= sent
+    assert not {"refresh_token", "2", "page"} & sent

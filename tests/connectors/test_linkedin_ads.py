@@ -62,7 +62,7 @@ def test_all_steps_pass_and_nothing_is_written(linkedin, lpolicy):
     }
     for call in linkedin.calls_to("ad_account_users") + linkedin.calls_to("segment"):
         assert call.headers["Authorization"] == f"Bearer {emu.ACCESS_TOKEN}"
-        assert call.headers["Linkedin-Version"] == "202603"
+        assert call.headers["Linkedin-Version"] == "202607"
         assert call.headers["X-Restli-Protocol-Version"] == "2.0.0"
     assert linkedin.calls_to("ad_account_users")[0].query["q"] == "authenticatedUser"
     assert linkedin.calls_to("segment")[0].path == f"/rest/dmpSegments/{emu.SEGMENT_ID}"

@@ -6,7 +6,7 @@ import pytest
 
 from connectors.base import FAILED, PASSED, SKIPPED
 from connectors.errors import ConnectorError
-from connectors.http import OutboundPolicy, parse_networks
+from connectors.http import USER_AGENT, OutboundPolicy, parse_networks
 from connectors.s3 import PROBE_FOLDER, S3Connector
 from destinations.config import mask_config
 from tests.conftest import LOOPBACK
@@ -42,7 +42,13 @@ def run(config, policy):
 
 
 def with_endpoint(s3, **overrides):
+    """An S3-compatible store at endpoint_url (moto's server standing in for MinIO or R2)."""
     return {**valid_config(s3), "endpoint_url": s3.url, **overrides}
+
+
+def on_aws(s3, **overrides):
+    """AWS itself (S3 and STS), redirected to moto by CONNECTOR_BASE_URLS (the `redirected` policy)."""
+    return {**valid_config(s3), **overrides}
 
 
 def assert_skipped_after(results, failed_step):
@@ -98,10 +104,10 @@ def test_assumes_the_role_with_the_external_id_before_anything_else(s3, policy):
     assert "SessionToken" not in str([r.as_dict() for r in results.values()])
 
 
-def test_wrong_secret_is_auth_invalid_and_never_echoed(s3, policy):
+def test_wrong_secret_is_auth_invalid_and_never_echoed(s3, redirected):
     key_id, _secret = s3.add_user("writer")
     s3.enforce_iam()
-    results = run(with_endpoint(s3, access_key_id=key_id, secret_access_key="not-the-secret-value"), policy)
+    results = run(on_aws(s3, access_key_id=key_id, secret_access_key="not-the-secret-value"), redirected)
     auth = results["authentication"]
     assert auth.status == FAILED
     assert auth.error["code"] == "auth_invalid"
@@ -112,17 +118,17 @@ def test_wrong_secret_is_auth_invalid_and_never_echoed(s3, policy):
     assert "not-the-secret-value" not in str([r.as_dict() for r in results.values()])
 
 
-def test_unknown_access_key_is_auth_invalid(s3, policy):
+def test_unknown_access_key_is_auth_invalid(s3, redirected):
     s3.enforce_iam()
-    results = run(with_endpoint(s3, access_key_id="AKIAUNKNOWN000000000"), policy)
+    results = run(on_aws(s3, access_key_id="AKIAUNKNOWN000000000"), redirected)
     assert results["authentication"].error["vendor_code"] == "InvalidClientTokenId"
     assert results["authentication"].error["code"] == "auth_invalid"
     assert SECRET_ACCESS_KEY not in str([r.as_dict() for r in results.values()])
 
 
-def test_expired_token_is_token_expired(s3, policy):
+def test_expired_token_is_token_expired(s3, redirected):
     s3.fail("sts:GetCallerIdentity", 403, "ExpiredToken")
-    results = run(with_endpoint(s3), policy)
+    results = run(on_aws(s3), redirected)
     auth = results["authentication"]
     assert auth.error["code"] == "token_expired"
     assert auth.error["http_status"] == 403
@@ -130,13 +136,48 @@ def test_expired_token_is_token_expired(s3, policy):
     assert_skipped_after(results, "authentication")
 
 
-def test_role_that_cannot_be_assumed_names_the_trust_policy(s3, policy):
+def test_an_s3_compatible_endpoint_is_never_asked_for_sts(s3, policy):
+    results = run(with_endpoint(s3), policy)
+    assert [r.status for r in results.values()] == [PASSED] * 4
+    auth = results["authentication"]
+    assert auth.details == {"sts": False, "proven_by": ["bucket", "write"]}
+    assert "without STS" in auth.message
+    assert not [c for c in s3.calls if c.operation.startswith("sts:")]
+    assert [c.operation for c in s3.calls if c.operation != "root"] == [
+        "s3:ListObjects",
+        "s3:PutObject",
+        "s3:DeleteObject",
+    ]
+    assert "STS" not in results["connectivity"].message and "sts_latency_ms" not in results["connectivity"].details
+
+
+def test_a_wrong_secret_on_an_s3_compatible_endpoint_fails_the_bucket_step_as_auth_invalid(s3, policy):
+    key_id, _secret = s3.add_user("compat-writer")
+    s3.enforce_iam()
+    results = run(with_endpoint(s3, access_key_id=key_id, secret_access_key="not-the-secret-value"), policy)
+    assert results["authentication"].status == PASSED
+    bucket = results["bucket"]
+    assert bucket.error["code"] == "auth_invalid"
+    assert bucket.error["vendor_code"] == "SignatureDoesNotMatch"
+    assert results["write"].status == SKIPPED
+    assert not [c for c in s3.calls if c.operation.startswith("sts:")]
+    assert "not-the-secret-value" not in str([r.as_dict() for r in results.values()])
+
+
+def test_an_unknown_key_on_an_s3_compatible_endpoint_is_auth_invalid(s3, policy):
+    s3.enforce_iam()
+    bucket = run(with_endpoint(s3, access_key_id="AKIAUNKNOWN000000000"), policy)["bucket"]
+    assert bucket.error["code"] == "auth_invalid"
+    assert bucket.error["vendor_code"] == "InvalidAccessKeyId"
+
+
+def test_role_that_cannot_be_assumed_names_the_trust_policy(s3, redirected):
     key_id, secret = s3.add_user("no-assume", actions=["s3:*", "sts:GetCallerIdentity"])
     s3.enforce_iam()
-    config = with_endpoint(
+    config = on_aws(
         s3, access_key_id=key_id, secret_access_key=secret, role_arn="arn:aws:iam::123456789012:role/writer"
     )
-    results = run(config, policy)
+    results = run(config, redirected)
     auth = results["authentication"]
     assert auth.error["code"] == "insufficient_permissions"
     assert auth.error["vendor_code"] == "AccessDenied"
@@ -166,9 +207,9 @@ def test_bucket_without_list_permission_is_insufficient_permissions(s3, policy):
     assert results["write"].status == SKIPPED
 
 
-def test_bucket_in_another_region_names_the_right_region(s3, policy):
+def test_bucket_in_another_region_names_the_right_region(s3, redirected):
     s3.create_bucket("eu-bucket-for-tests", "eu-west-1")
-    results = run(with_endpoint(s3, bucket="eu-bucket-for-tests"), policy)
+    results = run(on_aws(s3, bucket="eu-bucket-for-tests"), redirected)
     bucket = results["bucket"]
     assert bucket.error["code"] == "invalid_config"
     assert "is in eu-west-1" in bucket.message
@@ -176,9 +217,9 @@ def test_bucket_in_another_region_names_the_right_region(s3, policy):
     assert bucket.details == {"bucket_region": "eu-west-1"}
 
 
-def test_permanent_redirect_from_s3_names_the_bucket_region(s3, policy):
+def test_permanent_redirect_from_s3_names_the_bucket_region(s3, redirected):
     s3.fail("s3:HeadBucket", 301, headers={"x-amz-bucket-region": "ap-southeast-2"})
-    results = run(with_endpoint(s3), policy)
+    results = run(on_aws(s3), redirected)
     bucket = results["bucket"]
     assert bucket.error["code"] == "invalid_config"
     assert bucket.error["http_status"] == 301
@@ -221,17 +262,17 @@ def test_slow_down_is_rate_limited_and_retryable(s3, policy):
     assert len(s3.calls_to("s3:PutObject")) == 2  # one retry, no more
 
 
-def test_server_error_is_vendor_error(s3, policy):
+def test_server_error_is_vendor_error(s3, redirected):
     s3.server_error("s3:HeadBucket")
-    results = run(with_endpoint(s3), policy)
+    results = run(on_aws(s3), redirected)
     assert results["bucket"].error["code"] == "vendor_error"
     assert results["bucket"].error["retryable"] is True
     assert results["write"].status == SKIPPED
 
 
-def test_slow_answer_is_timeout(s3, policy):
+def test_slow_answer_is_timeout(s3, redirected):
     s3.slow("s3:HeadBucket", 1.0)
-    connector = S3Connector(with_endpoint(s3), policy=policy)
+    connector = S3Connector(on_aws(s3), policy=redirected)
     connector.run_step(connector.steps[1])
     result = connector.run_step(connector.steps[2], deadline=time.monotonic() + 0.2)
     assert result.status == FAILED
@@ -262,7 +303,7 @@ def test_private_endpoint_is_refused_before_boto3_sends_anything(s3):
     assert results["connectivity"].error["code"] == "invalid_config"
     assert "internal address" in results["connectivity"].message
     with pytest.raises(ConnectorError) as caught:
-        connector.check_authentication()
+        connector.check_bucket()
     assert caught.value.code == "invalid_config"
     assert s3.calls == []
 
@@ -270,7 +311,7 @@ def test_private_endpoint_is_refused_before_boto3_sends_anything(s3):
 def test_unresolvable_endpoint_is_dns_for_requests_and_for_boto3(policy):
     connector = S3Connector({**valid_config(None), "endpoint_url": "https://no-such-store.invalid"}, policy=policy)
     assert connector.run_step(connector.steps[0]).error["code"] == "dns"
-    assert connector.run_step(connector.steps[1]).error["code"] == "dns"
+    assert connector.run_step(connector.steps[2]).error["code"] == "dns"
 
 
 @dataclass(frozen=True)
@@ -282,16 +323,17 @@ class RecordingPolicy(OutboundPolicy):
         super().check_host(host, port)
 
 
-def test_every_boto3_request_is_checked_against_the_outbound_policy(s3):
+def test_every_boto3_request_is_sent_by_the_guarded_client(s3):
     policy = RecordingPolicy(allowed_networks=parse_networks(LOOPBACK))
     results = run(with_endpoint(s3, role_arn="arn:aws:iam::123456789012:role/writer"), policy)
     assert [r.status for r in results.values()] == [PASSED] * 4
     signed = [c for c in s3.calls if c.operation != "root"]
+    assert len(signed) == 4  # AssumeRole, ListObjectsV2, PutObject, DeleteObject
+    # botocore signed them; the guarded requests session (its User-Agent, not botocore's) sent them.
+    assert {c.headers["User-Agent"] for c in signed} == {USER_AGENT}
     port = int(s3.url.rsplit(":", 1)[1])
-    assert set(policy.checked) == {("127.0.0.1", port)}
-    # One check per client created (AssumeRole, GetCallerIdentity, HeadBucket, Put+Delete), and one per request
-    # botocore sent, made by the before-send hook.
-    assert len(policy.checked) == 4 + len(signed)
+    # The endpoint is also checked when each client is made (AssumeRole, ListObjectsV2, Put+Delete).
+    assert policy.checked == [("127.0.0.1", port)] * 3
 
 
 def test_config_validation_names_fields():

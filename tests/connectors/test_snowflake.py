@@ -71,7 +71,7 @@ def test_all_steps_pass_with_a_keypair_jwt(snowflake, emulated, config, key):
     assert results["connectivity"].details["host"] == "127.0.0.1"  # CONNECTOR_BASE_URLS redirected the account host
     assert results["authentication"].details == {"user": "LOADER", "role": "LOADER_ROLE"}
     assert results["target"].details == {"table": "ANALYTICS.PUBLIC.CUSTOMERS", "columns": 6, "primary_key": ["ID"]}
-    assert results["write_permission"].details == {"rows_inserted": 0, "warehouse": "compute_wh"}
+    assert results["write_permission"].details == {"rows_inserted": 0, "warehouse": "COMPUTE_WH"}
 
     submits = snowflake.calls_to("submit")
     assert len(submits) == 3
@@ -88,9 +88,12 @@ def test_all_steps_pass_with_a_keypair_jwt(snowflake, emulated, config, key):
     assert bodies[0]["statement"].startswith("SELECT CURRENT_USER()")
     assert bodies[1]["statement"] == "DESCRIBE TABLE analytics.public.customers"
     table = "analytics.public.customers"
-    assert bodies[2]["statement"] == f"INSERT INTO {table} SELECT * FROM {table} WHERE 1=0"
-    assert all(b["role"] == "loader_role" and b["database"] == "analytics" for b in bodies)
-    assert [("warehouse" in b) for b in bodies] == [False, False, True]  # only the write check may resume it
+    # An explicit column list without the VIRTUAL EMAIL_DOMAIN: a computed column takes no value.
+    columns = '"ID", "EMAIL", "FIRST_NAME", "ATTRIBUTES", "CREATED_AT"'
+    assert bodies[2]["statement"] == f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {table} WHERE 1=0"
+    # The body's names are case-sensitive: sent as Snowflake stores them, though the user typed lower case.
+    assert all(b["role"] == "LOADER_ROLE" and (b["database"], b["schema"]) == ("ANALYTICS", "PUBLIC") for b in bodies)
+    assert [b.get("warehouse") for b in bodies] == [None, None, "COMPUTE_WH"]  # only the write check may resume it
     assert snowflake.resumed_warehouses == ["COMPUTE_WH"]
 
 
@@ -168,6 +171,50 @@ def test_quoted_identifiers_are_sent_quoted(snowflake, emulated, config):
     assert results["target"].status == PASSED
     assert results["target"].details["table"] == 'ANALYTICS.PUBLIC."Mixed Case"'
     assert json.loads(snowflake.calls_to("submit")[1].body)["statement"].endswith('."Mixed Case"')
+
+
+def test_quoted_context_names_are_sent_as_stored_without_quotes(snowflake, emulated, config, key):
+    snowflake.register_key("loader", key.public_key(), roles=("Loader Role",), default_role="PUBLIC")
+    snowflake.tables[("Sales DB", "raw", "CUSTOMERS")] = snowflake.tables[("ANALYTICS", "PUBLIC", "CUSTOMERS")]
+    snowflake.warehouses.add("Etl_wh")
+    config.update(role='"Loader Role"', database='"Sales DB"', schema='"raw"', warehouse='"Etl_wh"')
+    results = run(config, emulated)
+    assert [r.status for r in results.values()] == [PASSED] * 4, {n: r.message for n, r in results.items()}
+    body = json.loads(snowflake.calls_to("submit")[-1].body)
+    assert (body["role"], body["database"], body["schema"], body["warehouse"]) == (
+        "Loader Role",
+        "Sales DB",
+        "raw",
+        "Etl_wh",
+    )
+    assert body["statement"].startswith('INSERT INTO "Sales DB"."raw".customers')
+
+
+def test_a_database_that_exists_only_in_another_case_is_not_found(snowflake, emulated, config):
+    snowflake.tables = {("analytics", "PUBLIC", "CUSTOMERS"): snowflake.tables[("ANALYTICS", "PUBLIC", "CUSTOMERS")]}
+    auth = run(config, emulated)["authentication"]  # the user typed analytics: Snowflake looks for ANALYTICS
+    assert auth.error["code"] == "not_found"
+    assert auth.error["vendor_code"] == "390201"
+    assert "upper-cased" in auth.error["remediation"]
+
+
+def test_describe_reads_every_result_partition(snowflake, emulated, config):
+    wide = [column(f"C{i:03}", "VARCHAR(10)", null="N" if i == 0 else "Y") for i in range(250)]
+    snowflake.tables[("ANALYTICS", "PUBLIC", "CUSTOMERS")] = wide
+    snowflake.partition_rows = 100
+    results = run(config, emulated)
+    assert results["target"].details["columns"] == 250
+    fields = SnowflakeConnector(config, policy=emulated).fields()
+    assert [f.name for f in fields.fields] == [f"C{i:03}" for i in range(250)]
+    pages = [c.query.get("partition") for c in snowflake.calls_to("status")]
+    assert pages == ["1", "2", "1", "2"]
+
+
+def test_the_write_check_alone_reads_the_columns_first(snowflake, emulated, config):
+    connector = SnowflakeConnector(config, policy=emulated)
+    assert connector.run_step(connector.steps[3]).status == PASSED
+    statements = [json.loads(c.body)["statement"] for c in snowflake.calls_to("submit")]
+    assert statements[0].startswith("DESCRIBE TABLE") and '"EMAIL_DOMAIN"' not in statements[1]
 
 
 def test_insert_privilege_missing_is_insufficient_permissions(snowflake, emulated, config):
@@ -271,7 +318,11 @@ def test_fields_come_from_describe_table(snowflake, emulated, config):
     assert fields.source == "live"
     assert fields.object == "ANALYTICS.PUBLIC.CUSTOMERS"
     by_name = {f.name: f for f in fields.fields}
-    assert [n for n, f in by_name.items() if f.identifier] == ["ID", "EMAIL"]  # primary + unique keys
+    # Every scalar writable column may be the sync key; PK, unique and NOT NULL ones are recommended.
+    assert [n for n, f in by_name.items() if f.identifier] == ["ID", "EMAIL", "FIRST_NAME", "CREATED_AT"]
+    assert [n for n, f in by_name.items() if f.recommended_key] == ["ID", "EMAIL", "CREATED_AT"]
+    assert fields.options["recommended_keys"] == ["ID", "EMAIL", "CREATED_AT"]
+    assert fields.options["key_source"] == "primary_key"
     assert by_name["ID"].required and by_name["ID"].nullable is False
     assert by_name["CREATED_AT"].required is False  # NOT NULL with a default
     assert by_name["FIRST_NAME"].nullable is True and by_name["FIRST_NAME"].type == "VARCHAR(256)"
@@ -280,15 +331,16 @@ def test_fields_come_from_describe_table(snowflake, emulated, config):
     assert not any(f.must_hash for f in fields.fields)
 
 
-def test_fields_without_declared_keys_offer_not_null_scalars(snowflake, emulated, config):
+def test_a_table_without_constraints_still_offers_every_scalar_column(snowflake, emulated, config):
     snowflake.tables[("ANALYTICS", "PUBLIC", "CUSTOMERS")] = [
-        column("ID", "NUMBER(38,0)", null="N"),
-        column("PAYLOAD", "VARIANT", null="N"),
+        column("ID", "NUMBER(38,0)"),
+        column("PAYLOAD", "VARIANT"),
         column("NOTE", "VARCHAR(10)"),
     ]
     fields = SnowflakeConnector(config, policy=emulated).fields()
-    assert [f.name for f in fields.fields if f.identifier] == ["ID"]
-    assert fields.options["key_source"] == "not_null_scalar_columns"
+    assert [f.name for f in fields.fields if f.identifier] == ["ID", "NOTE"]
+    assert not any(f.recommended_key for f in fields.fields)
+    assert fields.options["key_source"] == "any_scalar_column"
 
 
 def test_fields_vendor_failure_raises(snowflake, emulated, config):

@@ -81,3 +81,13 @@ def test_retry_after_is_read_and_capped_at_an_hour():
     assert error.details["retry_after"] == 3600
     reset = ErrorTable("Acme", retry_after=lambda response, body: body.get("retry_in"))
     assert reset.error(answer(429, '{"retry_in": 7}')).retry_after == 7
+
+
+def test_vendor_codes_may_be_patterns():
+    table = ErrorTable(
+        "G",
+        rules=(Rule(ErrorCode.TOKEN_EXPIRED, vendor_code="*/ACCESS_TOKEN_EXPIRED"),),
+        extract=lambda body: (body.get("c"), ""),
+    )
+    assert table.error(answer(401, '{"c": "UNAUTHENTICATED/ACCESS_TOKEN_EXPIRED"}')).code is ErrorCode.TOKEN_EXPIRED
+    assert table.error(answer(401, '{"c": "ACCESS_TOKEN_EXPIRED_NOT"}')).code is ErrorCode.AUTH_INVALID

@@ -1,11 +1,16 @@
 """A Databricks workspace double: SCIM Me, Unity Catalog tables and effective permissions, SQL statements.
 
 Bearer tokens are checked like the workspace does (403 "Invalid access token." for an unknown or expired
-PAT). Statements answer PENDING `pending_polls` times before their final state.
+PAT). Statements answer PENDING `pending_polls` times before their final state. SQL warehouses have a state
+(EndpointState); a statement sent to a stopped one starts it, and it runs `start_polls` polls later. Effective
+permissions filter by `principal` and, when `max_results` is given, come in pages of one assignment after an
+empty first page that still carries a `next_page_token` (the documented pagination behaviour). An INSERT that
+supplies a GENERATED ALWAYS AS IDENTITY column fails as Delta does.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 
@@ -15,7 +20,10 @@ from .base import Emulator
 
 WAREHOUSE_ID = "1234567890abcdef"
 FULL_NAME = "main.crm.contacts"
-NOOP_INSERT = re.compile(r"^INSERT INTO (`[^`]+`\.`[^`]+`\.`[^`]+`) SELECT \* FROM (\1) WHERE 1 = 0$")
+NAME = r"`[^`]+`\.`[^`]+`\.`[^`]+`"
+NOOP_INSERT = re.compile(
+    rf"^INSERT INTO ({NAME})(?: \((?P<into>[^)]*)\))? SELECT (?P<select>\*|[^)]*?) FROM (\1) WHERE 1 = 0$"
+)
 
 
 def contacts_table(full_name: str = FULL_NAME, owner: str = "data-platform-admins") -> dict:
@@ -28,7 +36,7 @@ def contacts_table(full_name: str = FULL_NAME, owner: str = "data-platform-admin
             "type_text": type_text,
             "position": position,
             "nullable": nullable,
-            "type_json": "{}",
+            "type_json": json.dumps({"name": name, "type": type_text, "nullable": nullable, "metadata": {}}),
         }
         if comment:
             data["comment"] = comment
@@ -56,6 +64,24 @@ def contacts_table(full_name: str = FULL_NAME, owner: str = "data-platform-admin
     }
 
 
+def identity_column(position: int, name: str, *, always: bool = True) -> dict:
+    """A BIGINT GENERATED {ALWAYS|BY DEFAULT} AS IDENTITY column as Unity Catalog lists it: the Delta identity
+    metadata (delta.identity.*) rides in `type_json`."""
+    metadata = {
+        "delta.identity.start": 1,
+        "delta.identity.step": 1,
+        "delta.identity.allowExplicitInsert": not always,
+    }
+    return {
+        "name": name,
+        "type_name": "LONG",
+        "type_text": "bigint",
+        "position": position,
+        "nullable": False,
+        "type_json": json.dumps({"name": name, "type": "long", "nullable": False, "metadata": metadata}),
+    }
+
+
 class DatabricksEmulator(Emulator):
     rules = (
         Rule("/", endpoint="root", methods=["GET", "HEAD"]),
@@ -66,6 +92,7 @@ class DatabricksEmulator(Emulator):
             endpoint="effective_permissions",
             methods=["GET"],
         ),
+        Rule("/api/2.0/sql/warehouses/<warehouse_id>", endpoint="warehouse", methods=["GET"]),
         Rule("/api/2.0/sql/statements", endpoint="submit", methods=["POST"]),
         Rule("/api/2.0/sql/statements/<statement_id>", endpoint="statement", methods=["GET"]),
         Rule("/api/2.0/sql/statements/<statement_id>/cancel", endpoint="cancel", methods=["POST"]),
@@ -82,7 +109,9 @@ class DatabricksEmulator(Emulator):
                 "analysts": [("SELECT", "CATALOG", "main")],
             }
         }
-        self.warehouses = {WAREHOUSE_ID}
+        self.warehouses = {WAREHOUSE_ID: "RUNNING"}  # id -> state
+        self.start_polls = 2  # polls a stopped warehouse takes to start once a statement arrives
+        self.started: list[str] = []
         self.warehouse_users: set[str] | None = None  # None: every principal has CAN USE
         self.pending_polls = 0
         self.statements: dict[str, dict] = {}
@@ -191,7 +220,33 @@ class DatabricksEmulator(Emulator):
                     entry.update(inherited_from_type=from_type, inherited_from_name=from_name)
                 entries.append(entry)
             assignments.append({"principal": who, "privileges": entries})
-        return self.json({"privilege_assignments": assignments})
+        if "max_results" not in request.args:
+            return self.json({"privilege_assignments": assignments})
+        page = int(request.args.get("page_token") or 0)  # page 0 is empty, page n holds assignment n-1
+        body = {"privilege_assignments": assignments[page - 1 : page] if page else []}
+        if page < len(assignments):
+            body["next_page_token"] = str(page + 1)
+        return self.json(body)
+
+    def on_warehouse(self, request, warehouse_id):
+        user, failure = self.principal(request)
+        if failure is not None:
+            return failure
+        if warehouse_id not in self.warehouses:
+            return self.error(404, "RESOURCE_DOES_NOT_EXIST", f"SQL warehouse {warehouse_id} does not exist.")
+        if self.warehouse_users is not None and not self.principal_names(user) & self.warehouse_users:
+            return self.error(403, "PERMISSION_DENIED", f"User is not authorized to use SQL warehouse {warehouse_id}.")
+        return self.json(
+            {
+                "id": warehouse_id,
+                "name": "CDP writes",
+                "cluster_size": "2X-Small",
+                "auto_stop_mins": 10,
+                "enable_serverless_compute": False,
+                "state": self.warehouses[warehouse_id],
+                "warehouse_type": "PRO",
+            }
+        )
 
     # --- SQL statements -----------------------------------------------------------------------
 
@@ -210,14 +265,19 @@ class DatabricksEmulator(Emulator):
             return self.error(400, "INVALID_PARAMETER_VALUE", "wait_timeout must be 0s or between 5s and 50s.")
         statement_id = "01ef" + secrets.token_hex(14)
         final = self.run(user, body.get("statement", ""), statement_id)
-        if self.pending_polls > 0:
-            self.statements[statement_id] = {"left": self.pending_polls, "final": final}
+        pending = self.pending_polls
+        if self.warehouses[warehouse] != "RUNNING":  # the statement starts the warehouse (paid compute)
+            self.warehouses[warehouse] = "STARTING"
+            self.started.append(warehouse)
+            pending = max(pending, self.start_polls)
+        if pending > 0:
+            self.statements[statement_id] = {"left": pending, "final": final, "warehouse": warehouse}
             return self.json({"statement_id": statement_id, "status": {"state": "PENDING"}})
         return self.json(final)
 
     def run(self, user: dict, statement: str, statement_id: str) -> dict:
         match = NOOP_INSERT.match(statement)
-        if not match:
+        if not match or (match["into"] is None) != (match["select"] == "*"):
             return self.failed(statement_id, "[PARSE_SYNTAX_ERROR] Syntax error. SQLSTATE: 42601", "42601")
         full_name = match.group(1).replace("`", "")
         if full_name not in self.tables:
@@ -226,6 +286,22 @@ class DatabricksEmulator(Emulator):
                 f"[TABLE_OR_VIEW_NOT_FOUND] The table or view {match.group(1)} cannot be found. SQLSTATE: 42P01",
                 "42P01",
             )
+        columns = self.tables[full_name]["columns"]
+        supplied = (
+            [c["name"] for c in columns]
+            if match["into"] is None
+            else [name.strip().strip("`").replace("``", "`") for name in match["into"].split(",")]
+        )
+        for column in columns:
+            metadata = json.loads(column.get("type_json") or "{}").get("metadata", {})
+            always = "delta.identity.start" in metadata and not metadata.get("delta.identity.allowExplicitInsert")
+            if always and column["name"] in supplied:
+                return self.failed(
+                    statement_id,
+                    "[DELTA_IDENTITY_COLUMNS_EXPLICIT_INSERT_NOT_SUPPORTED] Providing values for GENERATED ALWAYS "
+                    f"AS IDENTITY column {column['name']} is not supported.",
+                    "42808",
+                )
         privileges = self.privileges(user, full_name)
         if not {"MODIFY", "SELECT"} <= privileges and self.tables[full_name]["owner"] not in self.principal_names(user):
             return self.failed(
@@ -273,7 +349,10 @@ class DatabricksEmulator(Emulator):
             return self.error(404, "RESOURCE_DOES_NOT_EXIST", f"Statement {statement_id} not found.")
         if statement["left"] > 0:
             statement["left"] -= 1
-            return self.json({"statement_id": statement_id, "status": {"state": "RUNNING"}})
+            state = "PENDING" if self.warehouses.get(statement["warehouse"]) == "STARTING" else "RUNNING"
+            return self.json({"statement_id": statement_id, "status": {"state": state}})
+        if self.warehouses.get(statement["warehouse"]) == "STARTING":
+            self.warehouses[statement["warehouse"]] = "RUNNING"
         return self.json(statement["final"])
 
     def on_cancel(self, request, statement_id):

@@ -22,7 +22,7 @@ AD_ACCOUNT_ID = "508000001"
 SEGMENT_ID = "7123456"
 MEMBER = "urn:li:person:emuMember1"
 SCOPES = "r_ads,rw_dmp_segments"
-ACTIVE_VERSIONS = {"202511", "202601", "202603", "202605"}
+ACTIVE_VERSIONS = {"202601", "202603", "202605", "202607"}
 
 
 def linkedin_error(status: int, message: str, code: str = "", service_code: int | None = None) -> dict:

@@ -2,7 +2,12 @@
 
 Answers `POST /api/v2/statements` and `GET /api/v2/statements/<handle>` as Snowflake does: 200 ResultSet
 (jsonv2), 202 QueryStatus while a statement runs (`pending_polls`), 422 QueryFailureStatus for SQL errors,
-401 `390144` for a bad JWT and `390198` for an expired one.
+401 `390144` for a bad JWT and `390198` for an expired one. The body's `database`, `schema`, `role` and
+`warehouse` are matched case-sensitively against the stored (SHOW) names, as the SQL API reference says they
+are; a large result comes in partitions (`partition_rows`), the first in the answer and the others from
+`GET …/<handle>?partition=N`. An INSERT that gives a value for a virtual column (GA in 2026) fails.
+Unverified: the HTTP status Snowflake gives an unknown body `database` (390201 is the code its drivers
+report at login), and the exact code and text of the virtual-column refusal.
 """
 
 from __future__ import annotations
@@ -23,8 +28,11 @@ from .base import Emulator
 IDENT = r'(?:"(?:[^"]|"")*"|[A-Za-z_][A-Za-z0-9_$]*)'
 TABLE_NAME = rf"({IDENT})\.({IDENT})\.({IDENT})"
 DESCRIBE = re.compile(rf"^\s*DESCRIBE\s+TABLE\s+{TABLE_NAME}\s*$", re.I)
+COLUMN_LIST = rf"{IDENT}(?:\s*,\s*{IDENT})*"
 NOOP_INSERT = re.compile(
-    rf"^\s*INSERT\s+INTO\s+{TABLE_NAME}\s+SELECT\s+\*\s+FROM\s+{TABLE_NAME}\s+WHERE\s+1\s*=\s*0\s*$", re.I
+    rf"^\s*INSERT\s+INTO\s+{TABLE_NAME}(?:\s*\((?P<into>{COLUMN_LIST})\))?\s+SELECT\s+(?P<select>\*|{COLUMN_LIST})"
+    rf"\s+FROM\s+{TABLE_NAME}\s+WHERE\s+1\s*=\s*0\s*$",
+    re.I,
 )
 WHOAMI = re.compile(r"^\s*SELECT\s+CURRENT_USER\(\)", re.I)
 DESCRIBE_COLUMNS = (
@@ -98,14 +106,17 @@ class SnowflakeEmulator(Emulator):
         self.warehouses = {"COMPUTE_WH"}
         self.resumed_warehouses: list[str] = []
         self.pending_polls = 0  # >0: the POST answers 202, then this many status polls answer 202 too
+        self.partition_rows: int | None = None  # rows per result partition (None: one partition)
+        self.partitions: dict[str, list[list[list]]] = {}  # handle -> the rows of each partition
         self.statements: dict[str, dict] = {}
         self.cancelled: list[str] = []
         self.claims: list[dict] = []
 
     def register_key(self, user: str, public_key, *, roles=("PUBLIC",), default_role: str = "PUBLIC") -> str:
+        """Roles as stored (SHOW ROLES names): matched case-sensitively."""
         fp = fingerprint(public_key)
         self.keys[fp] = (user.upper(), public_key)
-        self.users[user.upper()] = {"roles": {r.upper() for r in roles} | {"PUBLIC"}, "default_role": default_role}
+        self.users[user.upper()] = {"roles": set(roles) | {"PUBLIC"}, "default_role": default_role}
         return fp
 
     def rate_limit(self, endpoint: str = "submit", retry_after: int = 30, times: int | None = None) -> None:
@@ -198,6 +209,8 @@ class SnowflakeEmulator(Emulator):
         _, failure = self.authenticate(request)
         if failure is not None:
             return failure
+        if "partition" in request.args:
+            return self.partition(handle, request.args["partition"])
         statement = self.statements.get(handle)
         if statement is None:
             return self.error(404, "000709", f"Statement {handle} not found.")
@@ -226,7 +239,14 @@ class SnowflakeEmulator(Emulator):
 
     def run(self, user: str, body: dict, handle: str):
         statement = body.get("statement", "")
-        role = resolve(body["role"]) if body.get("role") else self.users[user]["default_role"]
+        # Case-sensitive, as the SQL API reference says: `loader_role` is not the role LOADER_ROLE.
+        role = body["role"] if body.get("role") else self.users[user]["default_role"]
+        if body.get("database") and body["database"] not in {name[0] for name in self.tables}:
+            return self.error(
+                422, "390201", "The requested database does not exist or not authorized.", "08004", handle
+            )
+        if body.get("schema") and (body.get("database"), body["schema"]) not in {name[:2] for name in self.tables}:
+            return self.error(422, "390201", "The requested schema does not exist or not authorized.", "08004", handle)
         if role not in self.users[user]["roles"]:
             return self.error(
                 422,
@@ -244,8 +264,9 @@ class SnowflakeEmulator(Emulator):
                 return self.missing_table(name, handle)
             return self.result(handle, list(DESCRIBE_COLUMNS), self.tables[name])
         if match := NOOP_INSERT.match(statement):
-            target, source = tuple(map(resolve, match.groups()[:3])), tuple(map(resolve, match.groups()[3:]))
-            warehouse = resolve(body["warehouse"]) if body.get("warehouse") else None
+            groups = match.groups()
+            target, source = tuple(map(resolve, groups[:3])), tuple(map(resolve, groups[-3:]))
+            warehouse = body.get("warehouse")
             if warehouse not in self.warehouses:
                 return self.error(
                     422,
@@ -257,6 +278,19 @@ class SnowflakeEmulator(Emulator):
                 )
             if target not in self.tables or source != target:
                 return self.missing_table(target, handle)
+            into = re.findall(IDENT, match["into"]) if match["into"] else None
+            if (into is None) != (match["select"] == "*"):
+                return self.error(422, "001003", "SQL compilation error:\nsyntax error.", "42000", handle)
+            supplied = {resolve(name) for name in into} if into else {row[0] for row in self.tables[target]}
+            computed = [row[0] for row in self.tables[target] if row[2] != "COLUMN" and row[0] in supplied]
+            if computed:  # a virtual column's value is computed; a value given for it is refused
+                return self.error(
+                    422,
+                    "002020",
+                    f"SQL compilation error:\nInsert value list does not match column list: {computed[0]} is virtual.",
+                    "21S01",
+                    handle,
+                )
             if target in self.insert_denied:
                 return self.error(
                     422,
@@ -280,13 +314,23 @@ class SnowflakeEmulator(Emulator):
             handle,
         )
 
+    def partition(self, handle: str, number: str):
+        parts = self.partitions.get(handle)
+        if parts is None or not number.isdigit() or int(number) >= len(parts):
+            return self.error(422, "000709", f"Statement {handle} has no partition {number}.")
+        return self.json({"data": parts[int(number)], "statementHandle": handle, "code": "090001"})
+
     def result(self, handle: str, names: list[str], rows: list[list]):
+        size = self.partition_rows or max(1, len(rows))
+        parts = [rows[i : i + size] for i in range(0, len(rows), size)] or [[]]
+        if len(parts) > 1:
+            self.partitions[handle] = parts
         return self.json(
             {
                 "resultSetMetaData": {
                     "numRows": len(rows),
                     "format": "jsonv2",
-                    "partitionInfo": [{"rowCount": len(rows), "uncompressedSize": 100}],
+                    "partitionInfo": [{"rowCount": len(part), "uncompressedSize": 100} for part in parts],
                     "rowType": [
                         {
                             "name": n,
@@ -302,7 +346,7 @@ class SnowflakeEmulator(Emulator):
                         for n in names
                     ],
                 },
-                "data": rows,
+                "data": parts[0],
                 "code": "090001",
                 "statementStatusUrl": f"/api/v2/statements/{handle}",
                 "sqlState": "00000",

@@ -1,5 +1,7 @@
-"""A webhook receiver: records deliveries, checks an API key header when one is set."""
+"""A webhook receiver: records deliveries, checks an API key header when one is set, and verifies a
+Standard Webhooks signature with the spec's own Python library when given the signing secret."""
 
+from standardwebhooks import Webhook, WebhookVerificationError
 from werkzeug.routing import Rule
 
 from .base import Emulator
@@ -8,9 +10,10 @@ from .base import Emulator
 class WebhookReceiver(Emulator):
     rules = (Rule("/hooks/<name>", endpoint="hook", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "OPTIONS"]),)
 
-    def __init__(self, *, required_headers: dict | None = None, **kwargs):
+    def __init__(self, *, required_headers: dict | None = None, signing_secret: str | None = None, **kwargs):
         super().__init__(**kwargs)
         self.required_headers = required_headers or {}
+        self.signing_secret = signing_secret
         self.received: list[dict] = []
 
     def on_hook(self, request, name):
@@ -19,6 +22,11 @@ class WebhookReceiver(Emulator):
         for header, value in self.required_headers.items():
             if request.headers.get(header) != value:
                 return self.json({"error": "unauthorized"}, 401)
+        if self.signing_secret:
+            try:
+                Webhook(self.signing_secret).verify(request.get_data(), dict(request.headers))
+            except WebhookVerificationError as exc:
+                return self.json({"error": "bad signature", "reason": str(exc)}, 401)
         self.received.append({"name": name, "headers": dict(request.headers), "json": request.get_json(silent=True)})
         return self.json({"received": True}, 202)
 

@@ -1,0 +1,79 @@
+"""The GCS connector against a Cloud Storage emulator someone else wrote (gcp-storage-emulator, oittaa).
+
+Only the OAuth token endpoint (the key file's token_uri) is ours: gcp-storage-emulator does no auth. It serves
+the JSON API the connector uses — buckets.testIamPermissions (a stub that grants what is asked), media upload
+and object delete — so the request shapes (paths, query, upload type, object-name quoting) are checked by an
+implementation that does not share the connector's assumptions.
+"""
+
+import socket
+
+import pytest
+from gcp_storage_emulator.server import create_server
+
+from connectors.base import FAILED, PASSED
+from connectors.gcs import GcsConnector
+from connectors.http import OutboundPolicy, parse_networks
+from tests.conftest import LOOPBACK
+from tests.emulators.gcs import GcsEmulator, valid_config
+
+BUCKET = "acme-exports"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def token_server():
+    with GcsEmulator() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def storage():
+    port = free_port()
+    server = create_server("127.0.0.1", port, in_memory=True, default_bucket=BUCKET)
+    server.start()
+    server.url = f"http://127.0.0.1:{port}"
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def policy(storage):
+    storage.wipe(keep_buckets=True)
+    return OutboundPolicy(allowed_networks=parse_networks(LOOPBACK), base_urls={"gcs": storage.url})
+
+
+def objects(storage) -> list[str]:
+    import requests
+
+    answer = requests.get(f"{storage.url}/storage/v1/b/{BUCKET}/o", timeout=5).json()
+    return [item["name"] for item in answer.get("items", [])]
+
+
+def test_every_step_passes_against_gcp_storage_emulator(token_server, storage, policy):
+    results = {r.name: r for r in GcsConnector(valid_config(token_server), policy=policy).test()}
+    assert [r.status for r in results.values()] == [PASSED] * 4, {n: r.message for n, r in results.items()}
+    assert set(results["bucket_permissions"].details["permissions"]) >= {"storage.objects.create"}
+    probe = results["write_probe"].details
+    assert probe["object"].startswith("crm/daily/_connection_test/") and probe["deleted"] is True
+    assert objects(storage) == []  # the emulator really stored and removed it
+
+
+def test_a_missing_bucket_is_not_found_on_the_emulator(token_server, storage, policy):
+    config = {**valid_config(token_server), "bucket": "no-such-bucket"}
+    results = {r.name: r for r in GcsConnector(config, policy=policy).test()}
+    assert results["bucket_permissions"].status == FAILED
+    assert results["bucket_permissions"].error["code"] == "not_found"
+
+
+def test_an_awkward_prefix_is_quoted_as_the_emulator_expects(token_server, storage, policy):
+    config = {**valid_config(token_server), "prefix": "exports/2026 Q4/ünïcode"}
+    results = {r.name: r for r in GcsConnector(config, policy=policy).test()}
+    assert results["write_probe"].status == PASSED, results["write_probe"].message
+    assert results["write_probe"].details["object"].startswith("exports/2026 Q4/ünïcode/_connection_test/")
+    assert objects(storage) == []
