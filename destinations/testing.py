@@ -158,7 +158,9 @@ def _finish(test_run: TestRun, steps: list[dict], success: bool, started: float,
         if test_run.destination_id is None or not save_status or not test_run.config_digest:
             return True  # a new connection, or a test with an override: no stored status to write
         destination = (
-            Destination.objects.select_for_update().select_related("connection").filter(pk=test_run.destination_id)
+            Destination.objects.select_for_update(of=("self",))
+            .select_related("connection")
+            .filter(pk=test_run.destination_id)
         ).first()
         if destination is None or stored_config_digest(destination) != test_run.config_digest:
             return True  # the config changed while the test ran: this result is not about it
