@@ -43,6 +43,23 @@ ERRORS = ErrorTable(
     ),
     extract=lambda body: (body.get("category") or body.get("errorType"), body.get("message")),
 )
+# The OAuth token endpoint's error body: {status: BAD_REFRESH_TOKEN | BAD_CLIENT_ID | …, message, correlationId}
+TOKEN_ERRORS = ErrorTable(
+    "HubSpot's token endpoint",
+    rules=(
+        Rule(
+            ErrorCode.TOKEN_EXPIRED,
+            "The refresh token was revoked (the app was uninstalled); re-authorise HubSpot (Connect with HubSpot).",
+            vendor_code="BAD_REFRESH_TOKEN",
+        ),
+        Rule(
+            ErrorCode.AUTH_INVALID,
+            "client_id and client_secret must be those of the public app that issued the refresh token.",
+            vendor_code=("BAD_CLIENT_ID", "BAD_CLIENT_SECRET"),
+        ),
+    ),
+    extract=lambda body: (body.get("status"), body.get("message")),
+)
 RATE_HEADERS = {
     "X-HubSpot-RateLimit-Daily": "daily_limit",
     "X-HubSpot-RateLimit-Daily-Remaining": "daily_remaining",
@@ -55,7 +72,10 @@ RATE_HEADERS = {
 class HubSpotConnector(Connector):
     type = "hubspot"
     label = "HubSpot"
-    auth_method = "Service Key (or a legacy private app's access token) sent as a Bearer token"
+    auth_method = (
+        "Service Key (or a legacy private app's access token) sent as a Bearer token, or a public app's OAuth "
+        "tokens (Connect with HubSpot)"
+    )
     default_api_version = API_VERSION
     # Date-based versions are unsupported 18 months after their release (2026-03: released 30 March 2026).
     api_version_sunset = date(2027, 9, 30)
@@ -67,9 +87,15 @@ class HubSpotConnector(Connector):
         "private apps, but an existing private app's access token still works. The key needs the "
         "crm.objects.<type>.read/write and crm.schemas.<type>.read scopes (crm.objects.custom.* and "
         "crm.schemas.custom.read for custom objects). Records are matched on a property with unique values. "
-        "Alternative not offered here: a public app's OAuth access/refresh tokens.",
+        "A public app's OAuth tokens work too (Connect with HubSpot): with refresh_token, client_id and "
+        "client_secret the access token is renewed at /oauth/v1/token before use.",
         {
-            "access_token": secret("The Service Key (or a legacy private app's access token, pat-…)."),
+            "access_token": secret(
+                "The Service Key (or a legacy private app's access token, pat-…), or a public app's OAuth access token."
+            ),
+            "client_id": string("Public app (OAuth) only: the app's client ID."),
+            "client_secret": secret("Public app (OAuth) only: the app's client secret."),
+            "refresh_token": secret("Public app (OAuth) only: the refresh token, exchanged for a fresh access token."),
             "object_type": string(
                 "Object type to write: contacts, companies, deals, tickets, or a custom object's type id (2-…).",
                 pattern="^[A-Za-z0-9_-]{1,100}$",
@@ -103,8 +129,30 @@ class HubSpotConnector(Connector):
         return self.config.get("object_type") or "contacts"
 
     def _get(self, path: str, **kwargs):
-        headers = {"Authorization": f"Bearer {self.config['access_token']}", "Accept": "application/json"}
+        headers = {"Authorization": f"Bearer {self._bearer()}", "Accept": "application/json"}
         return self.http.get(self.vendor_url(f"{API}{path}"), headers=headers, **kwargs)
+
+    def _bearer(self) -> str:
+        """The access token; a public app's is renewed with its refresh token once per run (they live 30 minutes)."""
+        if not self.config.get("refresh_token") or self.rotated_secrets.get("access_token"):
+            return self.rotated_secrets.get("access_token") or self.config["access_token"]
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": self.config["refresh_token"],
+            "client_id": self.config.get("client_id", ""),
+            "client_secret": self.config.get("client_secret", ""),
+        }
+        response = self.http.post(
+            self.vendor_url(f"{API}/oauth/v1/token"),
+            data=form,
+            headers={"Accept": "application/json"},
+            allow_redirects=False,
+        )
+        token = read_json(response).get("access_token") if response.status_code == 200 else None
+        if not token:
+            raise TOKEN_ERRORS.error(response, doing="renewing the OAuth access token")
+        self.rotated_secrets["access_token"] = token
+        return token
 
     # --- steps ----------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from types import MappingProxyType
 from .base import Connector
 
 # Modules of this package that are the runtime, not connectors.
-RUNTIME_MODULES = {"base", "errors", "http", "registry", "runner", "schema"}
+RUNTIME_MODULES = {"base", "errors", "http", "oauth", "registry", "runner", "schema"}
 
 _registered: dict[str, type[Connector]] = {}
 

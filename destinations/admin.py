@@ -33,6 +33,7 @@ from .admin_config import (
     typed_secrets,
     workspace_label,
 )
+from .admin_oauth import OAuthConnectionAdminMixin
 from .errors import Conflict, InvalidInput
 from .models import (
     Connection,
@@ -600,13 +601,22 @@ def _blockers(objs) -> list:
 
 
 @admin.register(Connection)
-class ConnectionAdmin(ServiceSaveMixin, admin.ModelAdmin):
+class ConnectionAdmin(OAuthConnectionAdminMixin, ServiceSaveMixin, admin.ModelAdmin):
     form = ConnectionForm
     list_display = ("name", "type_column", "workspace_column", "destinations_count", "created_at")
     list_filter = (TypeFilter, WorkspaceFilter)
     list_select_related = ("workspace",)
     search_fields = ("name",)
-    readonly_fields = ("id", "type_column", "workspace_column", "used_by", "created_by", "created_at", "updated_at")
+    readonly_fields = (
+        "id",
+        "type_column",
+        "workspace_column",
+        "used_by",
+        "created_by",
+        "created_at",
+        "updated_at",
+        *OAuthConnectionAdminMixin.oauth_readonly_fields,
+    )
     actions = ("delete_selected",)
 
     def get_fieldsets(self, request, obj=None):
@@ -614,6 +624,7 @@ class ConnectionAdmin(ServiceSaveMixin, admin.ModelAdmin):
             return [(None, {"fields": ("workspace", "name", "credentials")})]
         return [
             (None, {"fields": ("id", "workspace_column", "name", "type_column", "credentials")}),
+            *self.oauth_fieldsets(obj),
             ("Used by", {"fields": ("used_by",)}),
             ("History", {"fields": ("created_by", "created_at", "updated_at")}),
         ]

@@ -46,6 +46,20 @@ class Connection(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The OAuth token lifecycle (destinations/oauth.py); empty for credentials pasted by hand.
+    authorized_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    authorized_at = models.DateTimeField(null=True, blank=True, editable=False)
+    scopes = models.JSONField(default=list, blank=True, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True, editable=False, help_text="When the access token expires.")
+    last_refreshed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_refresh_error = models.TextField(blank=True, default="", editable=False)
+    refresh_token_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Which vendor account granted it (Salesforce identity URL, HubSpot hub_id and user_id): no secrets.
+    authorized_account = models.JSONField(default=dict, blank=True, editable=False)
+    # Bumped by every write of OAuth tokens: a refresh saves only if nobody saved newer tokens meanwhile.
+    token_version = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -210,6 +224,49 @@ class TestRunEvent(models.Model):
         return f"{self.type} #{self.seq} of {self.run_id}"
 
 
+class OAuthApp(models.Model):
+    """A workspace's own OAuth app for one type, used instead of the deployment's (settings.OAUTH_APPS)."""
+
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="oauth_apps")
+    destination_type = models.CharField(max_length=40)
+    client_id = models.CharField(max_length=300)
+    secrets = EncryptedJSONField(default=dict)  # {"client_secret": ...}
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "OAuth app"
+        constraints = [models.UniqueConstraint(fields=["workspace", "destination_type"], name="one_oauth_app_per_type")]
+
+    def __str__(self) -> str:
+        return f"{self.destination_type} app {self.client_id}"
+
+
+class OAuthState(models.Model):
+    """One pending authorisation: the signed `state` names this row, and the callback consumes it once."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    destination_type = models.CharField(max_length=40)
+    connection = models.ForeignKey(Connection, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=200, blank=True, default="")
+    redirect_uri = models.TextField()  # where the user returns (allow-listed, or the admin's own page)
+    callback_uri = models.TextField()  # the redirect_uri given to the vendor; the token request repeats it
+    scopes = models.JSONField(default=list)
+    # the PKCE code_verifier, the Salesforce login host, whether the admin started it: what the callback needs
+    secrets = EncryptedJSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+    consumed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "OAuth state"
+
+    def __str__(self) -> str:
+        return f"OAuth {self.destination_type} for {self.user_id} ({self.id})"
+
+
 from .models_checks import (  # noqa: E402  (models of the scheduled checks, notifications and test jobs)
     Notification,
     NotificationState,
@@ -227,6 +284,8 @@ __all__ = [
     "DestinationStatus",
     "Notification",
     "NotificationState",
+    "OAuthApp",
+    "OAuthState",
     "ReverseETLPipeline",
     "Sync",
     "TestJob",

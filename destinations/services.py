@@ -9,6 +9,7 @@ import json
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import F
 from django.db.models.deletion import ProtectedError
 from django.utils import timezone
 
@@ -216,16 +217,18 @@ def rotated_secrets_store(*, destination_id, rotated: dict) -> None:
     if not rotated:
         return
     with transaction.atomic():
-        destination = Destination.objects.select_for_update().select_related("connection").get(pk=destination_id)
+        # PostgreSQL refuses FOR UPDATE across the nullable connection join: lock the two rows one by one.
+        destination = Destination.objects.select_for_update().get(pk=destination_id)
         own = {k: v for k, v in rotated.items() if k in destination.secrets or not destination.connection_id}
         if own:
             destination.store_config({**destination.own_config(), **own})
             destination.save(update_fields=["config", "secrets", "updated_at"])
         shared = {k: v for k, v in rotated.items() if k not in own}
         if shared:
-            connection = destination.connection
+            connection = Connection.objects.select_for_update().get(pk=destination.connection_id)
             connection.credentials = {**connection.credentials, **shared}
-            connection.save(update_fields=["credentials", "updated_at"])
+            connection.token_version = F("token_version") + 1  # an OAuth refresh in flight must not overwrite these
+            connection.save(update_fields=["credentials", "token_version", "updated_at"])
 
 
 # --- fields ------------------------------------------------------------------------------------------
@@ -253,6 +256,9 @@ def destination_fields(*, destination: Destination, refresh: bool = False) -> di
     if cached is not None:
         description, fetched_at = cached["description"], cached["fetched_at"]
     else:
+        from .oauth import connection_refresh_if_due  # oauth builds on this module
+
+        connection_refresh_if_due(destination.connection)
         connector_cls = connector_class_for(destination.destination_type)
         connector = connector_cls(destination.effective_config(), policy=outbound_policy())
         try:

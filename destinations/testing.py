@@ -37,6 +37,7 @@ from .crypto import encrypt_json
 from .errors import BackendUnavailable
 from .health import destination_status_record
 from .models import Destination, TestRun, TestRunTrigger
+from .oauth import connection_refresh_if_due
 from .representation import destination_as_dict
 from .services import destination_config_check, outbound_policy, rotated_secrets_store, stored_config_digest
 from .sse import release_connection
@@ -75,12 +76,15 @@ def connection_test_prepare(
             own = merge_config(connector_cls, own, config)
         else:
             digest = stored_config_digest(destination)  # only this config's result is stored
+        connection_refresh_if_due(destination.connection)
         credentials = destination.connection.credentials if destination.connection_id else None
         effective = effective_config(connector_cls, own, credentials)
     else:
-        _connection, _own, effective = destination_config_check(
+        connection_obj, own, effective = destination_config_check(
             workspace=workspace, destination_type=destination_type, config=config or {}, connection_id=connection_id
         )
+        if connection_refresh_if_due(connection_obj):
+            effective = effective_config(connector_class_for(destination_type), own, connection_obj.credentials)
     test_run = TestRun.objects.create(
         workspace=workspace,
         destination=destination,

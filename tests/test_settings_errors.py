@@ -19,6 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
         ("CONNECTOR_BASE_URLS", "{", "CONNECTOR_BASE_URLS must be a JSON object"),
         ("CONNECTOR_BASE_URLS", '["https://x"]', "got a JSON list"),
         ("CONNECTOR_BASE_URLS", '{"hubspot": "ftp://files.example.com"}', "the value for 'hubspot' is not an http(s)"),
+        ("OAUTH_APPS", "[]", "OAUTH_APPS must be a JSON object"),
+        ("OAUTH_APPS", '{"salesforce": {"client_id": "x"}}', "'salesforce' needs string client_id and client_secret"),
+        ("OAUTH_REDIRECT_ALLOWED", "app.example.com", "OAUTH_REDIRECT_ALLOWED must list http(s) URLs"),
     ],
 )
 def test_a_bad_setting_names_itself_and_the_expected_form(name, value, says):

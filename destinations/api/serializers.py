@@ -96,6 +96,9 @@ class ConnectionSerializer(serializers.ModelSerializer):
     workspace_id = serializers.UUIDField(read_only=True)
     credentials = serializers.SerializerMethodField()
     created_by = serializers.UUIDField(source="created_by_id", read_only=True, allow_null=True)
+    # The OAuth token lifecycle (all null/empty for credentials entered by hand).
+    authorized_by = serializers.UUIDField(source="authorized_by_id", read_only=True, allow_null=True)
+    scopes = serializers.ListField(child=serializers.CharField(), read_only=True)
 
     class Meta:
         model = Connection
@@ -108,6 +111,14 @@ class ConnectionSerializer(serializers.ModelSerializer):
             "created_by",
             "created_at",
             "updated_at",
+            "authorized_by",
+            "authorized_at",
+            "scopes",
+            "expires_at",
+            "last_refreshed_at",
+            "last_refresh_error",
+            "refresh_token_expires_at",
+            "authorized_account",
         ]
         read_only_fields = fields
 
@@ -115,7 +126,21 @@ class ConnectionSerializer(serializers.ModelSerializer):
         return masked(connection.destination_type, connection.credentials)
 
 
-CONNECTION_READ_ONLY = ("id", "workspace_id", "created_by", "created_at", "updated_at")
+CONNECTION_READ_ONLY = (
+    "id",
+    "workspace_id",
+    "created_by",
+    "created_at",
+    "updated_at",
+    "authorized_by",
+    "authorized_at",
+    "scopes",
+    "expires_at",
+    "last_refreshed_at",
+    "last_refresh_error",
+    "refresh_token_expires_at",
+    "authorized_account",
+)
 
 
 class ConnectionCreateSerializer(StrictInputSerializer):
@@ -233,3 +258,28 @@ class ConflictSerializer(serializers.Serializer):
 class VendorErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
     error = serializers.DictField()
+
+
+class OAuthAuthorizeSerializer(StrictInputSerializer):
+    redirect_uri = serializers.CharField(help_text="Where the user returns; must be on OAUTH_REDIRECT_ALLOWED.")
+    name = serializers.CharField(max_length=200, required=False, help_text="The new connection's name.")
+    connection_id = serializers.UUIDField(required=False, help_text="Re-authorise this connection in place.")
+    login_url = serializers.CharField(
+        required=False, help_text="Salesforce only: https://test.salesforce.com for sandboxes, or a My Domain URL."
+    )
+    scopes = serializers.ListField(child=serializers.CharField(max_length=200), required=False, max_length=30)
+
+
+class OAuthAuthorizationSerializer(serializers.Serializer):
+    authorization_url = serializers.CharField(help_text="Send the user's browser here.")
+    state_expires_at = serializers.DateTimeField()
+    destination_type = serializers.CharField()
+    connection_id = serializers.UUIDField(allow_null=True)
+    scopes = serializers.ListField(child=serializers.CharField())
+    pkce = serializers.BooleanField()
+    callback_uri = serializers.CharField(help_text="The redirect URI to register with the vendor's app.")
+
+
+class OAuthAppSerializer(StrictInputSerializer):
+    client_id = serializers.CharField(max_length=300)
+    client_secret = serializers.CharField(max_length=500, write_only=True)

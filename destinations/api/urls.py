@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import jobs, views
+from . import jobs, oauth_views, views
 
 workspace = "api/v1/workspaces/<uuid:workspace_id>"
 
@@ -44,6 +44,18 @@ urlpatterns = [
         name="destination-test-runs",
     ),
     path(f"{workspace}/connections", views.ConnectionListView.as_view(), name="connection-list"),
+    path(
+        f"{workspace}/connections/oauth/<str:destination_type>/authorize",
+        oauth_views.OAuthAuthorizeView.as_view(),
+        name="connection-oauth-authorize",
+    ),
+    path(
+        f"{workspace}/connections/<uuid:connection_id>/oauth/refresh",
+        oauth_views.OAuthRefreshView.as_view(),
+        name="connection-oauth-refresh",
+    ),
+    path(f"{workspace}/oauth-apps/<str:destination_type>", oauth_views.OAuthAppView.as_view(), name="oauth-app"),
+    path("oauth/callback", oauth_views.oauth_callback, name="oauth-callback"),
     path(
         f"{workspace}/connections/<uuid:connection_id>", views.ConnectionDetailView.as_view(), name="connection-detail"
     ),

@@ -90,6 +90,9 @@ ISOLATION_CASES = [
     (f"{W}/destinations/<uuid:destination_id>/test-runs", ["get"]),
     (f"{W}/connections", ["get", "post"]),
     (f"{W}/connections/<uuid:connection_id>", ["get", "put", "delete"]),
+    (f"{W}/connections/oauth/<str:destination_type>/authorize", ["post"]),
+    (f"{W}/connections/<uuid:connection_id>/oauth/refresh", ["post"]),
+    (f"{W}/oauth-apps/<str:destination_type>", ["put"]),
 ]
 
 
@@ -109,6 +112,7 @@ def test_other_workspaces_ids_are_404_everywhere(api, other_api, pattern, method
         .replace("<uuid:connection_id>", str(connection.pk))
         .replace("<uuid:run_id>", str(run.pk))
         .replace("<uuid:job_id>", str(job.pk))
+        .replace("<str:destination_type>", "salesforce")
     )
     api.client.credentials(HTTP_AUTHORIZATION=f"Bearer {api.token}", HTTP_X_WORKSPACE_ID=str(theirs.pk))
     for method in methods:

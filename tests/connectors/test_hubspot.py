@@ -289,5 +289,36 @@ def test_fields_failure_raises_connector_error(hubspot, redirected):
 def test_config_validation_names_fields():
     errors = HubSpotConnector.validate_config({"object_type": "../contacts", "id_property": "a b", "token": "x"})
     assert set(errors) == {"config.access_token", "config.object_type", "config.id_property", "config.token"}
-    assert HubSpotConnector.secret_fields() == ["access_token"]
+    assert HubSpotConnector.secret_fields() == ["access_token", "client_secret", "refresh_token"]
     assert HubSpotConnector.validate_config(valid_config(None)) == {}
+
+
+def test_a_public_apps_refresh_token_is_exchanged_first_and_the_new_access_token_kept(hubspot, redirected):
+    from tests.emulators.hubspot import CLIENT_ID, CLIENT_SECRET
+
+    hubspot.refresh_tokens["na1-refresh"] = {"crm.objects.contacts.read", "crm.schemas.contacts.read"}
+    config = {
+        "access_token": EXPIRED_TOKEN,
+        "refresh_token": "na1-refresh",
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "object_type": "contacts",
+    }
+    connector = HubSpotConnector(config, policy=redirected)
+    results = {r.name: r for r in connector.test()}
+    assert [r.status for r in results.values()] == [PASSED, PASSED, PASSED], everything(results)
+    fresh = connector.rotated_secrets["access_token"]
+    assert fresh in hubspot.tokens and fresh not in everything(results)
+    token_calls = hubspot.calls_to("token")
+    assert len(token_calls) == 1 and b"grant_type=refresh_token" in token_calls[0].body
+
+
+def test_a_revoked_refresh_token_is_token_expired(hubspot, redirected):
+    from tests.emulators.hubspot import CLIENT_ID, CLIENT_SECRET
+
+    config = {"access_token": EXPIRED_TOKEN, "refresh_token": "na1-gone", "client_id": CLIENT_ID,
+              "client_secret": CLIENT_SECRET}  # fmt: skip
+    results = run(config, redirected)
+    auth = results["authentication"]
+    assert auth.status == FAILED and auth.error["code"] == "token_expired"
+    assert auth.error["vendor_code"] == "BAD_REFRESH_TOKEN" and "na1-gone" not in everything(results)

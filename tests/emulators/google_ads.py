@@ -14,6 +14,7 @@ import uuid
 from werkzeug.routing import Rule
 
 from .base import Emulator
+from .oauth_consent import ConsentServer
 
 SCOPE = "https://www.googleapis.com/auth/datamanager"
 CLIENT_ID = "123-emu.apps.googleusercontent.com"
@@ -81,9 +82,14 @@ INVALID_GRANT = {"error": "invalid_grant", "error_description": "Token has been 
 INVALID_CLIENT = {"error": "invalid_client", "error_description": "The OAuth client was not found."}
 
 
-class GoogleAdsEmulator(Emulator):
+class GoogleAdsEmulator(ConsentServer, Emulator):
+    """Also accounts.google.com/o/oauth2/v2/auth (consent; users may untick scopes) and the code exchange."""
+
+    vendor = "Google"
+    denial = {"error": "access_denied"}
     rules = (
         Rule("/token", endpoint="token", methods=["POST"]),
+        Rule("/o/oauth2/v2/auth", endpoint="authorize", methods=["GET", "POST"]),
         Rule("/v1/accountTypes/<account_type>/accounts/<account_id>/userLists/<list_id>", endpoint="user_list"),
         Rule("/v1/audienceMembers:ingest", endpoint="ingest", methods=["POST"]),
     )
@@ -113,6 +119,8 @@ class GoogleAdsEmulator(Emulator):
             }
         }
         self.ingested: list[dict] = []  # real (non-validateOnly) uploads; a connection test must leave it empty
+        self.reset_consent(CLIENT_ID)
+        self.refresh_token_lifetime: int | None = None  # set: time-based access, answered as refresh_token_expires_in
 
     # --- OAuth --------------------------------------------------------------------------------
 
@@ -120,6 +128,8 @@ class GoogleAdsEmulator(Emulator):
         form = request.form
         if self.clients.get(form.get("client_id")) != form.get("client_secret"):
             return self.json(INVALID_CLIENT, 401)
+        if form.get("grant_type") == "authorization_code":
+            return self._code_token(form)
         if form.get("grant_type") != "refresh_token":
             return self.json({"error": "unsupported_grant_type", "error_description": "Invalid grant_type"}, 400)
         grant = self.refresh_tokens.get(form.get("refresh_token", ""))
@@ -132,6 +142,29 @@ class GoogleAdsEmulator(Emulator):
         token = f"ya29.emu-{next(self._counter)}"
         self.access_tokens[token] = {"scope": grant["scope"], "expired": self.issue_expired_tokens}
         return self.json({"access_token": token, "expires_in": 3599, "scope": grant["scope"], "token_type": "Bearer"})
+
+    def _code_token(self, form):
+        grant, why = self.take_code(form)
+        if grant is None:
+            if why == "redirect_uri_mismatch":
+                return self.json({"error": "redirect_uri_mismatch", "error_description": "Bad Request"}, 400)
+            description = "Missing code verifier." if why == "invalid_code_verifier" else "Malformed auth code."
+            return self.json({"error": "invalid_grant", "error_description": description}, 400)
+        scope = " ".join(grant["scopes"])
+        refresh_token = f"1//0emu-{next(self._counter)}"
+        self.refresh_tokens[refresh_token] = {"client_id": grant["client_id"], "scope": scope, "revoked": False}
+        token = f"ya29.emu-{next(self._counter)}"
+        self.access_tokens[token] = {"scope": scope, "expired": False}
+        answer = {
+            "access_token": token,
+            "expires_in": 3599,
+            "refresh_token": refresh_token,
+            "scope": scope,
+            "token_type": "Bearer",
+        }
+        if self.refresh_token_lifetime:
+            answer["refresh_token_expires_in"] = self.refresh_token_lifetime
+        return self.json(answer)
 
     # --- Data Manager API ---------------------------------------------------------------------
 

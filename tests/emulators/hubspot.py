@@ -12,15 +12,20 @@ HubSpot's shape: {status: "error", message, correlationId, category, errors[{mes
 from __future__ import annotations
 
 import copy
+import secrets
 import uuid
 
 from werkzeug.routing import Rule
 
 from .base import Emulator
+from .oauth_consent import ConsentServer
 
 VALID_TOKEN = "pat-na1-11111111-2222-3333-4444-555555555555"
 EXPIRED_TOKEN = "CKDu-expired-oauth-access-token"
 PORTAL_ID = 62515
+CLIENT_ID = "7fff1e36-2d40-4ae1-bbb1-5266d59564fb"
+CLIENT_SECRET = "b2c3d4e5-emulator-client-secret"
+USER_ID = 7651234
 
 
 def _prop(
@@ -114,9 +119,19 @@ ALL_SCOPES = {
 }
 
 
-class HubSpotEmulator(Emulator):
+class HubSpotEmulator(ConsentServer, Emulator):
+    """Also a legacy public app's OAuth: app.hubspot.com/oauth/authorize and POST /oauth/v1/token.
+
+    HubSpot sends nothing back when the user declines (so Deny shows a page), and its token errors are
+    {status: BAD_AUTH_CODE | BAD_REFRESH_TOKEN | BAD_REDIRECT_URI | BAD_CLIENT_ID, message, correlationId}.
+    """
+
+    vendor = "HubSpot"
+    denial = None
     rules = (
         Rule("/", endpoint="root", methods=["GET", "HEAD"]),
+        Rule("/oauth/authorize", endpoint="authorize", methods=["GET", "POST"]),
+        Rule("/oauth/v1/token", endpoint="token", methods=["POST"]),
         Rule("/account-info/2026-03/details", endpoint="account", methods=["GET"]),
         Rule("/crm/properties/2026-03/<object_type>", endpoint="properties", methods=["GET"]),
     )
@@ -135,6 +150,46 @@ class HubSpotEmulator(Emulator):
             ],
         }
         self.daily_used = 0
+        self.reset_consent(CLIENT_ID)
+        self.refresh_tokens: dict[str, set[str]] = {}
+
+    @staticmethod
+    def oauth_error(status: str, message: str):
+        return Emulator.json({"status": status, "message": message, "correlationId": str(uuid.uuid4())}, 400)
+
+    def on_token(self, request):
+        form = request.form
+        if form.get("client_id") != CLIENT_ID:
+            return self.oauth_error("BAD_CLIENT_ID", "missing or invalid client id")
+        if form.get("client_secret") != CLIENT_SECRET:
+            return self.oauth_error("BAD_CLIENT_SECRET", "missing or invalid client secret")
+        if form.get("grant_type") == "authorization_code":
+            grant, why = self.take_code(form)
+            if grant is None:
+                if why == "redirect_uri_mismatch":
+                    return self.oauth_error("BAD_REDIRECT_URI", "redirect_uri does not match the install redirect")
+                return self.oauth_error("BAD_AUTH_CODE", "missing or unknown auth code")
+            refresh_token = f"na1-{uuid.uuid4()}"
+            self.refresh_tokens[refresh_token] = set(grant["scopes"])
+        elif form.get("grant_type") == "refresh_token":
+            refresh_token = form.get("refresh_token", "")
+            if refresh_token not in self.refresh_tokens:
+                return self.oauth_error("BAD_REFRESH_TOKEN", "missing or invalid refresh token")
+        else:
+            return self.oauth_error("BAD_GRANT_TYPE", "grant_type must be authorization_code or refresh_token")
+        access_token = f"CKDu{secrets.token_urlsafe(40)}"
+        self.tokens[access_token] = set(self.refresh_tokens[refresh_token])
+        return self.json(
+            {
+                "token_type": "bearer",
+                "refresh_token": refresh_token,
+                "access_token": access_token,
+                "expires_in": 1800,
+                "hub_id": PORTAL_ID,
+                "user_id": USER_ID,
+                "scopes": sorted(self.refresh_tokens[refresh_token]),
+            }
+        )
 
     # --- HubSpot's answers ----------------------------------------------------------------------
 

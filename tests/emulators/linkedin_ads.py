@@ -13,6 +13,7 @@ import time
 from werkzeug.routing import Rule
 
 from .base import Emulator
+from .oauth_consent import ConsentServer
 
 CLIENT_ID = "86emulatorclient"
 CLIENT_SECRET = "WPL_AP1.emulator-client-secret"
@@ -53,8 +54,13 @@ def access_denied(resource: str) -> dict:
     return linkedin_error(403, f"Not enough permissions to access: {resource}", "ACCESS_DENIED", 100)
 
 
-class LinkedInAdsEmulator(Emulator):
+class LinkedInAdsEmulator(ConsentServer, Emulator):
+    """Also www.linkedin.com/oauth/v2/authorization (consent) and the authorization_code grant at accessToken."""
+
+    vendor = "LinkedIn"
+    denial = {"error": "user_cancelled_authorize", "error_description": "The user cancelled the authorization"}
     rules = (
+        Rule("/oauth/v2/authorization", endpoint="authorize", methods=["GET", "POST"]),
         Rule("/oauth/v2/introspectToken", endpoint="introspect", methods=["POST"]),
         Rule("/oauth/v2/accessToken", endpoint="access_token", methods=["POST"]),
         Rule("/rest/adAccountUsers", endpoint="ad_account_users"),
@@ -94,6 +100,7 @@ class LinkedInAdsEmulator(Emulator):
             }
         }
         self.uploads: list[dict] = []  # BATCH_CREATE on /users; a connection test must leave it empty
+        self.reset_consent(CLIENT_ID)
 
     # --- OAuth --------------------------------------------------------------------------------
 
@@ -123,6 +130,8 @@ class LinkedInAdsEmulator(Emulator):
         form = request.form
         if not self._client_ok(form):
             return self.json({"error": "invalid_client", "error_description": "Client authentication failed"}, 401)
+        if form.get("grant_type") == "authorization_code":
+            return self._code_token(form)
         if form.get("grant_type") != "refresh_token":
             return self.json({"error": "unsupported_grant_type", "error_description": "Unsupported grant type"}, 400)
         grant = self.refresh_tokens.get(form.get("refresh_token", ""))
@@ -152,6 +161,36 @@ class LinkedInAdsEmulator(Emulator):
                 "refresh_token": form["refresh_token"],
                 "refresh_token_expires_in": 31000000,
                 "scope": grant["scope"],
+            }
+        )
+
+    def _code_token(self, form):
+        grant, _why = self.take_code(form)
+        if grant is None:
+            description = (
+                "Unable to retrieve access token: appid/redirect uri/code verifier does not match authorization "
+                "code. Or authorization code expired. Or external member binding exists"
+            )
+            return self.json({"error": "invalid_request", "error_description": description}, 400)
+        now = int(time.time())
+        scope = ",".join(grant["scopes"])
+        token, refresh_token = f"AQVcode-{next(self._counter)}", f"AQWcode-{next(self._counter)}"
+        self.tokens[token] = {
+            "status": "active",
+            "scope": scope,
+            "auth_type": "3L",
+            "member": MEMBER,
+            "created_at": now,
+            "expires_at": now + 60 * 86400,
+        }
+        self.refresh_tokens[refresh_token] = {"status": "active", "scope": scope, "member": MEMBER}
+        return self.json(
+            {
+                "access_token": token,
+                "expires_in": 5184000,
+                "refresh_token": refresh_token,
+                "refresh_token_expires_in": 31536000,
+                "scope": scope,
             }
         )
 

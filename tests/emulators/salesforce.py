@@ -16,6 +16,7 @@ import secrets
 from werkzeug.routing import Rule
 
 from .base import Emulator
+from .oauth_consent import ConsentServer
 
 CLIENT_ID = "3MVG9A2kN3Bn17hs8MIaQx1voVGy662rXlC37svtmLmt6wO_iik8Hnk3DlcYjKRvzVNGWLFlGRH1ryHwS217h"
 CLIENT_SECRET = "5A8C1E3F0B2D4F6A8C0E2B4D6F8A0C2E4B6D8F0A2C4E6B8D0F2A4C6E8B0D2F4"
@@ -130,9 +131,14 @@ LOGIN_HISTORY = describe(
 )
 
 
-class SalesforceEmulator(Emulator):
+class SalesforceEmulator(ConsentServer, Emulator):
+    """Also the web server flow: /services/oauth2/authorize (consent) and the authorization_code grant."""
+
+    vendor = "Salesforce"
+    denial = {"error": "access_denied", "error_description": "end-user denied authorization"}
     rules = (
         Rule("/services/data/", endpoint="versions", methods=["GET"]),
+        Rule("/services/oauth2/authorize", endpoint="authorize", methods=["GET", "POST"]),
         Rule("/services/oauth2/token", endpoint="token", methods=["POST"]),
         Rule("/services/data/v<version>/limits", endpoint="limits", methods=["GET"]),
         Rule("/services/data/v<version>/sobjects/<sobject>/describe", endpoint="describe", methods=["GET"]),
@@ -149,6 +155,11 @@ class SalesforceEmulator(Emulator):
         self.limits_visible = True
         self.sobjects = {"Contact": copy.deepcopy(CONTACT), "LoginHistory": copy.deepcopy(LOGIN_HISTORY)}
         self.api_usage = [18, 15000]
+        self.reset_consent(CLIENT_ID)
+
+    def revoke(self, refresh_token: str) -> None:
+        """The user or an admin revoked the app's access (Connected Apps OAuth Usage › Revoke)."""
+        self.refresh_tokens.pop(refresh_token, None)
 
     # --- Salesforce's answers -------------------------------------------------------------------
 
@@ -191,20 +202,35 @@ class SalesforceEmulator(Emulator):
         basic = request.headers.get("Authorization", "")
         if basic.startswith("Basic "):
             client_id, _, client_secret = base64.b64decode(basic[6:]).decode().partition(":")
-        if form.get("grant_type") != "refresh_token":
+        if form.get("grant_type") not in ("refresh_token", "authorization_code"):
             return self.token_error("unsupported_grant_type", "grant type not supported")
         if client_id != self.client_id:
             return self.token_error("invalid_client_id", "client identifier invalid")
         if self.client_secret and client_secret != self.client_secret:
             return self.token_error("invalid_client", "invalid client credentials")
-        refresh_token = form.get("refresh_token", "")
-        if refresh_token in self.expired_refresh_tokens:
-            return self.token_error("invalid_grant", "expired access/refresh token")
-        if refresh_token not in self.refresh_tokens:
-            return self.token_error("invalid_grant", "authentication failure")
+        if form.get("grant_type") == "authorization_code":
+            return self._code_token(form)
+        with self.token_lock:  # a rotation consumes the old refresh token exactly once
+            return self._refresh_token(form)
+
+    def _code_token(self, form):
+        grant, why = self.take_code(form)
+        if grant is None:
+            description = {
+                "redirect_uri_mismatch": "redirect_uri must match configuration",
+                "invalid_code_verifier": "invalid code verifier",
+            }.get(why, "invalid authorization code")
+            return self.token_error("invalid_grant" if why != "redirect_uri_mismatch" else why, description)
+        refresh_token = f"5Aep861{secrets.token_urlsafe(40)}"
+        self.refresh_tokens[refresh_token] = " ".join(grant["scopes"])
+        answer = self._access_answer(refresh_token)
+        answer["refresh_token"] = refresh_token
+        return self.json(answer)
+
+    def _access_answer(self, refresh_token: str) -> dict:
         access_token = f"{ORG_ID}!AR{secrets.token_urlsafe(48)}"
         self.access_tokens.add(access_token)
-        answer = {
+        return {
             "access_token": access_token,
             "signature": base64.b64encode(secrets.token_bytes(32)).decode(),
             "scope": self.refresh_tokens[refresh_token],
@@ -213,6 +239,14 @@ class SalesforceEmulator(Emulator):
             "token_type": "Bearer",
             "issued_at": "1764140000000",
         }
+
+    def _refresh_token(self, form):
+        refresh_token = form.get("refresh_token", "")
+        if refresh_token in self.expired_refresh_tokens:
+            return self.token_error("invalid_grant", "expired access/refresh token")
+        if refresh_token not in self.refresh_tokens:
+            return self.token_error("invalid_grant", "authentication failure")
+        answer = self._access_answer(refresh_token)
         if self.rotate_refresh_tokens:
             rotated = secrets.token_urlsafe(64)
             self.refresh_tokens[rotated] = self.refresh_tokens.pop(refresh_token)
