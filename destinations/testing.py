@@ -74,9 +74,9 @@ def connection_test_prepare(
         own = destination.own_config()
         if config:
             own = merge_config(connector_cls, own, config)
-        else:
-            digest = stored_config_digest(destination)  # only this config's result is stored
         connection_refresh_if_due(destination.connection)
+        if not config:
+            digest = stored_config_digest(destination)  # only this config's result is stored
         credentials = destination.connection.credentials if destination.connection_id else None
         effective = effective_config(connector_cls, own, credentials)
     else:

@@ -274,6 +274,37 @@ CONNECTOR_MAX_RESPONSE_BYTES = env_number("CONNECTOR_MAX_RESPONSE_BYTES", 10 * 1
 FIELDS_TIMEOUT_SECONDS = env_number("FIELDS_TIMEOUT_SECONDS", 30.0, minimum=1, whole=False)
 FIELDS_CACHE_SECONDS = env_number("FIELDS_CACHE_SECONDS", 3600)
 
+
+# Connect with OAuth (destinations/oauth.py). The deployment's app per type: {"salesforce": {"client_id": …,
+# "client_secret": …}, …}; a workspace may bring its own. Callers' redirect_uri must be listed (exact URIs, or
+# origins allowing any path). The callback URI registered with the vendors defaults to <this host>/oauth/callback.
+def env_oauth_apps(name: str) -> dict[str, dict[str, str]]:
+    """A JSON object mapping a destination type to its OAuth app's client_id and client_secret."""
+    expected = f'{name} must be a JSON object like {{"salesforce": {{"client_id": "…", "client_secret": "…"}}}}'
+    try:
+        value = json.loads(os.environ.get(name) or "{}")
+    except ValueError:
+        raise ImproperlyConfigured(f"{expected}; it is not valid JSON.") from None
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f"{expected}; got a JSON {type(value).__name__}.")
+    for type_name, app in value.items():
+        if not isinstance(app, dict) or not all(isinstance(app.get(k), str) for k in ("client_id", "client_secret")):
+            raise ImproperlyConfigured(f"{expected}; {type_name!r} needs string client_id and client_secret.")
+    return value
+
+
+def env_urls(name: str) -> list[str]:
+    urls = env_list(name)
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ImproperlyConfigured(f"{name} must list http(s) URLs with a host; {url!r} is not one.")
+    return urls
+
+
+OAUTH_APPS = env_oauth_apps("OAUTH_APPS")
+OAUTH_REDIRECT_ALLOWED = env_urls("OAUTH_REDIRECT_ALLOWED")
+OAUTH_CALLBACK_URL = (env_urls("OAUTH_CALLBACK_URL") or [""])[0]
 # Runtime: without REDIS_URL connection tests run in this process (embedded); with it every test is a
 # Celery task run by `celery -A zeotap_composable worker`, and events reach every web process through Redis.
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -365,37 +396,6 @@ LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").strip().lower() or "plain"
 if LOG_FORMAT not in ("plain", "json"):
     raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json (got {LOG_FORMAT!r}).")
 
-
-# Connect with OAuth (destinations/oauth.py). The deployment's app per type: {"salesforce": {"client_id": …,
-# "client_secret": …}, …}; a workspace may bring its own. Callers' redirect_uri must be listed (exact URIs, or
-# origins allowing any path). The callback URI registered with the vendors defaults to <this host>/oauth/callback.
-def env_oauth_apps(name: str) -> dict[str, dict[str, str]]:
-    """A JSON object mapping a destination type to its OAuth app's client_id and client_secret."""
-    expected = f'{name} must be a JSON object like {{"salesforce": {{"client_id": "…", "client_secret": "…"}}}}'
-    try:
-        value = json.loads(os.environ.get(name) or "{}")
-    except ValueError:
-        raise ImproperlyConfigured(f"{expected}; it is not valid JSON.") from None
-    if not isinstance(value, dict):
-        raise ImproperlyConfigured(f"{expected}; got a JSON {type(value).__name__}.")
-    for type_name, app in value.items():
-        if not isinstance(app, dict) or not all(isinstance(app.get(k), str) for k in ("client_id", "client_secret")):
-            raise ImproperlyConfigured(f"{expected}; {type_name!r} needs string client_id and client_secret.")
-    return value
-
-
-def env_urls(name: str) -> list[str]:
-    urls = env_list(name)
-    for url in urls:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ImproperlyConfigured(f"{name} must list http(s) URLs with a host; {url!r} is not one.")
-    return urls
-
-
-OAUTH_APPS = env_oauth_apps("OAUTH_APPS")
-OAUTH_REDIRECT_ALLOWED = env_urls("OAUTH_REDIRECT_ALLOWED")
-OAUTH_CALLBACK_URL = (env_urls("OAUTH_CALLBACK_URL") or [""])[0]
 
 LOGGING = {
     "version": 1,

@@ -10,8 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('destinations', '0004_oauth_lifecycle'),
-        ('destinations', '0004_runtime_heartbeat'),
+        ('destinations', '0005_runtime_heartbeat'),
         ('workspaces', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
