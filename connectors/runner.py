@@ -8,6 +8,7 @@ later results are ignored.
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 import time
@@ -30,7 +31,9 @@ def run_test(connector: Connector, *, timeout: float) -> Iterator[StepResult]:
         finally:
             results.put(_END)
 
-    threading.Thread(target=produce, name=f"connector-{connector.type}", daemon=True).start()
+    # In the caller's context, so what it set for logging (the test-run id) follows the steps.
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(produce,), name=f"connector-{connector.type}", daemon=True).start()
     steps = list(connector.steps)
     done = 0
     while True:

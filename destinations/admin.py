@@ -24,7 +24,7 @@ from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from . import admin_views, bulk, services
+from . import admin_checks, admin_views, services
 from .admin_config import (
     ConfigEditorField,
     connector_or_none,
@@ -44,7 +44,6 @@ from .models import (
     ReverseETLPipeline,
     Sync,
     TestRun,
-    TestRunTrigger,
 )
 
 BADGE_COLOURS = {
@@ -175,7 +174,7 @@ class DestinationForm(ServiceConfigForm):
 
     class Meta:
         model = Destination
-        fields = ["workspace", "name", "connection"]
+        fields = ["workspace", "name", "connection", "check_interval_minutes"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -207,8 +206,14 @@ class DestinationForm(ServiceConfigForm):
                 destination_type=self.destination_type,
                 config=config,
                 connection_id=connection_id,
+                check_interval_minutes=cleaned.get("check_interval_minutes"),
             )
-        data = {"name": cleaned["name"], "connection_id": connection_id, "config": config}
+        data = {
+            "name": cleaned["name"],
+            "connection_id": connection_id,
+            "config": config,
+            "check_interval_minutes": cleaned.get("check_interval_minutes"),
+        }
         if self.retype:
             data["destination_type"] = self.destination_type
         return services.destination_update(destination=self.instance, actor=self.actor, via=AuditVia.ADMIN, data=data)
@@ -432,7 +437,10 @@ class DestinationAdmin(ServiceSaveMixin, admin.ModelAdmin):
             main = (*main, "confirm_type_change")
         return [
             (None, {"fields": main}),
-            ("Status", {"fields": ("status_column", "status_error_column", "last_tested_at")}),
+            (
+                "Status",
+                {"fields": ("status_column", "status_error_column", "last_tested_at", "check_interval_minutes")},
+            ),
             ("Connection tests", {"fields": ("recent_tests",)}),
             ("History", {"fields": ("created_by", "created_at", "updated_at"), "classes": ("collapse",)}),
         ]
@@ -567,17 +575,8 @@ class DestinationAdmin(ServiceSaveMixin, admin.ModelAdmin):
 
     @admin.action(permissions=["change"], description="Test selected destinations")
     def test_selected(self, request, queryset):
-        report = bulk.bulk_test(queryset, actor=request.user, trigger=TestRunTrigger.ADMIN)
-        if report.passed:
-            self.message_user(request, f"{len(report.passed)} passed their connection test.", messages.SUCCESS)
-        if report.failed:
-            names = "; ".join(f"{r.name} ({r.failed_step}: {r.error_code or 'error'})" for r in report.failed[:10])
-            more = f" and {len(report.failed) - 10} more" if len(report.failed) > 10 else ""
-            self.message_user(request, f"{len(report.failed)} failed: {names}{more}.", messages.ERROR)
-        if report.missing:
-            self.message_user(
-                request, f"{len(report.missing)} were deleted before they could be tested.", messages.WARNING
-            )
+        """Runs as background jobs (one per workspace); answers with their live progress page."""
+        return admin_checks.test_selected_as_jobs(self, request, queryset)
 
 
 def _with_query(request, url: str) -> str:

@@ -112,6 +112,7 @@ class BulkReport:
 
 def destinations_select(
     *,
+    workspace: Workspace | None = None,
     workspaces: Iterable[str] = (),
     types: Iterable[str] = (),
     statuses: Iterable[str] = (),
@@ -120,8 +121,10 @@ def destinations_select(
 ) -> QuerySet[Destination]:
     """The destinations matching every given criterion (each may repeat: any of its values).
 
-    `workspaces` are ids or exact names. Raises InvalidInput, keyed by criterion, for anything unknown or
-    malformed, and when nothing at all was chosen (neither a criterion nor `select_all`).
+    `workspace` confines everything to one workspace (the API's jobs); `workspaces` are ids or exact names.
+    Raises InvalidInput, keyed by criterion, for anything unknown, malformed or ambiguous (a name several
+    workspaces share, an id that matches no destination), and when nothing at all was chosen (neither a
+    criterion nor `select_all`).
     """
     workspaces, types, statuses, ids = list(workspaces), list(types), list(statuses), list(ids)
     if not (select_all or workspaces or types or statuses or ids):
@@ -154,12 +157,22 @@ def destinations_select(
         found = _workspace_ids(value)
         if not found:
             errors.setdefault("workspace", []).append(f"No workspace with the id or name {value!r}.")
+        elif len(found) > 1:
+            errors.setdefault("workspace", []).append(
+                f"{len(found)} workspaces are named {value.strip()!r}; use an id: {', '.join(map(str, found))}."
+            )
         workspace_ids.extend(found)
+
+    destinations = Destination.objects.all() if workspace is None else Destination.objects.filter(workspace=workspace)
+    if parsed_ids:
+        existing = set(destinations.filter(pk__in=parsed_ids).values_list("pk", flat=True))
+        for value in dict.fromkeys(parsed_ids):
+            if value not in existing:
+                errors.setdefault("id", []).append(f"No destination with the id {value}.")
 
     if errors:
         raise InvalidInput(errors)
 
-    destinations = Destination.objects.all()
     if workspace_ids:
         destinations = destinations.filter(workspace_id__in=workspace_ids)
     if types:

@@ -89,6 +89,12 @@ class Destination(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_tested_at = models.DateTimeField(null=True, blank=True)
+    # Scheduled health checks (destinations/health.py): empty inherits the workspace's interval, 0 is off.
+    check_interval_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Re-test this often; empty: the workspace's interval; 0: never."
+    )
+    # When the scheduler has planned this destination's next check (the jittered start), until it starts.
+    health_check_due_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -148,6 +154,8 @@ class TestRunTrigger(models.TextChoices):
     API = "api", "API"
     ADMIN = "admin", "Admin"
     CLI = "cli", "Command line"
+    SCHEDULE = "schedule", "Scheduled health check"
+    JOB = "job", "Test job"
 
 
 class TestRun(models.Model):
@@ -328,3 +336,36 @@ class OAuthState(models.Model):
 
     def __str__(self) -> str:
         return f"OAuth {self.destination_type} for {self.user_id} ({self.id})"
+
+
+from .models_checks import (  # noqa: E402  (models of the scheduled checks, notifications and test jobs)
+    Notification,
+    NotificationState,
+    TestJob,
+    TestJobEvent,
+    TestJobItem,
+    TestJobItemState,
+    TestJobState,
+    WorkspaceMonitoring,
+)
+
+__all__ = [
+    "Connection",
+    "Destination",
+    "DestinationStatus",
+    "Notification",
+    "NotificationState",
+    "OAuthApp",
+    "OAuthState",
+    "ReverseETLPipeline",
+    "Sync",
+    "TestJob",
+    "TestJobEvent",
+    "TestJobItem",
+    "TestJobItemState",
+    "TestJobState",
+    "TestRun",
+    "TestRunEvent",
+    "TestRunTrigger",
+    "WorkspaceMonitoring",
+]

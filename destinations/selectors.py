@@ -6,7 +6,7 @@ import uuid
 
 from django.db.models import QuerySet
 
-from .models import Connection, Destination, TestRun
+from .models import Connection, Destination, TestJob, TestRun
 
 
 class NotFound(LookupError):
@@ -45,3 +45,7 @@ def test_run_list(*, workspace, destination: Destination | None = None) -> Query
 
 def test_run_get(*, workspace, run_id) -> TestRun:
     return _get(TestRun.objects.filter(workspace=workspace), run_id, "Test run")
+
+
+def test_job_get(*, workspace, job_id) -> TestJob:
+    return _get(TestJob.objects.filter(workspace=workspace), job_id, "Test job")

@@ -67,14 +67,27 @@ def destination_config_check(
 
 @transaction.atomic
 def destination_create(
-    *, workspace, actor, via: str, name: str, destination_type: str, config: dict, connection_id=None
+    *,
+    workspace,
+    actor,
+    via: str,
+    name: str,
+    destination_type: str,
+    config: dict,
+    connection_id=None,
+    check_interval_minutes: int | None = None,
 ) -> Destination:
     """`via`: what the change came through (api, admin, cli, …), for the audit history."""
     connection, config, _effective = destination_config_check(
         workspace=workspace, destination_type=destination_type, config=config, connection_id=connection_id
     )
     destination = Destination(
-        workspace=workspace, name=name, destination_type=destination_type, connection=connection, created_by=actor
+        workspace=workspace,
+        name=name,
+        destination_type=destination_type,
+        connection=connection,
+        created_by=actor,
+        check_interval_minutes=check_interval_minutes,
     )
     destination.store_config(config)
     destination.save()
@@ -123,6 +136,8 @@ def destination_update(*, destination: Destination, actor, via: str, data: dict)
 
     if "name" in data:
         destination.name = data["name"]
+    if "check_interval_minutes" in data:  # the scheduled re-test interval (destinations/health.py)
+        destination.check_interval_minutes = data["check_interval_minutes"]
     if type_changed or config_changed or connection_changed:
         destination.destination_type = new_type
         destination.connection = connection

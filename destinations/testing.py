@@ -30,12 +30,14 @@ from django_eventstream import send_event
 
 from connectors.base import FAILED
 from connectors.runner import run_test
+from zeotap_composable.observability import RUNS_INTERRUPTED, bind_test_run, observe_test_run
 
 from .audit import audit_record
 from .config import connector_class_for, effective_config, merge_config
 from .crypto import encrypt_json
 from .errors import BackendUnavailable
-from .models import AuditAction, Destination, DestinationStatus, TestRun, TestRunTrigger
+from .health import destination_status_record
+from .models import AuditAction, Destination, TestRun, TestRunTrigger
 from .oauth import connection_refresh_if_due
 from .representation import destination_as_dict
 from .services import destination_config_check, outbound_policy, rotated_secrets_store, stored_config_digest
@@ -109,6 +111,7 @@ def connection_test_prepare(
     return PreparedTest(test_run, effective)
 
 
+@bind_test_run
 def connection_test_execute(prepared: PreparedTest, *, save_status: bool = True, publish: bool = True) -> TestRun:
     """Run the steps, publish and store each, then the `done` event. Never raises: a run always ends."""
     test_run = prepared.test_run
@@ -170,6 +173,7 @@ def _finish(test_run: TestRun, steps: list[dict], success: bool, started: float,
             steps=steps, success=success, finished_at=now, duration_ms=test_run.duration_ms
         ):
             return False
+        observe_test_run(test_run)
         if test_run.destination_id is None or not save_status or not test_run.config_digest:
             return True  # a new connection, or a test with an override: no stored status to write
         destination = (
@@ -180,10 +184,13 @@ def _finish(test_run: TestRun, steps: list[dict], success: bool, started: float,
         if destination is None or stored_config_digest(destination) != test_run.config_digest:
             return True  # the config changed while the test ran: this result is not about it
         first_failure = next((step for step in steps if step["status"] == FAILED), None)
-        Destination.objects.filter(pk=destination.pk).update(
-            status=DestinationStatus.CONNECTED if success else DestinationStatus.ERROR,
+        destination_status_record(
+            destination_id=destination.pk,
+            locked=destination,
+            success=success,
             status_error="" if success else first_failure["message"],
-            last_tested_at=now,
+            tested_at=now,
+            test_run=test_run,
         )
     return True
 
@@ -258,6 +265,7 @@ def reap_interrupted_runs() -> int:
             ):
                 continue  # it finished meanwhile
             ended += 1
+            RUNS_INTERRUPTED.inc()
             logger.warning("connection test %s was interrupted (its worker stopped)", run.pk)
             done = {
                 "success": False,

@@ -34,9 +34,23 @@ def api_token_touch(token: ApiToken) -> None:
         token.last_used_at = now
 
 
+class DuplicateWorkspaceName(ValueError):
+    """Another workspace already has this name (names select workspaces in commands, so they should differ)."""
+
+    def __init__(self, name: str, existing: list):
+        self.existing = existing
+        super().__init__(f"A workspace named {name!r} already exists ({', '.join(map(str, existing))}).")
+
+
 @transaction.atomic
-def workspace_bootstrap(*, name: str, email: str) -> tuple[Workspace, object, str]:
-    """A workspace with `email` as its admin and a fresh token; creates the user if needed."""
+def workspace_bootstrap(*, name: str, email: str, allow_duplicate_name: bool = False) -> tuple[Workspace, object, str]:
+    """A workspace with `email` as its admin and a fresh token; creates the user if needed.
+
+    Raises DuplicateWorkspaceName when the name is taken, unless `allow_duplicate_name`.
+    """
+    existing = list(Workspace.objects.filter(name=name).values_list("pk", flat=True))
+    if existing and not allow_duplicate_name:
+        raise DuplicateWorkspaceName(name, existing)
     user_model = get_user_model()
     user = user_model.objects.filter(email__iexact=email).first()
     if user is None:

@@ -10,3 +10,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zeotap_composable.settings")
 application = get_asgi_application()
 if settings.DEBUG:
     application = ASGIStaticFilesHandler(application)  # admin CSS/JS in development, as runserver would
+
+from destinations.scheduler import start_embedded_scheduler  # noqa: E402  (needs the app registry loaded)
+
+start_embedded_scheduler()  # the embedded runtime's health checks and notifications (one process ticks)

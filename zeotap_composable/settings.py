@@ -111,6 +111,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "zeotap_composable.observability.observability_middleware",
     "django.middleware.security.SecurityMiddleware",
     # The admin's and API docs' static files, from this process (no separate web server needed).
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -224,7 +225,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["destinations.api.parsers.StrictJSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "destinations.api.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "destinations.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "destinations.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "URL_FORMAT_OVERRIDE": None,
@@ -285,8 +286,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 # django-eventstream: every test run's events are stored, so a watcher can replay a run from its start.
-EVENTSTREAM_STORAGE_CLASS = "destinations.sse.TestRunEventStorage"
-EVENTSTREAM_CHANNELMANAGER_CLASS = "destinations.sse.TestRunChannelManager"
+# Test-job progress channels too (destinations/sse_jobs.py subclasses the test-run storage and manager).
+EVENTSTREAM_STORAGE_CLASS = "destinations.sse_jobs.EventStorage"
+EVENTSTREAM_CHANNELMANAGER_CLASS = "destinations.sse_jobs.ChannelManager"
 
 # Outbound calls made by connectors (see connectors/http.py).
 # Development may reach local receivers and emulators; production reaches public addresses only.
@@ -393,11 +395,59 @@ if REDIS_URL:
         }
     }
 
+# Scheduled health checks and status-change notifications (destinations/health.py, notifications.py).
+# An interval of 0 turns the checks off; workspaces and destinations may override it in the admin.
+HEALTH_CHECK_INTERVAL_MINUTES = env_number("HEALTH_CHECK_INTERVAL_MINUTES", 1440)
+HEALTH_CHECK_JITTER_SECONDS = env_number("HEALTH_CHECK_JITTER_SECONDS", 300, whole=False)
+HEALTH_CHECK_MAX_CONCURRENT_PER_WORKSPACE = env_number("HEALTH_CHECK_MAX_CONCURRENT_PER_WORKSPACE", 4)
+SCHEDULER_TICK_SECONDS = env_number("SCHEDULER_TICK_SECONDS", 15, minimum=0.1, whole=False)
+# The embedded runtime runs the scheduler in one web process (a file lock in .local/ elects it).
+EMBEDDED_SCHEDULER = env_bool("EMBEDDED_SCHEDULER", default=not TESTING)  # tests start their own
+SCHEDULER_LOCK_FILE = os.environ.get("SCHEDULER_LOCK_FILE", str(LOCAL_DIR / "scheduler.lock"))
+# Seconds between delivery attempts of a notification (the Standard Webhooks suggested schedule).
+try:
+    NOTIFICATION_RETRY_SECONDS = [
+        float(item) for item in env_list("NOTIFICATION_RETRY_SECONDS", "5,300,1800,7200,18000,36000")
+    ]
+except ValueError:
+    raise ImproperlyConfigured(
+        "NOTIFICATION_RETRY_SECONDS must be comma-separated seconds, e.g. 5,300,1800 "
+        f"(got {os.environ.get('NOTIFICATION_RETRY_SECONDS')!r})."
+    ) from None
+NOTIFICATION_TIMEOUT_SECONDS = env_number("NOTIFICATION_TIMEOUT_SECONDS", 10, minimum=0.1, whole=False)
+CELERY_BEAT_SCHEDULE["scheduler-tick"] = {
+    "task": "destinations.tasks.scheduler_tick",
+    "schedule": SCHEDULER_TICK_SECONDS,
+    "options": {"expires": SCHEDULER_TICK_SECONDS},
+}
+
+# Operations: /metrics answers only with `Authorization: Bearer $METRICS_TOKEN` (404 while it is unset).
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# LOG_FORMAT=json: one JSON object per line, with request_id and test_run_id.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").strip().lower() or "plain"
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json (got {LOG_FORMAT!r}).")
+
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(test_run_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "filters": {"context": {"()": "zeotap_composable.observability.LogContextFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django_eventstream": {"level": "WARNING"},

@@ -9,10 +9,12 @@ from __future__ import annotations
 import copy
 
 from django.conf import settings
+from django.http import HttpResponse
 from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
-from drf_spectacular.plumbing import get_doc
+from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SCHEMA_KWARGS, SpectacularAPIView
+from rest_framework.response import Response
 
 from connectors.errors import ErrorCode
 from connectors.registry import connector_classes
@@ -111,23 +113,14 @@ class StaffSessionScheme(SessionScheme):
     target_class = "workspaces.authentication.StaffSessionAuthentication"
 
 
-class AutoSchema(SpectacularAutoSchema):
-    """Describes an operation by its own docstrings only: not the base view's, which is about its internals."""
-
-    def get_description(self) -> str:
-        method = getattr(self.view, self.method.lower(), None)
-        own = self.view.__class__.__doc__
-        return get_doc(method) or (get_doc(self.view.__class__) if own else "")
-
-
-def _json_event(event_type: str, data_ref: str) -> dict:
+def _json_event(event_type: str, data_ref: str, *, channel: str = "testrun") -> dict:
     """One SSE event as OpenAPI 3.1 describes an event-stream item: `data` is JSON text of `data_ref`."""
     return {
         "type": "object",
         "required": ["event", "data"],
         "properties": {
             "event": {"const": event_type},
-            "id": {"type": "string", "pattern": r"^testrun-[0-9a-f]{32}:\d+$"},
+            "id": {"type": "string", "pattern": rf"^{channel}-[0-9a-f]{{32}}:\d+$"},
             "data": {
                 "type": "string",
                 "contentMediaType": "application/json",
@@ -179,6 +172,19 @@ DONE_EVENT = {
 }
 
 
+# The test-job progress stream (destinations/api/jobs.py): its own events.
+JOB_STREAMS = {"test_jobs_events"}
+JOB_RESULT_EVENT = {
+    "type": "object",
+    "required": ["job_id", "total", "done", "passed", "failed", "missing", "result"],
+    "properties": {
+        "job_id": {"type": "string", "format": "uuid"},
+        **{name: {"type": "integer", "minimum": 0} for name in ("total", "done", "passed", "failed", "missing")},
+        "result": {"$ref": "#/components/schemas/TestJobResult"},
+    },
+}
+
+
 def sse_event_schemas(result, generator, request, public):
     """drf-spectacular postprocessing hook: each text/event-stream answer described event by event."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
@@ -188,17 +194,56 @@ def sse_event_schemas(result, generator, request, public):
         "description": "One Server-Sent Event of a connection test: `step` per check, then one `done`.",
         "oneOf": [_json_event("step", "TestStepEvent"), _json_event("done", "TestDoneEvent")],
     }
+    schemas["TestJobResultEvent"] = JOB_RESULT_EVENT
+    schemas["TestJobStreamEvent"] = {
+        "description": "One Server-Sent Event of a test job: `result` per destination, then one `done` (the job).",
+        "oneOf": [
+            _json_event("result", "TestJobResultEvent", channel="testjob"),
+            _json_event("done", "TestJob", channel="testjob"),
+        ],
+    }
     for path_item in result.get("paths", {}).values():
         for operation in path_item.values():
             for response in (operation.get("responses") or {}).values() if isinstance(operation, dict) else ():
                 stream = response.get("content", {}).get("text/event-stream")
                 if stream is not None:
-                    # Each event is a TestRunStreamEvent (as SSE-aware tools such as schemathesis read it);
-                    # a generated client without SSE support reads the whole stream as one string.
+                    events = (
+                        "TestJobStreamEvent" if operation.get("operationId") in JOB_STREAMS else "TestRunStreamEvent"
+                    )
+                    # Each event is one of these (as SSE-aware tools such as schemathesis read it); a generated
+                    # client without SSE support reads the whole stream as one string.
                     stream["schema"] = {
                         "anyOf": [
-                            {"$ref": "#/components/schemas/TestRunStreamEvent"},
+                            {"$ref": f"#/components/schemas/{events}"},
                             {"type": "string", "description": "The whole stream as text, read to its end."},
                         ]
                     }
     return result
+
+
+class CachedSpectacularAPIView(SpectacularAPIView):
+    """/api/schema/ generated and rendered once per format and query, not on every request (it is static
+    for a deployment: generating it cost ~55 ms of CPU per request)."""
+
+    _cache: dict = {}
+
+    @extend_schema(**SCHEMA_KWARGS)  # as the parent's (it documents itself only if SERVE_INCLUDE_SCHEMA)
+    def get(self, request, *args, **kwargs):
+        key = self._cache_key(request)
+        cached = self._cache.get(key)
+        if cached is None:
+            return super().get(request, *args, **kwargs)
+        content, headers = cached
+        return HttpResponse(content, headers=headers)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if isinstance(response, Response) and response.status_code == 200:
+            response.render()
+            headers = {name: response[name] for name in ("Content-Type", "Content-Disposition")}
+            self._cache[self._cache_key(request)] = (response.content, headers)
+        return response
+
+    def _cache_key(self, request) -> tuple:
+        media_type = self.perform_content_negotiation(request, force=True)[1]
+        return (media_type, request.GET.get("lang"), request.GET.get("version"))

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import oauth_views, views
+from . import jobs, oauth_views, views
 
 workspace = "api/v1/workspaces/<uuid:workspace_id>"
 
@@ -8,6 +8,13 @@ urlpatterns = [
     path("api/v1/destination-types", views.DestinationTypesView.as_view(), name="destination-types"),
     path(f"{workspace}/destinations", views.DestinationListView.as_view(), name="destination-list"),
     path(f"{workspace}/destinations/test", views.DestinationTestNewView.as_view(), name="destination-test-new"),
+    path(f"{workspace}/destinations/test-jobs", jobs.TestJobListView.as_view(), name="test-job-list"),
+    path(f"{workspace}/destinations/test-jobs/<uuid:job_id>", jobs.TestJobDetailView.as_view(), name="test-job-detail"),
+    path(
+        f"{workspace}/destinations/test-jobs/<uuid:job_id>/events",
+        jobs.TestJobEventsView.as_view(),
+        name="test-job-events",
+    ),
     path(
         f"{workspace}/destinations/test-runs/<uuid:run_id>", views.TestRunDetailView.as_view(), name="test-run-detail"
     ),

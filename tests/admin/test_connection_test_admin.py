@@ -1,4 +1,4 @@
-"""The admin's Test connection page and its SSE endpoint, and the Test selected destinations action.
+"""The admin's Test connection page and its SSE endpoint (the bulk action: tests/sched/test_admin_checks.py).
 
 The runs execute on worker threads with their own database connections, hence transactional tests.
 """
@@ -13,8 +13,6 @@ from tests.factories import DestinationFactory
 from tests.sse import read_stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-LIST_URL = "/admin/destinations/destination/"
 
 
 def hook(receiver, key=API_KEY, **kwargs):
@@ -153,21 +151,3 @@ def test_invalid_stored_config_is_reported_not_run(staff, receiver):
     assert response.redirect_chain[-1][0] == change_url(destination)
     assert any("config.url" in m for m in messages_of(response))
     assert not TestRun.objects.exists()
-
-
-def test_action_tests_the_selected_and_reports(staff, staff_user, receiver):
-    good = hook(receiver, name="Good hook")
-    bad = hook(receiver, key="nope", name="Bad hook")
-    untouched = hook(receiver, name="Not selected")
-    response = staff.post(
-        LIST_URL, {"action": "test_selected", "_selected_action": [str(good.pk), str(bad.pk)]}, follow=True
-    )
-    msgs = messages_of(response)
-    assert "1 passed their connection test." in msgs
-    assert "1 failed: Bad hook (delivery: auth_invalid)." in msgs
-    statuses = dict(Destination.objects.values_list("name", "status"))
-    assert statuses == {"Good hook": "connected", "Bad hook": "error", "Not selected": "pending"}
-    runs = TestRun.objects.all()
-    assert {r.destination_id for r in runs} == {good.pk, bad.pk}
-    assert {(r.trigger, r.actor_id) for r in runs} == {("admin", staff_user.pk)}
-    assert untouched.test_runs.count() == 0

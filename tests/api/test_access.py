@@ -81,6 +81,9 @@ ISOLATION_CASES = [
     (f"{W}/destinations/test", ["post"]),
     (f"{W}/destinations/test-runs/<uuid:run_id>", ["get"]),
     (f"{W}/destinations/test-runs/<uuid:run_id>/events", ["get"]),
+    (f"{W}/destinations/test-jobs", ["post"]),
+    (f"{W}/destinations/test-jobs/<uuid:job_id>", ["get"]),
+    (f"{W}/destinations/test-jobs/<uuid:job_id>/events", ["get"]),
     (f"{W}/destinations/<uuid:destination_id>", ["get", "put", "patch", "delete"]),
     (f"{W}/destinations/<uuid:destination_id>/test", ["post"]),
     (f"{W}/destinations/<uuid:destination_id>/fields", ["get"]),
@@ -97,17 +100,19 @@ ISOLATION_CASES = [
 @pytest.mark.parametrize(("pattern", "methods"), ISOLATION_CASES)
 def test_other_workspaces_ids_are_404_everywhere(api, other_api, pattern, methods):
     """api's token against other_api's workspace and objects: every method answers 404, nothing changes."""
-    from destinations.models import TestRun
+    from destinations.models import TestJob, TestRun
 
     theirs = other_api.workspace
     destination = DestinationFactory(workspace=theirs)
     connection = ConnectionFactory(workspace=theirs)
     run = TestRun.objects.create(workspace=theirs, destination=destination, destination_type="webhook")
+    job = TestJob.objects.create(workspace=theirs, trigger="api")
     path = "/" + (
         pattern.replace("<uuid:workspace_id>", str(theirs.pk))
         .replace("<uuid:destination_id>", str(destination.pk))
         .replace("<uuid:connection_id>", str(connection.pk))
         .replace("<uuid:run_id>", str(run.pk))
+        .replace("<uuid:job_id>", str(job.pk))
         .replace("<str:destination_type>", "salesforce")
     )
     api.client.credentials(HTTP_AUTHORIZATION=f"Bearer {api.token}", HTTP_X_WORKSPACE_ID=str(theirs.pk))

@@ -6,6 +6,7 @@ The tests run on worker threads with their own database connections, hence trans
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -106,7 +107,7 @@ def test_all_pass_exits_0_with_a_summary(receiver):
     out, _err, code = run("--all")
     assert code == 0
     assert "Tested 2 of 2 destinations" in out
-    assert "passed      2" in out and "failed      0" in out
+    assert re.search(r"^passed +2$", out, re.M) and re.search(r"^failed +0$", out, re.M)
     for destination in (first, second):
         destination.refresh_from_db()
         assert destination.status == DestinationStatus.CONNECTED and destination.last_tested_at
@@ -119,8 +120,8 @@ def test_a_failure_exits_1_and_is_summarised_by_step(receiver):
     out, err, code = run("--all")
     assert code == 1
     assert "1 of 2 destinations failed" in err
-    assert "failed      1" in out
-    assert "webhook  delivery          1" in out  # by failing step
+    assert re.search(r"^failed +1$", out, re.M)
+    assert re.search(r"^webhook +delivery +1$", out, re.M)  # by failing step
     assert "Bad one" in out and str(bad.pk) in out and "auth_invalid" in out
     bad.refresh_from_db()
     assert bad.status == DestinationStatus.ERROR and bad.status_error
@@ -172,9 +173,9 @@ def test_progress_bar_only_on_a_terminal(receiver):
     hook(receiver)
     err = TTY()
     call_command("test_destinations", "--all", stdout=io.StringIO(), stderr=err)
-    assert "\r[" in err.getvalue() and "1/1" in err.getvalue()
+    assert "1/1" in err.getvalue() and "ETA" in err.getvalue() and "/s" in err.getvalue()
     _out, plain_err, _ = run("--all")
-    assert "\r[" not in plain_err
+    assert "ETA" not in plain_err
 
 
 def test_nothing_matching_exits_0():

@@ -9,18 +9,27 @@ import argparse
 import contextlib
 import json
 import signal
+import sys
 import threading
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
 
-from destinations import bulk
+from destinations import bulk, jobs
 from destinations.errors import InvalidInput
 from destinations.models import DestinationStatus, TestRunTrigger
+from workspaces.models import Workspace
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-BAR_WIDTH = 30
+# Below this many columns the failed destinations are listed one block each instead of as a table.
+WIDE_TABLE = 110
 
 
 @contextlib.contextmanager
@@ -54,6 +63,7 @@ def positive_int(value: str) -> int:
 
 
 class Command(BaseCommand):
+    progress: Progress | None = None
     help = (
         "Test the connections of many destinations at once, with the same service (and TestRun history) as "
         "the API. Choose them with --workspace, --type, --status and --id (each repeatable, combined with AND) "
@@ -106,17 +116,36 @@ class Command(BaseCommand):
             action="store_true",
             help="Test without saving the destinations' statuses (the test history is kept).",
         )
+        parser.add_argument(
+            "--enqueue",
+            action="store_true",
+            help="Do not wait: record a background test job per workspace (run by the workers, or by the "
+            "running server's scheduler in the embedded runtime) and print the job ids.",
+        )
 
-    def handle(self, *args, workspace, types, statuses, ids, select_all, concurrency, as_json, dry_run, **options):
+    def execute(self, *args, **options):
+        """Keep the raw streams: rich writes the progress bar and tables to them directly."""
+        self.raw_stdout = options.get("stdout") or sys.stdout
+        self.raw_stderr = options.get("stderr") or sys.stderr
+        return super().execute(*args, **options)
+
+    def handle(
+        self, *args, workspace, types, statuses, ids, select_all, concurrency, as_json, dry_run, enqueue, **options
+    ):
         try:
             destinations = bulk.destinations_select(
                 workspaces=workspace, types=types, statuses=statuses, ids=ids, select_all=select_all
             )
         except InvalidInput as exc:
             raise CommandError(self._usage_message(exc), returncode=EXIT_USAGE) from None
+        if enqueue:
+            if dry_run:
+                raise CommandError("--dry-run cannot be combined with --enqueue.", returncode=EXIT_USAGE)
+            self._enqueue(destinations, concurrency=concurrency, as_json=as_json)
+            return
 
         self.as_json = as_json
-        self.progress = self.stderr.isatty()
+        self.progress = _progress(Console(file=self.raw_stderr)) if self.raw_stderr.isatty() else None
         pool = bulk.database_pool_size()
         if pool is not None and concurrency > pool:
             self._err(
@@ -124,8 +153,11 @@ class Command(BaseCommand):
                 "(DB_POOL_MAX_SIZE); some tests will wait for a connection.",
                 self.style.WARNING,
             )
-        summary_out = self.stderr if as_json else self.stdout
+        summary_out = self.raw_stderr if as_json else self.raw_stdout
         stop = threading.Event()
+        if self.progress is not None:
+            self.task = self.progress.add_task("passed 0  failed 0", total=destinations.count())
+            self.progress.start()
         try:
             with _ctrl_c_stops(stop):
                 report = bulk.bulk_test(
@@ -179,100 +211,140 @@ class Command(BaseCommand):
         if self.as_json:
             self.stdout.write(json.dumps(result.as_dict()))
             self.stdout.flush()
-        if self.progress:
-            self._draw_progress(report)
+        if self.progress is not None:
+            self.progress.update(
+                self.task,
+                completed=report.done,
+                description=f"passed {len(report.passed)}  failed {len(report.failed)}",
+            )
 
     def _on_stopping(self, running: int) -> None:
-        self._clear_progress()
         self._err(
             f"Stopping: no new tests start; waiting for the {running} running to finish and save "
             "(Ctrl-C again to abandon them).",
             self.style.WARNING,
         )
 
-    def _draw_progress(self, report: bulk.BulkReport) -> None:
-        done, total = report.done, max(report.total, 1)
-        filled = int(BAR_WIDTH * done / total)
-        bar = "#" * filled + "-" * (BAR_WIDTH - filled)
-        line = f"\r[{bar}] {done}/{report.total}  passed {len(report.passed)}  failed {len(report.failed)}"
-        self._err(line, ending="")
-        self.stderr.flush()
-
     def _clear_progress(self) -> None:
-        if self.progress:
-            self._err("\r\033[K", ending="")
-            self.stderr.flush()
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
 
     def _err(self, text: str, style_func=None, ending=None) -> None:
         """stderr without Django's default red: progress and the --json summary are not errors."""
+        if self.progress is not None:
+            self.progress.console.print(Text(text))  # above the live bar, which stays on its own line
+            return
         self.stderr.write(text, style_func=style_func or _plain, ending=ending)
 
     def _write_summary(self, report: bulk.BulkReport, out, *, dry_run: bool) -> None:
-        if out is self.stderr:
-            out = _Plain(self.stderr)
+        """Plain text tables sized to the terminal (or to COLUMNS, or 80 columns when piped)."""
+        console = Console(file=out, highlight=False, soft_wrap=False)
         seconds = report.wall_ms / 1000
         mode = " (dry run: statuses not saved)" if dry_run else ""
-        out.write(
-            f"Tested {len(report.results)} of {report.total} destinations in {seconds:.1f}s at concurrency "
-            f"{report.concurrency}{mode}."
+        console.print(
+            Text(
+                f"Tested {len(report.results)} of {report.total} destinations in {seconds:.1f}s at concurrency "
+                f"{report.concurrency}{mode}."
+            )
         )
         if report.total == 0:
-            out.write("No destination matches.")
+            console.print("No destination matches.")
             return
         rows = [("passed", len(report.passed)), ("failed", len(report.failed))]
         if report.missing:
             rows.append(("deleted before testing", len(report.missing)))
         if report.not_run:
             rows.append(("not run (interrupted)", report.not_run))
-        out.write(_table(("Result", "Count"), rows))
+        console.print(_table(("Result", "Count"), rows))
         if report.failed:
-            out.write("")
-            out.write(_table(("Type", "Failing step", "Count"), report.failures_by_step()))
-            out.write("")
-            out.write(
-                _table(
-                    ("Failed destination", "Id", "Type", "Step", "Error", "Message"),
-                    [
-                        (
-                            r.name,
-                            r.id,
-                            r.destination_type,
-                            r.failed_step or "",
-                            r.error_code or "",
-                            _clip(r.message, 80),
-                        )
-                        for r in sorted(report.failed, key=lambda r: (r.destination_type, r.failed_step or "", r.name))
-                    ],
-                )
+            console.print(_table(("Type", "Failing step", "Count"), report.failures_by_step()))
+            failed = sorted(report.failed, key=lambda r: (r.destination_type, r.failed_step or "", r.name))
+            if console.width >= WIDE_TABLE:
+                rows = [(r.name, r.id, r.destination_type, r.failed_step, r.error_code, r.message) for r in failed]
+                console.print(_table(("Failed destination", "Id", "Type", "Step", "Error", "Message"), rows))
+                return
+            console.print(Text("Failed destinations", style="bold"))
+            for r in failed:  # narrow: one block each, wrapped to the width
+                console.print(Text(f"{r.name}  {r.id}"))
+                console.print(Text(f"  {r.destination_type} · {r.failed_step or '?'} · {r.error_code or 'error'}"))
+                console.print(Text(f"  {r.message}"))
+
+    def _enqueue(self, destinations, *, concurrency: int, as_json: bool) -> None:
+        """One job per workspace among the chosen destinations; prints each job's id and where to follow it."""
+        by_workspace: dict = {}
+        for pk, workspace_id in destinations.order_by().values_list("pk", "workspace_id"):
+            by_workspace.setdefault(workspace_id, []).append(pk)
+        if not by_workspace:
+            self.stdout.write("No destination matches.")
+            return
+        distributed = settings.CONNECTION_TEST_RUNTIME == "distributed"
+        for workspace in Workspace.objects.filter(pk__in=by_workspace).order_by("name", "pk"):
+            job = jobs.test_job_create(
+                workspace=workspace,
+                actor=None,
+                trigger=TestRunTrigger.CLI,
+                ids=by_workspace[workspace.pk],
+                concurrency=concurrency,
             )
+            if distributed:
+                jobs.test_job_submit(job)  # else the running server's scheduler starts it at its next tick
+            path = f"/api/v1/workspaces/{workspace.pk}/destinations/test-jobs/{job.pk}"
+            if as_json:
+                self.stdout.write(
+                    json.dumps(
+                        {"job_id": str(job.pk), "workspace_id": str(workspace.pk), "total": job.total, "url": path}
+                    )
+                )
+            else:
+                self.stdout.write(
+                    f"Enqueued job {job.pk}: {job.total} destinations of workspace {workspace}. GET {path}"
+                )
+        if not distributed:
+            self._err(
+                "Embedded runtime: the running server (make run) starts the jobs within "
+                f"{settings.SCHEDULER_TICK_SECONDS:g}s."
+            )
+
+
+class _RateColumn(ProgressColumn):
+    """Tests finished per second."""
+
+    def render(self, task) -> Text:
+        return Text("-- /s" if task.speed is None else f"{task.speed:.1f}/s")
+
+
+def _progress(console: Console) -> Progress:
+    """A bar with counts, rate and ETA on stderr; it never mixes with --json lines, which go to stdout."""
+    return Progress(
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        _RateColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
 
 
 def _plain(text: str) -> str:
     return text
 
 
-class _Plain:
-    """An output wrapper's write() without its style."""
-
-    def __init__(self, wrapper):
-        self.wrapper = wrapper
-
-    def write(self, text: str = "", ending=None) -> None:
-        self.wrapper.write(text, style_func=_plain, ending=ending)
-
-
-def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _table(header: tuple, rows: list[tuple]) -> str:
-    cells = [tuple(str(c) for c in header), *(tuple(str(c) for c in row) for row in rows)]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-
-    def line(row):
-        return "  ".join(
-            cell.rjust(width) if cell.isdigit() else cell.ljust(width) for cell, width in zip(row, widths, strict=True)
-        ).rstrip()
-
-    return "\n".join([line(cells[0]), "  ".join("-" * w for w in widths), *(line(row) for row in cells[1:])])
+def _table(header: tuple, rows: list[tuple], *, whole: tuple = ("Id", "Count")) -> Table:
+    """A borderless table that fits the console's width: columns fold onto more lines, except those in
+    `whole` (ids, counts), which stay on one line so they can be copied."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, highlight=False)
+    for name in header:
+        table.add_column(
+            name,
+            justify="right" if name == "Count" else "left",
+            no_wrap=name in whole,
+            overflow="ellipsis" if name in whole else "fold",
+        )
+    for row in rows:
+        table.add_row(*("" if cell is None else str(cell) for cell in row))
+    return table

@@ -22,7 +22,9 @@ class Command(BaseCommand):
             raise CommandError("demo_workspace is for development (DJANGO_DEBUG=true) only.")
         credentials = self._load()
         if credentials is None:
-            workspace, user, token = workspace_bootstrap(name="Demo workspace", email="demo@example.com")
+            workspace, user, token = workspace_bootstrap(
+                name="Demo workspace", email="demo@example.com", allow_duplicate_name=True
+            )
             credentials = {"workspace_id": str(workspace.pk), "user_id": str(user.pk), "token": token}
             settings.LOCAL_DIR.mkdir(exist_ok=True)
             CREDENTIALS_FILE.write_text(json.dumps(credentials))

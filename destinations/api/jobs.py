@@ -1,0 +1,140 @@
+"""Bulk-test jobs over the API: create (202), progress and per-destination results, progress as SSE."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from .. import jobs, selectors
+from ..bulk import DEFAULT_CONCURRENCY
+from ..models import DestinationStatus, TestJobState, TestRunTrigger
+from ..sse_jobs import job_events_response
+from .base import JSONErrorsNegotiation, WorkspaceScopedView
+from .serializers import StrictInputSerializer
+from .views import ERRORS, WORKSPACE_HEADER_PARAM
+
+MAX_CONCURRENCY = 64
+
+
+class TestJobCreateSerializer(StrictInputSerializer):
+    """The `test_destinations` command's selectors; the criteria combine with AND, each value list with OR."""
+
+    types = serializers.ListField(child=serializers.CharField(max_length=40), required=False, default=list)
+    statuses = serializers.ListField(
+        child=serializers.ChoiceField(choices=DestinationStatus.choices), required=False, default=list
+    )
+    ids = serializers.ListField(child=serializers.UUIDField(), required=False, default=list)
+    all = serializers.BooleanField(required=False, default=False, help_text="Every destination of the workspace.")
+    concurrency = serializers.IntegerField(
+        min_value=1, max_value=MAX_CONCURRENCY, required=False, default=DEFAULT_CONCURRENCY
+    )
+
+
+class TestJobResultSerializer(serializers.Serializer):
+    destination_id = serializers.UUIDField(allow_null=True)
+    name = serializers.CharField()
+    destination_type = serializers.CharField()
+    state = serializers.ChoiceField(choices=["queued", "passed", "failed", "missing"])
+    failed_step = serializers.CharField(allow_null=True)
+    error_code = serializers.CharField(allow_null=True)
+    message = serializers.CharField(allow_blank=True)
+    duration_ms = serializers.IntegerField(allow_null=True)
+    test_run_id = serializers.UUIDField(allow_null=True)
+
+
+class TestJobSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    workspace_id = serializers.UUIDField()
+    state = serializers.ChoiceField(choices=TestJobState.choices)
+    trigger = serializers.CharField()
+    selection = serializers.DictField()
+    concurrency = serializers.IntegerField()
+    total = serializers.IntegerField()
+    done = serializers.IntegerField()
+    passed = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    missing = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    results = TestJobResultSerializer(many=True)
+
+
+JOB_SSE_DESCRIPTION = (
+    "A `text/event-stream` of the job's progress: one `result` event per destination as it finishes "
+    "(`job_id`, `total`, `done`, `passed`, `failed`, `missing`, `result`), then one `done` event (the job "
+    "without its results). Ids are `testjob-<job>:<n>`; reconnect with `Last-Event-ID` to get the rest."
+)
+
+
+def _job_location(request, workspace_id, job_id) -> str:
+    return request.build_absolute_uri(f"/api/v1/workspaces/{workspace_id}/destinations/test-jobs/{job_id}")
+
+
+@extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])
+class TestJobListView(WorkspaceScopedView):
+    @extend_schema(
+        operation_id="test_jobs_create",
+        summary="Test many destinations in the background; answers 202 with the job",
+        request=TestJobCreateSerializer,
+        responses={202: TestJobSerializer, **ERRORS},
+    )
+    def post(self, request, workspace_id):
+        serializer = TestJobCreateSerializer(data=request.data or {})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        job = jobs.test_job_create(
+            workspace=self.workspace,
+            actor=request.user,
+            trigger=TestRunTrigger.API,
+            types=data["types"],
+            statuses=data["statuses"],
+            ids=data["ids"],
+            select_all=data["all"],
+            concurrency=data["concurrency"],
+            field_names=jobs.API_FIELDS,
+        )
+        jobs.test_job_submit(job)
+        return Response(
+            TestJobSerializer(jobs.test_job_as_dict(job)).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": _job_location(request, workspace_id, job.pk)},
+        )
+
+
+@extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])
+class TestJobDetailView(WorkspaceScopedView):
+    @extend_schema(operation_id="test_jobs_retrieve", responses={200: TestJobSerializer, **ERRORS})
+    def get(self, request, workspace_id, job_id):
+        job = selectors.test_job_get(workspace=self.workspace, job_id=job_id)
+        return Response(TestJobSerializer(jobs.test_job_as_dict(job)).data)
+
+
+@extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])
+class TestJobEventsView(WorkspaceScopedView):
+    content_negotiation_class = JSONErrorsNegotiation
+
+    @extend_schema(
+        operation_id="test_jobs_events",
+        summary="A job's progress as Server-Sent Events, replayed from the start (or after Last-Event-ID)",
+        parameters=[OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER, required=False)],
+        responses={
+            (200, "text/event-stream"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description=JOB_SSE_DESCRIPTION,
+                examples=[
+                    OpenApiExample(
+                        "stream",
+                        'event: result\nid: testjob-7a1e…:1\ndata: {"job_id":"7a1e…","total":2,"done":1,…}\n\n'
+                        'event: done\nid: testjob-7a1e…:3\ndata: {"id":"7a1e…","state":"done",…}\n\n',
+                    )
+                ],
+            ),
+            **ERRORS,
+        },
+    )
+    def get(self, request, workspace_id, job_id):
+        job = selectors.test_job_get(workspace=self.workspace, job_id=job_id)
+        return job_events_response(request, job)

@@ -1,0 +1,239 @@
+"""Bulk connection tests as background jobs: the API's test-jobs, the admin action and `test_destinations --enqueue`.
+
+A job records the destinations chosen (with the bulk command's selectors, destinations/bulk.py) as items,
+then runs them through `bulk.bulk_test` (the same service, TestRun history and status updates as every
+other test; the runs have the trigger `job`). Each result is saved on its item and published on the job's
+SSE channel (`result` events, then `done`). The runner is a thread of this process in the embedded runtime
+and a Celery task on a worker in the distributed one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+from functools import cache
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+from django_eventstream import send_event
+
+from . import bulk
+from .errors import InvalidInput
+from .models import TestJob, TestJobItem, TestJobItemState, TestJobState, TestRunTrigger
+
+logger = logging.getLogger(__name__)
+
+QUEUED_JOB_GRACE = timedelta(minutes=5)
+# The bulk selector's criteria, as the job API names them.
+API_FIELDS = {"type": "types", "status": "statuses", "id": "ids", "selection": "all", "concurrency": "concurrency"}
+
+
+def test_job_create(
+    *,
+    workspace,
+    actor,
+    trigger: str,
+    types=(),
+    statuses=(),
+    ids=(),
+    select_all: bool = False,
+    concurrency: int = bulk.DEFAULT_CONCURRENCY,
+    field_names: dict | None = None,
+) -> TestJob:
+    """Record a job for the workspace's destinations matching the selectors (InvalidInput names a bad one).
+
+    `field_names` renames the selector keys in errors (the API's body fields; the command keeps its flags).
+    """
+    try:
+        if concurrency < 1:
+            raise InvalidInput({"concurrency": ["Must be at least 1."]})
+        chosen = bulk.destinations_select(
+            workspace=workspace,
+            types=types,
+            statuses=statuses,
+            ids=[str(value) for value in ids],
+            select_all=select_all,
+        )
+    except InvalidInput as exc:
+        if field_names is None:
+            raise
+        raise InvalidInput({field_names.get(key, key): messages for key, messages in exc.errors.items()}) from None
+    rows = list(chosen.values_list("pk", "name", "destination_type"))
+    with transaction.atomic():
+        job = TestJob.objects.create(
+            workspace=workspace,
+            actor=actor,
+            trigger=trigger,
+            selection={
+                "types": list(types),
+                "statuses": list(statuses),
+                "ids": [str(value) for value in ids],
+                "all": select_all,
+            },
+            total=len(rows),
+            concurrency=concurrency,
+        )
+        TestJobItem.objects.bulk_create(
+            TestJobItem(job=job, position=n, destination_id=pk, destination_name=name, destination_type=kind)
+            for n, (pk, name, kind) in enumerate(rows)
+        )
+    return job
+
+
+def test_job_submit(job: TestJob) -> None:
+    """Hand the job to the runtime: a Celery task when distributed, a thread of this process when embedded.
+
+    A broker that is down does not lose the job: it stays queued in the database until a tick starts it.
+    """
+    if settings.CONNECTION_TEST_RUNTIME == "distributed":
+        from kombu.exceptions import OperationalError
+
+        from .tasks import run_test_job
+
+        try:
+            run_test_job.delay(str(job.pk))
+        except OperationalError:
+            # The job is recorded: the scheduler starts it once the broker is back (test_jobs_start_queued).
+            logger.warning("test job %s stays queued: the broker is unavailable", job.pk)
+        return
+    _job_executor().submit(_run_in_thread, job.pk)
+
+
+@cache
+def _job_executor():
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="test-job")
+
+
+def _run_in_thread(job_id) -> None:
+    close_old_connections()
+    try:
+        test_job_run(job_id=job_id)
+    finally:
+        connection.close()
+
+
+def test_jobs_start_queued() -> int:
+    """Start jobs nobody started: those recorded by `test_destinations --enqueue` in the embedded runtime, and
+    in the distributed one any whose task message was lost (queued for longer than QUEUED_JOB_GRACE)."""
+    queued = TestJob.objects.filter(state=TestJobState.QUEUED)
+    if settings.CONNECTION_TEST_RUNTIME == "distributed":
+        queued = queued.filter(created_at__lt=timezone.now() - QUEUED_JOB_GRACE)
+    started = 0
+    for job in queued.order_by("created_at")[:20]:
+        test_job_submit(job)
+        started += 1
+    return started
+
+
+def test_job_run(*, job_id, stop: threading.Event | None = None) -> TestJob:
+    """Run a queued job to the end (idempotent: a job already started is left to its runner)."""
+    if not TestJob.objects.filter(pk=job_id, state=TestJobState.QUEUED).update(
+        state=TestJobState.RUNNING, started_at=timezone.now()
+    ):
+        return TestJob.objects.get(pk=job_id)
+    job = TestJob.objects.get(pk=job_id)
+    items = {item.destination_id: item for item in job.items.all() if item.destination_id is not None}
+    # An item whose destination was deleted since the job was created has no destination left to test.
+    TestJobItem.objects.filter(job=job, destination__isnull=True).update(
+        state=TestJobItemState.MISSING, finished_at=timezone.now()
+    )
+
+    def on_result(result: bulk.DestinationResult, _report) -> None:
+        item = items[result.id]
+        item.state = TestJobItemState.PASSED if result.success else TestJobItemState.FAILED
+        item.failed_step = result.failed_step or ""
+        item.error_code = result.error_code or ""
+        item.message = result.message
+        item.duration_ms = result.duration_ms
+        item.test_run_id = result.test_run_id
+        item.finished_at = timezone.now()
+        item.save(
+            update_fields=[
+                "state",
+                "failed_step",
+                "error_code",
+                "message",
+                "duration_ms",
+                "test_run_id",
+                "finished_at",
+            ]
+        )
+        send_event(job.channel, "result", {**test_job_counts(job), "result": test_job_item_as_dict(item)})
+
+    try:
+        report = bulk.bulk_test(
+            list(items),
+            actor=job.actor,
+            trigger=TestRunTrigger.JOB,
+            concurrency=job.concurrency,
+            on_result=on_result,
+            stop=stop,
+        )
+        if report.missing:
+            TestJobItem.objects.filter(job=job, destination_id__in=report.missing).update(
+                state=TestJobItemState.MISSING, finished_at=timezone.now()
+            )
+    finally:
+        TestJob.objects.filter(pk=job.pk).update(state=TestJobState.DONE, finished_at=timezone.now())
+        job.refresh_from_db()
+        send_event(job.channel, "done", test_job_as_dict(job, results=False))
+    return job
+
+
+# --- reads ---------------------------------------------------------------------------------------
+
+
+def test_job_counts(job: TestJob) -> dict:
+    counts = TestJobItem.objects.filter(job=job).aggregate(
+        passed=Count("pk", filter=Q(state=TestJobItemState.PASSED)),
+        failed=Count("pk", filter=Q(state=TestJobItemState.FAILED)),
+        missing=Count("pk", filter=Q(state=TestJobItemState.MISSING)),
+    )
+    done = counts["passed"] + counts["failed"] + counts["missing"]
+    return {"job_id": str(job.pk), "total": job.total, "done": done, **counts}
+
+
+def test_job_item_as_dict(item: TestJobItem) -> dict:
+    return {
+        "destination_id": str(item.destination_id) if item.destination_id else None,
+        "name": item.destination_name,
+        "destination_type": item.destination_type,
+        "state": item.state,
+        "failed_step": item.failed_step or None,
+        "error_code": item.error_code or None,
+        "message": item.message,
+        "duration_ms": item.duration_ms,
+        "test_run_id": str(item.test_run_id) if item.test_run_id else None,
+    }
+
+
+def test_job_as_dict(job: TestJob, *, results: bool = True) -> dict:
+    counts = test_job_counts(job)
+    body = {
+        "id": str(job.pk),
+        "workspace_id": str(job.workspace_id),
+        "state": job.state,
+        "trigger": job.trigger,
+        "selection": job.selection,
+        "concurrency": job.concurrency,
+        "total": job.total,
+        "done": counts["done"],
+        "passed": counts["passed"],
+        "failed": counts["failed"],
+        "missing": counts["missing"],
+        "created_at": _iso(job.created_at),
+        "started_at": _iso(job.started_at),
+        "finished_at": _iso(job.finished_at),
+    }
+    if results:
+        body["results"] = [test_job_item_as_dict(item) for item in job.items.all()]
+    return body
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
