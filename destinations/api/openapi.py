@@ -246,4 +246,5 @@ class CachedSpectacularAPIView(SpectacularAPIView):
 
     def _cache_key(self, request) -> tuple:
         media_type = self.perform_content_negotiation(request, force=True)[1]
-        return (media_type, request.GET.get("lang"), request.GET.get("version"))
+        # the host too: `servers` names the host that was asked
+        return (media_type, request.get_host(), request.GET.get("lang"), request.GET.get("version"))

@@ -203,9 +203,25 @@ def _calls(server, api, workspace_id, receiver, operations):
     run = call("test_run_retrieve", 200, workspace_id=workspace_id, run_id=run_id).parsed
     assert str(run.id) == run_id and run.success is True
     runs = call("destinations_test_runs", 200, workspace_id=workspace_id, destination_id=destination.id).parsed
-    assert [str(r.id) for r in runs] == [run_id]
+    assert [str(r.id) for r in runs] == [run_id]  # (before the job below adds its own)
+    job = call(
+        "test_jobs_create",
+        202,
+        workspace_id=workspace_id,
+        body=models.TestJobCreateRequest.from_dict({"ids": [str(destination.id)]}),
+    ).parsed
+    job_events = call("test_jobs_events", 200, workspace_id=workspace_id, job_id=job.id)  # to its `done`
+    assert parse(job_events.content.decode())[-1].type == "done"
+    finished = call("test_jobs_retrieve", 200, workspace_id=workspace_id, job_id=job.id).parsed
+    assert finished.total == 1 and finished.passed == 1
     history = call("destinations_history", 200, workspace_id=workspace_id, destination_id=destination.id).parsed
-    assert [e.action.value for e in history] == ["test", "update", "update", "create"]
+    assert [(e.action.value, e.via.value) for e in history] == [
+        ("test", "job"),
+        ("test", "api"),
+        ("update", "api"),
+        ("update", "api"),
+        ("create", "api"),
+    ]
 
     # OAuth: a workspace's own app, an authorisation URL; a connection made without OAuth has nothing to renew
     app = call(
