@@ -32,19 +32,16 @@ CHECKS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def live(django_db_setup, django_db_blocker):
-    """A workspace, an admin token and a server, for the whole module (removed afterwards)."""
-    from workspaces.models import Workspace
+@pytest.fixture
+def live(transactional_db):
+    """A workspace, an admin token and a live server on the test database."""
     from workspaces.services import workspace_bootstrap
 
-    with django_db_blocker.unblock(), override_settings(API_RATE_LIMITS={}), LiveServer() as server:
-        workspace, user, token = workspace_bootstrap(name="Schemathesis", email="st@example.com")
+    with override_settings(API_RATE_LIMITS={}), LiveServer() as server:
+        workspace, _user, token = workspace_bootstrap(name="Schemathesis", email="st@example.com")
         server.auth = {"Authorization": f"Bearer {token}", "X-Workspace-ID": str(workspace.pk)}
         server.workspace_id = str(workspace.pk)
         yield server
-        Workspace.objects.filter(pk=workspace.pk).delete()
-        user.delete()
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
