@@ -41,8 +41,7 @@ from .config import connector_class_for
 from .errors import InvalidInput, VendorFailure
 from .models import AuditAction, AuditVia, Connection, Destination, DestinationStatus, OAuthState
 from .models import OAuthApp as WorkspaceOAuthApp
-from .selectors import NotFound, connection_get
-from .services import outbound_policy
+from .services import outbound_policy, resolve_connection
 
 logger = logging.getLogger(__name__)
 
@@ -145,17 +144,8 @@ def oauth_authorize(
 ) -> dict:
     """Start an authorisation; `trusted_redirect` is for the admin's own landing page (not user-supplied)."""
     provider = oauth_provider(destination_type, field_name="type")
-    connection = None
-    if connection_id is not None:
-        try:
-            connection = connection_get(workspace=workspace, connection_id=connection_id)
-        except NotFound:
-            raise InvalidInput({"connection_id": ["No connection with this id in this workspace."]}) from None
-        if connection.destination_type != destination_type:
-            raise InvalidInput(
-                {"connection_id": [f"This connection is for {connection.destination_type} destinations."]}
-            )
-    elif not name:
+    connection = resolve_connection(workspace=workspace, connection_id=connection_id, destination_type=destination_type)
+    if connection is None and not name:
         raise InvalidInput({"name": ["Required unless connection_id names the connection to re-authorise."]})
     if not trusted_redirect and not redirect_uri_allowed(redirect_uri):
         raise InvalidInput(

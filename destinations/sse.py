@@ -257,14 +257,18 @@ def resume_after(run, requested: int) -> int | None:
     return requested
 
 
-def run_events_response(request, run) -> HttpResponse:
-    """The one re-attach path (API and admin): the run's events after the request's Last-Event-ID, then live."""
-    headers = {"X-Test-Run-ID": str(run.pk)}
-    after = resume_after(run, parse_last_event_id(request.headers.get("Last-Event-ID"), run.channel))
-    if after is None:  # the client already has `done`: an event stream with nothing left in it
+def resumed_events_response(request, channel: str, after: int | None, headers: dict) -> HttpResponse:
+    """`channel`'s events after `after`, then live; None for `after` means the client already has `done`."""
+    if after is None:  # an event stream with nothing left in it
         response = HttpResponse(b"", content_type="text/event-stream")
         for name, value in headers.items():
             response[name] = value
         release_connection()
         return response
-    return event_stream_response(run.channel, request=request, after_id=after, headers=headers)
+    return event_stream_response(channel, request=request, after_id=after, headers=headers)
+
+
+def run_events_response(request, run) -> HttpResponse:
+    """The one re-attach path (API and admin): the run's events after the request's Last-Event-ID, then live."""
+    after = resume_after(run, parse_last_event_id(request.headers.get("Last-Event-ID"), run.channel))
+    return resumed_events_response(request, run.channel, after, {"X-Test-Run-ID": str(run.pk)})

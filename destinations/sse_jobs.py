@@ -10,16 +10,15 @@ from __future__ import annotations
 import uuid
 
 from django.db.models import Max
-from django.http import HttpResponse
 from django_eventstream.event import Event
 from django_eventstream.storage import EventDoesNotExist
 
 from .sse import (
     TestRunChannelManager,
     TestRunEventStorage,
-    event_stream_response,
     parse_last_event_id,
     release_connection,
+    resumed_events_response,
 )
 
 JOB_CHANNEL_PREFIX = "testjob-"
@@ -94,15 +93,8 @@ def _job_current_id(job_id: uuid.UUID) -> int:
 
 def job_events_response(request, job):
     """The one re-attach path for a job's progress (API and admin): after the request's Last-Event-ID, then live."""
-    headers = {"X-Test-Job-ID": str(job.pk)}
     after = job_resume_after(job, parse_last_event_id(request.headers.get("Last-Event-ID"), job.channel))
-    if after is None:  # the client already has `done`: an event stream with nothing left in it
-        response = HttpResponse(b"", content_type="text/event-stream")
-        for name, value in headers.items():
-            response[name] = value
-        release_connection()
-        return response
-    return event_stream_response(job.channel, request=request, after_id=after, headers=headers)
+    return resumed_events_response(request, job.channel, after, {"X-Test-Job-ID": str(job.pk)})
 
 
 def job_resume_after(job, requested: int) -> int | None:

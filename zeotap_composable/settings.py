@@ -48,15 +48,21 @@ def env_number(name: str, default: float, *, minimum: float = 0, whole: bool = T
     return value
 
 
-def env_base_urls(name: str) -> dict[str, str]:
-    """A JSON object mapping a destination type to an http(s) base URL (a sandbox or emulator)."""
-    expected = f'{name} must be a JSON object mapping a destination type to an http(s) URL, e.g. {{"hubspot": "https://sandbox.example.com"}}'
+def env_json_object(name: str, expected: str) -> dict:
+    """A JSON-object setting; anything else stops start-up saying what `name` must be (`expected`)."""
     try:
         value = json.loads(os.environ.get(name) or "{}")
     except ValueError:
         raise ImproperlyConfigured(f"{expected}; it is not valid JSON.") from None
     if not isinstance(value, dict):
         raise ImproperlyConfigured(f"{expected}; got a JSON {type(value).__name__}.")
+    return value
+
+
+def env_base_urls(name: str) -> dict[str, str]:
+    """A JSON object mapping a destination type to an http(s) base URL (a sandbox or emulator)."""
+    expected = f'{name} must be a JSON object mapping a destination type to an http(s) URL, e.g. {{"hubspot": "https://sandbox.example.com"}}'
+    value = env_json_object(name, expected)
     for type_name, url in value.items():
         parts = urlsplit(url) if isinstance(url, str) else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
@@ -313,12 +319,7 @@ IDEMPOTENCY_KEY_HOURS = env_number("IDEMPOTENCY_KEY_HOURS", 24, minimum=1)
 def env_oauth_apps(name: str) -> dict[str, dict[str, str]]:
     """A JSON object mapping a destination type to its OAuth app's client_id and client_secret."""
     expected = f'{name} must be a JSON object like {{"salesforce": {{"client_id": "…", "client_secret": "…"}}}}'
-    try:
-        value = json.loads(os.environ.get(name) or "{}")
-    except ValueError:
-        raise ImproperlyConfigured(f"{expected}; it is not valid JSON.") from None
-    if not isinstance(value, dict):
-        raise ImproperlyConfigured(f"{expected}; got a JSON {type(value).__name__}.")
+    value = env_json_object(name, expected)
     for type_name, app in value.items():
         if not isinstance(app, dict) or not all(isinstance(app.get(k), str) for k in ("client_id", "client_secret")):
             raise ImproperlyConfigured(f"{expected}; {type_name!r} needs string client_id and client_secret.")

@@ -45,7 +45,9 @@ def test_new_connection_streams_steps_then_done(api, receiver):
 
 def test_stored_destination_updates_status_and_history(api, receiver):
     destination = DestinationFactory(
-        workspace=api.workspace, config={"url": f"{receiver.url}/hooks/in"}, secrets={"headers": {"X-API-Key": "bad"}}
+        workspace=api.workspace,
+        config={"url": f"{receiver.url}/hooks/in"},
+        secrets={"headers": {"X-API-Key": "wrong-key-xyz"}},
     )
     events = read_stream(api.post(api.path(f"destinations/{destination.pk}/test")))
     done = events[-1].data
@@ -67,12 +69,12 @@ def test_stored_destination_updates_status_and_history(api, receiver):
     )
     assert events[-1].data["success"] is True
     assert events[-1].data["destination"]["status"] == "error"
-    assert Destination.objects.get(pk=destination.pk).secrets == {"headers": {"X-API-Key": "bad"}}
+    assert Destination.objects.get(pk=destination.pk).secrets == {"headers": {"X-API-Key": "wrong-key-xyz"}}
 
     history = api.get(api.path(f"destinations/{destination.pk}/test-runs")).json()
     assert [run["success"] for run in history] == [True, False]
     assert history[1]["steps"][1]["error"]["code"] == "auth_invalid"
-    assert "bad" not in str(history)
+    assert "wrong-key-xyz" not in str(history)  # not a hex string: run ids cannot contain it
 
 
 @pytest.mark.parametrize(
