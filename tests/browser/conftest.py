@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from tests.emulators.webhook import WebhookReceiver
 from tests.sse import LiveServer
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -60,3 +63,19 @@ def browser(tmp_path):
         yield driver
     finally:
         driver.quit()
+
+
+@contextmanager
+def slow_webhook_receiver(*, api_key: str, delay: float):
+    """A receiver whose connectivity HEAD is answered at once and each delivery POST after `delay` seconds,
+    so a browser can watch the first step arrive before the second."""
+    with WebhookReceiver(required_headers={"X-API-Key": api_key}) as receiver:
+        original = receiver.on_hook
+
+        def slow_delivery(request, name):
+            if request.method == "POST":
+                time.sleep(delay)
+            return original(request, name)
+
+        receiver.on_hook = slow_delivery
+        yield receiver

@@ -12,8 +12,15 @@ import time
 import pytest
 
 from destinations.models import Destination, DestinationStatus, TestRun
-from tests.browser.conftest import ARTIFACTS, CHROMEDRIVER, CHROMIUM, PASSWORD, USERNAME, AdminLiveServer
-from tests.emulators.webhook import WebhookReceiver
+from tests.browser.conftest import (
+    ARTIFACTS,
+    CHROMEDRIVER,
+    CHROMIUM,
+    PASSWORD,
+    USERNAME,
+    AdminLiveServer,
+    slow_webhook_receiver,
+)
 from tests.factories import DestinationFactory, WorkspaceFactory
 
 DELIVERY_DELAY = 2.5
@@ -31,16 +38,7 @@ pytestmark = [
 
 @pytest.fixture
 def slow_receiver():
-    """The connectivity HEAD is answered at once; the delivery POST after DELIVERY_DELAY seconds."""
-    with WebhookReceiver(required_headers={"X-API-Key": API_KEY}) as receiver:
-        original = receiver.on_hook
-
-        def slow_delivery(request, name):
-            if request.method == "POST":
-                time.sleep(DELIVERY_DELAY)
-            return original(request, name)
-
-        receiver.on_hook = slow_delivery
+    with slow_webhook_receiver(api_key=API_KEY, delay=DELIVERY_DELAY) as receiver:
         yield receiver
 
 

@@ -13,9 +13,16 @@ import time
 import pytest
 
 from destinations.models import Destination, DestinationStatus, TestRun
-from tests.browser.conftest import ARTIFACTS, CHROMEDRIVER, CHROMIUM, PASSWORD, USERNAME, AdminLiveServer
+from tests.browser.conftest import (
+    ARTIFACTS,
+    CHROMEDRIVER,
+    CHROMIUM,
+    PASSWORD,
+    USERNAME,
+    AdminLiveServer,
+    slow_webhook_receiver,
+)
 from tests.emulators.snowflake import SnowflakeEmulator, generate_private_key, private_key_pem
-from tests.emulators.webhook import WebhookReceiver
 from tests.factories import WorkspaceFactory
 
 API_KEY = "k-browser-7731"
@@ -134,15 +141,7 @@ def assert_no_json_textarea(admin: Admin) -> None:
 
 @pytest.fixture
 def slow_receiver():
-    with WebhookReceiver(required_headers={"X-API-Key": API_KEY}) as receiver:
-        original = receiver.on_hook
-
-        def slow_delivery(request, name):
-            if request.method == "POST":
-                time.sleep(DELIVERY_DELAY)
-            return original(request, name)
-
-        receiver.on_hook = slow_delivery
+    with slow_webhook_receiver(api_key=API_KEY, delay=DELIVERY_DELAY) as receiver:
         yield receiver
 
 
