@@ -42,11 +42,13 @@ class Admin:
     """The few gestures an operator makes, as Selenium calls."""
 
     def __init__(self, driver, base_url: str):
+        from selenium.common.exceptions import StaleElementReferenceException
         from selenium.webdriver.support.ui import WebDriverWait
 
         self.driver = driver
         self.base_url = base_url
-        self.wait = WebDriverWait(driver, 25)
+        # the page re-renders the result as events arrive: an element found a moment ago may be replaced
+        self.wait = WebDriverWait(driver, 25, ignored_exceptions=(StaleElementReferenceException,))
 
     def by(self, how: str, what: str):
         from selenium.webdriver.common.by import By
@@ -115,8 +117,12 @@ class Admin:
 
     def run_test_connection(self) -> str:
         self.css("#test-connection").click()
-        self.wait.until(lambda d: d.find_element("id", "test-result").get_attribute("data-state") != "running")
-        return self.css("#test-result").get_attribute("data-state")
+
+        def finished_state(driver):
+            state = driver.find_element("id", "test-result").get_attribute("data-state")
+            return state if state != "running" else None
+
+        return self.wait.until(finished_state)
 
 
 def start_adding(admin: Admin, type_key: str, *, workspace, name: str, shot: str | None = None) -> None:
