@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -61,30 +62,35 @@ class TestRunChannelManager(DefaultChannelManager):
     Other channels keep the library's defaults: their own views authorise the reader.
     """
 
-    # The library asks on every storage read of a stream; an answer is reused this long (one instance
-    # per thread, so no locking).
+    # The library asks on every storage read of a stream; an answer is reused this long. The answers are
+    # shared by the process's threads: under ASGI each request runs on a new thread, and so gets a new
+    # instance of this class.
     ALLOWED_SECONDS = 30.0
-
-    def __init__(self):
-        self._allowed: dict[tuple, float] = {}
+    _allowed: dict[tuple, float] = {}
+    _lock = threading.Lock()
 
     def is_channel_reliable(self, channel: str) -> bool:
         return channel.startswith(CHANNEL_PREFIX)
+
+    @classmethod
+    def allow(cls, user, channel: str) -> None:
+        """Record that `user` may read `channel` (its view found the run in the user's scope just now)."""
+        now = time.monotonic()
+        with cls._lock:
+            if len(cls._allowed) > 1000:
+                cls._allowed = {key: until for key, until in cls._allowed.items() if until > now}
+            cls._allowed[(user.pk, channel)] = now + cls.ALLOWED_SECONDS
 
     def can_read_channel(self, user, channel: str) -> bool:
         if not channel.startswith(CHANNEL_PREFIX):
             return True
         if user is None or not user.is_active:
             return False
-        key = (user.pk, channel)
-        now = time.monotonic()
-        if self._allowed.get(key, 0) > now:
+        if self._allowed.get((user.pk, channel), 0) > time.monotonic():
             return True
-        if len(self._allowed) > 1000:
-            self._allowed = {k: until for k, until in self._allowed.items() if until > now}
         allowed = self._read_allowed(user, channel)
         if allowed:
-            self._allowed[key] = now + self.ALLOWED_SECONDS
+            self.allow(user, channel)
         return allowed
 
     @staticmethod
@@ -217,9 +223,12 @@ def event_stream_response(
 ) -> StreamingHttpResponse:
     """The channel's events after `after_id` as an SSE response, live, ending after `last_event`.
 
-    The caller has found the channel's object in the reader's scope; for test-run channels the channel
-    manager checks `request.user` again on every read.
+    The caller has found the channel's object in the reader's scope, so the channel manager starts from
+    that answer; after ALLOWED_SECONDS it asks the database again (a removed member's stream then ends).
     """
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        TestRunChannelManager.allow(user, channel)
     response = events(_stream_request(request, channel, after_id), channels=[channel])
     if response.streaming:
         response.streaming_content = _run_events(

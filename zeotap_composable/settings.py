@@ -128,7 +128,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
-    "axes.middleware.AxesMiddleware",  # last, as django-axes requires
+    "axes.middleware.AxesMiddleware",  # last of those that act, as django-axes requires
+    # A no-op that keeps the whole chain in one thread (WhiteNoise is sync-only; see the module).
+    "zeotap_composable.middleware.one_thread_per_request",
 ]
 
 # Admin sign-in: django-axes locks a client address out after AXES_FAILURE_LIMIT wrong passwords (429).
@@ -390,6 +392,7 @@ if REDIS_URL:
             "LOCATION": REDIS_URL,
             # Redis down must fail fast (a 503), not hang requests.
             "OPTIONS": {
+                "pool_class": "zeotap_composable.redis_pool.ProcessConnectionPool",
                 "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
                 "socket_timeout": CELERY_BROKER_CONNECTION_TIMEOUT * 2,
             },

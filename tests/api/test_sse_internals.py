@@ -63,3 +63,17 @@ def test_release_connection_keeps_a_transaction_open(db):
         release_connection()
         assert connection.connection is not None
     release_connection()
+
+
+def test_a_granted_reader_is_asked_about_again_once_the_answer_is_old(api, monkeypatch):
+    from destinations.sse import TestRunChannelManager
+    from workspaces.models import Membership
+
+    run = TestRun.objects.create(workspace=api.workspace, destination_type="webhook", actor=api.user)
+    manager = TestRunChannelManager()
+    TestRunChannelManager.allow(api.user, run.channel)  # as a view that found the run in the user's scope
+    Membership.objects.filter(user=api.user).delete()
+    assert TestRunChannelManager().can_read_channel(api.user, run.channel)  # shared by every thread's instance
+    monkeypatch.setattr(TestRunChannelManager, "ALLOWED_SECONDS", 0)
+    TestRunChannelManager.allow(api.user, run.channel)
+    assert not manager.can_read_channel(api.user, run.channel)
