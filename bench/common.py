@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import parse_qs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,13 +46,17 @@ def setup_django(label: str) -> dict:
     return env
 
 
-async def _answer(reader, writer, delay: float) -> None:
-    """HTTP/1.1 with keep-alive: every request is answered after `delay`; HEAD 200, anything else 202."""
+async def _answer(reader, writer, delay: float, answered: dict) -> None:
+    """HTTP/1.1 with keep-alive: every request is answered after `delay`; HEAD 200, anything else 202.
+
+    The wall-clock time each answer was written is kept per path; `GET /__answered?path=P` returns them
+    at once (a bench's clients compare them with when their event arrived).
+    """
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
             lines = head.split(b"\r\n")
-            method = lines[0].split(b" ", 1)[0]
+            method, target = lines[0].split(b" ")[:2]
             length = 0
             for line in lines[1:]:
                 name, _, value = line.partition(b":")
@@ -58,9 +64,14 @@ async def _answer(reader, writer, delay: float) -> None:
                     length = int(value)
             if length:
                 await reader.readexactly(length)
-            await asyncio.sleep(delay)
-            body = b"" if method == b"HEAD" else b'{"received": true}'
-            status = b"200 OK" if method == b"HEAD" else b"202 Accepted"
+            path, _, query = target.decode().partition("?")
+            if path == "/__answered":
+                body = json.dumps(answered.get(parse_qs(query).get("path", [""])[0], [])).encode()
+                status = b"200 OK"
+            else:
+                await asyncio.sleep(delay)
+                body = b"" if method == b"HEAD" else b'{"received": true}'
+                status = b"200 OK" if method == b"HEAD" else b"202 Accepted"
             writer.write(
                 b"HTTP/1.1 "
                 + status
@@ -70,6 +81,8 @@ async def _answer(reader, writer, delay: float) -> None:
                 + body
             )
             await writer.drain()
+            if path != "/__answered":
+                answered.setdefault(path, []).append(time.time())
     except (asyncio.IncompleteReadError, ConnectionError):
         pass
     finally:
@@ -82,7 +95,8 @@ def serve_receiver(delay: float, port_pipe) -> None:
     service, not the receiver. Sends its port through `port_pipe`."""
 
     async def main():
-        server = await asyncio.start_server(lambda r, w: _answer(r, w, delay), "127.0.0.1", 0, backlog=1024)
+        answered: dict[str, list[float]] = {}
+        server = await asyncio.start_server(lambda r, w: _answer(r, w, delay, answered), "127.0.0.1", 0, backlog=1024)
         port_pipe.send(server.sockets[0].getsockname()[1])
         async with server:
             await server.serve_forever()
