@@ -4,7 +4,9 @@ A job records the destinations chosen (with the bulk command's selectors, destin
 then runs them through `bulk.bulk_test` (the same service, TestRun history and status updates as every
 other test; the runs have the trigger `job`). Each result is saved on its item and published on the job's
 SSE channel (`result` events, then `done`). The runner is a thread of this process in the embedded runtime
-and a Celery task on a worker in the distributed one.
+and a Celery task on a worker in the distributed one. It beats a heartbeat on the job; when its process
+dies, `reap_interrupted_jobs` ends the job and fails its untested items as `interrupted`, so no job and no
+watcher waits for ever.
 """
 
 from __future__ import annotations
@@ -23,10 +25,13 @@ from django_eventstream import send_event
 from . import bulk
 from .errors import InvalidInput
 from .models import TestJob, TestJobItem, TestJobItemState, TestJobState, TestRunTrigger
+from .testing import INTERRUPTED, Heartbeat
 
 logger = logging.getLogger(__name__)
 
 QUEUED_JOB_GRACE = timedelta(minutes=5)
+INTERRUPTED_ITEM_MESSAGE = "Not tested: the process running the job stopped first. Run the job again."
+_heartbeat = Heartbeat(TestJob)
 # The bulk selector's criteria, as the job API names them.
 API_FIELDS = {"type": "types", "status": "statuses", "id": "ids", "selection": "all", "concurrency": "concurrency"}
 
@@ -132,11 +137,16 @@ def test_jobs_start_queued() -> int:
 
 def test_job_run(*, job_id, stop: threading.Event | None = None) -> TestJob:
     """Run a queued job to the end (idempotent: a job already started is left to its runner)."""
+    now = timezone.now()
     if not TestJob.objects.filter(pk=job_id, state=TestJobState.QUEUED).update(
-        state=TestJobState.RUNNING, started_at=timezone.now()
+        state=TestJobState.RUNNING, started_at=now, heartbeat_at=now
     ):
         return TestJob.objects.get(pk=job_id)
-    job = TestJob.objects.get(pk=job_id)
+    with _heartbeat.beating(job_id):
+        return _run(TestJob.objects.get(pk=job_id), stop)
+
+
+def _run(job: TestJob, stop: threading.Event | None) -> TestJob:
     items = {item.destination_id: item for item in job.items.all() if item.destination_id is not None}
     # An item whose destination was deleted since the job was created has no destination left to test.
     TestJobItem.objects.filter(job=job, destination__isnull=True).update(
@@ -179,10 +189,43 @@ def test_job_run(*, job_id, stop: threading.Event | None = None) -> TestJob:
                 state=TestJobItemState.MISSING, finished_at=timezone.now()
             )
     finally:
-        TestJob.objects.filter(pk=job.pk).update(state=TestJobState.DONE, finished_at=timezone.now())
-        job.refresh_from_db()
-        send_event(job.channel, "done", test_job_as_dict(job, results=False))
+        _end(job)
     return job
+
+
+def _end(job: TestJob, *, interrupted: bool = False) -> bool:
+    """Mark a running job done (its untested items failed as interrupted, if so) and send `done`, once."""
+    now = timezone.now()
+    with transaction.atomic():
+        if not TestJob.objects.filter(pk=job.pk, state=TestJobState.RUNNING).update(
+            state=TestJobState.DONE, finished_at=now
+        ):
+            return False  # ended meanwhile (reaped, or by its runner)
+        if interrupted:
+            job.items.filter(state=TestJobItemState.QUEUED).update(
+                state=TestJobItemState.FAILED, error_code=INTERRUPTED, message=INTERRUPTED_ITEM_MESSAGE, finished_at=now
+            )
+    job.refresh_from_db()
+    send_event(job.channel, "done", test_job_as_dict(job, results=False))
+    return True
+
+
+def reap_interrupted_jobs() -> int:
+    """End every running job whose heartbeat is older than CONNECTION_TEST_STALE_SECONDS (its process died).
+
+    The items it had not tested fail with the error code `interrupted`; the results it saved stay. Safe to
+    call from any process, as often as wanted: each job is ended once. Returns how many were ended.
+    """
+    stale_before = timezone.now() - timedelta(seconds=settings.CONNECTION_TEST_STALE_SECONDS)
+    stale = TestJob.objects.filter(state=TestJobState.RUNNING).filter(
+        Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at__isnull=True, started_at__lt=stale_before)
+    )
+    ended = 0
+    for job in stale[:100]:
+        if _end(job, interrupted=True):
+            ended += 1
+            logger.warning("test job %s was interrupted (its runner stopped)", job.pk)
+    return ended
 
 
 # --- reads ---------------------------------------------------------------------------------------

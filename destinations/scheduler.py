@@ -1,4 +1,4 @@
-"""The periodic tick: reap interrupted runs, plan and start due health checks, deliver due notifications,
+"""The periodic tick: reap interrupted runs and jobs, plan and start due health checks, deliver due notifications,
 start queued test jobs.
 
 The same `scheduler_tick` runs in both runtimes: in the distributed one Celery beat sends the
@@ -18,7 +18,7 @@ from django.db import close_old_connections, connection
 from filelock import FileLock, Timeout
 
 from .health import health_checks_plan, health_checks_start
-from .jobs import test_jobs_start_queued
+from .jobs import reap_interrupted_jobs, test_jobs_start_queued
 from .notifications import notifications_deliver_due
 from .testing import reap_interrupted_runs
 
@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 @dataclass
 class TickReport:
     reaped: int = 0
+    jobs_reaped: int = 0
     planned: int = 0
     started: int = 0
     capped: int = 0
@@ -37,7 +38,9 @@ class TickReport:
 
 
 def scheduler_tick() -> TickReport:
-    report = TickReport(reaped=reap_interrupted_runs(), planned=health_checks_plan())
+    report = TickReport(
+        reaped=reap_interrupted_runs(), jobs_reaped=reap_interrupted_jobs(), planned=health_checks_plan()
+    )
     started = health_checks_start()
     report.started, report.capped, report.invalid = len(started.started), started.capped, len(started.invalid)
     report.notifications_delivered = notifications_deliver_due()

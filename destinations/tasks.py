@@ -21,10 +21,11 @@ def connection_test_run(test_run_id: str, sealed_config: str) -> None:
 
 @shared_task(name="destinations.tasks.reap_interrupted_runs_task", ignore_result=True)
 def reap_interrupted_runs_task() -> int:
-    """End the runs whose worker died (celery beat runs this every CONNECTION_TEST_REAP_INTERVAL_SECONDS)."""
+    """End the runs and jobs whose worker died (celery beat sends this every CONNECTION_TEST_REAP_INTERVAL_SECONDS)."""
+    from .jobs import reap_interrupted_jobs
     from .testing import reap_interrupted_runs
 
-    return reap_interrupted_runs()
+    return reap_interrupted_runs() + reap_interrupted_jobs()
 
 
 @shared_task(name="destinations.tasks.scheduler_tick", ignore_result=True)

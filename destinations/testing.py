@@ -195,13 +195,14 @@ def _finish(test_run: TestRun, steps: list[dict], success: bool, started: float,
     return True
 
 
-class _Heartbeat:
-    """One thread per process stamps `heartbeat_at` on every run this process is executing.
+class Heartbeat:
+    """One thread per process stamps `heartbeat_at` on every row of `model` (runs, jobs) it is executing.
 
     One UPDATE per interval for all of them, and it keeps beating while a step waits on a slow vendor.
     """
 
-    def __init__(self):
+    def __init__(self, model):
+        self._model = model
         self._lock = threading.Lock()
         self._running: dict = {}
         self._thread: threading.Thread | None = None
@@ -214,7 +215,9 @@ class _Heartbeat:
                 with heartbeat._lock:
                     heartbeat._running[run_id] = heartbeat._running.get(run_id, 0) + 1
                     if heartbeat._thread is None or not heartbeat._thread.is_alive():
-                        heartbeat._thread = threading.Thread(target=heartbeat._beat, name="test-heartbeat", daemon=True)
+                        heartbeat._thread = threading.Thread(
+                            target=heartbeat._beat, name=f"{heartbeat._model.__name__}-heartbeat", daemon=True
+                        )
                         heartbeat._thread.start()
 
             def __exit__(self, *exc):
@@ -233,14 +236,14 @@ class _Heartbeat:
             if not running:
                 continue
             try:
-                TestRun.objects.filter(pk__in=running, finished_at__isnull=True).update(heartbeat_at=timezone.now())
+                self._model.objects.filter(pk__in=running, finished_at__isnull=True).update(heartbeat_at=timezone.now())
             except Exception:
-                logger.exception("could not record the heartbeat of %d running tests", len(running))
+                logger.exception("could not record the heartbeat of %d running %s", len(running), self._model.__name__)
             finally:
                 connection.close()
 
 
-_heartbeat = _Heartbeat()
+_heartbeat = Heartbeat(TestRun)
 
 
 def reap_interrupted_runs() -> int:

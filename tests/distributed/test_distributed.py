@@ -86,6 +86,38 @@ def test_a_worker_killed_mid_step_ends_the_run_interrupted_and_leaves_the_status
     assert destination.status == "pending" and destination.last_tested_at is None
 
 
+def test_a_worker_killed_mid_job_ends_the_job_with_its_untested_items_interrupted(topology, api, receiver):
+    hold_delivery(receiver)  # the first destination's delivery step never answers while the worker lives
+    reaper_settings = {"CONNECTION_TEST_HEARTBEAT_SECONDS": 0.5, "CONNECTION_TEST_STALE_SECONDS": 3}
+    web = topology.web()
+    doomed = topology.worker(env=reaper_settings)
+    for _ in range(2):
+        DestinationFactory(
+            workspace=api.workspace,
+            config={"url": f"{receiver.url}/hooks/in"},
+            secrets={"headers": {"X-API-Key": "k-123"}},
+        )
+    client = Client(api, web)
+    job = client.post("destinations/test-jobs", {"all": True, "concurrency": 1}).json()
+    progress = Collector(client.get(f"destinations/test-jobs/{job['id']}/events", stream=True))
+    progress.start()
+    deadline = time.monotonic() + 30
+    while not TestRun.objects.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # the job's first test is in its held delivery step
+    doomed.kill()
+    killed = time.monotonic()
+    topology.worker(beat=True, env={**reaper_settings, "CONNECTION_TEST_REAP_INTERVAL_SECONDS": 0.5})
+    progress.wait_for(1, timeout=60)
+    progress.join(10)
+    assert time.monotonic() - killed < 60
+    assert [e.type for e, _ in progress.events] == ["done"]
+    body = client.get(f"destinations/test-jobs/{job['id']}").json()
+    assert (body["state"], body["done"], body["failed"]) == ("done", 2, 2)
+    assert {r["error_code"] for r in body["results"]} == {"interrupted"}
+    assert TestRun.objects.get().error_code == "interrupted"  # the run it was in the middle of
+
+
 def test_a_web_process_restarted_mid_stream_is_reattached_after_the_last_event_id(topology, api, receiver):
     release = hold_delivery(receiver)
     web = topology.web()

@@ -4,8 +4,10 @@ workspace scoping and roles."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from destinations import jobs
 from destinations.models import Destination, DestinationStatus, TestJob, TestRun
@@ -168,3 +170,29 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_a_job_whose_runner_died_is_ended_and_its_untested_items_fail_as_interrupted(api, receiver, settings):
+    settings.CONNECTION_TEST_STALE_SECONDS = 30
+    tested, untested = hook(receiver, workspace=api.workspace), hook(receiver, workspace=api.workspace)
+    job = jobs.test_job_create(workspace=api.workspace, actor=api.user, trigger="api", ids=[tested.pk, untested.pk])
+    # As a runner leaves a job when its process is killed after one result: running, its heartbeat stale.
+    long_ago = timezone.now() - timedelta(minutes=5)
+    TestJob.objects.filter(pk=job.pk).update(state="running", started_at=long_ago, heartbeat_at=long_ago)
+    job.items.filter(destination=tested).update(state="passed", message="All 2 steps passed.", finished_at=long_ago)
+    beating = jobs.test_job_create(workspace=api.workspace, actor=api.user, trigger="api", ids=[untested.pk])
+    TestJob.objects.filter(pk=beating.pk).update(state="running", started_at=long_ago, heartbeat_at=timezone.now())
+
+    assert jobs.reap_interrupted_jobs() == 1
+    assert jobs.reap_interrupted_jobs() == 0  # each job is ended once
+
+    body = api.get(jobs_path(api, f"/{job.pk}")).json()
+    assert (body["state"], body["done"], body["passed"], body["failed"]) == ("done", 2, 1, 1)
+    by_id = {r["destination_id"]: r for r in body["results"]}
+    assert by_id[str(tested.pk)]["state"] == "passed"
+    assert (by_id[str(untested.pk)]["state"], by_id[str(untested.pk)]["error_code"]) == ("failed", "interrupted")
+    assert "Run the job again" in by_id[str(untested.pk)]["message"]
+    assert TestJob.objects.get(pk=beating.pk).state == "running"  # a live heartbeat is left alone
+    # a watcher attached to the job's progress gets `done` with the counts
+    events = sse.read_stream(api.get(jobs_path(api, f"/{job.pk}/events")))
+    assert [e.type for e in events] == ["done"] and events[0].data["failed"] == 1
