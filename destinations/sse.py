@@ -114,17 +114,35 @@ class TestRunEventStorage(StorageBase):
     """django-eventstream storage for test-run channels, in TestRunEvent rows.
 
     A run's events are published by one worker thread, and the library keeps one storage instance per
-    thread, so the next number is kept here: appending is a single INSERT.
+    thread, so the next number is kept here: appending is a single INSERT. The first event of a run that
+    `starts_empty` names is number 1 without asking the database.
     """
+
+    _empty: set[str] = set()
+    _empty_lock = threading.Lock()
 
     def __init__(self):
         self._next_seq: dict[str, int] = {}
+
+    @classmethod
+    def starts_empty(cls, channel: str) -> None:
+        """The run behind `channel` has just been claimed for the first time: it has no events yet."""
+        with cls._empty_lock:
+            cls._empty.add(channel)
+
+    @classmethod
+    def _was_empty(cls, channel: str) -> bool:
+        with cls._empty_lock:
+            if channel in cls._empty:
+                cls._empty.discard(channel)
+                return True
+            return False
 
     def append_event(self, channel: str, event_type: str, data: str) -> Event:
         from .models import TestRunEvent
 
         try:
-            seq = self._next_seq.get(channel) or self._current_id(channel) + 1
+            seq = self._next_seq.get(channel) or (1 if self._was_empty(channel) else self._current_id(channel) + 1)
             TestRunEvent.objects.create(run_id=_run_id(channel), seq=seq, type=event_type, data=data)
         finally:
             release_connection()

@@ -41,7 +41,7 @@ from .models import AuditAction, Destination, TestRun, TestRunTrigger
 from .oauth import connection_refresh_if_due
 from .representation import destination_as_dict
 from .services import destination_config_check, outbound_policy, rotated_secrets_store, stored_config_digest
-from .sse import release_connection
+from .sse import TestRunEventStorage, release_connection
 
 logger = logging.getLogger(__name__)
 
@@ -292,11 +292,16 @@ def _executor() -> ThreadPoolExecutor:
 
 
 def connection_test_claim(test_run: TestRun) -> bool:
-    """Mark a queued run started; False when it already ended (reaped while queued, or delivered twice)."""
+    """Mark a queued run started; False when it already ended (reaped while queued, or delivered twice).
+
+    A run claimed for the first time has published nothing yet, so its events are numbered from 1.
+    """
+    unfinished = TestRun.objects.filter(pk=test_run.pk, finished_at__isnull=True)
     try:
-        return bool(
-            TestRun.objects.filter(pk=test_run.pk, finished_at__isnull=True).update(heartbeat_at=timezone.now())
-        )
+        if unfinished.filter(heartbeat_at__isnull=True).update(heartbeat_at=timezone.now()):
+            TestRunEventStorage.starts_empty(test_run.channel)
+            return True
+        return bool(unfinished.update(heartbeat_at=timezone.now()))
     finally:
         release_connection()
 

@@ -3,6 +3,7 @@
 import asyncio
 
 import pytest
+from django.utils import timezone
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest
 from django_eventstream import send_event
@@ -77,3 +78,22 @@ def test_a_granted_reader_is_asked_about_again_once_the_answer_is_old(api, monke
     monkeypatch.setattr(TestRunChannelManager, "ALLOWED_SECONDS", 0)
     TestRunChannelManager.allow(api.user, run.channel)
     assert not manager.can_read_channel(api.user, run.channel)
+
+
+def test_a_freshly_claimed_run_numbers_its_events_from_one_with_one_insert_each(api, django_assert_num_queries):
+    from destinations.models import TestRunEvent
+    from destinations.testing import connection_test_claim
+
+    fresh = TestRun.objects.create(workspace=api.workspace, destination_type="webhook", actor=api.user)
+    assert connection_test_claim(fresh)
+    with django_assert_num_queries(1):
+        send_event(fresh.channel, "step", {"name": "connectivity"})
+    # A run claimed before (a second delivery) may have events: its numbering continues from them.
+    started = TestRun.objects.create(
+        workspace=api.workspace, destination_type="webhook", actor=api.user, heartbeat_at=timezone.now()
+    )
+    TestRunEvent.objects.create(run=started, seq=1, type="step", data="{}")
+    assert connection_test_claim(started)
+    send_event(started.channel, "step", {"name": "delivery"})
+    assert list(TestRunEvent.objects.filter(run=fresh).values_list("seq", flat=True)) == [1]
+    assert list(TestRunEvent.objects.filter(run=started).values_list("seq", flat=True)) == [1, 2]
