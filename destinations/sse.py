@@ -31,7 +31,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django_eventstream.channelmanager import DefaultChannelManager
 from django_eventstream.event import Event
 from django_eventstream.storage import EventDoesNotExist, StorageBase
-from django_eventstream.views import events
+from django_eventstream.views import events, get_listener_manager
 
 CHANNEL_PREFIX = "testrun-"
 KEEP_ALIVE = ": keep-alive\n\n"
@@ -192,10 +192,42 @@ def _stream_request(request, channel: str, after_id: int) -> HttpRequest:
     return stream_request
 
 
+_relay_tasks: set[asyncio.Task] = set()
+
+
+async def redis_relay_subscribed(manager=None, *, timeout: float = 2.0) -> bool:
+    """Start this process's django-eventstream Redis relay, if it has one, and wait until it has subscribed.
+
+    The library starts the relay lazily, when the first stream registers, and that stream reads storage at
+    once: an event stored and published before the subscription reached Redis was missed, and the first
+    stream of a web process could wait for a `done` that had already gone by. Streams call this first.
+    It mirrors `ListenerManager.add_listener` and reads RedisListener's `pubsub`: the library's internals,
+    checked by tests/api/test_sse_internals.py. False when the relay did not subscribe within `timeout`.
+    """
+    manager = manager or get_listener_manager()
+    relay = manager.redis_listener
+    if relay is None:
+        return True  # one process: the library delivers events in-process
+    loop = asyncio.get_running_loop()
+    with manager.lock:
+        if not manager.redis_listener_started:
+            task = loop.create_task(manager.start_redis_listener())
+            _relay_tasks.add(task)
+            task.add_done_callback(_relay_tasks.discard)
+            manager.redis_listener_started = True
+    deadline = loop.time() + timeout
+    while not relay.pubsub.channels:  # set once SUBSCRIBE has been sent
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(0.002)
+    return True
+
+
 async def _run_events(chunks: AsyncIterator[bytes], *, after_id: int, last_event: str, lifetime: float):
     """The view's stream, reduced to the run's events after `after_id`, each once, ending after `last_event`."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + lifetime
+    await redis_relay_subscribed()  # before the view's first storage read
     delivered = after_id
     iterator = aiter(chunks)
     try:

@@ -358,6 +358,9 @@ CONNECTION_TEST_REAP_INTERVAL_SECONDS = env_number(
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL or "memory://"
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "connection-tests")
 CELERY_TASK_IGNORE_RESULT = True
+# No result backend is used; share its (disabled) instance across threads instead of building one per
+# request thread (under ASGI each request has its own).
+CELERY_RESULT_BACKEND_THREAD_SAFE = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 # A broker that is down must fail the submit at once (the API answers 503), not hang the request.

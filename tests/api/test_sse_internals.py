@@ -3,9 +3,9 @@
 import asyncio
 
 import pytest
-from django.utils import timezone
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest
+from django.utils import timezone
 from django_eventstream import send_event
 from django_eventstream.views import events
 
@@ -97,3 +97,41 @@ def test_a_freshly_claimed_run_numbers_its_events_from_one_with_one_insert_each(
     send_event(started.channel, "step", {"name": "delivery"})
     assert list(TestRunEvent.objects.filter(run=fresh).values_list("seq", flat=True)) == [1]
     assert list(TestRunEvent.objects.filter(run=started).values_list("seq", flat=True)) == [1, 2]
+
+
+def test_the_redis_relay_is_subscribed_before_a_stream_reads_and_relays_to_local_listeners(settings):
+    """The library's internals that redis_relay_subscribed relies on: fails when they change."""
+    import json
+
+    import redis.asyncio
+    from django_eventstream.views import Listener, ListenerManager, get_listener_manager
+
+    from destinations.sse import redis_relay_subscribed
+    from tests.topology import REDIS_TEST_URL, redis_available
+
+    if not redis_available():
+        pytest.skip(f"Redis is not reachable at {REDIS_TEST_URL}")
+    from redis.connection import parse_url
+
+    settings.EVENTSTREAM_REDIS = parse_url(REDIS_TEST_URL)
+    relaying = ListenerManager()  # as a web process of the distributed runtime has
+    channel = "testrun-" + "1" * 32
+
+    async def scenario():
+        assert relaying.redis_listener is not None and not relaying.redis_listener_started
+        assert await redis_relay_subscribed(relaying)
+        assert relaying.redis_listener_started
+        listener = Listener()
+        listener.channels = {channel}
+        listener.assign_loop()
+        get_listener_manager().add_listener(listener)  # the relay hands events to the process's manager
+        try:
+            message = {"channel": channel, "event_type": "step", "data": '{"name": "connectivity"}', "pub_id": "1"}
+            await redis.asyncio.Redis.from_url(REDIS_TEST_URL).publish("events_channel", json.dumps(message))
+            await asyncio.wait_for(listener.aevent.wait(), 5)
+            (event,) = listener.channel_items[channel]
+            assert (event.type, event.id) == ("step", "1")
+        finally:
+            get_listener_manager().remove_listener(listener)
+
+    asyncio.run(scenario())
