@@ -28,8 +28,8 @@ from connectors.registry import connector_types
 from workspaces.models import Workspace
 
 from .errors import InvalidInput
-from .models import Destination, DestinationStatus, TestRunTrigger
-from .testing import connection_test_execute, connection_test_prepare
+from .models import Destination, DestinationStatus, TestRun, TestRunTrigger
+from .testing import INTERRUPTED, INTERRUPTED_MESSAGE, connection_test_execute, connection_test_prepare
 
 logger = logging.getLogger(__name__)
 
@@ -340,37 +340,56 @@ def run_destination_test(
             workspace=destination.workspace, actor=actor, trigger=trigger, destination=destination
         )
     except InvalidInput as exc:
-        # The stored config no longer validates (a connector's schema changed): no test ran.
-        return DestinationResult(
-            id=destination.pk,
-            name=destination.name,
-            destination_type=destination.destination_type,
-            workspace_id=destination.workspace_id,
-            success=False,
-            failed_step=CONFIG_STEP,
-            error_code="invalid_config",
-            message=f"The stored config is not valid: {exc}",
-            duration_ms=int((time.monotonic() - started) * 1000),
-        )
+        return invalid_config_result(destination, exc, duration_ms=int((time.monotonic() - started) * 1000))
     run = connection_test_execute(prepared, save_status=save_status, publish=False)
+    if run.duration_ms is None:
+        run.duration_ms = int((time.monotonic() - started) * 1000)
+    return run_result(run, destination=destination)
+
+
+def run_result(run: TestRun, *, destination) -> DestinationResult:
+    """The outcome of `destination`'s finished run (anything with its pk, name, type and workspace_id)."""
     failed = run.failed_step
     if run.success:
         message = f"All {len(run.steps)} steps passed."
     elif failed is not None:
         message = failed["message"]
+    elif run.error_code == INTERRUPTED:
+        message = INTERRUPTED_MESSAGE
     else:
         message = "The test could not be completed."
+    if failed is not None:
+        failed_step, error_code = failed["name"], (failed.get("error") or {}).get("code")
+    elif run.success:
+        failed_step = error_code = None
+    else:
+        failed_step, error_code = "internal", run.error_code or "internal_error"
     return DestinationResult(
         id=destination.pk,
         name=destination.name,
         destination_type=destination.destination_type,
         workspace_id=destination.workspace_id,
         success=run.success is True,
-        failed_step=failed["name"] if failed else (None if run.success else "internal"),
-        error_code=(failed.get("error") or {}).get("code") if failed else (None if run.success else "internal_error"),
+        failed_step=failed_step,
+        error_code=error_code,
         message=message,
-        duration_ms=run.duration_ms if run.duration_ms is not None else int((time.monotonic() - started) * 1000),
+        duration_ms=run.duration_ms or 0,
         test_run_id=run.pk,
+    )
+
+
+def invalid_config_result(destination, exc: InvalidInput, *, duration_ms: int) -> DestinationResult:
+    """The stored config no longer validates (a connector's schema changed): no test ran."""
+    return DestinationResult(
+        id=destination.pk,
+        name=destination.name,
+        destination_type=destination.destination_type,
+        workspace_id=destination.workspace_id,
+        success=False,
+        failed_step=CONFIG_STEP,
+        error_code="invalid_config",
+        message=f"The stored config is not valid: {exc}",
+        duration_ms=duration_ms,
     )
 
 

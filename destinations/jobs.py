@@ -1,10 +1,11 @@
 """Bulk connection tests as background jobs: the API's test-jobs, the admin action and `test_destinations --enqueue`.
 
-A job records the destinations chosen (with the bulk command's selectors, destinations/bulk.py) as items,
-then runs them through `bulk.bulk_test` (the same service, TestRun history and status updates as every
-other test; the runs have the trigger `job`). Each result is saved on its item and published on the job's
-SSE channel (`result` events, then `done`). The runner is a thread of this process in the embedded runtime
-and a Celery task on a worker in the distributed one. It beats a heartbeat on the job; when its process
+A job records the destinations chosen (with the bulk command's selectors, destinations/bulk.py) as items.
+Its runner (a thread of this process in the embedded runtime, a Celery task on a worker in the distributed
+one) hands each item's test to the runtime like any other test, `concurrency` at a time: the same service,
+TestRun history and status updates; the runs have the trigger `job`, and in the distributed runtime they
+spread over every worker. Each result is saved on its item and published on the job's SSE channel
+(`result` events, then `done`). The runner beats a heartbeat on the job; when its process
 dies, `reap_interrupted_jobs` ends the job and fails its untested items as `interrupted`, so no job and no
 watcher waits for ever.
 """
@@ -12,9 +13,11 @@ watcher waits for ever.
 from __future__ import annotations
 
 import logging
-import threading
+import time
+from collections import deque
 from datetime import timedelta
 from functools import cache
+from types import SimpleNamespace
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
@@ -23,15 +26,18 @@ from django.utils import timezone
 from django_eventstream import send_event
 
 from . import bulk
-from .errors import InvalidInput
-from .models import TestJob, TestJobItem, TestJobItemState, TestJobState, TestRunTrigger
-from .testing import INTERRUPTED, Heartbeat
+from .errors import BackendUnavailable, InvalidInput
+from .models import Destination, TestJob, TestJobItem, TestJobItemState, TestJobState, TestRun, TestRunTrigger
+from .sse import release_connection
+from .testing import INTERRUPTED, Heartbeat, connection_test_prepare, connection_test_submit
 
 logger = logging.getLogger(__name__)
 
 QUEUED_JOB_GRACE = timedelta(minutes=5)
 INTERRUPTED_ITEM_MESSAGE = "Not tested: the process running the job stopped first. Run the job again."
 _heartbeat = Heartbeat(TestJob)
+# How often a job's runner looks for the runs that finished.
+JOB_POLL_SECONDS = 0.2
 # The bulk selector's criteria, as the job API names them.
 API_FIELDS = {"type": "types", "status": "statuses", "id": "ids", "selection": "all", "concurrency": "concurrency"}
 
@@ -135,76 +141,124 @@ def test_jobs_start_queued() -> int:
     return started
 
 
-def test_job_run(*, job_id, stop: threading.Event | None = None) -> TestJob:
+def test_job_run(*, job_id) -> TestJob:
     """Run a queued job to the end (idempotent: a job already started is left to its runner)."""
     now = timezone.now()
     if not TestJob.objects.filter(pk=job_id, state=TestJobState.QUEUED).update(
         state=TestJobState.RUNNING, started_at=now, heartbeat_at=now
     ):
         return TestJob.objects.get(pk=job_id)
-    with _heartbeat.beating(job_id):
-        return _run(TestJob.objects.get(pk=job_id), stop)
-
-
-def _run(job: TestJob, stop: threading.Event | None) -> TestJob:
-    items = {item.destination_id: item for item in job.items.all() if item.destination_id is not None}
-    # An item whose destination was deleted since the job was created has no destination left to test.
-    TestJobItem.objects.filter(job=job, destination__isnull=True).update(
-        state=TestJobItemState.MISSING, finished_at=timezone.now()
-    )
-
-    def on_result(result: bulk.DestinationResult, _report) -> None:
-        item = items[result.id]
-        item.state = TestJobItemState.PASSED if result.success else TestJobItemState.FAILED
-        item.failed_step = result.failed_step or ""
-        item.error_code = result.error_code or ""
-        item.message = result.message
-        item.duration_ms = result.duration_ms
-        item.test_run_id = result.test_run_id
-        item.finished_at = timezone.now()
-        item.save(
-            update_fields=[
-                "state",
-                "failed_step",
-                "error_code",
-                "message",
-                "duration_ms",
-                "test_run_id",
-                "finished_at",
-            ]
-        )
-        send_event(job.channel, "result", {**test_job_counts(job), "result": test_job_item_as_dict(item)})
-
-    try:
-        report = bulk.bulk_test(
-            list(items),
-            actor=job.actor,
-            trigger=TestRunTrigger.JOB,
-            concurrency=job.concurrency,
-            on_result=on_result,
-            stop=stop,
-        )
-        if report.missing:
-            TestJobItem.objects.filter(job=job, destination_id__in=report.missing).update(
-                state=TestJobItemState.MISSING, finished_at=timezone.now()
-            )
-    finally:
-        _end(job)
+    job = TestJob.objects.get(pk=job_id)
+    with _heartbeat.beating(job.pk):
+        try:
+            _run(job)
+        finally:
+            _end(job)
     return job
 
 
+def _run(job: TestJob) -> None:
+    """Keep `job.concurrency` of its tests running until none is left, recording each result as it ends.
+
+    Each test is handed to the runtime like any other (a Celery task in the distributed runtime, so one
+    job's tests spread over every worker); this loop only starts them and reads which runs finished.
+    """
+    pending = deque(job.items.filter(state=TestJobItemState.QUEUED).order_by("position"))
+    running: dict = {}  # run id -> item
+    while pending or running:
+        while pending and len(running) < job.concurrency:
+            item = pending.popleft()
+            run_id = _start(job, item)
+            if run_id is not None:
+                running[run_id] = item
+        if not running:
+            continue
+        try:
+            finished = list(TestRun.objects.filter(pk__in=list(running), finished_at__isnull=False))
+        finally:
+            release_connection()
+        for run in finished:
+            item = running.pop(run.pk)
+            _record(job, item, bulk.run_result(run, destination=_item_destination(job, item)))
+        if running and not finished:
+            time.sleep(JOB_POLL_SECONDS)
+
+
+def _start(job: TestJob, item: TestJobItem):
+    """Submit the item's test; its run id, or None when it ended at once (deleted, invalid, no queue)."""
+    destination = Destination.objects.select_related("workspace", "connection").filter(pk=item.destination_id)
+    destination = destination.first() if item.destination_id is not None else None
+    if destination is None:  # deleted since the job was created
+        TestJobItem.objects.filter(pk=item.pk).update(state=TestJobItemState.MISSING, finished_at=timezone.now())
+        return None
+    try:
+        prepared = connection_test_prepare(
+            workspace=destination.workspace, actor=job.actor, trigger=TestRunTrigger.JOB, destination=destination
+        )
+    except InvalidInput as exc:
+        _record(job, item, bulk.invalid_config_result(destination, exc, duration_ms=0))
+        return None
+    try:
+        connection_test_submit(prepared)
+    except BackendUnavailable:
+        result = bulk.DestinationResult(
+            id=destination.pk,
+            name=destination.name,
+            destination_type=destination.destination_type,
+            workspace_id=destination.workspace_id,
+            success=False,
+            failed_step=None,
+            error_code="queue_unavailable",
+            message="The test queue was unavailable; run the job again.",
+            duration_ms=0,
+        )
+        _record(job, item, result)
+        return None
+    return prepared.test_run.pk
+
+
+def _item_destination(job: TestJob, item: TestJobItem) -> SimpleNamespace:
+    return SimpleNamespace(
+        pk=item.destination_id,
+        name=item.destination_name,
+        destination_type=item.destination_type,
+        workspace_id=job.workspace_id,
+    )
+
+
+def _record(job: TestJob, item: TestJobItem, result: bulk.DestinationResult) -> None:
+    """Save an item's result and publish it on the job's channel with the new counts."""
+    item.state = TestJobItemState.PASSED if result.success else TestJobItemState.FAILED
+    item.failed_step = result.failed_step or ""
+    item.error_code = result.error_code or ""
+    item.message = result.message
+    item.duration_ms = result.duration_ms
+    item.test_run_id = result.test_run_id
+    item.finished_at = timezone.now()
+    item.save(
+        update_fields=["state", "failed_step", "error_code", "message", "duration_ms", "test_run_id", "finished_at"]
+    )
+    send_event(job.channel, "result", {**test_job_counts(job), "result": test_job_item_as_dict(item)})
+
+
 def _end(job: TestJob, *, interrupted: bool = False) -> bool:
-    """Mark a running job done (its untested items failed as interrupted, if so) and send `done`, once."""
-    now = timezone.now()
-    with transaction.atomic():
-        if not TestJob.objects.filter(pk=job.pk, state=TestJobState.RUNNING).update(
-            state=TestJobState.DONE, finished_at=now
-        ):
-            return False  # ended meanwhile (reaped, or by its runner)
-        if interrupted:
-            job.items.filter(state=TestJobItemState.QUEUED).update(
-                state=TestJobItemState.FAILED, error_code=INTERRUPTED, message=INTERRUPTED_ITEM_MESSAGE, finished_at=now
-            )
+    """Mark a running job done and send `done`, once. An `interrupted` job (its runner died) first takes the
+    results of the runs it started that have finished since; its other untested items fail as interrupted.
+    """
+    if not TestJob.objects.filter(pk=job.pk, state=TestJobState.RUNNING).update(
+        state=TestJobState.DONE, finished_at=timezone.now()
+    ):
+        return False  # ended meanwhile (reaped, or by its runner)
+    if interrupted:
+        untested = job.items.filter(state=TestJobItemState.QUEUED)
+        for item in untested.filter(test_run__finished_at__isnull=False).select_related("test_run"):
+            _record(job, item, bulk.run_result(item.test_run, destination=_item_destination(job, item)))
+        untested.update(
+            state=TestJobItemState.FAILED,
+            error_code=INTERRUPTED,
+            message=INTERRUPTED_ITEM_MESSAGE,
+            finished_at=timezone.now(),
+        )
     job.refresh_from_db()
     send_event(job.channel, "done", test_job_as_dict(job, results=False))
     return True

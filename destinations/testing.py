@@ -46,6 +46,7 @@ from .sse import TestRunEventStorage, release_connection
 logger = logging.getLogger(__name__)
 
 INTERRUPTED = "interrupted"
+INTERRUPTED_MESSAGE = "The test was interrupted: the process running it stopped before it finished."
 
 
 @dataclass
@@ -275,7 +276,7 @@ def reap_interrupted_runs() -> int:
                 "steps": steps,
                 "duration_ms": duration_ms,
                 "test_run_id": str(run.pk),
-                "error": "The test was interrupted: the process running it stopped before it finished.",
+                "error": INTERRUPTED_MESSAGE,
                 "error_code": INTERRUPTED,
             }
             if run.destination is not None:

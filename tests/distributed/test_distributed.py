@@ -86,6 +86,30 @@ def test_a_worker_killed_mid_step_ends_the_run_interrupted_and_leaves_the_status
     assert destination.status == "pending" and destination.last_tested_at is None
 
 
+def test_a_jobs_tests_are_tasks_spread_over_the_workers(topology, api, receiver):
+    release = hold_delivery(receiver)
+    web = topology.web()
+    workers = [topology.worker(concurrency=2), topology.worker(concurrency=2)]
+    for _ in range(4):
+        DestinationFactory(
+            workspace=api.workspace,
+            config={"url": f"{receiver.url}/hooks/in"},
+            secrets={"headers": {"X-API-Key": "k-123"}},
+        )
+    client = Client(api, web)
+    job = client.post("destinations/test-jobs", {"all": True, "concurrency": 4}).json()
+    deadline = time.monotonic() + 30
+    while TestRun.objects.filter(heartbeat_at__isnull=False).count() < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)  # the job's runner takes one thread: three of its tests run at once
+    release.set()
+    progress = Collector(client.get(f"destinations/test-jobs/{job['id']}/events", stream=True))
+    progress.run()
+    assert progress.events[-1][0].type == "done" and progress.events[-1][0].data["passed"] == 4
+    ran = [worker.output().count("destinations.tasks.connection_test_run[") for worker in workers]
+    assert all(ran), ran  # each worker ran some of the job's tests, each a task of its own
+    assert set(TestRun.objects.values_list("trigger", flat=True)) == {"job"}
+
+
 def test_a_worker_killed_mid_job_ends_the_job_with_its_untested_items_interrupted(topology, api, receiver):
     hold_delivery(receiver)  # the first destination's delivery step never answers while the worker lives
     reaper_settings = {"CONNECTION_TEST_HEARTBEAT_SECONDS": 0.5, "CONNECTION_TEST_STALE_SECONDS": 3}
