@@ -300,7 +300,7 @@ def _worker(todo, results, stop, actor, trigger, save_status) -> None:
                     result = run_destination_test(destination, actor=actor, trigger=trigger, save_status=save_status)
                 except Exception:  # never let one destination stop the others
                     logger.exception("bulk connection test of destination %s failed to run", destination_id)
-                    result = _internal_failure(destination)
+                    result = internal_failure(destination)
                 _release_connection()
                 results.put(result)
     finally:
@@ -393,7 +393,8 @@ def invalid_config_result(destination, exc: InvalidInput, *, duration_ms: int) -
     )
 
 
-def _internal_failure(destination: Destination) -> DestinationResult:
+def internal_failure(destination) -> DestinationResult:
+    """A test that could not be run or whose record went missing (anything with a destination's fields)."""
     return DestinationResult(
         id=destination.pk,
         name=destination.name,

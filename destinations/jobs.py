@@ -174,13 +174,20 @@ def _run(job: TestJob) -> None:
         if not running:
             continue
         try:
-            finished = list(TestRun.objects.filter(pk__in=list(running), finished_at__isnull=False))
+            if not TestJob.objects.filter(pk=job.pk, state=TestJobState.RUNNING).exists():
+                return  # ended by the reaper, or deleted with its workspace: start nothing more
+            runs = {run.pk: run for run in TestRun.objects.filter(pk__in=list(running))}
         finally:
             release_connection()
-        for run in finished:
-            item = running.pop(run.pk)
-            _record(job, item, bulk.run_result(run, destination=_item_destination(job, item)))
-        if running and not finished:
+        ended = [run_id for run_id in running if run_id not in runs or runs[run_id].finished_at is not None]
+        for run_id in ended:
+            item = running.pop(run_id)
+            if run_id in runs:
+                result = bulk.run_result(runs[run_id], destination=_item_destination(job, item))
+            else:  # removed while it ran
+                result = bulk.internal_failure(_item_destination(job, item))
+            _record(job, item, result)
+        if running and not ended:
             time.sleep(JOB_POLL_SECONDS)
 
 

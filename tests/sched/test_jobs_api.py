@@ -196,3 +196,26 @@ def test_a_job_whose_runner_died_is_ended_and_its_untested_items_fail_as_interru
     # a watcher attached to the job's progress gets `done` with the counts
     events = sse.read_stream(api.get(jobs_path(api, f"/{job.pk}/events")))
     assert [e.type for e in events] == ["done"] and events[0].data["failed"] == 1
+
+
+def test_a_runner_whose_job_was_reaped_starts_nothing_more(api, receiver, settings):
+    import threading
+
+    from tests.distributed.conftest import hold_delivery
+
+    release = hold_delivery(receiver)
+    for _ in range(3):
+        hook(receiver, workspace=api.workspace)
+    job = jobs.test_job_create(workspace=api.workspace, actor=api.user, trigger="api", select_all=True, concurrency=1)
+    runner = threading.Thread(target=jobs.test_job_run, kwargs={"job_id": job.pk}, daemon=True)
+    runner.start()
+    wait_for(lambda: TestRun.objects.exists())
+    # The reaper judges the runner dead (its heartbeat looked stale) while it still runs the first test.
+    TestJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=5))
+    assert jobs.reap_interrupted_jobs() == 1
+    release.set()
+    runner.join(10)
+    assert not runner.is_alive()
+    assert TestRun.objects.count() == 1  # the other two were never started
+    body = api.get(jobs_path(api, f"/{job.pk}")).json()
+    assert (body["state"], body["failed"]) == ("done", 3)
