@@ -142,7 +142,7 @@ class _Process:
 class Web(_Process):
     """`uvicorn zeotap_composable.asgi:application`, as `make run` serves it."""
 
-    def __init__(self, env: dict, port: int | None = None):
+    def __init__(self, env: dict, port: int | None = None, *, access_log: bool = False):
         super().__init__(env)
         self.port = port or free_port()
         self.command = [
@@ -155,8 +155,8 @@ class Web(_Process):
             "--port",
             str(self.port),
             "--log-level",
-            "warning",
-            "--no-access-log",
+            "info" if access_log else "warning",
+            *([] if access_log else ["--no-access-log"]),
         ]
 
     @property

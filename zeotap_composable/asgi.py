@@ -1,5 +1,6 @@
 """ASGI entry point: the server for SSE connection tests (uvicorn zeotap_composable.asgi:application)."""
 
+import logging
 import os
 
 from django.conf import settings
@@ -12,5 +13,9 @@ if settings.DEBUG:
     application = ASGIStaticFilesHandler(application)  # admin CSS/JS in development, as runserver would
 
 from destinations.scheduler import start_embedded_scheduler  # noqa: E402  (needs the app registry loaded)
+from zeotap_composable.observability import AccessLogRedactor  # noqa: E402
+
+# uvicorn's access log prints query strings: no authorization code or token may reach it.
+logging.getLogger("uvicorn.access").addFilter(AccessLogRedactor())
 
 start_embedded_scheduler()  # the embedded runtime's health checks and notifications (one process ticks)

@@ -59,6 +59,26 @@ class LogContextFilter(logging.Filter):
         return True
 
 
+# Query parameters whose values are credentials: the OAuth callback's `code` and `state`, and tokens or keys a
+# client might put in a URL by mistake.
+_CREDENTIAL_QUERY_VALUE = re.compile(
+    r"(?i)([?&](?:code|state|token|access_token|refresh_token|id_token|client_secret|secret|password|"
+    r"api_key|apikey|key|signature|sig)=)[^&\s\"]*"
+)
+
+
+class AccessLogRedactor(logging.Filter):
+    """Masks credential-like query values in access-log records (uvicorn logs each request's path with its
+    query string, and the OAuth callback's carries the authorization code). Installed by asgi.py."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _CREDENTIAL_QUERY_VALUE.sub(r"\1********", arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        return True
+
+
 @contextlib.contextmanager
 def test_run_logging(test_run_id) -> object:
     token = test_run_id_var.set(str(test_run_id))
