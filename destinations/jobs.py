@@ -193,8 +193,10 @@ def _run(job: TestJob) -> None:
 
 def _start(job: TestJob, item: TestJobItem):
     """Submit the item's test; its run id, or None when it ended at once (deleted, invalid, no queue)."""
-    destination = Destination.objects.select_related("workspace", "connection").filter(pk=item.destination_id)
-    destination = destination.first() if item.destination_id is not None else None
+    destination = None
+    if item.destination_id is not None:
+        destination = Destination.objects.select_related("workspace", "connection").filter(pk=item.destination_id)
+        destination = destination.first()
     if destination is None:  # deleted since the job was created
         TestJobItem.objects.filter(pk=item.pk).update(state=TestJobItemState.MISSING, finished_at=timezone.now())
         return None
@@ -205,6 +207,8 @@ def _start(job: TestJob, item: TestJobItem):
     except InvalidInput as exc:
         _record(job, item, bulk.invalid_config_result(destination, exc, duration_ms=0))
         return None
+    # The item names its run from the start: a client can follow it, and a reaper can take its result.
+    TestJobItem.objects.filter(pk=item.pk).update(test_run=prepared.test_run)
     try:
         connection_test_submit(prepared)
     except BackendUnavailable:

@@ -175,11 +175,21 @@ def closed_port() -> int:
 def test_a_job_whose_runner_died_is_ended_and_its_untested_items_fail_as_interrupted(api, receiver, settings):
     settings.CONNECTION_TEST_STALE_SECONDS = 30
     tested, untested = hook(receiver, workspace=api.workspace), hook(receiver, workspace=api.workspace)
-    job = jobs.test_job_create(workspace=api.workspace, actor=api.user, trigger="api", ids=[tested.pk, untested.pk])
-    # As a runner leaves a job when its process is killed after one result: running, its heartbeat stale.
+    finished_since = hook(receiver, workspace=api.workspace)
+    ids = [tested.pk, untested.pk, finished_since.pk]
+    job = jobs.test_job_create(workspace=api.workspace, actor=api.user, trigger="api", ids=ids)
+    # As a runner leaves a job when its process is killed after one result: running, its heartbeat stale,
+    # and one test it had started finished on a worker after the runner died.
     long_ago = timezone.now() - timedelta(minutes=5)
     TestJob.objects.filter(pk=job.pk).update(state="running", started_at=long_ago, heartbeat_at=long_ago)
     job.items.filter(destination=tested).update(state="passed", message="All 2 steps passed.", finished_at=long_ago)
+    run = TestRun.objects.create(
+        workspace=api.workspace, destination=finished_since, destination_type="webhook", trigger=Trigger.JOB
+    )
+    TestRun.objects.filter(pk=run.pk).update(
+        success=True, finished_at=timezone.now(), duration_ms=410, steps=[{"name": "connectivity", "status": "passed"}]
+    )
+    job.items.filter(destination=finished_since).update(test_run=run)
     beating = jobs.test_job_create(workspace=api.workspace, actor=api.user, trigger="api", ids=[untested.pk])
     TestJob.objects.filter(pk=beating.pk).update(state="running", started_at=long_ago, heartbeat_at=timezone.now())
 
@@ -187,15 +197,19 @@ def test_a_job_whose_runner_died_is_ended_and_its_untested_items_fail_as_interru
     assert jobs.reap_interrupted_jobs() == 0  # each job is ended once
 
     body = api.get(jobs_path(api, f"/{job.pk}")).json()
-    assert (body["state"], body["done"], body["passed"], body["failed"]) == ("done", 2, 1, 1)
+    assert (body["state"], body["done"], body["passed"], body["failed"]) == ("done", 3, 2, 1)
     by_id = {r["destination_id"]: r for r in body["results"]}
     assert by_id[str(tested.pk)]["state"] == "passed"
+    assert (by_id[str(finished_since.pk)]["state"], by_id[str(finished_since.pk)]["test_run_id"]) == (
+        "passed",
+        str(run.pk),
+    )
     assert (by_id[str(untested.pk)]["state"], by_id[str(untested.pk)]["error_code"]) == ("failed", "interrupted")
     assert "Run the job again" in by_id[str(untested.pk)]["message"]
     assert TestJob.objects.get(pk=beating.pk).state == "running"  # a live heartbeat is left alone
     # a watcher attached to the job's progress gets `done` with the counts
     events = sse.read_stream(api.get(jobs_path(api, f"/{job.pk}/events")))
-    assert [e.type for e in events] == ["done"] and events[0].data["failed"] == 1
+    assert [e.type for e in events] == ["result", "done"] and events[-1].data["failed"] == 1
 
 
 def test_a_runner_whose_job_was_reaped_starts_nothing_more(api, receiver, settings):
