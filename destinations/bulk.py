@@ -351,19 +351,13 @@ def run_result(run: TestRun, *, destination) -> DestinationResult:
     """The outcome of `destination`'s finished run (anything with its pk, name, type and workspace_id)."""
     failed = run.failed_step
     if run.success:
-        message = f"All {len(run.steps)} steps passed."
+        failed_step, error_code, message = None, None, f"All {len(run.steps)} steps passed."
     elif failed is not None:
-        message = failed["message"]
-    elif run.error_code == INTERRUPTED:
-        message = INTERRUPTED_MESSAGE
+        failed_step, error_code, message = failed["name"], (failed.get("error") or {}).get("code"), failed["message"]
+    elif run.error_code == INTERRUPTED:  # its process stopped between steps: no step failed
+        failed_step, error_code, message = None, INTERRUPTED, INTERRUPTED_MESSAGE
     else:
-        message = "The test could not be completed."
-    if failed is not None:
-        failed_step, error_code = failed["name"], (failed.get("error") or {}).get("code")
-    elif run.success:
-        failed_step = error_code = None
-    else:
-        failed_step, error_code = "internal", run.error_code or "internal_error"
+        failed_step, error_code, message = "internal", "internal_error", "The test could not be completed."
     return DestinationResult(
         id=destination.pk,
         name=destination.name,
