@@ -1,22 +1,22 @@
 """Bulk connection tests as background jobs: the API's test-jobs, the admin action and `test_destinations --enqueue`.
 
 A job records the destinations chosen (with the bulk command's selectors, destinations/bulk.py) as items.
-Its runner (a thread of this process in the embedded runtime, a Celery task on a worker in the distributed
-one) hands each item's test to the runtime like any other test, `concurrency` at a time: the same service,
-TestRun history and status updates; the runs have the trigger `job`, and in the distributed runtime they
-spread over every worker. Each result is saved on its item and published on the job's SSE channel
-(`result` events, then `done`). The runner beats a heartbeat on the job; when its process
-dies, `reap_interrupted_jobs` ends the job and fails its untested items as `interrupted`, so no job and no
-watcher waits for ever.
+Its runner (a thread of the web process in the embedded runtime, of the worker that received the job's
+Celery task in the distributed one) hands each item's test to the runtime like any other test,
+`concurrency` at a time: the same service, TestRun history and status updates; the runs have the trigger
+`job`, and in the distributed runtime they spread over every worker. Each result is saved on its item and
+published on the job's SSE channel (`result` events, then `done`). The runner beats a heartbeat on the job;
+when its process dies, `reap_interrupted_jobs` ends the job and fails its untested items as `interrupted`,
+so no job and no watcher waits for ever.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import deque
 from datetime import timedelta
-from functools import cache
 from types import SimpleNamespace
 
 from django.conf import settings
@@ -110,14 +110,15 @@ def test_job_submit(job: TestJob) -> None:
             # The job is recorded: the scheduler starts it once the broker is back (test_jobs_start_queued).
             logger.warning("test job %s stays queued: the broker is unavailable", job.pk)
         return
-    _job_executor().submit(_run_in_thread, job.pk)
+    test_job_run_here(job.pk)
 
 
-@cache
-def _job_executor():
-    from concurrent.futures import ThreadPoolExecutor
-
-    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="test-job")
+def test_job_run_here(job_id) -> None:
+    """Run the job on a thread of this process, not on a connection-test thread: a runner waits on its
+    tests, and holding a worker's test thread while it waited could leave no thread to run them. A daemon
+    thread, so a stopping worker does not wait for a job whose tests it no longer takes; the reaper ends
+    such a job."""
+    threading.Thread(target=_run_in_thread, args=(job_id,), name=f"test-job-{job_id}", daemon=True).start()
 
 
 def _run_in_thread(job_id) -> None:

@@ -36,8 +36,9 @@ def scheduler_tick() -> None:
     tick()
 
 
-@shared_task(name="destinations.tasks.run_test_job", ignore_result=True, acks_late=True)
+@shared_task(name="destinations.tasks.run_test_job", ignore_result=True)
 def run_test_job(job_id: str) -> None:
-    from .jobs import test_job_run
+    """Start a job's runner on this worker (it returns at once; the runner's heartbeat guards the job)."""
+    from .jobs import test_job_run_here
 
-    test_job_run(job_id=job_id)
+    test_job_run_here(job_id)

@@ -110,6 +110,24 @@ def test_a_jobs_tests_are_tasks_spread_over_the_workers(topology, api, receiver)
     assert set(TestRun.objects.values_list("trigger", flat=True)) == {"job"}
 
 
+def test_a_job_finishes_on_a_worker_with_a_single_thread(topology, api, receiver):
+    web = topology.web()
+    topology.worker(concurrency=1)  # the runner must not hold the one thread its tests need
+    for _ in range(2):
+        DestinationFactory(
+            workspace=api.workspace,
+            config={"url": f"{receiver.url}/hooks/in"},
+            secrets={"headers": {"X-API-Key": "k-123"}},
+        )
+    client = Client(api, web)
+    job = client.post("destinations/test-jobs", {"all": True, "concurrency": 2}).json()
+    progress = Collector(client.get(f"destinations/test-jobs/{job['id']}/events", stream=True))
+    progress.start()
+    progress.join(30)
+    assert [e.type for e, _ in progress.events] == ["result", "result", "done"]
+    assert progress.events[-1][0].data["passed"] == 2
+
+
 def test_a_worker_killed_mid_job_ends_the_job_with_its_untested_items_interrupted(topology, api, receiver):
     hold_delivery(receiver)  # the first destination's delivery step never answers while the worker lives
     reaper_settings = {"CONNECTION_TEST_HEARTBEAT_SECONDS": 0.5, "CONNECTION_TEST_STALE_SECONDS": 3}
