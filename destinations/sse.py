@@ -17,6 +17,7 @@ A stream holds no database connection while it waits: storage and authorisation 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import threading
 import time
@@ -32,6 +33,8 @@ from django_eventstream.channelmanager import DefaultChannelManager
 from django_eventstream.event import Event
 from django_eventstream.storage import EventDoesNotExist, StorageBase
 from django_eventstream.views import events, get_listener_manager
+
+logger = logging.getLogger(__name__)
 
 CHANNEL_PREFIX = "testrun-"
 KEEP_ALIVE = ": keep-alive\n\n"
@@ -227,7 +230,8 @@ async def _run_events(chunks: AsyncIterator[bytes], *, after_id: int, last_event
     """The view's stream, reduced to the run's events after `after_id`, each once, ending after `last_event`."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + lifetime
-    await redis_relay_subscribed()  # before the view's first storage read
+    if not await redis_relay_subscribed():  # before the view's first storage read
+        logger.warning("the Redis relay has not subscribed: streams get no live events until they re-attach")
     delivered = after_id
     iterator = aiter(chunks)
     try:
