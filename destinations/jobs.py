@@ -279,8 +279,10 @@ def _end(job: TestJob, *, interrupted: bool = False) -> bool:
 def reap_interrupted_jobs() -> int:
     """End every running job whose heartbeat is older than CONNECTION_TEST_STALE_SECONDS (its process died).
 
-    The items it had not tested fail with the error code `interrupted`; the results it saved stay. Safe to
-    call from any process, as often as wanted: each job is ended once. Returns how many were ended.
+    A job is ended once the tests it started have finished (they may be running on other workers, and a
+    run always ends: its own reaper ends one whose worker died), so it keeps their results. The items it
+    never started fail with the error code `interrupted`. Safe to call from any process, as often as
+    wanted: each job is ended once. Returns how many were ended.
     """
     stale_before = timezone.now() - timedelta(seconds=settings.CONNECTION_TEST_STALE_SECONDS)
     stale = TestJob.objects.filter(state=TestJobState.RUNNING).filter(
@@ -288,6 +290,9 @@ def reap_interrupted_jobs() -> int:
     )
     ended = 0
     for job in stale[:100]:
+        in_flight = job.items.filter(state=TestJobItemState.QUEUED, test_run__finished_at__isnull=True)
+        if in_flight.exclude(test_run=None).exists():
+            continue  # a later call ends it, with those results
         if _end(job, interrupted=True):
             ended += 1
             logger.warning("test job %s was interrupted (its runner stopped)", job.pk)

@@ -212,7 +212,7 @@ def test_a_job_whose_runner_died_is_ended_and_its_untested_items_fail_as_interru
     assert [e.type for e in events] == ["result", "done"] and events[-1].data["failed"] == 1
 
 
-def test_a_runner_whose_job_was_reaped_starts_nothing_more(api, receiver, settings):
+def test_a_runner_whose_job_was_ended_meanwhile_starts_nothing_more(api, receiver):
     import threading
 
     from tests.distributed.conftest import hold_delivery
@@ -224,12 +224,26 @@ def test_a_runner_whose_job_was_reaped_starts_nothing_more(api, receiver, settin
     runner = threading.Thread(target=jobs.test_job_run, kwargs={"job_id": job.pk}, daemon=True)
     runner.start()
     wait_for(lambda: TestRun.objects.exists())
-    # The reaper judges the runner dead (its heartbeat looked stale) while it still runs the first test.
-    TestJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=5))
-    assert jobs.reap_interrupted_jobs() == 1
+    # Ended while the runner still runs its first test (as by the reaper, had its heartbeat looked stale).
+    TestJob.objects.filter(pk=job.pk).update(state="done", finished_at=timezone.now())
     release.set()
     runner.join(10)
     assert not runner.is_alive()
     assert TestRun.objects.count() == 1  # the other two were never started
-    body = api.get(jobs_path(api, f"/{job.pk}")).json()
-    assert (body["state"], body["failed"]) == ("done", 3)
+
+
+def test_a_stale_job_is_ended_only_once_the_tests_it_started_have_finished(api, receiver, settings):
+    settings.CONNECTION_TEST_STALE_SECONDS = 30
+    destination = hook(receiver, workspace=api.workspace)
+    job = jobs.test_job_create(workspace=api.workspace, actor=api.user, trigger="api", ids=[destination.pk])
+    long_ago = timezone.now() - timedelta(minutes=5)
+    TestJob.objects.filter(pk=job.pk).update(state="running", started_at=long_ago, heartbeat_at=long_ago)
+    run = TestRun.objects.create(
+        workspace=api.workspace, destination=destination, destination_type="webhook", trigger=Trigger.JOB
+    )
+    job.items.update(test_run=run)  # started, still running on some worker
+    assert jobs.reap_interrupted_jobs() == 0
+    TestRun.objects.filter(pk=run.pk).update(success=False, finished_at=timezone.now(), error_code="interrupted")
+    assert jobs.reap_interrupted_jobs() == 1
+    (result,) = api.get(jobs_path(api, f"/{job.pk}")).json()["results"]
+    assert (result["state"], result["error_code"], result["test_run_id"]) == ("failed", "interrupted", str(run.pk))
