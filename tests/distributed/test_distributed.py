@@ -15,6 +15,18 @@ pytestmark = [pytest.mark.distributed, pytest.mark.django_db(transaction=True)]
 STREAM = {"stream": True, "headers": {"Accept": "text/event-stream"}}
 
 
+def hooks(api, receiver, count):
+    """`count` stored webhook destinations of the workspace, delivering to `receiver` with its key."""
+    return [
+        DestinationFactory(
+            workspace=api.workspace,
+            config={"url": f"{receiver.url}/hooks/in"},
+            secrets={"headers": {"X-API-Key": "k-123"}},
+        )
+        for _ in range(count)
+    ]
+
+
 def webhook_body(receiver):
     return {
         "destination_type": "webhook",
@@ -26,9 +38,7 @@ def test_a_run_on_a_worker_streams_live_to_the_poster_and_a_watcher_on_another_w
     release = hold_delivery(receiver)
     first, second = topology.web(), topology.web()
     topology.worker()
-    destination = DestinationFactory(
-        workspace=api.workspace, config={"url": f"{receiver.url}/hooks/in"}, secrets={"headers": {"X-API-Key": "k-123"}}
-    )
+    destination = hooks(api, receiver, 1)[0]
     posted = Collector(Client(api, first).post(f"destinations/{destination.pk}/test", stream=True))
     run_id = posted.response.headers["X-Test-Run-ID"]
     posted.start()
@@ -63,9 +73,7 @@ def test_a_worker_killed_mid_step_ends_the_run_interrupted_and_leaves_the_status
     reaper_settings = {"CONNECTION_TEST_HEARTBEAT_SECONDS": 0.5, "CONNECTION_TEST_STALE_SECONDS": 3}
     web = topology.web()
     doomed = topology.worker(env=reaper_settings)
-    destination = DestinationFactory(
-        workspace=api.workspace, config={"url": f"{receiver.url}/hooks/in"}, secrets={"headers": {"X-API-Key": "k-123"}}
-    )
+    destination = hooks(api, receiver, 1)[0]
     stream = Collector(Client(api, web).post(f"destinations/{destination.pk}/test", stream=True))
     stream.start()
     stream.wait_for(1)
@@ -90,12 +98,7 @@ def test_a_jobs_tests_are_tasks_spread_over_the_workers(topology, api, receiver)
     release = hold_delivery(receiver)
     web = topology.web()
     workers = [topology.worker(concurrency=2), topology.worker(concurrency=2)]
-    for _ in range(4):
-        DestinationFactory(
-            workspace=api.workspace,
-            config={"url": f"{receiver.url}/hooks/in"},
-            secrets={"headers": {"X-API-Key": "k-123"}},
-        )
+    hooks(api, receiver, 4)
     client = Client(api, web)
     job = client.post("destinations/test-jobs", {"all": True, "concurrency": 4}).json()
     deadline = time.monotonic() + 30
@@ -113,12 +116,7 @@ def test_a_jobs_tests_are_tasks_spread_over_the_workers(topology, api, receiver)
 def test_a_job_finishes_on_a_worker_with_a_single_thread(topology, api, receiver):
     web = topology.web()
     topology.worker(concurrency=1)  # the runner must not hold the one thread its tests need
-    for _ in range(2):
-        DestinationFactory(
-            workspace=api.workspace,
-            config={"url": f"{receiver.url}/hooks/in"},
-            secrets={"headers": {"X-API-Key": "k-123"}},
-        )
+    hooks(api, receiver, 2)
     client = Client(api, web)
     job = client.post("destinations/test-jobs", {"all": True, "concurrency": 2}).json()
     progress = Collector(client.get(f"destinations/test-jobs/{job['id']}/events", stream=True))
@@ -133,12 +131,7 @@ def test_a_worker_killed_mid_job_ends_the_job_with_its_untested_items_interrupte
     reaper_settings = {"CONNECTION_TEST_HEARTBEAT_SECONDS": 0.5, "CONNECTION_TEST_STALE_SECONDS": 3}
     web = topology.web()
     doomed = topology.worker(env=reaper_settings)
-    for _ in range(2):
-        DestinationFactory(
-            workspace=api.workspace,
-            config={"url": f"{receiver.url}/hooks/in"},
-            secrets={"headers": {"X-API-Key": "k-123"}},
-        )
+    hooks(api, receiver, 2)
     client = Client(api, web)
     job = client.post("destinations/test-jobs", {"all": True, "concurrency": 1}).json()
     progress = Collector(client.get(f"destinations/test-jobs/{job['id']}/events", stream=True))
