@@ -372,31 +372,33 @@ def run_result(run: TestRun, *, destination) -> DestinationResult:
     )
 
 
-def invalid_config_result(destination, exc: InvalidInput, *, duration_ms: int) -> DestinationResult:
-    """The stored config no longer validates (a connector's schema changed): no test ran."""
+def failure(
+    destination, *, failed_step: str | None, error_code: str, message: str, duration_ms: int = 0
+) -> DestinationResult:
+    """An outcome no run describes (`destination`: anything with a destination's pk, name, type and
+    workspace_id)."""
     return DestinationResult(
         id=destination.pk,
         name=destination.name,
         destination_type=destination.destination_type,
         workspace_id=destination.workspace_id,
         success=False,
-        failed_step=CONFIG_STEP,
-        error_code="invalid_config",
-        message=f"The stored config is not valid: {exc}",
+        failed_step=failed_step,
+        error_code=error_code,
+        message=message,
         duration_ms=duration_ms,
     )
 
 
-def internal_failure(destination) -> DestinationResult:
-    """A test that could not be run or whose record went missing (anything with a destination's fields)."""
-    return DestinationResult(
-        id=destination.pk,
-        name=destination.name,
-        destination_type=destination.destination_type,
-        workspace_id=destination.workspace_id,
-        success=False,
-        failed_step="internal",
-        error_code="internal_error",
-        message="The test could not be run; see the service log.",
-        duration_ms=0,
+def invalid_config_result(destination, exc: InvalidInput, *, duration_ms: int) -> DestinationResult:
+    """The stored config no longer validates (a connector's schema changed): no test ran."""
+    message = f"The stored config is not valid: {exc}"
+    return failure(
+        destination, failed_step=CONFIG_STEP, error_code="invalid_config", message=message, duration_ms=duration_ms
     )
+
+
+def internal_failure(destination) -> DestinationResult:
+    """A test that could not be run, or whose record went missing."""
+    message = "The test could not be run; see the service log."
+    return failure(destination, failed_step="internal", error_code="internal_error", message=message)

@@ -213,18 +213,8 @@ def _start(job: TestJob, item: TestJobItem):
     try:
         connection_test_submit(prepared)
     except BackendUnavailable:
-        result = bulk.DestinationResult(
-            id=destination.pk,
-            name=destination.name,
-            destination_type=destination.destination_type,
-            workspace_id=destination.workspace_id,
-            success=False,
-            failed_step=None,
-            error_code="queue_unavailable",
-            message="The test queue was unavailable; run the job again.",
-            duration_ms=0,
-        )
-        _record(job, item, result)
+        message = "The test queue was unavailable; run the job again."
+        _record(job, item, bulk.failure(destination, failed_step=None, error_code="queue_unavailable", message=message))
         return None
     return prepared.test_run.pk
 

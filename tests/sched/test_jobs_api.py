@@ -164,6 +164,25 @@ def test_a_down_broker_leaves_the_job_queued_for_the_scheduler(api, receiver, se
     wait_done(api, job.pk)
 
 
+def test_a_broker_down_when_an_items_turn_comes_fails_that_item_and_the_job_ends(api, receiver, settings):
+    from zeotap_composable.celery import app
+
+    hook(receiver, workspace=api.workspace)
+    job = jobs.test_job_create(workspace=api.workspace, actor=api.user, trigger="api", select_all=True)
+    settings.CONNECTION_TEST_RUNTIME = "distributed"
+    previous = app.conf.broker_url
+    app.conf.broker_url = f"redis://127.0.0.1:{closed_port()}/0"
+    try:
+        jobs.test_job_run(job_id=job.pk)  # the runner, as a worker runs it, while the broker is away
+    finally:
+        app.conf.broker_url = previous
+    body = api.get(jobs_path(api, f"/{job.pk}")).json()
+    assert (body["state"], body["failed"]) == ("done", 1)
+    (result,) = body["results"]
+    assert (result["state"], result["error_code"], result["test_run_id"]) == ("failed", "queue_unavailable", None)
+    assert not TestRun.objects.exists()  # the run it could not queue was removed
+
+
 def closed_port() -> int:
     import socket
 
