@@ -112,7 +112,12 @@ class Admin:
         return {"state": state, "arrived": seen, "statuses": statuses, "text": self.css("#draft-test").text}
 
     def save_and_continue(self) -> None:
+        """Save, and wait for the page the save answers with: the old page's message list would also match."""
+        from selenium.webdriver.support import expected_conditions
+
+        old_page = self.css("html")
         self.css("input[name=_continue]").click()
+        self.wait.until(expected_conditions.staleness_of(old_page))
         self.wait.until(lambda d: d.find_elements("css selector", "ul.messagelist, .errornote"))
 
     def run_test_connection(self) -> str:
