@@ -108,7 +108,7 @@ def burst(urls, headers, receiver_url, processes, ideal, label, *, request_cost:
         results.append(one_test(urls[index % len(urls)], headers, receiver_url))
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(CONCURRENCY)]
-    cpu_before = sum(p.cpu_seconds() for p in processes)
+    cpu_before = {id(p): p.cpu_seconds() for p in processes}
     redis_before = redis_cpu_seconds() if with_redis else 0
     started = time.perf_counter()
     for thread in threads:
@@ -117,7 +117,9 @@ def burst(urls, headers, receiver_url, processes, ideal, label, *, request_cost:
         thread.join()
     wall = time.perf_counter() - started
     time.sleep(0.3)  # let workers finish their bookkeeping before reading CPU
-    server_cpu = (sum(p.cpu_seconds() for p in processes) - cpu_before) / CONCURRENCY
+    spent = {id(p): p.cpu_seconds() - cpu_before[id(p)] for p in processes}
+    server_cpu = sum(spent.values()) / CONCURRENCY
+    web_cpu = sum(spent[id(p)] for p in processes if isinstance(p, Web)) / CONCURRENCY
     headers_at = sorted(r.headers_at for r in results)
     firsts = sorted(r.first_at for r in results)
     lags = sorted(r.first_event_lag for r in results)
@@ -131,6 +133,8 @@ def burst(urls, headers, receiver_url, processes, ideal, label, *, request_cost:
         f"  server CPU per test:       {server_cpu * 1000:.1f} ms (web + workers, target <= 10 ms) "
         f"= {server_cpu / request_cost:.1f} API requests"
     )
+    if web_cpu != server_cpu:
+        print(f"  of which web / workers:    {web_cpu * 1000:.1f} ms / {(server_cpu - web_cpu) * 1000:.1f} ms")
     if with_redis:
         print(
             f"  redis CPU per test:        <= {(redis_cpu_seconds() - redis_before) / CONCURRENCY * 1000:.1f} ms "

@@ -23,12 +23,11 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
-from django_eventstream import send_event
 
 from . import bulk
 from .errors import BackendUnavailable, InvalidInput
 from .models import Destination, TestJob, TestJobItem, TestJobItemState, TestJobState, TestRun, TestRunTrigger
-from .sse import release_connection
+from .sse import release_connection, send_stored_event
 from .testing import INTERRUPTED, Heartbeat, connection_test_prepare, connection_test_submit
 
 logger = logging.getLogger(__name__)
@@ -240,7 +239,7 @@ def _record(job: TestJob, item: TestJobItem, result: bulk.DestinationResult) -> 
     item.save(
         update_fields=["state", "failed_step", "error_code", "message", "duration_ms", "test_run_id", "finished_at"]
     )
-    send_event(job.channel, "result", {**test_job_counts(job), "result": test_job_item_as_dict(item)})
+    send_stored_event(job.channel, "result", {**test_job_counts(job), "result": test_job_item_as_dict(item)})
 
 
 def _end(job: TestJob, *, interrupted: bool = False) -> bool:
@@ -262,7 +261,7 @@ def _end(job: TestJob, *, interrupted: bool = False) -> bool:
             finished_at=timezone.now(),
         )
     job.refresh_from_db()
-    send_event(job.channel, "done", test_job_as_dict(job, results=False))
+    send_stored_event(job.channel, "done", test_job_as_dict(job, results=False))
     return True
 
 

@@ -2,7 +2,9 @@
 
 Every event of a run is published with `send_event` to the run's channel and stored (TestRunEventStorage).
 With `EVENTSTREAM_REDIS` set (distributed runtime) the library also relays each event over Redis pub/sub to
-every web process, so a run produced by any worker streams live on any of them; nothing polls.
+every web process, so a run produced by any worker streams live on any of them; nothing polls. Storage is
+the record: when Redis is lost, events are still stored, and the relay reconnects and has its streams
+re-read storage (RelaySupervisor).
 
 A stream — the POST response itself, or a client re-attaching — is the library's `events` view on the run's
 channel, given a copy of the request whose Last-Event-ID says where to resume (`<channel>:0` replays the
@@ -29,10 +31,13 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.db.models import Max
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django_eventstream import send_event
 from django_eventstream.channelmanager import DefaultChannelManager
 from django_eventstream.event import Event
 from django_eventstream.storage import EventDoesNotExist, StorageBase
 from django_eventstream.views import events, get_listener_manager
+
+from zeotap_composable.observability import EVENTS_UNRELAYED, RELAY_RECONNECTIONS
 
 logger = logging.getLogger(__name__)
 
@@ -196,6 +201,81 @@ def _stream_request(request, channel: str, after_id: int) -> HttpRequest:
 
 
 _relay_tasks: set[asyncio.Task] = set()
+# The pub/sub channel django-eventstream's send_event publishes on and its RedisListener subscribes to.
+LIBRARY_RELAY_CHANNEL = "events_channel"
+RELAY_RETRY_SECONDS = (0.25, 5.0)  # first and longest wait between attempts to reconnect the relay
+
+
+def send_stored_event(channel: str, event_type: str, data) -> None:
+    """`send_event` for our stored channels: the event is stored, then relayed over Redis when configured.
+
+    If Redis cannot take the relay, the event is stored all the same and the run goes on: the relays of the
+    web processes lost Redis too, and their streams re-read storage when they reconnect (`RelaySupervisor`).
+    """
+    from redis.exceptions import RedisError
+
+    try:
+        send_event(channel, event_type, data)
+    except RedisError as exc:
+        EVENTS_UNRELAYED.inc()
+        logger.warning("event %r of %s stored, not relayed: Redis is unreachable (%s)", event_type, channel, exc)
+
+
+def restream_from_storage(manager) -> int:
+    """Have every stream of this process re-read storage after the last event it sent; how many.
+
+    Events relayed while the relay was disconnected never reached this process. The library re-reads
+    storage when a stream's queue overflowed; this raises that flag (`Listener.overflow`) and wakes each
+    listener: the library's internals, checked by tests/api/test_sse_internals.py.
+    """
+    with manager.lock:
+        listeners = {listener for group in manager.listeners_by_channel.values() for listener in group}
+        for listener in listeners:
+            listener.overflow = True
+            listener.wake_threadsafe()
+    return len(listeners)
+
+
+class RelaySupervisor:
+    """Keeps a web process's django-eventstream Redis relay subscribed, and its streams complete.
+
+    The library starts its relay once and never again: when Redis was gone for longer than redis-py's own
+    retries (a few seconds), the relay ended and the process streamed no live event until restarted. This
+    runs the relay again with a backoff, and after every reconnection (redis-py's connect callback, or a
+    restart here) the streams re-read storage, so each gets what was published meanwhile, once.
+    """
+
+    def __init__(self, manager):
+        self.manager = manager
+        self.reconnections = 0
+
+    def reconnected(self, _connection=None) -> None:
+        self.reconnections += 1
+        RELAY_RECONNECTIONS.inc()
+        count = restream_from_storage(self.manager)
+        logger.info("the Redis relay reconnected; %d stream(s) re-read storage", count)
+
+    async def run(self) -> None:
+        relay = self.manager.redis_listener
+        delay, longest = RELAY_RETRY_SECONDS
+        failed = False
+        while True:
+            try:
+                seen = self.reconnections
+                await relay.pubsub.subscribe(LIBRARY_RELAY_CHANNEL)
+                relay.pubsub.connection.register_connect_callback(self.reconnected)  # kept as a weak method
+                if failed and self.reconnections == seen:  # a new connection: the callback came too late
+                    self.reconnected()
+                failed, delay = False, RELAY_RETRY_SECONDS[0]
+                await relay.start()  # the library's loop: returns only by raising once retries are spent
+            except Exception as exc:  # whatever ended it, the relay must come back
+                logger.warning("the Redis relay lost Redis (%s); reconnecting in %.2f s", exc, delay)
+                failed = True
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, longest)
+
+
+_supervisors: list[RelaySupervisor] = []  # redis-py keeps its connect callback as a weak reference
 
 
 async def redis_relay_subscribed(manager=None, *, timeout: float = 2.0) -> bool:
@@ -204,8 +284,9 @@ async def redis_relay_subscribed(manager=None, *, timeout: float = 2.0) -> bool:
     The library starts the relay lazily, when the first stream registers, and that stream reads storage at
     once: an event stored and published before the subscription reached Redis was missed, and the first
     stream of a web process could wait for a `done` that had already gone by. Streams call this first.
-    It mirrors `ListenerManager.add_listener` and reads RedisListener's `pubsub`: the library's internals,
-    checked by tests/api/test_sse_internals.py. False when the relay did not subscribe within `timeout`.
+    The relay runs under a `RelaySupervisor`. This mirrors `ListenerManager.add_listener` and reads
+    RedisListener's `pubsub`: the library's internals, checked by tests/api/test_sse_internals.py. False
+    when the relay did not subscribe within `timeout`.
     """
     manager = manager or get_listener_manager()
     relay = manager.redis_listener
@@ -214,7 +295,9 @@ async def redis_relay_subscribed(manager=None, *, timeout: float = 2.0) -> bool:
     loop = asyncio.get_running_loop()
     with manager.lock:
         if not manager.redis_listener_started:
-            task = loop.create_task(manager.start_redis_listener())
+            supervisor = RelaySupervisor(manager)
+            _supervisors.append(supervisor)
+            task = loop.create_task(supervisor.run())
             _relay_tasks.add(task)
             task.add_done_callback(_relay_tasks.discard)
             manager.redis_listener_started = True
@@ -231,7 +314,7 @@ async def _run_events(chunks: AsyncIterator[bytes], *, after_id: int, last_event
     loop = asyncio.get_running_loop()
     deadline = loop.time() + lifetime
     if not await redis_relay_subscribed():  # before the view's first storage read
-        logger.warning("the Redis relay has not subscribed: streams get no live events until they re-attach")
+        logger.warning("the Redis relay has not subscribed yet: this stream re-reads storage once it has")
     delivered = after_id
     iterator = aiter(chunks)
     try:

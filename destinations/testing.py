@@ -26,7 +26,6 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django_eventstream import send_event
 
 from connectors.base import FAILED
 from connectors.runner import run_test
@@ -41,7 +40,7 @@ from .models import AuditAction, Destination, TestRun, TestRunTrigger
 from .oauth import connection_refresh_if_due
 from .representation import destination_as_dict
 from .services import destination_config_check, outbound_policy, rotated_secrets_store, stored_config_digest
-from .sse import TestRunEventStorage, release_connection
+from .sse import TestRunEventStorage, release_connection, send_stored_event
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +124,7 @@ def connection_test_execute(prepared: PreparedTest, *, save_status: bool = True,
                 step = result.as_dict()
                 steps.append(step)
                 if publish:
-                    send_event(test_run.channel, "step", step)
+                    send_stored_event(test_run.channel, "step", step)
             success = not any(step["status"] == FAILED for step in steps)
             finished = _finish(test_run, steps, success, started, save_status=save_status)
             if test_run.destination_id is not None:
@@ -158,7 +157,7 @@ def connection_test_execute(prepared: PreparedTest, *, save_status: bool = True,
         finally:
             release_connection()
     if publish:
-        send_event(test_run.channel, "done", done)
+        send_stored_event(test_run.channel, "done", done)
     return test_run
 
 
@@ -281,7 +280,7 @@ def reap_interrupted_runs() -> int:
             }
             if run.destination is not None:
                 done["destination"] = destination_as_dict(run.destination)
-            send_event(run.channel, "done", done)
+            send_stored_event(run.channel, "done", done)
     finally:
         release_connection()
     return ended

@@ -201,3 +201,29 @@ class Worker(_Process):
 
     def ready(self) -> bool:
         return " ready." in self.output()
+
+
+class RedisServer(_Process):
+    """A Redis of its own on a free port, for tests that take Redis away and bring it back (empty, as
+    a restarted Redis that keeps nothing on disk is)."""
+
+    def __init__(self):
+        super().__init__(dict(os.environ))
+        self.port = free_port()
+        self.command = [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def ready(self) -> bool:
+        return redis_available(self.url())

@@ -43,6 +43,8 @@ STEP_LATENCY = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
 RUNS_INTERRUPTED = Counter("connection_test_runs_interrupted", "Runs ended as interrupted by the reaper.")
+EVENTS_UNRELAYED = Counter("sse_events_unrelayed", "Events stored but not relayed, because Redis was unreachable.")
+RELAY_RECONNECTIONS = Counter("sse_relay_reconnections", "Times a web process's Redis relay reconnected.")
 
 
 # --- log context ---------------------------------------------------------------------------------

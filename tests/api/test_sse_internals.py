@@ -135,3 +135,87 @@ def test_the_redis_relay_is_subscribed_before_a_stream_reads_and_relays_to_local
             get_listener_manager().remove_listener(listener)
 
     asyncio.run(scenario())
+
+
+def test_a_stream_flagged_by_restream_from_storage_reads_what_was_stored_meanwhile(api):
+    """The library's overflow path that restream_from_storage relies on: fails when it changes."""
+    from asgiref.sync import sync_to_async
+    from django_eventstream.views import get_listener_manager
+
+    from destinations.sse import TestRunEventStorage, restream_from_storage
+
+    run = TestRun.objects.create(workspace=api.workspace, destination_type="webhook", actor=api.user)
+    request = HttpRequest()
+    request.META = {"HTTP_LAST_EVENT_ID": f"{run.channel}:0"}
+    request.user = api.user
+
+    async def scenario():
+        stream = aiter(events(request, channels=[run.channel]).streaming_content)
+        try:
+            opened = (await asyncio.wait_for(anext(stream), 5)).decode()
+            assert "event: step" not in opened
+            # stored, and relayed while this process's relay was disconnected: no listener was told
+            await sync_to_async(TestRunEventStorage().append_event)(run.channel, "step", '{"name": "connectivity"}')
+            waiting = asyncio.ensure_future(anext(stream))
+            await asyncio.sleep(0.2)
+            assert not waiting.done()  # nothing polls storage
+            assert restream_from_storage(get_listener_manager()) == 1
+            chunk = (await asyncio.wait_for(waiting, 5)).decode()
+            assert f'event: step\nid: {run.channel}:1\ndata: {{"name": "connectivity"}}' in chunk
+        finally:
+            await stream.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_the_relay_comes_back_after_redis_was_gone_longer_than_its_retries(settings, caplog):
+    """The library's relay ends once redis-py's retries are spent; the supervisor runs it again, and has the
+    streams re-read storage. Also checks the library's internals the supervisor relies on."""
+    import json
+    import logging
+
+    import redis.asyncio
+    from django_eventstream.views import Listener, ListenerManager, get_listener_manager
+    from redis.connection import parse_url
+
+    from destinations.sse import LIBRARY_RELAY_CHANNEL, redis_relay_subscribed
+    from tests.topology import RedisServer
+
+    server = RedisServer().start()
+    settings.EVENTSTREAM_REDIS = parse_url(server.url())
+    relaying = ListenerManager()
+    channel = "testrun-" + "2" * 32
+    caplog.set_level(logging.INFO, logger="destinations.sse")
+
+    async def wait_until(predicate, timeout):
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not predicate():
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.05)
+
+    async def scenario():
+        assert await redis_relay_subscribed(relaying)
+        listener = Listener()
+        listener.channels = {channel}
+        listener.assign_loop()
+        relaying.add_listener(listener)  # the supervisor's manager: streams to re-read storage
+        get_listener_manager().add_listener(listener)  # the relay hands events to the process's manager
+        try:
+            server.stop()
+            await wait_until(lambda: "the Redis relay lost Redis" in caplog.text, 20)  # the library's loop ended
+            await asyncio.to_thread(server.start)
+            await wait_until(lambda: listener.overflow and listener.aevent.is_set(), 20)
+            assert "stream(s) re-read storage" in caplog.text
+            listener.aevent.clear()
+            message = {"channel": channel, "event_type": "step", "data": "{}", "pub_id": "7"}
+            await redis.asyncio.Redis.from_url(server.url()).publish(LIBRARY_RELAY_CHANNEL, json.dumps(message))
+            await asyncio.wait_for(listener.aevent.wait(), 5)  # relayed live again
+            assert [event.id for event in listener.channel_items[channel]] == ["7"]
+        finally:
+            relaying.remove_listener(listener)
+            get_listener_manager().remove_listener(listener)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        server.stop()

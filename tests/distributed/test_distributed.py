@@ -216,3 +216,47 @@ def test_the_fields_cache_is_shared_by_every_web_process(topology, api):
         assert len(hubspot.calls_to("properties")) == 1  # the second process read Redis, not the vendor
         assert Client(api, second).get(path, params={"refresh": "true"}).json()["fetched_at"] > fetched["fetched_at"]
         assert len(hubspot.calls_to("properties")) == 2
+
+
+def test_redis_gone_mid_run_and_back_every_stream_ends_with_each_event_once(topology, api, receiver):
+    """Redis away for longer than redis-py's retries, then back empty: the run is not failed by it, the
+    stream gets the events stored meanwhile once Redis is back, and the web process relays live again."""
+    from tests.topology import RedisServer
+
+    redis = RedisServer().start()
+    try:
+        private = {"REDIS_URL": redis.url(), "SSE_MAX_STREAM_SECONDS": 120}
+        release = hold_delivery(receiver)
+        web = topology.web(**private)
+        topology.worker(env=private)
+        client = Client(api, web)
+        stream = Collector(client.post("destinations/test", webhook_body(receiver), stream=True))
+        stream.start()
+        stream.wait_for(1)
+        redis.stop()
+        release.set()  # the delivery step and `done` are stored while nothing can relay them
+        deadline = time.monotonic() + 30
+        while not TestRun.objects.filter(finished_at__isnull=False).exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(2)  # by now Redis has been gone longer than redis-py's retries (about 4 s)
+        redis.start()
+        back = time.monotonic()
+        stream.wait_for(3, timeout=20)
+        stream.join(5)
+        assert stream.events[-1][1] - back < 10
+        assert [e.type for e, _ in stream.events] == ["step", "step", "done"]
+        assert [int(e.id.rsplit(":", 1)[1]) for e, _ in stream.events] == [1, 2, 3]
+        assert stream.events[-1][0].data["success"] is True
+        assert TestRun.objects.get().success is True
+
+        # the same web process streams the next run live (the broker came back empty too: retry until queued)
+        deadline = time.monotonic() + 30
+        while (response := client.post("destinations/test", webhook_body(receiver), stream=True)).status_code == 503:
+            assert time.monotonic() < deadline, response.text
+            time.sleep(0.5)
+        again = Collector(response)
+        again.run()
+        assert [e.type for e, _ in again.events] == ["step", "step", "done"]
+        assert again.events[-1][0].data["success"] is True
+    finally:
+        redis.stop()
