@@ -168,9 +168,11 @@ def test_a_stream_flagged_by_restream_from_storage_reads_what_was_stored_meanwhi
     asyncio.run(scenario())
 
 
-def test_the_relay_comes_back_after_redis_was_gone_longer_than_its_retries(settings, caplog):
-    """The library's relay ends once redis-py's retries are spent; the supervisor runs it again, and has the
-    streams re-read storage. Also checks the library's internals the supervisor relies on."""
+@pytest.mark.parametrize("outage", ["within redis-py's retries", "longer than its retries"])
+def test_the_relay_comes_back_after_redis_was_gone_and_its_streams_re_read_storage(settings, caplog, outage):
+    """A short outage: redis-py reconnects the relay itself (its connect callback tells the supervisor). A
+    long one: the library's relay ends once redis-py's retries are spent, and the supervisor runs it again.
+    Either way the streams re-read storage. Also checks the library's internals the supervisor relies on."""
     import json
     import logging
 
@@ -202,10 +204,14 @@ def test_the_relay_comes_back_after_redis_was_gone_longer_than_its_retries(setti
         get_listener_manager().add_listener(listener)  # the relay hands events to the process's manager
         try:
             server.stop()
-            await wait_until(lambda: "the Redis relay lost Redis" in caplog.text, 20)  # the library's loop ended
+            if outage.startswith("longer"):
+                await wait_until(lambda: "the Redis relay lost Redis" in caplog.text, 20)  # the library's loop ended
+            else:
+                await asyncio.sleep(0.3)
             await asyncio.to_thread(server.start)
             await wait_until(lambda: listener.overflow and listener.aevent.is_set(), 20)
             assert "stream(s) re-read storage" in caplog.text
+            assert ("the Redis relay lost Redis" in caplog.text) == outage.startswith("longer")
             listener.aevent.clear()
             message = {"channel": channel, "event_type": "step", "data": "{}", "pub_id": "7"}
             await redis.asyncio.Redis.from_url(server.url()).publish(LIBRARY_RELAY_CHANNEL, json.dumps(message))
