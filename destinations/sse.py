@@ -275,9 +275,6 @@ class RelaySupervisor:
             delay = min(delay * 2, longest)
 
 
-_supervisors: list[RelaySupervisor] = []  # redis-py keeps its connect callback as a weak reference
-
-
 async def redis_relay_subscribed(manager=None, *, timeout: float = 2.0) -> bool:
     """Start this process's django-eventstream Redis relay, if it has one, and wait until it has subscribed.
 
@@ -295,9 +292,8 @@ async def redis_relay_subscribed(manager=None, *, timeout: float = 2.0) -> bool:
     loop = asyncio.get_running_loop()
     with manager.lock:
         if not manager.redis_listener_started:
-            supervisor = RelaySupervisor(manager)
-            _supervisors.append(supervisor)
-            task = loop.create_task(supervisor.run())
+            # the task keeps the supervisor alive: redis-py holds its connect callback only weakly
+            task = loop.create_task(RelaySupervisor(manager).run())
             _relay_tasks.add(task)
             task.add_done_callback(_relay_tasks.discard)
             manager.redis_listener_started = True
