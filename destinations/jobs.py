@@ -279,8 +279,8 @@ def reap_interrupted_jobs() -> int:
     )
     ended = 0
     for job in stale[:100]:
-        in_flight = job.items.filter(state=TestJobItemState.QUEUED, test_run__finished_at__isnull=True)
-        if in_flight.exclude(test_run=None).exists():
+        started = job.items.filter(state=TestJobItemState.QUEUED, test_run__isnull=False)
+        if started.filter(test_run__finished_at__isnull=True).exists():
             continue  # a later call ends it, with those results
         if _end(job, interrupted=True):
             ended += 1
