@@ -17,6 +17,8 @@ reported apart, from its own counters, as an upper bound.
 Two more figures, so the CPU can be read on any machine and the streaming judged:
 - the server CPU of one authenticated API request (an empty destinations list), measured on the same
   server in the same run, and the CPU per test as a multiple of it;
+- the floor: the CPU of one request to Django served by uvicorn with nothing of ours in it (no middleware,
+  no DRF, one ORM query; bench/bare_django.py), and the CPU per test as a multiple of that;
 - the milliseconds from the receiver answering the first step's request to the client receiving that
   step's event (target <= 50 ms; it includes the worker reading the answer, storing and publishing the
   event and the web process relaying it), alone and in the burst.
@@ -38,6 +40,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bare_django import BareDjango
 from common import serve_receiver, setup_django
 
 from tests.sse import iter_events
@@ -99,7 +102,7 @@ def redis_cpu_seconds() -> float:
     return info["used_cpu_user"] + info["used_cpu_sys"]
 
 
-def burst(urls, headers, receiver_url, processes, ideal, label, *, request_cost: float, with_redis: bool):
+def burst(urls, headers, receiver_url, processes, ideal, label, *, request_cost: float, floor: float, with_redis: bool):
     results: list[Streamed] = []
     barrier = threading.Barrier(CONCURRENCY)
 
@@ -131,7 +134,7 @@ def burst(urls, headers, receiver_url, processes, ideal, label, *, request_cost:
     print(f"  all succeeded:             {all(r.success for r in results)} ({len(results)} streams)")
     print(
         f"  server CPU per test:       {server_cpu * 1000:.1f} ms (web + workers, target <= 10 ms) "
-        f"= {server_cpu / request_cost:.1f} API requests"
+        f"= {server_cpu / request_cost:.1f} API requests = {server_cpu / floor:.1f} bare Django requests"
     )
     if web_cpu != server_cpu:
         print(f"  of which web / workers:    {web_cpu * 1000:.1f} ms / {(server_cpu - web_cpu) * 1000:.1f} ms")
@@ -142,7 +145,7 @@ def burst(urls, headers, receiver_url, processes, ideal, label, *, request_cost:
         )
 
 
-def run(label, urls, headers, receiver_url, processes, *, list_url, with_redis=False):
+def run(label, urls, headers, receiver_url, processes, *, list_url, floor, with_redis=False):
     print(f"== {label}")
     for url in urls:
         one_test(url, headers, receiver_url)  # warm-up, every process
@@ -153,7 +156,17 @@ def run(label, urls, headers, receiver_url, processes, *, list_url, with_redis=F
     print(f"  step answered -> event:    median {ms(statistics.median(r.first_event_lag for r in alone))} alone")
     print(f"  one API request:           {request_cost * 1000:.1f} ms server CPU (an empty destinations list)")
     for name in ("cold (first burst)", "warm (second burst)"):
-        burst(urls, headers, receiver_url, processes, ideal, name, request_cost=request_cost, with_redis=with_redis)
+        burst(
+            urls,
+            headers,
+            receiver_url,
+            processes,
+            ideal,
+            name,
+            request_cost=request_cost,
+            floor=floor,
+            with_redis=with_redis,
+        )
 
 
 def main():
@@ -171,8 +184,20 @@ def main():
     list_path = f"/api/v1/workspaces/{workspace.pk}/destinations"
 
     embedded = process_env(database=env["DATABASE_URL"], redis_url=None, CONNECTION_TEST_WORKERS=CONCURRENCY + 14)
+    with BareDjango(embedded) as bare:
+        plain, floor = (request_cpu(f"{bare.url}/{view}", {}, [bare]) for view in ("plain", "query"))
+    print("== the floor: Django served by uvicorn, with nothing of ours (bench/bare_django.py)")
+    print(f"  one request:               {plain * 1000:.1f} ms server CPU; with one ORM query {floor * 1000:.1f} ms")
     with Web(embedded) as web:
-        run("embedded: one web process", [web.url + path], headers, receiver_url, [web], list_url=web.url + list_path)
+        run(
+            "embedded: one web process",
+            [web.url + path],
+            headers,
+            receiver_url,
+            [web],
+            list_url=web.url + list_path,
+            floor=floor,
+        )
 
     if not redis_available(REDIS_URL):
         print(f"== distributed: skipped, no Redis at {REDIS_URL}")
@@ -191,6 +216,7 @@ def main():
                 receiver_url,
                 [web1, web2, worker1, worker2],
                 list_url=web1.url + list_path,
+                floor=floor,
                 with_redis=True,
             )
     receiver.terminate()

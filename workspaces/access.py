@@ -37,6 +37,10 @@ def workspace_membership(
         raise exceptions.ValidationError({WORKSPACE_HEADER: ["Must equal the workspace id in the path."]})
     if isinstance(auth, ApiToken) and auth.workspace_id != workspace_id:
         raise WorkspaceNotFound()
+    if isinstance(auth, ApiToken) and hasattr(auth, "member_role"):  # read with the token (authentication.py)
+        if auth.member_role is None:  # the token outlived its user's membership
+            raise WorkspaceNotFound()
+        return Membership(workspace=auth.workspace, user=user, role=auth.member_role)
     membership = Membership.objects.select_related("workspace").filter(workspace_id=workspace_id, user=user).first()
     if membership is None and staff_session and user.is_superuser:
         workspace = Workspace.objects.filter(pk=workspace_id).first()

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from django.db.models import OuterRef, Subquery
 from rest_framework import authentication, exceptions
 
-from .models import TOKEN_PREFIX, ApiToken, hash_token
+from .models import TOKEN_PREFIX, ApiToken, Membership, hash_token
 from .services import api_token_touch
 from .throttling import AuthFailureThrottle
 
+_role_of_token_user = Membership.objects.filter(
+    user_id=OuterRef("user_id"), workspace_id=OuterRef("workspace_id")
+).values("role")[:1]
+
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
+    """A token and, in the same query, its user's role in the token's workspace (`token.member_role`).
+
+    Every API request then needs one query to know who calls and what they may do there.
+    """
+
     keyword = "Bearer"
 
     def authenticate(self, request):
@@ -29,6 +39,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             token = (
                 ApiToken.objects.active()
                 .select_related("user", "workspace")
+                .annotate(member_role=Subquery(_role_of_token_user))
                 .filter(digest=hash_token(plaintext))
                 .first()
             )

@@ -6,7 +6,7 @@ import pytest
 from django.urls import get_resolver
 
 from tests.factories import ConnectionFactory, DestinationFactory
-from workspaces.models import ApiToken
+from workspaces.models import ApiToken, Membership, Role
 
 
 def test_missing_token_is_401_with_www_authenticate(api):
@@ -35,6 +35,36 @@ def test_tokens_are_stored_hashed(api):
     token = ApiToken.objects.get(user=api.user)
     assert api.token not in (token.digest, token.display_prefix)
     assert api.token.startswith("zdt_")
+
+
+def test_a_token_whose_user_left_the_workspace_is_404(api):
+    assert api.get(api.path("destinations")).status_code == 200
+    Membership.objects.filter(user=api.user, workspace=api.workspace).delete()
+    assert api.get(api.path("destinations")).status_code == 404
+
+
+def test_a_role_change_applies_to_the_next_request(api):
+    assert api.post(api.path("destinations"), {}, format="json").status_code == 400  # allowed, then invalid
+    Membership.objects.filter(user=api.user, workspace=api.workspace).update(role=Role.VIEWER)
+    assert api.post(api.path("destinations"), {}, format="json").status_code == 403
+    assert api.get(api.path("destinations")).status_code == 200
+
+
+def test_caller_and_role_are_known_after_one_query(api, django_assert_num_queries):
+    """The token, its user, its workspace and the user's role there come in a single query."""
+    from rest_framework.test import APIRequestFactory
+
+    from workspaces.access import workspace_membership
+    from workspaces.authentication import BearerTokenAuthentication
+
+    assert api.get(api.path("destinations")).status_code == 200  # records last use: no write follows
+    request = APIRequestFactory().get("/", HTTP_AUTHORIZATION=f"Bearer {api.token}")
+    with django_assert_num_queries(1):
+        user, token = BearerTokenAuthentication().authenticate(request)
+        membership = workspace_membership(
+            user=user, auth=token, workspace_id=api.workspace.pk, header_value=str(api.workspace.pk)
+        )
+    assert (membership.workspace, membership.user, membership.role) == (api.workspace, api.user, Role.ADMIN)
 
 
 @pytest.mark.parametrize("header", [None, "not-a-uuid", str(uuid.uuid4())])
