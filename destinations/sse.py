@@ -4,7 +4,7 @@ Every event of a run is published with `send_event` to the run's channel and sto
 With `EVENTSTREAM_REDIS` set (distributed runtime) the library also relays each event over Redis pub/sub to
 every web process, so a run produced by any worker streams live on any of them; nothing polls. Storage is
 the record: when Redis is lost, events are still stored, and the relay reconnects and has its streams
-re-read storage (RelaySupervisor).
+re-read storage (RelaySupervisor); a stream quiet for a keep-alive re-reads it once too.
 
 A stream — the POST response itself, or a client re-attaching — is the library's `events` view on the run's
 channel, given a copy of the request whose Last-Event-ID says where to resume (`<channel>:0` replays the
@@ -221,15 +221,20 @@ def send_stored_event(channel: str, event_type: str, data) -> None:
         logger.warning("event %r of %s stored, not relayed: Redis is unreachable (%s)", event_type, channel, exc)
 
 
-def restream_from_storage(manager) -> int:
-    """Have every stream of this process re-read storage after the last event it sent; how many.
+def restream_from_storage(manager, *, channel: str | None = None) -> int:
+    """Have every stream of this process (or of `channel`) re-read storage after the last event it sent.
 
     Events relayed while the relay was disconnected never reached this process. The library re-reads
     storage when a stream's queue overflowed; this raises that flag (`Listener.overflow`) and wakes each
-    listener: the library's internals, checked by tests/api/test_sse_internals.py.
+    listener: the library's internals, checked by tests/api/test_sse_internals.py. Returns how many.
     """
     with manager.lock:
-        listeners = {listener for group in manager.listeners_by_channel.values() for listener in group}
+        groups = (
+            manager.listeners_by_channel.values()
+            if channel is None
+            else [manager.listeners_by_channel.get(channel, ())]
+        )
+        listeners = {listener for group in groups for listener in group}
         for listener in listeners:
             listener.overflow = True
             listener.wake_threadsafe()
@@ -305,8 +310,12 @@ async def redis_relay_subscribed(manager=None, *, timeout: float = 2.0) -> bool:
     return True
 
 
-async def _run_events(chunks: AsyncIterator[bytes], *, after_id: int, last_event: str, lifetime: float):
-    """The view's stream, reduced to the run's events after `after_id`, each once, ending after `last_event`."""
+async def _run_events(chunks: AsyncIterator[bytes], *, channel: str, after_id: int, last_event: str, lifetime: float):
+    """The view's stream, reduced to the run's events after `after_id`, each once, ending after `last_event`.
+
+    A stream quiet until the library's keep-alive (20 s) re-reads storage once: an event whose relay was
+    lost while this process kept Redis (a worker's publish failed) then arrives within that, not at re-attach.
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + lifetime
     if not await redis_relay_subscribed():  # before the view's first storage read
@@ -327,6 +336,7 @@ async def _run_events(chunks: AsyncIterator[bytes], *, after_id: int, last_event
                     continue  # padding comment and the library's own markers
                 if event["type"] == "keep-alive":
                     out.append(KEEP_ALIVE)
+                    restream_from_storage(get_listener_manager(), channel=channel)
                     continue
                 event_id = _ID_LINE.search(block)
                 if event_id is not None:
@@ -366,6 +376,7 @@ def event_stream_response(
     if response.streaming:
         response.streaming_content = _run_events(
             response.streaming_content,
+            channel=channel,
             after_id=after_id,
             last_event=last_event,
             lifetime=settings.SSE_MAX_STREAM_SECONDS,

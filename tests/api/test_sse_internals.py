@@ -225,3 +225,36 @@ def test_the_relay_comes_back_after_redis_was_gone_and_its_streams_re_read_stora
         asyncio.run(scenario())
     finally:
         server.stop()
+
+
+def test_a_quiet_stream_reads_an_unrelayed_event_at_the_next_keep_alive(api):
+    """A worker's publish failed while this process kept its relay: the stored event still arrives, within the
+    library's 20 s keep-alive, and once. Fails when the library's keep-alive changes or stops arriving."""
+    import time
+
+    from asgiref.sync import sync_to_async
+
+    from destinations.sse import TestRunEventStorage, event_stream_response
+
+    run = TestRun.objects.create(workspace=api.workspace, destination_type="webhook", actor=api.user)
+    request = HttpRequest()
+    request.user = api.user
+
+    async def scenario():
+        stream = aiter(event_stream_response(run.channel, request=request).streaming_content)
+        try:
+            waiting = asyncio.ensure_future(anext(stream))
+            await asyncio.sleep(0.3)  # the stream has read storage and waits
+            await sync_to_async(TestRunEventStorage().append_event)(run.channel, "step", '{"name": "connectivity"}')
+            started = time.monotonic()
+            received = ""
+            while "event: step" not in received and time.monotonic() - started < 25:
+                received += (await asyncio.wait_for(waiting, 25)).decode()
+                waiting = asyncio.ensure_future(anext(stream))
+            assert received.count("event: step") == 1 and ": keep-alive" in received
+            assert time.monotonic() - started < 21
+            waiting.cancel()
+        finally:
+            await stream.aclose()
+
+    asyncio.run(scenario())
