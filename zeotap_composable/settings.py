@@ -389,15 +389,17 @@ if REDIS_URL:
 
     # django-eventstream publishes every event on Redis pub/sub; each web process relays to its streams.
     EVENTSTREAM_REDIS = _parse_redis_url(REDIS_URL)
+    # django-redis, not Django's own RedisCache: under ASGI Django builds a cache object per request, and
+    # Django's backend then made a redis-py pool per request and a client per operation; django-redis keeps
+    # one pool per process and one client per cache object.
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             # Redis down must fail fast (a 503), not hang requests.
             "OPTIONS": {
-                "pool_class": "zeotap_composable.redis_pool.ProcessConnectionPool",
-                "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
-                "socket_timeout": CELERY_BROKER_CONNECTION_TIMEOUT * 2,
+                "SOCKET_CONNECT_TIMEOUT": CELERY_BROKER_CONNECTION_TIMEOUT,
+                "SOCKET_TIMEOUT": CELERY_BROKER_CONNECTION_TIMEOUT * 2,
             },
         }
     }

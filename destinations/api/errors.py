@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.http import JsonResponse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
+from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
@@ -56,7 +57,7 @@ def exception_handler(exc, context):
     if isinstance(exc, VendorFailure):
         body = {"detail": exc.error.message, "error": exc.error.as_dict()}
         return Response(body, status=status.HTTP_502_BAD_GATEWAY)
-    if isinstance(exc, RedisError):  # the cache (rate limits, fields) or broker of the distributed runtime
+    if isinstance(exc, RedisError | ConnectionInterrupted):  # the cache (rate limits, fields) or broker
         exc = BackendUnavailable("A backing service (Redis) is unavailable; try again shortly.")
     if isinstance(exc, BackendUnavailable):
         response = Response({"detail": exc.detail}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
