@@ -240,8 +240,10 @@ def test_a_quiet_stream_reads_an_unrelayed_event_at_the_next_keep_alive(api):
     request = HttpRequest()
     request.user = api.user
 
+    response = event_stream_response(run.channel, request=request)  # as the sync view builds it
+
     async def scenario():
-        stream = aiter(event_stream_response(run.channel, request=request).streaming_content)
+        stream = aiter(response.streaming_content)
         try:
             waiting = asyncio.ensure_future(anext(stream))
             await asyncio.sleep(0.3)  # the stream has read storage and waits
