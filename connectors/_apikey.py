@@ -11,9 +11,9 @@ from typing import Any, ClassVar
 
 import requests
 
-from .base import Connector
-from .errors import ConnectorError, ErrorCode
-from .vendor import read_json
+from .runtime.base import Connector
+from .runtime.errors import ConnectorError, ErrorCode
+from .runtime.vendor import read_json
 
 
 class ApiKeyConnector(Connector):

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .base import Connector, DestinationField
-from .errors import ConnectorError, ErrorCode
-from .vendor import ErrorTable, Rule, read_json
+from .runtime.base import Connector, DestinationField
+from .runtime.errors import ConnectorError, ErrorCode
+from .runtime.vendor import ErrorTable, Rule, read_json
 
 SHA256_HEX = "then SHA-256, sent as 64 lowercase hex characters"
 

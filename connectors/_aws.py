@@ -21,9 +21,9 @@ import botocore.exceptions as boto_errors
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 
-from .errors import ConnectorError, ErrorCode
-from .http import USER_AGENT, OutboundClient, OutboundPolicy
-from .vendor import ErrorTable, Rule
+from .runtime.errors import ConnectorError, ErrorCode
+from .runtime.http import USER_AGENT, OutboundClient, OutboundPolicy
+from .runtime.vendor import ErrorTable, Rule
 
 REGION_PATTERN = "^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$"
 

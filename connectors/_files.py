@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .base import FieldsDescription
-from .schema import enum
+from .runtime.base import FieldsDescription
+from .runtime.schema import enum
 
 FORMAT_OPTIONS = {
     "csv": {

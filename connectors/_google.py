@@ -19,11 +19,11 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from google.oauth2 import service_account
 
-from .base import Connector, Step
-from .errors import ConnectorError, ErrorCode
-from .http import OutboundClient
-from .schema import secret
-from .vendor import ErrorTable, Rule
+from .runtime.base import Connector, Step
+from .runtime.errors import ConnectorError, ErrorCode
+from .runtime.http import OutboundClient
+from .runtime.schema import secret
+from .runtime.vendor import ErrorTable, Rule
 
 SERVICE_ACCOUNT_FIELD = "service_account_json"
 REQUIRED_KEY_FIELDS = ("client_email", "private_key", "token_uri")

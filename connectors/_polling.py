@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from .errors import ConnectorError, ErrorCode
-from .http import OutboundClient
+from .runtime.errors import ConnectorError, ErrorCode
+from .runtime.http import OutboundClient
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .base import DestinationField
+from .runtime.base import DestinationField
 
 
 @dataclass(frozen=True)

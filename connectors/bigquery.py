@@ -11,10 +11,10 @@ from ._google import (
     service_account_property,
 )
 from ._warehouse import WarehouseColumn, warehouse_fields
-from .base import FieldsDescription, Step
-from .errors import ConnectorError, ErrorCode
-from .registry import register
-from .schema import config_schema, string
+from .runtime.base import FieldsDescription, Step
+from .runtime.errors import ConnectorError, ErrorCode
+from .runtime.registry import register
+from .runtime.schema import config_schema, string
 
 SCOPE = "https://www.googleapis.com/auth/bigquery"
 WRITE_PERMISSIONS = ("bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.updateData")

@@ -6,11 +6,11 @@ import uuid
 from urllib.parse import parse_qs, urlsplit
 
 from ._apikey import ApiKeyConnector, seconds_until
-from .base import DestinationField, FieldsDescription, Step
-from .errors import ErrorCode
-from .registry import register
-from .schema import config_schema, enum, secret
-from .vendor import ErrorTable, Rule
+from .runtime.base import DestinationField, FieldsDescription, Step
+from .runtime.errors import ErrorCode
+from .runtime.registry import register
+from .runtime.schema import config_schema, enum, secret
+from .runtime.vendor import ErrorTable, Rule
 
 # rest.iad-01.braze.com … rest.us-10.braze.com, rest.fra-01.braze.eu, rest.au-01.braze.com, …
 REST_ENDPOINT_PATTERN = r"^https://rest\.[a-z]{2,4}-[0-9]{2}\.braze\.(com|eu)/?$"

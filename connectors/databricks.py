@@ -10,11 +10,11 @@ import requests
 
 from ._polling import poll, remaining, step_deadline
 from ._warehouse import WarehouseColumn, warehouse_fields
-from .base import Connector, FieldsDescription, Step
-from .errors import ConnectorError, ErrorCode
-from .registry import register
-from .schema import config_schema, https_url, secret, string
-from .vendor import ErrorTable, Rule, read_json
+from .runtime.base import Connector, FieldsDescription, Step
+from .runtime.errors import ConnectorError, ErrorCode
+from .runtime.registry import register
+from .runtime.schema import config_schema, https_url, secret, string
+from .runtime.vendor import ErrorTable, Rule, read_json
 
 WRITE_PRIVILEGES = ("MODIFY", "SELECT")
 RUNNING_STATES = {"PENDING", "RUNNING"}

@@ -14,12 +14,12 @@ import json
 from datetime import date
 
 from ._audience import SHA256_HEX, identifier_field
-from .base import Connector, FieldsDescription, Step
-from .errors import ConnectorError, ErrorCode
-from .http import retry_after_seconds
-from .registry import register
-from .schema import config_schema, secret, string
-from .vendor import ErrorTable, Rule, read_json
+from .runtime.base import Connector, FieldsDescription, Step
+from .runtime.errors import ConnectorError, ErrorCode
+from .runtime.http import retry_after_seconds
+from .runtime.registry import register
+from .runtime.schema import config_schema, secret, string
+from .runtime.vendor import ErrorTable, Rule, read_json
 
 GRAPH_URL = "https://graph.facebook.com"
 DEFAULT_VERSION = "v27.0"  # Marketing API v27.0, released 4 November 2026 (v25.0 expires 23 February 2027)

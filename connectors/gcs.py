@@ -12,10 +12,10 @@ from ._google import (
     google_common_steps,
     service_account_property,
 )
-from .base import FieldsDescription, Step
-from .errors import ConnectorError, ErrorCode
-from .registry import register
-from .schema import config_schema, string
+from .runtime.base import FieldsDescription, Step
+from .runtime.errors import ConnectorError, ErrorCode
+from .runtime.registry import register
+from .runtime.schema import config_schema, string
 
 SCOPE = "https://www.googleapis.com/auth/devstorage.read_write"
 # create: write files; delete: GCS needs it to overwrite an object and to remove the probe; get: read back.

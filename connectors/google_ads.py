@@ -13,11 +13,11 @@ import re
 import uuid
 
 from ._audience import SHA256_HEX, identifier_field, missing_scopes, oauth_errors, refresh_access_token
-from .base import Connector, FieldsDescription, Step
-from .errors import ConnectorError, ErrorCode
-from .registry import register
-from .schema import config_schema, enum, secret, string
-from .vendor import ErrorTable, Rule, read_json
+from .runtime.base import Connector, FieldsDescription, Step
+from .runtime.errors import ConnectorError, ErrorCode
+from .runtime.registry import register
+from .runtime.schema import config_schema, enum, secret, string
+from .runtime.vendor import ErrorTable, Rule, read_json
 
 TOKEN_HOST = "https://oauth2.googleapis.com"
 TOKEN_URL = f"{TOKEN_HOST}/token"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date
 from urllib.parse import quote
 
-from .base import Connector, DestinationField, FieldsDescription, Step
-from .errors import ConnectorError, ErrorCode
-from .registry import register
-from .schema import config_schema, secret, string
-from .vendor import ErrorTable, Rule, read_json
+from .runtime.base import Connector, DestinationField, FieldsDescription, Step
+from .runtime.errors import ConnectorError, ErrorCode
+from .runtime.registry import register
+from .runtime.schema import config_schema, secret, string
+from .runtime.vendor import ErrorTable, Rule, read_json
 
 API = "https://api.hubapi.com"
 # HubSpot's date-based API version; v1-v3 paths go unsupported in September 2027.

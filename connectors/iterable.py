@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from ._apikey import ApiKeyConnector
-from .base import DestinationField, FieldsDescription, Step
-from .errors import ConnectorError, ErrorCode
-from .registry import register
-from .schema import config_schema, enum, secret
-from .vendor import ErrorTable, Rule
+from .runtime.base import DestinationField, FieldsDescription, Step
+from .runtime.errors import ConnectorError, ErrorCode
+from .runtime.registry import register
+from .runtime.schema import config_schema, enum, secret
+from .runtime.vendor import ErrorTable, Rule
 
 HOSTS = {"US": "https://api.iterable.com", "EU": "https://api.eu.iterable.com"}
 PROJECT_TYPES = ["email_based", "user_id_based", "hybrid"]

@@ -6,11 +6,11 @@ from datetime import date
 from urllib.parse import quote
 
 from ._apikey import ApiKeyConnector
-from .base import DestinationField, FieldsDescription, Step
-from .errors import ErrorCode
-from .registry import register
-from .schema import config_schema, secret, string
-from .vendor import ErrorTable, Rule
+from .runtime.base import DestinationField, FieldsDescription, Step
+from .runtime.errors import ErrorCode
+from .runtime.registry import register
+from .runtime.schema import config_schema, secret, string
+from .runtime.vendor import ErrorTable, Rule
 
 API = "https://a.klaviyo.com"
 DEFAULT_REVISION = "2026-10-15"

@@ -7,11 +7,11 @@ from dataclasses import replace
 from urllib.parse import quote
 
 from ._apikey import ApiKeyConnector
-from .base import DestinationField, FieldsDescription, Step
-from .errors import ConnectorError, ErrorCode
-from .registry import register
-from .schema import config_schema, enum, secret, string
-from .vendor import ErrorTable, Rule, read_json
+from .runtime.base import DestinationField, FieldsDescription, Step
+from .runtime.errors import ConnectorError, ErrorCode
+from .runtime.registry import register
+from .runtime.schema import config_schema, enum, secret, string
+from .runtime.vendor import ErrorTable, Rule, read_json
 
 API_KEY_PATTERN = r"^[A-Za-z0-9]+-([a-z]{2,4}[0-9]{1,3})$"
 MERGE_FIELDS_PAGE = 1000  # the maximum `count`

@@ -8,10 +8,10 @@ from urllib.parse import urlsplit
 
 from ._aws import REGION_PATTERN, AwsClients, aws_domain
 from ._files import file_fields, file_format_properties
-from .base import Connector, FieldsDescription, Step
-from .errors import ConnectorError, ErrorCode
-from .registry import register
-from .schema import config_schema, credential_host, https_url, secret, string
+from .runtime.base import Connector, FieldsDescription, Step
+from .runtime.errors import ConnectorError, ErrorCode
+from .runtime.registry import register
+from .runtime.schema import config_schema, credential_host, https_url, secret, string
 
 PROBE_FOLDER = "_connection_test"
 ROLE_SESSION_NAME = "destinations-connection-test"

@@ -7,12 +7,12 @@ import time
 from datetime import date
 from urllib.parse import quote, urlsplit
 
-from .base import Connector, DestinationField, FieldsDescription, Step
-from .errors import ConnectorError, ErrorCode
-from .http import error_for_status
-from .registry import register
-from .schema import config_schema, credential_host, https_url, secret, string
-from .vendor import ErrorTable, Rule, read_json
+from .runtime.base import Connector, DestinationField, FieldsDescription, Step
+from .runtime.errors import ConnectorError, ErrorCode
+from .runtime.http import error_for_status
+from .runtime.registry import register
+from .runtime.schema import config_schema, credential_host, https_url, secret, string
+from .runtime.vendor import ErrorTable, Rule, read_json
 
 DEFAULT_LOGIN_URL = "https://login.salesforce.com"
 DEFAULT_API_VERSION = "66.0"

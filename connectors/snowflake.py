@@ -16,11 +16,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ._polling import poll, remaining, step_deadline
 from ._warehouse import WarehouseColumn, warehouse_fields
-from .base import Connector, FieldsDescription, Step
-from .errors import ConnectorError, ErrorCode
-from .registry import register
-from .schema import config_schema, secret, string
-from .vendor import ErrorTable, Rule, read_json
+from .runtime.base import Connector, FieldsDescription, Step
+from .runtime.errors import ConnectorError, ErrorCode
+from .runtime.registry import register
+from .runtime.schema import config_schema, secret, string
+from .runtime.vendor import ErrorTable, Rule, read_json
 
 STATEMENTS_PATH = "/api/v2/statements"
 JWT_LIFETIME = 59 * 60

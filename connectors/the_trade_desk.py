@@ -11,11 +11,11 @@ empty upload).
 from __future__ import annotations
 
 from ._audience import identifier_field
-from .base import Connector, FieldsDescription, Step
-from .errors import ConnectorError, ErrorCode
-from .registry import register
-from .schema import config_schema, enum, secret, string
-from .vendor import ErrorTable, Rule, read_json
+from .runtime.base import Connector, FieldsDescription, Step
+from .runtime.errors import ConnectorError, ErrorCode
+from .runtime.registry import register
+from .runtime.schema import config_schema, enum, secret, string
+from .runtime.vendor import ErrorTable, Rule, read_json
 
 GRAPHQL_URL = "https://desk.thetradedesk.com/graphql"
 DATA_SERVERS = {

@@ -17,11 +17,11 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from standardwebhooks import Webhook
 
-from .base import Connector, FieldsDescription, Step
-from .errors import ConnectorError, ErrorCode
-from .registry import register
-from .schema import config_schema, credential_host, enum, https_url, secret
-from .vendor import ErrorTable, Rule
+from .runtime.base import Connector, FieldsDescription, Step
+from .runtime.errors import ConnectorError, ErrorCode
+from .runtime.registry import register
+from .runtime.schema import config_schema, credential_host, enum, https_url, secret
+from .runtime.vendor import ErrorTable, Rule
 
 TEST_EVENT_HEADER = "X-Connection-Test"
 SECRET_PREFIX = "whsec_"

@@ -17,8 +17,8 @@ from django import forms
 from django_jsonform.utils import ErrorMap
 from django_jsonform.widgets import JSONFormWidget
 
-from connectors.base import MASK, Connector
-from connectors.registry import UnknownConnectorType, get_connector_class
+from connectors.runtime.base import MASK, Connector
+from connectors.runtime.registry import UnknownConnectorType, get_connector_class
 
 KEEP_HINT = "Stored: leave blank to keep it, or type a new value to replace it."
 # Secrets that are several lines long (a PEM key, a JSON key file) lose their line breaks in a password input.

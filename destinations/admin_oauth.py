@@ -17,8 +17,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from connectors.oauth import PROVIDERS, SALESFORCE_LOGIN_HOSTS
-from connectors.registry import get_connector_class
+from connectors.runtime.oauth import PROVIDERS, SALESFORCE_LOGIN_HOSTS
+from connectors.runtime.registry import get_connector_class
 from workspaces.models import Workspace
 
 from . import oauth

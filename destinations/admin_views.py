@@ -26,7 +26,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from connectors.registry import UnknownConnectorType, connector_classes, get_connector_class
+from connectors.runtime.registry import UnknownConnectorType, connector_classes, get_connector_class
 
 from . import testing
 from .admin_config import field_title, submitted_config, type_label, workspace_label

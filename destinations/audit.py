@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from connectors.base import Connector
+from connectors.runtime.base import Connector
 
 from .models import AuditAction, AuditEvent, AuditTarget, AuditVia, Connection, Destination
 

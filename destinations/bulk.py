@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from django.db import close_old_connections, connection
 from django.db.models import Q, QuerySet
 
-from connectors.registry import connector_types
+from connectors.runtime.registry import connector_types
 from workspaces.models import Workspace
 
 from .errors import InvalidInput

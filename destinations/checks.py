@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.core import checks
 
-from connectors.registry import connector_classes
+from connectors.runtime.registry import connector_classes
 
 SUNSET_WARNING = timedelta(days=90)
 

@@ -14,8 +14,8 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from connectors.base import MASK, Connector
-from connectors.registry import UnknownConnectorType, connector_types, get_connector_class
+from connectors.runtime.base import MASK, Connector
+from connectors.runtime.registry import UnknownConnectorType, connector_types, get_connector_class
 
 from .errors import InvalidInput
 

@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models.deletion import SET_NULL, ProtectedError
 from django.utils import timezone
 
-from connectors.registry import get_connector_class
+from connectors.runtime.registry import get_connector_class
 
 from .config import mask_config, split_secrets
 from .crypto import EncryptedJSONField

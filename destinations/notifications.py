@@ -20,8 +20,8 @@ from django.db import transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from connectors.errors import ConnectorError
-from connectors.http import OutboundClient
+from connectors.runtime.errors import ConnectorError
+from connectors.runtime.http import OutboundClient
 
 from .errors import InvalidInput
 from .models import Notification, NotificationState, WorkspaceMonitoring

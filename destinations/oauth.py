@@ -23,9 +23,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from connectors.errors import ConnectorError, ErrorCode
-from connectors.http import OutboundClient
-from connectors.oauth import (
+from connectors.runtime.errors import ConnectorError, ErrorCode
+from connectors.runtime.http import OutboundClient
+from connectors.runtime.oauth import (
     OAuthApp,
     OAuthError,
     OAuthProvider,

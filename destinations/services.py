@@ -13,8 +13,8 @@ from django.db.models import F
 from django.db.models.deletion import ProtectedError
 from django.utils import timezone
 
-from connectors.errors import ConnectorError
-from connectors.http import OutboundPolicy
+from connectors.runtime.errors import ConnectorError
+from connectors.runtime.http import OutboundPolicy
 
 from .audit import audit_record, config_changes
 from .config import (

@@ -27,8 +27,8 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from connectors.base import FAILED
-from connectors.runner import run_test
+from connectors.runtime.base import FAILED
+from connectors.runtime.runner import run_test
 from zeotap_composable.observability import RUNS_INTERRUPTED, bind_test_run, observe_test_run
 
 from .audit import audit_record

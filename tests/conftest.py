@@ -8,7 +8,7 @@ import socket
 import pytest
 import trustme
 
-from connectors.http import OutboundPolicy, parse_networks
+from connectors.runtime.http import OutboundPolicy, parse_networks
 
 LOOPBACK = ("127.0.0.0/8", "::1/128")
 _real_getaddrinfo = socket.getaddrinfo

@@ -9,7 +9,7 @@ from django.core import checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from connectors.registry import get_connector_class
+from connectors.runtime.registry import get_connector_class
 from destinations.checks import api_version_sunsets
 
 PINNED = ("salesforce", "hubspot", "facebook_ads", "linkedin_ads", "klaviyo", "google_ads")

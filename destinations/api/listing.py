@@ -13,7 +13,7 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import Cursor, CursorPagination
 
-from connectors.registry import connector_types
+from connectors.runtime.registry import connector_types
 
 from ..models import Connection, Destination, DestinationStatus, TestRun, TestRunTrigger
 from .params import int_param

@@ -16,8 +16,8 @@ from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SCHEMA_KWARGS, SpectacularAPIView
 from rest_framework.response import Response
 
-from connectors.errors import ErrorCode
-from connectors.registry import connector_classes
+from connectors.runtime.errors import ErrorCode
+from connectors.runtime.registry import connector_classes
 
 # operationId -> the body's name for the config. Each takes the type's config with every field optional:
 # what {Type}Config requires may come from a shared connection (connection_id), and a connection holds part.

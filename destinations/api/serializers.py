@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from connectors.registry import UnknownConnectorType, get_connector_class
+from connectors.runtime.registry import UnknownConnectorType, get_connector_class
 
 from ..config import mask_config
 from ..models import AuditEvent, Connection, Destination, DestinationStatus, TestRun

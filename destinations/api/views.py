@@ -11,7 +11,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from connectors.registry import connector_classes
+from connectors.runtime.registry import connector_classes
 from workspaces.throttling import FIELDS_REFRESH_THROTTLES, VENDOR_CALL_THROTTLES
 
 from .. import audit, idempotency, selectors, services, testing

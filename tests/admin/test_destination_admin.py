@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from connectors.registry import connector_classes
+from connectors.runtime.registry import connector_classes
 from destinations.models import Destination, DestinationStatus, ReverseETLPipeline, Sync, TestRun
 from tests.admin.conftest import change_url, destination_form, editor, messages_of
 from tests.factories import (

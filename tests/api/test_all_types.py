@@ -5,8 +5,8 @@ import importlib
 
 import pytest
 
-from connectors.base import MASK
-from connectors.registry import connector_classes, connector_types
+from connectors.runtime.base import MASK
+from connectors.runtime.registry import connector_classes, connector_types
 from tests.sse import read_stream
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,7 +7,7 @@ receive nothing, and the 400 must name each secret to re-enter.
 
 import pytest
 
-from connectors.registry import connector_classes
+from connectors.runtime.registry import connector_classes
 from destinations.config import credential_host_fields
 from destinations.models import Destination
 from tests.emulators import salesforce

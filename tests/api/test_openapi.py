@@ -4,7 +4,7 @@ import re
 import pytest
 from openapi_spec_validator import validate
 
-from connectors.registry import connector_types
+from connectors.runtime.registry import connector_types
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from urllib.parse import parse_qsl, quote, quote_plus
 import pytest
 from django.db import connection
 
-from connectors.redaction import MAX_VENDOR_TEXT
-from connectors.registry import connector_classes
+from connectors.runtime.redaction import MAX_VENDOR_TEXT
+from connectors.runtime.registry import connector_classes
 from tests.api.test_all_types import CONTRACT_TYPES
 from tests.emulators.echo import MODES, EchoVendor
 from tests.sse import read_stream

@@ -3,10 +3,10 @@ import time
 
 import pytest
 
-from connectors.base import FAILED, PASSED, SKIPPED
 from connectors.bigquery import BigQueryConnector
-from connectors.errors import ConnectorError
-from connectors.http import OutboundPolicy, parse_networks
+from connectors.runtime.base import FAILED, PASSED, SKIPPED
+from connectors.runtime.errors import ConnectorError
+from connectors.runtime.http import OutboundPolicy, parse_networks
 from tests.conftest import LOOPBACK
 from tests.emulators.bigquery import (
     BIGQUERY_SCOPE,

@@ -3,10 +3,10 @@ import time
 
 import pytest
 
-from connectors.base import FAILED, PASSED, SKIPPED
 from connectors.braze import PROBE_PREFIX, BrazeConnector
-from connectors.errors import ConnectorError
-from connectors.http import OutboundPolicy, parse_networks
+from connectors.runtime.base import FAILED, PASSED, SKIPPED
+from connectors.runtime.errors import ConnectorError
+from connectors.runtime.http import OutboundPolicy, parse_networks
 from destinations.config import mask_config
 from tests.conftest import LOOPBACK
 from tests.emulators.braze import READ_ONLY_KEY, VALID_KEY, BrazeEmulator, custom_attribute, valid_config

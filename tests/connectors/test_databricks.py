@@ -3,10 +3,10 @@ import time
 
 import pytest
 
-from connectors.base import FAILED, PASSED, SKIPPED
 from connectors.databricks import DatabricksConnector
-from connectors.errors import ConnectorError
-from connectors.http import OutboundPolicy, parse_networks
+from connectors.runtime.base import FAILED, PASSED, SKIPPED
+from connectors.runtime.errors import ConnectorError
+from connectors.runtime.http import OutboundPolicy, parse_networks
 from tests.conftest import LOOPBACK
 from tests.emulators.databricks import FULL_NAME, WAREHOUSE_ID, DatabricksEmulator, identity_column, valid_config
 

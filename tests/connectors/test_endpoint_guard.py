@@ -2,8 +2,8 @@
 
 import pytest
 
-from connectors.errors import ConnectorError
-from connectors.http import OutboundClient, OutboundPolicy, parse_networks
+from connectors.runtime.errors import ConnectorError
+from connectors.runtime.http import OutboundClient, OutboundPolicy, parse_networks
 from connectors.s3 import S3Connector
 from tests.emulators.s3 import S3Emulator, valid_config
 from tests.emulators.webhook import WebhookReceiver

@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from connectors.base import FAILED, PASSED, SKIPPED
 from connectors.facebook_ads import FacebookAdsConnector
-from connectors.http import OutboundPolicy, parse_networks
+from connectors.runtime.base import FAILED, PASSED, SKIPPED
+from connectors.runtime.http import OutboundPolicy, parse_networks
 from tests.conftest import LOOPBACK
 from tests.emulators import facebook_ads as emu
 

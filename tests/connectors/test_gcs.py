@@ -3,9 +3,9 @@ import time
 
 import pytest
 
-from connectors.base import FAILED, PASSED, SKIPPED
 from connectors.gcs import GcsConnector
-from connectors.http import OutboundPolicy, parse_networks
+from connectors.runtime.base import FAILED, PASSED, SKIPPED
+from connectors.runtime.http import OutboundPolicy, parse_networks
 from tests.conftest import LOOPBACK
 from tests.emulators.bigquery import GOOGLE_TOKEN_AUDIENCE, WRITER_EMAIL, service_account_info
 from tests.emulators.gcs import STORAGE_SCOPE, GcsEmulator, valid_config

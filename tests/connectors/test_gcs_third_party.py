@@ -11,9 +11,9 @@ import socket
 import pytest
 from gcp_storage_emulator.server import create_server
 
-from connectors.base import FAILED, PASSED
 from connectors.gcs import GcsConnector
-from connectors.http import OutboundPolicy, parse_networks
+from connectors.runtime.base import FAILED, PASSED
+from connectors.runtime.http import OutboundPolicy, parse_networks
 from tests.conftest import LOOPBACK
 from tests.emulators.gcs import GcsEmulator, valid_config
 

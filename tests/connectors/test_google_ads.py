@@ -5,9 +5,9 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from connectors.base import FAILED, PASSED, SKIPPED
 from connectors.google_ads import SCOPE, GoogleAdsConnector
-from connectors.http import OutboundPolicy, parse_networks
+from connectors.runtime.base import FAILED, PASSED, SKIPPED
+from connectors.runtime.http import OutboundPolicy, parse_networks
 from tests.conftest import LOOPBACK
 from tests.emulators import google_ads as emu
 

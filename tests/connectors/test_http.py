@@ -2,8 +2,8 @@
 
 import pytest
 
-from connectors.errors import ConnectorError
-from connectors.http import OutboundClient, OutboundPolicy, parse_networks, rebase_url
+from connectors.runtime.errors import ConnectorError
+from connectors.runtime.http import OutboundClient, OutboundPolicy, parse_networks, rebase_url
 from tests.conftest import LOOPBACK
 from tests.emulators.webhook import WebhookReceiver
 
@@ -116,7 +116,7 @@ def test_redirects_never_carry_our_headers_to_another_origin():
 
 
 def test_a_vendors_retry_after_is_capped_at_an_hour():
-    from connectors.http import retry_after_seconds
+    from connectors.runtime.http import retry_after_seconds
 
     assert retry_after_seconds(str(11 * 365 * 86400)) == 3600
     assert retry_after_seconds("Wed, 01 Jan 2037 00:00:00 GMT") == 3600

@@ -2,9 +2,9 @@ import time
 
 import pytest
 
-from connectors.base import FAILED, PASSED, SKIPPED
-from connectors.http import OutboundPolicy, parse_networks
 from connectors.klaviyo import DEFAULT_REVISION, KlaviyoConnector
+from connectors.runtime.base import FAILED, PASSED, SKIPPED
+from connectors.runtime.http import OutboundPolicy, parse_networks
 from tests.conftest import LOOPBACK
 from tests.emulators.klaviyo import (
     FULL_KEY,

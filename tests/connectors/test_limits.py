@@ -8,11 +8,11 @@ import tracemalloc
 
 import pytest
 
-from connectors.base import FAILED
-from connectors.errors import ConnectorError, ErrorCode
-from connectors.http import OutboundClient, OutboundPolicy, parse_networks
-from connectors.registry import get_connector_class
-from connectors.runner import run_test
+from connectors.runtime.base import FAILED
+from connectors.runtime.errors import ConnectorError, ErrorCode
+from connectors.runtime.http import OutboundClient, OutboundPolicy, parse_networks
+from connectors.runtime.registry import get_connector_class
+from connectors.runtime.runner import run_test
 from tests.conftest import LOOPBACK
 from tests.emulators.hostile import HostileServer
 

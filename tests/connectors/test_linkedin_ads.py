@@ -4,9 +4,9 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from connectors.base import FAILED, PASSED, SKIPPED
-from connectors.http import OutboundPolicy, parse_networks
 from connectors.linkedin_ads import LinkedInAdsConnector
+from connectors.runtime.base import FAILED, PASSED, SKIPPED
+from connectors.runtime.http import OutboundPolicy, parse_networks
 from tests.conftest import LOOPBACK
 from tests.emulators import linkedin_ads as emu
 

@@ -4,10 +4,10 @@ import time
 import pytest
 
 import connectors.mailchimp
-from connectors.base import FAILED, PASSED, SKIPPED
-from connectors.errors import ConnectorError
-from connectors.http import OutboundPolicy, parse_networks
 from connectors.mailchimp import MailchimpConnector
+from connectors.runtime.base import FAILED, PASSED, SKIPPED
+from connectors.runtime.errors import ConnectorError
+from connectors.runtime.http import OutboundPolicy, parse_networks
 from tests.conftest import LOOPBACK
 from tests.emulators.mailchimp import (
     API_KEY,

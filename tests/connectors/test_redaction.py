@@ -4,7 +4,7 @@ import base64
 import json
 from urllib.parse import quote, quote_plus
 
-from connectors.redaction import MASK, MAX_VENDOR_TEXT, Redactor
+from connectors.runtime.redaction import MASK, MAX_VENDOR_TEXT, Redactor
 
 SECRET = "s3cr+t/val=ue&x y"
 

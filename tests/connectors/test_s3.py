@@ -4,9 +4,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from connectors.base import FAILED, PASSED, SKIPPED
-from connectors.errors import ConnectorError
-from connectors.http import USER_AGENT, OutboundPolicy, parse_networks
+from connectors.runtime.base import FAILED, PASSED, SKIPPED
+from connectors.runtime.errors import ConnectorError
+from connectors.runtime.http import USER_AGENT, OutboundPolicy, parse_networks
 from connectors.s3 import PROBE_FOLDER, S3Connector
 from destinations.config import mask_config
 from tests.conftest import LOOPBACK

@@ -4,8 +4,8 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from connectors.base import FAILED, PASSED, SKIPPED
-from connectors.errors import ConnectorError
+from connectors.runtime.base import FAILED, PASSED, SKIPPED
+from connectors.runtime.errors import ConnectorError
 from connectors.salesforce import SalesforceConnector
 from tests.emulators.salesforce import (
     CLIENT_SECRET,

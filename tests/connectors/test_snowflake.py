@@ -4,9 +4,9 @@ import time
 import jwt
 import pytest
 
-from connectors.base import FAILED, PASSED, SKIPPED
-from connectors.errors import ConnectorError
-from connectors.http import OutboundPolicy, parse_networks
+from connectors.runtime.base import FAILED, PASSED, SKIPPED
+from connectors.runtime.errors import ConnectorError
+from connectors.runtime.http import OutboundPolicy, parse_networks
 from connectors.snowflake import SnowflakeConnector
 from tests.conftest import LOOPBACK
 from tests.emulators.snowflake import (

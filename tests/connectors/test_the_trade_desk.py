@@ -3,8 +3,8 @@ import time
 
 import pytest
 
-from connectors.base import FAILED, PASSED, SKIPPED
-from connectors.http import OutboundPolicy, parse_networks
+from connectors.runtime.base import FAILED, PASSED, SKIPPED
+from connectors.runtime.http import OutboundPolicy, parse_networks
 from connectors.the_trade_desk import TheTradeDeskConnector
 from tests.conftest import LOOPBACK
 from tests.emulators import the_trade_desk as emu

@@ -3,8 +3,8 @@
 import pytest
 import requests
 
-from connectors.errors import ErrorCode
-from connectors.vendor import ErrorTable, Rule, read_json
+from connectors.runtime.errors import ErrorCode
+from connectors.runtime.vendor import ErrorTable, Rule, read_json
 
 
 def answer(status: int, body: bytes | str = b"", headers: dict | None = None) -> requests.Response:

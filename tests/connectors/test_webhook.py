@@ -5,8 +5,8 @@ import pytest
 from werkzeug.routing import Rule
 from werkzeug.utils import redirect
 
-from connectors.base import FAILED, PASSED, SKIPPED
-from connectors.http import OutboundPolicy, parse_networks
+from connectors.runtime.base import FAILED, PASSED, SKIPPED
+from connectors.runtime.http import OutboundPolicy, parse_networks
 from connectors.webhook import TEST_EVENT_HEADER, WebhookConnector
 from tests.conftest import LOOPBACK
 from tests.emulators.base import Emulator

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatch
 from urllib.parse import urlencode, urlsplit
 
-from . import google_ads, hubspot, linkedin_ads, salesforce
+from .. import google_ads, hubspot, linkedin_ads, salesforce
 from .http import OutboundClient, rebase_url
 
 # OAuth error codes a vendor may put on the redirect (RFC 6749 §4.1.2.1 plus vendor ones) that we pass on as-is.

@@ -1,4 +1,4 @@
-"""The one registry of connector classes. Adding a type is adding a module to this package."""
+"""The one registry of connector classes. Adding a type is adding a module to `connectors/`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from types import MappingProxyType
 
 from .base import Connector
 
-# Modules of this package that are the runtime, not connectors.
-RUNTIME_MODULES = {"base", "errors", "http", "oauth", "registry", "runner", "schema"}
+ADAPTERS_PACKAGE = __package__.rpartition(".")[0]
 
 _registered: dict[str, type[Connector]] = {}
 
@@ -33,10 +32,11 @@ def register(cls: type[Connector]) -> type[Connector]:
 @cache
 def connector_classes() -> MappingProxyType:
     """type -> class, sorted by type, fixed once loaded."""
-    package = importlib.import_module(__package__)
-    for module in pkgutil.iter_modules(package.__path__):
-        if module.name not in RUNTIME_MODULES and not module.name.startswith("_"):
-            importlib.import_module(f"{__package__}.{module.name}")
+    # Adapters are the plain modules of `connectors/`; the runtime is a package and helpers start with "_".
+    adapters = importlib.import_module(ADAPTERS_PACKAGE)
+    for module in pkgutil.iter_modules(adapters.__path__):
+        if not module.ispkg and not module.name.startswith("_"):
+            importlib.import_module(f"{ADAPTERS_PACKAGE}.{module.name}")
     return MappingProxyType(dict(sorted(_registered.items())))
 
 

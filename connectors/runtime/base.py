@@ -22,7 +22,7 @@ from jsonschema import Draft202012Validator
 
 from .errors import ConnectorError, ErrorCode
 from .http import OutboundClient, OutboundPolicy, rebase_url
-from .redaction import MASK, Redactor  # noqa: F401  (MASK is re-exported: connectors.base.MASK)
+from .redaction import MASK, Redactor  # noqa: F401  (MASK is re-exported: connectors.runtime.base.MASK)
 
 logger = logging.getLogger(__name__)
 
