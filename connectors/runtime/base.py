@@ -33,6 +33,35 @@ PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 
 
 @dataclass(frozen=True)
+class Requirement:
+    """A privilege the first sync needs, declared on the step that proves it.
+
+    A green test must mean the first sync works, so each privilege a sync's writes need is either proved by a
+    vendor-documented method that changes nothing in the customer's account (`proof`), or reported as
+    unproven (`unproven`: why no such method exists). `source` is the vendor page saying the sync needs it.
+    """
+
+    privilege: str
+    source: str
+    proof: str = ""
+    unproven: str = ""
+    grant: str = ""  # where the customer grants it, named in "unproven" reports
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v}
+
+
+@dataclass(frozen=True)
+class Sunset:
+    """A dated thing a connector depends on (an API version, an OAuth endpoint) and the page giving the date."""
+
+    what: str
+    on: date
+    source: str
+    remedy: str
+
+
+@dataclass(frozen=True)
 class Step:
     """One check, in order. `required`: the steps after it need it to pass (else they are skipped)."""
 
@@ -41,9 +70,12 @@ class Step:
     timeout: float = 10.0
     required: bool = True
     writes: bool = False
+    proves: tuple[Requirement, ...] = ()
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        data["proves"] = [requirement.as_dict() for requirement in self.proves]
+        return data
 
 
 @dataclass
@@ -133,6 +165,8 @@ class Connector:
     default_api_version: ClassVar[str] = ""
     api_version_sunset: ClassVar[date | None] = None
     api_version_doc: ClassVar[str] = ""
+    # Other dated dependencies (an OAuth endpoint's retirement, say), checked with the version's sunset.
+    sunsets: ClassVar[tuple[Sunset, ...]] = ()
 
     def __init__(self, config: Mapping[str, Any], *, policy: OutboundPolicy | None = None):
         self.config = dict(config)
@@ -142,6 +176,8 @@ class Connector:
         # works, so whoever drives the connector must store these in place of the old ones.
         self.rotated_secrets: dict[str, str] = {}
         self._redactor = Redactor(self.secret_values())
+        # Requirements the running step could not prove with this config (a key type with no introspection).
+        self._unproven: list[dict] = []
 
     # --- schema and secrets -------------------------------------------------------------------
 
@@ -197,6 +233,20 @@ class Connector:
     def check_config(cls, config: dict) -> list[tuple[str, str]]:
         """Checks beyond JSON Schema (a private key that must parse, say): [(field, message)]."""
         return []
+
+    @classmethod
+    def dated_dependencies(cls) -> list[Sunset]:
+        """Everything with a retirement date this connector relies on: its default API version, then the rest."""
+        dated = list(cls.sunsets)
+        if cls.api_version_sunset is not None:
+            version = Sunset(
+                f"the default API version {cls.default_api_version}",
+                cls.api_version_sunset,
+                cls.api_version_doc,
+                f"Move the {cls.type} connector's default API version to a current one ({cls.api_version_doc}).",
+            )
+            dated.insert(0, version)
+        return dated
 
     @classmethod
     def describe_type(cls) -> dict:
@@ -259,6 +309,13 @@ class Connector:
         error.details = redactor.deep(error.details)
         return error
 
+    def report_unproven(self, privilege: str, reason: str, *, grant: str = "") -> None:
+        """Called by a check: this privilege cannot be proved for this config; the step still passes and says so."""
+        entry = {"privilege": privilege, "reason": reason}
+        if grant:
+            entry["grant"] = grant
+        self._unproven.append(entry)
+
     def abort(self) -> None:
         """Stop whatever this connector is doing over HTTP, from another thread (the test ran out of time)."""
         self.http.abort()
@@ -313,6 +370,7 @@ class Connector:
         timeout = step.timeout if deadline is None else max(0.1, min(step.timeout, deadline - started))
         self.http.read_timeout = timeout
         self.http.start_step(started + timeout)
+        self._unproven = []
         try:
             outcome = getattr(self, f"check_{step.name}")()
         except ConnectorError as error:
@@ -326,7 +384,28 @@ class Connector:
             )
             return StepResult.failure(step.name, error, _elapsed_ms(started))
         message, details = outcome if isinstance(outcome, tuple) else (outcome, {})
+        message, details = self._with_requirements(step, message, dict(details))
         return StepResult(step.name, PASSED, message, _elapsed_ms(started), details=details)
+
+    def _with_requirements(self, step: Step, message: str, details: dict) -> tuple[str, dict]:
+        """A passed step names what it proved and, never silently, what it could not."""
+        unproven = list(self._unproven)
+        reported = {entry["privilege"] for entry in unproven}
+        for requirement in step.proves:
+            if requirement.unproven and requirement.privilege not in reported:
+                entry = {"privilege": requirement.privilege, "reason": requirement.unproven}
+                if requirement.grant:
+                    entry["grant"] = requirement.grant
+                unproven.append(entry)
+                reported.add(requirement.privilege)
+        proven = [r.privilege for r in step.proves if r.proof and r.privilege not in reported]
+        if proven:
+            details["proven"] = proven
+        if unproven:
+            details["unproven"] = unproven
+            names = ", ".join(entry["privilege"] for entry in unproven)
+            message = f"{message} Not proven before the first sync: {names} (see details)."
+        return message, details
 
     def describe_fields(self) -> FieldsDescription:
         raise NotImplementedError

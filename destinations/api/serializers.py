@@ -191,12 +191,25 @@ class TestRunSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class RequirementSerializer(serializers.Serializer):
+    privilege = serializers.CharField(help_text="What the first sync needs (a scope, a grant, a permission).")
+    source = serializers.URLField(help_text="The vendor page saying the sync needs it.")
+    proof = serializers.CharField(
+        required=False, help_text="How the step proves it, changing nothing in the account (absent: unproven)."
+    )
+    unproven = serializers.CharField(
+        required=False, help_text="Why no side-effect-free proof exists; the step reports it as unproven."
+    )
+    grant = serializers.CharField(required=False, help_text="Where the customer grants it.")
+
+
 class StepSpecSerializer(serializers.Serializer):
     name = serializers.CharField()
     description = serializers.CharField()
     timeout = serializers.FloatField()
     required = serializers.BooleanField()
     writes = serializers.BooleanField()
+    proves = RequirementSerializer(many=True, help_text="The privileges of the first sync this step proves.")
 
 
 class DestinationTypeSerializer(serializers.Serializer):
