@@ -264,13 +264,13 @@ PROVIDERS: dict[str, OAuthProvider] = {
         to_credentials=_salesforce_credentials,
         login_url_option=True,
     ),
-    # Legacy public apps: app.hubspot.com/oauth/authorize, POST api.hubapi.com/oauth/v1/token (code_verifier
+    # Legacy public apps: app.hubspot.com/oauth/authorize, POST api.hubapi.com/oauth/2026-03/token (code_verifier
     # accepted); the answer lists `scopes` and names the account in `hub_id`; access tokens live 30 minutes.
     "hubspot": OAuthProvider(
         type="hubspot",
         vendor="HubSpot",
         authorize_url="https://app.hubspot.com/oauth/authorize",
-        token_url=f"{hubspot.API}/oauth/v1/token",
+        token_url=hubspot.TOKEN_URL,
         pkce=True,
         default_scopes=(
             "oauth",
