@@ -427,11 +427,12 @@ class SalesforceConnector(Connector):
         vendor_code = _rest_fault(response)[0]
         if response.status_code == 429 or response.status_code >= 500 or vendor_code == "REQUEST_LIMIT_EXCEEDED":
             raise self._rest_error(response, "reading the user's permissions")
+        too_old = _version_key(self.api_version) < _version_key(OLDEST_SUPPORTED_VERSION)
         self.report_unproven(
             VIEW_ALL_DATA,
             f"{field} is not Unique, and the user's permissions were not readable ({USER_PERMISSIONS} answered HTTP "
-            f"{response.status_code}{' ' + vendor_code if vendor_code else ''}; UserPermissionAccess needs API "
-            "41.0 or later).",
+            f"{response.status_code}{' ' + vendor_code if vendor_code else ''}"
+            f"{'; UserPermissionAccess needs API 41.0 or later' if too_old else ''}).",
             grant="the user's profile or permission set (System Permissions › View All Data), or tick 'Unique' on "
             "the field",
         )

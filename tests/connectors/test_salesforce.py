@@ -453,3 +453,14 @@ def test_a_login_url_that_is_no_salesforce_login_host_is_used_as_given(org, poli
     assert run(valid_config(org), elsewhere)["authentication"].status == PASSED  # login_url is the emulator
     connector = SalesforceConnector({**valid_config(org), "login_url": "https://sso.example.com"}, policy=elsewhere)
     assert connector.token_url() == "https://sso.example.com/services/oauth2/token"
+
+
+def test_view_all_data_refused_to_read_is_unproven_and_an_outage_fails(org, policy):
+    config = {**valid_config(org), "external_id_field": "Legacy_Key__c"}
+    org.fail("query", 403, [{"message": "no access", "errorCode": "INSUFFICIENT_ACCESS"}], times=1)
+    (unproven,) = run(config, policy)["object"].details["unproven"]
+    assert "HTTP 403 INSUFFICIENT_ACCESS)" in unproven["reason"] and "41.0" not in unproven["reason"]
+    org.server_error("query", 503)
+    obj = run(config, policy)["object"]
+    assert obj.error["code"] == "vendor_error" and obj.error["retryable"] is True
+    assert "reading the user's permissions" in obj.message
