@@ -257,6 +257,9 @@ def env_rate(name: str, default: str) -> str | None:
     return value
 
 
+# The largest request body read (bytes); a larger one is a 413 naming this setting (destinations/api/errors.py).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_number("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440, minimum=1)
+
 # Rate limits (workspaces/throttling.py): 429 with Retry-After past them.
 API_RATE_LIMITS = {
     "auth_failures": env_rate("RATE_LIMIT_AUTH_FAILURES", "20/min"),
