@@ -10,6 +10,8 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from zeotap_composable.client_address import client_address
+
 
 class _ScopedThrottle(SimpleRateThrottle):
     scope: str
@@ -19,6 +21,10 @@ class _ScopedThrottle(SimpleRateThrottle):
 
     def get_rate(self):
         return settings.API_RATE_LIMITS.get(self.scope)
+
+    def get_ident(self, request):
+        """The client address by the project's one rule (TRUSTED_PROXIES), not DRF's NUM_PROXIES."""
+        return client_address(request)
 
     def allow_request(self, request, view):
         self.rate = self.get_rate()
