@@ -35,7 +35,7 @@ class _ScopedThrottle(SimpleRateThrottle):
 
 
 class AuthFailureThrottle(_ScopedThrottle):
-    """Bad bearer tokens from one client address: after the limit, every request from it is a 429 for a while."""
+    """Bad bearer tokens from one client address: past the limit, its unknown tokens are a 429 for a while."""
 
     scope = "auth_failures"
 
