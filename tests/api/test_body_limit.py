@@ -52,3 +52,12 @@ def test_through_uvicorn(api, debug):
         for path in PATHS:
             response = requests.post(f"{web.url}{api.path(path)}", data=three_megabytes(), headers=headers, timeout=30)
             assert_names_the_limit(response.status_code, response.headers["Content-Type"], response.json())
+
+
+def test_the_schema_documents_the_413_of_every_operation_with_a_body(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    operations = [op for path in schema["paths"].values() for op in path.values() if isinstance(op, dict)]
+    with_body = [op for op in operations if "requestBody" in op]
+    assert len(with_body) >= 8
+    for operation in operations:
+        assert ("413" in operation["responses"]) == ("requestBody" in operation), operation["operationId"]
