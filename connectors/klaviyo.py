@@ -26,8 +26,9 @@ SCOPE_REMEDIATION = (
 )
 
 SCOPES_DOC = "https://developers.klaviyo.com/en/docs/authenticate_"
-# Klaviyo has no endpoint that lists a key's scopes; it refuses a call outside them with 403 permission_denied
-# before reading the body, so a write naming nothing to write answers 403 without the scope and 400 with it
+# Klaviyo has no endpoint that lists a key's scopes (Klaviyo's answer in its developer community, thread 6536);
+# a call outside them is refused with 403 permission_denied before the body is judged, so a write naming nothing
+# to write answers 403 without the scope and 400 with it, the workaround that thread gives
 # (community.klaviyo.com/developer-group-64/api-endpoint-to-know-what-are-the-scopes-of-the-api-key-6536).
 NO_PROFILE = {"data": {"type": "profile", "attributes": {}}}  # no email, phone_number or external_id: invalid
 WRITE_SCOPES = {

@@ -3,7 +3,8 @@
 Each key type may call only the endpoints Iterable's API-keys article lists for it
 (support.iterable.com/hc/en-us/articles/360043464871-API-Keys: read-only keys GET /api/lists and
 /api/users/getFields among others, Mobile keys POST /api/users/update and a few event endpoints, server-side keys
-everything), and that gate is passed before a request's body is read. Error bodies use Iterable's `{"msg", "code",
+everything), and that gate is passed before a request's body is read (shaped: the article gives the lists, not
+the order). Error bodies use Iterable's `{"msg", "code",
 "params"}` envelope: 401 BadApiKey "Invalid API key" (recorded), 401 InvalidJwtPayload for a JWT-enabled key
 without a JWT (recorded), 429 RateLimitExceeded "Exceeded rate limit." (recorded). A key calling an endpoint its
 type may not gets 401 code Forbidden (shaped: the exact status and wording are not documented), and an empty

@@ -3,9 +3,10 @@
 Checks what Klaviyo checks: `Authorization: Klaviyo-API-Key pk_…` (any other scheme is not_authenticated),
 a `revision` header, and the key's scopes (accounts:read, lists:read, profiles:write for profile-import,
 lists:write for list adds; developers.klaviyo.com OAuth scopes reference). The scope is checked before the body is
-read: a key without it gets 403 permission_denied whatever it sends, as Klaviyo's community answer on scope
-discovery relies on (community.klaviyo.com thread 6536); a profile naming no email, phone number or external id
-gets 400 invalid, and so does a list add of no profiles (shaped). Errors use the JSON:API envelope
+read: a key without it gets 403 permission_denied whatever it sends, the 403-before-400 that the workaround in
+Klaviyo's developer community relies on (community.klaviyo.com thread 6536, where Klaviyo confirms no endpoint
+lists a key's scopes; the order itself is not on a reference page); a profile naming no email, phone number or
+external id gets 400 invalid, and so does a list add of no profiles (shaped). Errors use the JSON:API envelope
 `{"errors": [{"id", "status", "code", "title", "detail", "source"}]}`; 429s carry Retry-After. The answer to
 a missing or unknown revision is shaped (code `invalid`, source parameter `revision`), not documented.
 """
