@@ -72,6 +72,15 @@ ERRORS = ErrorTable(
             vendor_code=("AccessDenied", "AccessDeniedException", "AllAccessDisabled", "AccountProblem"),
         ),
         Rule(ErrorCode.INSUFFICIENT_PERMISSIONS, _PERMISSION, status=403),
+        Rule(
+            ErrorCode.INVALID_CONFIG,
+            "The bucket has S3 Object Lock with a default retention period, and the store refused the upload's "
+            "integrity header (AWS requires Content-MD5 or an x-amz-checksum-* header there; this connector sends "
+            "Content-MD5). On an S3-compatible store, check that it accepts Content-MD5 for Object Lock uploads, or "
+            "write to a bucket without a default retention.",
+            status=400,
+            message="Object Lock",
+        ),
         Rule(ErrorCode.NOT_FOUND, vendor_code=("NoSuchBucket", "NoSuchKey", "NotFound", "NoSuchEntity")),
         Rule(ErrorCode.NOT_FOUND, status=404),
         Rule(
