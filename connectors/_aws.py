@@ -143,7 +143,9 @@ class AwsClients:
             retries={"total_max_attempts": 2, "mode": "standard"},
             user_agent_extra=USER_AGENT,
             s3={"addressing_style": "path" if path_style else "virtual"},
-            # S3-compatible stores reject the newer default CRC checksums; AWS does not need them.
+            # S3-compatible stores reject the newer default CRC checksums. AWS needs an integrity header only in
+            # Object Lock buckets, and the S3 probe sends Content-MD5 itself, which every store accepts; botocore's
+            # when_supported would instead switch uploads over https to aws-chunked trailer checksums.
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
             proxies={},  # no proxy from the environment decides where signed requests go
