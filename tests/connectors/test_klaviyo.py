@@ -66,6 +66,7 @@ def test_default_revision_is_sent_and_no_list_means_no_list_call(klaviyo):
     assert klaviyo.calls_to("accounts")[0].headers["Revision"] == DEFAULT_REVISION
     assert results["list"].status == PASSED
     assert "No list_id configured" in results["list"].message
+    assert "proven" not in results["list"].details  # nothing was checked, so nothing is claimed
     assert not klaviyo.calls_to("list")
 
 
