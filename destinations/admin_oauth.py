@@ -61,7 +61,7 @@ def vendor_origins(destination_type: str) -> list[str]:
     """Where this type's authorisation pages live (after the operator's rebasing)."""
     base_url = settings.CONNECTOR_BASE_URLS.get(destination_type)
     if destination_type == "salesforce" and not base_url:
-        return [f"https://{host}" for host in SALESFORCE_LOGIN_HOSTS]
+        return [f"https://*{host}" if host.startswith(".") else f"https://{host}" for host in SALESFORCE_LOGIN_HOSTS]
     authorize_url, _token_url = PROVIDERS[destination_type].endpoints(base_url=base_url)
     parts = urlsplit(authorize_url)
     return [f"{parts.scheme}://{parts.netloc}"]

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from jsonschema import Draft202012Validator
 
 from .errors import ConnectorError, ErrorCode
+from .hosts import credential_host_errors
 from .http import OutboundClient, OutboundPolicy, rebase_url
 from .redaction import MASK, Redactor  # noqa: F401  (MASK is re-exported: connectors.runtime.base.MASK)
 
@@ -209,7 +210,7 @@ class Connector:
                 message = cls._describe_schema_error(error)
             errors.setdefault(path, []).append(message)
         if not errors and isinstance(config, dict):
-            for path, message in cls.check_config(config):
+            for path, message in (*credential_host_errors(cls.config_schema, config), *cls.check_config(config)):
                 errors.setdefault(f"config.{path}", []).append(message)
         return errors
 

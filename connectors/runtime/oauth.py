@@ -14,17 +14,21 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from fnmatch import fnmatch
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from .. import google_ads, hubspot, linkedin_ads, salesforce
+from .hosts import HostRefused, url_host
 from .http import OutboundClient, rebase_url
 
 # OAuth error codes a vendor may put on the redirect (RFC 6749 §4.1.2.1 plus vendor ones) that we pass on as-is.
 DENIED = {"access_denied", "access-denied", "user_cancelled_authorize", "user_cancelled_login", "consent_required"}
 PASSED_ON = {"redirect_uri_mismatch", "invalid_scope", "unauthorized_client", "invalid_request", "server_error"}
-SALESFORCE_LOGIN_HOSTS = ("login.salesforce.com", "test.salesforce.com", "*.my.salesforce.com")
-SALESFORCE_INSTANCE_HOSTS = ("*.salesforce.com", "*.force.com")
+SALESFORCE_LOGIN_HOSTS = ("login.salesforce.com", "test.salesforce.com", ".my.salesforce.com")
+SALESFORCE_INSTANCE_HOSTS = (".salesforce.com", ".force.com")
+SALESFORCE_LOGIN_HINT = (
+    "login_url must be https://login.salesforce.com, https://test.salesforce.com (sandboxes) or your "
+    "https://<domain>.my.salesforce.com."
+)
 
 
 class OAuthError(Exception):
@@ -206,24 +210,27 @@ def pkce_pair() -> tuple[str, str]:
 
 def salesforce_login_base(login_url: str, base_url: str | None) -> str:
     """The login server to send the user and the client secret to: a Salesforce login host (or the operator's
-    CONNECTOR_BASE_URLS rebasing of one). Any other host is refused: it would receive the client secret."""
-    parts = urlsplit(login_url.strip())
-    host = (parts.hostname or "").lower()
+    CONNECTOR_BASE_URLS rebasing of one). Any other host is refused: it would receive the client secret. The
+    host is read as the request will read it (hosts.url_host) and compared exactly."""
     if base_url and login_url.rstrip("/") == base_url.rstrip("/"):
         return base_url.rstrip("/")
-    if parts.scheme != "https" or not any(fnmatch(host, pattern) for pattern in SALESFORCE_LOGIN_HOSTS):
-        raise ValueError(
-            "login_url must be https://login.salesforce.com, https://test.salesforce.com (sandboxes) or your "
-            "https://<domain>.my.salesforce.com."
-        )
-    return rebase_url(f"https://{host}", base_url).rstrip("/")
+    try:
+        login = url_host(login_url)
+    except HostRefused as exc:
+        raise ValueError(f"{exc} {SALESFORCE_LOGIN_HINT}") from None
+    if not login.within(SALESFORCE_LOGIN_HOSTS) or login.port not in (None, 443):
+        raise ValueError(SALESFORCE_LOGIN_HINT)
+    return rebase_url(f"https://{login.host}", base_url).rstrip("/")
 
 
 def salesforce_instance_allowed(instance_url: str, base_url: str | None) -> bool:
-    parts = urlsplit(instance_url)
-    if base_url and parts.netloc == urlsplit(base_url).netloc:
-        return True
-    return parts.scheme == "https" and any(fnmatch(parts.hostname or "", p) for p in SALESFORCE_INSTANCE_HOSTS)
+    try:
+        instance = url_host(instance_url, schemes=("http", "https"))
+        if base_url and instance == url_host(base_url, schemes=("http", "https")):
+            return True
+    except HostRefused:
+        return False
+    return instance.scheme == "https" and instance.port in (None, 443) and instance.within(SALESFORCE_INSTANCE_HOSTS)
 
 
 # --- the four providers -----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from destinations.models import Connection, Destination, OAuthState
 from destinations.oauth import STATE_SALT, connection_token_refresh
+from tests.connectors.test_hosts import LOGIN_BYPASSES, LOGIN_HOSTS
 from tests.emulators import google_ads, hubspot, linkedin_ads, salesforce
 from tests.sse import read_stream
 
@@ -416,3 +417,19 @@ def test_connecting_and_reauthorising_enter_the_audit_history_by_name_only(api, 
     conn.refresh_from_db()
     stored = str([(e.changed_fields, e.secret_fields, e.details) for e in events])
     assert conn.credentials["refresh_token"] not in stored
+
+
+@pytest.mark.parametrize("login_url", LOGIN_BYPASSES)
+def test_a_login_url_spelled_to_reach_another_host_starts_nothing(api, oauth_settings, login_url):
+    """No rebasing here: the login host is what a real deployment would send the app's client secret to."""
+    response = authorize(api, login_url=login_url)
+    assert response.status_code == 400, response.json()
+    assert "login_url" in response.json()["errors"]
+    assert not OAuthState.objects.exists()
+
+
+def test_the_salesforce_login_hosts_start_an_authorisation_there(api, oauth_settings):
+    for login_url, host in LOGIN_HOSTS.items():
+        response = authorize(api, login_url=login_url)
+        assert response.status_code == 200, response.json()
+        assert response.json()["authorization_url"].startswith(f"https://{host}/services/oauth2/authorize?")
