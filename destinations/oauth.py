@@ -267,11 +267,11 @@ def oauth_callback(*, params: dict, session_user=None) -> CallbackOutcome:
             requested_scopes=row.scopes,
         )
     except OAuthError as exc:
-        logger.info("oauth %s code exchange refused: %s", row.destination_type, exc.code)
+        logger.info("oauth %s code exchange refused: %s", row.destination_type, exc.message)  # redacted
         passed_on = exc.code if exc.code in ("invalid_grant", "redirect_uri_mismatch", "invalid_client") else ""
         return _outcome(row, error=passed_on or "token_exchange_failed")
     except ConnectorError as exc:
-        logger.info("oauth %s token endpoint unreachable: %s", row.destination_type, exc.code)
+        logger.info("oauth %s token endpoint unreachable: %s", row.destination_type, exc.message)  # redacted
         return _outcome(row, error="vendor_unreachable")
     finally:
         client.close()

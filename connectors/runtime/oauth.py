@@ -10,18 +10,24 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from .. import google_ads, hubspot, linkedin_ads, salesforce
+from .errors import ConnectorError
 from .hosts import HostRefused, url_host
 from .http import OutboundClient, rebase_url
+from .redaction import Redactor
 
 # OAuth error codes a vendor may put on the redirect (RFC 6749 §4.1.2.1 plus vendor ones) that we pass on as-is.
 DENIED = {"access_denied", "access-denied", "user_cancelled_authorize", "user_cancelled_login", "consent_required"}
+# What a token request carries that is secret: a vendor that echoes its request must not show them.
+SECRET_FORM_FIELDS = ("code", "code_verifier", "refresh_token", "client_secret")
+ERROR_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # an OAuth error code; anything else is not quoted as one
 PASSED_ON = {"redirect_uri_mismatch", "invalid_scope", "unauthorized_client", "invalid_request", "server_error"}
 SALESFORCE_LOGIN_HOSTS = ("login.salesforce.com", "test.salesforce.com", ".my.salesforce.com")
 SALESFORCE_INSTANCE_HOSTS = (".salesforce.com", ".force.com")
@@ -156,25 +162,49 @@ class OAuthProvider:
         return self._token_call(client, token_url, form, scopes, previous_refresh_token=refresh_token)
 
     def _token_call(self, client, token_url, form, requested_scopes, *, previous_refresh_token) -> Grant:
-        # Never follow a redirect with a client secret and a code or refresh token in the body.
-        response = client.post(token_url, data=form, headers={"Accept": "application/json"}, allow_redirects=False)
+        """POST the form; every text of the answer passes one Redactor holding each secret the form carried
+        (a vendor may echo its request in an error) and the tokens it answered."""
+        redactor = Redactor(form.get(name) for name in SECRET_FORM_FIELDS)
+        try:
+            # Never follow a redirect with a client secret and a code or refresh token in the body.
+            response = client.post(token_url, data=form, headers={"Accept": "application/json"}, allow_redirects=False)
+        except ConnectorError as exc:
+            raise redacted(exc, redactor) from None
         try:
             body = response.json()
         except ValueError:
             body = None
         body = body if isinstance(body, dict) else {}
         if response.status_code != 200 or not body.get("access_token"):
-            raise self._error(response.status_code, body)
-        return self.parse_grant(body, requested_scopes, previous_refresh_token=previous_refresh_token)
+            raise self._error(response.status_code, body, redactor)
+        redactor.add(body.get("access_token"), body.get("refresh_token"))
+        return self.parse_grant(
+            body, requested_scopes, previous_refresh_token=previous_refresh_token, redactor=redactor
+        )
 
-    def _error(self, status: int, body: dict) -> OAuthError:
-        raw = str(body.get("error") or body.get("status") or "")
+    def _error(self, status: int, body: dict, redactor: Redactor) -> OAuthError:
+        raw = body.get("error") or body.get("status") or ""
+        if not isinstance(raw, str) or not ERROR_CODE.match(raw) or redactor.mask(raw) != raw:
+            raw = ""  # not an OAuth error code (an echo, an object): not quoted as one
         code = self.error_codes.get(raw, raw) or ("server_error" if status >= 500 else "invalid_response")
-        # The vendor's description is not quoted: some echo the code or token they were sent.
-        return OAuthError(code, f"{self.vendor}'s token endpoint answered HTTP {status} ({code}).", http_status=status)
+        description = body.get("error_description") or body.get("message") or ""
+        said = f": {redactor.text(description)}" if isinstance(description, str) and description.strip() else ""
+        return OAuthError(
+            code, f"{self.vendor}'s token endpoint answered HTTP {status} ({code}){said}", http_status=status
+        )
 
-    def parse_grant(self, body: dict, requested_scopes: list[str], *, previous_refresh_token: str | None) -> Grant:
-        """A token answer as a Grant. A missing `scope` means the requested ones were granted (RFC 6749 §5.1)."""
+    def parse_grant(
+        self,
+        body: dict,
+        requested_scopes: list[str],
+        *,
+        previous_refresh_token: str | None,
+        redactor: Redactor | None = None,
+    ) -> Grant:
+        """A token answer as a Grant. A missing `scope` means the requested ones were granted (RFC 6749 §5.1).
+
+        The scopes and facts are shown to every member: `redactor` masks any secret echoed in them."""
+        redactor = redactor or Redactor((body.get("access_token"), body.get("refresh_token")))
         now = datetime.now(UTC)
         raw_scopes = body.get("scopes", body.get("scope"))
         if isinstance(raw_scopes, list):
@@ -187,11 +217,22 @@ class OAuthProvider:
         return Grant(
             access_token=str(body["access_token"]),
             refresh_token=str(body.get("refresh_token") or previous_refresh_token or "") or None,
-            scopes=scopes,
+            scopes=[redactor.text(scope) for scope in scopes],
             expires_at=_after(now, body.get("expires_in")),
             refresh_token_expires_at=_after(now, body.get("refresh_token_expires_in")),
-            facts=facts,
+            facts=redactor.deep(facts),
         )
+
+
+def redacted(error: ConnectorError, redactor: Redactor) -> ConnectorError:
+    """The same error with each of its texts through `redactor`."""
+    return replace(
+        error,
+        message=redactor.text(error.message),
+        remediation=redactor.text(error.remediation),
+        vendor_code=redactor.text(error.vendor_code) if error.vendor_code else error.vendor_code,
+        details=redactor.deep(error.details),
+    )
 
 
 def _after(now: datetime, seconds) -> datetime | None:

@@ -4,21 +4,26 @@ missing scopes, revoked grants and concurrent refreshes."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from html.parser import HTMLParser
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote_plus, urlsplit
 
 import pytest
 import requests
 from django.core import signing
 from django.db import close_old_connections, connection
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from destinations.models import Connection, Destination, OAuthState
 from destinations.oauth import STATE_SALT, connection_token_refresh
 from tests.connectors.test_hosts import LOGIN_BYPASSES, LOGIN_HOSTS
 from tests.emulators import google_ads, hubspot, linkedin_ads, salesforce
+from tests.emulators.echo import EchoVendor
+from tests.factories import ConnectionFactory, MembershipFactory
 from tests.sse import read_stream
+from workspaces.services import api_token_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -120,6 +125,16 @@ def connect(api, destination_type="salesforce", **body) -> dict:
     started = authorize(api, destination_type, **body)
     assert started.status_code == 200, started.json()
     return returned(land(api.client, consent(started.json()["authorization_url"])))
+
+
+def member(workspace, role: str) -> APIClient:
+    """A client of another member of `workspace`, with this role."""
+    membership = MembershipFactory(workspace=workspace, role=role)
+    _token, plaintext = api_token_create(workspace=workspace, user=membership.user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}", HTTP_X_WORKSPACE_ID=str(workspace.pk))
+    client.user = membership.user
+    return client
 
 
 def secrets_of(connection: Connection) -> list[str]:
@@ -433,3 +448,69 @@ def test_the_salesforce_login_hosts_start_an_authorisation_there(api, oauth_sett
         response = authorize(api, login_url=login_url)
         assert response.status_code == 200, response.json()
         assert response.json()["authorization_url"].startswith(f"https://{host}/services/oauth2/authorize?")
+
+
+class EchoInErrorCode(EchoVendor):
+    """A token endpoint whose `error` itself (not only its description) quotes the request back."""
+
+    def answer(self, echo: str):
+        return self.json({"error": echo, "error_description": echo}, self.status)
+
+
+@pytest.fixture(params=["json", "oauth", "in_error_code"])
+def echoing_token_endpoint(request, oauth_settings):
+    """Salesforce's login host rebased to a vendor whose every answer is an error quoting the request."""
+    vendor = EchoInErrorCode() if request.param == "in_error_code" else EchoVendor(mode=request.param)
+    vendor.start()
+    oauth_settings.CONNECTOR_BASE_URLS = {"salesforce": vendor.url}
+    yield vendor
+    vendor.stop()
+
+
+def shown(secrets: list[str], *texts: str) -> list[str]:
+    """The secrets found, raw or form-encoded (as the echo quotes the request body), in any of `texts`."""
+    return [s for s in secrets if any(form in text for form in (s, quote_plus(s)) for text in texts)]
+
+
+def test_a_code_exchange_whose_error_echoes_the_request_logs_no_secret(api, echoing_token_endpoint, caplog):
+    caplog.set_level(logging.DEBUG)
+    started = authorize(api).json()
+    state = parse_qs(urlsplit(started["authorization_url"]).query)["state"][0]
+    verifier = OAuthState.objects.get().secrets["code_verifier"]
+    code = "aPrx.authorization-code-from-the-vendor-0001"
+    response = api.client.get("/oauth/callback", {"state": state, "code": code})
+
+    assert returned(response) == {"error": "token_exchange_failed"}
+    secrets = [code, verifier, salesforce.CLIENT_SECRET]
+    echoed = echoing_token_endpoint.calls[0].body.decode()
+    assert shown(secrets, echoed) == secrets  # the endpoint was sent each one, and quotes them back
+    assert "code exchange refused" in caplog.text
+    assert shown(secrets, caplog.text, response["Location"]) == []
+
+
+def test_a_refresh_whose_error_echoes_the_request_shows_no_secret(api, echoing_token_endpoint):
+    refresh_token = "5Aep861-the-refresh-token-of-this-connection"
+    connection = ConnectionFactory(
+        workspace=api.workspace,
+        destination_type="salesforce",
+        authorized_at=timezone.now(),
+        credentials={
+            "instance_url": echoing_token_endpoint.url,
+            "login_url": echoing_token_endpoint.url,
+            "client_id": salesforce.CLIENT_ID,
+            "client_secret": salesforce.CLIENT_SECRET,
+            "refresh_token": refresh_token,
+        },
+    )
+    response = api.post(api.path(f"connections/{connection.pk}/oauth/refresh"))
+
+    assert response.status_code == 502
+    secrets = [refresh_token, salesforce.CLIENT_SECRET]
+    assert shown(secrets, echoing_token_endpoint.calls[0].body.decode()) == secrets
+    connection.refresh_from_db()
+    assert connection.last_refresh_error.startswith(("invalid_request", "invalid_response"))
+    read_by_viewer = member(api.workspace, "viewer").get(api.path(f"connections/{connection.pk}"))
+    assert read_by_viewer.status_code == 200
+    assert (
+        shown(secrets, response.content.decode(), connection.last_refresh_error, read_by_viewer.content.decode()) == []
+    )
