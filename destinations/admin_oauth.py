@@ -41,6 +41,7 @@ ERROR_TEXT = {
     "missing_scopes": "The vendor granted fewer scopes than this destination type needs",
     "state_expired": "The authorisation took longer than 10 minutes; start again.",
     "state_replayed": "This authorisation was already used; start again.",
+    "permission_denied": "You no longer have the permission to connect (it changed after you started).",
 }
 
 

@@ -35,6 +35,7 @@ from connectors.runtime.oauth import (
     salesforce_instance_allowed,
     salesforce_login_base,
 )
+from workspaces.models import Membership
 
 from .audit import audit_record
 from .config import connector_class_for
@@ -234,6 +235,20 @@ def _state_row(state: str) -> tuple[OAuthState | None, bool]:
     return row.first(), expired
 
 
+def _starter_may_still(row: OAuthState) -> bool:
+    """Whether the user who started may still do what finishing does: a role can change, or a member leave,
+    in the minutes between the start and the vendor's redirect. From the API: an admin or editor of the
+    workspace; from the admin: a staff user with the permission the start page checked."""
+    user = row.user
+    if not user.is_active:
+        return False
+    if row.secrets.get("admin"):
+        permission = "change_connection" if row.connection_id else "add_connection"
+        return user.is_staff and user.has_perm(f"destinations.{permission}")
+    membership = Membership.objects.filter(workspace_id=row.workspace_id, user_id=row.user_id).first()
+    return membership is not None and membership.can_write
+
+
 def oauth_callback(*, params: dict, session_user=None) -> CallbackOutcome:
     """Finish an authorisation from the vendor's redirect query; never raises for what the vendor or user did."""
     row, expired = _state_row(str(params.get("state") or ""))
@@ -244,6 +259,8 @@ def oauth_callback(*, params: dict, session_user=None) -> CallbackOutcome:
         return _outcome(row, error="state_replayed")
     if expired or row.expires_at <= now:
         return _outcome(row, error="state_expired")
+    if not _starter_may_still(row):
+        return _outcome(row, error="permission_denied")
     if params.get("error"):
         return _outcome(row, error=redirect_error_code(str(params["error"])))
     if not params.get("code"):

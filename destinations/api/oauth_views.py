@@ -34,7 +34,8 @@ class OAuthAuthorizeView(WorkspaceScopedView):
         "`/oauth/callback`, which saves the tokens encrypted in a connection (new, named `name`, or "
         "`connection_id` re-authorised in place) and redirects to `redirect_uri` with `connection_id`, or with "
         "`error` (access_denied, invalid_state, state_expired, state_replayed, missing_scopes with "
-        "`missing_scopes`, token_exchange_failed, vendor_unreachable…).",
+        "`missing_scopes`, token_exchange_failed, vendor_unreachable, permission_denied when the starter is no "
+        "longer an admin or editor of the workspace…).",
         request=OAuthAuthorizeSerializer,
         responses={200: OAuthAuthorizationSerializer, **ERRORS},
     )

@@ -106,3 +106,15 @@ def test_the_state_is_bound_to_the_user_who_started(staff, api, sf, settings):
     landing = staff.get("/oauth/callback?" + urlsplit(location).query)
     assert landing.status_code == 400 and b"invalid_state" in landing.content
     assert not Connection.objects.exists()
+
+
+def test_a_staff_user_who_lost_the_permission_cannot_finish(staff, staff_user, sf):
+    started = staff.post(
+        "/admin/destinations/connection/oauth/salesforce/connect/", {"workspace": WorkspaceFactory().pk, "name": "Org"}
+    )
+    location = consent(started["Location"])
+    staff_user.is_staff = False
+    staff_user.save()
+    landing = staff.get("/oauth/callback?" + urlsplit(location).query)
+    assert landing.status_code == 302 and "error=permission_denied" in landing["Location"]
+    assert not Connection.objects.exists() and not sf.calls_to("token")

@@ -23,6 +23,7 @@ from tests.emulators import google_ads, hubspot, linkedin_ads, salesforce
 from tests.emulators.echo import EchoVendor
 from tests.factories import ConnectionFactory, MembershipFactory
 from tests.sse import read_stream
+from workspaces.models import Membership
 from workspaces.services import api_token_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -134,6 +135,7 @@ def member(workspace, role: str) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}", HTTP_X_WORKSPACE_ID=str(workspace.pk))
     client.user = membership.user
+    client.path = lambda suffix="": f"/api/v1/workspaces/{workspace.pk}/{suffix}".rstrip("/")
     return client
 
 
@@ -514,3 +516,32 @@ def test_a_refresh_whose_error_echoes_the_request_shows_no_secret(api, echoing_t
     assert (
         shown(secrets, response.content.decode(), connection.last_refresh_error, read_by_viewer.content.decode()) == []
     )
+
+
+@pytest.mark.parametrize("change", ["demoted to viewer", "removed", "deactivated"])
+def test_a_starter_who_lost_the_right_to_connect_cannot_finish(api, sf, change):
+    editor = member(api.workspace, "editor")
+    started = authorize(editor)
+    assert started.status_code == 200
+    location = consent(started.json()["authorization_url"])
+    membership = Membership.objects.get(workspace=api.workspace, user=editor.user)
+    if change == "demoted to viewer":
+        Membership.objects.filter(pk=membership.pk).update(role="viewer")
+    elif change == "removed":
+        membership.delete()
+    else:
+        type(editor.user).objects.filter(pk=editor.user.pk).update(is_active=False)
+
+    assert returned(land(api.client, location)) == {"error": "permission_denied"}
+    assert not Connection.objects.exists()
+    assert not sf.calls_to("token")  # the code was not even exchanged
+
+
+def test_a_demoted_starter_cannot_reauthorise_either(api, sf):
+    connection = Connection.objects.get(pk=connect(api)["connection_id"])
+    started = authorize(api, connection_id=str(connection.pk))
+    location = consent(started.json()["authorization_url"])
+    Membership.objects.filter(workspace=api.workspace, user=api.user).update(role="viewer")
+
+    assert returned(land(api.client, location)) == {"error": "permission_denied", "connection_id": str(connection.pk)}
+    assert Connection.objects.get(pk=connection.pk).token_version == connection.token_version
