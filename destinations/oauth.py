@@ -89,15 +89,64 @@ def oauth_app_for(*, workspace, destination_type: str) -> OAuthApp:
     return OAuthApp(configured["client_id"], configured.get("client_secret", ""))
 
 
-def oauth_app_set(*, workspace, destination_type: str, client_id: str, client_secret: str) -> WorkspaceOAuthApp:
-    """Bring the workspace's own app (its secret encrypted like every other)."""
+def oauth_app_set(
+    *, workspace, actor, via: str, destination_type: str, client_id: str, client_secret: str
+) -> WorkspaceOAuthApp:
+    """Bring the workspace's own app (its secret encrypted like every other); every later Connect of this type
+    uses it, so callers let only workspace admins do it. Audited by field name: the secret is named, never kept."""
     oauth_provider(destination_type)
-    app, _created = WorkspaceOAuthApp.objects.update_or_create(
-        workspace=workspace,
-        destination_type=destination_type,
-        defaults={"client_id": client_id, "secrets": {"client_secret": client_secret}},
-    )
+    with transaction.atomic():
+        before = (
+            WorkspaceOAuthApp.objects.select_for_update()
+            .filter(workspace=workspace, destination_type=destination_type)
+            .first()
+        )
+        app, created = WorkspaceOAuthApp.objects.update_or_create(
+            workspace=workspace,
+            destination_type=destination_type,
+            defaults={"client_id": client_id, "secrets": {"client_secret": client_secret}, "updated_by": actor},
+        )
+        changed = [
+            name
+            for name, old, new in (
+                ("client_id", before and before.client_id, client_id),
+                ("client_secret", before and before.secrets.get("client_secret"), client_secret),
+            )
+            if old != new
+        ]
+        audit_record(
+            workspace=workspace,
+            actor=actor,
+            via=via,
+            action=AuditAction.CREATE if created else AuditAction.UPDATE,
+            target=app,
+            changed_fields=changed,
+            secret_fields=[name for name in changed if name == "client_secret"],
+        )
     return app
+
+
+def oauth_app_describe(*, workspace, destination_type: str) -> dict:
+    """Which app Connect uses for this type: the workspace's own (since when, set by whom) or the deployment's.
+    Never its secret."""
+    oauth_provider(destination_type)
+    own = (
+        WorkspaceOAuthApp.objects.select_related("updated_by")
+        .filter(workspace=workspace, destination_type=destination_type)
+        .first()
+    )
+    if own is None:
+        configured = settings.OAUTH_APPS.get(destination_type) or {}
+        return {"destination_type": destination_type, "source": "deployment", "client_id": configured.get("client_id")}
+    return {
+        "destination_type": destination_type,
+        "source": "workspace",
+        "client_id": own.client_id,
+        "created_at": own.created_at,
+        "updated_at": own.updated_at,
+        "updated_by": own.updated_by_id,
+        "updated_by_label": own.updated_by.get_username() if own.updated_by else "",
+    }
 
 
 def redirect_uri_allowed(uri: str) -> bool:

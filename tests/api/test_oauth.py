@@ -16,7 +16,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from destinations.models import Connection, Destination, OAuthState
+from destinations.models import AuditEvent, Connection, Destination, OAuthState
 from destinations.oauth import STATE_SALT, connection_token_refresh
 from tests.connectors.test_hosts import LOGIN_BYPASSES, LOGIN_HOSTS
 from tests.emulators import google_ads, hubspot, linkedin_ads, salesforce
@@ -421,8 +421,6 @@ def test_an_unreachable_token_endpoint_is_vendor_unreachable(api, sf):
 
 
 def test_connecting_and_reauthorising_enter_the_audit_history_by_name_only(api, sf):
-    from destinations.models import AuditEvent
-
     conn = Connection.objects.get(pk=connect(api)["connection_id"])
     connect(api, connection_id=str(conn.pk))
     events = list(AuditEvent.objects.filter(target_id=conn.pk).order_by("created_at", "id"))
@@ -545,3 +543,32 @@ def test_a_demoted_starter_cannot_reauthorise_either(api, sf):
 
     assert returned(land(api.client, location)) == {"error": "permission_denied", "connection_id": str(connection.pk)}
     assert Connection.objects.get(pk=connection.pk).token_version == connection.token_version
+
+
+def test_only_a_workspace_admin_may_replace_the_oauth_app_and_it_is_audited_and_readable(api, sf, oauth_settings):
+    app = {"client_id": salesforce.CLIENT_ID, "client_secret": salesforce.CLIENT_SECRET}
+    editor = member(api.workspace, "editor")
+    refused = editor.put(editor.path("oauth-apps/salesforce"), app, format="json")
+    assert refused.status_code == 403 and "admin" in refused.json()["detail"]
+    assert editor.get(editor.path("oauth-apps/salesforce")).json() == {
+        "destination_type": "salesforce",
+        "source": "deployment",
+        "client_id": salesforce.CLIENT_ID,
+    }
+
+    assert api.put(api.path("oauth-apps/salesforce"), app, format="json").status_code == 200
+    replaced = api.put(api.path("oauth-apps/salesforce"), {**app, "client_secret": "a-new-secret-0002"}, format="json")
+    assert replaced.status_code == 200
+    shown = editor.get(editor.path("oauth-apps/salesforce"))
+    assert shown.status_code == 200
+    body = shown.json()
+    assert body["source"] == "workspace" and body["client_id"] == salesforce.CLIENT_ID
+    assert body["updated_by"] == str(api.user.pk) and body["updated_by_label"] == api.user.get_username()
+    assert body["created_at"] <= body["updated_at"]
+    events = AuditEvent.objects.filter(workspace=api.workspace, target_type="oauth_app").order_by("created_at", "id")
+    assert [(e.action, e.actor_id, e.changed_fields, e.secret_fields) for e in events] == [
+        ("create", api.user.pk, ["client_id", "client_secret"], ["client_secret"]),
+        ("update", api.user.pk, ["client_secret"], ["client_secret"]),
+    ]
+    for text in (str(replaced.json()), body, [(e.target_name, e.details) for e in events]):
+        assert salesforce.CLIENT_SECRET not in str(text) and "a-new-secret-0002" not in str(text)
