@@ -142,7 +142,13 @@ def oauth_reauthorise(request, model_admin, object_id):
 def oauth_return(request, model_admin):
     """Where the callback sends the admin back: the connection's page, or the add page with the error."""
     error, connection_id = request.GET.get("error", ""), request.GET.get("connection_id", "")
-    connection = Connection.objects.filter(pk=connection_id).first() if connection_id else None
+    connection = None
+    if connection_id:
+        connection = model_admin.get_object(request, connection_id)  # None when unknown or not an id
+        if connection is None:
+            raise Http404("Connection not found.")
+        if not model_admin.has_view_permission(request, connection):
+            raise PermissionDenied
     if error:
         text = ERROR_TEXT.get(error, f"The authorisation failed ({error}).")
         if error == "missing_scopes":
