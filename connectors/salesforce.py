@@ -10,6 +10,7 @@ from urllib.parse import quote, urlsplit
 from .runtime.base import Connector, DestinationField, FieldsDescription, Step
 from .runtime.errors import ConnectorError, ErrorCode
 from .runtime.http import error_for_status
+from .runtime.oauth import Grant, LoginHosts, OAuthApp, OAuthProvider
 from .runtime.registry import register
 from .runtime.schema import config_schema, credential_host, https_url, secret, string
 from .runtime.vendor import ErrorTable, Rule, read_json
@@ -103,6 +104,37 @@ TOKEN_ERRORS = ErrorTable(
 )
 
 
+# Connect with OAuth: the web server flow with PKCE at the login server the customer picks (production, a sandbox
+# or the org's My Domain: help.salesforce.com remoteaccess_oauth_endpoints.htm); the answer names the org's
+# instance_url and the identity URL `id` (remoteaccess_oauth_web_server_flow.htm).
+def _oauth_credentials(grant: Grant, app: OAuthApp, options: dict) -> dict:
+    return {
+        "instance_url": str(grant.facts.get("instance_url") or "").rstrip("/"),
+        "login_url": options["login_url"],
+        "client_id": app.client_id,
+        "client_secret": app.client_secret,
+        "refresh_token": grant.refresh_token,
+    }
+
+
+OAUTH = OAuthProvider(
+    vendor="Salesforce",
+    authorize_url=f"{DEFAULT_LOGIN_URL}/services/oauth2/authorize",
+    token_url=f"{DEFAULT_LOGIN_URL}/services/oauth2/token",
+    pkce=True,
+    default_scopes=("api", "refresh_token"),
+    required_scopes=(("api", "full"), ("refresh_token", "offline_access")),
+    to_credentials=_oauth_credentials,
+    login=LoginHosts(
+        default=DEFAULT_LOGIN_URL,
+        allowed=("login.salesforce.com", "test.salesforce.com", ".my.salesforce.com"),
+        instance_hosts=(".salesforce.com", ".force.com"),
+        hint="login_url must be https://login.salesforce.com, https://test.salesforce.com (sandboxes) or your "
+        "https://<domain>.my.salesforce.com.",
+    ),
+)
+
+
 @register
 class SalesforceConnector(Connector):
     type = "salesforce"
@@ -113,6 +145,7 @@ class SalesforceConnector(Connector):
     # announced for 66.0 (Spring '26), which the end-of-life table lists as supported.
     api_version_sunset: date | None = None
     api_version_doc = "https://developer.salesforce.com/docs/platform/connect-rest-api/guide/intro_api_eol.html"
+    oauth = OAUTH
     config_schema = config_schema(
         "Salesforce",
         "Upserts records of one sObject through the REST API. Authenticates with the OAuth 2.0 refresh-token "

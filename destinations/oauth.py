@@ -32,8 +32,6 @@ from connectors.runtime.oauth import (
     pkce_pair,
     provider_for,
     redirect_error_code,
-    salesforce_instance_allowed,
-    salesforce_login_base,
 )
 from workspaces.models import Membership
 
@@ -205,14 +203,16 @@ def oauth_authorize(
     missing = provider.missing_scopes(requested)
     if missing:
         raise InvalidInput({"scopes": [f"Must include {', '.join(missing)}: {destination_type} destinations need it."]})
-    if login_url and not provider.login_url_option:
-        raise InvalidInput({"login_url": [f"Only Salesforce takes a login_url, not {destination_type}."]})
+    if login_url and provider.login is None:
+        raise InvalidInput(
+            {"login_url": [f"{destination_type} has one login server; leave login_url out for this type."]}
+        )
     base_url = settings.CONNECTOR_BASE_URLS.get(destination_type)
     login_base = None
-    if provider.login_url_option:
+    if provider.login is not None:
         stored_login = connection.credentials.get("login_url") if connection else None
         try:
-            login_base = salesforce_login_base(login_url or stored_login or "https://login.salesforce.com", base_url)
+            login_base = provider.login.base(login_url or stored_login, base_url)
         except ValueError as exc:
             raise InvalidInput({"login_url": [str(exc)]}) from None
     app = oauth_app_for(workspace=workspace, destination_type=destination_type)
@@ -344,9 +344,7 @@ def oauth_callback(*, params: dict, session_user=None) -> CallbackOutcome:
     missing = provider.missing_scopes(grant.scopes)
     if missing:
         return _outcome(row, error="missing_scopes", missing=missing)
-    if provider.login_url_option and not salesforce_instance_allowed(
-        str(grant.facts.get("instance_url", "")), base_url
-    ):
+    if not provider.instance_allowed(str(grant.facts.get("instance_url", "")), base_url):
         return _outcome(row, error="invalid_instance")
     credentials = provider.to_credentials(grant, app, {"login_url": row.secrets.get("login_url")})
     if connector_class_for(row.destination_type).validate_config(credentials, partial=True):

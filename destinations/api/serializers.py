@@ -307,7 +307,9 @@ class OAuthAuthorizeSerializer(StrictInputSerializer):
     name = serializers.CharField(max_length=200, required=False, help_text="The new connection's name.")
     connection_id = serializers.UUIDField(required=False, help_text="Re-authorise this connection in place.")
     login_url = serializers.CharField(
-        required=False, help_text="Salesforce only: https://test.salesforce.com for sandboxes, or a My Domain URL."
+        required=False,
+        help_text="For a vendor whose customer picks the login server (Salesforce: https://test.salesforce.com for "
+        "sandboxes, or a My Domain URL).",
     )
     scopes = serializers.ListField(child=serializers.CharField(max_length=200), required=False, max_length=30)
 

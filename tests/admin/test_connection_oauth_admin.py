@@ -141,3 +141,28 @@ def test_the_landing_page_shows_a_connection_only_to_who_may_view_it(django_user
     response = client.get(landing, {"connection_id": str(connection.pk)}, follow=True)
     assert response.redirect_chain[0][0] == f"/admin/destinations/connection/{connection.pk}/change/"
     assert b"Connected Finance org of another team" in response.content
+
+
+@pytest.mark.parametrize(
+    ("destination_type", "origins", "login_field"),
+    [
+        (
+            "salesforce",
+            ["https://login.salesforce.com", "https://test.salesforce.com", "https://*.my.salesforce.com"],
+            True,
+        ),
+        ("hubspot", ["https://app.hubspot.com"], False),
+        ("google_ads", ["https://accounts.google.com"], False),
+    ],
+)
+def test_the_connect_page_lets_its_form_reach_the_vendors_login_pages_only(
+    staff, destination_type, origins, login_field
+):
+    page = staff.get(f"/admin/destinations/connection/oauth/{destination_type}/connect/")
+    assert page.status_code == 200
+    form_action = next(
+        part.split()[1:] for part in page["Content-Security-Policy"].split(";") if part.split()[:1] == ["form-action"]
+    )
+    assert set(origins) <= set(form_action)
+    assert not {o for o in form_action if o.startswith("https://") and o not in origins}
+    assert (b'name="login_url"' in page.content) is login_field

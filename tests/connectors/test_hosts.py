@@ -9,7 +9,18 @@ import requests
 from urllib3.util import parse_url
 
 from connectors.runtime.hosts import HostRefused, url_host
-from connectors.runtime.oauth import salesforce_instance_allowed, salesforce_login_base
+from connectors.salesforce import OAUTH
+
+LOGIN = OAUTH.login  # Salesforce's login-host rules, as its connector declares them
+
+
+def salesforce_login_base(login_url, base_url):
+    return LOGIN.base(login_url, base_url)
+
+
+def salesforce_instance_allowed(instance_url, base_url):
+    return LOGIN.instance_allowed(instance_url, base_url)
+
 
 # Each would reach evil.example (or a host no check meant) if a check read it with urlsplit, or is not plain.
 LOGIN_BYPASSES = [
@@ -111,3 +122,8 @@ def test_an_operator_rebased_login_host_is_kept():
     assert salesforce_instance_allowed(base + "/", base)
     assert not salesforce_instance_allowed("http://127.0.0.1:8998", base)
     assert not salesforce_instance_allowed("http://127.0.0.1:8999\\@na1.salesforce.com", base)
+
+
+def test_a_login_server_is_recognised_only_when_plainly_named():
+    assert all(LOGIN.is_login_server(url) for url in LOGIN_HOSTS)
+    assert not any(LOGIN.is_login_server(url) for url in LOGIN_BYPASSES)

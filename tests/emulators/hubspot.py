@@ -132,6 +132,7 @@ class HubSpotEmulator(ConsentServer, Emulator):
         Rule("/", endpoint="root", methods=["GET", "HEAD"]),
         Rule("/oauth/authorize", endpoint="authorize", methods=["GET", "POST"]),
         Rule("/oauth/v1/token", endpoint="token", methods=["POST"]),
+        Rule("/oauth/2026-03/token", endpoint="token", methods=["POST"]),  # the same answers (v1 retires 2027-02-16)
         Rule("/account-info/2026-03/details", endpoint="account", methods=["GET"]),
         Rule("/crm/properties/2026-03/<object_type>", endpoint="properties", methods=["GET"]),
     )
