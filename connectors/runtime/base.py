@@ -15,14 +15,18 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from functools import cache
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from jsonschema import Draft202012Validator
 
 from .errors import ConnectorError, ErrorCode
+from .hosts import credential_host_errors
 from .http import OutboundClient, OutboundPolicy, rebase_url
 from .redaction import MASK, Redactor  # noqa: F401  (MASK is re-exported: connectors.runtime.base.MASK)
+
+if TYPE_CHECKING:  # for the annotation only: oauth.py reads the registry, which imports this module
+    from .oauth import OAuthProvider
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +171,8 @@ class Connector:
     api_version_doc: ClassVar[str] = ""
     # Other dated dependencies (an OAuth endpoint's retirement, say), checked with the version's sunset.
     sunsets: ClassVar[tuple[Sunset, ...]] = ()
+    # How a user Connects with OAuth (runtime/oauth.py: endpoints, scopes, login hosts), for a type that offers it.
+    oauth: ClassVar[OAuthProvider | None] = None
 
     def __init__(self, config: Mapping[str, Any], *, policy: OutboundPolicy | None = None):
         self.config = dict(config)
@@ -211,7 +217,7 @@ class Connector:
                 message = cls._describe_schema_error(error)
             errors.setdefault(path, []).append(message)
         if not errors and isinstance(config, dict):
-            for path, message in cls.check_config(config):
+            for path, message in (*credential_host_errors(cls.config_schema, config), *cls.check_config(config)):
                 errors.setdefault(f"config.{path}", []).append(message)
         return errors
 
