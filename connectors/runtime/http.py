@@ -445,16 +445,15 @@ class OutboundClient:
     def _opened(self, sock: socket.socket) -> None:
         with self._lock:
             self._sockets.add(sock)
+        if self._aborted or self._expired:  # opened while abort() or the deadline was shutting the others
+            _shut(sock)
 
     def _stop_waiting(self) -> None:
         """Wake everything a request of this client waits on: shut its sockets, end its lookups' waits."""
         with self._lock:
             sockets, waiting = list(self._sockets), list(self._waiting)
         for sock in sockets:
-            # socket.shutdown, not SSLSocket's: it wakes a blocked read without touching the TLS state. A socket
-            # already closed has no descriptor any more (fileno -1), so this never reaches a reused one.
-            with contextlib.suppress(OSError):
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            _shut(sock)
         for event in waiting:
             event.set()
 
@@ -583,6 +582,14 @@ class OutboundClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _shut(sock: socket.socket) -> None:
+    """Wake any read or write blocked on `sock`; the thread doing it then closes it. socket.shutdown, not
+    SSLSocket's, so the TLS state is left alone. A closed socket has no descriptor any more (fileno -1), so
+    this never reaches a descriptor the system has given to another socket since."""
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def _origin(parts) -> tuple[str, str, int | None]:
