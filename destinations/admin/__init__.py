@@ -24,8 +24,8 @@ from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from . import admin_checks, admin_views, services
-from .admin_config import (
+from .. import admin_checks, admin_views, services
+from ..admin_config import (
     ConfigEditorField,
     connector_or_none,
     submitted_config,
@@ -33,9 +33,9 @@ from .admin_config import (
     typed_secrets,
     workspace_label,
 )
-from .admin_oauth import OAuthConnectionAdminMixin
-from .errors import Conflict, InvalidInput
-from .models import (
+from .connection_oauth import OAuthConnectionAdminMixin
+from ..errors import Conflict, InvalidInput
+from ..models import (
     AuditEvent,
     AuditVia,
     Connection,
