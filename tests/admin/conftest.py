@@ -34,7 +34,8 @@ def receiver():
 
 def destination_form(destination, config=None, **overrides) -> dict:
     """The change form's POST data as the page sends it: the editor's JSON, secrets blank unless typed."""
-    from destinations.admin_config import connector_or_none, editor_value
+    from destinations.admin.config_editor import editor_value
+    from destinations.admin.display import connector_or_none
 
     if config is None:
         config = editor_value(connector_or_none(destination.destination_type), destination.own_config())

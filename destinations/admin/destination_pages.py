@@ -14,13 +14,11 @@ Every view is staff-only (wrapped by `admin_site.admin_view`) and checks the mod
 
 from __future__ import annotations
 
-from collections import defaultdict
 from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, JSONField, OuterRef, Subquery
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -28,12 +26,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from connectors.runtime.registry import UnknownConnectorType, connector_classes, get_connector_class
 
-from . import testing
-from .admin_config import field_title, submitted_config, type_label, workspace_label
-from .config import effective_config, merge_config
-from .errors import BackendUnavailable, InvalidInput
-from .models import Destination, DestinationStatus, TestRun, TestRunTrigger
-from .sse import run_events_response
+from .. import testing
+from ..config import effective_config, merge_config
+from ..errors import BackendUnavailable, InvalidInput
+from ..models import Destination, DestinationStatus, TestRun, TestRunTrigger
+from ..sse import run_events_response
+from .config_editor import field_title, submitted_config
+from .display import type_label
 
 TEMPLATE = "admin/destinations/destination/test_connection.html"
 
@@ -272,65 +271,3 @@ def draft_test_events(request, model_admin, run_id):
     if run is None:
         raise Http404("Test run not found.")
     return run_events_response(request, run)
-
-
-# --- the failures dashboard --------------------------------------------------------------------------
-
-
-def status_counts() -> dict[str, int]:
-    counts = dict.fromkeys(DestinationStatus.values, 0)
-    for row in Destination.objects.values("status").annotate(n=Count("id")):
-        counts[row["status"]] = row["n"]
-    return counts
-
-
-def failure_groups() -> list[dict]:
-    """The destinations in `error`, grouped by workspace, type and the step their latest test failed at."""
-    latest_steps = (
-        TestRun.objects.filter(destination=OuterRef("pk"), finished_at__isnull=False)
-        .order_by("-started_at")
-        .values("steps")[:1]
-    )
-    failing = (
-        Destination.objects.filter(status=DestinationStatus.ERROR)
-        .select_related("workspace")
-        .annotate(latest_steps=Subquery(latest_steps, output_field=JSONField()))
-        .order_by("name")
-    )
-    groups: dict[tuple, dict] = defaultdict(lambda: {"destinations": []})
-    for destination in failing:
-        failed = next((s for s in destination.latest_steps or [] if s.get("status") == "failed"), {})
-        step = failed.get("name", "")
-        group = groups[(destination.workspace_id, destination.destination_type, step)]
-        group.update(workspace=destination.workspace, destination_type=destination.destination_type, step=step)
-        group["error_code"] = group.get("error_code") or (failed.get("error") or {}).get("code", "")
-        group["destinations"].append(
-            {"name": destination.name, "url": _url("change", destination.pk), "error": destination.status_error}
-        )
-    listed = []
-    for group in groups.values():
-        query = {
-            "status__exact": DestinationStatus.ERROR,
-            "destination_type__exact": group["destination_type"],
-            "workspace__id__exact": str(group["workspace"].pk),
-        }
-        url = reverse("admin:destinations_destination_changelist") + "?" + urlencode(query)
-        listed.append({**group, "list_url": url})
-    return sorted(listed, key=lambda g: (-len(g["destinations"]), g["workspace"].name, g["destination_type"]))
-
-
-@require_GET
-def failures_dashboard(request, model_admin) -> TemplateResponse:
-    if not model_admin.has_view_or_change_permission(request):
-        raise PermissionDenied
-    changelist = reverse("admin:destinations_destination_changelist")
-    counts = [
-        {"status": value, "label": label, "count": n, "url": f"{changelist}?status__exact={value}"}
-        for (value, label), n in zip(DestinationStatus.choices, status_counts().values(), strict=True)
-    ]
-    groups = [
-        {**g, "workspace_label": workspace_label(g["workspace"]), "type_label": type_label(g["destination_type"])}
-        for g in failure_groups()
-    ]
-    context = _context(model_admin, request, title="Destination failures", counts=counts, groups=groups)
-    return TemplateResponse(request, "admin/destinations/destination/dashboard.html", context)

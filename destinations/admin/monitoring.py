@@ -1,5 +1,4 @@
-"""Admin for scheduled health checks and notifications (settings per workspace, the notification log) and
-for bulk-test jobs (the "Test selected destinations" action's live progress page).
+"""Admin for scheduled health checks and notifications: settings per workspace, the notification log.
 
 The signing secret is shown once, on the page that answers its creation or rotation (not cached, never
 in a message, a redirect or the log), like API tokens.
@@ -7,27 +6,21 @@ in a message, a redirect or the log), like API tokens.
 
 from __future__ import annotations
 
-import uuid
-
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST
 
-from workspaces.models import Workspace
-
-from . import jobs
-from .errors import InvalidInput
-from .models import Notification, TestJob, TestJobItemState, TestRunTrigger, WorkspaceMonitoring
-from .notifications import notification_url_validate, signing_secret_rotate, workspace_monitoring_update
-from .sse_jobs import job_events_response
+from ..errors import InvalidInput
+from ..models import Notification, WorkspaceMonitoring
+from ..notifications import notification_url_validate, signing_secret_rotate, workspace_monitoring_update
+from .base import ReadOnlyAdmin
 
 SECRET_TEMPLATE = "admin/destinations/workspacemonitoring/secret_shown.html"
-PROGRESS_TEMPLATE = "admin/destinations/testjob/progress.html"
 
 
 class WorkspaceMonitoringForm(forms.ModelForm):
@@ -145,17 +138,6 @@ def _secret_response(model_admin, request, monitoring, plaintext: str) -> Templa
     return response
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdmin):
     """The notification log: every event sent (or being retried) to a workspace's notification URL."""
@@ -198,105 +180,3 @@ class NotificationAdmin(ReadOnlyAdmin):
     def change(self, notification: Notification) -> str:
         data = notification.payload.get("data", {})
         return f"{data.get('previous_status', '?')} → {data.get('status', '?')}"
-
-
-# --- bulk-test jobs ------------------------------------------------------------------------------
-
-
-@admin.register(TestJob)
-class TestJobAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "workspace", "trigger", "actor", "state", "total", "progress_link")
-    list_filter = ("state", "trigger", "workspace")
-    list_select_related = ("workspace", "actor")
-    fields = ("id", "workspace", "actor", "trigger", "selection", "state", "total", "created_at", "finished_at")
-    readonly_fields = fields
-
-    @admin.display(description="Progress")
-    def progress_link(self, job: TestJob):
-        return format_html('<a href="{}">Live progress</a>', progress_url([job]))
-
-    def get_urls(self):
-        return [
-            path("progress/", self.admin_site.admin_view(self.progress_page), name="destinations_testjob_progress"),
-            path(
-                "<uuid:job_id>/events/",
-                self.admin_site.admin_view(self.progress_events),
-                name="destinations_testjob_events",
-            ),
-            *super().get_urls(),
-        ]
-
-    def progress_page(self, request):
-        return _progress_page(request, self)
-
-    def progress_events(self, request, job_id):
-        return _progress_events(request, self, job_id)
-
-
-def progress_url(jobs_: list[TestJob]) -> str:
-    return reverse("admin:destinations_testjob_progress") + "?" + "&".join(f"job={job.pk}" for job in jobs_)
-
-
-@require_GET
-def _progress_page(request, model_admin):
-    if not model_admin.has_view_permission(request):
-        raise PermissionDenied
-    found = TestJob.objects.filter(pk__in=_uuids(request.GET.getlist("job"))).select_related("workspace")
-    blocks = []
-    for job in found:
-        body = jobs.test_job_as_dict(job)
-        blocks.append(
-            {
-                "job": job,
-                "body": body,
-                "finished": [r for r in body["results"] if r["state"] != TestJobItemState.QUEUED],
-                "events_url": reverse("admin:destinations_testjob_events", args=[job.pk]),
-            }
-        )
-    if not blocks:
-        raise Http404("No such test job.")
-    context = {
-        **model_admin.admin_site.each_context(request),
-        "title": "Test selected destinations",
-        "opts": model_admin.opts,
-        "blocks": blocks,
-        "destinations_url": reverse("admin:destinations_destination_changelist"),
-    }
-    return TemplateResponse(request, PROGRESS_TEMPLATE, context)
-
-
-@require_GET
-def _progress_events(request, model_admin, job_id):
-    if not model_admin.has_view_permission(request):
-        raise PermissionDenied
-    job = TestJob.objects.filter(pk=job_id).first()
-    if job is None:
-        raise Http404("No such test job.")
-    return job_events_response(request, job)
-
-
-def _uuids(values: list[str]) -> list:
-    out = []
-    for value in values:
-        try:
-            out.append(uuid.UUID(value))
-        except ValueError:
-            continue
-    return out
-
-
-def test_selected_as_jobs(model_admin, request, queryset) -> HttpResponseRedirect | None:
-    """The destinations action: one job per workspace among the selection, then their live progress page."""
-    by_workspace: dict = {}
-    for pk, workspace_id in queryset.order_by().values_list("pk", "workspace_id"):
-        by_workspace.setdefault(workspace_id, []).append(pk)
-    created = []
-    for workspace in Workspace.objects.filter(pk__in=by_workspace).order_by("name", "pk"):
-        ids = by_workspace[workspace.pk]
-        job = jobs.test_job_create(workspace=workspace, actor=request.user, trigger=TestRunTrigger.ADMIN, ids=ids)
-        jobs.test_job_submit(job)
-        created.append(job)
-    if not created:
-        model_admin.message_user(request, "No destination selected.", messages.WARNING)
-        return None
-    return HttpResponseRedirect(progress_url(created), status=303)

@@ -18,29 +18,10 @@ from django_jsonform.utils import ErrorMap
 from django_jsonform.widgets import JSONFormWidget
 
 from connectors.runtime.base import MASK, Connector
-from connectors.runtime.registry import UnknownConnectorType, get_connector_class
 
 KEEP_HINT = "Stored: leave blank to keep it, or type a new value to replace it."
 # Secrets that are several lines long (a PEM key, a JSON key file) lose their line breaks in a password input.
 MULTILINE_MEDIA_TYPES = ("application/x-pem-file", "application/json")
-
-
-def connector_or_none(destination_type: str) -> type[Connector] | None:
-    """The type's connector; None for a type whose connector was removed (the admin still shows the row)."""
-    try:
-        return get_connector_class(destination_type)
-    except UnknownConnectorType:
-        return None
-
-
-def type_label(destination_type: str) -> str:
-    connector_cls = connector_or_none(destination_type)
-    return connector_cls.label if connector_cls else f"{destination_type} (no connector)"
-
-
-def workspace_label(workspace) -> str:
-    """Workspaces may share a name: the id's first characters tell them apart."""
-    return f"{workspace.name} ({str(workspace.pk)[:4]}…)"
 
 
 ACRONYMS = {"url": "URL", "id": "ID", "api": "API", "arn": "ARN", "json": "JSON", "ttl": "TTL"}
