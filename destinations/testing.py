@@ -37,9 +37,9 @@ from .crypto import encrypt_json
 from .errors import BackendUnavailable
 from .health import destination_status_record
 from .models import AuditAction, Destination, TestRun, TestRunTrigger
-from .oauth import connection_refresh_if_due
 from .representation import destination_as_dict
 from .services import destination_config_check, outbound_policy, rotated_secrets_store, stored_config_digest
+from .services.oauth import connection_refresh_if_due
 from .sse import TestRunEventStorage, release_connection, send_stored_event
 
 logger = logging.getLogger(__name__)

@@ -21,9 +21,9 @@ from connectors.runtime.oauth import PROVIDERS, SALESFORCE_LOGIN_HOSTS
 from connectors.runtime.registry import get_connector_class
 from workspaces.models import Workspace
 
-from .. import oauth
 from ..errors import InvalidInput
 from ..models import Connection
+from ..services import oauth
 
 CONNECT_TEMPLATE = "admin/destinations/connection/oauth_connect.html"
 LIFECYCLE_FIELDS = (

@@ -11,7 +11,8 @@ from rest_framework.response import Response
 
 from workspaces.throttling import VENDOR_CALL_THROTTLES
 
-from .. import oauth, selectors
+from .. import selectors
+from ..services import oauth
 from .base import WorkspaceScopedView
 from .serializers import (
     ConnectionSerializer,

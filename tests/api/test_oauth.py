@@ -15,7 +15,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from destinations.models import Connection, Destination, OAuthState
-from destinations.oauth import STATE_SALT, connection_token_refresh
+from destinations.services.oauth import STATE_SALT, connection_token_refresh
 from tests.emulators import google_ads, hubspot, linkedin_ads, salesforce
 from tests.sse import read_stream
 

@@ -16,17 +16,17 @@ from django.utils import timezone
 from connectors.runtime.errors import ConnectorError
 from connectors.runtime.http import OutboundPolicy
 
-from .audit import audit_record, config_changes
-from .config import (
+from ..audit import audit_record, config_changes
+from ..config import (
     connector_class_for,
     effective_config,
     merge_config,
     new_config,
     validated_credentials,
 )
-from .errors import Conflict, InvalidInput, VendorFailure
-from .models import AuditAction, Connection, Destination, DestinationStatus
-from .selectors import NotFound, connection_get
+from ..errors import Conflict, InvalidInput, VendorFailure
+from ..models import AuditAction, Connection, Destination, DestinationStatus
+from ..selectors import NotFound, connection_get
 
 
 def outbound_policy() -> OutboundPolicy:

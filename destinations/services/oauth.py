@@ -36,12 +36,12 @@ from connectors.runtime.oauth import (
     salesforce_login_base,
 )
 
-from .audit import audit_record
-from .config import connector_class_for
-from .errors import InvalidInput, VendorFailure
-from .models import AuditAction, AuditVia, Connection, Destination, DestinationStatus, OAuthState
-from .models import OAuthApp as WorkspaceOAuthApp
-from .services import outbound_policy, resolve_connection
+from ..audit import audit_record
+from ..config import connector_class_for
+from ..errors import InvalidInput, VendorFailure
+from ..models import AuditAction, AuditVia, Connection, Destination, DestinationStatus, OAuthState
+from ..models import OAuthApp as WorkspaceOAuthApp
+from . import outbound_policy, resolve_connection
 
 logger = logging.getLogger(__name__)
 
