@@ -44,3 +44,10 @@ class BackendUnavailable(Exception):
         self.detail = detail
         self.retry_after = retry_after
         super().__init__(detail)
+
+
+def blocking_references(protected_objects) -> list[dict]:
+    return [
+        {"type": getattr(obj, "BLOCKING_TYPE", "destination"), "id": str(obj.pk), "name": obj.name}
+        for obj in sorted(protected_objects, key=lambda o: (type(o).__name__, o.name))
+    ]

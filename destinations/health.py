@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from .errors import InvalidInput
 from .models import Destination, DestinationStatus, TestRun, TestRunTrigger, WorkspaceMonitoring
-from .notifications import status_change_enqueue
+from .services.notifications import status_change_enqueue
 
 logger = logging.getLogger(__name__)
 

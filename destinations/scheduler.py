@@ -19,7 +19,7 @@ from filelock import FileLock, Timeout
 
 from .health import health_checks_plan, health_checks_start
 from .jobs import reap_interrupted_jobs, test_jobs_start_queued
-from .notifications import notifications_deliver_due
+from .services.notifications import notifications_deliver_due
 from .testing import reap_interrupted_runs
 
 logger = logging.getLogger(__name__)

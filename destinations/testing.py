@@ -31,14 +31,14 @@ from connectors.runtime.base import FAILED
 from connectors.runtime.runner import run_test
 from zeotap_composable.observability import RUNS_INTERRUPTED, bind_test_run, observe_test_run
 
-from .audit import audit_record
-from .config import connector_class_for, effective_config, merge_config
+from .config import connector_class_for, effective_config, merge_config, outbound_policy
 from .crypto import encrypt_json
 from .errors import BackendUnavailable
 from .health import destination_status_record
-from .models import AuditAction, Destination, TestRun, TestRunTrigger
+from .models import AuditAction, Destination, TestRun, TestRunTrigger, stored_config_digest
 from .representation import destination_as_dict
-from .services import destination_config_check, outbound_policy, rotated_secrets_store, stored_config_digest
+from .services import destination_config_check, rotated_secrets_store
+from .services.audit import audit_record
 from .services.oauth import connection_refresh_if_due
 from .sse import TestRunEventStorage, release_connection, send_stored_event
 

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from ..errors import InvalidInput
 from ..models import Notification, WorkspaceMonitoring
-from ..notifications import notification_url_validate, signing_secret_rotate, workspace_monitoring_update
+from ..services.notifications import notification_url_validate, signing_secret_rotate, workspace_monitoring_update
 from .base import ReadOnlyAdmin
 
 SECRET_TEMPLATE = "admin/destinations/workspacemonitoring/secret_shown.html"

@@ -14,10 +14,11 @@ from rest_framework.views import APIView
 from connectors.runtime.registry import connector_classes
 from workspaces.throttling import FIELDS_REFRESH_THROTTLES, VENDOR_CALL_THROTTLES
 
-from .. import audit, idempotency, selectors, services, testing
+from .. import selectors, services, testing
 from ..errors import InvalidInput
 from ..models import AuditVia
 from ..representation import DESTINATION_FIELDS, destination_representation
+from ..services import audit, idempotency
 from ..sse import event_stream_response, run_events_response
 from . import listing
 from .base import JSONErrorsNegotiation, WorkspaceScopedView

@@ -8,6 +8,7 @@ from .destinations import (
     DestinationStatus,
     ReverseETLPipeline,
     Sync,
+    stored_config_digest,
 )
 from .history import AuditAction, AuditEvent, AuditTarget, AuditVia, IdempotencyKey
 from .jobs import TestJob, TestJobEvent, TestJobItem, TestJobItemState, TestJobState
@@ -41,4 +42,5 @@ __all__ = [
     "TestRunEvent",
     "TestRunTrigger",
     "WorkspaceMonitoring",
+    "stored_config_digest",
 ]

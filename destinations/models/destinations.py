@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import uuid
 
 from django.conf import settings
@@ -147,3 +150,14 @@ class ReverseETLPipeline(DestinationConsumer):
 
 class Sync(DestinationConsumer):
     BLOCKING_TYPE = "sync"
+
+
+def stored_config_digest(destination: Destination) -> str:
+    """A keyed digest of what `destination` runs with (type, its config and its connection's credentials).
+
+    It changes whenever any of them does: it keys the fields cache and tells a finishing test whether the
+    config it tested is still the stored one. It reveals no secret.
+    """
+    tested = {"destination_type": destination.destination_type, "config": destination.effective_config()}
+    text = json.dumps(tested, sort_keys=True, default=str).encode()
+    return hmac.new(settings.SECRET_KEY.encode(), text, hashlib.sha256).hexdigest()

@@ -36,12 +36,12 @@ from connectors.runtime.oauth import (
     salesforce_login_base,
 )
 
-from ..audit import audit_record
-from ..config import connector_class_for
+from ..config import connector_class_for, outbound_policy
 from ..errors import InvalidInput, VendorFailure
 from ..models import AuditAction, AuditVia, Connection, Destination, DestinationStatus, OAuthState
 from ..models import OAuthApp as WorkspaceOAuthApp
-from . import outbound_policy, resolve_connection
+from .audit import audit_record
+from .connections import resolve_connection
 
 logger = logging.getLogger(__name__)
 

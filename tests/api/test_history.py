@@ -10,8 +10,8 @@ from django.core.management import call_command
 from django.db import connection as db_connection
 from django.test import Client
 
-from destinations.audit import audit_record
 from destinations.models import AuditEvent
+from destinations.services.audit import audit_record
 from tests.emulators.webhook import WebhookReceiver
 from tests.factories import DestinationFactory
 from tests.sse import read_stream

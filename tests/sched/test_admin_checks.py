@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 
 from destinations.models import Destination, Notification, TestJob, TestRun, WorkspaceMonitoring
-from destinations.notifications import workspace_monitoring_update
+from destinations.services.notifications import workspace_monitoring_update
 from tests.factories import WorkspaceFactory
 from tests.sse import read_stream
 

@@ -11,8 +11,8 @@ from django.utils import timezone
 from destinations.health import due_destinations, health_checks_plan, health_checks_start
 from destinations.models import Destination, DestinationStatus, TestRun
 from destinations.models import TestRunTrigger as Trigger
-from destinations.notifications import workspace_monitoring_update
 from destinations.scheduler import EmbeddedScheduler, scheduler_tick
+from destinations.services.notifications import workspace_monitoring_update
 from tests.factories import WorkspaceFactory
 
 from .conftest import hook, wait_for, wait_runs_finished

@@ -10,11 +10,15 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from destinations import notifications
 from destinations.bulk import run_destination_test
 from destinations.models import DestinationStatus, Notification, NotificationState
 from destinations.models import TestRunTrigger as Trigger
-from destinations.notifications import notifications_deliver_due, signing_secret_rotate, workspace_monitoring_update
+from destinations.services import notifications
+from destinations.services.notifications import (
+    notifications_deliver_due,
+    signing_secret_rotate,
+    workspace_monitoring_update,
+)
 from tests.factories import WorkspaceFactory
 
 from .conftest import API_KEY, hook

@@ -21,8 +21,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .errors import IdempotencyKeyReused, InvalidInput
-from .models import IdempotencyKey
+from ..errors import IdempotencyKeyReused, InvalidInput
+from ..models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255

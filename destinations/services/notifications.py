@@ -23,9 +23,9 @@ from standardwebhooks import Webhook
 from connectors.runtime.errors import ConnectorError
 from connectors.runtime.http import OutboundClient
 
-from .errors import InvalidInput
-from .models import Notification, NotificationState, WorkspaceMonitoring
-from .services import outbound_policy
+from ..config import outbound_policy
+from ..errors import InvalidInput
+from ..models import Notification, NotificationState, WorkspaceMonitoring
 
 logger = logging.getLogger(__name__)
 

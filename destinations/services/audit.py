@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 
 from connectors.runtime.base import Connector
 
-from .models import AuditAction, AuditEvent, AuditTarget, AuditVia, Connection, Destination
+from ..models import AuditAction, AuditEvent, AuditTarget, AuditVia, Connection, Destination
 
 
 def _actor_label(actor) -> str:
