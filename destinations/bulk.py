@@ -27,6 +27,7 @@ from django.db.models import Q, QuerySet
 from connectors.runtime.registry import connector_types
 from workspaces.models import Workspace
 
+from .db import release_connection
 from .errors import InvalidInput
 from .models import Destination, DestinationStatus, TestRun, TestRunTrigger
 from .testing import INTERRUPTED, INTERRUPTED_MESSAGE, connection_test_execute, connection_test_prepare
@@ -301,27 +302,9 @@ def _worker(todo, results, stop, actor, trigger, save_status) -> None:
                 except Exception:  # never let one destination stop the others
                     logger.exception("bulk connection test of destination %s failed to run", destination_id)
                     result = internal_failure(destination)
-                _release_connection()
+                release_connection()
                 results.put(result)
     finally:
-        connection.close()
-
-
-def database_pool_size() -> int | None:
-    """The database connection pool's maximum size, when the connections are pooled (PostgreSQL)."""
-    pool = connection.settings_dict.get("OPTIONS", {}).get("pool")
-    if not pool:
-        return None
-    return pool.get("max_size") if isinstance(pool, dict) else None
-
-
-def _release_connection() -> None:
-    """Between destinations, hand a pooled connection back, so more workers than connections can share
-    the pool. An unpooled connection stays open until the worker ends (reconnecting would cost more than
-    the test's own queries); a broken one is dropped either way."""
-    pooled = database_pool_size() is not None
-    broken = connection.connection is not None and connection.errors_occurred and not connection.is_usable()
-    if pooled or broken:
         connection.close()
 
 

@@ -25,9 +25,10 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from . import bulk
+from .db import release_connection
 from .errors import BackendUnavailable, InvalidInput
+from .events.relay import send_stored_event
 from .models import Destination, TestJob, TestJobItem, TestJobItemState, TestJobState, TestRun, TestRunTrigger
-from .sse import release_connection, send_stored_event
 from .testing import INTERRUPTED, Heartbeat, connection_test_prepare, connection_test_submit
 
 logger = logging.getLogger(__name__)

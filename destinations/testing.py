@@ -29,18 +29,20 @@ from django.utils import timezone
 
 from connectors.runtime.base import FAILED
 from connectors.runtime.runner import run_test
-from zeotap_composable.observability import RUNS_INTERRUPTED, bind_test_run, observe_test_run
 
 from .config import connector_class_for, effective_config, merge_config, outbound_policy
 from .crypto import encrypt_json
+from .db import release_connection
 from .errors import BackendUnavailable
+from .events.relay import send_stored_event
+from .events.storage import EventStorage
 from .health import destination_status_record
+from .metrics import RUNS_INTERRUPTED, bind_test_run, observe_test_run
 from .models import AuditAction, Destination, TestRun, TestRunTrigger, stored_config_digest
 from .representation import destination_as_dict
 from .services import destination_config_check, rotated_secrets_store
 from .services.audit import audit_record
 from .services.oauth import connection_refresh_if_due
-from .sse import TestRunEventStorage, release_connection, send_stored_event
 
 logger = logging.getLogger(__name__)
 
@@ -299,7 +301,7 @@ def connection_test_claim(test_run: TestRun) -> bool:
     unfinished = TestRun.objects.filter(pk=test_run.pk, finished_at__isnull=True)
     try:
         if unfinished.filter(heartbeat_at__isnull=True).update(heartbeat_at=timezone.now()):
-            TestRunEventStorage.starts_empty(test_run.channel)
+            EventStorage.starts_empty(test_run.channel)
             return True
         return bool(unfinished.update(heartbeat_at=timezone.now()))
     finally:

@@ -293,10 +293,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"DestinationStatusEnum": "destinations.models.DestinationStatus"},
 }
 
-# django-eventstream: every test run's events are stored, so a watcher can replay a run from its start.
-# Test-job progress channels too (destinations/sse_jobs.py subclasses the test-run storage and manager).
-EVENTSTREAM_STORAGE_CLASS = "destinations.sse_jobs.EventStorage"
-EVENTSTREAM_CHANNELMANAGER_CLASS = "destinations.sse_jobs.ChannelManager"
+# django-eventstream: every test run's events are stored, so a watcher can replay a run from its start;
+# test-job progress channels too.
+EVENTSTREAM_STORAGE_CLASS = "destinations.events.storage.EventStorage"
+EVENTSTREAM_CHANNELMANAGER_CLASS = "destinations.events.storage.ChannelManager"
 
 # Outbound calls made by connectors (see connectors/http.py).
 # Development may reach local receivers and emulators; production reaches public addresses only.

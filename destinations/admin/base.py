@@ -12,8 +12,8 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 
 from ..errors import Conflict, InvalidInput
-from . import destination_pages
 from .config_editor import ConfigEditorField, submitted_config, typed_secrets
+from .destination_pages import choose_type
 from .display import connector_or_none, type_label, workspace_label
 
 TYPE_PARAM = "destination_type"  # the add page's type, chosen first
@@ -136,7 +136,7 @@ class ServiceSaveMixin:
     def add_view(self, request, form_url="", extra_context=None):
         """The type is chosen first (its own page); then the add form shows that type's settings."""
         if connector_or_none(request.GET.get(TYPE_PARAM, "")) is None:
-            return destination_pages.choose_type(request, self)
+            return choose_type(request, self)
         context = {**(extra_context or {}), "chosen_type": type_label(request.GET[TYPE_PARAM])}
         return super().add_view(request, form_url, context)
 

@@ -5,7 +5,7 @@ Thin views over the same services as the API.
 `connection_test_start` (POST, CSRF) records a run with `connection_test_prepare(trigger="admin")`, hands it to the
 worker pool with `connection_test_submit` and redirects to the run's page. That page follows the run live
 with EventSource on `connection_test_events`, which re-attaches through the same path as the API
-(`sse.run_events_response`): replayed from the start or after Last-Event-ID, then live.
+(`run_events_response`): replayed from the start or after Last-Event-ID, then live.
 A finished run is shown from its stored history.
 `connection_test_draft` tests what a form holds, unsaved (blank secrets keep the stored ones, through the
 config module's merge), as a run without a destination, followed the same way on `draft_test_events`.
@@ -29,8 +29,8 @@ from connectors.runtime.registry import UnknownConnectorType, connector_classes,
 from .. import testing
 from ..config import effective_config, merge_config
 from ..errors import BackendUnavailable, InvalidInput
+from ..events.streams import run_events_response
 from ..models import Destination, DestinationStatus, TestRun, TestRunTrigger
-from ..sse import run_events_response
 from .config_editor import field_title, submitted_config
 from .display import type_label
 

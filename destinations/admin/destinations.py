@@ -24,8 +24,16 @@ from django.utils.html import format_html, format_html_join
 from .. import services
 from ..models import AuditVia, Connection, Destination, DestinationStatus, TestRun
 from ..selectors import latest_failure
-from . import dashboard, destination_pages
 from .base import NEW_TYPE_PARAM, ServiceConfigForm, ServiceSaveMixin
+from .dashboard import failures_dashboard
+from .destination_pages import (
+    change_type,
+    connection_test_draft,
+    connection_test_events,
+    connection_test_run_page,
+    connection_test_start,
+    draft_test_events,
+)
 from .display import _run_result, _steps_summary, connector_or_none, status_badge, type_label, workspace_label
 from .filters import TypeFilter, WorkspaceFilter
 from .jobs import test_selected_as_jobs
@@ -249,16 +257,14 @@ class DestinationAdmin(ServiceSaveMixin, admin.ModelAdmin):
             return path(route, self.admin_site.admin_view(partial(function, model_admin=self)), name=f"{info}_{name}")
 
         return [
-            view(dashboard.failures_dashboard, "dashboard", "dashboard/"),
-            view(destination_pages.connection_test_draft, "test_draft_new", "test-draft/"),
-            view(destination_pages.draft_test_events, "test_draft_events", "test-draft/<uuid:run_id>/events/"),
-            view(destination_pages.connection_test_draft, "test_draft", "<uuid:object_id>/test-draft/"),
-            view(destination_pages.change_type, "change_type", "<uuid:object_id>/change-type/"),
-            view(destination_pages.connection_test_start, "test", "<uuid:object_id>/test/"),
-            view(destination_pages.connection_test_run_page, "test_run", "<uuid:object_id>/test/<uuid:run_id>/"),
-            view(
-                destination_pages.connection_test_events, "test_events", "<uuid:object_id>/test/<uuid:run_id>/events/"
-            ),
+            view(failures_dashboard, "dashboard", "dashboard/"),
+            view(connection_test_draft, "test_draft_new", "test-draft/"),
+            view(draft_test_events, "test_draft_events", "test-draft/<uuid:run_id>/events/"),
+            view(connection_test_draft, "test_draft", "<uuid:object_id>/test-draft/"),
+            view(change_type, "change_type", "<uuid:object_id>/change-type/"),
+            view(connection_test_start, "test", "<uuid:object_id>/test/"),
+            view(connection_test_run_page, "test_run", "<uuid:object_id>/test/<uuid:run_id>/"),
+            view(connection_test_events, "test_events", "<uuid:object_id>/test/<uuid:run_id>/events/"),
             *super().get_urls(),
         ]
 

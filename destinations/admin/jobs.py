@@ -15,8 +15,8 @@ from django.views.decorators.http import require_GET
 from workspaces.models import Workspace
 
 from .. import jobs
+from ..events.streams import job_events_response
 from ..models import TestJob, TestJobItemState, TestRunTrigger
-from ..sse_jobs import job_events_response
 from .base import ReadOnlyAdmin
 
 PROGRESS_TEMPLATE = "admin/destinations/testjob/progress.html"

@@ -9,8 +9,8 @@ from rest_framework.response import Response
 
 from .. import jobs, selectors
 from ..bulk import DEFAULT_CONCURRENCY
+from ..events.streams import job_events_response
 from ..models import DestinationStatus, TestJobState, TestRunTrigger
-from ..sse_jobs import job_events_response
 from .base import JSONErrorsNegotiation, WorkspaceScopedView
 from .serializers import StrictInputSerializer
 from .views import ERRORS, WORKSPACE_HEADER_PARAM

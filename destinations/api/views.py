@@ -16,10 +16,10 @@ from workspaces.throttling import FIELDS_REFRESH_THROTTLES, VENDOR_CALL_THROTTLE
 
 from .. import selectors, services, testing
 from ..errors import InvalidInput
+from ..events.streams import event_stream_response, run_events_response
 from ..models import AuditVia
 from ..representation import DESTINATION_FIELDS, destination_representation
 from ..services import audit, idempotency
-from ..sse import event_stream_response, run_events_response
 from . import listing
 from .base import JSONErrorsNegotiation, WorkspaceScopedView
 from .errors import flatten_errors

@@ -128,7 +128,7 @@ def test_multiprocess_metrics_include_other_processes(tmp_path, live_server_env)
     }
     worker = (
         "import django; django.setup();"
-        "from zeotap_composable.observability import TEST_RUNS; TEST_RUNS.labels('braze','passed','schedule').inc(3)"
+        "from destinations.metrics import TEST_RUNS; TEST_RUNS.labels('braze','passed','schedule').inc(3)"
     )
     subprocess.run([sys.executable, "-c", worker], cwd=ROOT, env=env, check=True, timeout=60)
     port = closed_port()
@@ -219,7 +219,7 @@ def test_a_test_runs_log_records_carry_its_id(receiver, records, settings):
 def test_json_log_format_emits_one_object_per_line_with_the_ids():
     code = (
         "import logging, django; django.setup();"
-        "from zeotap_composable.observability import request_id_var, test_run_logging;"
+        "from zeotap_composable.observability import request_id_var; from destinations.metrics import test_run_logging;"
         "request_id_var.set('r-1');"
         "ctx = test_run_logging('run-9'); ctx.__enter__();"
         "logging.getLogger('destinations').warning('hello %s', 'there')"

@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from destinations import bulk, jobs
+from destinations.db import database_pool_size
 from destinations.errors import InvalidInput
 from destinations.models import DestinationStatus, TestRunTrigger
 from workspaces.models import Workspace
@@ -146,7 +147,7 @@ class Command(BaseCommand):
 
         self.as_json = as_json
         self.progress = _progress(Console(file=self.raw_stderr)) if self.raw_stderr.isatty() else None
-        pool = bulk.database_pool_size()
+        pool = database_pool_size()
         if pool is not None and concurrency > pool:
             self._err(
                 f"Note: --concurrency {concurrency} is above the database pool's {pool} connections "
