@@ -26,11 +26,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from connectors.runtime.registry import UnknownConnectorType, connector_classes, get_connector_class
 
-from .. import testing
 from ..config import effective_config, merge_config
-from ..errors import BackendUnavailable, InvalidInput
+from ..errors import BackendUnavailable, InvalidInput, stored_config_invalid
 from ..events.streams import run_events_response
 from ..models import Destination, DestinationStatus, TestRun, TestRunTrigger
+from ..runs.runtime import connection_test_submit
+from ..runs.service import connection_test_prepare
 from .config_editor import field_title, submitted_config
 from .display import type_label
 
@@ -68,19 +69,18 @@ def connection_test_start(request, model_admin, object_id):
     destination = _destination(model_admin, request, object_id, change=request.method == "POST")
     if request.method == "POST":
         try:
-            prepared = testing.connection_test_prepare(
+            prepared = connection_test_prepare(
                 workspace=destination.workspace,
                 actor=request.user,
                 trigger=TestRunTrigger.ADMIN,
                 destination=destination,
             )
         except InvalidInput as exc:
-            model_admin.message_user(
-                request, f"The stored config is not valid, so it cannot be tested: {exc}", messages.ERROR
-            )
+            message = stored_config_invalid(exc, consequence="it cannot be tested")
+            model_admin.message_user(request, message, messages.ERROR)
             return HttpResponseRedirect(_url("change", destination.pk))
         try:
-            testing.connection_test_submit(prepared)
+            connection_test_submit(prepared)
         except BackendUnavailable as exc:
             model_admin.message_user(request, exc.detail, messages.ERROR)
             return HttpResponseRedirect(_url("test", destination.pk))
@@ -237,7 +237,7 @@ def connection_test_draft(request, model_admin, object_id=None) -> JsonResponse:
                 config = merge_config(form.connector_cls, destination.own_config(), config)
                 effective_config(form.connector_cls, config, connection.credentials if connection else None)
                 config = dict(config)
-        prepared = testing.connection_test_prepare(
+        prepared = connection_test_prepare(
             workspace=workspace,
             actor=request.user,
             trigger=TestRunTrigger.ADMIN,
@@ -248,7 +248,7 @@ def connection_test_draft(request, model_admin, object_id=None) -> JsonResponse:
     except InvalidInput as exc:
         return JsonResponse({"errors": _error_list(exc.errors, form.connector_cls)}, status=400)
     try:
-        testing.connection_test_submit(prepared)
+        connection_test_submit(prepared)
     except BackendUnavailable as exc:
         response = JsonResponse({"errors": [exc.detail]}, status=503)
         response["Retry-After"] = str(exc.retry_after)

@@ -12,10 +12,10 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET
 
-from workspaces.models import Workspace
-
-from .. import jobs
 from ..events.streams import job_events_response
+from ..jobs.background import test_job_create, test_job_submit
+from ..jobs.representation import test_job_as_dict
+from ..jobs.selection import destinations_by_workspace
 from ..models import TestJob, TestJobItemState, TestRunTrigger
 from .base import ReadOnlyAdmin
 
@@ -63,7 +63,7 @@ def _progress_page(request, model_admin):
     found = TestJob.objects.filter(pk__in=_uuids(request.GET.getlist("job"))).select_related("workspace")
     blocks = []
     for job in found:
-        body = jobs.test_job_as_dict(job)
+        body = test_job_as_dict(job)
         blocks.append(
             {
                 "job": job,
@@ -106,14 +106,10 @@ def _uuids(values: list[str]) -> list:
 
 def test_selected_as_jobs(model_admin, request, queryset) -> HttpResponseRedirect | None:
     """The destinations action: one job per workspace among the selection, then their live progress page."""
-    by_workspace: dict = {}
-    for pk, workspace_id in queryset.order_by().values_list("pk", "workspace_id"):
-        by_workspace.setdefault(workspace_id, []).append(pk)
     created = []
-    for workspace in Workspace.objects.filter(pk__in=by_workspace).order_by("name", "pk"):
-        ids = by_workspace[workspace.pk]
-        job = jobs.test_job_create(workspace=workspace, actor=request.user, trigger=TestRunTrigger.ADMIN, ids=ids)
-        jobs.test_job_submit(job)
+    for workspace, ids in destinations_by_workspace(queryset):
+        job = test_job_create(workspace=workspace, actor=request.user, trigger=TestRunTrigger.ADMIN, ids=ids)
+        test_job_submit(job)
         created.append(job)
     if not created:
         model_admin.message_user(request, "No destination selected.", messages.WARNING)

@@ -14,11 +14,13 @@ from rest_framework.views import APIView
 from connectors.runtime.registry import connector_classes
 from workspaces.throttling import FIELDS_REFRESH_THROTTLES, VENDOR_CALL_THROTTLES
 
-from .. import selectors, services, testing
+from .. import selectors, services
 from ..errors import InvalidInput
 from ..events.streams import event_stream_response, run_events_response
 from ..models import AuditVia
 from ..representation import DESTINATION_FIELDS, destination_representation
+from ..runs.runtime import connection_test_submit
+from ..runs.service import connection_test_prepare
 from ..services import audit, idempotency
 from . import listing
 from .base import JSONErrorsNegotiation, WorkspaceScopedView
@@ -143,7 +145,7 @@ def _test_once(view, request, **prepare_kwargs):
     """Start a connection test and stream it; a replayed key re-attaches to the run it started."""
 
     def prepare():
-        prepared = testing.connection_test_prepare(workspace=view.workspace, actor=request.user, **prepare_kwargs)
+        prepared = connection_test_prepare(workspace=view.workspace, actor=request.user, **prepare_kwargs)
         return prepared.test_run.pk, prepared
 
     outcome = _once(view, request, status_code=200, perform=prepare)
@@ -152,7 +154,7 @@ def _test_once(view, request, **prepare_kwargs):
         response = run_events_response(request, run)  # the one re-attach path
         response["Idempotent-Replayed"] = "true"
         return response
-    testing.connection_test_submit(outcome.value)
+    connection_test_submit(outcome.value)
     run = outcome.value.test_run
     return event_stream_response(run.channel, request=request, headers={"X-Test-Run-ID": str(run.pk)})
 

@@ -26,6 +26,7 @@ from connectors.runtime.http import OutboundClient
 from ..config import outbound_policy
 from ..errors import InvalidInput
 from ..models import Notification, NotificationState, WorkspaceMonitoring
+from ..representation import iso_z
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def status_change_enqueue(
     now = timezone.now()
     payload = {
         "type": STATUS_CHANGED,
-        "timestamp": now.isoformat().replace("+00:00", "Z"),
+        "timestamp": iso_z(now),
         "data": {
             "workspace_id": str(workspace_id),
             "destination": {

@@ -83,7 +83,7 @@ def test_a_granted_reader_is_asked_about_again_once_the_answer_is_old(api, monke
 
 def test_a_freshly_claimed_run_numbers_its_events_from_one_with_one_insert_each(api, django_assert_num_queries):
     from destinations.models import TestRunEvent
-    from destinations.testing import connection_test_claim
+    from destinations.runs.runtime import connection_test_claim
 
     fresh = TestRun.objects.create(workspace=api.workspace, destination_type="webhook", actor=api.user)
     assert connection_test_claim(fresh)

@@ -100,7 +100,7 @@ def test_a_notification_url_must_be_http(staff):
 
 
 def test_the_notification_log_is_read_only(staff, receiver, notification_receiver):
-    from destinations.bulk import run_destination_test
+    from destinations.jobs.pool import run_destination_test
 
     destination = hook(receiver, key="nope", status="connected")
     workspace_monitoring_update(

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from destinations.models import TestJob, TestRun
-from destinations.scheduler import scheduler_tick
+from destinations.schedule.tick import scheduler_tick
 from tests.factories import WorkspaceFactory
 from workspaces.models import Workspace
 

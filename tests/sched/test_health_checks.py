@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from destinations.health import due_destinations, health_checks_plan, health_checks_start
 from destinations.models import Destination, DestinationStatus, TestRun
 from destinations.models import TestRunTrigger as Trigger
-from destinations.scheduler import EmbeddedScheduler, scheduler_tick
+from destinations.schedule.health_checks import due_destinations, health_checks_plan, health_checks_start
+from destinations.schedule.tick import EmbeddedScheduler, scheduler_tick
 from destinations.services.notifications import workspace_monitoring_update
 from tests.factories import WorkspaceFactory
 

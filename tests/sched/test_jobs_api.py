@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from destinations import jobs
+from destinations.jobs import background as jobs
 from destinations.models import Destination, DestinationStatus, TestJob, TestRun
 from destinations.models import TestRunTrigger as Trigger
 from tests import sse

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from destinations.bulk import run_destination_test
+from destinations.jobs.pool import run_destination_test
 from destinations.models import DestinationStatus, Notification, NotificationState
 from destinations.models import TestRunTrigger as Trigger
 from destinations.services import notifications

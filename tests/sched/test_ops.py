@@ -16,7 +16,7 @@ import pytest
 import requests
 from django.test import Client
 
-from destinations.bulk import run_destination_test
+from destinations.jobs.pool import run_destination_test
 from zeotap_composable.observability import LogContextFilter
 
 from .conftest import hook
@@ -273,7 +273,7 @@ def test_the_tick_reaps_interrupted_runs_and_counts_them(anonymous, settings):
     from prometheus_client import REGISTRY
 
     from destinations.models import TestRun
-    from destinations.scheduler import scheduler_tick
+    from destinations.schedule.tick import scheduler_tick
     from tests.factories import DestinationFactory
 
     settings.METRICS_TOKEN = "t"

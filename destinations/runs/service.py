@@ -1,50 +1,45 @@
-"""Connection tests: one service behind the SSE endpoints, the admin page, the bulk command and the scheduler.
+"""Connection tests: one service behind the SSE endpoints, the admin page, the bulk command, the jobs and the
+scheduler.
 
 `connection_test_prepare` validates and records a TestRun; `connection_test_execute` runs the connector's
 steps, publishes each result to the run's django-eventstream channel, stores the history and updates the
-destination's status. `connection_test_submit` hands a run to the runtime the settings choose: the embedded
-thread pool (no REDIS_URL) or a Celery task on the workers (REDIS_URL), so the work finishes (and the status
-is saved) even when the client that asked goes away.
+destination's status. Handing a run to the embedded pool or a worker is the runtime's (`runs.runtime`).
 
 A running test beats a heartbeat on its TestRun; `reap_interrupted_runs` ends the runs whose process died
-(`interrupted`), so no run and no watcher waits for ever. A result is written onto the destination only when
-the test used its stored config and that config is unchanged since the test started.
+(`interrupted`), so no run and no watcher waits for ever. `run_alive` is the one rule of which unfinished
+runs are still running, shared by the reaper and the scheduler. A result is written onto the destination
+only when the test used its stored config and that config is unchanged since the test started.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cache
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from connectors.runtime.base import FAILED
 from connectors.runtime.runner import run_test
 
-from .config import connector_class_for, effective_config, merge_config, outbound_policy
-from .crypto import encrypt_json
-from .db import release_connection
-from .errors import BackendUnavailable
-from .events.relay import send_stored_event
-from .events.storage import EventStorage
-from .health import destination_status_record
-from .metrics import RUNS_INTERRUPTED, bind_test_run, observe_test_run
-from .models import AuditAction, Destination, TestRun, TestRunTrigger, stored_config_digest
-from .representation import destination_as_dict
-from .services import destination_config_check, rotated_secrets_store
-from .services.audit import audit_record
-from .services.oauth import connection_refresh_if_due
+from ..config import connector_class_for, effective_config, merge_config, outbound_policy
+from ..db import Heartbeat, release_connection
+from ..events.relay import send_stored_event
+from ..metrics import RUNS_INTERRUPTED, bind_test_run, observe_test_run
+from ..models import AuditAction, Destination, TestRun, TestRunTrigger, stored_config_digest
+from ..representation import destination_as_dict
+from ..services import destination_config_check, rotated_secrets_store
+from ..services.audit import audit_record
+from ..services.oauth import connection_refresh_if_due
+from .status import destination_status_record
 
 logger = logging.getLogger(__name__)
+
 
 INTERRUPTED = "interrupted"
 INTERRUPTED_MESSAGE = "The test was interrupted: the process running it stopped before it finished."
@@ -133,34 +128,49 @@ def connection_test_execute(prepared: PreparedTest, *, save_status: bool = True,
                 rotated_secrets_store(destination_id=test_run.destination_id, rotated=connector.rotated_secrets)
             if not finished:
                 return test_run  # ended meanwhile as interrupted: its `done` was sent
-            done = {
-                "success": success,
-                "steps": steps,
-                "duration_ms": test_run.duration_ms,
-                "test_run_id": str(test_run.pk),
-            }
+            destination = None
             if publish and test_run.destination_id is not None:
                 destination = Destination.objects.filter(pk=test_run.destination_id).first()
-                if destination is not None:
-                    done["destination"] = destination_as_dict(destination)
+            done = done_payload(test_run, success=success, steps=steps, destination=destination)
         except Exception as exc:  # the stream must end with `done` whatever happened
             logger.exception("connection test %s failed to run", test_run.pk)
             duration_ms = int((time.monotonic() - started) * 1000)
             TestRun.objects.filter(pk=test_run.pk, finished_at__isnull=True).update(
                 steps=steps, success=False, finished_at=timezone.now(), duration_ms=duration_ms
             )
-            done = {
-                "success": False,
-                "steps": steps,
-                "duration_ms": duration_ms,
-                "test_run_id": str(test_run.pk),
-                "error": f"The test could not be completed ({type(exc).__name__}).",
-            }
+            error = f"The test could not be completed ({type(exc).__name__})."
+            done = done_payload(test_run, success=False, steps=steps, duration_ms=duration_ms, error=error)
         finally:
             release_connection()
     if publish:
         send_stored_event(test_run.channel, "done", done)
     return test_run
+
+
+def done_payload(
+    test_run: TestRun,
+    *,
+    success: bool,
+    steps: list[dict],
+    duration_ms: int | None = None,
+    error: str = "",
+    error_code: str = "",
+    destination: Destination | None = None,
+) -> dict:
+    """The `done` event that ends every run's stream: the outcome, and the destination as it is now."""
+    done = {
+        "success": success,
+        "steps": steps,
+        "duration_ms": test_run.duration_ms if duration_ms is None else duration_ms,
+        "test_run_id": str(test_run.pk),
+    }
+    if error:
+        done["error"] = error
+    if error_code:
+        done["error_code"] = error_code
+    if destination is not None:
+        done["destination"] = destination_as_dict(destination)
+    return done
 
 
 def _finish(test_run: TestRun, steps: list[dict], success: bool, started: float, *, save_status: bool) -> bool:
@@ -197,55 +207,32 @@ def _finish(test_run: TestRun, steps: list[dict], success: bool, started: float,
     return True
 
 
-class Heartbeat:
-    """One thread per process stamps `heartbeat_at` on every row of `model` (runs, jobs) it is executing.
-
-    One UPDATE per interval for all of them, and it keeps beating while a step waits on a slow vendor.
-    """
-
-    def __init__(self, model):
-        self._model = model
-        self._lock = threading.Lock()
-        self._running: dict = {}
-        self._thread: threading.Thread | None = None
-
-    def beating(self, run_id):
-        heartbeat = self
-
-        class _Beating:
-            def __enter__(self):
-                with heartbeat._lock:
-                    heartbeat._running[run_id] = heartbeat._running.get(run_id, 0) + 1
-                    if heartbeat._thread is None or not heartbeat._thread.is_alive():
-                        heartbeat._thread = threading.Thread(
-                            target=heartbeat._beat, name=f"{heartbeat._model.__name__}-heartbeat", daemon=True
-                        )
-                        heartbeat._thread.start()
-
-            def __exit__(self, *exc):
-                with heartbeat._lock:
-                    heartbeat._running[run_id] -= 1
-                    if not heartbeat._running[run_id]:
-                        del heartbeat._running[run_id]
-
-        return _Beating()
-
-    def _beat(self) -> None:
-        while True:
-            time.sleep(settings.CONNECTION_TEST_HEARTBEAT_SECONDS)
-            with self._lock:
-                running = list(self._running)
-            if not running:
-                continue
-            try:
-                self._model.objects.filter(pk__in=running, finished_at__isnull=True).update(heartbeat_at=timezone.now())
-            except Exception:
-                logger.exception("could not record the heartbeat of %d running %s", len(running), self._model.__name__)
-            finally:
-                connection.close()
-
-
 _heartbeat = Heartbeat(TestRun)
+
+
+def _alive_since(now) -> tuple:
+    """The oldest heartbeat of a running test, and the oldest queueing of one that never started."""
+    return (
+        now - timedelta(seconds=settings.CONNECTION_TEST_STALE_SECONDS),
+        now - timedelta(seconds=settings.CONNECTION_TEST_QUEUE_SECONDS),
+    )
+
+
+def run_alive(now) -> Q:
+    """An unfinished run is alive while its heartbeat is fresh, or, not started yet, while it is young enough
+    in the queue. The scheduler counts these as running; the reaper ends the others (`run_dead`)."""
+    beat_since, queued_since = _alive_since(now)
+    return Q(finished_at__isnull=True) & (
+        Q(heartbeat_at__gte=beat_since) | Q(heartbeat_at__isnull=True, started_at__gte=queued_since)
+    )
+
+
+def run_dead(now) -> Q:
+    """An unfinished run that is not alive (`run_alive`): its process stopped, or it never left the queue."""
+    beat_since, queued_since = _alive_since(now)
+    return Q(finished_at__isnull=True) & (
+        Q(heartbeat_at__lt=beat_since) | Q(heartbeat_at__isnull=True, started_at__lt=queued_since)
+    )
 
 
 def reap_interrupted_runs() -> int:
@@ -256,10 +243,7 @@ def reap_interrupted_runs() -> int:
     Safe to call from any process, as often as wanted: each run is ended once. Returns how many were ended.
     """
     now = timezone.now()
-    stale = TestRun.objects.filter(finished_at__isnull=True).filter(
-        Q(heartbeat_at__lt=now - timedelta(seconds=settings.CONNECTION_TEST_STALE_SECONDS))
-        | Q(heartbeat_at__isnull=True, started_at__lt=now - timedelta(seconds=settings.CONNECTION_TEST_QUEUE_SECONDS))
-    )
+    stale = TestRun.objects.filter(run_dead(now))
     ended = 0
     try:
         for run in stale.select_related("destination")[:500]:
@@ -272,69 +256,16 @@ def reap_interrupted_runs() -> int:
             ended += 1
             RUNS_INTERRUPTED.inc()
             logger.warning("connection test %s was interrupted (its worker stopped)", run.pk)
-            done = {
-                "success": False,
-                "steps": steps,
-                "duration_ms": duration_ms,
-                "test_run_id": str(run.pk),
-                "error": INTERRUPTED_MESSAGE,
-                "error_code": INTERRUPTED,
-            }
-            if run.destination is not None:
-                done["destination"] = destination_as_dict(run.destination)
+            done = done_payload(
+                run,
+                success=False,
+                steps=steps,
+                duration_ms=duration_ms,
+                error=INTERRUPTED_MESSAGE,
+                error_code=INTERRUPTED,
+                destination=run.destination,
+            )
             send_stored_event(run.channel, "done", done)
     finally:
         release_connection()
     return ended
-
-
-@cache
-def _executor() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=settings.CONNECTION_TEST_WORKERS, thread_name_prefix="connection-test")
-
-
-def connection_test_claim(test_run: TestRun) -> bool:
-    """Mark a queued run started; False when it already ended (reaped while queued, or delivered twice).
-
-    A run claimed for the first time has published nothing yet, so its events are numbered from 1.
-    """
-    unfinished = TestRun.objects.filter(pk=test_run.pk, finished_at__isnull=True)
-    try:
-        if unfinished.filter(heartbeat_at__isnull=True).update(heartbeat_at=timezone.now()):
-            EventStorage.starts_empty(test_run.channel)
-            return True
-        return bool(unfinished.update(heartbeat_at=timezone.now()))
-    finally:
-        release_connection()
-
-
-def _execute_in_worker(prepared: PreparedTest) -> None:
-    close_old_connections()
-    try:
-        if connection_test_claim(prepared.test_run):
-            connection_test_execute(prepared)
-    finally:
-        connection.close()
-
-
-def connection_test_submit(prepared: PreparedTest) -> None:
-    """Run in the background: the embedded pool, or a Celery task; the run's channel carries its progress.
-
-    The task carries the run id and the config encrypted (secrets never cross the broker in clear). When the
-    broker is down the run is removed and BackendUnavailable raised (the API answers 503).
-    """
-    if settings.CONNECTION_TEST_RUNTIME != "distributed":
-        _executor().submit(_execute_in_worker, prepared)
-        return
-    from .tasks import connection_test_run
-
-    try:
-        connection_test_run.apply_async(
-            args=[str(prepared.test_run.pk), encrypt_json(prepared.config)],
-            expires=settings.CONNECTION_TEST_QUEUE_SECONDS,
-            retry=False,
-        )
-    except Exception as exc:  # kombu raises OperationalError, redis-py its own ConnectionError subclasses
-        logger.error("could not queue connection test %s: %s", prepared.test_run.pk, type(exc).__name__)
-        TestRun.objects.filter(pk=prepared.test_run.pk).delete()
-        raise BackendUnavailable("The test queue is unavailable; try again shortly.") from None

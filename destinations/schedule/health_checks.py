@@ -1,5 +1,4 @@
-"""Destination health over time: a test's outcome recorded (and a status change notified), and the scheduled
-re-tests that keep a `connected` status from going stale.
+"""Scheduled re-tests that keep a `connected` status from going stale.
 
 The interval of a destination is its own `check_interval_minutes`, else its workspace's, else
 HEALTH_CHECK_INTERVAL_MINUTES; 0 at any level that applies turns the checks off. A destination is due when its
@@ -12,80 +11,22 @@ wait for a later tick. Runs are recorded with the trigger `schedule` and go thro
 
 from __future__ import annotations
 
-import logging
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .errors import InvalidInput
-from .models import Destination, DestinationStatus, TestRun, TestRunTrigger, WorkspaceMonitoring
-from .services.notifications import status_change_enqueue
+from ..errors import InvalidInput, stored_config_invalid
+from ..models import Destination, TestRun, TestRunTrigger, WorkspaceMonitoring
+from ..runs.runtime import connection_test_submit
+from ..runs.service import connection_test_prepare, run_alive
+from ..runs.status import destination_status_record
 
-logger = logging.getLogger(__name__)
-
-# The changes that are notified; pending -> anything is a first result, not a change.
-NOTIFIED_CHANGES = {
-    (DestinationStatus.CONNECTED, DestinationStatus.ERROR),
-    (DestinationStatus.ERROR, DestinationStatus.CONNECTED),
-}
 PLAN_BATCH = 500
-
-
-def destination_status_record(
-    *,
-    destination_id,
-    success: bool,
-    status_error: str,
-    tested_at: datetime,
-    test_run: TestRun | None = None,
-    locked: Destination | None = None,
-) -> str | None:
-    """Save a test's outcome as the destination's status; a connected <-> error change emits a notification.
-
-    `locked` is the destination when the caller already holds its row lock in the current transaction (no
-    second read). Returns the previous status (None when the destination is gone).
-    """
-    current = DestinationStatus.CONNECTED if success else DestinationStatus.ERROR
-    with transaction.atomic(savepoint=False):  # part of the caller's transaction when there is one
-        if locked is not None:
-            row = {
-                "id": locked.pk,
-                "name": locked.name,
-                "destination_type": locked.destination_type,
-                "workspace_id": locked.workspace_id,
-                "status": locked.status,
-            }
-        else:
-            row = (
-                Destination.objects.select_for_update()
-                .filter(pk=destination_id)
-                .values("id", "name", "destination_type", "workspace_id", "status")
-                .first()
-            )
-        if row is None:
-            return None
-        Destination.objects.filter(pk=row["id"]).update(
-            status=current, status_error="" if success else status_error, last_tested_at=tested_at
-        )
-        if (row["status"], current) in NOTIFIED_CHANGES:
-            status_change_enqueue(
-                workspace_id=row["workspace_id"],
-                destination=row,
-                previous=row["status"],
-                current=current,
-                status_error="" if success else status_error,
-                test_run=test_run,
-            )
-    return row["status"]
-
-
-# --- scheduling ----------------------------------------------------------------------------------
 
 
 def _older_than(minutes: int, now: datetime) -> Q:
@@ -116,17 +57,12 @@ def due_destinations(*, now: datetime):
             workspace__monitoring__check_interval_minutes__isnull=True
         )
         due |= inherits & no_workspace_interval & _older_than(default, now)
-    running = TestRun.objects.filter(destination=OuterRef("pk"), finished_at__isnull=True, started_at__gt=_stale(now))
+    running = TestRun.objects.filter(run_alive(now), destination=OuterRef("pk"))
     return (
         Destination.objects.annotate(last_checked=Coalesce("last_tested_at", "created_at"))
         .filter(due, health_check_due_at__isnull=True)
         .exclude(Exists(running))
     )
-
-
-def _stale(now: datetime) -> datetime:
-    """Unfinished runs older than this are not counted as running (their process died; the reaper ends them)."""
-    return now - timedelta(seconds=settings.CONNECTION_TEST_TIMEOUT_SECONDS * 2 + 60)
 
 
 def health_checks_plan(*, now: datetime | None = None) -> int:
@@ -148,8 +84,6 @@ class StartReport:
 
 def health_checks_start(*, now: datetime | None = None) -> StartReport:
     """Start the planned checks whose time has come, within each workspace's cap of concurrent checks."""
-    from . import testing
-
     now = now or timezone.now()
     cap = settings.HEALTH_CHECK_MAX_CONCURRENT_PER_WORKSPACE
     report = StartReport()
@@ -161,10 +95,7 @@ def health_checks_start(*, now: datetime | None = None) -> StartReport:
     running: dict = {}
     for workspace_id in {workspace_id for _pk, workspace_id, _at in ready}:
         running[workspace_id] = TestRun.objects.filter(
-            workspace_id=workspace_id,
-            trigger=TestRunTrigger.SCHEDULE,
-            finished_at__isnull=True,
-            started_at__gt=_stale(now),
+            run_alive(now), workspace_id=workspace_id, trigger=TestRunTrigger.SCHEDULE
         ).count()
     for pk, workspace_id, due_at in ready:
         if cap > 0 and running[workspace_id] >= cap:
@@ -176,7 +107,7 @@ def health_checks_start(*, now: datetime | None = None) -> StartReport:
         if destination is None:
             continue
         try:
-            prepared = testing.connection_test_prepare(
+            prepared = connection_test_prepare(
                 workspace=destination.workspace, actor=None, trigger=TestRunTrigger.SCHEDULE, destination=destination
             )
         except InvalidInput as exc:
@@ -184,12 +115,12 @@ def health_checks_start(*, now: datetime | None = None) -> StartReport:
             destination_status_record(
                 destination_id=pk,
                 success=False,
-                status_error=f"The stored config is not valid: {exc}",
+                status_error=stored_config_invalid(exc),
                 tested_at=timezone.now(),
             )
             report.invalid.append(pk)
             continue
-        testing.connection_test_submit(prepared)
+        connection_test_submit(prepared)
         running[workspace_id] += 1
         report.started.append(prepared.test_run.pk)
     return report

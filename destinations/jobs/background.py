@@ -1,6 +1,6 @@
 """Bulk connection tests as background jobs: the API's test-jobs, the admin action and `test_destinations --enqueue`.
 
-A job records the destinations chosen (with the bulk command's selectors, destinations/bulk.py) as items.
+A job records the destinations chosen (with the bulk command's selectors, `destinations_select`) as items.
 Its runner (a thread of the web process in the embedded runtime, of the worker that received the job's
 Celery task in the distributed one) hands each item's test to the runtime like any other test,
 `concurrency` at a time: the same service, TestRun history and status updates; the runs have the trigger
@@ -19,17 +19,22 @@ from collections import deque
 from datetime import timedelta
 from types import SimpleNamespace
 
+from celery import shared_task
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
-from . import bulk
-from .db import release_connection
-from .errors import BackendUnavailable, InvalidInput
-from .events.relay import send_stored_event
-from .models import Destination, TestJob, TestJobItem, TestJobItemState, TestJobState, TestRun, TestRunTrigger
-from .testing import INTERRUPTED, Heartbeat, connection_test_prepare, connection_test_submit
+from ..db import Heartbeat, release_connection
+from ..errors import BackendUnavailable, InvalidInput
+from ..events.relay import send_stored_event
+from ..models import Destination, TestJob, TestJobItem, TestJobItemState, TestJobState, TestRun, TestRunTrigger
+from ..runs.runtime import connection_test_submit
+from ..runs.service import INTERRUPTED, connection_test_prepare
+from .representation import test_job_as_dict, test_job_counts, test_job_item_as_dict
+from .results import DestinationResult, failure, internal_failure, invalid_config_result, run_result
+from .selection import DEFAULT_CONCURRENCY, destinations_select
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +56,7 @@ def test_job_create(
     statuses=(),
     ids=(),
     select_all: bool = False,
-    concurrency: int = bulk.DEFAULT_CONCURRENCY,
+    concurrency: int = DEFAULT_CONCURRENCY,
     field_names: dict | None = None,
 ) -> TestJob:
     """Record a job for the workspace's destinations matching the selectors (InvalidInput names a bad one).
@@ -61,7 +66,7 @@ def test_job_create(
     try:
         if concurrency < 1:
             raise InvalidInput({"concurrency": ["Must be at least 1."]})
-        chosen = bulk.destinations_select(
+        chosen = destinations_select(
             workspace=workspace,
             types=types,
             statuses=statuses,
@@ -100,10 +105,6 @@ def test_job_submit(job: TestJob) -> None:
     A broker that is down does not lose the job: it stays queued in the database until a tick starts it.
     """
     if settings.CONNECTION_TEST_RUNTIME == "distributed":
-        from kombu.exceptions import OperationalError
-
-        from .tasks import run_test_job
-
         try:
             run_test_job.delay(str(job.pk))
         except OperationalError:
@@ -184,9 +185,9 @@ def _run(job: TestJob) -> None:
         for run_id in ended:
             item = running.pop(run_id)
             if run_id in runs:
-                result = bulk.run_result(runs[run_id], destination=_item_destination(job, item))
+                result = run_result(runs[run_id], destination=_item_destination(job, item))
             else:  # removed while it ran
-                result = bulk.internal_failure(_item_destination(job, item))
+                result = internal_failure(_item_destination(job, item))
             _record(job, item, result)
         if running and not ended:
             time.sleep(JOB_POLL_SECONDS)
@@ -206,7 +207,7 @@ def _start(job: TestJob, item: TestJobItem):
             workspace=destination.workspace, actor=job.actor, trigger=TestRunTrigger.JOB, destination=destination
         )
     except InvalidInput as exc:
-        _record(job, item, bulk.invalid_config_result(destination, exc, duration_ms=0))
+        _record(job, item, invalid_config_result(destination, exc, duration_ms=0))
         return None
     # The item names its run from the start: a client can follow it, and a reaper can take its result.
     TestJobItem.objects.filter(pk=item.pk).update(test_run=prepared.test_run)
@@ -214,7 +215,7 @@ def _start(job: TestJob, item: TestJobItem):
         connection_test_submit(prepared)
     except BackendUnavailable:
         message = "The test queue was unavailable; run the job again."
-        _record(job, item, bulk.failure(destination, failed_step=None, error_code="queue_unavailable", message=message))
+        _record(job, item, failure(destination, failed_step=None, error_code="queue_unavailable", message=message))
         return None
     return prepared.test_run.pk
 
@@ -228,7 +229,7 @@ def _item_destination(job: TestJob, item: TestJobItem) -> SimpleNamespace:
     )
 
 
-def _record(job: TestJob, item: TestJobItem, result: bulk.DestinationResult) -> None:
+def _record(job: TestJob, item: TestJobItem, result: DestinationResult) -> None:
     """Save an item's result and publish it on the job's channel with the new counts."""
     item.state = TestJobItemState.PASSED if result.success else TestJobItemState.FAILED
     item.failed_step = result.failed_step or ""
@@ -254,7 +255,7 @@ def _end(job: TestJob, *, interrupted: bool = False) -> bool:
     if interrupted:
         untested = job.items.filter(state=TestJobItemState.QUEUED)
         for item in untested.filter(test_run__finished_at__isnull=False).select_related("test_run"):
-            _record(job, item, bulk.run_result(item.test_run, destination=_item_destination(job, item)))
+            _record(job, item, run_result(item.test_run, destination=_item_destination(job, item)))
         untested.update(
             state=TestJobItemState.FAILED,
             error_code=INTERRUPTED,
@@ -289,55 +290,7 @@ def reap_interrupted_jobs() -> int:
     return ended
 
 
-# --- reads ---------------------------------------------------------------------------------------
-
-
-def test_job_counts(job: TestJob) -> dict:
-    counts = TestJobItem.objects.filter(job=job).aggregate(
-        passed=Count("pk", filter=Q(state=TestJobItemState.PASSED)),
-        failed=Count("pk", filter=Q(state=TestJobItemState.FAILED)),
-        missing=Count("pk", filter=Q(state=TestJobItemState.MISSING)),
-    )
-    done = counts["passed"] + counts["failed"] + counts["missing"]
-    return {"job_id": str(job.pk), "total": job.total, "done": done, **counts}
-
-
-def test_job_item_as_dict(item: TestJobItem) -> dict:
-    return {
-        "destination_id": str(item.destination_id) if item.destination_id else None,
-        "name": item.destination_name,
-        "destination_type": item.destination_type,
-        "state": item.state,
-        "failed_step": item.failed_step or None,
-        "error_code": item.error_code or None,
-        "message": item.message,
-        "duration_ms": item.duration_ms,
-        "test_run_id": str(item.test_run_id) if item.test_run_id else None,
-    }
-
-
-def test_job_as_dict(job: TestJob, *, results: bool = True) -> dict:
-    counts = test_job_counts(job)
-    body = {
-        "id": str(job.pk),
-        "workspace_id": str(job.workspace_id),
-        "state": job.state,
-        "trigger": job.trigger,
-        "selection": job.selection,
-        "concurrency": job.concurrency,
-        "total": job.total,
-        "done": counts["done"],
-        "passed": counts["passed"],
-        "failed": counts["failed"],
-        "missing": counts["missing"],
-        "created_at": _iso(job.created_at),
-        "started_at": _iso(job.started_at),
-        "finished_at": _iso(job.finished_at),
-    }
-    if results:
-        body["results"] = [test_job_item_as_dict(item) for item in job.items.all()]
-    return body
-
-
-def _iso(moment) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
+@shared_task(name="destinations.tasks.run_test_job", ignore_result=True)
+def run_test_job(job_id: str) -> None:
+    """Start a job's runner on this worker (it returns at once; the runner's heartbeat guards the job)."""
+    test_job_run_here(job_id)

@@ -17,10 +17,10 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from filelock import FileLock, Timeout
 
-from .health import health_checks_plan, health_checks_start
-from .jobs import reap_interrupted_jobs, test_jobs_start_queued
-from .services.notifications import notifications_deliver_due
-from .testing import reap_interrupted_runs
+from ..jobs.background import reap_interrupted_jobs, test_jobs_start_queued
+from ..runs.service import reap_interrupted_runs
+from ..services.notifications import notifications_deliver_due
+from .health_checks import health_checks_plan, health_checks_start
 
 logger = logging.getLogger(__name__)
 
