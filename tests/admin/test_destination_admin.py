@@ -7,7 +7,7 @@ import pytest
 
 from connectors.runtime.registry import connector_classes
 from destinations.models import Destination, DestinationStatus, ReverseETLPipeline, Sync, TestRun
-from tests.admin.conftest import change_url, destination_form, editor, messages_of
+from tests.admin_forms import change_url, destination_form, editor, messages_of
 from tests.factories import (
     ConnectionFactory,
     DestinationFactory,

@@ -1,4 +1,4 @@
-"""What destinations/sse.py relies on in django-eventstream's public `events` view; fails when it changes."""
+"""What our event streams and storage rely on in django-eventstream's public `events` view; fails when it changes."""
 
 import asyncio
 

@@ -14,8 +14,7 @@ from destinations.schedule.health_checks import due_destinations, health_checks_
 from destinations.schedule.tick import EmbeddedScheduler, scheduler_tick
 from destinations.services.notifications import workspace_monitoring_update
 from tests.factories import WorkspaceFactory
-
-from .conftest import hook, wait_for, wait_runs_finished
+from tests.hooks import hook, wait_for, wait_runs_finished
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (receiver and notification_receiver are fixtures imported from tests.hooks)
 """Admin: the bulk action runs as jobs with a live progress page; workspace health-check settings with a
 signing secret shown once; the read-only notification log."""
 
@@ -9,9 +10,8 @@ from django.db import connection
 from destinations.models import Destination, Notification, TestJob, TestRun, WorkspaceMonitoring
 from destinations.services.notifications import workspace_monitoring_update
 from tests.factories import WorkspaceFactory
+from tests.hooks import hook, notification_receiver, receiver  # noqa: F401  (fixtures: this module's tests use the hooks' receiver, not the admin folder's)
 from tests.sse import read_stream
-
-from .conftest import hook
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -118,7 +118,7 @@ def test_the_notification_log_is_read_only(staff, receiver, notification_receive
 
 
 def test_a_destination_may_override_the_interval(staff, receiver):
-    from tests.admin.conftest import change_url, destination_form
+    from tests.admin_forms import change_url, destination_form
 
     destination = hook(receiver)
     response = staff.post(change_url(destination), destination_form(destination, check_interval_minutes="15"))

@@ -14,8 +14,7 @@ from destinations.models import Destination, DestinationStatus, TestJob, TestRun
 from destinations.models import TestRunTrigger as Trigger
 from tests import sse
 from tests.factories import DestinationFactory
-
-from .conftest import hook, wait_for
+from tests.hooks import hook, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -234,7 +233,7 @@ def test_a_job_whose_runner_died_is_ended_and_its_untested_items_fail_as_interru
 def test_a_runner_whose_job_was_ended_meanwhile_starts_nothing_more(api, receiver):
     import threading
 
-    from tests.distributed.conftest import hold_delivery
+    from tests.hooks import hold_delivery
 
     release = hold_delivery(receiver)
     for _ in range(3):

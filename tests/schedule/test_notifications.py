@@ -20,8 +20,7 @@ from destinations.services.notifications import (
     workspace_monitoring_update,
 )
 from tests.factories import WorkspaceFactory
-
-from .conftest import API_KEY, hook
+from tests.hooks import API_KEY, hook
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,13 +1,14 @@
-"""Helpers for the scheduled checks, notifications and test jobs."""
+"""A webhook destination to test against, a notification receiver, and waiting: what the schedule, job,
+command, monitoring-admin and ops tests share. Test modules import the fixtures they use from here."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
 
 from destinations.models import TestRun
-from tests.admin.conftest import staff, staff_user  # noqa: F401  (the admin tests' fixtures)
 from tests.emulators.notification_receiver import NotificationReceiver
 from tests.emulators.webhook import WebhookReceiver
 from tests.factories import DestinationFactory
@@ -46,3 +47,17 @@ def wait_for(condition, timeout=10.0, every=0.05):
 
 def wait_runs_finished(timeout=10.0):
     wait_for(lambda: not TestRun.objects.filter(finished_at__isnull=True).exists(), timeout)
+
+
+def hold_delivery(receiver) -> threading.Event:
+    """The receiver holds each delivery (POST) until the returned event is set; HEAD answers at once."""
+    release = threading.Event()
+    original = receiver.on_hook
+
+    def held(request, name):
+        if request.method == "POST":
+            release.wait(30)
+        return original(request, name)
+
+    receiver.on_hook = held
+    return release

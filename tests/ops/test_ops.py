@@ -17,9 +17,8 @@ import requests
 from django.test import Client
 
 from destinations.jobs.pool import run_destination_test
+from tests.hooks import hook
 from zeotap_composable.observability import LogContextFilter
-
-from .conftest import hook
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")

@@ -13,9 +13,8 @@ from django.core.management import CommandError, call_command
 from destinations.models import TestJob, TestRun
 from destinations.schedule.tick import scheduler_tick
 from tests.factories import WorkspaceFactory
+from tests.hooks import hook, wait_for
 from workspaces.models import Workspace
-
-from .conftest import hook, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
