@@ -315,7 +315,7 @@ API_PUBLIC_URL = os.environ.get("API_PUBLIC_URL", "http://127.0.0.1:8000")
 IDEMPOTENCY_KEY_HOURS = env_number("IDEMPOTENCY_KEY_HOURS", 24, minimum=1)
 
 
-# Connect with OAuth (destinations/oauth.py). The deployment's app per type: {"salesforce": {"client_id": …,
+# Connect with OAuth (`oauth_authorize`). The deployment's app per type: {"salesforce": {"client_id": …,
 # "client_secret": …}, …}; a workspace may bring its own. Callers' redirect_uri must be listed (exact URIs, or
 # origins allowing any path). The callback URI registered with the vendors defaults to <this host>/oauth/callback.
 def env_oauth_apps(name: str) -> dict[str, dict[str, str]]:
@@ -404,7 +404,7 @@ if REDIS_URL:
         }
     }
 
-# Scheduled health checks and status-change notifications (destinations/health.py, notifications.py).
+# Scheduled health checks and status-change notifications (`health_checks_plan`, `status_change_enqueue`).
 # An interval of 0 turns the checks off; workspaces and destinations may override it in the admin.
 HEALTH_CHECK_INTERVAL_MINUTES = env_number("HEALTH_CHECK_INTERVAL_MINUTES", 1440)
 HEALTH_CHECK_JITTER_SECONDS = env_number("HEALTH_CHECK_JITTER_SECONDS", 300, whole=False)

@@ -20,9 +20,6 @@ TYPE_PARAM = "destination_type"  # the add page's type, chosen first
 NEW_TYPE_PARAM = "new_type"  # the change page with a type change under way
 
 
-# --- the config editor and the one service call -------------------------------------------------------
-
-
 class ServiceConfigForm(forms.ModelForm):
     """A model form for something with a type's config, saved by ONE service call once the form is valid.
 

@@ -3,8 +3,8 @@
 The connector's schema stays the one source of truth; `editor_schema` only translates it into what the
 widget draws (titles, help texts, selects, password inputs, key/value rows for a secret object). Validation
 stays with the services. Secrets never reach the page: the editor always holds them blank, and what the form
-sends is turned into the services' terms by `submitted_config` (a blank secret keeps the stored one, via
-destinations/config.py, which the services call).
+sends is turned into the services' terms by `submitted_config` (a blank secret keeps the stored one, through
+the config module's `merge_config`, which the services call).
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ class Connection(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    # The OAuth token lifecycle (destinations/oauth.py); empty for credentials pasted by hand.
+    # The OAuth token lifecycle (`oauth_callback`, `connection_token_refresh`); empty for credentials pasted by hand.
     authorized_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
@@ -91,7 +91,7 @@ class Destination(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_tested_at = models.DateTimeField(null=True, blank=True)
-    # Scheduled health checks (destinations/health.py): empty inherits the workspace's interval, 0 is off.
+    # Scheduled health checks (`due_destinations`): empty inherits the workspace's interval, 0 is off.
     check_interval_minutes = models.PositiveIntegerField(
         null=True, blank=True, help_text="Re-test this often; empty: the workspace's interval; 0: never."
     )

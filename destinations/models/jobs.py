@@ -80,7 +80,7 @@ class TestJobItem(models.Model):
 
 
 class TestJobEvent(models.Model):
-    """One stored SSE event of a job's progress channel (see destinations/sse.py), like TestRunEvent."""
+    """One stored SSE event of a job's progress channel (stored by `EventStorage`), like TestRunEvent."""
 
     __test__ = False
 

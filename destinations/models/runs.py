@@ -63,7 +63,7 @@ class TestRun(models.Model):
 
 
 class TestRunEvent(models.Model):
-    """One stored SSE event of a test run (django-eventstream storage; see destinations/sse.py).
+    """One stored SSE event of a test run (django-eventstream storage: `EventStorage`).
 
     Stored with the run, so they go when it goes, and numbered by the run's single producer: one INSERT
     per event instead of the library's counter-row locking.

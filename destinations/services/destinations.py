@@ -99,7 +99,7 @@ def destination_update(*, destination: Destination, actor, via: str, data: dict)
 
     if "name" in data:
         destination.name = data["name"]
-    if "check_interval_minutes" in data:  # the scheduled re-test interval (destinations/health.py)
+    if "check_interval_minutes" in data:  # the scheduled re-test interval (`due_destinations`)
         destination.check_interval_minutes = data["check_interval_minutes"]
     if type_changed or config_changed or connection_changed:
         destination.destination_type = new_type

@@ -41,10 +41,6 @@ def signing_secret_generate() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def workspace_monitoring(*, workspace) -> WorkspaceMonitoring | None:
-    return WorkspaceMonitoring.objects.filter(workspace=workspace).first()
-
-
 def notification_url_validate(url: str) -> str:
     url = (url or "").strip()
     if url and (urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname):
