@@ -11,6 +11,7 @@ import contextlib
 import contextvars
 import functools
 
+import redis
 from django.conf import settings
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -64,7 +65,7 @@ class BacklogCollector:
     """Gauges read when scraped: runs recorded but not finished, pending notifications, the broker's queue."""
 
     def collect(self):
-        from .models import Notification, NotificationState, TestRun  # load order: see the module docstring
+        from .models import Notification, NotificationState, TestRun  # Django load order: module docstring
 
         unfinished = GaugeMetricFamily(
             "connection_test_queue_depth", "Connection tests recorded and not finished (queued or running)."
@@ -77,8 +78,6 @@ class BacklogCollector:
         if settings.REDIS_URL:
             broker = GaugeMetricFamily("broker_queue_length", "Messages waiting in the connection-test queue.")
             with contextlib.suppress(Exception):  # a broker that is down shows as no sample, not a failed scrape
-                import redis
-
                 client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
                 broker.add_metric([], client.llen(settings.CELERY_TASK_DEFAULT_QUEUE))
                 client.close()

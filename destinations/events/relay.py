@@ -14,6 +14,7 @@ import logging
 
 from django_eventstream import send_event
 from django_eventstream.views import get_listener_manager
+from redis.exceptions import RedisError
 
 from ..metrics import EVENTS_UNRELAYED, RELAY_RECONNECTIONS
 
@@ -31,8 +32,6 @@ def send_stored_event(channel: str, event_type: str, data) -> None:
     If Redis cannot take the relay, the event is stored all the same and the run goes on: the relays of the
     web processes lost Redis too, and their streams re-read storage when they reconnect (`RelaySupervisor`).
     """
-    from redis.exceptions import RedisError
-
     try:
         send_event(channel, event_type, data)
     except RedisError as exc:
