@@ -14,8 +14,8 @@ from ..jobs.representation import test_job_as_dict
 from ..jobs.selection import DEFAULT_CONCURRENCY
 from ..models import DestinationStatus, TestJobState, TestRunTrigger
 from .base import JSONErrorsNegotiation, WorkspaceScopedView
+from .docs import ERRORS, WORKSPACE_HEADER_PARAM
 from .serializers import StrictInputSerializer
-from .views import ERRORS, WORKSPACE_HEADER_PARAM
 
 MAX_CONCURRENCY = 64
 

@@ -14,6 +14,7 @@ from workspaces.throttling import VENDOR_CALL_THROTTLES
 from .. import selectors
 from ..services import oauth
 from .base import WorkspaceScopedView
+from .docs import ERRORS, WORKSPACE_HEADER_PARAM
 from .serializers import (
     ConnectionSerializer,
     OAuthAppSerializer,
@@ -21,7 +22,6 @@ from .serializers import (
     OAuthAuthorizeSerializer,
     VendorErrorSerializer,
 )
-from .views import ERRORS, WORKSPACE_HEADER_PARAM
 
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connections"])
