@@ -26,6 +26,7 @@ class AuditAction(models.TextChoices):
 class AuditTarget(models.TextChoices):
     DESTINATION = "destination", "Destination"
     CONNECTION = "connection", "Connection"
+    OAUTH_APP = "oauth_app", "OAuth app"
 
 
 class AuditEvent(models.Model):

@@ -20,6 +20,7 @@ class OAuthApp(models.Model):
     secrets = EncryptedJSONField(default=dict)  # {"client_secret": ...}
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         verbose_name = "OAuth app"
@@ -27,6 +28,11 @@ class OAuthApp(models.Model):
 
     def __str__(self) -> str:
         return f"{self.destination_type} app {self.client_id}"
+
+    @property
+    def audit_id(self) -> uuid.UUID:
+        """The history's id of the workspace's app for this type: the same whichever app fills it."""
+        return uuid.uuid5(uuid.NAMESPACE_URL, f"destinations:oauth-app:{self.workspace_id}:{self.destination_type}")
 
 
 class OAuthState(models.Model):

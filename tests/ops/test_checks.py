@@ -20,10 +20,14 @@ def test_no_default_version_is_within_90_days_of_its_sunset_today():
     call_command("check", fail_level="WARNING")
 
 
+def hubspot_messages(what: str = "") -> list:
+    return [m for m in api_version_sunsets() if m.msg.startswith(f"HubSpot: {what}")]
+
+
 def test_a_default_within_90_days_of_its_sunset_is_a_warning(settings):
     sunset = get_connector_class("hubspot").api_version_sunset
     settings.API_VERSION_CHECK_TODAY = (sunset - timedelta(days=30)).isoformat()
-    (hubspot,) = [m for m in api_version_sunsets() if m.msg.startswith("HubSpot")]
+    (hubspot,) = hubspot_messages("the default API version")
     assert hubspot.level == checks.WARNING
     assert hubspot.id == "destinations.W101"
     assert hubspot.msg == f"HubSpot: the default API version 2026-03 is retired on {sunset.isoformat()}, in 30 days."
@@ -40,9 +44,34 @@ def test_a_default_past_its_sunset_is_an_error(settings):
 
 
 def test_before_the_window_nothing_is_said(settings):
-    sunset = get_connector_class("hubspot").api_version_sunset
-    settings.API_VERSION_CHECK_TODAY = (sunset - timedelta(days=91)).isoformat()
-    assert [m for m in api_version_sunsets() if m.msg.startswith("HubSpot")] == []
+    earliest = min(dated.on for dated in get_connector_class("hubspot").dated_dependencies())
+    settings.API_VERSION_CHECK_TODAY = (earliest - timedelta(days=91)).isoformat()
+    assert hubspot_messages() == []
+
+
+def test_hubspots_oauth_version_and_legacy_private_app_tokens_are_dated_too(settings):
+    """Item 12: every dated thing HubSpot's connector relies on, not only its CRM API version."""
+    settings.API_VERSION_CHECK_TODAY = "2027-08-15"
+    (oauth,) = hubspot_messages("the OAuth API version 2026-03")
+    assert oauth.id == "destinations.W101" and "2027-09-30" in oauth.msg
+    assert "developers.hubspot.com/docs/developer-tooling/platform/versioning" in oauth.hint
+    (legacy,) = hubspot_messages("legacy private-app tokens")
+    assert "/oauth/v2/private-apps/get/access-token-info" in legacy.msg and "2027-09-01, in 17 days" in legacy.msg
+    assert "Service Key" in legacy.hint
+    assert "legacy-apis-and-legacy-apps-whats-going-unsupported-and-when" in legacy.hint
+
+
+def test_hubspots_v1_oauth_deprecation_day_finds_nothing_left_on_v1(settings):
+    settings.API_VERSION_CHECK_TODAY = "2027-02-16"
+    assert [m.msg for m in hubspot_messages() if "v1" in m.msg] == []
+    assert not any("/oauth/v1" in str(d) for d in get_connector_class("hubspot").dated_dependencies())
+
+
+@pytest.mark.parametrize("type_name", ["hubspot", "salesforce"])
+def test_each_dated_dependency_names_its_source_and_remedy(type_name):
+    for dated in get_connector_class(type_name).dated_dependencies():
+        assert dated.source.startswith("https://"), dated
+        assert dated.remedy, dated
 
 
 @pytest.mark.parametrize("type_name", PINNED)
