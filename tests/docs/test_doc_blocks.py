@@ -15,6 +15,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -24,12 +25,13 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from tests.topology import ROOT, Web, database_url, free_port, process_env
+from tests.topology import REDIS_TEST_URL, ROOT, Web, Worker, database_url, free_port, process_env, redis_available
 from workspaces.services import workspace_bootstrap
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^(?P<indent> *)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$", re.M | re.S)
 NOT_RUN = re.compile(r"<!--\s*not run:\s*\S.*?-->\s*$", re.S)
+DISTRIBUTED = "<!-- distributed:"  # a page with this comment runs against the distributed runtime
 PROMISE = "# → "
 SEGMENT_SECONDS = 60
 END = "__doc_block_end__"
@@ -143,10 +145,35 @@ def server(django_db_setup, django_db_blocker):
         yield web, env, emulator_port
 
 
+@pytest.fixture
+def distributed(transactional_db):
+    """`make run-distributed`'s processes: web on PORT and PORT + 1, a worker, on this run's Redis and database."""
+    if not redis_available():
+        pytest.skip(f"Redis is not reachable at {REDIS_TEST_URL}; .ci/run starts it")
+    env = process_env(database=database_url(connection.settings_dict), redis_url=REDIS_TEST_URL)
+    port = free_port()
+    while not port_free(port + 1):
+        port = free_port()
+    processes = [Web(env, port), Web(env, port + 1), Worker(env)]
+    try:
+        for process in processes:
+            process.start()
+        yield processes[0], env, free_port()
+    finally:
+        for process in processes:
+            process.stop()
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("page", [page for page in PAGES if bash_blocks(page)], ids=lambda page: page.name)
-def test_the_pages_commands_run_and_print_what_they_promise(page, server):
-    web, env, emulator_port = server
+def test_the_pages_commands_run_and_print_what_they_promise(page, request):
+    runtime = "distributed" if DISTRIBUTED in page.read_text() else "server"
+    web, env, emulator_port = request.getfixturevalue(runtime)
     workspace, _user, token = workspace_bootstrap(name=f"Docs {page.stem}", email="docs@example.com")
     session = Session(
         {
