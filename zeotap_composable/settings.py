@@ -319,6 +319,10 @@ OUTBOUND_ALLOWED_NETWORKS = env_list("OUTBOUND_ALLOWED_NETWORKS", "127.0.0.0/8,:
 CONNECTOR_BASE_URLS = env_base_urls("CONNECTOR_BASE_URLS")
 CONNECTION_TEST_TIMEOUT_SECONDS = env_number("CONNECTION_TEST_TIMEOUT_SECONDS", 120.0, minimum=1, whole=False)
 CONNECTION_TEST_WORKERS = env_number("CONNECTION_TEST_WORKERS", 64, minimum=1)
+# Test jobs (docs/operations-hardening.md): at most this many queued or running per workspace (past it, a 429),
+# and this many threads per process drive the running ones; the others wait in a queue, holding no thread.
+TEST_JOBS_PER_WORKSPACE = env_number("TEST_JOBS_PER_WORKSPACE", 10, minimum=1)
+TEST_JOB_RUNNERS = env_number("TEST_JOB_RUNNERS", 4, minimum=1)
 # The most response-body bytes a connector step (or a fields read) takes from a vendor; more fails it.
 CONNECTOR_MAX_RESPONSE_BYTES = env_number("CONNECTOR_MAX_RESPONSE_BYTES", 10 * 1024 * 1024, minimum=1)
 # The total time a fields read (GET …/fields) may take against the vendor.
