@@ -429,9 +429,17 @@ HEALTH_CHECK_INTERVAL_MINUTES = env_number("HEALTH_CHECK_INTERVAL_MINUTES", 1440
 HEALTH_CHECK_JITTER_SECONDS = env_number("HEALTH_CHECK_JITTER_SECONDS", 300, whole=False)
 HEALTH_CHECK_MAX_CONCURRENT_PER_WORKSPACE = env_number("HEALTH_CHECK_MAX_CONCURRENT_PER_WORKSPACE", 4)
 SCHEDULER_TICK_SECONDS = env_number("SCHEDULER_TICK_SECONDS", 15, minimum=0.1, whole=False)
-# The embedded runtime runs the scheduler in one web process (a file lock in .local/ elects it).
+# The embedded runtime runs the scheduler in one web process per database: the one holding the scheduler lease,
+# a row it renews every tick; when it stops, another process takes over within SCHEDULER_LEASE_SECONDS.
 EMBEDDED_SCHEDULER = env_bool("EMBEDDED_SCHEDULER", default=not TESTING)  # tests start their own
-SCHEDULER_LOCK_FILE = os.environ.get("SCHEDULER_LOCK_FILE", str(LOCAL_DIR / "scheduler.lock"))
+SCHEDULER_LEASE_SECONDS = env_number(
+    "SCHEDULER_LEASE_SECONDS", max(30.0, 3 * SCHEDULER_TICK_SECONDS), minimum=1, whole=False
+)
+if SCHEDULER_LEASE_SECONDS <= SCHEDULER_TICK_SECONDS:
+    raise ImproperlyConfigured(
+        f"SCHEDULER_LEASE_SECONDS ({SCHEDULER_LEASE_SECONDS}) must be longer than SCHEDULER_TICK_SECONDS "
+        f"({SCHEDULER_TICK_SECONDS}): the scheduler renews its lease once a tick."
+    )
 # Seconds between delivery attempts of a notification (the Standard Webhooks suggested schedule).
 try:
     NOTIFICATION_RETRY_SECONDS = [
