@@ -133,6 +133,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "zeotap_composable.middleware.client_address_in_access_log",
+    # A view that meets the database down answers 503 with Retry-After (docs/operations-hardening.md).
+    "zeotap_composable.middleware.DatabaseUnavailableAs503",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
