@@ -18,7 +18,7 @@ from ..jobs.selection import DEFAULT_CONCURRENCY
 from ..models import DestinationStatus, TestJobState, TestRunTrigger
 from .base import JSONErrorsNegotiation, WorkspaceScopedView
 from .docs import ERRORS, WORKSPACE_HEADER_PARAM
-from .serializers import StrictInputSerializer
+from .serializers import ErrorSerializer, StrictInputSerializer
 
 MAX_CONCURRENCY = 64
 
@@ -84,7 +84,15 @@ class TestJobListView(WorkspaceScopedView):
         operation_id="test_jobs_create",
         summary="Test many destinations in the background; answers 202 with the job",
         request=TestJobCreateSerializer,
-        responses={202: TestJobSerializer, **ERRORS},
+        responses={
+            202: TestJobSerializer,
+            **ERRORS,
+            429: OpenApiResponse(
+                ErrorSerializer,
+                description="The workspace has TEST_JOBS_PER_WORKSPACE jobs queued or running, or the job's "
+                "destinations exceed the vendor calls left to this token or address; `Retry-After` says when to retry.",
+            ),
+        },
     )
     def post(self, request, workspace_id):
         serializer = TestJobCreateSerializer(data=request.data or {})

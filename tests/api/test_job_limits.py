@@ -3,9 +3,11 @@ queued or running, and jobs waiting their turn hold no thread."""
 
 from __future__ import annotations
 
+import io
 import threading
 
 import pytest
+from django.core.management import CommandError, call_command
 
 from destinations.models import TestJob
 from tests.hooks import hook, wait_for
@@ -75,3 +77,13 @@ def test_waiting_jobs_hold_no_thread(api, receiver, settings):
     assert TestJob.objects.filter(state="queued").exists()  # the others wait, threadless
     all_jobs_done(timeout=60)
     assert len(job_threads()) <= bound
+
+
+def test_the_command_past_the_cap_exits_2_naming_the_setting(api, receiver, settings):
+    settings.TEST_JOBS_PER_WORKSPACE = 1
+    hook(receiver, workspace=api.workspace)
+    call_command("test_destinations", "--all", "--enqueue", "--json", stdout=io.StringIO())  # queued for the scheduler
+    with pytest.raises(CommandError, match="TEST_JOBS_PER_WORKSPACE") as refused:
+        call_command("test_destinations", "--all", "--enqueue", "--json", stdout=io.StringIO())
+    assert refused.value.returncode == 2
+    assert TestJob.objects.count() == 1
