@@ -146,4 +146,6 @@ def test_a_database_restart_mid_work_gives_503s_and_the_service_recovers(cluster
                 outcomes = db.execute(
                     "SELECT coalesce(nullif(error_code, ''), 'ok'), count(*) FROM destinations_testrun GROUP BY 1"
                 ).fetchall()
+                holder = db.execute("SELECT holder FROM destinations_schedulerlease").fetchone()[0]
             print("runs by outcome:", dict(outcomes))
+            assert holder.split(":")[1] == str(web.pid)  # its scheduler (the reaper) took the lease on PostgreSQL
