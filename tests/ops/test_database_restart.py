@@ -6,6 +6,7 @@ service recovers by itself, and every run ends (finished, or `interrupted` by th
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -103,7 +104,19 @@ def test_a_database_restart_mid_work_gives_503s_and_the_service_recovers(cluster
             assert job.status_code == 202, job.text
             time.sleep(1.5)  # the tests wait on the slow vendor; the job has started some
 
+            admin = requests.Session()  # an admin sign-in form, loaded before the outage and sent during it
+            form = admin.get(f"{web.url}/admin/login/", timeout=30).text
+            csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+
             cluster.stop()
+            sign_in = admin.post(
+                f"{web.url}/admin/login/",
+                data={"csrfmiddlewaretoken": csrf, "username": "someone", "password": "wrong"},
+                headers={"Referer": f"{web.url}/admin/login/"},
+                timeout=30,
+            )
+            assert sign_in.status_code == 503 and int(sign_in.headers["Retry-After"]) > 0, sign_in.text[:500]
+            assert "database is unavailable" in sign_in.text
             during = []
             outage_ends = time.monotonic() + OUTAGE_SECONDS
             while time.monotonic() < outage_ends:
