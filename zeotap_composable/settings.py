@@ -100,6 +100,13 @@ if not SECRET_KEY or not SECRETS_ENCRYPTION_KEYS:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if (DEBUG or TESTING) else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
+# Web apps on these origins (scheme://host[:port]) may call the API from a browser; none by default.
+# They authenticate with the bearer token, never cookies (docs/streaming-clients.md).
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+CORS_URLS_REGEX = r"^/api/v1/"
+CORS_ALLOW_HEADERS = ["accept", "authorization", "content-type", "x-workspace-id", "idempotency-key", "last-event-id"]
+CORS_EXPOSE_HEADERS = ["X-Test-Run-ID", "X-Test-Job-ID", "Link", "Idempotent-Replayed", "Retry-After"]
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -112,6 +119,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_jsonform",
     "axes",
+    "corsheaders",
     "workspaces",
     "destinations",
 ]
@@ -121,6 +129,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # The admin's and API docs' static files, from this process (no separate web server needed).
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything that answers: a preflight is answered here, without a token.
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
