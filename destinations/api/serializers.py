@@ -7,7 +7,7 @@ from rest_framework import serializers
 from connectors.runtime.registry import UnknownConnectorType, get_connector_class
 
 from ..config import mask_config
-from ..models import AuditEvent, Connection, Destination, DestinationStatus, TestRun
+from ..models import AuditEvent, Connection, Destination, DestinationStatus, TestRun, TestRunStatus
 from ..representation import destination_as_dict
 
 
@@ -172,6 +172,9 @@ class TestRunSerializer(serializers.ModelSerializer):
     destination_id = serializers.UUIDField(read_only=True, allow_null=True)
     actor = serializers.UUIDField(source="actor_id", read_only=True, allow_null=True)
     steps = StepResultSerializer(many=True, read_only=True)
+    status = serializers.ChoiceField(
+        choices=TestRunStatus.choices, read_only=True, help_text="running, then passed or failed (as `?status=`)."
+    )
 
     class Meta:
         model = TestRun
@@ -181,6 +184,7 @@ class TestRunSerializer(serializers.ModelSerializer):
             "destination_type",
             "actor",
             "trigger",
+            "status",
             "started_at",
             "finished_at",
             "success",
