@@ -292,6 +292,8 @@ SPECTACULAR_SETTINGS = {
     ],
     # Swagger UI from the drf-spectacular-sidecar package: /api/docs/ works without internet access.
     "SWAGGER_UI_DIST": "SIDECAR",
+    # JavaScript, not JSON: the plugin comes from destinations/static/destinations/api_docs.js (the docs page loads it).
+    "SWAGGER_UI_SETTINGS": "{deepLinking: true, plugins: [WorkspaceHeaderFromPath]}",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "TAGS": [
