@@ -358,6 +358,8 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 CONNECTION_TEST_RUNTIME = "distributed" if REDIS_URL else "embedded"
 # A stream ends after this many seconds; the client re-attaches with Last-Event-ID and gets the rest.
 SSE_MAX_STREAM_SECONDS = env_number("SSE_MAX_STREAM_SECONDS", 300, minimum=1, whole=False)
+# How long a stream token (a browser's EventSource following one run, docs/streaming-clients.md) is accepted.
+SSE_STREAM_TOKEN_SECONDS = env_number("SSE_STREAM_TOKEN_SECONDS", 600, minimum=1)
 # A running test whose heartbeat is older than this is ended as `interrupted` by reap_interrupted_runs().
 CONNECTION_TEST_HEARTBEAT_SECONDS = env_number("CONNECTION_TEST_HEARTBEAT_SECONDS", 10, minimum=0.1, whole=False)
 CONNECTION_TEST_STALE_SECONDS = env_number("CONNECTION_TEST_STALE_SECONDS", 45, minimum=1, whole=False)

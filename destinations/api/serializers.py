@@ -166,6 +166,12 @@ class StepResultSerializer(serializers.Serializer):
     details = serializers.DictField(required=False)
 
 
+class StreamTokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="The stream token (also in events_url).")
+    expires_at = serializers.DateTimeField(help_text="After this, ask for a new one.")
+    events_url = serializers.URLField(help_text="The run's events, for `new EventSource(events_url)`.")
+
+
 class TestRunSerializer(serializers.ModelSerializer):
     __test__ = False
 
