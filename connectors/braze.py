@@ -6,7 +6,7 @@ import uuid
 from urllib.parse import parse_qs, urlsplit
 
 from ._apikey import ApiKeyConnector, seconds_until
-from .runtime.base import DestinationField, FieldsDescription, Step
+from .runtime.base import DestinationField, FieldsDescription, Requirement, Step
 from .runtime.errors import ErrorCode
 from .runtime.registry import register
 from .runtime.schema import config_schema, enum, secret
@@ -84,6 +84,15 @@ ERRORS = ErrorTable(
             remediation="Check the key exists in a workspace on {host} and has {permission} "
             "(Settings → APIs and Identifiers); create a new key if it was deleted.",
         ),
+        # Braze documents two 403s (braze-inc/braze-docs `_docs/_api/errors.md`): "Access Denied" for a key without
+        # the permission, "Forbidden" for a rate plan without the API or an inactive account.
+        Rule(
+            ErrorCode.INSUFFICIENT_PERMISSIONS,
+            status=403,
+            message="access denied",
+            summary="The REST API key lacks the {permission} permission",
+            remediation="In Braze → Settings → APIs and Identifiers, edit this key and add {permission}.",
+        ),
         Rule(
             status=403,
             summary="Braze refused the request: the rate plan does not include this API, or the account is inactive",
@@ -155,6 +164,15 @@ class BrazeConnector(ApiKeyConnector):
             "update-only mode (`_update_existing_only: true`) for a random external_id that matches no user, "
             "so Braze creates and changes nothing.",
             15,
+            proves=(
+                Requirement(
+                    WRITE_PERMISSION,
+                    "https://www.braze.com/docs/api/endpoints/user_data/post_user_track",
+                    proof="POST /users/track in update-only mode for an external_id no user has; a key without the "
+                    "permission is refused (403 Access Denied) before anything is processed",
+                    grant="Braze → Settings → APIs and Identifiers → the key's permissions",
+                ),
+            ),
         ),
     )
 

@@ -10,13 +10,15 @@ import requests
 
 from ._polling import poll, remaining, step_deadline
 from ._warehouse import WarehouseColumn, warehouse_fields
-from .runtime.base import Connector, FieldsDescription, Step
+from .runtime.base import Connector, FieldsDescription, Requirement, Step
 from .runtime.errors import ConnectorError, ErrorCode
 from .runtime.registry import register
 from .runtime.schema import config_schema, https_url, secret, string
 from .runtime.vendor import ErrorTable, Rule, read_json
 
 WRITE_PRIVILEGES = ("MODIFY", "SELECT")
+# MODIFY to add and update rows, SELECT to read the rows a merge matches.
+PRIVILEGES_DOC = "https://docs.databricks.com/aws/en/data-governance/unity-catalog/access-control/privileges-reference"
 RUNNING_STATES = {"PENDING", "RUNNING"}
 # SQL warehouse states (EndpointState): only RUNNING runs a statement at once; the write check starts the rest.
 WAREHOUSE_GONE = {"DELETED", "DELETING"}
@@ -124,6 +126,18 @@ class DatabricksConnector(Connector):
             "Unity Catalog effective permissions show MODIFY and SELECT on the table for the principal, directly, "
             "inherited from the catalog or schema, or through its groups (no compute is started).",
             15,
+            proves=(
+                Requirement(
+                    "MODIFY on the table",
+                    PRIVILEGES_DOC,
+                    proof="Unity Catalog effective permissions of the principal on the table",
+                ),
+                Requirement(
+                    "SELECT on the table",
+                    PRIVILEGES_DOC,
+                    proof="Unity Catalog effective permissions of the principal on the table",
+                ),
+            ),
         ),
         Step(
             "warehouse",
@@ -137,6 +151,13 @@ class DatabricksConnector(Connector):
             "identity and generated columns left out) on the SQL warehouse: the principal may use the warehouse "
             "and write the table. Starts the SQL warehouse if it is stopped (a paid compute resource).",
             60,
+            proves=(
+                Requirement(
+                    "CAN USE on the SQL warehouse",
+                    "https://docs.databricks.com/aws/en/security/auth/access-control/",
+                    proof="the no-op INSERT … WHERE 1 = 0 runs on the warehouse",
+                ),
+            ),
         ),
     )
 

@@ -13,8 +13,9 @@ import re
 import uuid
 
 from ._audience import SHA256_HEX, identifier_field, missing_scopes, oauth_errors, refresh_access_token
-from .runtime.base import Connector, FieldsDescription, Step
+from .runtime.base import Connector, FieldsDescription, Requirement, Step
 from .runtime.errors import ConnectorError, ErrorCode
+from .runtime.oauth import OAuthProvider, client_and_refresh
 from .runtime.registry import register
 from .runtime.schema import config_schema, enum, secret, string
 from .runtime.vendor import ErrorTable, Rule, read_json
@@ -34,6 +35,7 @@ RECONNECT = (
     "Authorise the Google account again with the scope https://www.googleapis.com/auth/datamanager and store "
     "the new refresh token (refresh tokens of OAuth apps in 'Testing' status expire after 7 days)."
 )
+INGEST_DOC = "https://developers.google.com/data-manager/api/reference/rest/v1/audienceMembers/ingest"
 _ADS_ID = {"pattern": "^[0-9]{10}$", "x-pattern-message": "Must be the 10-digit account ID without dashes."}
 
 
@@ -108,6 +110,21 @@ ERRORS = ErrorTable(
 )
 
 
+# Connect with OAuth: Google's web-server flow with offline access for a refresh token, prompt=consent so one is
+# issued again on re-authorisation, and PKCE; users may untick scopes (granular consent), so the answer's `scope`
+# counts (developers.google.com/identity/protocols/oauth2/web-server).
+OAUTH = OAuthProvider(
+    vendor="Google",
+    authorize_url="https://accounts.google.com/o/oauth2/v2/auth",
+    token_url=TOKEN_URL,
+    pkce=True,
+    default_scopes=(SCOPE,),
+    required_scopes=((SCOPE,),),
+    to_credentials=client_and_refresh,
+    extra_params={"access_type": "offline", "prompt": "consent", "include_granted_scopes": "true"},
+)
+
+
 @register
 class GoogleAdsConnector(Connector):
     type = "google_ads"
@@ -123,6 +140,7 @@ class GoogleAdsConnector(Connector):
     api_version_doc = "https://developers.google.com/data-manager/api"
     auth_method = "OAuth 2.0 refresh token (Google Cloud OAuth client, scope datamanager) for the Data Manager API"
     default_base_url = API_URL
+    oauth = OAUTH
     config_schema = config_schema(
         "Google Ads Customer Match",
         "Adds and removes Customer Match audience members through the Google Data Manager API "
@@ -170,7 +188,12 @@ class GoogleAdsConnector(Connector):
             10,
         ),
         Step("authentication", "Google's OAuth token endpoint exchanges the refresh token for an access token.", 15),
-        Step("scopes", f"The access token carries the Data Manager scope {SCOPE}.", 5),
+        Step(
+            "scopes",
+            f"The access token carries the Data Manager scope {SCOPE}.",
+            5,
+            proves=(Requirement(SCOPE, INGEST_DOC, proof="the token endpoint's answer lists the granted scopes"),),
+        ),
         Step(
             "user_list",
             "The Google Ads account is reachable with these credentials and the Customer Match user list exists, is "
@@ -182,6 +205,14 @@ class GoogleAdsConnector(Connector):
             "A validateOnly audienceMembers:ingest with one dummy member is accepted for the list: Google checks the "
             "request, the terms of service and the write permission, and stores nothing.",
             20,
+            proves=(
+                Requirement(
+                    "write access to the Customer Match user list for the Google user of the refresh token",
+                    INGEST_DOC,
+                    proof="audienceMembers:ingest with validateOnly: true, validated permissions included, stores "
+                    "nothing",
+                ),
+            ),
         ),
     )
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 from urllib.parse import quote
 
 from ._apikey import ApiKeyConnector
-from .runtime.base import DestinationField, FieldsDescription, Step
+from .runtime.base import DestinationField, FieldsDescription, Requirement, Step
 from .runtime.errors import ConnectorError, ErrorCode
 from .runtime.registry import register
 from .runtime.schema import config_schema, enum, secret, string
@@ -132,6 +132,15 @@ class MailchimpConnector(ApiKeyConnector):
             "GET /3.0/lists/{list_id}: the audience exists in this account and the key may read "
             "it (Mailchimp keys are not scoped: a key that reads an audience may also write to it).",
             15,
+            proves=(
+                Requirement(
+                    "add or update the audience's members (PUT /3.0/lists/{list_id}/members/{hash})",
+                    "https://mailchimp.com/developer/marketing/api/list-members/add-or-update-list-member/",
+                    proof="the key is accepted and reads the audience; Mailchimp API keys are unscoped and grant full "
+                    "access to the account, and only Manager-level users or higher can create them "
+                    "(https://mailchimp.com/help/about-api-keys/)",
+                ),
+            ),
         ),
     )
 

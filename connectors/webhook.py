@@ -17,7 +17,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from standardwebhooks import Webhook
 
-from .runtime.base import Connector, FieldsDescription, Step
+from .runtime.base import Connector, FieldsDescription, Requirement, Step
 from .runtime.errors import ConnectorError, ErrorCode
 from .runtime.registry import register
 from .runtime.schema import config_schema, credential_host, enum, https_url, secret
@@ -102,6 +102,13 @@ class WebhookConnector(Connector):
             "answered 2xx (a redirect fails: it is not followed).",
             15,
             writes=True,
+            proves=(
+                Requirement(
+                    "the endpoint accepts an event delivery (2xx)",
+                    "https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md",
+                    proof="the delivery itself: one event marked X-Connection-Test: true, sent as a sync sends them",
+                ),
+            ),
         ),
     )
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from zeotap_composable.client_address import client_address
+
 
 class _ScopedThrottle(SimpleRateThrottle):
     scope: str
@@ -20,6 +22,10 @@ class _ScopedThrottle(SimpleRateThrottle):
     def get_rate(self):
         return settings.API_RATE_LIMITS.get(self.scope)
 
+    def get_ident(self, request):
+        """The client address by the project's one rule (TRUSTED_PROXIES), not DRF's NUM_PROXIES."""
+        return client_address(request)
+
     def allow_request(self, request, view):
         self.rate = self.get_rate()
         if self.rate is None:
@@ -29,7 +35,7 @@ class _ScopedThrottle(SimpleRateThrottle):
 
 
 class AuthFailureThrottle(_ScopedThrottle):
-    """Bad bearer tokens from one client address: after the limit, every request from it is a 429 for a while."""
+    """Bad bearer tokens from one client address: past the limit, its unknown tokens are a 429 for a while."""
 
     scope = "auth_failures"
 

@@ -1,5 +1,25 @@
 """Middleware that shapes how Django runs a request, rather than what it does."""
 
+from .client_address import client_address
+
+
+def client_address_in_access_log(get_response):
+    """uvicorn's access log names the client by the same rule as the rate limits (TRUSTED_PROXIES).
+
+    The log line is written from the ASGI scope the request was built from, so the client is set there; the
+    request's own REMOTE_ADDR stays the peer, which `client_address` starts from.
+    """
+
+    def middleware(request):
+        scope = getattr(request, "scope", None)  # only under ASGI
+        if scope is not None and scope.get("client"):
+            address = client_address(request)
+            if address != scope["client"][0]:
+                scope["client"] = (address, 0)
+        return get_response(request)
+
+    return middleware
+
 
 def one_thread_per_request(get_response):
     """The last middleware: sync-only and a no-op, so Django runs every middleware above it synchronously.

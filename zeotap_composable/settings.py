@@ -18,6 +18,8 @@ from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
+from zeotap_composable.client_address import parse_trusted_proxies
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 LOCAL_DIR = BASE_DIR / ".local"
 
@@ -97,6 +99,14 @@ if not SECRET_KEY or not SECRETS_ENCRYPTION_KEYS:
         _local_secret("encryption_key", lambda: Fernet.generate_key().decode())
     ]
 
+# Proxies whose X-Forwarded-For is believed (addresses or CIDRs); none by default, so the peer is the client.
+# zeotap_composable/client_address.py has the rule; rate limits, the admin lockout and the access log use it.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
+try:
+    parse_trusted_proxies(TRUSTED_PROXIES)
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if (DEBUG or TESTING) else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
@@ -132,6 +142,7 @@ MIDDLEWARE = [
     # Before anything that answers: a preflight is answered here, without a token.
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "zeotap_composable.middleware.client_address_in_access_log",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -148,6 +159,7 @@ AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contri
 AXES_FAILURE_LIMIT = env_number("ADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_number("ADMIN_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_CLIENT_IP_CALLABLE = "zeotap_composable.client_address.client_address"
 AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_VERBOSE = False
@@ -266,6 +278,9 @@ def env_rate(name: str, default: str) -> str | None:
         )
     return value
 
+
+# The largest request body read (bytes); a larger one is a 413 naming this setting (destinations/api/errors.py).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_number("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440, minimum=1)
 
 # Rate limits (workspaces/throttling.py): 429 with Retry-After past them.
 API_RATE_LIMITS = {

@@ -15,14 +15,18 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from functools import cache
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from jsonschema import Draft202012Validator
 
 from .errors import ConnectorError, ErrorCode
+from .hosts import credential_host_errors
 from .http import OutboundClient, OutboundPolicy, rebase_url
 from .redaction import MASK, Redactor  # noqa: F401  (MASK is re-exported: connectors.runtime.base.MASK)
+
+if TYPE_CHECKING:  # for the annotation only: oauth.py reads the registry, which imports this module
+    from .oauth import OAuthProvider
 
 logger = logging.getLogger(__name__)
 
@@ -170,6 +174,8 @@ class Connector:
     api_version_doc: ClassVar[str] = ""
     # Other dated dependencies (an OAuth endpoint's retirement, say), checked with the version's sunset.
     sunsets: ClassVar[tuple[Sunset, ...]] = ()
+    # How a user Connects with OAuth (runtime/oauth.py: endpoints, scopes, login hosts), for a type that offers it.
+    oauth: ClassVar[OAuthProvider | None] = None
 
     def __init__(self, config: Mapping[str, Any], *, policy: OutboundPolicy | None = None):
         self.config = dict(config)
@@ -179,8 +185,10 @@ class Connector:
         # works, so whoever drives the connector must store these in place of the old ones.
         self.rotated_secrets: dict[str, str] = {}
         self._redactor = Redactor(self.secret_values())
-        # Requirements the running step could not prove with this config (a key type with no introspection).
+        # Requirements the running step could not prove with this config (a key type with no introspection), and
+        # those this config does not need (a list privilege without a list): neither is reported as proven.
         self._unproven: list[dict] = []
+        self._not_needed: set[str] = set()
 
     # --- schema and secrets -------------------------------------------------------------------
 
@@ -212,7 +220,7 @@ class Connector:
                 message = cls._describe_schema_error(error)
             errors.setdefault(path, []).append(message)
         if not errors and isinstance(config, dict):
-            for path, message in cls.check_config(config):
+            for path, message in (*credential_host_errors(cls.config_schema, config), *cls.check_config(config)):
                 errors.setdefault(f"config.{path}", []).append(message)
         return errors
 
@@ -319,6 +327,10 @@ class Connector:
             entry["grant"] = grant
         self._unproven.append(entry)
 
+    def report_not_needed(self, privilege: str) -> None:
+        """Called by a check: this config's sync never uses this privilege, so it is neither proven nor unproven."""
+        self._not_needed.add(privilege)
+
     def abort(self) -> None:
         """Stop whatever this connector is doing over HTTP, from another thread (the test ran out of time)."""
         self.http.abort()
@@ -374,6 +386,7 @@ class Connector:
         self.http.read_timeout = timeout
         self.http.start_step(started + timeout)
         self._unproven = []
+        self._not_needed = set()
         try:
             outcome = getattr(self, f"check_{step.name}")()
         except ConnectorError as error:
@@ -393,7 +406,7 @@ class Connector:
     def _with_requirements(self, step: Step, message: str, details: dict) -> tuple[str, dict]:
         """A passed step names what it proved and, never silently, what it could not."""
         unproven = list(self._unproven)
-        reported = {entry["privilege"] for entry in unproven}
+        reported = {entry["privilege"] for entry in unproven} | self._not_needed
         for requirement in step.proves:
             if requirement.unproven and requirement.privilege not in reported:
                 entry = {"privilege": requirement.privilege, "reason": requirement.unproven}

@@ -58,6 +58,7 @@ def test_all_steps_pass_with_basic_auth_on_the_keys_data_center(mailchimp):
         "list_name": "Customers",
         "double_optin": False,
         "member_count": 1234,
+        "proven": ["add or update the audience's members (PUT /3.0/lists/{list_id}/members/{hash})"],
     }
     assert "Authorization" not in mailchimp.calls_to("ping")[0].headers
     root, audience = mailchimp.calls_to("root")[0], mailchimp.calls_to("list")[0]

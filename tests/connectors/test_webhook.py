@@ -36,6 +36,7 @@ def test_delivers_a_marked_test_event_with_headers_and_signature(receiver, polic
     assert results["delivery"].status == PASSED
     assert "HTTP 202" in results["delivery"].message
     assert results["delivery"].details["http_status"] == 202
+    assert results["delivery"].details["proven"] == ["the endpoint accepts an event delivery (2xx)"]
     delivered = receiver.received[0]
     assert delivered["json"]["type"] == "connection_test"
     assert delivered["headers"][TEST_EVENT_HEADER] == "true"
