@@ -21,10 +21,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.table import Table
 from rich.text import Text
 
-from destinations import bulk, jobs
+from destinations.db import database_pool_size
 from destinations.errors import InvalidInput
+from destinations.jobs.background import test_job_create, test_job_submit
+from destinations.jobs.pool import BulkReport, bulk_test
+from destinations.jobs.results import DestinationResult
+from destinations.jobs.selection import DEFAULT_CONCURRENCY, destinations_by_workspace, destinations_select
 from destinations.models import DestinationStatus, TestRunTrigger
-from workspaces.models import Workspace
 from zeotap_composable.commands import ScriptableCommand
 
 EXIT_FAILED = 1
@@ -104,9 +107,9 @@ class Command(ScriptableCommand):
         parser.add_argument(
             "--concurrency",
             type=positive_int,
-            default=bulk.DEFAULT_CONCURRENCY,
+            default=DEFAULT_CONCURRENCY,
             metavar="N",
-            help=f"Tests run at once (default {bulk.DEFAULT_CONCURRENCY}).",
+            help=f"Tests run at once (default {DEFAULT_CONCURRENCY}).",
         )
         parser.add_argument(
             "--json",
@@ -136,7 +139,7 @@ class Command(ScriptableCommand):
         self, *args, workspace, types, statuses, ids, select_all, concurrency, as_json, dry_run, enqueue, **options
     ):
         try:
-            destinations = bulk.destinations_select(
+            destinations = destinations_select(
                 workspaces=workspace, types=types, statuses=statuses, ids=ids, select_all=select_all
             )
         except InvalidInput as exc:
@@ -149,7 +152,7 @@ class Command(ScriptableCommand):
 
         self.as_json = as_json
         self.progress = _progress(Console(file=self.raw_stderr)) if self.raw_stderr.isatty() else None
-        pool = bulk.database_pool_size()
+        pool = database_pool_size()
         if pool is not None and concurrency > pool:
             self._err(
                 f"Note: --concurrency {concurrency} is above the database pool's {pool} connections "
@@ -163,7 +166,7 @@ class Command(ScriptableCommand):
             self.progress.start()
         try:
             with _ctrl_c_stops(stop):
-                report = bulk.bulk_test(
+                report = bulk_test(
                     destinations,
                     trigger=TestRunTrigger.CLI,
                     concurrency=concurrency,
@@ -187,7 +190,7 @@ class Command(ScriptableCommand):
             self.exit_status = EXIT_FAILED
 
     @staticmethod
-    def _outcome(report: bulk.BulkReport) -> str:
+    def _outcome(report: BulkReport) -> str:
         """The summary's last line: what a person (or a script's log) needs to know first."""
         if report.interrupted:
             return f"Interrupted after {report.done} of {report.total} destinations."
@@ -215,7 +218,7 @@ class Command(ScriptableCommand):
             lines[-1] += " Use --workspace, --type, --status, --id or --all."
         return " ".join(lines)
 
-    def _on_result(self, result: bulk.DestinationResult, report: bulk.BulkReport) -> None:
+    def _on_result(self, result: DestinationResult, report: BulkReport) -> None:
         if self.as_json:
             self.stdout.write(json.dumps(result.as_dict()))
             self.stdout.flush()
@@ -245,7 +248,7 @@ class Command(ScriptableCommand):
             return
         self.stderr.write(text, style_func=style_func or _plain, ending=ending)
 
-    def _write_summary(self, report: bulk.BulkReport, out, *, dry_run: bool) -> None:
+    def _write_summary(self, report: BulkReport, out, *, dry_run: bool) -> None:
         """Plain text tables sized to the terminal (or to COLUMNS). Piped, no line is wrapped: a failed
         destination is a block of whole lines, so each message stays one line for grep and logs."""
         terminal = out.isatty()
@@ -265,7 +268,7 @@ class Command(ScriptableCommand):
         console.print(Text(self._outcome(report)))
 
     @staticmethod
-    def _write_counts(report: bulk.BulkReport, console: Console, *, terminal: bool) -> None:
+    def _write_counts(report: BulkReport, console: Console, *, terminal: bool) -> None:
         rows = [("passed", len(report.passed)), ("failed", len(report.failed))]
         if report.missing:
             rows.append(("deleted before testing", len(report.missing)))
@@ -287,24 +290,22 @@ class Command(ScriptableCommand):
 
     def _enqueue(self, destinations, *, concurrency: int, as_json: bool) -> None:
         """One job per workspace among the chosen destinations; prints each job's id and where to follow it."""
-        by_workspace: dict = {}
-        for pk, workspace_id in destinations.order_by().values_list("pk", "workspace_id"):
-            by_workspace.setdefault(workspace_id, []).append(pk)
+        by_workspace = destinations_by_workspace(destinations)
         if not by_workspace:
             self.stdout.write("No destination matches.")
             return
         distributed = settings.CONNECTION_TEST_RUNTIME == "distributed"
         api = settings.API_PUBLIC_URL.rstrip("/")
-        for workspace in Workspace.objects.filter(pk__in=by_workspace).order_by("name", "pk"):
-            job = jobs.test_job_create(
+        for workspace, ids in by_workspace:
+            job = test_job_create(
                 workspace=workspace,
                 actor=None,
                 trigger=TestRunTrigger.CLI,
-                ids=by_workspace[workspace.pk],
+                ids=ids,
                 concurrency=concurrency,
             )
             if distributed:
-                jobs.test_job_submit(job)  # else the running server's scheduler starts it at its next tick
+                test_job_submit(job)  # else the running server's scheduler starts it at its next tick
             url = f"{api}/api/v1/workspaces/{workspace.pk}/destinations/test-jobs/{job.pk}"
             if as_json:
                 self.stdout.write(
