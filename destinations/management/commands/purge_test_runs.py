@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from destinations.models import TestRun
 from destinations.services.idempotency import idempotency_keys_purge
-from zeotap_composable.commands import ScriptableCommand
+from workspaces.management.scripting import ScriptableCommand
 
 
 class Command(ScriptableCommand):

@@ -3,7 +3,7 @@
 from django.db import transaction
 
 from destinations.models import Connection, Destination
-from zeotap_composable.commands import ScriptableCommand
+from workspaces.management.scripting import ScriptableCommand
 
 
 class Command(ScriptableCommand):

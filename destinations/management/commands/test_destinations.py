@@ -28,7 +28,7 @@ from destinations.jobs.pool import BulkReport, bulk_test
 from destinations.jobs.results import DestinationResult
 from destinations.jobs.selection import DEFAULT_CONCURRENCY, destinations_by_workspace, destinations_select
 from destinations.models import DestinationStatus, TestRunTrigger
-from zeotap_composable.commands import ScriptableCommand
+from workspaces.management.scripting import ScriptableCommand
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2

@@ -9,8 +9,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 from django.core.validators import validate_email
 
+from workspaces.management.scripting import ScriptableCommand
 from workspaces.services import DuplicateWorkspaceName, workspace_bootstrap
-from zeotap_composable.commands import ScriptableCommand
 
 EXIT_USAGE = 2
 

@@ -5,9 +5,9 @@ import json
 from django.conf import settings
 from django.core.management.base import CommandError
 
+from workspaces.management.scripting import ScriptableCommand
 from workspaces.models import Workspace
 from workspaces.services import workspace_bootstrap
-from zeotap_composable.commands import ScriptableCommand
 
 CREDENTIALS_FILE = settings.LOCAL_DIR / "demo-credentials.json"
 

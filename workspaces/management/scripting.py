@@ -1,4 +1,4 @@
-"""The project's management commands, as scripts call them: exact flags, and outcomes that are not errors.
+"""The management commands of both apps, as scripts call them: exact flags, and outcomes that are not errors.
 
 argparse accepts any unambiguous prefix of a flag (`--al` runs `--all`), so a typo can widen what a command
 does; here a flag is spelled out or refused, and a refused flag names the one that was probably meant.
