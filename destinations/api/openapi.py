@@ -149,7 +149,7 @@ def _json_event(event_type: str, data_ref: str, *, channel: str = "testrun") -> 
         "required": ["event", "data"],
         "properties": {
             "event": {"const": event_type},
-            "id": {"type": "string", "pattern": rf"^{channel}-[0-9a-f]{{32}}:\d+$"},
+            "id": {"type": "string", "pattern": rf"^{channel}-[0-9a-f]{{8}}(-[0-9a-f]{{4}}){{3}}-[0-9a-f]{{12}}:\d+$"},
             "data": {
                 "type": "string",
                 "contentMediaType": "application/json",

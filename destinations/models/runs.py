@@ -69,7 +69,7 @@ class TestRun(models.Model):
 
     @property
     def channel(self) -> str:
-        return f"testrun-{self.id.hex}"
+        return f"testrun-{self.id}"  # the run id as test_run_id and X-Test-Run-ID spell it
 
     @property
     def status(self) -> TestRunStatus:

@@ -118,6 +118,7 @@ def test_swagger_ui_fills_the_workspace_header_from_the_path(browser):
         header = operation.find_element(By.CSS_SELECTOR, 'tr[data-param-name="X-Workspace-ID"] input')
         WebDriverWait(browser, 5).until(lambda b: header.get_attribute("value") == workspace_id)
         ARTIFACTS.mkdir(exist_ok=True)
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", header)
         browser.save_screenshot(str(ARTIFACTS / "swagger-workspace-header.png"))
         # a header typed by hand stays as typed
         header.clear()
