@@ -64,6 +64,7 @@ def signing_secret_problem(value: str) -> str | None:
 class WebhookConnector(Connector):
     type = "webhook"
     label = "Custom webhook"
+    try_first = True
     example_config = {
         "url": "https://api.example.com/webhook",
         "method": "POST",

@@ -35,7 +35,7 @@ from ..models import AuditAction, Destination, TestRun, TestRunTrigger, stored_c
 from ..representation import destination_as_dict
 from ..services import destination_config_check, rotated_secrets_store
 from ..services.audit import audit_record
-from ..services.oauth import connection_refresh_if_due
+from ..services.oauth_tokens import connection_refresh_if_due
 from .status import destination_status_record
 
 logger = logging.getLogger(__name__)
