@@ -198,6 +198,13 @@ def test_the_pages_commands_run_and_print_what_they_promise(page, request):
         session.close()
 
 
+def test_the_oauth_recipes_server_environment_is_the_one_the_test_serves_with():
+    recipe = (ROOT / "docs" / "connections.md").read_text()
+    assert json.loads(re.search(r"OAUTH_APPS='([^']+)'", recipe)[1]) == OAUTH_APPS
+    assert """CONNECTOR_BASE_URLS='{"salesforce": "http://127.0.0.1:'"$EMULATOR_PORT"'"}'""" in recipe
+    assert 'OAUTH_REDIRECT_ALLOWED="http://127.0.0.1:$PORT" make run' in recipe
+
+
 def test_a_promise_is_checked_and_an_illustration_is_skipped(tmp_path):
     page = tmp_path / "page.md"
     page.write_text(
