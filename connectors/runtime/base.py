@@ -30,6 +30,9 @@ DEFAULT_FIELDS_TIMEOUT = 30.0
 # Keys of a JSON-valued secret (a service-account key file) whose values are secrets on their own.
 _SECRET_KEY = re.compile(r"private_key|secret|token|password|credential", re.I)
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
+# insert: create only; update: existing records only; upsert: both by the identifier; mirror: the destination
+# ends up holding exactly the synced set (audience members added and removed).
+SYNC_MODES = ("insert", "update", "upsert", "mirror")
 
 
 @dataclass(frozen=True)
@@ -104,9 +107,31 @@ class StepResult:
         return cls(name, SKIPPED, f"Skipped because the '{after}' step did not pass.")
 
 
+# The types a mapping is checked in: every field's vendor type (`type`) is one of these as `data_type`.
+DATA_TYPES = ("string", "integer", "number", "boolean", "date", "datetime", "json", "array", "enum")
+
+
+@dataclass(frozen=True)
+class IdentifierKind:
+    """How an audience vendor wants one kind of identifier prepared: the normalization steps (names from
+    connectors.runtime.identifiers, applied in order), then the hash ("" when sent as is), per `source`."""
+
+    kind: str  # email, phone, mobile_id, first_name, …
+    normalize: tuple[str, ...]
+    hash: str = ""  # "sha256", "sha512" or "" (not hashed)
+    source: str = ""
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "normalize": list(self.normalize), "hash": self.hash, "source": self.source}
+
+
 @dataclass
 class DestinationField:
-    """A field a Reverse ETL or Sync mapping can target."""
+    """A field a Reverse ETL or Sync mapping can target.
+
+    `type` is the vendor's own type name; `data_type` the normalized one (DATA_TYPES) a mapping is checked in,
+    with `choices` for an enum. `createable` / `updateable` say whether a create or an update may write it.
+    """
 
     name: str
     label: str
@@ -121,12 +146,26 @@ class DestinationField:
     # constraint makes likely to identify a row. None (omitted) for vendors without that notion.
     recommended_key: bool | None = None
     description: str = ""
+    data_type: str = "string"
+    choices: list[str] | None = None
+    # Whether the vendor guarantees one record per value; None (omitted) where the vendor does not say.
+    unique: bool | None = None
+    max_length: int | None = None
+    identifier_kind: IdentifierKind | None = None
+
+    def __post_init__(self):
+        if self.data_type not in DATA_TYPES:
+            raise ValueError(f"{self.name}: data_type {self.data_type!r} is not one of {DATA_TYPES}")
+        if self.identifier_kind is not None and self.identifier_kind.hash:
+            self.must_hash = True
 
     def as_dict(self) -> dict:
         data = asdict(self)
-        for optional in ("nullable", "recommended_key"):
+        for optional in ("nullable", "recommended_key", "choices", "unique", "max_length", "identifier_kind"):
             if data[optional] is None:
                 del data[optional]
+        if self.identifier_kind is not None:
+            data["identifier_kind"] = self.identifier_kind.as_dict()
         if not data["description"]:
             del data["description"]
         return data
@@ -138,11 +177,20 @@ class FieldsDescription:
     source: str  # "live" (read from the vendor now) or "static" (the vendor's fixed schema)
     fields: list[DestinationField]
     options: dict = field(default_factory=dict)
+    # Names beyond `fields` the vendor accepts (it creates them on first write): an fnmatch pattern such as
+    # "*" or "properties.*"; "" when only the listed fields can be written.
+    new_fields: str = ""
+    # Sync modes (SYNC_MODES) the type supports: what a mapping may ask for.
+    sync_modes: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
         data = {"object": self.object, "source": self.source, "fields": [f.as_dict() for f in self.fields]}
         if self.options:
             data["options"] = self.options
+        if self.new_fields:
+            data["new_fields"] = self.new_fields
+        if self.sync_modes:
+            data["sync_modes"] = list(self.sync_modes)
         return data
 
 
@@ -167,6 +215,8 @@ class Connector:
     api_version_doc: ClassVar[str] = ""
     # Other dated dependencies (an OAuth endpoint's retirement, say), checked with the version's sunset.
     sunsets: ClassVar[tuple[Sunset, ...]] = ()
+    # The sync modes (SYNC_MODES) the type supports; describe_fields may narrow them for a config.
+    sync_modes: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Mapping[str, Any], *, policy: OutboundPolicy | None = None):
         self.config = dict(config)
@@ -416,7 +466,9 @@ class Connector:
         self.http.read_timeout = min(timeout, 20.0)
         self.http.start_step(started + timeout)
         try:
-            return self.describe_fields()
+            description = self.describe_fields()
+            description.sync_modes = description.sync_modes or self.sync_modes
+            return description
         except ConnectorError as error:
             raise self.redacted_error(error) from None
         except Exception as exc:  # a bug or an unmapped vendor answer: a vendor_error, never a crash
