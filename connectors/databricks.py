@@ -14,6 +14,7 @@ from .runtime.base import Connector, FieldsDescription, Requirement, Step
 from .runtime.errors import ConnectorError, ErrorCode
 from .runtime.registry import register
 from .runtime.schema import config_schema, https_url, secret, string
+from .runtime.sqltypes import sql_data_type, sql_max_length
 from .runtime.vendor import ErrorTable, Rule, read_json
 
 WRITE_PRIVILEGES = ("MODIFY", "SELECT")
@@ -25,6 +26,19 @@ WAREHOUSE_GONE = {"DELETED", "DELETING"}
 MAX_PERMISSION_PAGES = 50
 MAX_PRINCIPALS = 20
 WRITABLE_TABLE_TYPES = {"MANAGED", "EXTERNAL"}
+# Unity Catalog column types in the normalized types (https://docs.databricks.com/aws/en/sql/language-manual/
+# sql-ref-datatypes): DECIMAL(p,0) is an integer; STRUCT, MAP and VARIANT are JSON.
+DATA_TYPES_DOC = "https://docs.databricks.com/aws/en/sql/language-manual/sql-ref-datatypes"
+DATA_TYPES = {
+    **dict.fromkeys(("STRING", "CHAR", "VARCHAR", "BINARY", "INTERVAL"), "string"),
+    **dict.fromkeys(("BYTE", "TINYINT", "SHORT", "SMALLINT", "INT", "INTEGER", "LONG", "BIGINT"), "integer"),
+    **dict.fromkeys(("FLOAT", "REAL", "DOUBLE", "DECIMAL", "DEC", "NUMERIC"), "number"),
+    "BOOLEAN": "boolean",
+    "DATE": "date",
+    **dict.fromkeys(("TIMESTAMP", "TIMESTAMP_NTZ"), "datetime"),
+    **dict.fromkeys(("STRUCT", "MAP", "VARIANT", "OBJECT"), "json"),
+    "ARRAY": "array",
+}
 NON_KEY_TYPES = {
     "ARRAY",
     "MAP",
@@ -72,6 +86,7 @@ ERRORS = ErrorTable(
 class DatabricksConnector(Connector):
     type = "databricks"
     label = "Databricks (as destination)"
+    sync_modes = ("insert", "update", "upsert")  # INSERT, UPDATE and MERGE INTO on the sync key
     auth_method = "Personal access token (Bearer) on the workspace REST APIs"
     config_schema = config_schema(
         "Databricks",
@@ -428,6 +443,9 @@ class DatabricksConnector(Connector):
                 writable=not generated(column),
                 primary_key=column["name"] in primary_key,
                 description=column.get("comment") or "",
+                data_type=sql_data_type(column.get("type_text") or str(column.get("type_name") or ""), DATA_TYPES)
+                or "string",
+                max_length=sql_max_length(column.get("type_text") or ""),
             )
             for column in sorted(table.get("columns") or [], key=lambda c: c.get("position", 0))
         )

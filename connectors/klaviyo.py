@@ -100,6 +100,7 @@ ERRORS = ErrorTable(
 class KlaviyoConnector(ApiKeyConnector):
     type = "klaviyo"
     label = "Klaviyo"
+    sync_modes = ("upsert",)  # the profile bulk import creates or updates by email, phone_number or external_id
     default_api_version = DEFAULT_REVISION
     api_version_sunset = date(2028, 10, 15)  # revisions are retired two years after their release
     api_version_doc = "https://developers.klaviyo.com/en/docs/api_versioning_and_deprecation_policy"
@@ -281,13 +282,22 @@ class KlaviyoConnector(ApiKeyConnector):
 
     def describe_fields(self) -> FieldsDescription:
         fields = [
-            DestinationField(name, label, kind, identifier=identifier, description=description)
+            DestinationField(
+                name,
+                label,
+                kind,
+                identifier=identifier,
+                description=description,
+                data_type="json" if kind == "object" else kind,
+                unique=True if identifier else None,  # each of them names one profile
+            )
             for name, label, kind, identifier, description in PROFILE_ATTRIBUTES
         ]
         return FieldsDescription(
             object="profile",
             source="static",
             fields=fields,
+            new_fields="properties.*",
             options={
                 "sync_keys": [f.name for f in fields if f.identifier],
                 "sync_key_rule": "At least one of email, phone_number or external_id per profile.",

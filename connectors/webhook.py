@@ -64,6 +64,7 @@ def signing_secret_problem(value: str) -> str | None:
 class WebhookConnector(Connector):
     type = "webhook"
     label = "Custom webhook"
+    sync_modes = ("insert",)  # each record is delivered; nothing at the receiver is matched or removed
     auth_method = "Static headers (e.g. an API key or Bearer token), optional Standard Webhooks signature"
     config_schema = config_schema(
         "Webhook",
@@ -173,6 +174,7 @@ class WebhookConnector(Connector):
             object="payload",
             source="static",
             fields=[],
+            new_fields="*",
             options={
                 "free_form": True,
                 "content_type": "application/json",

@@ -325,6 +325,10 @@ def test_fields_come_from_unity_catalog(databricks, emulated, config):
     assert by_name["first_name"].nullable is True and not by_name["first_name"].required
     assert fields.options["key_source"] == "primary_key"
     assert fields.options["recommended_keys"] == ["contact_id", "email"]
+    assert by_name["contact_id"].data_type == "integer" and by_name["score"].data_type == "number"
+    assert by_name["attributes"].data_type == "json" and by_name["updated_at"].data_type == "datetime"
+    assert by_name["contact_id"].unique is True and by_name["email"].unique is False  # only the primary key
+    assert fields.sync_modes == ("insert", "update", "upsert")
 
 
 def test_fields_without_primary_key_still_offer_keys(databricks, emulated, config):
