@@ -11,13 +11,18 @@ from ._google import (
     service_account_property,
 )
 from ._warehouse import WarehouseColumn, warehouse_fields
-from .runtime.base import FieldsDescription, Step
+from .runtime.base import FieldsDescription, Requirement, Step
 from .runtime.errors import ConnectorError, ErrorCode
 from .runtime.registry import register
 from .runtime.schema import config_schema, string
 
 SCOPE = "https://www.googleapis.com/auth/bigquery"
 WRITE_PERMISSIONS = ("bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.updateData")
+# A sync writes rows with DML (INSERT, and MERGE on the merge keys the fields offer): updateData to change the
+# table, getData for MERGE to read it, and jobs.create on the project, as every query runs as a job.
+DML_DOC = "https://cloud.google.com/bigquery/docs/data-manipulation-language"
+JOBS_DOC = "https://cloud.google.com/bigquery/docs/jobs-overview"
+TEST_PERMISSIONS_DOC = "https://cloud.google.com/bigquery/docs/reference/rest/v2/tables/testIamPermissions"
 WRITABLE_TABLE_TYPES = {"TABLE"}
 # Column types that cannot be a merge key (nested, semi-structured, or floating point).
 NON_KEY_TYPES = {"RECORD", "STRUCT", "JSON", "GEOGRAPHY", "RANGE", "FLOAT", "FLOAT64"}
@@ -75,14 +80,31 @@ class BigQueryConnector(GoogleServiceAccountConnector):
         Step(
             "permission",
             "tables.testIamPermissions: the service account holds bigquery.tables.get, getData and updateData "
-            "on the table. Reads permissions only; nothing is written.",
+            "on the table, what a sync's INSERT and MERGE need. Reads permissions only; nothing is written.",
             15,
+            proves=tuple(
+                Requirement(
+                    permission,
+                    DML_DOC,
+                    proof=f"tables.testIamPermissions ({TEST_PERMISSIONS_DOC}) lists it among the held permissions",
+                )
+                for permission in ("bigquery.tables.updateData", "bigquery.tables.getData")
+            ),
         ),
         Step(
             "dry_run",
-            "A dry-run DML query (INSERT … SELECT … WHERE FALSE) is validated: proves bigquery.jobs.create on "
-            "the project and write access to the table. Dry runs execute nothing and are not billed.",
+            "A dry-run DML query (INSERT … SELECT … WHERE FALSE) is accepted: proves bigquery.jobs.create on the "
+            "project (a sync's DML runs as query jobs) and that the statement compiles against the table in its "
+            "location. A dry run checks no data access, so write access is proven by the permission step. Dry runs "
+            "execute nothing and are not billed.",
             20,
+            proves=(
+                Requirement(
+                    "bigquery.jobs.create on the project",
+                    JOBS_DOC,
+                    proof="jobs.query with dryRun accepts the statement (it needs jobs.create and runs nothing)",
+                ),
+            ),
         ),
     )
 

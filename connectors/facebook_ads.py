@@ -14,7 +14,7 @@ import json
 from datetime import date
 
 from ._audience import SHA256_HEX, identifier_field
-from .runtime.base import Connector, FieldsDescription, Step
+from .runtime.base import Connector, DestinationField, FieldsDescription, Requirement, Step
 from .runtime.errors import ConnectorError, ErrorCode
 from .runtime.http import retry_after_seconds
 from .runtime.registry import register
@@ -28,6 +28,18 @@ VERSIONS_DOC = (
 )
 TERMS = "custom_audience_tos"
 TERMS_URL = "https://business.facebook.com/ads/manage/customaudiences/tos/?act={account}"
+TERMS_DOC = (
+    "https://developers.facebook.com/documentation/ads-commerce/marketing-api/audiences/reference/"
+    "custom-audience-terms-of-service"
+)
+USERS_DOC = "https://developers.facebook.com/documentation/ads-commerce/marketing-api/reference/custom-audience/users"
+# A customer list created with is_value_based=1 is still subtype CUSTOM, but every upload to it must carry the schema
+# key LOOKALIKE_VALUE, and the value-based lookalike terms must be accepted for the ad account (Meta's value-based
+# lookalike guide). Ads Manager reads that acceptance as tos_accepted.value_based_custom_audience_tos.
+VALUE_BASED_DOC = "https://developers.facebook.com/docs/marketing-api/audiences/guides/value-based-lookalike-audiences/"
+VALUE_TERMS = "value_based_custom_audience_tos"
+VALUE_TERMS_URL = "https://business.facebook.com/customaudiences/value_based/tos.php?act={account}"
+VALUE_KEY = "LOOKALIKE_VALUE"
 VENDOR = "Meta Graph API"
 REQUIRED_PERMISSION = "ads_management"
 NEW_TOKEN = (
@@ -52,7 +64,8 @@ ACCOUNT_STATUS = {
     202: "ANY_CLOSED",
 }
 AUDIENCE_FIELDS = (
-    "id,name,account_id,subtype,operation_status,delivery_status,approximate_count_lower_bound,permission_for_actions"
+    "id,name,account_id,subtype,is_value_based,operation_status,delivery_status,approximate_count_lower_bound,"
+    "permission_for_actions"
 )
 
 
@@ -106,20 +119,43 @@ class FacebookAdsConnector(Connector):
             "permissions",
             "The token has the ads_management permission granted (GET /me/permissions).",
             10,
+            proves=(Requirement(REQUIRED_PERMISSION, USERS_DOC, proof="GET /me/permissions lists it as granted"),),
         ),
         Step(
             "ad_account",
             "The ad account exists, is visible to the token and is not disabled or closed, and the Custom Audience "
             "terms are accepted for its business and for the token's user (tos_accepted, user_tos_accepted).",
             10,
+            proves=(
+                Requirement(
+                    "the Custom Audience terms, accepted for the business and by the token's user",
+                    TERMS_DOC,
+                    proof="the ad account's tos_accepted and user_tos_accepted name custom_audience_tos",
+                ),
+            ),
         ),
         Step(
             "audience",
             "The custom audience exists, is a customer-list audience of this ad account, is not blocked for uploads "
-            "and the token may edit it. Meta has no validate-only upload, so nothing is written.",
+            "and the token may edit it; for a value-based audience, the value-based terms are accepted for the ad "
+            "account. Meta has no validate-only upload, so nothing is written.",
             10,
+            proves=(
+                Requirement(
+                    "edit rights on the custom audience",
+                    USERS_DOC,
+                    proof="the audience's permission_for_actions.can_edit",
+                ),
+                Requirement(
+                    "the value-based lookalike terms (value-based audiences only)",
+                    VALUE_BASED_DOC,
+                    proof=f"the ad account's tos_accepted names {VALUE_TERMS}",
+                ),
+            ),
         ),
     )
+
+    _account_terms: dict | None = None  # the ad account's tos_accepted, once the ad_account step read it
 
     # --- steps ----------------------------------------------------------------------------------
 
@@ -163,6 +199,7 @@ class FacebookAdsConnector(Connector):
             for who, field in (("its business", "tos_accepted"), ("the token's user", "user_tos_accepted"))
             if not _signed(account.get(field))
         ]
+        self._account_terms = account.get("tos_accepted")
         details["custom_audience_terms_accepted"] = not unsigned
         if unsigned:
             raise ConnectorError(
@@ -217,18 +254,52 @@ class FacebookAdsConnector(Connector):
                 vendor_code="471",
                 details=details,
             )
-        if permissions and permissions.get("can_edit") is False:
+        if permissions.get("can_edit") is False:
             raise ConnectorError(
                 ErrorCode.INSUFFICIENT_PERMISSIONS,
                 f"The token may not edit custom audience {audience_id}.",
                 remediation=ASSIGN_SYSTEM_USER,
                 details=details,
             )
+        if "can_edit" not in permissions:
+            self.report_unproven(
+                "edit rights on the custom audience",
+                "Meta's answer carried no permission_for_actions.can_edit for this audience.",
+                grant=ASSIGN_SYSTEM_USER,
+            )
+        value_based = bool(audience.get("is_value_based"))
+        details["value_based"] = value_based
+        if value_based:
+            self._check_value_terms(audience_id, details)
+            return (
+                f"Custom audience '{audience.get('name', '')}' ({audience_id}) is a value-based customer list of "
+                f"act_{self.account_id}, can be edited and its value-based terms are accepted; every upload must "
+                f"carry {VALUE_KEY}, so map that field.",
+                details,
+            )
         return (
             f"Custom audience '{audience.get('name', '')}' ({audience_id}) is a customer list of "
             f"act_{self.account_id} and can be edited.",
             details,
         )
+
+    def _check_value_terms(self, audience_id: str, details: dict) -> None:
+        terms = self._account_terms
+        if terms is None:  # the ad_account step did not run in this session
+            terms = self._get(f"act_{self.account_id}", {"fields": "tos_accepted"}, "the ad account").get(
+                "tos_accepted"
+            )
+        signed = isinstance(terms, dict) and terms.get(VALUE_TERMS) in (1, True, "1")
+        details["value_based_terms_accepted"] = signed
+        if not signed:
+            raise ConnectorError(
+                ErrorCode.INSUFFICIENT_PERMISSIONS,
+                f"Custom audience {audience_id} is value-based, and the value-based lookalike terms are not accepted "
+                f"for ad account act_{self.account_id}; Meta refuses uploads to it until they are.",
+                remediation=f"Open {VALUE_TERMS_URL.format(account=self.account_id)} as an admin of the ad "
+                "account's business and accept the value-based custom audience terms, then test again.",
+                details=details,
+            )
 
     # --- helpers --------------------------------------------------------------------------------
 
@@ -267,6 +338,10 @@ class FacebookAdsConnector(Connector):
     # --- fields ---------------------------------------------------------------------------------
 
     def describe_fields(self) -> FieldsDescription:
+        """The fixed schema keys, plus LOOKALIKE_VALUE (required) when the audience is value-based: read live."""
+        audience = self._get(self.config["audience_id"], {"fields": "id,is_value_based"}, "the custom audience")
+        value_based = bool(audience.get("is_value_based"))
+
         def key(name, label, rule, *, identifier=False, must_hash=True):
             suffix = f"; {SHA256_HEX}." if must_hash else "; sent as is, not hashed."
             return identifier_field(name, label, f"{name}: {rule}{suffix}", must_hash=must_hash, identifier=identifier)
@@ -311,12 +386,25 @@ class FacebookAdsConnector(Connector):
             key("APPUID", "App-scoped user ID", "Facebook app-scoped user ID", identifier=True, must_hash=False),
             key("PAGEUID", "Page-scoped user ID", "Facebook page-scoped user ID", identifier=True, must_hash=False),
         ]
+        if value_based:
+            fields.append(
+                DestinationField(
+                    name=VALUE_KEY,
+                    label="Customer value",
+                    type="number",
+                    required=True,
+                    updateable=False,
+                    description=f"{VALUE_KEY}: the person's value to you, a non-negative integer or decimal; sent as "
+                    "is, not hashed. Every upload to a value-based audience must carry it.",
+                )
+            )
         return FieldsDescription(
             object="custom_audience_user",
-            source="static",
+            source="live",
             fields=fields,
             options={
                 "audience_id": self.config.get("audience_id"),
+                "value_based": value_based,
                 "operations": ["POST /{audience_id}/users (add)", "DELETE /{audience_id}/users (remove)"],
                 "payload": "payload={schema: [keys], data: [[values]]}",
                 "max_rows_per_request": 10000,
@@ -326,9 +414,9 @@ class FacebookAdsConnector(Connector):
         )
 
 
-def _signed(terms) -> bool:
+def _signed(terms, name: str = TERMS) -> bool:
     """tos_accepted / user_tos_accepted map each signed terms name to 1."""
-    return isinstance(terms, dict) and terms.get(TERMS) in (1, True, "1")
+    return isinstance(terms, dict) and terms.get(name) in (1, True, "1")
 
 
 def _retry_after(response, body: dict | None = None) -> float | None:

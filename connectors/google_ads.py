@@ -13,7 +13,7 @@ import re
 import uuid
 
 from ._audience import SHA256_HEX, identifier_field, missing_scopes, oauth_errors, refresh_access_token
-from .runtime.base import Connector, FieldsDescription, Step
+from .runtime.base import Connector, FieldsDescription, Requirement, Step
 from .runtime.errors import ConnectorError, ErrorCode
 from .runtime.registry import register
 from .runtime.schema import config_schema, enum, secret, string
@@ -34,6 +34,7 @@ RECONNECT = (
     "Authorise the Google account again with the scope https://www.googleapis.com/auth/datamanager and store "
     "the new refresh token (refresh tokens of OAuth apps in 'Testing' status expire after 7 days)."
 )
+INGEST_DOC = "https://developers.google.com/data-manager/api/reference/rest/v1/audienceMembers/ingest"
 _ADS_ID = {"pattern": "^[0-9]{10}$", "x-pattern-message": "Must be the 10-digit account ID without dashes."}
 
 
@@ -163,7 +164,12 @@ class GoogleAdsConnector(Connector):
             10,
         ),
         Step("authentication", "Google's OAuth token endpoint exchanges the refresh token for an access token.", 15),
-        Step("scopes", f"The access token carries the Data Manager scope {SCOPE}.", 5),
+        Step(
+            "scopes",
+            f"The access token carries the Data Manager scope {SCOPE}.",
+            5,
+            proves=(Requirement(SCOPE, INGEST_DOC, proof="the token endpoint's answer lists the granted scopes"),),
+        ),
         Step(
             "user_list",
             "The Google Ads account is reachable with these credentials and the Customer Match user list exists, is "
@@ -175,6 +181,14 @@ class GoogleAdsConnector(Connector):
             "A validateOnly audienceMembers:ingest with one dummy member is accepted for the list: Google checks the "
             "request, the terms of service and the write permission, and stores nothing.",
             20,
+            proves=(
+                Requirement(
+                    "write access to the Customer Match user list for the Google user of the refresh token",
+                    INGEST_DOC,
+                    proof="audienceMembers:ingest with validateOnly: true, validated permissions included, stores "
+                    "nothing",
+                ),
+            ),
         ),
     )
 

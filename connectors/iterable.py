@@ -45,6 +45,7 @@ SYSTEM_FIELDS = {
 }
 
 KEYS_DOC = "https://support.iterable.com/hc/en-us/articles/360043464871-API-Keys"
+LIST_WRITE = "POST /api/lists/subscribe (a server-side key), when list_id is set"
 SERVER_SIDE_KEY = (
     "Create a server-side API key in Iterable (Integrations → API Keys → New API key, type Server-side) and store "
     "it here: read-only, JavaScript and Mobile keys may not call {endpoint}."
@@ -141,7 +142,7 @@ class IterableConnector(ApiKeyConnector):
             15,
             proves=(
                 Requirement(
-                    "POST /api/lists/subscribe (a server-side key), when list_id is set",
+                    LIST_WRITE,
                     KEYS_DOC,
                     proof="an empty lists/subscribe: the key type's endpoint list is checked before the subscribers",
                 ),
@@ -204,6 +205,7 @@ class IterableConnector(ApiKeyConnector):
     def check_list(self):
         list_id = self.config.get("list_id")
         if list_id is None:
+            self.report_not_needed(LIST_WRITE)
             return "No list_id configured: syncs update user profiles only, so there is no list to check.", {}
         lists = self.json_object(self.get("/api/lists"), "lists")["lists"]
         found = next((item for item in lists if isinstance(item, dict) and item.get("id") == list_id), None)

@@ -15,6 +15,7 @@ from .runtime.vendor import ErrorTable, Rule
 API = "https://a.klaviyo.com"
 DEFAULT_REVISION = "2026-10-15"
 JSONAPI = "application/vnd.api+json"
+LIST_WRITE = "lists:write, when list_id is set"
 AUTH_CODES = {"not_authenticated", "authentication_failed"}
 KEY_REMEDIATION = (
     "Use a private API key (pk_…) from Settings → API keys of the account the syncs write to; public "
@@ -170,7 +171,7 @@ class KlaviyoConnector(ApiKeyConnector):
             15,
             proves=(
                 Requirement(
-                    "lists:write, when list_id is set",
+                    LIST_WRITE,
                     SCOPES_DOC,
                     proof="an empty list add: 403 permission_denied comes before the empty list's answer",
                     grant="Klaviyo → Settings → API keys (create a key with Lists full access)",
@@ -250,6 +251,7 @@ class KlaviyoConnector(ApiKeyConnector):
     def check_list(self):
         list_id = self.config.get("list_id")
         if not list_id:
+            self.report_not_needed(LIST_WRITE)
             return "No list_id configured: syncs update profiles only, so there is no list to check.", {}
         response = self.get(f"/api/lists/{quote(list_id, safe='')}")
         if response.status_code != 200:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date
 
 from ._audience import SHA256_HEX, identifier_field, missing_scopes, oauth_errors, refresh_access_token
-from .runtime.base import Connector, FieldsDescription, Step
+from .runtime.base import Connector, FieldsDescription, Requirement, Step
 from .runtime.errors import ConnectorError, ErrorCode
 from .runtime.registry import register
 from .runtime.schema import config_schema, enum, secret, string
@@ -32,6 +32,14 @@ RECONNECT = (
     "and r_ads, and store the new access token (it lives 60 days)."
 )
 EXPIRED_SERVICE_CODE = 65602  # 65600 invalid token, 65601 revoked token
+INTROSPECTION_DOC = "https://learn.microsoft.com/en-us/linkedin/shared/authentication/token-introspection"
+SEGMENT_USERS_DOC = (
+    "https://learn.microsoft.com/en-us/linkedin/marketing/matched-audiences/create-and-manage-segment-users"
+)
+# The token endpoint answers a dead refresh token (expired, or revoked by the member or LinkedIn) with
+# 400 invalid_request "The provided authorization grant or refresh token is invalid, expired or revoked", where
+# RFC 6749 §5.2 says invalid_grant: the OAuth flow reads it as invalid_grant, so the grant counts as revoked.
+OAUTH_ERROR_CODES = {"invalid_request": "invalid_grant"}
 PAGE_SIZE = 100
 MAX_PAGES = 10
 
@@ -125,16 +133,36 @@ class LinkedInAdsConnector(Connector):
             "(an expired one is renewed with the refresh token when configured).",
             15,
         ),
-        Step("scopes", "The token carries rw_dmp_segments and r_ads or rw_ads.", 5),
+        Step(
+            "scopes",
+            "Token introspection lists rw_dmp_segments (streaming users or companies into a segment) and r_ads or "
+            "rw_ads.",
+            5,
+            proves=(
+                Requirement(
+                    SEGMENT_SCOPE,
+                    SEGMENT_USERS_DOC,
+                    proof=f"token introspection lists the token's scopes ({INTROSPECTION_DOC})",
+                ),
+            ),
+        ),
         Step(
             "ad_account",
             "The token's member has a role on the ad account that may manage audiences (not VIEWER).",
             15,
+            proves=(
+                Requirement(
+                    "an ad-account role other than VIEWER",
+                    SEGMENT_USERS_DOC,
+                    proof="adAccountUsers?q=authenticatedUser names the member's role on the ad account",
+                ),
+            ),
         ),
         Step(
             "segment",
-            "The DMP segment exists, belongs to the ad account, holds the configured type and is usable. "
-            "LinkedIn has no validate-only upload, so nothing is written.",
+            "The DMP segment exists, belongs to the ad account, holds the configured type and its LinkedIn "
+            "destination is usable (destinations[].status not EXPIRED, FAILED or ERROR). LinkedIn has no "
+            "validate-only upload, so nothing is written.",
             15,
         ),
     )
@@ -266,7 +294,7 @@ class LinkedInAdsConnector(Connector):
         segment_id = self.config["segment_id"]
         segment = self._get(f"/rest/dmpSegments/{segment_id}", {}, "the DMP segment")
         kind = str(segment.get("type", ""))
-        status = str(segment.get("status", ""))
+        status = _segment_status(segment)
         details = {
             "name": segment.get("name", ""),
             "type": kind,
@@ -316,6 +344,16 @@ class LinkedInAdsConnector(Connector):
         if response.status_code == 200:
             raise ConnectorError(
                 ErrorCode.VENDOR_ERROR, f"{OAUTH_VENDOR} answered token introspection without 'active'."
+            )
+        if response.status_code == 400:  # LinkedIn documents 400 as "Invalid client id or token"
+            raise ConnectorError(
+                ErrorCode.AUTH_INVALID,
+                f"{OAUTH_VENDOR} does not know this access token, or client_id (token introspection answered HTTP "
+                "400: invalid client id or token).",
+                remediation=f"Check client_id is the app that issued the token; if it is, the token is mistyped or "
+                f"was never issued: {RECONNECT}",
+                http_status=400,
+                vendor_code=str(body.get("error") or "") or None,
             )
         if body.get("error"):
             raise OAUTH_ERRORS.error(response)
@@ -435,6 +473,17 @@ class LinkedInAdsConnector(Connector):
                 "sync_key": sync_key,
             },
         )
+
+
+def _segment_status(segment: dict) -> str:
+    """The segment's status as LinkedIn's FAQ says to read it: from its LINKEDIN destination (destinations[].status);
+    the top-level status only when no destination carries one."""
+    statuses = {
+        str(d.get("destination", "")): str(d["status"])
+        for d in segment.get("destinations") or []
+        if isinstance(d, dict) and d.get("status")
+    }
+    return statuses.get("LINKEDIN") or next(iter(statuses.values()), "") or str(segment.get("status", ""))
 
 
 def _split_scopes(value) -> list[str]:

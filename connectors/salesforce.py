@@ -365,6 +365,7 @@ class SalesforceConnector(Connector):
             if not field.get("unique") and self._view_all_data(field["name"], details):
                 details["view_all_data"] = True
         else:
+            self.report_not_needed(VIEW_ALL_DATA)
             details["write_mode"] = "create_and_update_by_id"
             details["external_id_fields"] = _external_ids(describe)
         can = " and ".join(w for w, ok in (("create", createable), ("update", updateable)) if ok)

@@ -226,8 +226,10 @@ class Connector:
         # works, so whoever drives the connector must store these in place of the old ones.
         self.rotated_secrets: dict[str, str] = {}
         self._redactor = Redactor(self.secret_values())
-        # Requirements the running step could not prove with this config (a key type with no introspection).
+        # Requirements the running step could not prove with this config (a key type with no introspection), and
+        # those this config does not need (a list privilege without a list): neither is reported as proven.
         self._unproven: list[dict] = []
+        self._not_needed: set[str] = set()
 
     # --- schema and secrets -------------------------------------------------------------------
 
@@ -366,6 +368,10 @@ class Connector:
             entry["grant"] = grant
         self._unproven.append(entry)
 
+    def report_not_needed(self, privilege: str) -> None:
+        """Called by a check: this config's sync never uses this privilege, so it is neither proven nor unproven."""
+        self._not_needed.add(privilege)
+
     def abort(self) -> None:
         """Stop whatever this connector is doing over HTTP, from another thread (the test ran out of time)."""
         self.http.abort()
@@ -421,6 +427,7 @@ class Connector:
         self.http.read_timeout = timeout
         self.http.start_step(started + timeout)
         self._unproven = []
+        self._not_needed = set()
         try:
             outcome = getattr(self, f"check_{step.name}")()
         except ConnectorError as error:
@@ -440,7 +447,7 @@ class Connector:
     def _with_requirements(self, step: Step, message: str, details: dict) -> tuple[str, dict]:
         """A passed step names what it proved and, never silently, what it could not."""
         unproven = list(self._unproven)
-        reported = {entry["privilege"] for entry in unproven}
+        reported = {entry["privilege"] for entry in unproven} | self._not_needed
         for requirement in step.proves:
             if requirement.unproven and requirement.privilege not in reported:
                 entry = {"privilege": requirement.privilege, "reason": requirement.unproven}

@@ -306,6 +306,7 @@ PROVIDERS: dict[str, OAuthProvider] = {
         default_scopes=("r_ads", linkedin_ads.SEGMENT_SCOPE),
         required_scopes=((linkedin_ads.SEGMENT_SCOPE,), linkedin_ads.ADS_SCOPES),
         to_credentials=_access_and_refresh,
+        error_codes=linkedin_ads.OAUTH_ERROR_CODES,
     ),
 }
 

@@ -78,7 +78,7 @@ def test_all_steps_pass(bigquery, emulated, config):
         "bigquery.tables.getData",
         "bigquery.tables.updateData",
     ]
-    assert results["dry_run"].details == {"total_bytes_processed": "0", "dry_run": True}
+    assert results["dry_run"].details["total_bytes_processed"] == "0" and results["dry_run"].details["dry_run"] is True
 
     (assertion,) = bigquery.assertions  # one token exchange, reused by every later call
     assert assertion["iss"] == WRITER_EMAIL
@@ -174,6 +174,23 @@ def test_missing_update_permission_is_insufficient_and_skips_the_dry_run(bigquer
     assert permission.details["missing"] == ["bigquery.tables.updateData"]
     assert "bigquery.tables.updateData" in permission.message
     assert results["dry_run"].status == SKIPPED
+
+
+def test_the_steps_declare_what_they_prove(bigquery, emulated, config):
+    results = run(config, emulated)
+    assert results["permission"].details["proven"] == ["bigquery.tables.updateData", "bigquery.tables.getData"]
+    assert results["dry_run"].details["proven"] == ["bigquery.jobs.create on the project"]
+    dry_run = next(step for step in BigQueryConnector.steps if step.name == "dry_run")
+    assert "write access to the table" not in dry_run.description
+    assert "write access is proven by the permission step" in dry_run.description
+
+
+def test_a_dry_run_alone_proves_no_write_access(bigquery, emulated, config):
+    """Why write access rests on testIamPermissions: a dry run needs only bigquery.jobs.create."""
+    bigquery.granted.discard("bigquery.tables.updateData")
+    connector = BigQueryConnector(config, policy=emulated)
+    (dry_run,) = [step for step in connector.steps if step.name == "dry_run"]
+    assert connector.run_step(dry_run).status == PASSED
 
 
 def test_missing_job_permission_fails_the_dry_run(bigquery, emulated, config):

@@ -57,6 +57,10 @@ def test_all_steps_pass_and_nothing_is_written(google, gpolicy):
     assert "'CDP customers'" in results["user_list"].message
     assert results["write_check"].details["validate_only"] is True
     assert results["write_check"].details["request_id"]
+    assert results["scopes"].details["proven"] == [SCOPE]
+    assert results["write_check"].details["proven"] == [
+        "write access to the Customer Match user list for the Google user of the refresh token"
+    ]
 
     token_call = google.calls_to("token")[0]
     form = parse_qs(token_call.body.decode())

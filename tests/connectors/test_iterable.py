@@ -63,6 +63,7 @@ def test_without_a_list_the_list_step_says_so(iterable):
     result = run(iterable, list_id=None)["list"]
     assert result.status == PASSED
     assert "No list_id configured" in result.message
+    assert "proven" not in result.details  # nothing was checked, so nothing is claimed
     assert not iterable.calls_to("lists")
 
 

@@ -6,7 +6,8 @@ import pytest
 
 from connectors.linkedin_ads import LinkedInAdsConnector
 from connectors.runtime.base import FAILED, PASSED, SKIPPED
-from connectors.runtime.http import OutboundPolicy, parse_networks
+from connectors.runtime.http import OutboundClient, OutboundPolicy, parse_networks
+from connectors.runtime.oauth import OAuthApp, OAuthError, provider_for
 from tests.conftest import LOOPBACK
 from tests.emulators import linkedin_ads as emu
 
@@ -50,7 +51,12 @@ def test_all_steps_pass_and_nothing_is_written(linkedin, lpolicy):
     assert [results[s].status for s in STEPS] == [PASSED] * 5
     assert results["authentication"].details["refreshed"] is False
     assert results["scopes"].details["granted_scopes"] == ["r_ads", "rw_dmp_segments"]
-    assert results["ad_account"].details == {"account": URN, "role": "CAMPAIGN_MANAGER"}
+    assert results["scopes"].details["proven"] == ["rw_dmp_segments"]
+    assert results["ad_account"].details == {
+        "account": URN,
+        "role": "CAMPAIGN_MANAGER",
+        "proven": ["an ad-account role other than VIEWER"],
+    }
     assert results["segment"].details["status"] == "READY"
     assert "'CDP streaming users'" in results["segment"].message
 
@@ -123,10 +129,37 @@ def test_two_legged_token_is_refused(linkedin, lpolicy):
     assert "3-legged" in auth.message
 
 
-def test_unknown_token_is_auth_invalid(linkedin, lpolicy):
-    auth = run(config(linkedin, access_token="AQVsomething-else"), lpolicy)["authentication"]
+@pytest.mark.parametrize(
+    "overrides", [{"access_token": "AQVsomething-else"}, {"client_id": "86someotherapp"}], ids=["token", "client_id"]
+)
+def test_unknown_token_or_client_id_is_auth_invalid_with_the_reconnect_steps(linkedin, lpolicy, overrides):
+    """Introspection answers both with HTTP 400 "Invalid client id or token" (LinkedIn's token-introspection page)."""
+    auth = run(config(linkedin, **overrides), lpolicy)["authentication"]
     assert auth.error["code"] == "auth_invalid"
+    assert auth.error["http_status"] == 400
     assert "client_id" in auth.error["remediation"]
+    assert "Reconnect LinkedIn" in auth.error["remediation"]
+    assert auth.status == FAILED
+    assert_no_secrets(auth, linkedin)
+
+
+def test_a_revoked_refresh_token_reads_as_invalid_grant_in_the_oauth_flow(linkedin):
+    """LinkedIn answers a dead refresh token with invalid_request; the OAuth flow's revoked-grant handling (every
+    destination of the connection to token_expired) keys on invalid_grant, as RFC 6749 names it."""
+    linkedin.refresh_tokens[emu.REFRESH_TOKEN]["status"] = "revoked"
+    provider = provider_for("linkedin_ads")
+    client = OutboundClient(OutboundPolicy(allowed_networks=parse_networks(LOOPBACK)))
+    _authorize, token_url = provider.endpoints(base_url=linkedin.url)
+    with pytest.raises(OAuthError) as refused:
+        provider.refresh(
+            client,
+            token_url=token_url,
+            app=OAuthApp(emu.CLIENT_ID, emu.CLIENT_SECRET),
+            refresh_token=emu.REFRESH_TOKEN,
+            scopes=[],
+        )
+    assert refused.value.code == "invalid_grant"
+    assert refused.value.http_status == 400
 
 
 def test_wrong_client_secret_is_auth_invalid(linkedin, lpolicy):
@@ -196,7 +229,10 @@ def test_unknown_segment_is_not_found(linkedin, lpolicy):
     [
         ({"account": "urn:li:sponsoredAccount:1"}, {}, "urn:li:sponsoredAccount:1"),
         ({}, {"segment_type": "company"}, "segment_type is company"),
-        ({"status": "EXPIRED"}, {}, "EXPIRED"),
+        ({"destinations": [{"destination": "LINKEDIN", "status": "EXPIRED"}]}, {}, "is EXPIRED"),
+        ({"destinations": [{"destination": "LINKEDIN", "status": "FAILED"}]}, {}, "is FAILED"),
+        # A top-level status says nothing once a destination carries one (the Matched Audiences FAQ).
+        ({"status": "READY", "destinations": [{"destination": "LINKEDIN", "status": "ERROR"}]}, {}, "is ERROR"),
     ],
 )
 def test_unusable_segments(linkedin, lpolicy, change, overrides, words):

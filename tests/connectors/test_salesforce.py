@@ -210,6 +210,7 @@ def test_without_an_external_id_records_are_created_and_updated_by_id(org, polic
     obj = run(config, policy)["object"]
     assert obj.status == PASSED
     assert obj.details["write_mode"] == "create_and_update_by_id"
+    assert not any("View All Data" in privilege for privilege in obj.details["proven"])  # no upsert, not needed
     assert "upserts match on" not in obj.message
     assert "collection upsert accepts External ID fields only" in obj.message
     assert "set external_id_field to Warehouse_Id__c" in obj.message

@@ -94,6 +94,7 @@ class FacebookAdsEmulator(Emulator):
                 "name": "CDP high-value customers",
                 "account_id": AD_ACCOUNT_ID,
                 "subtype": "CUSTOM",
+                "is_value_based": False,  # created with is_value_based=1: still CUSTOM, uploads need LOOKALIKE_VALUE
                 "operation_status": {"code": 200, "description": "Normal"},
                 "delivery_status": {"code": 200, "description": "This audience is ready for use."},
                 "approximate_count_lower_bound": 1000,
