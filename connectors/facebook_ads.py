@@ -13,8 +13,8 @@ import hmac
 import json
 from datetime import date
 
-from ._audience import SHA256_HEX, identifier_field
-from .runtime.base import Connector, DestinationField, FieldsDescription, Requirement, Step
+from ._audience import SHA256_HEX, identifier_field, with_identifier_kinds
+from .runtime.base import Connector, DestinationField, FieldsDescription, IdentifierKind, Requirement, Step
 from .runtime.errors import ConnectorError, ErrorCode
 from .runtime.http import retry_after_seconds
 from .runtime.registry import register
@@ -32,6 +32,29 @@ TERMS_DOC = (
     "https://developers.facebook.com/documentation/ads-commerce/marketing-api/audiences/reference/"
     "custom-audience-terms-of-service"
 )
+# How Meta wants each customer-file key prepared (the custom audience users reference, "Hashing and
+# normalization"): emails trimmed and lowercased; phones as digits with the country code, no + or leading zeros;
+# names and places lowercase letters only; all of them SHA-256 (hex). MADID lowercase and the IDs as they are.
+_LETTERS = ("trim", "lowercase", "letters_only")
+KINDS = {
+    "EMAIL": ("email", ("trim", "lowercase", "email"), "sha256"),
+    "PHONE": ("phone", ("trim", "digits_with_country_code"), "sha256"),
+    "FN": ("first_name", _LETTERS, "sha256"),
+    "LN": ("last_name", _LETTERS, "sha256"),
+    "FI": ("first_initial", ("trim", "lowercase", "first_letter"), "sha256"),
+    "GEN": ("gender", ("trim", "lowercase", "first_letter"), "sha256"),
+    "DOBY": ("birth_year", ("trim",), "sha256"),
+    "DOBM": ("birth_month", ("trim",), "sha256"),
+    "DOBD": ("birth_day", ("trim",), "sha256"),
+    "CT": ("city", _LETTERS, "sha256"),
+    "ST": ("state", _LETTERS, "sha256"),
+    "ZIP": ("postal_code", ("lowercase", "remove_whitespace"), "sha256"),
+    "COUNTRY": ("country", _LETTERS, "sha256"),
+    "MADID": ("mobile_id", ("trim", "lowercase"), ""),
+    "EXTERN_ID": ("external_id", ("trim",), ""),
+    "APPUID": ("app_scoped_user_id", ("trim",), ""),
+    "PAGEUID": ("page_scoped_user_id", ("trim",), ""),
+}
 USERS_DOC = "https://developers.facebook.com/documentation/ads-commerce/marketing-api/reference/custom-audience/users"
 # A customer list created with is_value_based=1 is still subtype CUSTOM, but every upload to it must carry the schema
 # key LOOKALIKE_VALUE, and the value-based lookalike terms must be accepted for the ad account (Meta's value-based
@@ -392,16 +415,19 @@ class FacebookAdsConnector(Connector):
                     name=VALUE_KEY,
                     label="Customer value",
                     type="number",
+                    data_type="number",
                     required=True,
                     updateable=False,
                     description=f"{VALUE_KEY}: the person's value to you, a non-negative integer or decimal; sent as "
                     "is, not hashed. Every upload to a value-based audience must carry it.",
                 )
             )
+        kinds = {name: IdentifierKind(kind, steps, digest, USERS_DOC) for name, (kind, steps, digest) in KINDS.items()}
         return FieldsDescription(
             object="custom_audience_user",
             source="live",
-            fields=fields,
+            fields=with_identifier_kinds(fields, kinds),
+            sync_modes=("insert", "mirror"),  # POST /{audience_id}/users adds, DELETE removes
             options={
                 "audience_id": self.config.get("audience_id"),
                 "value_based": value_based,

@@ -11,8 +11,15 @@ from __future__ import annotations
 
 from datetime import date
 
-from ._audience import SHA256_HEX, identifier_field, missing_scopes, oauth_errors, refresh_access_token
-from .runtime.base import Connector, FieldsDescription, Requirement, Step
+from ._audience import (
+    SHA256_HEX,
+    identifier_field,
+    missing_scopes,
+    oauth_errors,
+    refresh_access_token,
+    with_identifier_kinds,
+)
+from .runtime.base import Connector, FieldsDescription, IdentifierKind, Requirement, Step
 from .runtime.errors import ConnectorError, ErrorCode
 from .runtime.registry import register
 from .runtime.schema import config_schema, enum, secret, string
@@ -36,6 +43,20 @@ INTROSPECTION_DOC = "https://learn.microsoft.com/en-us/linkedin/shared/authentic
 SEGMENT_USERS_DOC = (
     "https://learn.microsoft.com/en-us/linkedin/marketing/matched-audiences/create-and-manage-segment-users"
 )
+# How LinkedIn wants each segment member key prepared (Create and manage segment users): an email trimmed and
+# lowercased, then SHA-256 or SHA-512 (hex); advertising IDs, names and company keys as they are.
+IDENTIFIER_KINDS = {
+    "SHA256_EMAIL": IdentifierKind("email", ("trim", "lowercase", "email"), "sha256", SEGMENT_USERS_DOC),
+    "SHA512_EMAIL": IdentifierKind("email", ("trim", "lowercase", "email"), "sha512", SEGMENT_USERS_DOC),
+    "GOOGLE_AID": IdentifierKind("mobile_id", ("trim",), "", SEGMENT_USERS_DOC),
+    "firstName": IdentifierKind("first_name", ("trim",), "", SEGMENT_USERS_DOC),
+    "lastName": IdentifierKind("last_name", ("trim",), "", SEGMENT_USERS_DOC),
+    "companyName": IdentifierKind("company_name", ("trim",), "", SEGMENT_USERS_DOC),
+    "organizationUrn": IdentifierKind("organization_urn", ("trim",), "", SEGMENT_USERS_DOC),
+    "companyWebsiteDomain": IdentifierKind("domain", ("trim", "lowercase"), "", SEGMENT_USERS_DOC),
+    "companyEmailDomain": IdentifierKind("domain", ("trim", "lowercase"), "", SEGMENT_USERS_DOC),
+    "companyPageUrl": IdentifierKind("url", ("trim",), "", SEGMENT_USERS_DOC),
+}
 # The token endpoint answers a dead refresh token (expired, or revoked by the member or LinkedIn) with
 # 400 invalid_request "The provided authorization grant or refresh token is invalid, expired or revoked", where
 # RFC 6749 §5.2 says invalid_grant: the OAuth flow reads it as invalid_grant, so the grant counts as revoked.
@@ -464,7 +485,8 @@ class LinkedInAdsConnector(Connector):
         return FieldsDescription(
             object="dmp_segment_company" if self.config.get("segment_type") == "company" else "dmp_segment_user",
             source="static",
-            fields=fields,
+            fields=with_identifier_kinds(fields, IDENTIFIER_KINDS),
+            sync_modes=("insert", "mirror"),  # elements[].action ADD and REMOVE
             options={
                 "segment_id": self.config.get("segment_id"),
                 "endpoint": endpoint,

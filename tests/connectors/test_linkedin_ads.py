@@ -1,3 +1,4 @@
+import hashlib
 import json
 import time
 from urllib.parse import parse_qs
@@ -7,6 +8,7 @@ import pytest
 from connectors.linkedin_ads import LinkedInAdsConnector
 from connectors.runtime.base import FAILED, PASSED, SKIPPED
 from connectors.runtime.http import OutboundClient, OutboundPolicy, parse_networks
+from connectors.runtime.identifiers import prepare
 from connectors.runtime.oauth import OAuthApp, OAuthError, provider_for
 from tests.conftest import LOOPBACK
 from tests.emulators import linkedin_ads as emu
@@ -311,3 +313,14 @@ def test_company_fields(linkedin, lpolicy):
     names = [f["name"] for f in described["fields"]]
     assert names == ["companyName", "organizationUrn", "companyWebsiteDomain", "companyEmailDomain", "companyPageUrl"]
     assert described["object"] == "dmp_segment_company"
+
+
+def test_identifier_kinds_hash_emails_with_the_named_digest(linkedin, lpolicy):
+    described = LinkedInAdsConnector(config(linkedin), policy=lpolicy).fields().as_dict()
+    fields = {f["name"]: f for f in described["fields"]}
+    assert described["sync_modes"] == ["insert", "mirror"]
+    assert (
+        prepare(fields["SHA512_EMAIL"]["identifier_kind"], " A@B.co ")["sent"] == hashlib.sha512(b"a@b.co").hexdigest()
+    )
+    assert prepare(fields["SHA256_EMAIL"]["identifier_kind"], "A@B.co")["sent"] == hashlib.sha256(b"a@b.co").hexdigest()
+    assert fields["GOOGLE_AID"]["identifier_kind"]["hash"] == ""
