@@ -47,6 +47,8 @@ def file_fields(config: dict, *, location: str) -> FieldsDescription:
         object=location,
         source="static",
         fields=[],
+        new_fields="*",
+        sync_modes=("insert",),  # files are only added
         options={
             "free_form": True,
             "file_format": file_format,

@@ -25,6 +25,18 @@ JOBS_DOC = "https://cloud.google.com/bigquery/docs/jobs-overview"
 TEST_PERMISSIONS_DOC = "https://cloud.google.com/bigquery/docs/reference/rest/v2/tables/testIamPermissions"
 WRITABLE_TABLE_TYPES = {"TABLE"}
 # Column types that cannot be a merge key (nested, semi-structured, or floating point).
+# TableFieldSchema.type in the normalized types (https://cloud.google.com/bigquery/docs/reference/rest/v2/tables
+# #TableFieldSchema); a REPEATED column is an array, a STRING's maxLength its maximum length.
+FIELD_TYPES_DOC = "https://cloud.google.com/bigquery/docs/reference/rest/v2/tables#TableFieldSchema"
+DATA_TYPES = {
+    **dict.fromkeys(("STRING", "BYTES", "TIME", "INTERVAL"), "string"),
+    **dict.fromkeys(("INTEGER", "INT64"), "integer"),
+    **dict.fromkeys(("FLOAT", "FLOAT64", "NUMERIC", "BIGNUMERIC"), "number"),
+    **dict.fromkeys(("BOOLEAN", "BOOL"), "boolean"),
+    "DATE": "date",
+    **dict.fromkeys(("TIMESTAMP", "DATETIME"), "datetime"),
+    **dict.fromkeys(("RECORD", "STRUCT", "JSON", "GEOGRAPHY", "RANGE"), "json"),
+}
 NON_KEY_TYPES = {"RECORD", "STRUCT", "JSON", "GEOGRAPHY", "RANGE", "FLOAT", "FLOAT64"}
 
 
@@ -187,6 +199,8 @@ class BigQueryConnector(GoogleServiceAccountConnector):
                     has_default=bool(column.get("defaultValueExpression")),
                     primary_key=column["name"] in primary_key,
                     description=column.get("description", ""),
+                    data_type="array" if mode == "REPEATED" else DATA_TYPES.get(base_type, "string"),
+                    max_length=int(column["maxLength"]) if str(column.get("maxLength", "")).isdigit() else None,
                 )
             )
         fields, options = warehouse_fields(columns)
@@ -194,5 +208,6 @@ class BigQueryConnector(GoogleServiceAccountConnector):
             object=self.table_id,
             source="live",
             fields=fields,
+            sync_modes=("insert", "update", "upsert"),  # INSERT, UPDATE and MERGE on the sync key
             options={**options, "location": table.get("location", "")},
         )
