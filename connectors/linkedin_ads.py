@@ -9,7 +9,7 @@ validate-only write for segments, so nothing is written.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 from ._audience import (
     SHA256_HEX,
@@ -39,6 +39,9 @@ RECONNECT = (
     "and r_ads, and store the new access token (it lives 60 days)."
 )
 EXPIRED_SERVICE_CODE = 65602  # 65600 invalid token, 65601 revoked token
+# A refresh's answer carries refresh_token_expires_in: the refresh token's remaining lifetime (365 days from the
+# member's consent, not renewed by refreshing).
+REFRESH_DOC = "https://learn.microsoft.com/en-us/linkedin/shared/authentication/programmatic-refresh-tokens"
 INTROSPECTION_DOC = "https://learn.microsoft.com/en-us/linkedin/shared/authentication/token-introspection"
 SEGMENT_USERS_DOC = (
     "https://learn.microsoft.com/en-us/linkedin/marketing/matched-audiences/create-and-manage-segment-users"
@@ -221,6 +224,14 @@ class LinkedInAdsConnector(Connector):
         if info.get("active"):
             self._token = self.config["access_token"]
             self._scopes = _split_scopes(info.get("scope"))
+            if not self.config.get("refresh_token") and isinstance(info.get("expires_at"), int):
+                # Without a refresh token nothing renews it: syncs stop at introspection's expires_at.
+                self.report_expiry(
+                    "access_token",
+                    datetime.fromtimestamp(info["expires_at"], UTC),
+                    source=INTROSPECTION_DOC,
+                    remedy=RECONNECT,
+                )
             return f"The access token is active (3-legged, expires at {info.get('expires_at')}).", details
         status = str(info.get("status") or "")
         if status == "expired" and self.config.get("refresh_token"):
@@ -235,6 +246,13 @@ class LinkedInAdsConnector(Connector):
             self._token, self._refreshed = token["access_token"], True
             self._scopes = _split_scopes(token.get("scope")) if token.get("scope") else None
             details.update(refreshed=True, expires_in=token.get("expires_in"))
+            if isinstance(token.get("refresh_token_expires_in"), int):  # the refresh token's remaining lifetime
+                self.report_expiry(
+                    "refresh_token",
+                    datetime.now(UTC) + timedelta(seconds=token["refresh_token_expires_in"]),
+                    source=REFRESH_DOC,
+                    remedy=RECONNECT,
+                )
             return (
                 "The stored access token had expired; the refresh token obtained a new one "
                 f"(valid {token.get('expires_in')} s), which syncs renew the same way.",

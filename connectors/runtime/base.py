@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -62,6 +62,35 @@ class Sunset:
     on: date
     source: str
     remedy: str
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """When a credential stops working, as the vendor tells it (`source`), and what to do before then."""
+
+    credential: str  # "access_token", "refresh_token", "data_access", "personal_access_token", …
+    at: datetime
+    source: str
+    remedy: str
+
+    def as_dict(self) -> dict:
+        return {
+            "credential": self.credential,
+            "expires_at": self.at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "source": self.source,
+            "remedy": self.remedy,
+        }
+
+
+def earliest_expiry(results: list[dict]) -> datetime | None:
+    """The soonest `expires_at` the steps of a run reported (`details.expires`); None when none did."""
+    moments = [
+        datetime.fromisoformat(entry["expires_at"])
+        for result in results
+        for entry in (result.get("details") or {}).get("expires") or []
+        if isinstance(entry, dict) and entry.get("expires_at")
+    ]
+    return min(moments, default=None)
 
 
 @dataclass(frozen=True)
@@ -230,6 +259,8 @@ class Connector:
         # those this config does not need (a list privilege without a list): neither is reported as proven.
         self._unproven: list[dict] = []
         self._not_needed: set[str] = set()
+        # Credential expiries the running step learned from the vendor (token introspection, a token list).
+        self._expiries: list[Expiry] = []
 
     # --- schema and secrets -------------------------------------------------------------------
 
@@ -372,6 +403,10 @@ class Connector:
         """Called by a check: this config's sync never uses this privilege, so it is neither proven nor unproven."""
         self._not_needed.add(privilege)
 
+    def report_expiry(self, credential: str, at: datetime, *, source: str, remedy: str) -> None:
+        """Called by a check: the vendor says this credential stops working at `at`; the step's details list it."""
+        self._expiries.append(Expiry(credential, at, source, remedy))
+
     def abort(self) -> None:
         """Stop whatever this connector is doing over HTTP, from another thread (the test ran out of time)."""
         self.http.abort()
@@ -426,6 +461,7 @@ class Connector:
         timeout = step.timeout if deadline is None else max(0.1, min(step.timeout, deadline - started))
         self.http.read_timeout = timeout
         self.http.start_step(started + timeout)
+        self._expiries = []
         self._unproven = []
         self._not_needed = set()
         try:
@@ -442,6 +478,8 @@ class Connector:
             return StepResult.failure(step.name, error, _elapsed_ms(started))
         message, details = outcome if isinstance(outcome, tuple) else (outcome, {})
         message, details = self._with_requirements(step, message, dict(details))
+        if self._expiries:
+            details["expires"] = [expiry.as_dict() for expiry in sorted(self._expiries, key=lambda e: e.at)]
         return StepResult(step.name, PASSED, message, _elapsed_ms(started), details=details)
 
     def _with_requirements(self, step: Step, message: str, details: dict) -> tuple[str, dict]:
