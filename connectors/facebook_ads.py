@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 
 from ._audience import SHA256_HEX, identifier_field, with_identifier_kinds
 from .runtime.base import Connector, DestinationField, FieldsDescription, IdentifierKind, Requirement, Step
@@ -65,6 +65,13 @@ VALUE_TERMS_URL = "https://business.facebook.com/customaudiences/value_based/tos
 VALUE_KEY = "LOOKALIKE_VALUE"
 VENDOR = "Meta Graph API"
 REQUIRED_PERMISSION = "ads_management"
+# debug_token tells when a token expires (expires_at) and when its access to user data does
+# (data_access_expires_at), as epoch seconds; a system-user token that never expires carries no positive date.
+DEBUG_TOKEN_DOC = "https://developers.facebook.com/docs/facebook-login/guides/access-tokens/debugging"
+RENEW_DATA_ACCESS = (
+    "Have the token's user sign in to the app again (Facebook Login) to renew its data access, or use a system-user "
+    "token (Business settings → Users → System users), whose access does not lapse."
+)
 NEW_TOKEN = (
     "Generate a new system-user token in Business settings → Users → System users → Generate new token, with the "
     "ads_management permission, and store it here."
@@ -187,10 +194,21 @@ class FacebookAdsConnector(Connector):
 
     def check_authentication(self):
         me = self._get("me", {"fields": "id,name"}, "the token owner")
-        return (
-            f"Meta accepted the access token of '{me.get('name', '')}' (id {me.get('id', '')}).",
-            {"user_id": me.get("id", ""), "name": me.get("name", "")},
-        )
+        details = {"user_id": me.get("id", ""), "name": me.get("name", "")}
+        try:
+            token = self._get("debug_token", {"input_token": self.config["access_token"]}, "the token's expiry")
+        except ConnectorError as error:  # the token works; only its expiry stays unknown
+            details["expiry_unknown"] = error.message
+        else:
+            info = token.get("data") if isinstance(token.get("data"), dict) else {}
+            for credential, key, remedy in (
+                ("access_token", "expires_at", NEW_TOKEN),
+                ("data_access", "data_access_expires_at", RENEW_DATA_ACCESS),
+            ):
+                if isinstance(info.get(key), int) and info[key] > 0:
+                    at = datetime.fromtimestamp(info[key], UTC)
+                    self.report_expiry(credential, at, source=DEBUG_TOKEN_DOC, remedy=remedy)
+        return f"Meta accepted the access token of '{me.get('name', '')}' (id {me.get('id', '')}).", details
 
     def check_permissions(self):
         data = self._get("me/permissions", {}, "the granted permissions").get("data") or []
