@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -39,6 +40,8 @@ DATA_TYPES = {
     **dict.fromkeys(("STRUCT", "MAP", "VARIANT", "OBJECT"), "json"),
     "ARRAY": "array",
 }
+# GET /api/2.0/token/list: the caller's valid tokens, each with expiry_time in epoch milliseconds (-1: none).
+TOKEN_LIST_DOC = "https://docs.databricks.com/api/workspace/tokens/listtokens"
 NON_KEY_TYPES = {
     "ARRAY",
     "MAP",
@@ -207,7 +210,26 @@ class DatabricksConnector(Connector):
     def check_authentication(self):
         me = self.whoami()
         name = me.get("userName") or me.get("displayName") or me.get("id")
-        return f"The token belongs to {name}.", {"principal": name}
+        details = {"principal": name}
+        try:
+            infos = read_json(self.call("GET", "/api/2.0/token/list")).get("token_infos") or []
+        except ConnectorError as error:  # token management off for this user, say: the token works regardless
+            details["expiry_unknown"] = error.message
+        else:
+            # The list has no token values, so only a principal's one token is known to be this one.
+            if len(infos) == 1 and isinstance(infos[0].get("expiry_time"), int) and infos[0]["expiry_time"] > 0:
+                self.report_expiry(
+                    "personal_access_token",
+                    datetime.fromtimestamp(infos[0]["expiry_time"] / 1000, UTC),
+                    source=TOKEN_LIST_DOC,
+                    remedy=f"Create a new personal access token for {name} (Settings → Developer → Access tokens) "
+                    "and store it in `token` before this one expires.",
+                )
+            elif len(infos) > 1:
+                details["expiry_unknown"] = (
+                    f"{name} holds {len(infos)} tokens and the token list does not say which one this is."
+                )
+        return f"The token belongs to {name}.", details
 
     def get_table(self) -> dict:
         if self.table_info is None:
