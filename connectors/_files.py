@@ -48,7 +48,6 @@ def file_fields(config: dict, *, location: str) -> FieldsDescription:
         source="static",
         fields=[],
         new_fields="*",
-        sync_modes=("insert",),  # files are only added
         options={
             "free_form": True,
             "file_format": file_format,

@@ -44,6 +44,12 @@ NON_KEY_TYPES = {"RECORD", "STRUCT", "JSON", "GEOGRAPHY", "RANGE", "FLOAT", "FLO
 class BigQueryConnector(GoogleServiceAccountConnector):
     type = "bigquery"
     label = "BigQuery (as destination)"
+    sync_modes = ("insert", "update", "upsert")  # INSERT, UPDATE and MERGE on the sync key
+    expiry_forecast = (
+        "Cannot forecast: a service-account key may carry an expiry (validBeforeTime), but reading it "
+        "needs IAM permissions a sync does not "
+        "(https://cloud.google.com/iam/docs/reference/rest/v1/projects.serviceAccounts.keys)."
+    )
     auth_method = "Service-account JSON key (OAuth 2.0 JWT-bearer exchange via google-auth)"
     api_base = "https://bigquery.googleapis.com"
     default_base_url = api_base
@@ -208,6 +214,5 @@ class BigQueryConnector(GoogleServiceAccountConnector):
             object=self.table_id,
             source="live",
             fields=fields,
-            sync_modes=("insert", "update", "upsert"),  # INSERT, UPDATE and MERGE on the sync key
             options={**options, "location": table.get("location", "")},
         )

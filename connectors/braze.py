@@ -127,6 +127,11 @@ ERRORS = ErrorTable(
 class BrazeConnector(ApiKeyConnector):
     type = "braze"
     label = "Braze"
+    expiry_forecast = (
+        "Nothing to forecast: a REST API key works until it is deleted in Settings > APIs and "
+        "Identifiers; Braze publishes no expiry for it "
+        "(https://www.braze.com/docs/api/basics/#rest-api-key)."
+    )
     # /users/track creates or updates a user; with `_update_existing_only` it only updates
     # (https://www.braze.com/docs/api/endpoints/user_data/post_user_track/).
     sync_modes = ("upsert", "update")

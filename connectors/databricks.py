@@ -89,6 +89,11 @@ ERRORS = ErrorTable(
 class DatabricksConnector(Connector):
     type = "databricks"
     label = "Databricks (as destination)"
+    expiry_forecast = (
+        "Forecast: the token list gives a personal access token's expiry_time, reported when the "
+        "principal holds only this token, since the list does not say which token is the caller's "
+        "(https://docs.databricks.com/api/workspace/tokens/listtokens)."
+    )
     sync_modes = ("insert", "update", "upsert")  # INSERT, UPDATE and MERGE INTO on the sync key
     auth_method = "Personal access token (Bearer) on the workspace REST APIs"
     config_schema = config_schema(

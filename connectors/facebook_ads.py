@@ -103,6 +103,12 @@ AUDIENCE_FIELDS = (
 class FacebookAdsConnector(Connector):
     type = "facebook_ads"
     label = "Facebook / Meta Ads (Custom Audiences)"
+    sync_modes = ("insert", "mirror")  # POST /{audience_id}/users adds, DELETE removes
+    expiry_forecast = (
+        "Forecast: debug_token gives expires_at and data_access_expires_at of user tokens; a system-user "
+        "token carries no expiry "
+        "(https://developers.facebook.com/docs/facebook-login/guides/access-tokens/debugging)."
+    )
     auth_method = "System-user access token (Business Manager) with ads_management; optional appsecret_proof"
     default_base_url = GRAPH_URL
     default_api_version = DEFAULT_VERSION
@@ -445,7 +451,6 @@ class FacebookAdsConnector(Connector):
             object="custom_audience_user",
             source="live",
             fields=with_identifier_kinds(fields, kinds),
-            sync_modes=("insert", "mirror"),  # POST /{audience_id}/users adds, DELETE removes
             options={
                 "audience_id": self.config.get("audience_id"),
                 "value_based": value_based,

@@ -39,6 +39,12 @@ GRANT_CREATE = (
 class GcsConnector(GoogleServiceAccountConnector):
     type = "gcs"
     label = "Google Cloud Storage"
+    sync_modes = ("insert",)  # files are only added
+    expiry_forecast = (
+        "Cannot forecast: a service-account key may carry an expiry (validBeforeTime), but reading it "
+        "needs IAM permissions a sync does not "
+        "(https://cloud.google.com/iam/docs/reference/rest/v1/projects.serviceAccounts.keys)."
+    )
     auth_method = "Service-account JSON key (OAuth 2.0 JWT-bearer exchange via google-auth)"
     api_base = "https://storage.googleapis.com"
     default_base_url = api_base

@@ -136,6 +136,13 @@ ERRORS = ErrorTable(
 class GoogleAdsConnector(Connector):
     type = "google_ads"
     label = "Google Ads (Customer Match)"
+    sync_modes = ("insert", "mirror")  # audienceMembers:ingest adds, audienceMembers:remove removes
+    expiry_forecast = (
+        'Cannot forecast: a refresh token of an OAuth app in "Testing" (external users) dies after 7 '
+        "days, but neither the token nor its refresh says which apps are in Testing; publish the app to "
+        "avoid it (https://developers.google.com/identity/protocols/oauth2#expiration). A lifetime the "
+        "OAuth flow stored (refresh_token_expires_in) is shown on the connection."
+    )
     default_api_version = "v1"  # Data Manager API; Google has published no sunset for v1
     api_version_doc = "https://developers.google.com/data-manager/api"
     auth_method = "OAuth 2.0 refresh token (Google Cloud OAuth client, scope datamanager) for the Data Manager API"
@@ -450,7 +457,6 @@ class GoogleAdsConnector(Connector):
             object="audience_member",
             source="static",
             fields=with_identifier_kinds(fields, IDENTIFIER_KINDS),
-            sync_modes=("insert", "mirror"),  # audienceMembers:ingest adds, audienceMembers:remove removes
             options={
                 "operations": ["audienceMembers:ingest", "audienceMembers:remove"],
                 "destination": {

@@ -116,6 +116,13 @@ RATE_HEADERS = {
 class HubSpotConnector(Connector):
     type = "hubspot"
     label = "HubSpot"
+    sync_modes = ("insert", "update", "upsert")  # upsert only by a unique property (see describe_fields)
+    expiry_forecast = (
+        "Nothing to forecast: OAuth access tokens live 30 minutes and syncs renew them with the refresh "
+        "token, which HubSpot gives no lifetime "
+        "(https://developers.hubspot.com/changelog/upcoming-expiration-of-oauth-access-tokens-is-changing); "
+        "a Service Key or private-app token works until it is rotated or deleted."
+    )
     auth_method = (
         "Service Key (or a legacy private app's access token) sent as a Bearer token, or a public app's OAuth "
         "tokens (Connect with HubSpot)"

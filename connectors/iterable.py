@@ -82,6 +82,10 @@ ERRORS = ErrorTable(
 class IterableConnector(ApiKeyConnector):
     type = "iterable"
     label = "Iterable"
+    expiry_forecast = (
+        "Nothing to forecast: an API key works until it is disabled or deleted; Iterable publishes no "
+        "expiry for it (https://support.iterable.com/hc/en-us/articles/360043464871-API-Keys)."
+    )
     sync_modes = ("upsert",)  # users/bulkUpdate creates a user it does not know
     vendor = "Iterable"
     auth_method = "Server-side API key (Api-Key header), US or EU data center"

@@ -101,6 +101,10 @@ ERRORS = ErrorTable(
 class KlaviyoConnector(ApiKeyConnector):
     type = "klaviyo"
     label = "Klaviyo"
+    expiry_forecast = (
+        "Nothing to forecast: a private API key works until it is revoked; Klaviyo publishes no expiry "
+        "for it (https://developers.klaviyo.com/en/docs/authenticate_)."
+    )
     sync_modes = ("upsert",)  # the profile bulk import creates or updates by email, phone_number or external_id
     default_api_version = DEFAULT_REVISION
     api_version_sunset = date(2028, 10, 15)  # revisions are retired two years after their release

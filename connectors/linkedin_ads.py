@@ -102,6 +102,13 @@ ERRORS = ErrorTable(
 class LinkedInAdsConnector(Connector):
     type = "linkedin_ads"
     label = "LinkedIn Ads (Matched Audiences)"
+    sync_modes = ("insert", "mirror")  # elements[].action ADD and REMOVE
+    expiry_forecast = (
+        "Forecast: token introspection gives the access token's expires_at (60 days), reported when no "
+        "refresh token renews it; a refresh gives the refresh token's remaining lifetime (365 days from "
+        "consent) (https://learn.microsoft.com/en-us/linkedin/shared/authentication/token-introspection, "
+        "https://learn.microsoft.com/en-us/linkedin/shared/authentication/programmatic-refresh-tokens)."
+    )
     default_api_version = DEFAULT_VERSION
     # LinkedIn supports each monthly version at least a year and sunsets it mid-month a year on (202603: 16 March
     # 2027 in its migrations table); 202607 is the newest version its versioning page lists.
@@ -504,7 +511,6 @@ class LinkedInAdsConnector(Connector):
             object="dmp_segment_company" if self.config.get("segment_type") == "company" else "dmp_segment_user",
             source="static",
             fields=with_identifier_kinds(fields, IDENTIFIER_KINDS),
-            sync_modes=("insert", "mirror"),  # elements[].action ADD and REMOVE
             options={
                 "segment_id": self.config.get("segment_id"),
                 "endpoint": endpoint,

@@ -98,6 +98,10 @@ MEMBER_FIELDS = [
 class MailchimpConnector(ApiKeyConnector):
     type = "mailchimp"
     label = "Mailchimp"
+    expiry_forecast = (
+        "Nothing to forecast: an API key works until it is disabled; Mailchimp publishes no expiry for "
+        "it (https://mailchimp.com/developer/marketing/docs/fundamentals/#api-keys)."
+    )
     sync_modes = ("upsert",)  # PUT /lists/{list_id}/members/{subscriber_hash} adds or updates
     vendor = "Mailchimp"
     auth_method = "API key (HTTP Basic, key as password); the key's -<dc> suffix picks the data center"

@@ -142,6 +142,12 @@ TOKEN_ERRORS = ErrorTable(
 class SalesforceConnector(Connector):
     type = "salesforce"
     label = "Salesforce"
+    sync_modes = ("insert", "update", "upsert")  # upsert only with an External ID (see describe_fields)
+    expiry_forecast = (
+        "Cannot forecast: how long a refresh token lives is the connected app's Refresh Token Policy "
+        "(until revoked, after a time, or after idle time), which the REST API does not report "
+        "(https://help.salesforce.com/s/articleView?id=xcloud.connected_app_manage_oauth.htm)."
+    )
     auth_method = "OAuth 2.0 refresh-token flow (connected app or external client app)"
     default_api_version = DEFAULT_API_VERSION
     # Salesforce supports each version at least three years and announces a retirement a year ahead; none is

@@ -181,6 +181,10 @@ def public_key_fingerprint(key: rsa.RSAPrivateKey) -> str:
 class SnowflakeConnector(Connector):
     type = "snowflake"
     label = "Snowflake (as destination)"
+    expiry_forecast = (
+        "Nothing to forecast: a key pair works until the public key is unset from the user "
+        "(https://docs.snowflake.com/en/user-guide/key-pair-auth)."
+    )
     sync_modes = ("insert", "update", "upsert")  # INSERT, UPDATE and MERGE on the sync key
     auth_method = "Key-pair JWT (RS256, signed with the user's private key) on the SQL API"
     config_schema = config_schema(

@@ -165,6 +165,12 @@ ID_TYPES = (
 class TheTradeDeskConnector(Connector):
     type = "the_trade_desk"
     label = "The Trade Desk (first-party data)"
+    sync_modes = ("insert", "mirror")  # an item adds; the same item with TtlInMinutes 0 removes
+    expiry_forecast = (
+        "Cannot forecast: a platform API token lives one week to one year, chosen when it is generated "
+        "in Access Management, and no endpoint reports it "
+        "(https://open.thetradedesk.com/advertiser/docsApp/Foundations/resources/doc/PlatformAuthentication)."
+    )
     auth_method = "TTD-Auth API token (Platform API token, also accepted by the Data API)"
     default_base_url = "https://desk.thetradedesk.com"
     config_schema = config_schema(
@@ -386,7 +392,6 @@ class TheTradeDeskConnector(Connector):
             object="first_party_data_item",
             source="static",
             fields=fields,
-            sync_modes=("insert", "mirror"),  # an item adds; the same item with TtlInMinutes 0 removes
             options={
                 "endpoint": "POST /data/advertiser",
                 "data_server": self.config.get("data_server"),

@@ -64,6 +64,9 @@ def signing_secret_problem(value: str) -> str | None:
 class WebhookConnector(Connector):
     type = "webhook"
     label = "Custom webhook"
+    expiry_forecast = (
+        "Nothing to forecast: the headers and the signing secret are the receiver's own and expire nowhere."
+    )
     sync_modes = ("insert",)  # each record is delivered; nothing at the receiver is matched or removed
     auth_method = "Static headers (e.g. an API key or Bearer token), optional Standard Webhooks signature"
     config_schema = config_schema(

@@ -246,6 +246,9 @@ class Connector:
     sunsets: ClassVar[tuple[Sunset, ...]] = ()
     # The sync modes (SYNC_MODES) the type supports; describe_fields may narrow them for a config.
     sync_modes: ClassVar[tuple[str, ...]] = ()
+    # What this type can tell about when its credentials stop working (reported by a step with report_expiry), or
+    # why it cannot, with the vendor page: docs/mappings-and-expiry.md shows it for every type.
+    expiry_forecast: ClassVar[str] = ""
 
     def __init__(self, config: Mapping[str, Any], *, policy: OutboundPolicy | None = None):
         self.config = dict(config)
