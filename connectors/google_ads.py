@@ -22,6 +22,7 @@ from ._audience import (
 )
 from .runtime.base import Connector, FieldsDescription, IdentifierKind, Requirement, Step
 from .runtime.errors import ConnectorError, ErrorCode
+from .runtime.oauth import OAuthProvider, client_and_refresh
 from .runtime.registry import register
 from .runtime.schema import config_schema, enum, secret, string
 from .runtime.vendor import ErrorTable, Rule, read_json
@@ -132,6 +133,21 @@ ERRORS = ErrorTable(
 )
 
 
+# Connect with OAuth: Google's web-server flow with offline access for a refresh token, prompt=consent so one is
+# issued again on re-authorisation, and PKCE; users may untick scopes (granular consent), so the answer's `scope`
+# counts (developers.google.com/identity/protocols/oauth2/web-server).
+OAUTH = OAuthProvider(
+    vendor="Google",
+    authorize_url="https://accounts.google.com/o/oauth2/v2/auth",
+    token_url=TOKEN_URL,
+    pkce=True,
+    default_scopes=(SCOPE,),
+    required_scopes=((SCOPE,),),
+    to_credentials=client_and_refresh,
+    extra_params={"access_type": "offline", "prompt": "consent", "include_granted_scopes": "true"},
+)
+
+
 @register
 class GoogleAdsConnector(Connector):
     type = "google_ads"
@@ -147,6 +163,7 @@ class GoogleAdsConnector(Connector):
     api_version_doc = "https://developers.google.com/data-manager/api"
     auth_method = "OAuth 2.0 refresh token (Google Cloud OAuth client, scope datamanager) for the Data Manager API"
     default_base_url = API_URL
+    oauth = OAUTH
     config_schema = config_schema(
         "Google Ads Customer Match",
         "Adds and removes Customer Match audience members through the Google Data Manager API "

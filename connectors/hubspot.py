@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from .runtime.base import Connector, DestinationField, FieldsDescription, Requirement, Step, Sunset
 from .runtime.errors import ConnectorError, ErrorCode
+from .runtime.oauth import OAuthProvider, access_and_refresh
 from .runtime.registry import register
 from .runtime.schema import config_schema, secret, string
 from .runtime.vendor import ErrorTable, Rule, read_json
@@ -112,6 +113,22 @@ RATE_HEADERS = {
 }
 
 
+# Connect with OAuth (legacy public apps): app.hubspot.com/oauth/authorize, then the date-versioned token endpoint
+# TOKEN_URL (POST /oauth/2026-03/token, which takes code_verifier; /oauth/v1/token is retired on 2027-02-16:
+# developers.hubspot.com/changelog/v1-oauth-api-deprecation); the answer lists `scopes` and names the account in
+# `hub_id`; access tokens live 30 minutes.
+OAUTH = OAuthProvider(
+    vendor="HubSpot",
+    authorize_url="https://app.hubspot.com/oauth/authorize",
+    token_url=TOKEN_URL,
+    pkce=True,
+    default_scopes=("oauth", "crm.objects.contacts.read", "crm.objects.contacts.write", "crm.schemas.contacts.read"),
+    required_scopes=(("crm.objects.contacts.write",),),
+    to_credentials=access_and_refresh,
+    error_codes={"BAD_REFRESH_TOKEN": "invalid_grant", "BAD_AUTH_CODE": "invalid_grant"},
+)
+
+
 @register
 class HubSpotConnector(Connector):
     type = "hubspot"
@@ -131,6 +148,7 @@ class HubSpotConnector(Connector):
     # Date-based versions are unsupported 18 months after their release (2026-03: released 30 March 2026).
     api_version_sunset = date(2027, 9, 30)
     api_version_doc = VERSIONING_DOC
+    oauth = OAUTH
     sunsets = (
         Sunset(
             f"the OAuth API version {OAUTH_VERSION} (token renewal and introspection)",

@@ -21,6 +21,7 @@ from ._audience import (
 )
 from .runtime.base import Connector, FieldsDescription, IdentifierKind, Requirement, Step
 from .runtime.errors import ConnectorError, ErrorCode
+from .runtime.oauth import OAuthProvider, access_and_refresh
 from .runtime.registry import register
 from .runtime.schema import config_schema, enum, secret, string
 from .runtime.vendor import ErrorTable, Rule, read_json
@@ -98,6 +99,21 @@ ERRORS = ErrorTable(
 )
 
 
+# Connect with OAuth: LinkedIn's 3-legged flow (PKCE is for native apps only, enabled per app by LinkedIn);
+# 60-day access tokens, and refresh tokens (365 days, not reset by a refresh) for approved Marketing partners
+# (learn.microsoft.com/en-us/linkedin/shared/authentication/authorization-code-flow).
+OAUTH = OAuthProvider(
+    vendor="LinkedIn",
+    authorize_url=f"{OAUTH_URL}/authorization",
+    token_url=f"{OAUTH_URL}/accessToken",
+    pkce=False,
+    default_scopes=("r_ads", SEGMENT_SCOPE),
+    required_scopes=((SEGMENT_SCOPE,), ADS_SCOPES),
+    to_credentials=access_and_refresh,
+    error_codes=OAUTH_ERROR_CODES,
+)
+
+
 @register
 class LinkedInAdsConnector(Connector):
     type = "linkedin_ads"
@@ -116,6 +132,7 @@ class LinkedInAdsConnector(Connector):
     api_version_doc = "https://learn.microsoft.com/en-us/linkedin/marketing/integrations/migrations"
     auth_method = "OAuth 2.0 3-legged member token (rw_dmp_segments + r_ads), refresh token for approved partners"
     default_base_url = API_URL
+    oauth = OAUTH
     config_schema = config_schema(
         "LinkedIn DMP segment",
         "Streams users or companies into a LinkedIn DMP segment (Matched Audiences) through the LinkedIn Marketing "

@@ -5,19 +5,19 @@ from __future__ import annotations
 import re
 import time
 from datetime import date
-from fnmatch import fnmatch
 from urllib.parse import quote, urlsplit
 
 from .runtime.base import Connector, DestinationField, FieldsDescription, Requirement, Step
 from .runtime.errors import ConnectorError, ErrorCode
 from .runtime.http import error_for_status
+from .runtime.oauth import Grant, LoginHosts, OAuthApp, OAuthProvider
 from .runtime.registry import register
 from .runtime.schema import config_schema, credential_host, https_url, secret, string
 from .runtime.vendor import ErrorTable, Rule, read_json
 
 DEFAULT_LOGIN_URL = "https://login.salesforce.com"
 # Salesforce's login servers: CONNECTOR_BASE_URLS["salesforce"] stands in for all of them (sandbox, emulator).
-LOGIN_HOSTS = ("login.salesforce.com", "test.salesforce.com", "*.my.salesforce.com")
+LOGIN_HOSTS = ("login.salesforce.com", "test.salesforce.com", ".my.salesforce.com")  # .suffix: any host under it
 DEFAULT_API_VERSION = "66.0"
 # Versions 31.0-40.0 are "deprecated and unsupported from Summer '27, retired from Summer '28".
 OLDEST_SUPPORTED_VERSION = "41.0"
@@ -138,6 +138,37 @@ TOKEN_ERRORS = ErrorTable(
 )
 
 
+# Connect with OAuth: the web server flow with PKCE at the login server the customer picks (production, a sandbox
+# or the org's My Domain: help.salesforce.com remoteaccess_oauth_endpoints.htm); the answer names the org's
+# instance_url and the identity URL `id` (remoteaccess_oauth_web_server_flow.htm).
+def _oauth_credentials(grant: Grant, app: OAuthApp, options: dict) -> dict:
+    return {
+        "instance_url": str(grant.facts.get("instance_url") or "").rstrip("/"),
+        "login_url": options["login_url"],
+        "client_id": app.client_id,
+        "client_secret": app.client_secret,
+        "refresh_token": grant.refresh_token,
+    }
+
+
+OAUTH = OAuthProvider(
+    vendor="Salesforce",
+    authorize_url=f"{DEFAULT_LOGIN_URL}/services/oauth2/authorize",
+    token_url=f"{DEFAULT_LOGIN_URL}/services/oauth2/token",
+    pkce=True,
+    default_scopes=("api", "refresh_token"),
+    required_scopes=(("api", "full"), ("refresh_token", "offline_access")),
+    to_credentials=_oauth_credentials,
+    login=LoginHosts(
+        default=DEFAULT_LOGIN_URL,
+        allowed=LOGIN_HOSTS,
+        instance_hosts=(".salesforce.com", ".force.com"),
+        hint="login_url must be https://login.salesforce.com, https://test.salesforce.com (sandboxes) or your "
+        "https://<domain>.my.salesforce.com.",
+    ),
+)
+
+
 @register
 class SalesforceConnector(Connector):
     type = "salesforce"
@@ -154,6 +185,7 @@ class SalesforceConnector(Connector):
     # announced for 66.0 (Spring '26), which the end-of-life table lists as supported.
     api_version_sunset: date | None = None
     api_version_doc = "https://developer.salesforce.com/docs/platform/connect-rest-api/guide/intro_api_eol.html"
+    oauth = OAUTH
     config_schema = config_schema(
         "Salesforce",
         "Upserts records of one sObject through the REST API. Authenticates with the OAuth 2.0 refresh-token "
@@ -472,7 +504,7 @@ class SalesforceConnector(Connector):
         an operator set one, as the OAuth flow does. Any other login_url is used as given."""
         login_url = (self.config.get("login_url") or DEFAULT_LOGIN_URL).rstrip("/")
         url = f"{login_url}/services/oauth2/token"
-        return self.vendor_url(url) if is_login_host(login_url) else url
+        return self.vendor_url(url) if OAUTH.login.is_login_server(login_url) else url
 
     def _refresh(self) -> dict:
         form = {
@@ -632,12 +664,6 @@ class SalesforceConnector(Connector):
                 **writes,
             },
         )
-
-
-def is_login_host(url: str) -> bool:
-    """A Salesforce login server: login.salesforce.com, test.salesforce.com or a My Domain."""
-    parts = urlsplit(url)
-    return parts.scheme == "https" and any(fnmatch((parts.hostname or "").lower(), host) for host in LOGIN_HOSTS)
 
 
 def _json_array(response) -> list:

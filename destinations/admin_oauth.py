@@ -5,8 +5,6 @@ connection's page, and the landing the vendor's redirect returns to. The same se
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from csp.decorators import csp_update
 from django import forms
 from django.conf import settings
@@ -17,7 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from connectors.runtime.oauth import PROVIDERS, SALESFORCE_LOGIN_HOSTS
+from connectors.runtime.oauth import oauth_types, provider_for
 from connectors.runtime.registry import get_connector_class
 from workspaces.models import Workspace
 
@@ -41,35 +39,32 @@ ERROR_TEXT = {
     "missing_scopes": "The vendor granted fewer scopes than this destination type needs",
     "state_expired": "The authorisation took longer than 10 minutes; start again.",
     "state_replayed": "This authorisation was already used; start again.",
+    "permission_denied": "You no longer have the permission to connect (it changed after you started).",
 }
 
 
 class ConnectForm(forms.Form):
     workspace = forms.ModelChoiceField(queryset=Workspace.objects.all())
     name = forms.CharField(max_length=200)
-    login_url = forms.CharField(
-        required=False,
-        help_text="Salesforce only: https://test.salesforce.com for a sandbox, or your My Domain URL.",
-    )
+    login_url = forms.CharField(required=False)
+
+    def __init__(self, *args, login_hint: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        if login_hint:
+            self.fields["login_url"].help_text = login_hint
+        else:
+            del self.fields["login_url"]  # the vendor has one login server
 
 
-def oauth_types() -> list[tuple[str, str]]:
-    return [(name, get_connector_class(name).label) for name in PROVIDERS]
-
-
-def vendor_origins(destination_type: str) -> list[str]:
-    """Where this type's authorisation pages live (after the operator's rebasing)."""
-    base_url = settings.CONNECTOR_BASE_URLS.get(destination_type)
-    if destination_type == "salesforce" and not base_url:
-        return [f"https://{host}" for host in SALESFORCE_LOGIN_HOSTS]
-    authorize_url, _token_url = PROVIDERS[destination_type].endpoints(base_url=base_url)
-    parts = urlsplit(authorize_url)
-    return [f"{parts.scheme}://{parts.netloc}"]
+def oauth_type_labels() -> list[tuple[str, str]]:
+    return [(name, get_connector_class(name).label) for name in oauth_types()]
 
 
 def allow_form_to_vendor(response, destination_type: str):
-    """The page's form posts here and is redirected to the vendor: CSP form-action must allow the vendor."""
-    return csp_update({"form-action": vendor_origins(destination_type)})(lambda: response)()
+    """The page's form posts here and is redirected to the vendor: CSP form-action must allow the vendor's
+    authorisation pages (where the type's provider says they live, after the operator's rebasing)."""
+    origins = provider_for(destination_type).form_origins(settings.CONNECTOR_BASE_URLS.get(destination_type))
+    return csp_update({"form-action": origins})(lambda: response)()
 
 
 def _return_url(request) -> str:
@@ -89,12 +84,14 @@ def _start(request, **kwargs):
 
 @require_http_methods(["GET", "HEAD", "POST"])
 def oauth_connect(request, model_admin, destination_type):
-    if destination_type not in PROVIDERS:
+    provider = provider_for(destination_type)
+    if provider is None:
         raise Http404("Not an OAuth destination type.")
     if not model_admin.has_add_permission(request):
         raise PermissionDenied
     label = get_connector_class(destination_type).label
-    form = ConnectForm(request.POST or None, initial={"name": label})
+    login_hint = provider.login.hint if provider.login else ""
+    form = ConnectForm(request.POST or None, initial={"name": label}, login_hint=login_hint)
     if request.method == "POST" and form.is_valid():
         try:
             return _start(
@@ -102,7 +99,7 @@ def oauth_connect(request, model_admin, destination_type):
                 workspace=form.cleaned_data["workspace"],
                 destination_type=destination_type,
                 name=form.cleaned_data["name"],
-                login_url=form.cleaned_data["login_url"] or None,
+                login_url=form.cleaned_data.get("login_url") or None,
             )
         except InvalidInput as exc:
             for path_, errors in exc.errors.items():
@@ -113,7 +110,6 @@ def oauth_connect(request, model_admin, destination_type):
         "title": f"Connect with {label}",
         "form": form,
         "destination_type": destination_type,
-        "is_salesforce": destination_type == "salesforce",
     }
     return allow_form_to_vendor(TemplateResponse(request, CONNECT_TEMPLATE, context), destination_type)
 
@@ -141,7 +137,13 @@ def oauth_reauthorise(request, model_admin, object_id):
 def oauth_return(request, model_admin):
     """Where the callback sends the admin back: the connection's page, or the add page with the error."""
     error, connection_id = request.GET.get("error", ""), request.GET.get("connection_id", "")
-    connection = Connection.objects.filter(pk=connection_id).first() if connection_id else None
+    connection = None
+    if connection_id:
+        connection = model_admin.get_object(request, connection_id)  # None when unknown or not an id
+        if connection is None:
+            raise Http404("Connection not found.")
+        if not model_admin.has_view_permission(request, connection):
+            raise PermissionDenied
     if error:
         text = ERROR_TEXT.get(error, f"The authorisation failed ({error}).")
         if error == "missing_scopes":
@@ -183,14 +185,14 @@ class OAuthConnectionAdminMixin:
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         chosen = request.GET.get("destination_type", "")
-        context["oauth_types"] = [(t, label) for t, label in oauth_types() if add and t == chosen]
-        context["oauth_reauthorise"] = obj is not None and obj.destination_type in PROVIDERS
+        context["oauth_types"] = [(t, label) for t, label in oauth_type_labels() if add and t == chosen]
+        context["oauth_reauthorise"] = obj is not None and provider_for(obj.destination_type) is not None
         response = super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
         return allow_form_to_vendor(response, obj.destination_type) if context["oauth_reauthorise"] else response
 
     @staticmethod
     def oauth_fieldsets(obj) -> list:
-        return [("OAuth token", {"fields": LIFECYCLE_FIELDS})] if obj.destination_type in PROVIDERS else []
+        return [("OAuth token", {"fields": LIFECYCLE_FIELDS})] if provider_for(obj.destination_type) else []
 
     @staticmethod
     def granted_scopes(connection: Connection) -> str:

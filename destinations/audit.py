@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 
 from connectors.runtime.base import Connector
 
-from .models import AuditAction, AuditEvent, AuditTarget, AuditVia, Connection, Destination
+from .models import AuditAction, AuditEvent, AuditTarget, AuditVia, Connection, Destination, OAuthApp
 
 
 def _actor_label(actor) -> str:
@@ -18,13 +18,20 @@ def _actor_label(actor) -> str:
     return actor.get_username()
 
 
+def _target(target: Destination | Connection | OAuthApp) -> dict:
+    if isinstance(target, OAuthApp):
+        return {"target_type": AuditTarget.OAUTH_APP, "target_id": target.audit_id, "target_name": str(target)}
+    kind = AuditTarget.CONNECTION if isinstance(target, Connection) else AuditTarget.DESTINATION
+    return {"target_type": kind, "target_id": target.pk, "target_name": target.name}
+
+
 def audit_record(
     *,
     workspace,
     actor,
     via: str,
     action: str,
-    target: Destination | Connection,
+    target: Destination | Connection | OAuthApp,
     changed_fields: Iterable[str] = (),
     secret_fields: Iterable[str] = (),
     details: Mapping | None = None,
@@ -38,9 +45,7 @@ def audit_record(
         actor_label=_actor_label(actor),
         via=via,
         action=action,
-        target_type=AuditTarget.CONNECTION if isinstance(target, Connection) else AuditTarget.DESTINATION,
-        target_id=target.pk,
-        target_name=target.name,
+        **_target(target),
         changed_fields=sorted(set(changed_fields) | set(secret_fields)),
         secret_fields=secret_fields,
         details=dict(details or {}),
@@ -71,6 +76,7 @@ def config_changes(
     return changed, secret
 
 
-def audit_history(*, workspace, target: Destination | Connection):
+def audit_history(*, workspace, target: Destination | Connection | OAuthApp):
     """A target's events in this workspace, newest first."""
-    return AuditEvent.objects.filter(workspace=workspace, target_id=target.pk).order_by("-created_at", "-id")
+    target_id = target.audit_id if isinstance(target, OAuthApp) else target.pk
+    return AuditEvent.objects.filter(workspace=workspace, target_id=target_id).order_by("-created_at", "-id")

@@ -244,6 +244,7 @@ class AuditAction(models.TextChoices):
 class AuditTarget(models.TextChoices):
     DESTINATION = "destination", "Destination"
     CONNECTION = "connection", "Connection"
+    OAUTH_APP = "oauth_app", "OAuth app"
 
 
 class AuditEvent(models.Model):
@@ -304,6 +305,7 @@ class OAuthApp(models.Model):
     secrets = EncryptedJSONField(default=dict)  # {"client_secret": ...}
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         verbose_name = "OAuth app"
@@ -311,6 +313,11 @@ class OAuthApp(models.Model):
 
     def __str__(self) -> str:
         return f"{self.destination_type} app {self.client_id}"
+
+    @property
+    def audit_id(self) -> uuid.UUID:
+        """The history's id of the workspace's app for this type: the same whichever app fills it."""
+        return uuid.uuid5(uuid.NAMESPACE_URL, f"destinations:oauth-app:{self.workspace_id}:{self.destination_type}")
 
 
 class OAuthState(models.Model):

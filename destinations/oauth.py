@@ -32,9 +32,8 @@ from connectors.runtime.oauth import (
     pkce_pair,
     provider_for,
     redirect_error_code,
-    salesforce_instance_allowed,
-    salesforce_login_base,
 )
+from workspaces.models import Membership
 
 from .audit import audit_record
 from .config import connector_class_for
@@ -88,15 +87,64 @@ def oauth_app_for(*, workspace, destination_type: str) -> OAuthApp:
     return OAuthApp(configured["client_id"], configured.get("client_secret", ""))
 
 
-def oauth_app_set(*, workspace, destination_type: str, client_id: str, client_secret: str) -> WorkspaceOAuthApp:
-    """Bring the workspace's own app (its secret encrypted like every other)."""
+def oauth_app_set(
+    *, workspace, actor, via: str, destination_type: str, client_id: str, client_secret: str
+) -> WorkspaceOAuthApp:
+    """Bring the workspace's own app (its secret encrypted like every other); every later Connect of this type
+    uses it, so callers let only workspace admins do it. Audited by field name: the secret is named, never kept."""
     oauth_provider(destination_type)
-    app, _created = WorkspaceOAuthApp.objects.update_or_create(
-        workspace=workspace,
-        destination_type=destination_type,
-        defaults={"client_id": client_id, "secrets": {"client_secret": client_secret}},
-    )
+    with transaction.atomic():
+        before = (
+            WorkspaceOAuthApp.objects.select_for_update()
+            .filter(workspace=workspace, destination_type=destination_type)
+            .first()
+        )
+        app, created = WorkspaceOAuthApp.objects.update_or_create(
+            workspace=workspace,
+            destination_type=destination_type,
+            defaults={"client_id": client_id, "secrets": {"client_secret": client_secret}, "updated_by": actor},
+        )
+        changed = [
+            name
+            for name, old, new in (
+                ("client_id", before and before.client_id, client_id),
+                ("client_secret", before and before.secrets.get("client_secret"), client_secret),
+            )
+            if old != new
+        ]
+        audit_record(
+            workspace=workspace,
+            actor=actor,
+            via=via,
+            action=AuditAction.CREATE if created else AuditAction.UPDATE,
+            target=app,
+            changed_fields=changed,
+            secret_fields=[name for name in changed if name == "client_secret"],
+        )
     return app
+
+
+def oauth_app_describe(*, workspace, destination_type: str) -> dict:
+    """Which app Connect uses for this type: the workspace's own (since when, set by whom) or the deployment's.
+    Never its secret."""
+    oauth_provider(destination_type)
+    own = (
+        WorkspaceOAuthApp.objects.select_related("updated_by")
+        .filter(workspace=workspace, destination_type=destination_type)
+        .first()
+    )
+    if own is None:
+        configured = settings.OAUTH_APPS.get(destination_type) or {}
+        return {"destination_type": destination_type, "source": "deployment", "client_id": configured.get("client_id")}
+    return {
+        "destination_type": destination_type,
+        "source": "workspace",
+        "client_id": own.client_id,
+        "created_at": own.created_at,
+        "updated_at": own.updated_at,
+        "updated_by": own.updated_by_id,
+        "updated_by_label": own.updated_by.get_username() if own.updated_by else "",
+    }
 
 
 def redirect_uri_allowed(uri: str) -> bool:
@@ -155,14 +203,16 @@ def oauth_authorize(
     missing = provider.missing_scopes(requested)
     if missing:
         raise InvalidInput({"scopes": [f"Must include {', '.join(missing)}: {destination_type} destinations need it."]})
-    if login_url and not provider.login_url_option:
-        raise InvalidInput({"login_url": [f"Only Salesforce takes a login_url, not {destination_type}."]})
+    if login_url and provider.login is None:
+        raise InvalidInput(
+            {"login_url": [f"{destination_type} has one login server; leave login_url out for this type."]}
+        )
     base_url = settings.CONNECTOR_BASE_URLS.get(destination_type)
     login_base = None
-    if provider.login_url_option:
+    if provider.login is not None:
         stored_login = connection.credentials.get("login_url") if connection else None
         try:
-            login_base = salesforce_login_base(login_url or stored_login or "https://login.salesforce.com", base_url)
+            login_base = provider.login.base(login_url or stored_login, base_url)
         except ValueError as exc:
             raise InvalidInput({"login_url": [str(exc)]}) from None
     app = oauth_app_for(workspace=workspace, destination_type=destination_type)
@@ -234,6 +284,20 @@ def _state_row(state: str) -> tuple[OAuthState | None, bool]:
     return row.first(), expired
 
 
+def _starter_may_still(row: OAuthState) -> bool:
+    """Whether the user who started may still do what finishing does: a role can change, or a member leave,
+    in the minutes between the start and the vendor's redirect. From the API: an admin or editor of the
+    workspace; from the admin: a staff user with the permission the start page checked."""
+    user = row.user
+    if not user.is_active:
+        return False
+    if row.secrets.get("admin"):
+        permission = "change_connection" if row.connection_id else "add_connection"
+        return user.is_staff and user.has_perm(f"destinations.{permission}")
+    membership = Membership.objects.filter(workspace_id=row.workspace_id, user_id=row.user_id).first()
+    return membership is not None and membership.can_write
+
+
 def oauth_callback(*, params: dict, session_user=None) -> CallbackOutcome:
     """Finish an authorisation from the vendor's redirect query; never raises for what the vendor or user did."""
     row, expired = _state_row(str(params.get("state") or ""))
@@ -244,6 +308,8 @@ def oauth_callback(*, params: dict, session_user=None) -> CallbackOutcome:
         return _outcome(row, error="state_replayed")
     if expired or row.expires_at <= now:
         return _outcome(row, error="state_expired")
+    if not _starter_may_still(row):
+        return _outcome(row, error="permission_denied")
     if params.get("error"):
         return _outcome(row, error=redirect_error_code(str(params["error"])))
     if not params.get("code"):
@@ -267,20 +333,18 @@ def oauth_callback(*, params: dict, session_user=None) -> CallbackOutcome:
             requested_scopes=row.scopes,
         )
     except OAuthError as exc:
-        logger.info("oauth %s code exchange refused: %s", row.destination_type, exc.code)
+        logger.info("oauth %s code exchange refused: %s", row.destination_type, exc.message)  # redacted
         passed_on = exc.code if exc.code in ("invalid_grant", "redirect_uri_mismatch", "invalid_client") else ""
         return _outcome(row, error=passed_on or "token_exchange_failed")
     except ConnectorError as exc:
-        logger.info("oauth %s token endpoint unreachable: %s", row.destination_type, exc.code)
+        logger.info("oauth %s token endpoint unreachable: %s", row.destination_type, exc.message)  # redacted
         return _outcome(row, error="vendor_unreachable")
     finally:
         client.close()
     missing = provider.missing_scopes(grant.scopes)
     if missing:
         return _outcome(row, error="missing_scopes", missing=missing)
-    if provider.login_url_option and not salesforce_instance_allowed(
-        str(grant.facts.get("instance_url", "")), base_url
-    ):
+    if not provider.instance_allowed(str(grant.facts.get("instance_url", "")), base_url):
         return _outcome(row, error="invalid_instance")
     credentials = provider.to_credentials(grant, app, {"login_url": row.secrets.get("login_url")})
     if connector_class_for(row.destination_type).validate_config(credentials, partial=True):

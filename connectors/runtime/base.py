@@ -15,14 +15,18 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from functools import cache
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from jsonschema import Draft202012Validator
 
 from .errors import ConnectorError, ErrorCode
+from .hosts import credential_host_errors
 from .http import OutboundClient, OutboundPolicy, rebase_url
 from .redaction import MASK, Redactor  # noqa: F401  (MASK is re-exported: connectors.runtime.base.MASK)
+
+if TYPE_CHECKING:  # for the annotation only: oauth.py reads the registry, which imports this module
+    from .oauth import OAuthProvider
 
 logger = logging.getLogger(__name__)
 
@@ -249,6 +253,8 @@ class Connector:
     # What this type can tell about when its credentials stop working (reported by a step with report_expiry), or
     # why it cannot, with the vendor page: docs/mappings-and-expiry.md shows it for every type.
     expiry_forecast: ClassVar[str] = ""
+    # How a user Connects with OAuth (runtime/oauth.py: endpoints, scopes, login hosts), for a type that offers it.
+    oauth: ClassVar[OAuthProvider | None] = None
 
     def __init__(self, config: Mapping[str, Any], *, policy: OutboundPolicy | None = None):
         self.config = dict(config)
@@ -295,7 +301,7 @@ class Connector:
                 message = cls._describe_schema_error(error)
             errors.setdefault(path, []).append(message)
         if not errors and isinstance(config, dict):
-            for path, message in cls.check_config(config):
+            for path, message in (*credential_host_errors(cls.config_schema, config), *cls.check_config(config)):
                 errors.setdefault(f"config.{path}", []).append(message)
         return errors
 

@@ -307,7 +307,9 @@ class OAuthAuthorizeSerializer(StrictInputSerializer):
     name = serializers.CharField(max_length=200, required=False, help_text="The new connection's name.")
     connection_id = serializers.UUIDField(required=False, help_text="Re-authorise this connection in place.")
     login_url = serializers.CharField(
-        required=False, help_text="Salesforce only: https://test.salesforce.com for sandboxes, or a My Domain URL."
+        required=False,
+        help_text="For a vendor whose customer picks the login server (Salesforce: https://test.salesforce.com for "
+        "sandboxes, or a My Domain URL).",
     )
     scopes = serializers.ListField(child=serializers.CharField(max_length=200), required=False, max_length=30)
 
@@ -325,3 +327,17 @@ class OAuthAuthorizationSerializer(serializers.Serializer):
 class OAuthAppSerializer(StrictInputSerializer):
     client_id = serializers.CharField(max_length=300)
     client_secret = serializers.CharField(max_length=500, write_only=True)
+
+
+class OAuthAppDescriptionSerializer(serializers.Serializer):
+    """Which app Connect uses; never its secret."""
+
+    destination_type = serializers.CharField()
+    source = serializers.ChoiceField(
+        ["workspace", "deployment"], help_text="The workspace's own app, or the deployment's (OAUTH_APPS)."
+    )
+    client_id = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField(required=False)
+    updated_at = serializers.DateTimeField(required=False, help_text="Since when this app is the workspace's.")
+    updated_by = serializers.UUIDField(required=False, help_text="Who set it (null once that user is deleted).")
+    updated_by_label = serializers.CharField(required=False)

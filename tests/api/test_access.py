@@ -123,7 +123,7 @@ ISOLATION_CASES = [
     (f"{W}/connections/<uuid:connection_id>", ["get", "put", "delete"]),
     (f"{W}/connections/oauth/<str:destination_type>/authorize", ["post"]),
     (f"{W}/connections/<uuid:connection_id>/oauth/refresh", ["post"]),
-    (f"{W}/oauth-apps/<str:destination_type>", ["put"]),
+    (f"{W}/oauth-apps/<str:destination_type>", ["get", "put"]),
 ]
 
 
