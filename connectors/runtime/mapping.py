@@ -218,13 +218,13 @@ def _writable(target: dict, mode: str, path: str, *, is_key: bool) -> list[Probl
     missing = [what for what in needs if target.get(what) is False]
     if not missing:
         return []
-    doing = " or ".join({"createable": "create", "updateable": "update"}[m] for m in missing)
+    doing = " or ".join({"createable": "created", "updateable": "updated"}[m] for m in missing)
     return [
         Problem(
             "not_writable",
             ERROR,
             path,
-            f"'{target['name']}' cannot be written when records {doing}s ({mode} mode).",
+            f"'{target['name']}' cannot be written when a record is {doing} ({mode} mode).",
             "Remove this entry, or choose a mode in which the field is writable; the vendor sets this field itself "
             "or its field-level security hides it from the connected user.",
         )
