@@ -115,7 +115,7 @@ def test_required_fields_and_writability_follow_the_mode(sobject):
     )
     overall = {p["code"]: p for p in insert["problems"]}
     assert "'LastName' is required" in overall["required_field_not_mapped"]["message"]
-    [not_writable] = insert["entries"][0]["problems"]  # Id is never createable
+    not_writable = insert["entries"][0]["problems"][0]  # Id is never createable
     assert not_writable["code"] == "not_writable"
     assert not_writable["message"] == "'Id' cannot be written when a record is created (insert mode)."
     update = validate_mapping(
