@@ -35,6 +35,7 @@ from .audit import audit_record
 from .config import connector_class_for, effective_config, merge_config
 from .crypto import encrypt_json
 from .errors import BackendUnavailable
+from .expiry import credentials_expiry_record, expiry_warnings_enqueue
 from .health import destination_status_record
 from .models import AuditAction, Destination, TestRun, TestRunTrigger
 from .oauth import connection_refresh_if_due
@@ -192,6 +193,9 @@ def _finish(test_run: TestRun, steps: list[dict], success: bool, started: float,
             tested_at=now,
             test_run=test_run,
         )
+        credentials_expiry_record(destination=destination, steps=steps, success=success)
+        if test_run.trigger == TestRunTrigger.SCHEDULE:  # scheduled checks warn before credentials expire
+            expiry_warnings_enqueue(destination=destination, test_run=test_run)
     return True
 
 
