@@ -19,6 +19,7 @@ DESTINATION_FIELDS = (
     "created_by_id",
     "created_at",
     "updated_at",
+    "credentials_expire_at",
 )
 
 
@@ -47,6 +48,8 @@ def destination_representation(row) -> dict:
         "created_by": str(created_by) if created_by else None,
         "created_at": _iso(row["created_at"]),
         "updated_at": _iso(row["updated_at"]),
+        # Beyond the contract: the soonest moment the credentials stop working, when a test learned it.
+        "credentials_expire_at": _iso(row["credentials_expire_at"]) if row["credentials_expire_at"] else None,
     }
 
 

@@ -55,6 +55,7 @@ class DestinationSerializer(serializers.ModelSerializer):
             "created_by",
             "created_at",
             "updated_at",
+            "credentials_expire_at",
         ]
         read_only_fields = fields
 
@@ -121,6 +122,7 @@ class ConnectionSerializer(serializers.ModelSerializer):
             "last_refresh_error",
             "refresh_token_expires_at",
             "authorized_account",
+            "credentials_expire_at",
         ]
         read_only_fields = fields
 
