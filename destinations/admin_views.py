@@ -32,6 +32,7 @@ from . import testing
 from .admin_config import field_title, submitted_config, type_label, workspace_label
 from .config import effective_config, merge_config
 from .errors import BackendUnavailable, InvalidInput
+from .expiry import expiring_soon
 from .models import Destination, DestinationStatus, TestRun, TestRunTrigger
 from .sse import run_events_response
 
@@ -332,5 +333,15 @@ def failures_dashboard(request, model_admin) -> TemplateResponse:
         {**g, "workspace_label": workspace_label(g["workspace"]), "type_label": type_label(g["destination_type"])}
         for g in failure_groups()
     ]
-    context = _context(model_admin, request, title="Destination failures", counts=counts, groups=groups)
+    expiring = [
+        {
+            **row,
+            "url": _url("change", row["destination"].pk),
+            "workspace_label": workspace_label(row["destination"].workspace),
+        }
+        for row in expiring_soon()
+    ]
+    context = _context(
+        model_admin, request, title="Destination failures", counts=counts, groups=groups, expiring=expiring
+    )
     return TemplateResponse(request, "admin/destinations/destination/dashboard.html", context)

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from connectors.runtime.base import earliest_expiry
-from connectors.runtime.registry import UnknownConnectorType, get_connector_class
+from connectors.runtime.registry import UnknownConnectorType, connector_classes, get_connector_class
 
 from .checks import SUNSET_WARNING
 from .models import Connection, Destination
@@ -73,6 +73,31 @@ def api_version_sunset(destination: Destination, today: date) -> dict | None:
         "source": connector.api_version_doc,
         "remedy": f"Move this destination to a current {connector.label} API version ({connector.api_version_doc}).",
     }
+
+
+def expiring_soon(*, now: datetime | None = None) -> list[dict]:
+    """What the admin's dashboard lists: each credential expiring within EXPIRY_WARNING_DAYS (or expired), and
+    each destination on an API version retired within 90 days; soonest first."""
+    now = now or timezone.now()
+    horizon = now + timedelta(days=settings.EXPIRY_WARNING_DAYS)
+    rows = []
+    soon = Destination.objects.filter(credentials_expire_at__lte=horizon).select_related("workspace")
+    for destination in soon:
+        for entry in destination.credential_expiries or []:
+            moment = datetime.fromisoformat(entry["expires_at"])
+            if moment <= horizon:
+                rows.append({"destination": destination, "at": moment, "expired": moment <= now, **entry})
+    retiring = [
+        connector.type
+        for connector in connector_classes().values()
+        if connector.api_version_sunset is not None and now.date() >= connector.api_version_sunset - SUNSET_WARNING
+    ]
+    for destination in Destination.objects.filter(destination_type__in=retiring).select_related("workspace"):
+        sunset = api_version_sunset(destination, now.date())
+        if sunset is not None:
+            moment = datetime.fromisoformat(sunset["expires_at"])
+            rows.append({"destination": destination, "at": moment, "expired": moment <= now, **sunset})
+    return sorted(rows, key=lambda row: (row["at"], row["destination"].name))
 
 
 def expiry_warnings_enqueue(*, destination: Destination, test_run=None, now: datetime | None = None) -> list:
