@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from zeotap_composable.client_address import client_address
+from .client_address import client_address
 
 
 class _ScopedThrottle(SimpleRateThrottle):

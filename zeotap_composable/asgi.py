@@ -12,7 +12,7 @@ application = get_asgi_application()
 if settings.DEBUG:
     application = ASGIStaticFilesHandler(application)  # admin CSS/JS in development, as runserver would
 
-from destinations.scheduler import start_embedded_scheduler  # noqa: E402  (needs the app registry loaded)
+from destinations.schedule.tick import start_embedded_scheduler  # noqa: E402  (needs the app registry loaded)
 from zeotap_composable.observability import AccessLogRedactor  # noqa: E402
 
 # uvicorn's access log prints query strings: no authorization code or token may reach it.

@@ -1,6 +1,6 @@
 """Middleware that shapes how Django runs a request, rather than what it does."""
 
-from .client_address import client_address
+from workspaces.client_address import client_address
 
 
 def client_address_in_access_log(get_response):

@@ -18,7 +18,7 @@ from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
-from zeotap_composable.client_address import parse_trusted_proxies
+from workspaces.client_address import parse_trusted_proxies
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 LOCAL_DIR = BASE_DIR / ".local"
@@ -100,7 +100,7 @@ if not SECRET_KEY or not SECRETS_ENCRYPTION_KEYS:
     ]
 
 # Proxies whose X-Forwarded-For is believed (addresses or CIDRs); none by default, so the peer is the client.
-# zeotap_composable/client_address.py has the rule; rate limits, the admin lockout and the access log use it.
+# `client_address` (workspaces) has the rule; rate limits, the admin lockout and the access log use it.
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
 try:
     parse_trusted_proxies(TRUSTED_PROXIES)
@@ -149,7 +149,7 @@ AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contri
 AXES_FAILURE_LIMIT = env_number("ADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_number("ADMIN_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = ["ip_address"]
-AXES_CLIENT_IP_CALLABLE = "zeotap_composable.client_address.client_address"
+AXES_CLIENT_IP_CALLABLE = "workspaces.client_address.client_address"
 AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_VERBOSE = False
@@ -308,10 +308,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"DestinationStatusEnum": "destinations.models.DestinationStatus"},
 }
 
-# django-eventstream: every test run's events are stored, so a watcher can replay a run from its start.
-# Test-job progress channels too (destinations/sse_jobs.py subclasses the test-run storage and manager).
-EVENTSTREAM_STORAGE_CLASS = "destinations.sse_jobs.EventStorage"
-EVENTSTREAM_CHANNELMANAGER_CLASS = "destinations.sse_jobs.ChannelManager"
+# django-eventstream: every test run's events are stored, so a watcher can replay a run from its start;
+# test-job progress channels too.
+EVENTSTREAM_STORAGE_CLASS = "destinations.events.storage.EventStorage"
+EVENTSTREAM_CHANNELMANAGER_CLASS = "destinations.events.storage.ChannelManager"
 
 # Outbound calls made by connectors (see connectors/http.py).
 # Development may reach local receivers and emulators; production reaches public addresses only.
@@ -330,7 +330,7 @@ API_PUBLIC_URL = os.environ.get("API_PUBLIC_URL", "http://127.0.0.1:8000")
 IDEMPOTENCY_KEY_HOURS = env_number("IDEMPOTENCY_KEY_HOURS", 24, minimum=1)
 
 
-# Connect with OAuth (destinations/oauth.py). The deployment's app per type: {"salesforce": {"client_id": …,
+# Connect with OAuth (`oauth_authorize`). The deployment's app per type: {"salesforce": {"client_id": …,
 # "client_secret": …}, …}; a workspace may bring its own. Callers' redirect_uri must be listed (exact URIs, or
 # origins allowing any path). The callback URI registered with the vendors defaults to <this host>/oauth/callback.
 def env_oauth_apps(name: str) -> dict[str, dict[str, str]]:
@@ -419,7 +419,7 @@ if REDIS_URL:
         }
     }
 
-# Scheduled health checks and status-change notifications (destinations/health.py, notifications.py).
+# Scheduled health checks and status-change notifications (`health_checks_plan`, `status_change_enqueue`).
 # An interval of 0 turns the checks off; workspaces and destinations may override it in the admin.
 HEALTH_CHECK_INTERVAL_MINUTES = env_number("HEALTH_CHECK_INTERVAL_MINUTES", 1440)
 HEALTH_CHECK_JITTER_SECONDS = env_number("HEALTH_CHECK_JITTER_SECONDS", 300, whole=False)

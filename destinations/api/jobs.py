@@ -7,13 +7,15 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from .. import jobs, selectors
-from ..bulk import DEFAULT_CONCURRENCY
+from .. import selectors
+from ..events.streams import job_events_response
+from ..jobs.background import API_FIELDS, test_job_create, test_job_submit
+from ..jobs.representation import test_job_as_dict
+from ..jobs.selection import DEFAULT_CONCURRENCY
 from ..models import DestinationStatus, TestJobState, TestRunTrigger
-from ..sse_jobs import job_events_response
 from .base import JSONErrorsNegotiation, WorkspaceScopedView
+from .docs import ERRORS, WORKSPACE_HEADER_PARAM
 from .serializers import StrictInputSerializer
-from .views import ERRORS, WORKSPACE_HEADER_PARAM
 
 MAX_CONCURRENCY = 64
 
@@ -85,7 +87,7 @@ class TestJobListView(WorkspaceScopedView):
         serializer = TestJobCreateSerializer(data=request.data or {})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        job = jobs.test_job_create(
+        job = test_job_create(
             workspace=self.workspace,
             actor=request.user,
             trigger=TestRunTrigger.API,
@@ -94,11 +96,11 @@ class TestJobListView(WorkspaceScopedView):
             ids=data["ids"],
             select_all=data["all"],
             concurrency=data["concurrency"],
-            field_names=jobs.API_FIELDS,
+            field_names=API_FIELDS,
         )
-        jobs.test_job_submit(job)
+        test_job_submit(job)
         return Response(
-            TestJobSerializer(jobs.test_job_as_dict(job)).data,
+            TestJobSerializer(test_job_as_dict(job)).data,
             status=status.HTTP_202_ACCEPTED,
             headers={"Location": _job_location(request, workspace_id, job.pk)},
         )
@@ -109,7 +111,7 @@ class TestJobDetailView(WorkspaceScopedView):
     @extend_schema(operation_id="test_jobs_retrieve", responses={200: TestJobSerializer, **ERRORS})
     def get(self, request, workspace_id, job_id):
         job = selectors.test_job_get(workspace=self.workspace, job_id=job_id)
-        return Response(TestJobSerializer(jobs.test_job_as_dict(job)).data)
+        return Response(TestJobSerializer(test_job_as_dict(job)).data)
 
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])

@@ -15,6 +15,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import Cursor, CursorPagination
+from rest_framework.utils.urls import replace_query_param
 
 from connectors.runtime.registry import connector_types
 
@@ -128,8 +129,6 @@ class KeysetPagination(CursorPagination):
         return int_param(request, "limit", default=0, minimum=1, maximum=self.max_page_size)
 
     def encode_cursor(self, cursor: Cursor) -> str:
-        from rest_framework.utils.urls import replace_query_param
-
         token = signing.dumps([cursor.offset, cursor.reverse, cursor.position], salt=self._salt)
         return replace_query_param(self.base_url, self.cursor_query_param, token)
 

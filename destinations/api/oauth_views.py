@@ -13,9 +13,11 @@ from rest_framework.response import Response
 from workspaces.models import Role
 from workspaces.throttling import VENDOR_CALL_THROTTLES
 
-from .. import oauth, selectors
+from .. import selectors
 from ..models import AuditVia
+from ..services import oauth
 from .base import WorkspaceScopedView
+from .docs import ERRORS, WORKSPACE_HEADER_PARAM
 from .serializers import (
     ConnectionSerializer,
     OAuthAppDescriptionSerializer,
@@ -24,7 +26,6 @@ from .serializers import (
     OAuthAuthorizeSerializer,
     VendorErrorSerializer,
 )
-from .views import ERRORS, WORKSPACE_HEADER_PARAM
 
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connections"])

@@ -172,7 +172,7 @@ DONE_EVENT = {
 }
 
 
-# The test-job progress stream (destinations/api/jobs.py): its own events.
+# The test-job progress stream (`TestJobEventsView`): its own events.
 JOB_STREAMS = {"test_jobs_events"}
 JOB_RESULT_EVENT = {
     "type": "object",

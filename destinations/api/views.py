@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -14,13 +13,17 @@ from rest_framework.views import APIView
 from connectors.runtime.registry import connector_classes
 from workspaces.throttling import FIELDS_REFRESH_THROTTLES, VENDOR_CALL_THROTTLES
 
-from .. import audit, idempotency, mappings, selectors, services, testing
+from .. import selectors, services
 from ..errors import InvalidInput
+from ..events.streams import event_stream_response, run_events_response
 from ..models import AuditVia
 from ..representation import DESTINATION_FIELDS, destination_representation
-from ..sse import event_stream_response, run_events_response
+from ..runs.runtime import connection_test_submit
+from ..runs.service import connection_test_prepare
+from ..services import audit, idempotency
 from . import listing
 from .base import JSONErrorsNegotiation, WorkspaceScopedView
+from .docs import ERRORS, IDEMPOTENCY_CONFLICT, IDEMPOTENCY_PARAM, SSE_RESPONSE, WORKSPACE_HEADER_PARAM
 from .errors import flatten_errors
 from .params import bool_param
 from .serializers import (
@@ -36,45 +39,12 @@ from .serializers import (
     DestinationSerializer,
     DestinationTypeSerializer,
     DestinationUpdateSerializer,
-    ErrorSerializer,
     FieldsSerializer,
     MappingValidateSerializer,
     MappingValidationSerializer,
     TestRunSerializer,
     VendorErrorSerializer,
 )
-
-WORKSPACE_HEADER_PARAM = OpenApiParameter(
-    "X-Workspace-ID",
-    OpenApiTypes.STR,  # a string, not format uuid: generated clients then send it as given (headers are text)
-    OpenApiParameter.HEADER,
-    required=True,
-    description="The workspace UUID; must equal the workspace id in the path.",
-)
-ERRORS = {
-    400: OpenApiResponse(ErrorSerializer, description="Invalid input; `errors` names each field by path."),
-    401: OpenApiResponse(ErrorSerializer, description="Missing or invalid bearer token."),
-    403: OpenApiResponse(ErrorSerializer, description="The viewer role cannot change or test."),
-    404: OpenApiResponse(ErrorSerializer, description="Not found in this workspace (or not a member)."),
-}
-SSE_DESCRIPTION = (
-    "A `text/event-stream`: one `step` event per check as it finishes (`name`, `status` passed|failed|skipped, "
-    "`message`, `duration_ms`, and on failure `error` {`code`, `retryable`, `remediation`}), then one `done` "
-    "event (`success`, `steps`, `duration_ms`, `test_run_id`, and for a stored destination `destination`). "
-    "Each event has an `id` (`testrun-<run>:<n>`); the `X-Test-Run-ID` header names the run so a client "
-    "can re-attach at `.../destinations/test-runs/{run_id}/events`."
-)
-SSE_EXAMPLE = (
-    'event: step\nid: testrun-1f0c…:1\ndata: {"name":"connectivity","status":"passed","message":"Reached …",'
-    '"duration_ms":41}\n\nevent: done\nid: testrun-1f0c…:3\ndata: {"success":true,"steps":[…],'
-    '"duration_ms":312,"test_run_id":"1f0c…"}\n\n'
-)
-SSE_RESPONSE = {
-    (200, "text/event-stream"): OpenApiResponse(
-        OpenApiTypes.STR, description=SSE_DESCRIPTION, examples=[OpenApiExample("stream", SSE_EXAMPLE)]
-    ),
-    **ERRORS,
-}
 
 
 def validated(serializer_cls, data, *, also=None) -> dict:
@@ -115,17 +85,6 @@ def _check_credentials(data: dict) -> None:
 TEST_RUNS_PAGE, TEST_RUNS_MAX = 20, 100
 
 
-IDEMPOTENCY_PARAM = OpenApiParameter(
-    idempotency.HEADER,
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    required=False,
-    description="Retry safely: the same key with the same body within 24 h answers as the first request did "
-    "(`Idempotent-Replayed: true`), without acting again; with another body it is a 422.",
-)
-IDEMPOTENCY_CONFLICT = {
-    422: OpenApiResponse(ErrorSerializer, description="This Idempotency-Key was used with a different request.")
-}
 REPLAYED = {"Idempotent-Replayed": "true"}
 
 
@@ -144,7 +103,7 @@ def _test_once(view, request, **prepare_kwargs):
     """Start a connection test and stream it; a replayed key re-attaches to the run it started."""
 
     def prepare():
-        prepared = testing.connection_test_prepare(workspace=view.workspace, actor=request.user, **prepare_kwargs)
+        prepared = connection_test_prepare(workspace=view.workspace, actor=request.user, **prepare_kwargs)
         return prepared.test_run.pk, prepared
 
     outcome = _once(view, request, status_code=200, perform=prepare)
@@ -153,7 +112,7 @@ def _test_once(view, request, **prepare_kwargs):
         response = run_events_response(request, run)  # the one re-attach path
         response["Idempotent-Replayed"] = "true"
         return response
-    testing.connection_test_submit(outcome.value)
+    connection_test_submit(outcome.value)
     run = outcome.value.test_run
     return event_stream_response(run.channel, request=request, headers={"X-Test-Run-ID": str(run.pk)})
 
@@ -420,7 +379,7 @@ class DestinationMappingValidateView(WorkspaceScopedView):
     def post(self, request, workspace_id, destination_id):
         destination = selectors.destination_get(workspace=self.workspace, destination_id=destination_id)
         data = validated(MappingValidateSerializer, request.data)
-        answer = mappings.destination_mapping_validate(
+        answer = services.destination_mapping_validate(
             destination=destination, request=data, refresh=bool_param(request, "refresh")
         )
         return Response(answer)

@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 
 from tests.factories import DestinationFactory
 from tests.topology import Web, database_url, process_env
-from zeotap_composable.client_address import client_address
+from workspaces.client_address import client_address
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parent.parent.parent

@@ -1,4 +1,4 @@
-"""`manage.py test_destinations` and the bulk service behind it (destinations/bulk.py).
+"""`manage.py test_destinations` and the bulk service behind it (`bulk_test`).
 
 The tests run on worker threads with their own database connections, hence transactional tests.
 """
@@ -20,8 +20,9 @@ from django.db import connection as default_connection
 from django.db import connections
 from django.db.backends.signals import connection_created
 
-from destinations import bulk
 from destinations.errors import InvalidInput
+from destinations.jobs import pool as bulk
+from destinations.jobs import selection as choosing
 from destinations.models import Destination, DestinationStatus, TestRun
 from tests.emulators.webhook import WebhookReceiver
 from tests.factories import DestinationFactory, WorkspaceFactory
@@ -193,7 +194,7 @@ def test_selectors_combine(receiver):
     g1 = hook(receiver, workspace=globex)
 
     def chosen(**kwargs):
-        return set(bulk.destinations_select(**kwargs).values_list("pk", flat=True))
+        return set(choosing.destinations_select(**kwargs).values_list("pk", flat=True))
 
     assert chosen(workspaces=["Acme"]) == {a1.pk, a2.pk}
     assert chosen(workspaces=[str(globex.pk)]) == {g1.pk}
@@ -254,7 +255,7 @@ def test_queries_per_destination_do_not_grow_and_workers_close_their_connections
         for n in (8, 24):
             for _ in range(n):
                 hook(receiver)
-            selection = bulk.destinations_select(select_all=True, statuses=["pending"])
+            selection = choosing.destinations_select(select_all=True, statuses=["pending"])
             ids = list(selection.values_list("pk", flat=True))
             before = counter.count
             report = bulk.bulk_test(ids, concurrency=2)

@@ -6,8 +6,9 @@ import time
 import pytest
 
 from destinations.models import Destination, TestRun, TestRunEvent
-from tests.distributed.conftest import Client, Collector, hold_delivery
+from tests.distributed.conftest import Client, Collector
 from tests.factories import DestinationFactory
+from tests.hooks import hold_delivery
 from tests.topology import Web
 
 pytestmark = [pytest.mark.distributed, pytest.mark.django_db(transaction=True)]

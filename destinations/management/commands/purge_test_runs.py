@@ -8,8 +8,8 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from destinations.idempotency import idempotency_keys_purge
 from destinations.models import TestRun
+from destinations.services.idempotency import idempotency_keys_purge
 
 
 class Command(BaseCommand):

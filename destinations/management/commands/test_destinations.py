@@ -20,10 +20,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.table import Table
 from rich.text import Text
 
-from destinations import bulk, jobs
+from destinations.db import database_pool_size
 from destinations.errors import InvalidInput
+from destinations.jobs.background import test_job_create, test_job_submit
+from destinations.jobs.pool import BulkReport, bulk_test
+from destinations.jobs.results import DestinationResult
+from destinations.jobs.selection import DEFAULT_CONCURRENCY, destinations_by_workspace, destinations_select
 from destinations.models import DestinationStatus, TestRunTrigger
-from workspaces.models import Workspace
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -101,9 +104,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--concurrency",
             type=positive_int,
-            default=bulk.DEFAULT_CONCURRENCY,
+            default=DEFAULT_CONCURRENCY,
             metavar="N",
-            help=f"Tests run at once (default {bulk.DEFAULT_CONCURRENCY}).",
+            help=f"Tests run at once (default {DEFAULT_CONCURRENCY}).",
         )
         parser.add_argument(
             "--json",
@@ -133,7 +136,7 @@ class Command(BaseCommand):
         self, *args, workspace, types, statuses, ids, select_all, concurrency, as_json, dry_run, enqueue, **options
     ):
         try:
-            destinations = bulk.destinations_select(
+            destinations = destinations_select(
                 workspaces=workspace, types=types, statuses=statuses, ids=ids, select_all=select_all
             )
         except InvalidInput as exc:
@@ -146,7 +149,7 @@ class Command(BaseCommand):
 
         self.as_json = as_json
         self.progress = _progress(Console(file=self.raw_stderr)) if self.raw_stderr.isatty() else None
-        pool = bulk.database_pool_size()
+        pool = database_pool_size()
         if pool is not None and concurrency > pool:
             self._err(
                 f"Note: --concurrency {concurrency} is above the database pool's {pool} connections "
@@ -160,7 +163,7 @@ class Command(BaseCommand):
             self.progress.start()
         try:
             with _ctrl_c_stops(stop):
-                report = bulk.bulk_test(
+                report = bulk_test(
                     destinations,
                     trigger=TestRunTrigger.CLI,
                     concurrency=concurrency,
@@ -207,7 +210,7 @@ class Command(BaseCommand):
             lines[-1] += " Use --workspace, --type, --status, --id or --all."
         return " ".join(lines)
 
-    def _on_result(self, result: bulk.DestinationResult, report: bulk.BulkReport) -> None:
+    def _on_result(self, result: DestinationResult, report: BulkReport) -> None:
         if self.as_json:
             self.stdout.write(json.dumps(result.as_dict()))
             self.stdout.flush()
@@ -237,7 +240,7 @@ class Command(BaseCommand):
             return
         self.stderr.write(text, style_func=style_func or _plain, ending=ending)
 
-    def _write_summary(self, report: bulk.BulkReport, out, *, dry_run: bool) -> None:
+    def _write_summary(self, report: BulkReport, out, *, dry_run: bool) -> None:
         """Plain text tables sized to the terminal (or to COLUMNS, or 80 columns when piped)."""
         console = Console(file=out, highlight=False, soft_wrap=False)
         seconds = report.wall_ms / 1000
@@ -272,23 +275,21 @@ class Command(BaseCommand):
 
     def _enqueue(self, destinations, *, concurrency: int, as_json: bool) -> None:
         """One job per workspace among the chosen destinations; prints each job's id and where to follow it."""
-        by_workspace: dict = {}
-        for pk, workspace_id in destinations.order_by().values_list("pk", "workspace_id"):
-            by_workspace.setdefault(workspace_id, []).append(pk)
+        by_workspace = destinations_by_workspace(destinations)
         if not by_workspace:
             self.stdout.write("No destination matches.")
             return
         distributed = settings.CONNECTION_TEST_RUNTIME == "distributed"
-        for workspace in Workspace.objects.filter(pk__in=by_workspace).order_by("name", "pk"):
-            job = jobs.test_job_create(
+        for workspace, ids in by_workspace:
+            job = test_job_create(
                 workspace=workspace,
                 actor=None,
                 trigger=TestRunTrigger.CLI,
-                ids=by_workspace[workspace.pk],
+                ids=ids,
                 concurrency=concurrency,
             )
             if distributed:
-                jobs.test_job_submit(job)  # else the running server's scheduler starts it at its next tick
+                test_job_submit(job)  # else the running server's scheduler starts it at its next tick
             path = f"/api/v1/workspaces/{workspace.pk}/destinations/test-jobs/{job.pk}"
             if as_json:
                 self.stdout.write(
