@@ -246,6 +246,8 @@ def _calls(server, api, workspace_id, receiver, operations):
         body=models.OAuthAppRequest(client_id="3MVG9-smoke", client_secret="smoke-secret"),
     ).parsed
     assert app.client_id == "3MVG9-smoke"
+    used = call("oauth_apps_get", 200, workspace_id=workspace_id, destination_type="salesforce").parsed
+    assert used.client_id == "3MVG9-smoke"
     authorization = call(
         "connections_oauth_authorize",
         200,
