@@ -11,7 +11,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from functools import cache
@@ -534,6 +534,18 @@ class Connector:
             ) from None
         finally:
             self.http.close()
+
+
+def unproven_requirements(steps: Iterable[Mapping]) -> list[dict]:
+    """Every requirement a run's passed steps could not prove, each with its step: what `done`, the admin and the
+    CLI list, so a green test never hides a privilege the first sync may lack."""
+    unproven = []
+    for step in steps:
+        if step.get("status") == PASSED:
+            unproven.extend(
+                {"step": step.get("name"), **entry} for entry in (step.get("details") or {}).get("unproven", [])
+            )
+    return unproven
 
 
 @cache

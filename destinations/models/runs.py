@@ -7,6 +7,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from connectors.runtime.base import unproven_requirements
+
 from .destinations import Destination
 
 
@@ -60,6 +62,11 @@ class TestRun(models.Model):
     @property
     def failed_step(self) -> dict | None:
         return next((step for step in self.steps if step.get("status") == "failed"), None)
+
+    @property
+    def unproven(self) -> list[dict]:
+        """The privileges of the first sync its passed steps could not prove (the `done` event's `unproven`)."""
+        return unproven_requirements(self.steps)
 
 
 class TestRunEvent(models.Model):

@@ -260,6 +260,13 @@ class Command(BaseCommand):
         if report.not_run:
             rows.append(("not run (interrupted)", report.not_run))
         console.print(_table(("Result", "Count"), rows))
+        unproven = [r for r in report.passed if r.unproven]
+        if unproven:
+            console.print(Text("Passed, with privileges the first sync needs that no test can prove", style="bold"))
+            for r in unproven:  # one block each, so the id stays whole at any width
+                console.print(Text(f"{r.name}  {r.id}"))
+                for u in r.unproven:
+                    console.print(Text(f"  {u['step']} · {u['privilege']}: {u['reason']}"))
         if report.failed:
             console.print(_table(("Type", "Failing step", "Count"), report.failures_by_step()))
             failed = sorted(report.failed, key=lambda r: (r.destination_type, r.failed_step or "", r.name))
