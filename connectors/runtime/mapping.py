@@ -89,7 +89,7 @@ def validate_mapping(description: dict, request: dict) -> dict:
     entries = []
     claimed: dict[str, int] = {}
     for index, entry in enumerate(request.get("mapping") or []):
-        path = f"mapping[{index}]"
+        path = f"mapping.{index}"
         problems: list[Problem] = []
         target = fields.get(entry["destination"])
         source_type = _source_type(columns.get(entry["source"]), entry["source"], f"{path}.source", problems)
@@ -100,7 +100,7 @@ def validate_mapping(description: dict, request: dict) -> dict:
                     "duplicate_destination",
                     ERROR,
                     f"{path}.destination",
-                    f"'{entry['destination']}' is already the target of mapping[{first}]: two columns cannot write "
+                    f"'{entry['destination']}' is already the target of mapping.{first}: two columns cannot write "
                     "one field.",
                     "Map only one column to it; combine the columns in the source query (COALESCE, CONCAT) if both "
                     "are needed.",

@@ -308,7 +308,7 @@ class MappingValidateSerializer(StrictNestedSerializer):
 class MappingProblemSerializer(serializers.Serializer):
     code = serializers.CharField()
     severity = serializers.ChoiceField(choices=["error", "warning"])
-    path = serializers.CharField(help_text="Where in the request: mapping[1].destination, identifier, sync_mode, …")
+    path = serializers.CharField(help_text="Where in the request, as 400s name it: mapping.1.destination, identifier…")
     message = serializers.CharField()
     remediation = serializers.CharField()
     coercions = serializers.ListField(child=serializers.CharField(), required=False)

@@ -119,7 +119,7 @@ def test_a_correct_mapping_is_valid_and_each_problem_is_named(api, destination):
     result = validate(api, destination_id, twice).json()
     assert result["valid"] is False
     assert result["entries"][-1]["problems"][0]["code"] == "duplicate_destination"
-    assert result["entries"][-1]["problems"][0]["path"] == f"mapping[{len(body['mapping'])}].destination"
+    assert result["entries"][-1]["problems"][0]["path"] == f"mapping.{len(body['mapping'])}.destination"
 
     # A mode the type does not support.
     unsupported = next(m for m in SYNC_MODES if m not in described["sync_modes"])

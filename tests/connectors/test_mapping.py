@@ -73,7 +73,7 @@ def test_a_timestamp_to_a_hubspot_date_is_a_mismatch_naming_the_cast(contacts):
     )
     assert answer["valid"] is False
     [problem] = answer["entries"][0]["problems"]
-    assert problem["code"] == "type_mismatch" and problem["path"] == "mapping[0]"
+    assert problem["code"] == "type_mismatch" and problem["path"] == "mapping.0"
     assert problem["coercions"][0].startswith("CAST(SIGNED_UP_AT AS DATE)")
 
 
@@ -95,8 +95,8 @@ def test_each_class_of_problem_is_named_where_it_is(contacts):
     assert answer["valid"] is False
     by_entry = [{p["code"]: p for p in e["problems"]} for e in answer["entries"]]
     assert "Did you mean 'email'?" in by_entry[0]["unknown_field"]["message"]
-    assert by_entry[2]["duplicate_destination"]["path"] == "mapping[2].destination"
-    assert "mapping[1]" in by_entry[2]["duplicate_destination"]["message"]
+    assert by_entry[2]["duplicate_destination"]["path"] == "mapping.2.destination"
+    assert "mapping.1" in by_entry[2]["duplicate_destination"]["message"]
     assert "subscriber, lead, customer" in by_entry[3]["enum_values"]["message"]
     overall = {p["code"]: p for p in answer["problems"]}
     assert overall["mode_not_supported"]["remediation"] == "Choose one of: insert, update, upsert."
