@@ -371,6 +371,8 @@ def _save_grant(row: OAuthState, grant, credentials: dict, *, now) -> Connection
         "scopes": grant.scopes,
         "expires_at": grant.expires_at,
         "refresh_token_expires_at": grant.refresh_token_expires_at,
+        # A new grant: until a test says more, its refresh token's lifetime is when the credentials expire.
+        "credentials_expire_at": grant.refresh_token_expires_at,
         "authorized_account": {k: v for k, v in grant.facts.items() if k != "instance_url"},
         "last_refreshed_at": None,
         "last_refresh_error": "",
@@ -465,6 +467,7 @@ def _save_refresh(current: Connection, grant) -> None:
         expires_at=grant.expires_at,
         # LinkedIn answers the remaining lifetime again; most vendors say nothing (the old date stands)
         refresh_token_expires_at=grant.refresh_token_expires_at or current.refresh_token_expires_at,
+        credentials_expire_at=grant.refresh_token_expires_at or current.credentials_expire_at,
         scopes=grant.scopes or current.scopes,
         last_refreshed_at=timezone.now(),
         last_refresh_error="",
