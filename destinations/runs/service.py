@@ -205,8 +205,8 @@ def _finish(test_run: TestRun, steps: list[dict], success: bool, started: float,
             status_error="" if success else first_failure["message"],
             tested_at=now,
             test_run=test_run,
+            also=credentials_expiry_record(destination=destination, steps=steps, success=success),
         )
-        credentials_expiry_record(destination=destination, steps=steps, success=success)
         if test_run.trigger == TestRunTrigger.SCHEDULE:  # scheduled checks warn before credentials expire
             expiry_warnings_enqueue(destination=destination, test_run=test_run)
     return True

@@ -39,8 +39,9 @@ def stored_lifetimes(connection: Connection | None) -> list[dict]:
     ]
 
 
-def credentials_expiry_record(*, destination: Destination, steps: list[dict], success: bool) -> None:
-    """Keep what this test learned about expiry; a failed test that learned nothing keeps the earlier answer."""
+def credentials_expiry_record(*, destination: Destination, steps: list[dict], success: bool) -> dict:
+    """What this test learned about expiry, as the destination's fields to save with its status (the caller's
+    one update); the connection's is saved here. A failed test that learned nothing keeps the earlier answer."""
     reported = [
         entry
         for step in steps
@@ -48,13 +49,13 @@ def credentials_expiry_record(*, destination: Destination, steps: list[dict], su
         if isinstance(entry, dict) and entry.get("expires_at")
     ]
     if not reported and not success:
-        return
+        return {}
     entries = sorted(reported + stored_lifetimes(destination.connection), key=lambda entry: entry["expires_at"])
     earliest = earliest_expiry([{"details": {"expires": entries}}])
-    Destination.objects.filter(pk=destination.pk).update(credential_expiries=entries, credentials_expire_at=earliest)
     destination.credential_expiries, destination.credentials_expire_at = entries, earliest
-    if destination.connection_id is not None:
+    if destination.connection_id is not None and destination.connection.credentials_expire_at != earliest:
         Connection.objects.filter(pk=destination.connection_id).update(credentials_expire_at=earliest)
+    return {"credential_expiries": entries, "credentials_expire_at": earliest}
 
 
 def api_version_sunset(destination: Destination, today: date) -> dict | None:
