@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from ._google import (
+    EXAMPLE_SERVICE_ACCOUNT_JSON,
     SERVICE_ACCOUNT_FIELD,
     GoogleServiceAccountConnector,
     google_common_steps,
@@ -50,6 +51,13 @@ class BigQueryConnector(GoogleServiceAccountConnector):
         "needs IAM permissions a sync does not "
         "(https://cloud.google.com/iam/docs/reference/rest/v1/projects.serviceAccounts.keys)."
     )
+    example_config = {
+        "service_account_json": EXAMPLE_SERVICE_ACCOUNT_JSON,
+        "project_id": "my-project-123",
+        "dataset": "marketing",
+        "table": "contacts",
+        "location": "US",
+    }
     auth_method = "Service-account JSON key (OAuth 2.0 JWT-bearer exchange via google-auth)"
     api_base = "https://bigquery.googleapis.com"
     default_base_url = api_base

@@ -135,6 +135,11 @@ class BrazeConnector(ApiKeyConnector):
     # /users/track creates or updates a user; with `_update_existing_only` it only updates
     # (https://www.braze.com/docs/api/endpoints/user_data/post_user_track/).
     sync_modes = ("upsert", "update")
+    example_config = {
+        "rest_endpoint": "https://rest.iad-01.braze.com",
+        "api_key": "your-rest-api-key",
+        "identifier_type": "external_id",
+    }
     vendor = "Braze"
     auth_method = "REST API key (Authorization: Bearer) on the workspace's REST endpoint"
     config_schema = config_schema(

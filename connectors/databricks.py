@@ -95,6 +95,14 @@ class DatabricksConnector(Connector):
         "(https://docs.databricks.com/api/workspace/tokens/listtokens)."
     )
     sync_modes = ("insert", "update", "upsert")  # INSERT, UPDATE and MERGE INTO on the sync key
+    example_config = {
+        "host": "https://adb-1234567890123456.7.azuredatabricks.net",
+        "token": "your-personal-access-token",
+        "warehouse_id": "1234567890abcdef",
+        "catalog": "main",
+        "schema": "marketing",
+        "table": "contacts",
+    }
     auth_method = "Personal access token (Bearer) on the workspace REST APIs"
     config_schema = config_schema(
         "Databricks",

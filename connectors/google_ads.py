@@ -159,6 +159,13 @@ class GoogleAdsConnector(Connector):
         "avoid it (https://developers.google.com/identity/protocols/oauth2#expiration). A lifetime the "
         "OAuth flow stored (refresh_token_expires_in) is shown on the connection."
     )
+    example_config = {
+        "client_id": "1234567890-abcdef.apps.googleusercontent.com",
+        "client_secret": "your-oauth-client-secret",
+        "refresh_token": "your-refresh-token",
+        "customer_id": "1234567890",
+        "user_list_id": "1234567890",
+    }
     default_api_version = "v1"  # Data Manager API; Google has published no sunset for v1
     api_version_doc = "https://developers.google.com/data-manager/api"
     auth_method = "OAuth 2.0 refresh token (Google Cloud OAuth client, scope datamanager) for the Data Manager API"

@@ -140,6 +140,7 @@ class HubSpotConnector(Connector):
         "(https://developers.hubspot.com/changelog/upcoming-expiration-of-oauth-access-tokens-is-changing); "
         "a Service Key or private-app token works until it is rotated or deleted."
     )
+    example_config = {"access_token": "your-private-app-access-token", "object_type": "contacts"}
     auth_method = (
         "Service Key (or a legacy private app's access token) sent as a Bearer token, or a public app's OAuth "
         "tokens (Connect with HubSpot)"

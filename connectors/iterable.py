@@ -87,6 +87,7 @@ class IterableConnector(ApiKeyConnector):
         "expiry for it (https://support.iterable.com/hc/en-us/articles/360043464871-API-Keys)."
     )
     sync_modes = ("upsert",)  # users/bulkUpdate creates a user it does not know
+    example_config = {"api_key": "your-server-side-api-key", "data_center": "US", "list_id": 12345}
     vendor = "Iterable"
     auth_method = "Server-side API key (Api-Key header), US or EU data center"
     config_schema = config_schema(

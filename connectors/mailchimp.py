@@ -103,6 +103,7 @@ class MailchimpConnector(ApiKeyConnector):
         "it (https://mailchimp.com/developer/marketing/docs/fundamentals/#api-keys)."
     )
     sync_modes = ("upsert",)  # PUT /lists/{list_id}/members/{subscriber_hash} adds or updates
+    example_config = {"api_key": "yourapikey0123456789-us19", "list_id": "1a2b3c4d5e"}
     vendor = "Mailchimp"
     auth_method = "API key (HTTP Basic, key as password); the key's -<dc> suffix picks the data center"
     config_schema = config_schema(

@@ -31,6 +31,14 @@ class S3Connector(Connector):
         "session is taken anew on each run "
         "(https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html)."
     )
+    example_config = {
+        "bucket": "my-company-exports",
+        "region": "eu-west-1",
+        "prefix": "exports/crm",
+        "access_key_id": "AKIAIOSFODNN7EXAMPLE",
+        "secret_access_key": "your-secret-access-key",
+        "file_format": "jsonl",
+    }
     auth_method = "IAM access key pair (SigV4 via boto3), optionally assuming an IAM role with an external ID"
     config_schema = config_schema(
         "Amazon S3",

@@ -179,6 +179,12 @@ class SalesforceConnector(Connector):
         "(until revoked, after a time, or after idle time), which the REST API does not report "
         "(https://help.salesforce.com/s/articleView?id=xcloud.connected_app_manage_oauth.htm)."
     )
+    example_config = {
+        "instance_url": "https://mycompany.my.salesforce.com",
+        "client_id": "your-connected-app-consumer-key",
+        "refresh_token": "your-refresh-token",
+        "object": "Contact",
+    }
     auth_method = "OAuth 2.0 refresh-token flow (connected app or external client app)"
     default_api_version = DEFAULT_API_VERSION
     # Salesforce supports each version at least three years and announces a retirement a year ahead; none is

@@ -186,6 +186,16 @@ class SnowflakeConnector(Connector):
         "(https://docs.snowflake.com/en/user-guide/key-pair-auth)."
     )
     sync_modes = ("insert", "update", "upsert")  # INSERT, UPDATE and MERGE on the sync key
+    example_config = {
+        "account": "myorg-myaccount",
+        "user": "DESTINATIONS_SVC",
+        "private_key": "-----BEGIN PRIVATE KEY-----\n…\n-----END PRIVATE KEY-----\n",
+        "role": "DESTINATIONS_ROLE",
+        "warehouse": "LOAD_WH",
+        "database": "MARKETING",
+        "schema": "PUBLIC",
+        "table": "CONTACTS",
+    }
     auth_method = "Key-pair JWT (RS256, signed with the user's private key) on the SQL API"
     config_schema = config_schema(
         "Snowflake",

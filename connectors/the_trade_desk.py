@@ -171,6 +171,12 @@ class TheTradeDeskConnector(Connector):
         "in Access Management, and no endpoint reports it "
         "(https://open.thetradedesk.com/advertiser/docsApp/Foundations/resources/doc/PlatformAuthentication)."
     )
+    example_config = {
+        "data_server": "usw",
+        "advertiser_id": "abc123x",
+        "api_token": "your-advertiser-data-token",
+        "segment_name": "High-value customers",
+    }
     auth_method = "TTD-Auth API token (Platform API token, also accepted by the Data API)"
     default_base_url = "https://desk.thetradedesk.com"
     config_schema = config_schema(

@@ -68,6 +68,11 @@ class WebhookConnector(Connector):
         "Nothing to forecast: the headers and the signing secret are the receiver's own and expire nowhere."
     )
     sync_modes = ("insert",)  # each record is delivered; nothing at the receiver is matched or removed
+    example_config = {
+        "url": "https://api.example.com/webhook",
+        "method": "POST",
+        "headers": {"X-API-Key": "your-api-key"},
+    }
     auth_method = "Static headers (e.g. an API key or Bearer token), optional Standard Webhooks signature"
     config_schema = config_schema(
         "Webhook",

@@ -110,6 +110,13 @@ except ValueError as exc:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if (DEBUG or TESTING) else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
+# Web apps on these origins (scheme://host[:port]) may call the API from a browser; none by default.
+# They authenticate with the bearer token, never cookies (docs/streaming-clients.md).
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+CORS_URLS_REGEX = r"^/api/v1/"
+CORS_ALLOW_HEADERS = ["accept", "authorization", "content-type", "x-workspace-id", "idempotency-key", "last-event-id"]
+CORS_EXPOSE_HEADERS = ["X-Test-Run-ID", "X-Test-Job-ID", "Link", "Idempotent-Replayed", "Retry-After"]
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -122,6 +129,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_jsonform",
     "axes",
+    "corsheaders",
     "workspaces",
     "destinations",
 ]
@@ -131,6 +139,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # The admin's and API docs' static files, from this process (no separate web server needed).
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything that answers: a preflight is answered here, without a token.
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "zeotap_composable.middleware.client_address_in_access_log",
     "django.middleware.common.CommonMiddleware",
@@ -297,6 +307,8 @@ SPECTACULAR_SETTINGS = {
     ],
     # Swagger UI from the drf-spectacular-sidecar package: /api/docs/ works without internet access.
     "SWAGGER_UI_DIST": "SIDECAR",
+    # JavaScript, not JSON: the plugin comes from destinations/static/destinations/api_docs.js (the docs page loads it).
+    "SWAGGER_UI_SETTINGS": "{deepLinking: true, plugins: [WorkspaceHeaderFromPath]}",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "TAGS": [
@@ -361,6 +373,8 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 CONNECTION_TEST_RUNTIME = "distributed" if REDIS_URL else "embedded"
 # A stream ends after this many seconds; the client re-attaches with Last-Event-ID and gets the rest.
 SSE_MAX_STREAM_SECONDS = env_number("SSE_MAX_STREAM_SECONDS", 300, minimum=1, whole=False)
+# How long a stream token (a browser's EventSource following one run, docs/streaming-clients.md) is accepted.
+SSE_STREAM_TOKEN_SECONDS = env_number("SSE_STREAM_TOKEN_SECONDS", 600, minimum=1)
 # A running test whose heartbeat is older than this is ended as `interrupted` by reap_interrupted_runs().
 CONNECTION_TEST_HEARTBEAT_SECONDS = env_number("CONNECTION_TEST_HEARTBEAT_SECONDS", 10, minimum=0.1, whole=False)
 CONNECTION_TEST_STALE_SECONDS = env_number("CONNECTION_TEST_STALE_SECONDS", 45, minimum=1, whole=False)

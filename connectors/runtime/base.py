@@ -238,6 +238,9 @@ class Connector:
     label: ClassVar[str]
     auth_method: ClassVar[str] = ""
     config_schema: ClassVar[dict]
+    # A realistic config for the API's documentation (each request body's example): valid against
+    # config_schema, with placeholders for secrets and pasted files.
+    example_config: ClassVar[dict]
     steps: ClassVar[tuple[Step, ...]]
     # The vendor's fixed API host; CONNECTOR_BASE_URLS[type] replaces it (sandbox, emulator).
     default_base_url: ClassVar[str] = ""

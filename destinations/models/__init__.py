@@ -14,7 +14,7 @@ from .history import AuditAction, AuditEvent, AuditTarget, AuditVia, Idempotency
 from .jobs import TestJob, TestJobEvent, TestJobItem, TestJobItemState, TestJobState
 from .monitoring import Notification, NotificationState, WorkspaceMonitoring
 from .oauth import OAuthApp, OAuthState
-from .runs import TestRun, TestRunEvent, TestRunTrigger
+from .runs import TestRun, TestRunEvent, TestRunStatus, TestRunTrigger
 
 __all__ = [
     "PROTECT_WHILE_ACTIVE",
@@ -40,6 +40,7 @@ __all__ = [
     "TestJobState",
     "TestRun",
     "TestRunEvent",
+    "TestRunStatus",
     "TestRunTrigger",
     "WorkspaceMonitoring",
     "stored_config_digest",

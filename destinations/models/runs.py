@@ -20,6 +20,20 @@ class TestRunTrigger(models.TextChoices):
     JOB = "job", "Test job"
 
 
+class TestRunStatus(models.TextChoices):
+    RUNNING = "running"
+    PASSED = "passed"
+    FAILED = "failed"
+
+    @property
+    def condition(self) -> models.Q:
+        """The runs in this status, as `TestRun.status` decides it (for filters)."""
+        if self is TestRunStatus.RUNNING:
+            return models.Q(finished_at__isnull=True)
+        finished = models.Q(finished_at__isnull=False)
+        return finished & models.Q(success=True) if self is TestRunStatus.PASSED else finished & ~models.Q(success=True)
+
+
 class TestRun(models.Model):
     """One connection test: who ran it, when, and each step's result (no secrets)."""
 
@@ -57,7 +71,14 @@ class TestRun(models.Model):
 
     @property
     def channel(self) -> str:
-        return f"testrun-{self.id.hex}"
+        return f"testrun-{self.id}"  # the run id as test_run_id and X-Test-Run-ID spell it
+
+    @property
+    def status(self) -> TestRunStatus:
+        """Running until it finishes, then passed or failed (an interrupted run failed)."""
+        if self.finished_at is None:
+            return TestRunStatus.RUNNING
+        return TestRunStatus.PASSED if self.success else TestRunStatus.FAILED
 
     @property
     def failed_step(self) -> dict | None:

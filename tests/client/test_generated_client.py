@@ -216,6 +216,8 @@ def _calls(server, api, workspace_id, receiver, operations):
     assert parse(replay.content.decode())[-1].data["test_run_id"] == run_id
     run = call("test_run_retrieve", 200, workspace_id=workspace_id, run_id=run_id).parsed
     assert str(run.id) == run_id and run.success is True
+    grant = call("test_run_stream_token", 201, workspace_id=workspace_id, run_id=run_id).parsed
+    assert parse(httpx.get(grant.events_url, timeout=30).text)[-1].data["test_run_id"] == run_id  # no header
     runs = call("destinations_test_runs", 200, workspace_id=workspace_id, destination_id=destination.id).parsed
     assert [str(r.id) for r in runs] == [run_id]  # (before the job below adds its own)
     job = call(
