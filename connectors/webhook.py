@@ -68,6 +68,7 @@ class WebhookConnector(Connector):
         "Nothing to forecast: the headers and the signing secret are the receiver's own and expire nowhere."
     )
     sync_modes = ("insert",)  # each record is delivered; nothing at the receiver is matched or removed
+    try_first = True
     example_config = {
         "url": "https://api.example.com/webhook",
         "method": "POST",

@@ -143,6 +143,8 @@ MIDDLEWARE = [
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "zeotap_composable.middleware.client_address_in_access_log",
+    # A view that meets the database down answers 503 with Retry-After (docs/operations-hardening.md).
+    "zeotap_composable.middleware.DatabaseUnavailableAs503",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -331,6 +333,10 @@ OUTBOUND_ALLOWED_NETWORKS = env_list("OUTBOUND_ALLOWED_NETWORKS", "127.0.0.0/8,:
 CONNECTOR_BASE_URLS = env_base_urls("CONNECTOR_BASE_URLS")
 CONNECTION_TEST_TIMEOUT_SECONDS = env_number("CONNECTION_TEST_TIMEOUT_SECONDS", 120.0, minimum=1, whole=False)
 CONNECTION_TEST_WORKERS = env_number("CONNECTION_TEST_WORKERS", 64, minimum=1)
+# Test jobs (docs/operations-hardening.md): at most this many queued or running per workspace (past it, a 429),
+# and this many threads per process drive the running ones; the others wait in a queue, holding no thread.
+TEST_JOBS_PER_WORKSPACE = env_number("TEST_JOBS_PER_WORKSPACE", 10, minimum=1)
+TEST_JOB_RUNNERS = env_number("TEST_JOB_RUNNERS", 4, minimum=1)
 # The most response-body bytes a connector step (or a fields read) takes from a vendor; more fails it.
 CONNECTOR_MAX_RESPONSE_BYTES = env_number("CONNECTOR_MAX_RESPONSE_BYTES", 10 * 1024 * 1024, minimum=1)
 # The total time a fields read (GET …/fields) may take against the vendor.
@@ -439,9 +445,17 @@ HEALTH_CHECK_INTERVAL_MINUTES = env_number("HEALTH_CHECK_INTERVAL_MINUTES", 1440
 HEALTH_CHECK_JITTER_SECONDS = env_number("HEALTH_CHECK_JITTER_SECONDS", 300, whole=False)
 HEALTH_CHECK_MAX_CONCURRENT_PER_WORKSPACE = env_number("HEALTH_CHECK_MAX_CONCURRENT_PER_WORKSPACE", 4)
 SCHEDULER_TICK_SECONDS = env_number("SCHEDULER_TICK_SECONDS", 15, minimum=0.1, whole=False)
-# The embedded runtime runs the scheduler in one web process (a file lock in .local/ elects it).
+# The embedded runtime runs the scheduler in one web process per database: the one holding the scheduler lease,
+# a row it renews every tick; when it stops, another process takes over within SCHEDULER_LEASE_SECONDS.
 EMBEDDED_SCHEDULER = env_bool("EMBEDDED_SCHEDULER", default=not TESTING)  # tests start their own
-SCHEDULER_LOCK_FILE = os.environ.get("SCHEDULER_LOCK_FILE", str(LOCAL_DIR / "scheduler.lock"))
+SCHEDULER_LEASE_SECONDS = env_number(
+    "SCHEDULER_LEASE_SECONDS", max(30.0, 3 * SCHEDULER_TICK_SECONDS), minimum=1, whole=False
+)
+if SCHEDULER_LEASE_SECONDS <= SCHEDULER_TICK_SECONDS:
+    raise ImproperlyConfigured(
+        f"SCHEDULER_LEASE_SECONDS ({SCHEDULER_LEASE_SECONDS}) must be longer than SCHEDULER_TICK_SECONDS "
+        f"({SCHEDULER_TICK_SECONDS}): the scheduler renews its lease once a tick."
+    )
 # Seconds between delivery attempts of a notification (the Standard Webhooks suggested schedule).
 try:
     NOTIFICATION_RETRY_SECONDS = [

@@ -241,6 +241,8 @@ class Connector:
     # A realistic config for the API's documentation (each request body's example): valid against
     # config_schema, with placeholders for secrets and pasted files.
     example_config: ClassVar[dict]
+    # Needs no vendor account, so the API's documentation shows its example first.
+    try_first: ClassVar[bool] = False
     steps: ClassVar[tuple[Step, ...]]
     # The vendor's fixed API host; CONNECTOR_BASE_URLS[type] replaces it (sandbox, emulator).
     default_base_url: ClassVar[str] = ""

@@ -70,8 +70,8 @@ def _example_body(cls, base: dict, config_key: str) -> dict:
 
 
 def _examples_first(types: dict) -> dict:
-    """The types, the webhook (the one to try first: it needs no vendor account) first."""
-    return dict(sorted(types.items(), key=lambda item: item[0] != "webhook"))
+    """The types, those to try first (they need no vendor account) first."""
+    return dict(sorted(types.items(), key=lambda item: not connector_classes()[item[0]].try_first))
 
 
 def typed_config_bodies(result, generator, request, public):

@@ -15,6 +15,7 @@ from .jobs import TestJob, TestJobEvent, TestJobItem, TestJobItemState, TestJobS
 from .monitoring import Notification, NotificationState, WorkspaceMonitoring
 from .oauth import OAuthApp, OAuthState
 from .runs import TestRun, TestRunEvent, TestRunStatus, TestRunTrigger
+from .schedule import SchedulerLease
 
 __all__ = [
     "PROTECT_WHILE_ACTIVE",
@@ -32,6 +33,7 @@ __all__ = [
     "OAuthApp",
     "OAuthState",
     "ReverseETLPipeline",
+    "SchedulerLease",
     "Sync",
     "TestJob",
     "TestJobEvent",

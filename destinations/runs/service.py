@@ -36,7 +36,7 @@ from ..representation import destination_as_dict
 from ..services import destination_config_check, rotated_secrets_store
 from ..services.audit import audit_record
 from ..services.expiry import credentials_expiry_record, expiry_warnings_enqueue
-from ..services.oauth import connection_refresh_if_due
+from ..services.oauth_tokens import connection_refresh_if_due
 from .status import destination_status_record
 
 logger = logging.getLogger(__name__)

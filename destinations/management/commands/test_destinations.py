@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from destinations.db import database_pool_size
-from destinations.errors import InvalidInput
+from destinations.errors import InvalidInput, TooBusy
 from destinations.jobs.background import test_job_create, test_job_submit
 from destinations.jobs.pool import BulkReport, bulk_test
 from destinations.jobs.results import DestinationResult
@@ -304,13 +304,16 @@ class Command(ScriptableCommand):
         distributed = settings.CONNECTION_TEST_RUNTIME == "distributed"
         api = settings.API_PUBLIC_URL.rstrip("/")
         for workspace, ids in by_workspace:
-            job = test_job_create(
-                workspace=workspace,
-                actor=None,
-                trigger=TestRunTrigger.CLI,
-                ids=ids,
-                concurrency=concurrency,
-            )
+            try:
+                job = test_job_create(
+                    workspace=workspace,
+                    actor=None,
+                    trigger=TestRunTrigger.CLI,
+                    ids=ids,
+                    concurrency=concurrency,
+                )
+            except TooBusy as exc:
+                raise CommandError(exc.detail, returncode=EXIT_USAGE) from None
             if distributed:
                 test_job_submit(job)  # else the running server's scheduler starts it at its next tick
             url = f"{api}/api/v1/workspaces/{workspace.pk}/destinations/test-jobs/{job.pk}"
