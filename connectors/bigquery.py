@@ -26,6 +26,18 @@ JOBS_DOC = "https://cloud.google.com/bigquery/docs/jobs-overview"
 TEST_PERMISSIONS_DOC = "https://cloud.google.com/bigquery/docs/reference/rest/v2/tables/testIamPermissions"
 WRITABLE_TABLE_TYPES = {"TABLE"}
 # Column types that cannot be a merge key (nested, semi-structured, or floating point).
+# TableFieldSchema.type in the normalized types (https://cloud.google.com/bigquery/docs/reference/rest/v2/tables
+# #TableFieldSchema); a REPEATED column is an array, a STRING's maxLength its maximum length.
+FIELD_TYPES_DOC = "https://cloud.google.com/bigquery/docs/reference/rest/v2/tables#TableFieldSchema"
+DATA_TYPES = {
+    **dict.fromkeys(("STRING", "BYTES", "TIME", "INTERVAL"), "string"),
+    **dict.fromkeys(("INTEGER", "INT64"), "integer"),
+    **dict.fromkeys(("FLOAT", "FLOAT64", "NUMERIC", "BIGNUMERIC"), "number"),
+    **dict.fromkeys(("BOOLEAN", "BOOL"), "boolean"),
+    "DATE": "date",
+    **dict.fromkeys(("TIMESTAMP", "DATETIME"), "datetime"),
+    **dict.fromkeys(("RECORD", "STRUCT", "JSON", "GEOGRAPHY", "RANGE"), "json"),
+}
 NON_KEY_TYPES = {"RECORD", "STRUCT", "JSON", "GEOGRAPHY", "RANGE", "FLOAT", "FLOAT64"}
 
 
@@ -33,6 +45,12 @@ NON_KEY_TYPES = {"RECORD", "STRUCT", "JSON", "GEOGRAPHY", "RANGE", "FLOAT", "FLO
 class BigQueryConnector(GoogleServiceAccountConnector):
     type = "bigquery"
     label = "BigQuery (as destination)"
+    sync_modes = ("insert", "update", "upsert")  # INSERT, UPDATE and MERGE on the sync key
+    expiry_forecast = (
+        "Cannot forecast: a service-account key may carry an expiry (validBeforeTime), but reading it "
+        "needs IAM permissions a sync does not "
+        "(https://cloud.google.com/iam/docs/reference/rest/v1/projects.serviceAccounts.keys)."
+    )
     example_config = {
         "service_account_json": EXAMPLE_SERVICE_ACCOUNT_JSON,
         "project_id": "my-project-123",
@@ -195,6 +213,8 @@ class BigQueryConnector(GoogleServiceAccountConnector):
                     has_default=bool(column.get("defaultValueExpression")),
                     primary_key=column["name"] in primary_key,
                     description=column.get("description", ""),
+                    data_type="array" if mode == "REPEATED" else DATA_TYPES.get(base_type, "string"),
+                    max_length=int(column["maxLength"]) if str(column.get("maxLength", "")).isdigit() else None,
                 )
             )
         fields, options = warehouse_fields(columns)

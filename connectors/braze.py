@@ -41,6 +41,18 @@ CUSTOM_TYPES = {
     "object array": "array",
 }
 
+# Field types in the normalized types; a custom string holds 255 characters at most
+# (https://www.braze.com/docs/user_guide/data/activation/custom_data/data_types/).
+DATA_TYPES_DOC = "https://www.braze.com/docs/user_guide/data/activation/custom_data/data_types/"
+DATA_TYPES = {"object": "json"}
+MAX_STRING = 255
+# Standard attributes that take one of a fixed set of values (the user attributes object,
+# https://www.braze.com/docs/api/objects_filters/user_attributes_object/).
+CHOICES = {
+    "gender": ["M", "F", "O", "N", "P"],
+    "email_subscribe": ["opted_in", "subscribed", "unsubscribed"],
+    "push_subscribe": ["opted_in", "subscribed", "unsubscribed"],
+}
 # Standard profile attributes of the user attributes object (names are case-sensitive, lowercase).
 STANDARD_ATTRIBUTES = [
     ("first_name", "First name", "string", ""),
@@ -115,6 +127,14 @@ ERRORS = ErrorTable(
 class BrazeConnector(ApiKeyConnector):
     type = "braze"
     label = "Braze"
+    expiry_forecast = (
+        "Nothing to forecast: a REST API key works until it is deleted in Settings > APIs and "
+        "Identifiers; Braze publishes no expiry for it "
+        "(https://www.braze.com/docs/api/basics/#rest-api-key)."
+    )
+    # /users/track creates or updates a user; with `_update_existing_only` it only updates
+    # (https://www.braze.com/docs/api/endpoints/user_data/post_user_track/).
+    sync_modes = ("upsert", "update")
     example_config = {
         "rest_endpoint": "https://rest.iad-01.braze.com",
         "api_key": "your-rest-api-key",
@@ -286,7 +306,19 @@ class BrazeConnector(ApiKeyConnector):
         ]
         for field in fields:
             field.required = field.name == identifier
-        fields += [DestinationField(n, label, t, description=d) for n, label, t, d in STANDARD_ATTRIBUTES]
+        for field in fields:
+            field.unique = field.identifier  # each identifier names one Braze user
+        fields += [
+            DestinationField(
+                n,
+                label,
+                t,
+                description=d,
+                data_type="enum" if n in CHOICES else DATA_TYPES.get(t, t),
+                choices=CHOICES.get(n),
+            )
+            for n, label, t, d in STANDARD_ATTRIBUTES
+        ]
         taken = {f.name for f in fields}
         for attribute in self._custom_attributes():
             name = attribute.get("name")
@@ -298,20 +330,24 @@ class BrazeConnector(ApiKeyConnector):
                 str(attribute.get("description") or "").strip(),
                 "Blocklisted: Braze drops writes." if blocklisted else "",
             ]
+            kind = CUSTOM_TYPES.get(str(attribute.get("data_type", "")).lower(), "string")
             fields.append(
                 DestinationField(
                     name,
                     name,
-                    CUSTOM_TYPES.get(str(attribute.get("data_type", "")).lower(), "string"),
+                    kind,
                     createable=not blocklisted,
                     updateable=not blocklisted,
                     description=" ".join(n for n in notes if n),
+                    data_type=DATA_TYPES.get(kind, kind),
+                    max_length=MAX_STRING if kind == "string" else None,
                 )
             )
         return FieldsDescription(
             object="user",
             source="live",
             fields=fields,
+            new_fields="*",
             options={
                 "identifier_type": identifier,
                 "endpoint": "/users/track",

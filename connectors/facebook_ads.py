@@ -11,10 +11,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 
-from ._audience import SHA256_HEX, identifier_field
-from .runtime.base import Connector, DestinationField, FieldsDescription, Requirement, Step
+from ._audience import SHA256_HEX, identifier_field, with_identifier_kinds
+from .runtime.base import Connector, DestinationField, FieldsDescription, IdentifierKind, Requirement, Step
 from .runtime.errors import ConnectorError, ErrorCode
 from .runtime.http import retry_after_seconds
 from .runtime.registry import register
@@ -32,6 +32,29 @@ TERMS_DOC = (
     "https://developers.facebook.com/documentation/ads-commerce/marketing-api/audiences/reference/"
     "custom-audience-terms-of-service"
 )
+# How Meta wants each customer-file key prepared (the custom audience users reference, "Hashing and
+# normalization"): emails trimmed and lowercased; phones as digits with the country code, no + or leading zeros;
+# names and places lowercase letters only; all of them SHA-256 (hex). MADID lowercase and the IDs as they are.
+_LETTERS = ("trim", "lowercase", "letters_only")
+KINDS = {
+    "EMAIL": ("email", ("trim", "lowercase", "email"), "sha256"),
+    "PHONE": ("phone", ("trim", "digits_with_country_code"), "sha256"),
+    "FN": ("first_name", _LETTERS, "sha256"),
+    "LN": ("last_name", _LETTERS, "sha256"),
+    "FI": ("first_initial", ("trim", "lowercase", "first_letter"), "sha256"),
+    "GEN": ("gender", ("trim", "lowercase", "first_letter"), "sha256"),
+    "DOBY": ("birth_year", ("trim",), "sha256"),
+    "DOBM": ("birth_month", ("trim",), "sha256"),
+    "DOBD": ("birth_day", ("trim",), "sha256"),
+    "CT": ("city", _LETTERS, "sha256"),
+    "ST": ("state", _LETTERS, "sha256"),
+    "ZIP": ("postal_code", ("lowercase", "remove_whitespace"), "sha256"),
+    "COUNTRY": ("country", _LETTERS, "sha256"),
+    "MADID": ("mobile_id", ("trim", "lowercase"), ""),
+    "EXTERN_ID": ("external_id", ("trim",), ""),
+    "APPUID": ("app_scoped_user_id", ("trim",), ""),
+    "PAGEUID": ("page_scoped_user_id", ("trim",), ""),
+}
 USERS_DOC = "https://developers.facebook.com/documentation/ads-commerce/marketing-api/reference/custom-audience/users"
 # A customer list created with is_value_based=1 is still subtype CUSTOM, but every upload to it must carry the schema
 # key LOOKALIKE_VALUE, and the value-based lookalike terms must be accepted for the ad account (Meta's value-based
@@ -42,6 +65,13 @@ VALUE_TERMS_URL = "https://business.facebook.com/customaudiences/value_based/tos
 VALUE_KEY = "LOOKALIKE_VALUE"
 VENDOR = "Meta Graph API"
 REQUIRED_PERMISSION = "ads_management"
+# debug_token tells when a token expires (expires_at) and when its access to user data does
+# (data_access_expires_at), as epoch seconds; a system-user token that never expires carries no positive date.
+DEBUG_TOKEN_DOC = "https://developers.facebook.com/docs/facebook-login/guides/access-tokens/debugging"
+RENEW_DATA_ACCESS = (
+    "Have the token's user sign in to the app again (Facebook Login) to renew its data access, or use a system-user "
+    "token (Business settings → Users → System users), whose access does not lapse."
+)
 NEW_TOKEN = (
     "Generate a new system-user token in Business settings → Users → System users → Generate new token, with the "
     "ads_management permission, and store it here."
@@ -73,6 +103,12 @@ AUDIENCE_FIELDS = (
 class FacebookAdsConnector(Connector):
     type = "facebook_ads"
     label = "Facebook / Meta Ads (Custom Audiences)"
+    sync_modes = ("insert", "mirror")  # POST /{audience_id}/users adds, DELETE removes
+    expiry_forecast = (
+        "Forecast: debug_token gives expires_at and data_access_expires_at of user tokens; a system-user "
+        "token carries no expiry "
+        "(https://developers.facebook.com/docs/facebook-login/guides/access-tokens/debugging)."
+    )
     example_config = {
         "access_token": "your-system-user-access-token",
         "ad_account_id": "act_1234567890",
@@ -169,10 +205,21 @@ class FacebookAdsConnector(Connector):
 
     def check_authentication(self):
         me = self._get("me", {"fields": "id,name"}, "the token owner")
-        return (
-            f"Meta accepted the access token of '{me.get('name', '')}' (id {me.get('id', '')}).",
-            {"user_id": me.get("id", ""), "name": me.get("name", "")},
-        )
+        details = {"user_id": me.get("id", ""), "name": me.get("name", "")}
+        try:
+            token = self._get("debug_token", {"input_token": self.config["access_token"]}, "the token's expiry")
+        except ConnectorError as error:  # the token works; only its expiry stays unknown
+            details["expiry_unknown"] = error.message
+        else:
+            info = token.get("data") if isinstance(token.get("data"), dict) else {}
+            for credential, key, remedy in (
+                ("access_token", "expires_at", NEW_TOKEN),
+                ("data_access", "data_access_expires_at", RENEW_DATA_ACCESS),
+            ):
+                if isinstance(info.get(key), int) and info[key] > 0:
+                    at = datetime.fromtimestamp(info[key], UTC)
+                    self.report_expiry(credential, at, source=DEBUG_TOKEN_DOC, remedy=remedy)
+        return f"Meta accepted the access token of '{me.get('name', '')}' (id {me.get('id', '')}).", details
 
     def check_permissions(self):
         data = self._get("me/permissions", {}, "the granted permissions").get("data") or []
@@ -397,16 +444,18 @@ class FacebookAdsConnector(Connector):
                     name=VALUE_KEY,
                     label="Customer value",
                     type="number",
+                    data_type="number",
                     required=True,
                     updateable=False,
                     description=f"{VALUE_KEY}: the person's value to you, a non-negative integer or decimal; sent as "
                     "is, not hashed. Every upload to a value-based audience must carry it.",
                 )
             )
+        kinds = {name: IdentifierKind(kind, steps, digest, USERS_DOC) for name, (kind, steps, digest) in KINDS.items()}
         return FieldsDescription(
             object="custom_audience_user",
             source="live",
-            fields=fields,
+            fields=with_identifier_kinds(fields, kinds),
             options={
                 "audience_id": self.config.get("audience_id"),
                 "value_based": value_based,

@@ -40,6 +40,12 @@ GRANT_CREATE = (
 class GcsConnector(GoogleServiceAccountConnector):
     type = "gcs"
     label = "Google Cloud Storage"
+    sync_modes = ("insert",)  # files are only added
+    expiry_forecast = (
+        "Cannot forecast: a service-account key may carry an expiry (validBeforeTime), but reading it "
+        "needs IAM permissions a sync does not "
+        "(https://cloud.google.com/iam/docs/reference/rest/v1/projects.serviceAccounts.keys)."
+    )
     example_config = {
         "service_account_json": EXAMPLE_SERVICE_ACCOUNT_JSON,
         "bucket": "my-company-exports",

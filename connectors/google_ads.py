@@ -12,8 +12,15 @@ import hashlib
 import re
 import uuid
 
-from ._audience import SHA256_HEX, identifier_field, missing_scopes, oauth_errors, refresh_access_token
-from .runtime.base import Connector, FieldsDescription, Requirement, Step
+from ._audience import (
+    SHA256_HEX,
+    identifier_field,
+    missing_scopes,
+    oauth_errors,
+    refresh_access_token,
+    with_identifier_kinds,
+)
+from .runtime.base import Connector, FieldsDescription, IdentifierKind, Requirement, Step
 from .runtime.errors import ConnectorError, ErrorCode
 from .runtime.oauth import OAuthProvider, client_and_refresh
 from .runtime.registry import register
@@ -35,6 +42,22 @@ RECONNECT = (
     "Authorise the Google account again with the scope https://www.googleapis.com/auth/datamanager and store "
     "the new refresh token (refresh tokens of OAuth apps in 'Testing' status expire after 7 days)."
 )
+# How the Data Manager API wants each identifier prepared ("Format user data"): whitespace removed, lowercase,
+# gmail.com / googlemail.com without dots or a +suffix before the @, phones in E.164; names and email hashed with
+# SHA-256 (hex), region and postal codes never hashed; mobile and user IDs sent as they are.
+FORMAT_DOC = "https://developers.google.com/data-manager/api/devguides/concepts/formatting"
+IDENTIFIER_KINDS = {
+    "email": IdentifierKind(
+        "email", ("remove_whitespace", "lowercase", "email", "gmail_canonical"), "sha256", FORMAT_DOC
+    ),
+    "phone": IdentifierKind("phone", ("trim", "e164"), "sha256", FORMAT_DOC),
+    "first_name": IdentifierKind("first_name", ("trim", "lowercase"), "sha256", FORMAT_DOC),
+    "last_name": IdentifierKind("last_name", ("trim", "lowercase"), "sha256", FORMAT_DOC),
+    "country_code": IdentifierKind("country", ("trim",), "", FORMAT_DOC),
+    "postal_code": IdentifierKind("postal_code", ("trim",), "", FORMAT_DOC),
+    "mobile_id": IdentifierKind("mobile_id", ("trim",), "", FORMAT_DOC),
+    "user_id": IdentifierKind("user_id", ("trim",), "", FORMAT_DOC),
+}
 INGEST_DOC = "https://developers.google.com/data-manager/api/reference/rest/v1/audienceMembers/ingest"
 _ADS_ID = {"pattern": "^[0-9]{10}$", "x-pattern-message": "Must be the 10-digit account ID without dashes."}
 
@@ -129,6 +152,13 @@ OAUTH = OAuthProvider(
 class GoogleAdsConnector(Connector):
     type = "google_ads"
     label = "Google Ads (Customer Match)"
+    sync_modes = ("insert", "mirror")  # audienceMembers:ingest adds, audienceMembers:remove removes
+    expiry_forecast = (
+        'Cannot forecast: a refresh token of an OAuth app in "Testing" (external users) dies after 7 '
+        "days, but neither the token nor its refresh says which apps are in Testing; publish the app to "
+        "avoid it (https://developers.google.com/identity/protocols/oauth2#expiration). A lifetime the "
+        "OAuth flow stored (refresh_token_expires_in) is shown on the connection."
+    )
     example_config = {
         "client_id": "1234567890-abcdef.apps.googleusercontent.com",
         "client_secret": "your-oauth-client-secret",
@@ -450,7 +480,7 @@ class GoogleAdsConnector(Connector):
         return FieldsDescription(
             object="audience_member",
             source="static",
-            fields=fields,
+            fields=with_identifier_kinds(fields, IDENTIFIER_KINDS),
             options={
                 "operations": ["audienceMembers:ingest", "audienceMembers:remove"],
                 "destination": {

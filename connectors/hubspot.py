@@ -31,6 +31,21 @@ LEGACY_APPS_SUNSET = (
 )
 RECORD_ID = "hs_object_id"  # the record ID: HubSpot refuses it as an upsert idProperty ("non-unique property")
 # Properties HubSpot asks for when a record is created (its objects guides: "you should include ...").
+# A property's `type` in the normalized types (https://developers.hubspot.com/docs/api/crm/properties, "Property
+# type and fieldType values"): a `date` takes YYYY-MM-DD or midnight UTC in epoch milliseconds; an enumeration
+# shown as checkboxes takes several options joined by ";" (an array), any other one a single option (an enum).
+PROPERTIES_DOC = "https://developers.hubspot.com/docs/api/crm/properties"
+DATA_TYPES = {
+    "string": "string",
+    "phone_number": "string",
+    "number": "number",
+    "bool": "boolean",
+    "date": "date",
+    "datetime": "datetime",
+    "enumeration": "enum",
+    "json": "json",
+    "object_coordinates": "string",
+}
 REQUIRED_PROPERTIES = {"deals": ("dealname", "dealstage"), "tickets": ("subject", "hs_pipeline_stage")}
 SERVICE_KEYS = "Development › Keys › Service keys"
 LEGACY_APPS = "Development › Legacy apps"
@@ -118,6 +133,13 @@ OAUTH = OAuthProvider(
 class HubSpotConnector(Connector):
     type = "hubspot"
     label = "HubSpot"
+    sync_modes = ("insert", "update", "upsert")  # upsert only by a unique property (see describe_fields)
+    expiry_forecast = (
+        "Nothing to forecast: OAuth access tokens live 30 minutes and syncs renew them with the refresh "
+        "token, which HubSpot gives no lifetime "
+        "(https://developers.hubspot.com/changelog/upcoming-expiration-of-oauth-access-tokens-is-changing); "
+        "a Service Key or private-app token works until it is rotated or deleted."
+    )
     example_config = {"access_token": "your-private-app-access-token", "object_type": "contacts"}
     auth_method = (
         "Service Key (or a legacy private app's access token) sent as a Bearer token, or a public app's OAuth "
@@ -464,14 +486,25 @@ class HubSpotConnector(Connector):
             mappable = not meta.get("readOnlyValue") and not prop.get("calculated")
             if not mappable:
                 continue
+            vendor_type = prop.get("type", "string")
+            data_type = DATA_TYPES.get(vendor_type, "string")
+            if data_type == "enum" and prop.get("fieldType") == "checkbox":
+                data_type = "array"
+            identifier = self._is_identifier(prop)
             fields.append(
                 DestinationField(
                     name=prop["name"],
                     label=prop.get("label") or prop["name"],
-                    type=prop.get("type", "string"),
+                    type=vendor_type,
                     required=prop["name"] in required,
-                    identifier=self._is_identifier(prop),
+                    identifier=identifier,
                     description=_describe(prop),
+                    data_type=data_type,
+                    choices=[str(o.get("value")) for o in prop.get("options") or [] if isinstance(o, dict)]
+                    if vendor_type == "enumeration"
+                    else None,
+                    # hasUniqueValue, or a contact's email (HubSpot keeps one contact per address).
+                    unique=identifier or bool(prop.get("hasUniqueValue")),
                 )
             )
         try:
@@ -482,6 +515,8 @@ class HubSpotConnector(Connector):
             object=self.object_type,
             source="live",
             fields=fields,
+            # batch/create and batch/update (by record ID) always; batch/upsert only by a unique property.
+            sync_modes=("insert", "update", "upsert") if id_property else ("insert", "update"),
             options={
                 "id_property": id_property,
                 "upsert": f"POST /crm/objects/{API_VERSION}/{self.object_type}/batch/upsert (up to 100 inputs, "

@@ -15,6 +15,9 @@ PROJECT_TYPES = ["email_based", "user_id_based", "hybrid"]
 SYNC_KEYS = {"email_based": ("email",), "user_id_based": ("userId",), "hybrid": ("email", "userId")}
 
 # getFields types -> our field type.
+# getFields' types in the normalized types (https://support.iterable.com/hc/en-us/articles/208183076-Field-Data-Types).
+FIELD_TYPES_DOC = "https://support.iterable.com/hc/en-us/articles/208183076-Field-Data-Types"
+DATA_TYPES = {"object": "json"}
 FIELD_TYPES = {
     "string": "string",
     "long": "integer",
@@ -79,6 +82,11 @@ ERRORS = ErrorTable(
 class IterableConnector(ApiKeyConnector):
     type = "iterable"
     label = "Iterable"
+    expiry_forecast = (
+        "Nothing to forecast: an API key works until it is disabled or deleted; Iterable publishes no "
+        "expiry for it (https://support.iterable.com/hc/en-us/articles/360043464871-API-Keys)."
+    )
+    sync_modes = ("upsert",)  # users/bulkUpdate creates a user it does not know
     example_config = {"api_key": "your-server-side-api-key", "data_center": "US", "list_id": 12345}
     vendor = "Iterable"
     auth_method = "Server-side API key (Api-Key header), US or EU data center"
@@ -246,11 +254,14 @@ class IterableConnector(ApiKeyConnector):
         fields = []
         for name, vendor_type in sorted(raw.items(), key=lambda item: (item[0] not in keys, item[0])):
             system = name.split(".")[0] in SYSTEM_FIELDS
+            kind = FIELD_TYPES.get(str(vendor_type).lower(), "string")
             fields.append(
                 DestinationField(
                     name,
                     name,
-                    FIELD_TYPES.get(str(vendor_type).lower(), "string"),
+                    kind,
+                    data_type=DATA_TYPES.get(kind, kind),
+                    unique=True if name in keys else None,  # a sync key names one user of the project
                     identifier=name in keys,
                     required=name in keys and len(keys) == 1,
                     createable=not system,
@@ -262,6 +273,7 @@ class IterableConnector(ApiKeyConnector):
             object="user",
             source="live",
             fields=fields,
+            new_fields="*",
             options={
                 "project_type": project_type,
                 "sync_keys": list(keys),

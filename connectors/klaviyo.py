@@ -101,6 +101,11 @@ ERRORS = ErrorTable(
 class KlaviyoConnector(ApiKeyConnector):
     type = "klaviyo"
     label = "Klaviyo"
+    expiry_forecast = (
+        "Nothing to forecast: a private API key works until it is revoked; Klaviyo publishes no expiry "
+        "for it (https://developers.klaviyo.com/en/docs/authenticate_)."
+    )
+    sync_modes = ("upsert",)  # the profile bulk import creates or updates by email, phone_number or external_id
     example_config = {"private_api_key": "pk_your_private_api_key", "list_id": "Y6nRLr"}
     default_api_version = DEFAULT_REVISION
     api_version_sunset = date(2028, 10, 15)  # revisions are retired two years after their release
@@ -284,13 +289,22 @@ class KlaviyoConnector(ApiKeyConnector):
 
     def describe_fields(self) -> FieldsDescription:
         fields = [
-            DestinationField(name, label, kind, identifier=identifier, description=description)
+            DestinationField(
+                name,
+                label,
+                kind,
+                identifier=identifier,
+                description=description,
+                data_type="json" if kind == "object" else kind,
+                unique=True if identifier else None,  # each of them names one profile
+            )
             for name, label, kind, identifier, description in PROFILE_ATTRIBUTES
         ]
         return FieldsDescription(
             object="profile",
             source="static",
             fields=fields,
+            new_fields="properties.*",
             options={
                 "sync_keys": [f.name for f in fields if f.identifier],
                 "sync_key_rule": "At least one of email, phone_number or external_id per profile.",

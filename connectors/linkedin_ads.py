@@ -9,10 +9,17 @@ validate-only write for segments, so nothing is written.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
-from ._audience import SHA256_HEX, identifier_field, missing_scopes, oauth_errors, refresh_access_token
-from .runtime.base import Connector, FieldsDescription, Requirement, Step
+from ._audience import (
+    SHA256_HEX,
+    identifier_field,
+    missing_scopes,
+    oauth_errors,
+    refresh_access_token,
+    with_identifier_kinds,
+)
+from .runtime.base import Connector, FieldsDescription, IdentifierKind, Requirement, Step
 from .runtime.errors import ConnectorError, ErrorCode
 from .runtime.oauth import OAuthProvider, access_and_refresh
 from .runtime.registry import register
@@ -33,10 +40,27 @@ RECONNECT = (
     "and r_ads, and store the new access token (it lives 60 days)."
 )
 EXPIRED_SERVICE_CODE = 65602  # 65600 invalid token, 65601 revoked token
+# A refresh's answer carries refresh_token_expires_in: the refresh token's remaining lifetime (365 days from the
+# member's consent, not renewed by refreshing).
+REFRESH_DOC = "https://learn.microsoft.com/en-us/linkedin/shared/authentication/programmatic-refresh-tokens"
 INTROSPECTION_DOC = "https://learn.microsoft.com/en-us/linkedin/shared/authentication/token-introspection"
 SEGMENT_USERS_DOC = (
     "https://learn.microsoft.com/en-us/linkedin/marketing/matched-audiences/create-and-manage-segment-users"
 )
+# How LinkedIn wants each segment member key prepared (Create and manage segment users): an email trimmed and
+# lowercased, then SHA-256 or SHA-512 (hex); advertising IDs, names and company keys as they are.
+IDENTIFIER_KINDS = {
+    "SHA256_EMAIL": IdentifierKind("email", ("trim", "lowercase", "email"), "sha256", SEGMENT_USERS_DOC),
+    "SHA512_EMAIL": IdentifierKind("email", ("trim", "lowercase", "email"), "sha512", SEGMENT_USERS_DOC),
+    "GOOGLE_AID": IdentifierKind("mobile_id", ("trim",), "", SEGMENT_USERS_DOC),
+    "firstName": IdentifierKind("first_name", ("trim",), "", SEGMENT_USERS_DOC),
+    "lastName": IdentifierKind("last_name", ("trim",), "", SEGMENT_USERS_DOC),
+    "companyName": IdentifierKind("company_name", ("trim",), "", SEGMENT_USERS_DOC),
+    "organizationUrn": IdentifierKind("organization_urn", ("trim",), "", SEGMENT_USERS_DOC),
+    "companyWebsiteDomain": IdentifierKind("domain", ("trim", "lowercase"), "", SEGMENT_USERS_DOC),
+    "companyEmailDomain": IdentifierKind("domain", ("trim", "lowercase"), "", SEGMENT_USERS_DOC),
+    "companyPageUrl": IdentifierKind("url", ("trim",), "", SEGMENT_USERS_DOC),
+}
 # The token endpoint answers a dead refresh token (expired, or revoked by the member or LinkedIn) with
 # 400 invalid_request "The provided authorization grant or refresh token is invalid, expired or revoked", where
 # RFC 6749 §5.2 says invalid_grant: the OAuth flow reads it as invalid_grant, so the grant counts as revoked.
@@ -94,6 +118,13 @@ OAUTH = OAuthProvider(
 class LinkedInAdsConnector(Connector):
     type = "linkedin_ads"
     label = "LinkedIn Ads (Matched Audiences)"
+    sync_modes = ("insert", "mirror")  # elements[].action ADD and REMOVE
+    expiry_forecast = (
+        "Forecast: token introspection gives the access token's expires_at (60 days), reported when no "
+        "refresh token renews it; a refresh gives the refresh token's remaining lifetime (365 days from "
+        "consent) (https://learn.microsoft.com/en-us/linkedin/shared/authentication/token-introspection, "
+        "https://learn.microsoft.com/en-us/linkedin/shared/authentication/programmatic-refresh-tokens)."
+    )
     example_config = {
         "client_id": "your-client-id",
         "client_secret": "your-client-secret",
@@ -224,6 +255,14 @@ class LinkedInAdsConnector(Connector):
         if info.get("active"):
             self._token = self.config["access_token"]
             self._scopes = _split_scopes(info.get("scope"))
+            if not self.config.get("refresh_token") and isinstance(info.get("expires_at"), int):
+                # Without a refresh token nothing renews it: syncs stop at introspection's expires_at.
+                self.report_expiry(
+                    "access_token",
+                    datetime.fromtimestamp(info["expires_at"], UTC),
+                    source=INTROSPECTION_DOC,
+                    remedy=RECONNECT,
+                )
             return f"The access token is active (3-legged, expires at {info.get('expires_at')}).", details
         status = str(info.get("status") or "")
         if status == "expired" and self.config.get("refresh_token"):
@@ -238,6 +277,13 @@ class LinkedInAdsConnector(Connector):
             self._token, self._refreshed = token["access_token"], True
             self._scopes = _split_scopes(token.get("scope")) if token.get("scope") else None
             details.update(refreshed=True, expires_in=token.get("expires_in"))
+            if isinstance(token.get("refresh_token_expires_in"), int):  # the refresh token's remaining lifetime
+                self.report_expiry(
+                    "refresh_token",
+                    datetime.now(UTC) + timedelta(seconds=token["refresh_token_expires_in"]),
+                    source=REFRESH_DOC,
+                    remedy=RECONNECT,
+                )
             return (
                 "The stored access token had expired; the refresh token obtained a new one "
                 f"(valid {token.get('expires_in')} s), which syncs renew the same way.",
@@ -488,7 +534,7 @@ class LinkedInAdsConnector(Connector):
         return FieldsDescription(
             object="dmp_segment_company" if self.config.get("segment_type") == "company" else "dmp_segment_user",
             source="static",
-            fields=fields,
+            fields=with_identifier_kinds(fields, IDENTIFIER_KINDS),
             options={
                 "segment_id": self.config.get("segment_id"),
                 "endpoint": endpoint,

@@ -25,6 +25,12 @@ ROLE_SESSION_NAME = "destinations-connection-test"
 class S3Connector(Connector):
     type = "s3"
     label = "Amazon S3"
+    sync_modes = ("insert",)  # files are only added
+    expiry_forecast = (
+        "Nothing to forecast: an IAM user's access keys work until deactivated, and an assumed role's "
+        "session is taken anew on each run "
+        "(https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html)."
+    )
     example_config = {
         "bucket": "my-company-exports",
         "region": "eu-west-1",

@@ -32,6 +32,26 @@ COLLECTION_UPSERT_DOC = (
 USER_PERMISSIONS = "SELECT PermissionsViewAllData FROM UserPermissionAccess"
 VIEW_ALL_DATA = "View All Data, when the upsert key is an External ID without 'Unique'"
 DEFAULT_OBJECT = "Contact"
+# describe's field `type` in the normalized types (FieldType, https://developer.salesforce.com/docs/atlas.en-us.api.
+# meta/api/field_types.htm and Schema.DisplayType): picklists are enums, a multipicklist an array of its values
+# (sent joined by ";"); phone, url, email, textarea, id, reference and the rest are strings.
+FIELD_TYPES_DOC = "https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/field_types.htm"
+DATA_TYPES = {
+    "boolean": "boolean",
+    "int": "integer",
+    "long": "integer",
+    "double": "number",
+    "currency": "number",
+    "percent": "number",
+    "date": "date",
+    "datetime": "datetime",
+    "picklist": "enum",
+    "multipicklist": "array",
+    "address": "json",
+    "location": "json",
+    "complexvalue": "json",
+    "json": "json",
+}
 API_NAME = "^[A-Za-z][A-Za-z0-9_]{0,79}$"
 LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 NEAR_LIMIT = 0.9
@@ -153,6 +173,12 @@ OAUTH = OAuthProvider(
 class SalesforceConnector(Connector):
     type = "salesforce"
     label = "Salesforce"
+    sync_modes = ("insert", "update", "upsert")  # upsert only with an External ID (see describe_fields)
+    expiry_forecast = (
+        "Cannot forecast: how long a refresh token lives is the connected app's Refresh Token Policy "
+        "(until revoked, after a time, or after idle time), which the REST API does not report "
+        "(https://help.salesforce.com/s/articleView?id=xcloud.connected_app_manage_oauth.htm)."
+    )
     example_config = {
         "instance_url": "https://mycompany.my.salesforce.com",
         "client_id": "your-connected-app-consumer-key",
@@ -593,17 +619,25 @@ class SalesforceConnector(Connector):
             identifier = bool(field.get("externalId")) or field.get("name") == "Id"
             if not (createable or updateable) and field.get("name") != "Id":
                 continue
+            vendor_type = field.get("type", "string")
+            choices = [str(v.get("value")) for v in field.get("picklistValues") or [] if v.get("active", True)]
             fields.append(
                 DestinationField(
                     name=field["name"],
                     label=field.get("label") or field["name"],
-                    type=field.get("type", "string"),
+                    type=vendor_type,
                     required=createable and not field.get("nillable") and not field.get("defaultedOnCreate"),
                     identifier=identifier,
                     createable=createable,
                     updateable=updateable,
                     nullable=bool(field.get("nillable")),
                     description=_describe(field),
+                    data_type=DATA_TYPES.get(vendor_type, "string"),
+                    choices=choices if vendor_type in ("picklist", "multipicklist") else None,
+                    # Id is unique by definition; an External ID only when marked Unique (else upserts may match
+                    # several records and fail with 300 Multiple Choices).
+                    unique=True if field.get("name") == "Id" else bool(field.get("unique")) if identifier else None,
+                    max_length=field.get("length") or None,
                 )
             )
         key = self._upsert_key()
@@ -613,6 +647,7 @@ class SalesforceConnector(Connector):
             except ConnectorError:
                 key = None  # the object step explains why; only the paths that work are offered
         base = f"/services/data/v{self.api_version}/composite/sobjects"
+        modes = ("insert", "update", "upsert") if key else ("insert", "update")
         if key:
             writes = {"upsert": f"PATCH {base}/{self.sobject}/{key} (up to 200 records per request)"}
         else:
@@ -625,6 +660,7 @@ class SalesforceConnector(Connector):
             object=describe.get("name", self.sobject),
             source="live",
             fields=fields,
+            sync_modes=modes,
             options={
                 "label": describe.get("label", self.sobject),
                 "custom": bool(describe.get("custom")),

@@ -20,6 +20,7 @@ from .runtime.base import Connector, FieldsDescription, Requirement, Step
 from .runtime.errors import ConnectorError, ErrorCode
 from .runtime.registry import register
 from .runtime.schema import config_schema, secret, string
+from .runtime.sqltypes import sql_data_type, sql_max_length
 from .runtime.vendor import ErrorTable, Rule, read_json
 
 STATEMENTS_PATH = "/api/v2/statements"
@@ -27,6 +28,20 @@ JWT_LIFETIME = 59 * 60
 QUERY_TAG = "destinations-connection-test"
 UNQUOTED_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 PRIVILEGES_DOC = "https://docs.snowflake.com/en/user-guide/security-access-control-privileges"
+# Column types in the normalized types (https://docs.snowflake.com/en/sql-reference/intro-summary-data-types):
+# NUMBER(p,0) is an integer; semi-structured VARIANT and OBJECT are JSON.
+DATA_TYPES_DOC = "https://docs.snowflake.com/en/sql-reference/intro-summary-data-types"
+DATA_TYPES = {
+    **dict.fromkeys(("VARCHAR", "CHAR", "CHARACTER", "STRING", "TEXT", "BINARY", "VARBINARY", "TIME"), "string"),
+    **dict.fromkeys(("NUMBER", "DECIMAL", "NUMERIC"), "number"),
+    **dict.fromkeys(("INT", "INTEGER", "BIGINT", "SMALLINT", "TINYINT", "BYTEINT"), "integer"),
+    **dict.fromkeys(("FLOAT", "FLOAT4", "FLOAT8", "DOUBLE", "DOUBLE PRECISION", "REAL"), "number"),
+    "BOOLEAN": "boolean",
+    "DATE": "date",
+    **dict.fromkeys(("DATETIME", "TIMESTAMP", "TIMESTAMP_NTZ", "TIMESTAMP_LTZ", "TIMESTAMP_TZ"), "datetime"),
+    **dict.fromkeys(("VARIANT", "OBJECT", "MAP", "GEOGRAPHY", "GEOMETRY"), "json"),
+    **dict.fromkeys(("ARRAY", "VECTOR"), "array"),
+}
 NON_KEY_TYPES = ("VARIANT", "OBJECT", "ARRAY", "MAP", "GEOGRAPHY", "GEOMETRY", "VECTOR", "FLOAT", "DOUBLE", "REAL")
 
 KEY_REMEDIATION = (
@@ -166,6 +181,11 @@ def public_key_fingerprint(key: rsa.RSAPrivateKey) -> str:
 class SnowflakeConnector(Connector):
     type = "snowflake"
     label = "Snowflake (as destination)"
+    expiry_forecast = (
+        "Nothing to forecast: a key pair works until the public key is unset from the user "
+        "(https://docs.snowflake.com/en/user-guide/key-pair-auth)."
+    )
+    sync_modes = ("insert", "update", "upsert")  # INSERT, UPDATE and MERGE on the sync key
     example_config = {
         "account": "myorg-myaccount",
         "user": "DESTINATIONS_SVC",
@@ -471,6 +491,8 @@ class SnowflakeConnector(Connector):
                 primary_key=column.get("primary key") == "Y",
                 unique=column.get("unique key") == "Y",
                 description=column.get("comment") or "",
+                data_type=sql_data_type(column.get("type", ""), DATA_TYPES) or "string",
+                max_length=sql_max_length(column.get("type", "")),
             )
             for column in columns
         )

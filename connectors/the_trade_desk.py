@@ -12,7 +12,7 @@ missing-items answer passes.
 from __future__ import annotations
 
 from ._audience import identifier_field
-from .runtime.base import Connector, FieldsDescription, Requirement, Step
+from .runtime.base import Connector, FieldsDescription, IdentifierKind, Requirement, Step
 from .runtime.errors import ConnectorError, ErrorCode
 from .runtime.registry import register
 from .runtime.schema import config_schema, enum, secret, string
@@ -165,6 +165,12 @@ ID_TYPES = (
 class TheTradeDeskConnector(Connector):
     type = "the_trade_desk"
     label = "The Trade Desk (first-party data)"
+    sync_modes = ("insert", "mirror")  # an item adds; the same item with TtlInMinutes 0 removes
+    expiry_forecast = (
+        "Cannot forecast: a platform API token lives one week to one year, chosen when it is generated "
+        "in Access Management, and no endpoint reports it "
+        "(https://open.thetradedesk.com/advertiser/docsApp/Foundations/resources/doc/PlatformAuthentication)."
+    )
     example_config = {
         "data_server": "usw",
         "advertiser_id": "abc123x",
@@ -385,6 +391,8 @@ class TheTradeDeskConnector(Connector):
             )
             for name, label, about in ID_TYPES
         ]
+        for field in fields:  # pseudonymous IDs: trimmed, never hashed (UPLOAD_DOC)
+            field.identifier_kind = IdentifierKind(field.name.lower(), ("trim",), "", UPLOAD_DOC)
         ttl_minutes = int(self.config.get("ttl_days") or 30) * 1440
         return FieldsDescription(
             object="first_party_data_item",

@@ -64,6 +64,10 @@ def signing_secret_problem(value: str) -> str | None:
 class WebhookConnector(Connector):
     type = "webhook"
     label = "Custom webhook"
+    expiry_forecast = (
+        "Nothing to forecast: the headers and the signing secret are the receiver's own and expire nowhere."
+    )
+    sync_modes = ("insert",)  # each record is delivered; nothing at the receiver is matched or removed
     try_first = True
     example_config = {
         "url": "https://api.example.com/webhook",
@@ -179,6 +183,7 @@ class WebhookConnector(Connector):
             object="payload",
             source="static",
             fields=[],
+            new_fields="*",
             options={
                 "free_form": True,
                 "content_type": "application/json",

@@ -19,6 +19,7 @@ DESTINATION_FIELDS = (
     "created_by_id",
     "created_at",
     "updated_at",
+    "credentials_expire_at",
 )
 
 
@@ -49,6 +50,8 @@ def destination_representation(row) -> dict:
         "created_by": str(created_by) if created_by else None,
         "created_at": iso_z(row["created_at"]),
         "updated_at": iso_z(row["updated_at"]),
+        # Beyond the contract: the soonest moment the credentials stop working, when a test learned it.
+        "credentials_expire_at": iso_z(row["credentials_expire_at"]) if row["credentials_expire_at"] else None,
     }
 
 

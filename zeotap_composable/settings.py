@@ -467,6 +467,9 @@ except ValueError:
         f"(got {os.environ.get('NOTIFICATION_RETRY_SECONDS')!r})."
     ) from None
 NOTIFICATION_TIMEOUT_SECONDS = env_number("NOTIFICATION_TIMEOUT_SECONDS", 10, minimum=0.1, whole=False)
+# A scheduled check warns (a signed `destination.expiring` notification, once per credential) this many days
+# before credentials expire or a pinned API version is retired.
+EXPIRY_WARNING_DAYS = env_number("EXPIRY_WARNING_DAYS", 14)
 CELERY_BEAT_SCHEDULE["scheduler-tick"] = {
     "task": "destinations.tasks.scheduler_tick",
     "schedule": SCHEDULER_TICK_SECONDS,

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET
 
 from ..models import Destination, DestinationStatus, TestRun
 from ..selectors import status_counts
+from ..services.expiry import expiring_soon
 from .destination_pages import _context, _url
 from .display import type_label, workspace_label
 
@@ -65,5 +66,15 @@ def failures_dashboard(request, model_admin) -> TemplateResponse:
         {**g, "workspace_label": workspace_label(g["workspace"]), "type_label": type_label(g["destination_type"])}
         for g in failure_groups()
     ]
-    context = _context(model_admin, request, title="Destination failures", counts=counts, groups=groups)
+    expiring = [
+        {
+            **row,
+            "url": _url("change", row["destination"].pk),
+            "workspace_label": workspace_label(row["destination"].workspace),
+        }
+        for row in expiring_soon()
+    ]
+    context = _context(
+        model_admin, request, title="Destination failures", counts=counts, groups=groups, expiring=expiring
+    )
     return TemplateResponse(request, "admin/destinations/destination/dashboard.html", context)

@@ -116,6 +116,7 @@ class DestinationAdmin(ServiceSaveMixin, admin.ModelAdmin):
         "status_column",
         "status_error_column",
         "last_tested_at",
+        "credentials_expire_at",
         "recent_tests",
         "test_before_saving",
         "created_by",
@@ -134,7 +135,15 @@ class DestinationAdmin(ServiceSaveMixin, admin.ModelAdmin):
             (None, {"fields": main}),
             (
                 "Status",
-                {"fields": ("status_column", "status_error_column", "last_tested_at", "check_interval_minutes")},
+                {
+                    "fields": (
+                        "status_column",
+                        "status_error_column",
+                        "last_tested_at",
+                        "credentials_expire_at",
+                        "check_interval_minutes",
+                    )
+                },
             ),
             ("Connection tests", {"fields": ("recent_tests",)}),
             ("History", {"fields": ("created_by", "created_at", "updated_at"), "classes": ("collapse",)}),

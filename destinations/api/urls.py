@@ -44,6 +44,11 @@ urlpatterns = [
         name="destination-fields",
     ),
     path(
+        f"{workspace}/destinations/<uuid:destination_id>/mappings/validate",
+        views.DestinationMappingValidateView.as_view(),
+        name="destination-mappings-validate",
+    ),
+    path(
         f"{workspace}/destinations/<uuid:destination_id>/test-runs",
         views.DestinationTestRunsView.as_view(),
         name="destination-test-runs",

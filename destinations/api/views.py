@@ -41,6 +41,8 @@ from .serializers import (
     DestinationTypeSerializer,
     DestinationUpdateSerializer,
     FieldsSerializer,
+    MappingValidateSerializer,
+    MappingValidationSerializer,
     StreamTokenSerializer,
     TestRunSerializer,
     VendorErrorSerializer,
@@ -388,6 +390,38 @@ class DestinationFieldsView(WorkspaceScopedView):
         destination = selectors.destination_get(workspace=self.workspace, destination_id=destination_id)
         refresh = bool_param(request, "refresh")
         return Response(services.destination_fields(destination=destination, refresh=refresh))
+
+
+@extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["destinations"])
+class DestinationMappingValidateView(WorkspaceScopedView):
+    throttle_classes = FIELDS_REFRESH_THROTTLES
+
+    @extend_schema(
+        operation_id="destinations_mappings_validate",
+        summary="Check a sync's mapping against the destination's fields before it is saved",
+        description="Takes the source columns with their warehouse types, the mapping, the identifier pair and the "
+        "sync mode; answers `valid` and, per entry and for the whole mapping, problems with what to do. For "
+        "audience identifiers, `samples` are shown normalized and hashed as the vendor wants them, and are sent "
+        "nowhere. Works from the fields cache; `refresh=true` reads the vendor first.",
+        parameters=[
+            OpenApiParameter(
+                "refresh", {"type": "string", "enum": ["true", "false", "1", "0"]}, description="Read the fields anew."
+            )
+        ],
+        request=MappingValidateSerializer,
+        responses={
+            200: MappingValidationSerializer,
+            502: OpenApiResponse(VendorErrorSerializer, description="Reading the fields from the vendor failed."),
+            **ERRORS,
+        },
+    )
+    def post(self, request, workspace_id, destination_id):
+        destination = selectors.destination_get(workspace=self.workspace, destination_id=destination_id)
+        data = validated(MappingValidateSerializer, request.data)
+        answer = services.destination_mapping_validate(
+            destination=destination, request=data, refresh=bool_param(request, "refresh")
+        )
+        return Response(answer)
 
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connections"])

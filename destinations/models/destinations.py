@@ -59,6 +59,8 @@ class Connection(models.Model):
     last_refreshed_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_refresh_error = models.TextField(blank=True, default="", editable=False)
     refresh_token_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The soonest moment these credentials stop working, as a test of a destination using them learned it.
+    credentials_expire_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
     # Which vendor account granted it (Salesforce identity URL, HubSpot hub_id and user_id): no secrets.
     authorized_account = models.JSONField(default=dict, blank=True, editable=False)
     # Bumped by every write of OAuth tokens: a refresh saves only if nobody saved newer tokens meanwhile.
@@ -97,6 +99,10 @@ class Destination(models.Model):
     )
     # When the scheduler has planned this destination's next check (the jittered start), until it starts.
     health_check_due_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
+    # What the last test learned about when the credentials stop working ([{credential, expires_at, source,
+    # remedy}], a stored OAuth lifetime included), and the soonest of those moments.
+    credential_expiries = models.JSONField(default=list, blank=True, editable=False)
+    credentials_expire_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -66,9 +66,18 @@ class Notification(models.Model):
     last_error = models.CharField(max_length=500, blank=True, default="")
     delivered_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # An event sent once only (an expiry warning per credential and threshold) carries its key here.
+    dedupe_key = models.CharField(max_length=300, blank=True, default="", editable=False)
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "dedupe_key"],
+                condition=~models.Q(dedupe_key=""),
+                name="notification_sent_once",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.webhook_id}"

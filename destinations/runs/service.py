@@ -35,6 +35,7 @@ from ..models import AuditAction, Destination, TestRun, TestRunTrigger, stored_c
 from ..representation import destination_as_dict
 from ..services import destination_config_check, rotated_secrets_store
 from ..services.audit import audit_record
+from ..services.expiry import credentials_expiry_record, expiry_warnings_enqueue
 from ..services.oauth_tokens import connection_refresh_if_due
 from .status import destination_status_record
 
@@ -204,7 +205,10 @@ def _finish(test_run: TestRun, steps: list[dict], success: bool, started: float,
             status_error="" if success else first_failure["message"],
             tested_at=now,
             test_run=test_run,
+            also=credentials_expiry_record(destination=destination, steps=steps, success=success),
         )
+        if test_run.trigger == TestRunTrigger.SCHEDULE:  # scheduled checks warn before credentials expire
+            expiry_warnings_enqueue(destination=destination, test_run=test_run)
     return True
 
 

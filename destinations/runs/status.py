@@ -24,11 +24,13 @@ def destination_status_record(
     tested_at: datetime,
     test_run: TestRun | None = None,
     locked: Destination | None = None,
+    also: dict | None = None,
 ) -> str | None:
     """Save a test's outcome as the destination's status; a connected <-> error change emits a notification.
 
     `locked` is the destination when the caller already holds its row lock in the current transaction (no
-    second read). Returns the previous status (None when the destination is gone).
+    second read); `also` are more fields the test decided, saved in the same update. Returns the previous
+    status (None when the destination is gone).
     """
     current = DestinationStatus.CONNECTED if success else DestinationStatus.ERROR
     with transaction.atomic(savepoint=False):  # part of the caller's transaction when there is one
@@ -50,7 +52,7 @@ def destination_status_record(
         if row is None:
             return None
         Destination.objects.filter(pk=row["id"]).update(
-            status=current, status_error="" if success else status_error, last_tested_at=tested_at
+            status=current, status_error="" if success else status_error, last_tested_at=tested_at, **(also or {})
         )
         if (row["status"], current) in NOTIFIED_CHANGES:
             status_change_enqueue(

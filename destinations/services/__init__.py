@@ -18,6 +18,7 @@ from .destinations import (
     rotated_secrets_store,
 )
 from .fields import destination_fields
+from .mappings import destination_mapping_validate
 
 __all__ = [
     "connection_create",
@@ -28,6 +29,7 @@ __all__ = [
     "destination_create",
     "destination_delete",
     "destination_fields",
+    "destination_mapping_validate",
     "destination_update",
     "resolve_connection",
     "rotated_secrets_store",

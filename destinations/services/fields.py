@@ -25,6 +25,11 @@ def _fields_cache_key(destination: Destination) -> str:
 def destination_fields(*, destination: Destination, refresh: bool = False) -> dict:
     """The fields a mapping can target; cached per destination and config in Django's cache (Redis in the
     distributed runtime), so a config change misses; `refresh` reads the vendor anew."""
+    return destination_fields_read(destination=destination, refresh=refresh)[0]
+
+
+def destination_fields_read(*, destination: Destination, refresh: bool = False) -> tuple[dict, bool]:
+    """destination_fields, and whether they came from the cache."""
     cached = None if refresh else cache.get(_fields_cache_key(destination))
     if cached is not None:
         description, fetched_at = cached["description"], cached["fetched_at"]
@@ -54,4 +59,5 @@ def destination_fields(*, destination: Destination, refresh: bool = False) -> di
         "fetched_at": fetched_at,
         "fields": description["fields"],
         **({"options": description["options"]} if description.get("options") else {}),
-    }
+        **{key: description[key] for key in ("new_fields", "sync_modes") if description.get(key)},
+    }, cached is not None

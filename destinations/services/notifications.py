@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
 
@@ -31,6 +31,7 @@ from ..representation import iso_z
 logger = logging.getLogger(__name__)
 
 STATUS_CHANGED = "destination.status_changed"
+EXPIRING = "destination.expiring"
 # A delivery in progress holds its row this long, so a second scheduler never sends it twice at once.
 DELIVERY_LEASE = timedelta(minutes=2)
 _UNSET = object()
@@ -113,6 +114,52 @@ def status_change_enqueue(
         url=monitoring.notification_url,
         next_attempt_at=now,
     )
+
+
+def expiring_enqueue(
+    *, workspace_id, destination: dict, expiry: dict, days_before: int, test_run=None
+) -> Notification | None:
+    """Record a `destination.expiring` event once per destination, credential, expiry moment and threshold;
+    None when the workspace has no notification URL or this warning was already sent."""
+    monitoring = WorkspaceMonitoring.objects.filter(workspace_id=workspace_id).first()
+    if monitoring is None or not monitoring.notification_url:
+        return None
+    key = f"expiring:{destination['id']}:{expiry['credential']}:{expiry['expires_at']}:{days_before}"
+    if Notification.objects.filter(workspace_id=workspace_id, dedupe_key=key).exists():
+        return None
+    now = timezone.now()
+    payload = {
+        "type": EXPIRING,
+        "timestamp": now.isoformat().replace("+00:00", "Z"),
+        "data": {
+            "workspace_id": str(workspace_id),
+            "destination": {
+                "id": str(destination["id"]),
+                "name": destination["name"],
+                "destination_type": destination["destination_type"],
+            },
+            "credential": expiry["credential"],
+            "expires_at": expiry["expires_at"],
+            "days_before": days_before,
+            "source": expiry["source"],
+            "remedy": expiry["remedy"],
+            "test_run_id": str(test_run.pk) if test_run is not None else None,
+        },
+    }
+    try:
+        with transaction.atomic():
+            return Notification.objects.create(
+                workspace_id=workspace_id,
+                destination_id=destination["id"],
+                test_run=test_run,
+                event_type=EXPIRING,
+                payload=payload,
+                url=monitoring.notification_url,
+                next_attempt_at=now,
+                dedupe_key=key,
+            )
+    except IntegrityError:  # another check sent it meanwhile
+        return None
 
 
 def notifications_deliver_due(*, now: datetime | None = None, limit: int = 50) -> int:

@@ -250,6 +250,8 @@ def _save_grant(row: OAuthState, grant, credentials: dict, *, now) -> Connection
         "scopes": grant.scopes,
         "expires_at": grant.expires_at,
         "refresh_token_expires_at": grant.refresh_token_expires_at,
+        # A new grant: until a test says more, its refresh token's lifetime is when the credentials expire.
+        "credentials_expire_at": grant.refresh_token_expires_at,
         "authorized_account": {k: v for k, v in grant.facts.items() if k != "instance_url"},
         "last_refreshed_at": None,
         "last_refresh_error": "",

@@ -96,6 +96,7 @@ def _save_refresh(current: Connection, grant) -> None:
         expires_at=grant.expires_at,
         # LinkedIn answers the remaining lifetime again; most vendors say nothing (the old date stands)
         refresh_token_expires_at=grant.refresh_token_expires_at or current.refresh_token_expires_at,
+        credentials_expire_at=grant.refresh_token_expires_at or current.credentials_expire_at,
         scopes=grant.scopes or current.scopes,
         last_refreshed_at=timezone.now(),
         last_refresh_error="",

@@ -541,3 +541,12 @@ def test_test_runs_filter_by_type_label(staff, destination):
     response = staff.get("/admin/destinations/testrun/")
     [type_filter] = [spec for spec in response.context["cl"].filter_specs if spec.title == "type"]
     assert [c["display"] for c in type_filter.choices(response.context["cl"])][1:] == ["Custom webhook"]
+
+
+def test_change_page_shows_when_the_credentials_expire(staff, destination):
+    from datetime import UTC, datetime
+
+    moment = datetime(2031, 3, 4, 5, 6, tzinfo=UTC)
+    Destination.objects.filter(pk=destination.pk).update(credentials_expire_at=moment)
+    page = staff.get(f"/admin/destinations/destination/{destination.pk}/change/").content.decode()
+    assert "Credentials expire at" in page and "2031" in page

@@ -175,6 +175,7 @@ def test_whole_flow_creates_a_connection_whose_destination_tests_green(api, vend
         assert shown["authorized_account"] == {"hub_id": hubspot.PORTAL_ID, "user_id": hubspot.USER_ID}
     if destination_type == "linkedin_ads":
         assert shown["refresh_token_expires_at"]  # refresh_token_expires_in: 365 days
+        assert shown["credentials_expire_at"] == shown["refresh_token_expires_at"]  # known before any test
 
     created = api.post(
         api.path("destinations"),

@@ -177,6 +177,20 @@ def _calls(server, api, workspace_id, receiver, operations):
     assert patched.name == "Orders (EU)" and patched.config.to_dict()["method"] == "PUT"
     fields = call("destinations_fields", 200, workspace_id=workspace_id, destination_id=destination.id).parsed
     assert fields.source.value == "static"
+    checked = call(
+        "destinations_mappings_validate",
+        200,
+        workspace_id=workspace_id,
+        destination_id=destination.id,
+        body=models.MappingValidateRequest.from_dict(
+            {
+                "source_columns": [{"name": "ORDER_ID", "type": "NUMBER(38,0)"}],
+                "mapping": [{"source": "ORDER_ID", "destination": "order_id"}],
+                "sync_mode": "insert",
+            }
+        ),
+    ).parsed
+    assert checked.valid is True and checked.entries[0].problems[0].code == "new_field"
 
     # connection tests (Server-Sent Events; the generated client reads the stream to its end)
     stream = call(

@@ -267,6 +267,18 @@ def test_fields_come_from_the_table_schema(bigquery, emulated, config):
     assert fields.options["primary_key"] == ["customer_id"]
 
 
+def test_fields_are_typed_from_the_table_schema(bigquery, emulated, config):
+    fields = BigQueryConnector(config, policy=emulated).fields()
+    by_name = {f.name: f for f in fields.fields}
+    assert by_name["lifetime_value"].data_type == "number" and by_name["score"].data_type == "number"
+    assert by_name["tags"].data_type == "array"  # REPEATED
+    assert by_name["address"].data_type == "json"  # RECORD
+    assert by_name["updated_at"].data_type == "datetime"
+    assert by_name["email"].max_length == 320 and by_name["customer_id"].max_length is None
+    assert by_name["customer_id"].unique is True and by_name["email"].unique is False
+    assert fields.sync_modes == ("insert", "update", "upsert")
+
+
 def test_a_typical_table_of_nullable_columns_still_offers_keys(bigquery, emulated, config):
     table = bigquery.tables[("acme-data", "crm")]["customers"]
     del table["tableConstraints"]

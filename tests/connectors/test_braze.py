@@ -215,6 +215,20 @@ def test_fields_are_live_standard_plus_every_custom_attribute_page(braze):
     assert description["options"]["batch_size"] == 75
 
 
+def test_fields_are_typed_and_say_what_they_accept(braze):
+    description = make(braze).fields().as_dict()
+    fields = {f["name"]: f for f in description["fields"]}
+    assert fields["dob"]["data_type"] == "date"
+    assert fields["date_of_first_session"]["data_type"] == "datetime"
+    assert fields["current_location"]["data_type"] == "json"
+    assert fields["gender"]["data_type"] == "enum" and fields["gender"]["choices"] == ["M", "F", "O", "N", "P"]
+    assert fields["lifetime_value"]["data_type"] == "number"
+    assert fields["favorite_color"]["max_length"] == 255  # Braze keeps 255 characters of a custom string
+    assert fields["external_id"]["unique"] is True
+    assert description["new_fields"] == "*"
+    assert description["sync_modes"] == ["upsert", "update"]
+
+
 def test_fields_failure_raises_connector_error(braze):
     braze.fail("custom_attributes", 429, {"message": "Rate Limited"}, headers={"Retry-After": "5"})
     with pytest.raises(ConnectorError) as caught:

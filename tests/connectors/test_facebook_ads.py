@@ -8,6 +8,7 @@ import pytest
 from connectors.facebook_ads import FacebookAdsConnector
 from connectors.runtime.base import FAILED, PASSED, SKIPPED
 from connectors.runtime.http import OutboundPolicy, parse_networks
+from connectors.runtime.identifiers import prepare
 from tests.conftest import LOOPBACK
 from tests.emulators import facebook_ads as emu
 
@@ -362,3 +363,42 @@ def test_an_audience_without_can_edit_is_reported_unproven(meta, mpolicy):
     assert unproven["privilege"] == "edit rights on the custom audience"
     assert "Add people" in unproven["grant"]
     assert "edit rights on the custom audience" not in audience.details["proven"]
+
+
+def test_identifier_kinds_prepare_values_as_meta_normalizes_them(meta, mpolicy):
+    described = FacebookAdsConnector(config(meta), policy=mpolicy).fields().as_dict()
+    fields = {f["name"]: f for f in described["fields"]}
+    assert described["sync_modes"] == ["insert", "mirror"]
+    phone = prepare(fields["PHONE"]["identifier_kind"], "+1 (650) 555-1234")
+    assert phone["normalized"] == "16505551234"
+    assert phone["sent"] == hashlib.sha256(b"16505551234").hexdigest()
+    assert prepare(fields["FN"]["identifier_kind"], " Mary-Ann ")["normalized"] == "maryann"
+    assert prepare(fields["EMAIL"]["identifier_kind"], " John@Example.COM ")["normalized"] == "john@example.com"
+    assert "Not an email address" in prepare(fields["EMAIL"]["identifier_kind"], "john")["problem"]
+    madid = prepare(fields["MADID"]["identifier_kind"], "AECE52E7-03EE-455A-B3C4-E57283966239")
+    assert madid["sent"] == "aece52e7-03ee-455a-b3c4-e57283966239"  # lowercase, not hashed
+
+
+def test_a_user_token_reports_when_it_and_its_data_access_expire(meta, mpolicy):
+    meta.tokens[emu.ACCESS_TOKEN].update(type="USER", expires_at=1_900_000_000, data_access_expires_at=1_890_000_000)
+    auth = run(config(meta), mpolicy)["authentication"]
+    assert auth.status == PASSED
+    expiries = {e["credential"]: e for e in auth.details["expires"]}
+    assert expiries["access_token"]["expires_at"] == "2030-03-17T17:46:40Z"
+    assert expiries["data_access"]["expires_at"] == "2029-11-22T00:00:00Z"
+    assert expiries["data_access"]["source"].endswith("/access-tokens/debugging")
+    [call] = meta.calls_to("debug_token")
+    assert call.query["input_token"] == emu.ACCESS_TOKEN
+    assert emu.ACCESS_TOKEN not in json.dumps(auth.as_dict())  # the token itself never shows
+
+
+def test_a_system_user_token_that_never_expires_reports_no_expiry(meta, mpolicy):
+    auth = run(config(meta), mpolicy)["authentication"]
+    assert auth.status == PASSED and "expires" not in auth.details
+
+
+def test_an_unreadable_expiry_leaves_the_working_token_passed(meta, mpolicy):
+    meta.fail("debug_token", 400, emu.PERMISSION_ERROR)
+    auth = run(config(meta), mpolicy)["authentication"]
+    assert auth.status == PASSED
+    assert "expires" not in auth.details and auth.details["expiry_unknown"]

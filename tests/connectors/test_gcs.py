@@ -190,6 +190,7 @@ def test_fields_are_free_form_with_format_options(gcs, config):
     assert fields.source == "static" and fields.fields == []
     assert fields.object == "gs://acme-exports/crm/daily/"
     assert fields.options["free_form"] is True
+    assert fields.as_dict()["new_fields"] == "*" and fields.as_dict()["sync_modes"] == ["insert"]
     assert fields.options["format_options"]["extension"] == ".csv.gz"
     assert fields.options["format_options"]["delimiter"] == ","
     parquet = GcsConnector({**config, "file_format": "parquet"}).fields().options["format_options"]

@@ -63,7 +63,7 @@ def test_all_steps_pass_and_send_the_bearer_token(hubspot, redirected):
     assert auth.details["rate_limit"]["daily_limit"] == 500000
     obj = results["object"]
     assert obj.details["id_property"] == "email"
-    assert obj.details["property_count"] == 9
+    assert obj.details["property_count"] == 12
     for call in hubspot.calls_to("account") + hubspot.calls_to("properties"):
         assert call.headers["Authorization"] == f"Bearer {VALID_TOKEN}"
     assert hubspot.calls_to("account")[0].path == "/account-info/2026-03/details"
@@ -273,6 +273,19 @@ def test_setup_text_asks_for_a_service_key():
     assert "Service Key" in described["config_schema"]["description"]
     assert "private app" in described["config_schema"]["description"]  # an existing token still works
     assert "Service Key" in described["config_schema"]["properties"]["access_token"]["description"]
+
+
+def test_fields_are_typed_with_their_options(hubspot, redirected):
+    fields = HubSpotConnector(valid_config(hubspot), policy=redirected).fields()
+    by_name = {f.name: f.as_dict() for f in fields.fields}
+    assert by_name["customer_since"]["data_type"] == "date"
+    assert by_name["customer_vip"]["data_type"] == "boolean" and by_name["customer_vip"]["type"] == "bool"
+    assert by_name["lifecyclestage"]["data_type"] == "enum"
+    assert by_name["lifecyclestage"]["choices"] == ["subscriber", "lead", "customer"]
+    assert by_name["customer_interests"]["data_type"] == "array"  # checkboxes: several options
+    assert by_name["customer_id"]["unique"] is True and by_name["email"]["unique"] is True
+    assert by_name["firstname"]["unique"] is False
+    assert fields.sync_modes == ("insert", "update", "upsert")
 
 
 def test_fields_failure_raises_connector_error(hubspot, redirected):

@@ -221,6 +221,9 @@ def test_fields_are_live_with_sync_keys_by_project_type(iterable, project_type, 
     assert fields["devices.token"]["createable"] is False
     assert not any(f["must_hash"] for f in fields.values())
     assert description["options"]["sync_keys"] == sorted(keys)
+    assert fields["lastOrderAt"]["data_type"] == "datetime" and fields["orderCount"]["data_type"] == "integer"
+    assert all(fields[key]["unique"] is True for key in keys)
+    assert description["new_fields"] == "*" and description["sync_modes"] == ["upsert"]
 
 
 def test_fields_failure_raises(iterable):

@@ -189,6 +189,10 @@ def test_fields_are_klaviyos_fixed_profile_schema(klaviyo):
     assert {n for n, f in fields.items() if f["identifier"]} == {"email", "phone_number", "external_id"}
     assert {"first_name", "location.city", "location.latitude", "properties"} <= set(fields)
     assert fields["properties"]["type"] == "object"
+    assert fields["properties"]["data_type"] == "json"
+    assert fields["location.latitude"]["data_type"] == "number"
+    assert fields["email"]["unique"] is True and "unique" not in fields["first_name"]
+    assert description["new_fields"] == "properties.*" and description["sync_modes"] == ["upsert"]
     assert not any(f["must_hash"] or f["required"] for f in fields.values())
     assert description["options"]["revision"] == "2026-10-15"
     assert klaviyo.calls == []

@@ -1,5 +1,7 @@
+import hashlib
 import json
 import time
+from datetime import datetime
 from urllib.parse import parse_qs
 
 import pytest
@@ -7,6 +9,7 @@ import pytest
 from connectors.linkedin_ads import LinkedInAdsConnector
 from connectors.runtime.base import FAILED, PASSED, SKIPPED
 from connectors.runtime.http import OutboundClient, OutboundPolicy, parse_networks
+from connectors.runtime.identifiers import prepare
 from connectors.runtime.oauth import OAuthApp, OAuthError, provider_for
 from tests.conftest import LOOPBACK
 from tests.emulators import linkedin_ads as emu
@@ -91,6 +94,31 @@ def test_expired_token_is_renewed_with_the_refresh_token(linkedin, lpolicy):
     new_token = next(t for t in linkedin.tokens if t.startswith("AQVrefreshed"))
     assert linkedin.calls_to("segment")[0].headers["Authorization"] == f"Bearer {new_token}"
     assert_no_secrets(results["authentication"], linkedin)
+
+
+def test_a_token_without_refresh_token_reports_when_introspection_says_it_expires(linkedin, lpolicy):
+    linkedin.tokens[emu.ACCESS_TOKEN]["expires_at"] = 1_900_000_000
+    auth = run(config(linkedin), lpolicy)["authentication"]
+    assert auth.status == PASSED
+    [expiry] = auth.details["expires"]
+    assert expiry["credential"] == "access_token"
+    assert expiry["expires_at"] == "2030-03-17T17:46:40Z"
+    assert expiry["source"] == "https://learn.microsoft.com/en-us/linkedin/shared/authentication/token-introspection"
+    assert "Reconnect LinkedIn" in expiry["remedy"]
+
+
+def test_a_refresh_reports_the_refresh_tokens_remaining_lifetime_not_the_renewed_access_token(linkedin, lpolicy):
+    linkedin.tokens[emu.ACCESS_TOKEN]["status"] = "expired"
+    before = time.time()
+    auth = run(config(linkedin, refresh_token=emu.REFRESH_TOKEN), lpolicy)["authentication"]
+    [expiry] = auth.details["expires"]
+    assert expiry["credential"] == "refresh_token"
+    at = datetime.fromisoformat(expiry["expires_at"]).timestamp()
+    lifetime = 31_000_000  # the emulator's refresh_token_expires_in
+    assert before + lifetime - 5 <= at <= time.time() + lifetime + 5
+    linkedin.tokens[emu.ACCESS_TOKEN]["status"] = "active"
+    active = run(config(linkedin, refresh_token=emu.REFRESH_TOKEN), lpolicy)["authentication"]
+    assert "expires" not in active.details  # an active token that a refresh token renews does not expire syncs
 
 
 def test_expired_token_without_refresh_token_is_token_expired(linkedin, lpolicy):
@@ -311,3 +339,14 @@ def test_company_fields(linkedin, lpolicy):
     names = [f["name"] for f in described["fields"]]
     assert names == ["companyName", "organizationUrn", "companyWebsiteDomain", "companyEmailDomain", "companyPageUrl"]
     assert described["object"] == "dmp_segment_company"
+
+
+def test_identifier_kinds_hash_emails_with_the_named_digest(linkedin, lpolicy):
+    described = LinkedInAdsConnector(config(linkedin), policy=lpolicy).fields().as_dict()
+    fields = {f["name"]: f for f in described["fields"]}
+    assert described["sync_modes"] == ["insert", "mirror"]
+    assert (
+        prepare(fields["SHA512_EMAIL"]["identifier_kind"], " A@B.co ")["sent"] == hashlib.sha512(b"a@b.co").hexdigest()
+    )
+    assert prepare(fields["SHA256_EMAIL"]["identifier_kind"], "A@B.co")["sent"] == hashlib.sha256(b"a@b.co").hexdigest()
+    assert fields["GOOGLE_AID"]["identifier_kind"]["hash"] == ""

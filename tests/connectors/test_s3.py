@@ -420,3 +420,4 @@ def test_fields_are_free_form_with_the_file_options():
         fields.options["key_template"] == "s3://destinations-test/exports/crm/{sync_id}/{run_id}/part-{part:05d}.csv.gz"
     )
     assert fields.options["format_options"]["content_type"] == "text/csv"
+    assert fields.new_fields == "*" and fields.sync_modes == ("insert",)

@@ -335,6 +335,24 @@ def test_fields_are_the_live_describe(org, policy):
     assert len(org.calls_to("token")) == 1  # describe_fields exchanges the refresh token itself
 
 
+def test_fields_are_typed_with_what_each_accepts(org, policy):
+    fields = SalesforceConnector(valid_config(org), policy=policy).fields()
+    by_name = {f.name: f.as_dict() for f in fields.fields}
+    assert by_name["Birthdate"]["data_type"] == "date" and by_name["Birthdate"]["type"] == "date"
+    assert by_name["HasOptedOutOfEmail"]["data_type"] == "boolean"
+    assert by_name["Email"]["data_type"] == "string" and by_name["Email"]["type"] == "email"
+    assert by_name["LeadSource"]["data_type"] == "enum"
+    assert by_name["LeadSource"]["choices"] == ["Web", "Phone Inquiry", "Partner Referral"]
+    assert by_name["LastName"]["max_length"] == 80
+    assert by_name["Id"]["unique"] is True
+    assert by_name["Warehouse_Id__c"]["unique"] is True
+    assert by_name["Legacy_Key__c"]["unique"] is False  # an External ID without 'Unique'
+    assert "unique" not in by_name["FirstName"]  # not a key: Salesforce says nothing
+    assert fields.sync_modes == ("insert", "update", "upsert")  # valid_config upserts on Warehouse_Id__c
+    unkeyed = {k: v for k, v in valid_config(org).items() if k != "external_id_field"}
+    assert SalesforceConnector(unkeyed, policy=policy).fields().sync_modes == ("insert", "update")
+
+
 def test_fields_failure_raises_connector_error(org, policy):
     with pytest.raises(ConnectorError) as caught:
         SalesforceConnector({**valid_config(org), "object": "Nope__c"}, policy=policy).fields()

@@ -349,6 +349,18 @@ def test_fields_come_from_describe_table(snowflake, emulated, config):
     assert not any(f.must_hash for f in fields.fields)
 
 
+def test_fields_are_typed_from_snowflakes_column_types(snowflake, emulated, config):
+    fields = SnowflakeConnector(config, policy=emulated).fields()
+    by_name = {f.name: f for f in fields.fields}
+    assert by_name["ID"].data_type == "integer"  # NUMBER(38,0)
+    assert by_name["FIRST_NAME"].data_type == "string" and by_name["FIRST_NAME"].max_length == 256
+    assert by_name["ATTRIBUTES"].data_type == "json"  # VARIANT
+    assert by_name["CREATED_AT"].data_type == "datetime"  # TIMESTAMP_NTZ(9)
+    assert by_name["ID"].unique is True and by_name["EMAIL"].unique is True  # primary key, unique key
+    assert by_name["FIRST_NAME"].unique is False
+    assert fields.sync_modes == ("insert", "update", "upsert")
+
+
 def test_a_table_without_constraints_still_offers_every_scalar_column(snowflake, emulated, config):
     snowflake.tables[("ANALYTICS", "PUBLIC", "CUSTOMERS")] = [
         column("ID", "NUMBER(38,0)"),

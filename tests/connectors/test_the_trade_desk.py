@@ -255,4 +255,8 @@ def test_fields_are_the_id_types(ttd, tpolicy):
     assert {"TDID", "DAID", "UID2", "UID2Token", "EUID", "RampID", "ID5"} <= set(fields)
     assert all(f["identifier"] and not f["must_hash"] for f in fields.values())
     assert described["options"]["ttl_in_minutes"] == 7 * 1440
+    assert described["sync_modes"] == ["insert", "mirror"]
+    assert fields["TDID"]["identifier_kind"]["hash"] == "" and fields["TDID"]["identifier_kind"]["normalize"] == [
+        "trim"
+    ]
     assert ttd.calls == []

@@ -164,3 +164,10 @@ def test_a_410_says_the_endpoint_no_longer_accepts_events(receiver, policy):
     receiver.fail("hook", 410, {"error": "gone"})
     delivery = run({"url": f"{receiver.url}/hooks/in"}, policy)["delivery"]
     assert delivery.error["code"] == "invalid_config" and "410 Gone" in delivery.error["remediation"]
+
+
+def test_fields_are_free_form_and_delivered_as_inserts(receiver, policy):
+    description = WebhookConnector({"url": f"{receiver.url}/hook"}, policy=policy).fields().as_dict()
+    assert description["fields"] == []
+    assert description["new_fields"] == "*"
+    assert description["sync_modes"] == ["insert"]

@@ -188,7 +188,13 @@ def customers_table(project: str, dataset: str, table: str, location: str = "US"
         "schema": {
             "fields": [
                 {"name": "customer_id", "type": "STRING", "mode": "REQUIRED"},
-                {"name": "email", "type": "STRING", "mode": "NULLABLE", "description": "Primary e-mail"},
+                {
+                    "name": "email",
+                    "type": "STRING",
+                    "mode": "NULLABLE",
+                    "description": "Primary e-mail",
+                    "maxLength": "320",
+                },
                 {"name": "lifetime_value", "type": "NUMERIC", "mode": "NULLABLE"},
                 {"name": "score", "type": "FLOAT", "mode": "REQUIRED"},
                 {"name": "tags", "type": "STRING", "mode": "REPEATED"},

@@ -85,6 +85,9 @@ CONTACT_PROPERTIES = [
     _prop("createdate", "Create Date", "datetime", "date", read_only=True),
     _prop("hs_analytics_num_visits", "Number of Sessions", "number", "number", read_only=True, calculated=True),
     _prop("customer_id", "Customer ID", unique=True, description="Our warehouse id"),
+    _prop("customer_since", "Customer since", "date", "date"),
+    _prop("customer_vip", "VIP", "bool", "booleancheckbox", options=("true", "false")),
+    _prop("customer_interests", "Interests", "enumeration", "checkbox", options=("golf", "tennis")),
 ]
 COMPANY_PROPERTIES = [
     _prop("domain", "Company Domain Name", group="companyinformation"),

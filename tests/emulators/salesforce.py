@@ -118,6 +118,8 @@ CONTACT = describe(
         _field("AccountId", "Account ID", "reference", reference_to=("Account",), length=18),
         _field("OwnerId", "Owner ID", "reference", nillable=False, defaulted=True, reference_to=("User",), length=18),
         _field("LeadSource", "Lead Source", "picklist", picklist=("Web", "Phone Inquiry", "Partner Referral")),
+        _field("Birthdate", "Birthdate", "date"),
+        _field("HasOptedOutOfEmail", "Email Opt Out", "boolean", nillable=False, defaulted=True),
         _field(
             "CreatedDate",
             "Created Date",
