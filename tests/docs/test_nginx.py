@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -93,7 +94,7 @@ def nginx(tmp_path):
 @pytest.fixture
 def web():
     env = process_env(database=database_url(connection.settings_dict), redis_url=None, TRUSTED_PROXIES="127.0.0.1")
-    with Web(env) as server:
+    with Web(env, access_log=True) as server:
         yield server
 
 
@@ -154,3 +155,21 @@ def test_through_the_shipped_nginx_config_the_admin_loads_and_static_files_are_s
     gathered = requests.get(f"{proxy}/static/release.txt", timeout=10)
     assert gathered.text == "served by nginx"
     assert "public" in gathered.headers["Cache-Control"]
+
+
+def test_through_the_shipped_nginx_config_the_client_is_the_address_nginx_saw(web, nginx):
+    """TRUSTED_PROXIES names nginx (127.0.0.1); a client at 127.0.0.2 that writes its own X-Forwarded-For hop
+    is still known by the address nginx appended."""
+    start, _ = nginx
+    proxy_port = int(start(web.port).rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", proxy_port), source_address=("127.0.0.2", 0), timeout=10) as sock:
+        sock.sendall(
+            b"GET /api/v1/destination-types?nginx-probe=1 HTTP/1.1\r\nHost: localhost\r\n"
+            b"X-Forwarded-For: 6.6.6.6\r\nConnection: close\r\n\r\n"
+        )
+        assert sock.recv(64).startswith(b"HTTP/1.1 401")
+    deadline = time.monotonic() + 5
+    while not (lines := [line for line in web.output().splitlines() if "nginx-probe=1" in line]):
+        assert time.monotonic() < deadline, web.output()
+        time.sleep(0.1)
+    assert "127.0.0.2:" in lines[0] and "6.6.6.6" not in lines[0], lines[0]
