@@ -2,7 +2,8 @@
 
 Only its addresses (the upstream servers, `listen`) and the static root are changed, each exactly once. Through
 nginx a test's steps arrive live, a run is re-attached to with Last-Event-ID, the admin loads with its CSS, and
-a file gathered into the static root is served by nginx itself.
+a file gathered into the static root is served by nginx itself, and a client is known by the address nginx
+appended to X-Forwarded-For (TRUSTED_PROXIES).
 """
 
 from __future__ import annotations
