@@ -154,7 +154,7 @@ class Web(_Process):
             "127.0.0.1",
             "--port",
             str(self.port),
-            "--no-proxy-headers",  # TRUSTED_PROXIES is the one rule for X-Forwarded-For (README, Security)
+            "--no-proxy-headers",  # TRUSTED_PROXIES is the one rule for X-Forwarded-For (docs/security.md)
             "--log-level",
             "info" if access_log else "warning",
             *([] if access_log else ["--no-access-log"]),

@@ -80,7 +80,7 @@ def test_production_serves_the_admins_static_files_through_whitenoise(tmp_path):
         STATIC_ROOT=str(tmp_path / "static"),
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
     )
-    collect = subprocess.run(  # the step the README gives for production
+    collect = subprocess.run(  # the step docs/deployment.md gives for production
         [sys.executable, "manage.py", "collectstatic", "--noinput"], cwd=ROOT, env=env, capture_output=True, check=False
     )
     assert collect.returncode == 0, collect.stderr.decode()
