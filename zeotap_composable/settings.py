@@ -201,7 +201,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and not DATABASES["default"]["CONN_MAX_AGE"]:
     # A pool, not a connection per request: requests, streams and connection-test workers borrow one only
     # while they query (streams and tests give theirs back while they wait), so a small pool serves hundreds.
-    # Every process has its own pool: processes x DB_POOL_MAX_SIZE must stay below max_connections (README).
+    # Every process has its own pool: processes x DB_POOL_MAX_SIZE must stay below max_connections (docs/operations.md).
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 2,
         "max_size": env_number("DB_POOL_MAX_SIZE", 20, minimum=2),
