@@ -1,55 +1,103 @@
-"""The failures dashboard: destinations in error, grouped by workspace, type and failing step."""
+"""The failures dashboard: destinations in error, grouped by workspace and type, with a few examples each.
+
+Its cost does not grow with the fleet: the groups are counted in SQL and capped, each group shows a capped
+sample of destinations (picked in SQL by a window function), only the sample's latest runs are read, and
+rows are read as values (no model instance, no secret decrypted). Links are built from one reversed pattern.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import JSONField, OuterRef, Subquery
+from django.db.models import Count, F, JSONField, OuterRef, Subquery, Window
+from django.db.models.functions import RowNumber
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from ..models import Destination, DestinationStatus, TestRun
 from ..selectors import status_counts
-from .destination_pages import _context, _url
-from .display import type_label, workspace_label
+from .destination_pages import _context
+from .display import type_label
+
+GROUPS_SHOWN = 50
+EXAMPLES_PER_GROUP = 5
+_PK_PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
 
 
-def failure_groups() -> list[dict]:
-    """The destinations in `error`, grouped by workspace, type and the step their latest test failed at."""
+def _failed_step(steps: list[dict] | None) -> dict:
+    return next((s for s in steps or [] if s.get("status") == "failed"), {})
+
+
+def failure_groups(limit: int = GROUPS_SHOWN, examples: int = EXAMPLES_PER_GROUP) -> tuple[list[dict], int]:
+    """The largest groups of destinations in `error` by workspace and type (at most `limit`), each with up to
+    `examples` destinations and the step their latest test failed at; and how many groups there are in all."""
+    in_error = Destination.objects.filter(status=DestinationStatus.ERROR)
+    counted = (
+        in_error.order_by()
+        .values("workspace_id", "workspace__name", "destination_type")
+        .annotate(count=Count("id"))
+        .order_by("-count", "workspace__name", "destination_type")
+    )
+    groups = list(counted[:limit])
+    if not groups:
+        return [], 0
+    total_groups = counted.count()
+    workspaces = {g["workspace_id"] for g in groups}
+    sampled = (
+        in_error.filter(workspace_id__in=workspaces)
+        .annotate(
+            rank=Window(RowNumber(), partition_by=[F("workspace_id"), F("destination_type")], order_by=F("name").asc())
+        )
+        .filter(rank__lte=examples)
+        .values("id", "workspace_id", "destination_type", "name", "status_error")
+        .order_by("name", "id")
+    )
+    rows = list(sampled)
     latest_steps = (
         TestRun.objects.filter(destination=OuterRef("pk"), finished_at__isnull=False)
         .order_by("-started_at")
         .values("steps")[:1]
     )
-    failing = (
-        Destination.objects.filter(status=DestinationStatus.ERROR)
-        .select_related("workspace")
+    steps_by_id = dict(
+        Destination.objects.filter(pk__in=[r["id"] for r in rows])
         .annotate(latest_steps=Subquery(latest_steps, output_field=JSONField()))
-        .order_by("name")
+        .values_list("id", "latest_steps")
     )
-    groups: dict[tuple, dict] = defaultdict(lambda: {"destinations": []})
-    for destination in failing:
-        failed = next((s for s in destination.latest_steps or [] if s.get("status") == "failed"), {})
-        step = failed.get("name", "")
-        group = groups[(destination.workspace_id, destination.destination_type, step)]
-        group.update(workspace=destination.workspace, destination_type=destination.destination_type, step=step)
-        group["error_code"] = group.get("error_code") or (failed.get("error") or {}).get("code", "")
-        group["destinations"].append(
-            {"name": destination.name, "url": _url("change", destination.pk), "error": destination.status_error}
+    change_pattern = reverse("admin:destinations_destination_change", args=[_PK_PLACEHOLDER])
+    changelist = reverse("admin:destinations_destination_changelist")
+    by_group: dict[tuple, list[dict]] = {}
+    for row in rows:
+        failed = _failed_step(steps_by_id.get(row["id"]))
+        by_group.setdefault((row["workspace_id"], row["destination_type"]), []).append(
+            {
+                "name": row["name"],
+                "url": change_pattern.replace(_PK_PLACEHOLDER, str(row["id"])),
+                "error": row["status_error"],
+                "step": failed.get("name", ""),
+                "error_code": (failed.get("error") or {}).get("code", ""),
+            }
         )
     listed = []
-    for group in groups.values():
+    for group in groups:
         query = {
             "status__exact": DestinationStatus.ERROR,
             "destination_type__exact": group["destination_type"],
-            "workspace__id__exact": str(group["workspace"].pk),
+            "workspace__id__exact": str(group["workspace_id"]),
         }
-        url = reverse("admin:destinations_destination_changelist") + "?" + urlencode(query)
-        listed.append({**group, "list_url": url})
-    return sorted(listed, key=lambda g: (-len(g["destinations"]), g["workspace"].name, g["destination_type"]))
+        listed.append(
+            {
+                "workspace_id": group["workspace_id"],
+                "workspace_label": f"{group['workspace__name']} ({str(group['workspace_id'])[:4]}…)",
+                "destination_type": group["destination_type"],
+                "type_label": type_label(group["destination_type"]),
+                "count": group["count"],
+                "destinations": by_group.get((group["workspace_id"], group["destination_type"]), []),
+                "list_url": f"{changelist}?{urlencode(query)}",
+            }
+        )
+    return listed, total_groups
 
 
 @require_GET
@@ -61,9 +109,15 @@ def failures_dashboard(request, model_admin) -> TemplateResponse:
         {"status": value, "label": label, "count": n, "url": f"{changelist}?status__exact={value}"}
         for (value, label), n in zip(DestinationStatus.choices, status_counts().values(), strict=True)
     ]
-    groups = [
-        {**g, "workspace_label": workspace_label(g["workspace"]), "type_label": type_label(g["destination_type"])}
-        for g in failure_groups()
-    ]
-    context = _context(model_admin, request, title="Destination failures", counts=counts, groups=groups)
+    groups, total_groups = failure_groups()
+    context = _context(
+        model_admin,
+        request,
+        title="Destination failures",
+        counts=counts,
+        groups=groups,
+        total_groups=total_groups,
+        examples_per_group=EXAMPLES_PER_GROUP,
+        in_error_url=f"{changelist}?status__exact={DestinationStatus.ERROR}",
+    )
     return TemplateResponse(request, "admin/destinations/destination/dashboard.html", context)

@@ -1,8 +1,11 @@
 """The failures dashboard and the admin index's summary."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from destinations.models import DestinationStatus, TestRun
+from destinations.admin.dashboard import EXAMPLES_PER_GROUP, GROUPS_SHOWN
+from destinations.models import Destination, DestinationStatus, TestRun
 from tests.factories import DestinationFactory, WorkspaceFactory
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +30,7 @@ def failed(destination, step: str, code: str = "auth_invalid"):
     return destination
 
 
-def test_counts_by_status_and_failures_grouped_by_workspace_type_and_step(staff):
+def test_counts_by_status_and_failures_grouped_by_workspace_and_type_with_their_failing_steps(staff):
     acme, other = WorkspaceFactory(name="Acme"), WorkspaceFactory(name="Other")
     one = failed(DestinationFactory(workspace=acme, name="One"), "delivery")
     two = failed(DestinationFactory(workspace=acme, name="Two"), "delivery")
@@ -41,13 +44,17 @@ def test_counts_by_status_and_failures_grouped_by_workspace_type_and_step(staff)
     counts = {row["status"]: row["count"] for row in response.context["counts"]}
     assert counts == {"pending": 1, "connected": 1, "error": 4}
     groups = [
-        (g["workspace"].name, g["type_label"], g["step"], [d["name"] for d in g["destinations"]])
+        (
+            g["workspace_label"].split(" (")[0],
+            g["type_label"],
+            g["count"],
+            [(d["name"], d["step"]) for d in g["destinations"]],
+        )
         for g in response.context["groups"]
     ]
     assert groups == [
-        ("Acme", "Custom webhook", "delivery", ["One", "Two"]),
-        ("Acme", "Custom webhook", "connectivity", ["Three"]),
-        ("Other", "Custom webhook", "delivery", ["Four"]),
+        ("Acme", "Custom webhook", 3, [("One", "delivery"), ("Three", "connectivity"), ("Two", "delivery")]),
+        ("Other", "Custom webhook", 1, [("Four", "delivery")]),
     ]
     page = response.content.decode()
     for destination in (one, two, three, four):
@@ -59,16 +66,60 @@ def test_counts_by_status_and_failures_grouped_by_workspace_type_and_step(staff)
 def test_the_grouped_list_link_filters_the_changelist(staff):
     acme = WorkspaceFactory(name="Acme")
     failed(DestinationFactory(workspace=acme, name="One"), "delivery")
+    failed(DestinationFactory(workspace=acme, name="Two"), "delivery")
     failed(DestinationFactory(name="Elsewhere"), "delivery")
     group = staff.get(DASHBOARD).context["groups"][0]
     listed = {d.name for d in staff.get(group["list_url"]).context["cl"].result_list}
-    assert listed == {group["destinations"][0]["name"]}
+    assert listed == {"One", "Two"}
 
 
 def test_a_destination_in_error_never_tested_is_listed_without_a_step(staff):
     DestinationFactory(name="Imported", status=DestinationStatus.ERROR, status_error="set by hand")
     [group] = staff.get(DASHBOARD).context["groups"]
-    assert group["step"] == "" and group["destinations"][0]["name"] == "Imported"
+    assert group["destinations"] == [
+        {
+            "name": "Imported",
+            "url": group["destinations"][0]["url"],
+            "error": "set by hand",
+            "step": "",
+            "error_code": "",
+        }
+    ]
+
+
+def in_error(workspaces: int, per_workspace: int) -> None:
+    """Destinations in error, bulk-created, each with a failed run."""
+    for w in range(workspaces):
+        workspace = WorkspaceFactory(name=f"W{w:03}")
+        for d in range(per_workspace):
+            failed(DestinationFactory(workspace=workspace, name=f"D{d:03}"), "delivery")
+
+
+def test_the_page_is_capped_and_its_queries_do_not_grow_with_the_failures(staff):
+    in_error(workspaces=2, per_workspace=1)
+    with CaptureQueriesContext(connection) as small:
+        staff.get(DASHBOARD)
+    in_error(workspaces=GROUPS_SHOWN + 3, per_workspace=EXAMPLES_PER_GROUP + 2)
+
+    with CaptureQueriesContext(connection) as large:
+        response = staff.get(DASHBOARD)
+    assert len(large.captured_queries) == len(small.captured_queries)
+    groups = response.context["groups"]
+    assert len(groups) == GROUPS_SHOWN and response.context["total_groups"] == GROUPS_SHOWN + 5
+    assert all(len(g["destinations"]) == EXAMPLES_PER_GROUP for g in groups if g["count"] > EXAMPLES_PER_GROUP)
+    page = response.content.decode()
+    assert 'id="more-groups"' in page and f"all {EXAMPLES_PER_GROUP + 2}</a>" in page
+
+
+def test_no_secret_is_decrypted_for_the_page(staff, monkeypatch):
+    failed(DestinationFactory(name="Secretive", secrets={"headers": {"X-API-Key": "s3cret"}}), "delivery")
+    field = Destination._meta.get_field("secrets")
+    monkeypatch.setattr(type(field), "from_db_value", _refuse)
+    assert staff.get(DASHBOARD).status_code == 200
+
+
+def _refuse(*args, **kwargs):
+    raise AssertionError("the dashboard read a destination's secrets")
 
 
 def test_nothing_failing(staff):
