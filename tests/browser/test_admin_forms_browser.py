@@ -86,10 +86,9 @@ class Admin:
         Select(element).select_by_visible_text(visible_text)
 
     def add_header(self, name: str, value: str) -> None:
-        self.css("button.rjf-add-button").click()  # the editor asks the key's name in a prompt
-        prompt = self.wait.until(lambda d: d.switch_to.alert)
-        prompt.send_keys(name)
-        prompt.accept()
+        self.css("button.rjf-add-button").click()  # the editor asks the key's name inline (key_input.js)
+        self.wait.until(lambda d: d.find_element("css selector", ".key-input input")).send_keys(name)
+        self.css(".key-input-ok").click()
         self.type_into(f"headers§{name}", value)
 
     def test_before_saving(self) -> dict:
