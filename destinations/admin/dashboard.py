@@ -1,4 +1,5 @@
-"""The failures dashboard: destinations in error, grouped by workspace and type, with a few examples each.
+"""The failures dashboard: trends of tests passed and failed per day, the newest failures, and destinations in
+error grouped by workspace and type, with a few examples each.
 
 Its cost does not grow with the fleet: the groups are counted in SQL and capped, each group shows a capped
 sample of destinations (picked in SQL by a window function), only the sample's latest runs are read, and
@@ -7,13 +8,15 @@ rows are read as values (no model instance, no secret decrypted). Links are buil
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, JSONField, OuterRef, Subquery, Window
-from django.db.models.functions import RowNumber
+from django.db.models.functions import RowNumber, TruncDate
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from ..models import Destination, DestinationStatus, TestRun
@@ -23,11 +26,91 @@ from .display import type_label
 
 GROUPS_SHOWN = 50
 EXAMPLES_PER_GROUP = 5
+TREND_DAYS = 30
+NEWEST_FAILURES = 20
 _PK_PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
 
 
 def _failed_step(steps: list[dict] | None) -> dict:
     return next((s for s in steps or [] if s.get("status") == "failed"), {})
+
+
+def _change_url_of():
+    """One reverse() for the page: a destination's change URL is the pattern with its id put in."""
+    pattern = reverse("admin:destinations_destination_change", args=[_PK_PLACEHOLDER])
+    return lambda pk: pattern.replace(_PK_PLACEHOLDER, str(pk))
+
+
+def daily_results(days: int = TREND_DAYS) -> dict:
+    """Tests passed and failed per day (UTC) over the last `days` days, overall and per type: one aggregate
+    in SQL over the runs started since then (testrun_started_type_result covers it)."""
+    today = timezone.now().date()
+    dates = [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
+    since = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days - 1)
+    rows = (
+        TestRun.objects.filter(started_at__gte=since, success__isnull=False)
+        .annotate(day=TruncDate("started_at"))
+        .values("day", "destination_type", "success")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    index = {day: i for i, day in enumerate(dates)}
+    series: dict[str, dict[str, list[int]]] = {}
+    for row in rows:
+        position = index.get(row["day"])
+        if position is None:
+            continue
+        for key in ("", row["destination_type"]):
+            counts = series.setdefault(key, {"passed": [0] * days, "failed": [0] * days})
+            counts["passed" if row["success"] else "failed"][position] += row["n"]
+    overall = series.pop("", {"passed": [0] * days, "failed": [0] * days})
+    return {
+        "days": [day.isoformat() for day in dates],
+        "series": [
+            {"key": "", "label": "All types", **overall},
+            *sorted(
+                ({"key": key, "label": type_label(key), **counts} for key, counts in series.items()),
+                key=lambda s: s["label"],
+            ),
+        ],
+    }
+
+
+def newest_failures(limit: int = NEWEST_FAILURES) -> list[dict]:
+    """The newest failed tests, with the step that failed, its error code and remediation."""
+    runs = (
+        TestRun.objects.filter(success=False)
+        .order_by("-started_at")
+        .values(
+            "id",
+            "started_at",
+            "destination_id",
+            "destination__name",
+            "destination_type",
+            "workspace__name",
+            "steps",
+            "error_code",
+        )[:limit]
+    )
+    change_url = _change_url_of()
+    listed = []
+    for run in runs:
+        failed = _failed_step(run["steps"])
+        error = failed.get("error") or {}
+        listed.append(
+            {
+                "started_at": run["started_at"],
+                "workspace": run["workspace__name"],
+                "destination": run["destination__name"] or "(deleted)",
+                "url": change_url(run["destination_id"]) if run["destination_id"] else "",
+                "type_label": type_label(run["destination_type"]),
+                "step": failed.get("name", ""),
+                "error_code": error.get("code") or run["error_code"],
+                "message": failed.get("message", ""),
+                "remediation": error.get("remediation", ""),
+            }
+        )
+    return listed
 
 
 def failure_groups(limit: int = GROUPS_SHOWN, examples: int = EXAMPLES_PER_GROUP) -> tuple[list[dict], int]:
@@ -65,7 +148,7 @@ def failure_groups(limit: int = GROUPS_SHOWN, examples: int = EXAMPLES_PER_GROUP
         .annotate(latest_steps=Subquery(latest_steps, output_field=JSONField()))
         .values_list("id", "latest_steps")
     )
-    change_pattern = reverse("admin:destinations_destination_change", args=[_PK_PLACEHOLDER])
+    change_url = _change_url_of()
     changelist = reverse("admin:destinations_destination_changelist")
     by_group: dict[tuple, list[dict]] = {}
     for row in rows:
@@ -73,7 +156,7 @@ def failure_groups(limit: int = GROUPS_SHOWN, examples: int = EXAMPLES_PER_GROUP
         by_group.setdefault((row["workspace_id"], row["destination_type"]), []).append(
             {
                 "name": row["name"],
-                "url": change_pattern.replace(_PK_PLACEHOLDER, str(row["id"])),
+                "url": change_url(row["id"]),
                 "error": row["status_error"],
                 "step": failed.get("name", ""),
                 "error_code": (failed.get("error") or {}).get("code", ""),
@@ -119,5 +202,8 @@ def failures_dashboard(request, model_admin) -> TemplateResponse:
         total_groups=total_groups,
         examples_per_group=EXAMPLES_PER_GROUP,
         in_error_url=f"{changelist}?status__exact={DestinationStatus.ERROR}",
+        trends=daily_results(),
+        trend_days=TREND_DAYS,
+        failures=newest_failures(),
     )
     return TemplateResponse(request, "admin/destinations/destination/dashboard.html", context)

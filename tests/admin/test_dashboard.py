@@ -1,10 +1,13 @@
 """The failures dashboard and the admin index's summary."""
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from destinations.admin.dashboard import EXAMPLES_PER_GROUP, GROUPS_SHOWN
+from destinations.admin.dashboard import EXAMPLES_PER_GROUP, GROUPS_SHOWN, TREND_DAYS
 from destinations.models import Destination, DestinationStatus, TestRun
 from tests.factories import DestinationFactory, WorkspaceFactory
 
@@ -135,3 +138,54 @@ def test_admin_index_shows_counts_and_links_the_dashboard(staff):
     assert f'href="{DASHBOARD}" id="failures-dashboard-link"' in page
     assert 'href="/admin/destinations/destination/?status__exact=error" data-status="error">1</a>' in page
     assert 'href="/admin/destinations/destination/?status__exact=connected" data-status="connected">1</a>' in page
+
+
+def run_on(destination, days_ago: int, *, success: bool, code: str = "auth_invalid", remediation: str = ""):
+    started = timezone.now() - timedelta(days=days_ago)
+    error = {"code": code, "remediation": remediation}
+    run = TestRun.objects.create(
+        workspace=destination.workspace,
+        destination=destination,
+        destination_type=destination.destination_type,
+        success=success,
+        finished_at=started,
+        steps=[{"name": "delivery", "status": "passed" if success else "failed", "message": "m", "error": error}],
+    )
+    TestRun.objects.filter(pk=run.pk).update(started_at=started)  # auto_now_add: set the past afterwards
+    return run
+
+
+def test_the_trend_counts_tests_passed_and_failed_per_day_overall_and_per_type(staff):
+    webhook = DestinationFactory(name="Hook")
+    s3 = DestinationFactory(name="Bucket", destination_type="s3")
+    run_on(webhook, 0, success=True)
+    run_on(webhook, 0, success=False)
+    run_on(s3, 0, success=False)
+    run_on(s3, 2, success=True)
+    run_on(webhook, TREND_DAYS + 3, success=False)  # older than the chart: not counted
+    TestRun.objects.create(workspace=webhook.workspace, destination=webhook, destination_type="webhook")  # running
+
+    trends = staff.get(DASHBOARD).context["trends"]
+    assert len(trends["days"]) == TREND_DAYS and trends["days"][-1] == timezone.now().date().isoformat()
+    series = {s["key"]: s for s in trends["series"]}
+    assert trends["series"][0]["label"] == "All types"
+    assert (series[""]["passed"][-1], series[""]["failed"][-1], series[""]["passed"][-3]) == (1, 2, 1)
+    assert (series["webhook"]["passed"][-1], series["webhook"]["failed"][-1]) == (1, 1)
+    assert (series["s3"]["failed"][-1], series["s3"]["passed"][-3]) == (1, 1)
+    assert sum(series[""]["failed"]) == 2 and sum(series[""]["passed"]) == 2
+
+
+def test_the_newest_failures_show_their_step_code_and_remediation(staff):
+    hook = DestinationFactory(name="Hook")
+    run_on(hook, 3, success=False, code="old_code", remediation="Old advice.")
+    run_on(hook, 0, success=False, code="auth_invalid", remediation="Check the X-API-Key header.")
+    run_on(hook, 0, success=True)
+    response = staff.get(DASHBOARD)
+    failures = response.context["failures"]
+    assert [(f["error_code"], f["remediation"], f["step"]) for f in failures] == [
+        ("auth_invalid", "Check the X-API-Key header.", "delivery"),
+        ("old_code", "Old advice.", "delivery"),
+    ]
+    page = response.content.decode()
+    assert '<code class="error-code">auth_invalid</code>' in page and "Check the X-API-Key header." in page
+    assert 'id="trend-data" type="application/json"' in page and "vendor/chartjs/chart.umd.min.js" in page
