@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -103,7 +104,7 @@ def test_the_page_is_capped_and_its_queries_do_not_grow_with_the_failures(staff)
     with CaptureQueriesContext(connection) as small:
         staff.get(DASHBOARD)
     in_error(workspaces=GROUPS_SHOWN + 3, per_workspace=EXAMPLES_PER_GROUP + 2)
-
+    cache.clear()  # both views count the finished days (the second would read them from the cache)
     with CaptureQueriesContext(connection) as large:
         response = staff.get(DASHBOARD)
     assert len(large.captured_queries) == len(small.captured_queries)
@@ -189,3 +190,14 @@ def test_the_newest_failures_show_their_step_code_and_remediation(staff):
     page = response.content.decode()
     assert '<code class="error-code">auth_invalid</code>' in page and "Check the X-API-Key header." in page
     assert 'id="trend-data" type="application/json"' in page and "vendor/chartjs/chart.umd.min.js" in page
+
+
+def test_finished_days_are_counted_once_a_day_and_today_at_every_view(staff):
+    hook = DestinationFactory(name="Hook")
+    run_on(hook, 1, success=True)
+    first = staff.get(DASHBOARD).context["trends"]["series"][0]
+    assert (first["passed"][-2], first["passed"][-1]) == (1, 0)
+    run_on(hook, 1, success=True)  # yesterday is already counted: it stays as it was until tomorrow
+    run_on(hook, 0, success=True)
+    again = staff.get(DASHBOARD).context["trends"]["series"][0]
+    assert (again["passed"][-2], again["passed"][-1]) == (1, 1)
