@@ -108,6 +108,15 @@ class DuplicateWorkspaceName(ValueError):
 
 
 @transaction.atomic
+def workspace_create(*, name: str, admin) -> tuple[Workspace, str]:
+    """A workspace with `admin` as its first admin and a token of theirs for it (the plaintext, once)."""
+    workspace = Workspace.objects.create(name=name)
+    Membership.objects.create(workspace=workspace, user=admin, role=Role.ADMIN)
+    _token, plaintext = api_token_create(workspace=workspace, user=admin, name="bootstrap")
+    return workspace, plaintext
+
+
+@transaction.atomic
 def workspace_bootstrap(*, name: str, email: str, allow_duplicate_name: bool = False) -> tuple[Workspace, object, str]:
     """A workspace with `email` as its admin and a fresh token; creates the user if needed.
 

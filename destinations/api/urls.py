@@ -60,6 +60,7 @@ urlpatterns = [
         name="connection-oauth-refresh",
     ),
     path(f"{workspace}/oauth-apps/<str:destination_type>", oauth_views.OAuthAppView.as_view(), name="oauth-app"),
+    path("api/v1/workspaces", workspace_settings.WorkspaceCreateView.as_view(), name="workspace-create"),
     path(f"{workspace}/members", workspace_settings.MemberListView.as_view(), name="member-list"),
     path(f"{workspace}/members/<uuid:user_id>", workspace_settings.MemberDetailView.as_view(), name="member-detail"),
     path(f"{workspace}/api-tokens", workspace_settings.ApiTokenListView.as_view(), name="api-token-list"),

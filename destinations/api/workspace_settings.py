@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from workspaces.access import require_admin
-from workspaces.models import ApiToken, Membership, Role
+from workspaces.models import ApiToken, Membership, Role, Workspace
 from workspaces.services import (
     AccessChangeRefused,
     AlreadyMember,
@@ -24,12 +26,14 @@ from workspaces.services import (
     member_add,
     member_remove,
     member_role_set,
+    workspace_create,
 )
 
 from .. import selectors, services
 from ..errors import Conflict, InvalidInput
 from ..models import AuditAction, AuditTarget, AuditVia, Notification, NotificationState, WorkspaceMonitoring
 from ..selectors import NotFound
+from ..services import idempotency
 from ..services.audit import Subject, audit_record
 from ..services.notifications import signing_secret_rotate, workspace_monitoring_update
 from .base import WorkspaceScopedView
@@ -74,7 +78,6 @@ class ApiTokenSerializer(serializers.Serializer):
 
 class ApiTokenCreatedSerializer(ApiTokenSerializer):
     token = serializers.CharField(
-        read_only=True,
         required=False,
         help_text="The token itself: in this answer only, never again (absent on an idempotent replay).",
     )
@@ -105,7 +108,7 @@ class MonitoringUpdateSerializer(serializers.Serializer):
 
 class MonitoringUpdatedSerializer(MonitoringSerializer):
     signing_secret = serializers.CharField(
-        read_only=True, required=False, help_text="Only when the first notification URL made one: shown once."
+        required=False, help_text="Only when the first notification URL made one: shown once."
     )
 
 
@@ -133,6 +136,19 @@ class NotificationSerializer(serializers.Serializer):
 class HealthCheckSerializer(serializers.Serializer):
     check_interval_minutes = serializers.IntegerField(
         allow_null=True, min_value=0, help_text="null: the workspace's interval; 0: never re-tested."
+    )
+
+
+class WorkspaceCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+
+
+class WorkspaceCreatedSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    token = serializers.CharField(
+        required=False, help_text="The caller's token for the new workspace: in this answer only (not on a replay)."
     )
 
 
@@ -195,6 +211,60 @@ def _monitoring(workspace) -> dict:
         "secret_rotated_at": monitoring.secret_rotated_at,
         "updated_at": monitoring.updated_at,
     }
+
+
+# --- workspaces ----------------------------------------------------------------------------------------------
+
+
+@extend_schema(tags=["members"])
+class WorkspaceCreateView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="workspaces_create",
+        description="Staff only (a deployment operator's token). A new workspace with the caller as its admin, "
+        "and the caller's token for it in `token`, shown once. The Idempotency-Key is kept in the workspace of "
+        "the token that calls.",
+        parameters=[IDEMPOTENCY_PARAM],
+        request=WorkspaceCreateSerializer,
+        responses={201: WorkspaceCreatedSerializer, **ERRORS, **IDEMPOTENCY_CONFLICT},
+    )
+    def post(self, request):
+        if not (request.user.is_staff and isinstance(request.auth, ApiToken)):
+            raise exceptions.PermissionDenied(
+                "Creating workspaces is for the deployment's operators: call with the API token of a staff user "
+                "(make one with `manage.py create_workspace`, then mark the user staff in the admin)."
+            )
+        data = validated(WorkspaceCreateSerializer, request.data)
+        caller = request.auth.workspace
+
+        def create():
+            workspace, plaintext = workspace_create(name=data["name"], admin=request.user)
+            audit_record(
+                workspace=workspace,
+                actor=request.user,
+                via=AuditVia.API,
+                action=AuditAction.CREATE,
+                target=Subject(AuditTarget.MEMBER, request.user.pk, request.user.email or request.user.get_username()),
+                changed_fields=["role"],
+                details={"role": Role.ADMIN, "workspace_created": True},
+            )
+            return workspace.pk, (workspace, plaintext)
+
+        outcome = idempotency.run_once(
+            workspace=caller,
+            key=idempotency.valid_key(request.headers.get(idempotency.HEADER)),
+            fingerprint=idempotency.request_fingerprint(method=request.method, path=request.path, body=request.data),
+            status_code=status.HTTP_201_CREATED,
+            perform=create,
+        )
+        if outcome.replayed:
+            workspace = Workspace.objects.get(pk=outcome.resource_id)
+            body = {"id": workspace.pk, "name": workspace.name, "created_at": workspace.created_at}
+            return Response(WorkspaceCreatedSerializer(body).data, status=201, headers={**REPLAYED, **NO_STORE})
+        workspace, plaintext = outcome.value
+        body = {"id": workspace.pk, "name": workspace.name, "created_at": workspace.created_at, "token": plaintext}
+        return Response(WorkspaceCreatedSerializer(body).data, status=201, headers=NO_STORE)
 
 
 # --- members -------------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from django.utils import timezone
 from destinations.models import AuditEvent, Notification, WorkspaceMonitoring
 from tests.conftest import ApiClient
 from tests.factories import DestinationFactory
-from workspaces.models import ApiToken, Membership
+from workspaces.models import ApiToken, Membership, Workspace
 
 pytestmark = pytest.mark.django_db
 
@@ -180,3 +180,28 @@ def test_a_destinations_health_check_interval(api, viewer_api):
     assert viewer_api.get(viewer_api.path(f"destinations/{destination.pk}/health-check")).status_code == 404
     event = AuditEvent.objects.get(target_id=destination.pk, action="update")
     assert event.changed_fields == ["check_interval_minutes"]
+
+
+def test_a_staff_token_creates_a_workspace_and_gets_a_token_for_it(api):
+    from rest_framework.test import APIClient
+
+    new = APIClient()
+    new.credentials(HTTP_AUTHORIZATION=f"Bearer {api.token}")
+    refused = new.post("/api/v1/workspaces", {"name": "Acme EU"}, format="json")
+    assert refused.status_code == 403 and "staff" in refused.json()["detail"]
+
+    api.user.is_staff = True
+    api.user.save()
+    created = new.post("/api/v1/workspaces", {"name": "Acme EU"}, format="json", HTTP_IDEMPOTENCY_KEY="ws-eu")
+    assert created.status_code == 201 and created["Cache-Control"] == "no-store"
+    body = created.json()
+    replay = new.post("/api/v1/workspaces", {"name": "Acme EU"}, format="json", HTTP_IDEMPOTENCY_KEY="ws-eu")
+    assert replay.json()["id"] == body["id"] and "token" not in replay.json()
+
+    workspace = Workspace.objects.get(pk=body["id"])
+    assert workspace.name == "Acme EU" and workspace.memberships.get().user == api.user
+    eu = ApiClient(workspace, body["token"])
+    assert eu.get(eu.path("members")).json()[0]["role"] == "admin"
+    elsewhere = ApiClient(api.workspace, body["token"])
+    assert elsewhere.get(elsewhere.path("destinations")).status_code == 404  # a token for one workspace
+    assert AuditEvent.objects.get(workspace=workspace).details == {"role": "admin", "workspace_created": True}

@@ -244,7 +244,12 @@ def _calls(server, api, workspace_id, receiver, operations):
     assert "client_id=3MVG9-smoke" in authorization.authorization_url
     call("connections_oauth_refresh", 400, workspace_id=workspace_id, connection_id=connection.id)
 
-    # the workspace as code: members, tokens, monitoring, the notification log, a destination's interval
+    # the workspace as code: a workspace (staff only), members, tokens, monitoring, the log, an interval
+    called.add("workspaces_create")
+    refused = modules["workspaces_create"].sync_detailed(
+        client=client, body=models.WorkspaceCreateRequest(name="Not staff")
+    )
+    assert refused.status_code == 403
     member = call(
         "members_create",
         201,
