@@ -17,6 +17,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import Count, Q
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from .models import ApiToken, Membership, User, Workspace
@@ -55,8 +56,17 @@ class ApiTokenInline(admin.TabularInline):
         return _token_state(token)
 
 
+def _active_tokens() -> Q:
+    unexpired = Q(api_tokens__expires_at__isnull=True) | Q(api_tokens__expires_at__gt=timezone.now())
+    return Q(api_tokens__revoked_at__isnull=True) & unexpired
+
+
 def _token_state(token: ApiToken) -> str:
-    return "active" if token.is_active else f"revoked {token.revoked_at:%Y-%m-%d %H:%M}"
+    if token.revoked_at is not None:
+        return f"revoked {token.revoked_at:%Y-%m-%d %H:%M}"
+    if not token.is_active:
+        return f"expired {token.expires_at:%Y-%m-%d %H:%M}"
+    return "active" if token.expires_at is None else f"active until {token.expires_at:%Y-%m-%d %H:%M}"
 
 
 @admin.register(Workspace)
@@ -74,7 +84,7 @@ class WorkspaceAdmin(admin.ModelAdmin):
             .get_queryset(request)
             .annotate(
                 members_total=Count("memberships", distinct=True),
-                active_tokens_total=Count("api_tokens", filter=Q(api_tokens__revoked_at__isnull=True), distinct=True),
+                active_tokens_total=Count("api_tokens", filter=_active_tokens(), distinct=True),
             )
         )
 
