@@ -113,7 +113,13 @@ class WorkspaceAdmin(admin.ModelAdmin):
 class ApiTokenCreateForm(forms.ModelForm):
     class Meta:
         model = ApiToken
-        fields = ("workspace", "user", "name")
+        fields = ("workspace", "user", "name", "expires_at")
+
+    def clean_expires_at(self):
+        expires_at = self.cleaned_data.get("expires_at")
+        if expires_at is not None and expires_at <= timezone.now():
+            raise forms.ValidationError("This time is past: give a future one, or none for a token that never expires.")
+        return expires_at
 
     def clean(self):
         cleaned = super().clean()
@@ -139,13 +145,13 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ("workspace", "user", "name")
-        return ("name", "workspace", "user", "display_prefix", "created_at", "last_used_at", "state")
+            return ("workspace", "user", "name", "expires_at")
+        return ("name", "workspace", "user", "display_prefix", "created_at", "last_used_at", "expires_at", "state")
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
-        return ("workspace", "user", "display_prefix", "created_at", "last_used_at", "state")
+        return ("workspace", "user", "display_prefix", "created_at", "last_used_at", "expires_at", "state")
 
     @admin.display(description="State")
     def state(self, token: ApiToken) -> str:
@@ -155,7 +161,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
         if change:
             obj.save(update_fields=["name"])
             return
-        token, plaintext = api_token_create(workspace=obj.workspace, user=obj.user, name=obj.name)
+        token, plaintext = api_token_create(
+            workspace=obj.workspace, user=obj.user, name=obj.name, expires_at=obj.expires_at
+        )
         obj.__dict__.update(token.__dict__)
         request._api_token_plaintext = plaintext
 
