@@ -15,17 +15,23 @@ big workspace; 20 finished test runs per destination over the last 60 days (2 M)
 history entries; a job workspace of 10,000 destinations. 2N adds the same again (the big workspace and the
 much-tested destination double; the job workspace stays 10,000).
 
-For each operation it prints the median time, the SQL queries and the peak memory (`py`: tracemalloc peak of
-one more call; `rss`: the process's resident high-water mark during the call, for calls slower than
---slow-seconds, which are timed once), then the issue's target with met/MISSED. API and admin pages go
-through Django's test client; the purge is `manage.py purge_test_runs` in a subprocess whose peak RSS is
-measured, killed at --purge-memory-mb or --purge-timeout, while an API DELETE of a destination whose runs
-it is deleting is sent once the purge's DELETE statements run.
+For each operation it prints the median time, the SQL queries of one call and the peak memory (`py`: the
+tracemalloc peak of one more call; `rss`: how far the process's resident high-water mark rose during the
+call, after giving freed memory back, for calls slower than --slow-seconds, which are timed once), then the
+issue's target with met/MISSED; at 2N, "no growth" compares with N. API and admin pages go through Django's
+test client in this process. The purge is `manage.py purge_test_runs` in a subprocess, its peak RSS from
+wait4, killed at --purge-memory-mb or --purge-timeout; once it deletes runs (not only their events), an API
+DELETE of a destination whose runs it is deleting is sent, and its answer and wait are reported.
+--purge-runs caps how many runs it is given (by choosing --older-than-days), so a run stays practical.
+
+The only internal functions called are the due query and the scheduler tick (DUE_QUERY, SCHEDULER_TICK).
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
 import importlib
 import json
 import math
@@ -38,6 +44,7 @@ import time
 import tracemalloc
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -49,6 +56,7 @@ from tests.topology import redis_available
 
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/fleet_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+LIBC = ctypes.CDLL("libc.so.6")
 
 # The only internal functions this bench calls (everything else goes through URLs, a management command and
 # the models). destinations/ is being split into packages: when they move, re-point these two lines.
@@ -386,7 +394,13 @@ def rss_kib(field_name: str) -> int:
 
 
 def with_rss_peak(fn):
-    """(result, seconds, MiB the resident high-water mark rose by during the call)."""
+    """(result, seconds, MiB the resident high-water mark rose by during the call).
+
+    Freed memory is given back to the system first (a collection, then glibc's malloc_trim), so the call's
+    allocations raise the mark instead of reusing what earlier calls left.
+    """
+    gc.collect()
+    LIBC.malloc_trim(0)
     Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
     before = rss_kib("VmRSS")
     started = time.perf_counter()
@@ -543,15 +557,12 @@ class Bench:
         base = f"/api/v1/workspaces/{big}/destinations"
         self.op("api_page", lambda: http.call("get", base, big, data={"limit": 100}))
 
-        def fifth_page():
+        if fleet.count("destination", "WHERE workspace_id = %s", [big]) > 5000:
             url = f"{base}?limit=1000"
-            for _ in range(4):
+            for _ in range(4):  # the 5th page's URL, as each page's Link header gives the next
                 response, _ = http.call("get", url, big)
                 url = response.headers["Link"].split(">", 1)[0].lstrip("<").replace("http://127.0.0.1", "")
-            return http.call("get", url, big)
-
-        if fleet.count("destination", "WHERE workspace_id = %s", [big]) > 5000:
-            self.op("api_deep", fifth_page)
+            self.op("api_deep", lambda: http.call("get", url, big))
         self.op("api_error", lambda: http.call("get", base, big, data={"status": "error", "limit": 100}))
         self.op(
             "api_type_name",
@@ -665,15 +676,18 @@ class Bench:
         TestJob.objects.filter(pk__in=created).delete()  # queued for ever (no worker): a later tick would restart them
 
     def purge(self) -> None:
+        from django.utils import timezone
+
         fleet, args = self.fleet, self.args
         regular = fleet.count("run", "WHERE destination_id <> %s", [fleet.much_tested.pk])
         wanted = min(args.purge_runs or regular // 2, regular)
         # Never below MUCH_TESTED_DAYS + 1: the much-tested destination's history stays whole for the next size.
         days = max(MUCH_TESTED_DAYS + 1, math.ceil(RUN_DAYS - RUN_DAYS * wanted / max(regular, 1)))
-        matched = fleet.count("run", "WHERE started_at < now() - %s * interval '1 day'", [days])
+        cutoff = timezone.now() - timedelta(days=days)  # counted against one moment: runs keep ageing meanwhile
+        matched = fleet.count("run", "WHERE started_at < %s", [cutoff])
         victim = self.victim(days)
         outcome = purge_with_concurrent_delete(self, days, victim, args.purge_memory_mb, args.purge_timeout)
-        deleted = matched - fleet.count("run", "WHERE started_at < now() - %s * interval '1 day'", [days])
+        deleted = matched - fleet.count("run", "WHERE started_at < %s", [cutoff])
         ended = (
             f"killed at the {args.purge_memory_mb} MB cap"
             if outcome.capped
@@ -691,8 +705,7 @@ class Bench:
                 outcome.peak_mib,
                 "rss",
                 1,
-                note=f"older than {days} days: {matched:,} runs matched, {deleted:,} deleted; {ended}; "
-                f"{outcome.peak_mib * 1024 / max(matched, 1):.1f} kB a matched run",
+                note=f"older than {days} days: {matched:,} runs matched, {deleted:,} deleted; {ended}",
             ),
         )
         if outcome.delete_seconds is None:
@@ -732,7 +745,7 @@ class PurgeOutcome:
 
 def purge_with_concurrent_delete(bench: Bench, days: int, victim, memory_mb: int, timeout: float) -> PurgeOutcome:
     """`manage.py purge_test_runs` in a subprocess (its peak RSS from wait4), killed at the memory or time cap;
-    once it runs a DELETE on the runs, an API DELETE of `victim` (whose runs it deletes) from a thread here."""
+    once it deletes runs themselves, an API DELETE of `victim` (whose runs it deletes) from a thread here."""
     import psycopg
 
     outcome = PurgeOutcome()
@@ -752,9 +765,12 @@ def purge_with_concurrent_delete(bench: Bench, days: int, victim, memory_mb: int
     def delete_when_deleting():
         with psycopg.connect(DATABASE_URL, autocommit=True) as watch:
             while process.poll() is None:
+                # Its transaction has started deleting runs (not only their events): the rows the API's
+                # delete must update are being locked.
                 active = watch.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' "
-                    "AND query LIKE 'DELETE FROM \"destinations_testrun%%'"
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state <> 'idle' "
+                    "AND query LIKE %s",
+                    [f'DELETE FROM "{bench.fleet.tables["run"]}" WHERE%'],
                 ).fetchone()[0]
                 if active:
                     break
