@@ -180,7 +180,8 @@ class Fleet:
             "audit": AuditEvent._meta.db_table,
         }
         secrets_field = Destination._meta.get_field("secrets")
-        for kind, config in type_configs().items():
+        configs = type_configs()
+        for kind, config in configs.items():
             errors = get_connector_class(kind).validate_config(config)
             assert not errors, f"the seeded {kind} config does not validate: {errors}"
             destination = Destination(destination_type=kind)
@@ -191,7 +192,7 @@ class Fleet:
         self.api = {self.big.pk: big_token, self.jobs_ws.pk: jobs_token}
         self.admin = get_user_model().objects.create_superuser("fleet-admin", "fleet-admin@example.com", "x")
         self.much_tested = Destination(workspace=self.big, name="Much tested", destination_type="webhook")
-        self.much_tested.store_config(type_configs()["webhook"])
+        self.much_tested.store_config(configs["webhook"])
         self.much_tested.save()
         self._destinations("jobs", self.job_size, workspaces=None, big=self.jobs_ws.pk, big_count=self.job_size)
 
