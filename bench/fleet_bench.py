@@ -15,13 +15,14 @@ big workspace; 20 finished test runs per destination over the last 60 days (2 M)
 history entries; a job workspace of 10,000 destinations. 2N adds the same again (the big workspace and the
 much-tested destination double; the job workspace stays 10,000).
 
-For each operation it prints the median time, the SQL queries of one call and the peak memory (`py`: the
-tracemalloc peak of one more call; `rss`: how far the process's resident high-water mark rose during the
-call, after giving freed memory back, for calls slower than --slow-seconds, which are timed once), then the
-issue's target with met/MISSED; at 2N, "no growth" compares with N. API and admin pages go through Django's
-test client in this process. The purge is `manage.py purge_test_runs` in a subprocess, its peak RSS from
-wait4, killed at --purge-memory-mb or --purge-timeout; once it deletes runs (not only their events), an API
-DELETE of a destination whose runs it is deleting is sent, and its answer and wait are reported.
+For each operation it prints the median time (calls slower than --slow-seconds are timed once), the SQL
+queries of one call and the peak memory (`py`: the tracemalloc peak of one more call; `rss`, for calls slower
+than --traced-seconds: how far the process's resident high-water mark rose during the call, after giving
+freed memory back, a lower bound), then the issue's target with met/MISSED; at 2N, "no growth" compares
+with N. API and admin pages go through Django's test client in this process. The purge is `manage.py
+purge_test_runs` in a subprocess, its peak RSS from wait4, killed at --purge-memory-mb or --purge-timeout;
+once it deletes runs (not only their events), an API DELETE of a destination whose runs it is deleting is
+sent, and its answer and wait are reported.
 --purge-runs caps how many runs it is given (by choosing --older-than-days), so a run stays practical.
 
 The only internal functions called are the due query and the scheduler tick (DUE_QUERY, SCHEDULER_TICK).
@@ -411,25 +412,29 @@ def with_rss_peak(fn):
 
 
 class Meter:
-    def __init__(self, counter: QueryCounter, repeat: int, slow_seconds: float):
+    def __init__(self, counter: QueryCounter, repeat: int, slow_seconds: float, traced_seconds: float):
         self.counter = counter
         self.repeat = repeat
         self.slow_seconds = slow_seconds
+        self.traced_seconds = traced_seconds
 
     def measure(self, fn) -> tuple[Figure, object]:
-        """One call counted (queries, RSS); a slow one is the figure, else the median of `repeat` more and a
-        tracemalloc peak of one more. Returns the figure and the first call's result."""
+        """One call counted (queries, RSS); if it took under `slow_seconds`, the time is the median of `repeat`
+        more; if under `traced_seconds`, the memory is the tracemalloc peak of one more call, else the RSS rise.
+        Returns the figure and the first call's result."""
         before = self.counter.count
-        result, first, rss = with_rss_peak(fn)
+        result, seconds, rss = with_rss_peak(fn)
         queries = self.counter.count - before
-        if first >= self.slow_seconds:
-            return Figure(first, queries, rss, "rss", 1), result
-        seconds = common.timed(fn, self.repeat)
+        calls = 1
+        if seconds < self.slow_seconds:
+            seconds, calls = common.timed(fn, self.repeat), self.repeat
+        if seconds >= self.traced_seconds:
+            return Figure(seconds, queries, max(rss, 0), "rss", calls), result
         tracemalloc.start()
         fn()
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        return Figure(seconds, queries, peak / 2**20, "py", self.repeat), result
+        return Figure(seconds, queries, peak / 2**20, "py", calls), result
 
 
 def body(response) -> bytes:
@@ -493,8 +498,8 @@ def own_target(figure, first):
 
 
 def bounded_memory(figure, first):
-    """Streamed: all rows, but the server's memory at 2N within 1.25x of N's (+1 MiB)."""
-    if first is None:
+    """Streamed: all rows, but the server's memory at 2N within 1.25x of N's (+1 MiB), measured alike."""
+    if first is None or first.memory_kind != figure.memory_kind:
         return None
     return figure.memory_mib <= first.memory_mib * 1.25 + 1
 
@@ -880,6 +885,9 @@ def main() -> int:
     parser.add_argument("--big-share", type=float, default=0.5, help="Share of each N in the big workspace.")
     parser.add_argument("--repeat", type=int, default=3, help="Timed calls of a fast operation (median).")
     parser.add_argument("--slow-seconds", type=float, default=3.0, help="An operation this slow is timed once.")
+    parser.add_argument(
+        "--traced-seconds", type=float, default=10.0, help="Slower than this, memory is the RSS rise, not tracemalloc."
+    )
     parser.add_argument("--purge-runs", type=int, help="Runs the purge deletes at most (default: half the runs).")
     parser.add_argument("--purge-memory-mb", type=int, default=4096, help="Kill the purge above this RSS.")
     parser.add_argument("--purge-timeout", type=float, default=900, help="Kill the purge after this many seconds.")
@@ -898,7 +906,7 @@ def main() -> int:
         fleet = Fleet(args.scale, args.big_share)
         seeded = time.perf_counter()
         fleet.setup()
-        bench = Bench(fleet, Meter(counter, args.repeat, args.slow_seconds), args)
+        bench = Bench(fleet, Meter(counter, args.repeat, args.slow_seconds, args.traced_seconds), args)
         labels = []
         for size in range(1, args.sizes + 1):
             started = time.perf_counter()
