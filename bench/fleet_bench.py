@@ -380,12 +380,17 @@ class Fleet:
 @dataclass
 class Figure:
     seconds: float
-    queries: int
-    memory_mib: float
+    queries: int | None  # None: not counted (another process's)
+    memory_mib: float | None  # None: not measured
     memory_kind: str  # py (tracemalloc) or rss (high-water mark)
     calls: int
     note: str = ""
     passed: bool | None = None  # the operation's own target (paged, no deadlock), when it has one
+
+    def cells(self) -> tuple[str, str, str]:
+        queries = "-" if self.queries is None else str(self.queries)
+        memory = "-" if self.memory_mib is None else f"{self.memory_mib:.1f} {self.memory_kind}"
+        return fmt_seconds(self.seconds), queries, memory
 
 
 def rss_kib(field_name: str) -> int:
@@ -541,10 +546,10 @@ class Bench:
         first = self.figures[key][0] if self.figures[key] else None
         self.figures[key].append(figure)
         verdict = verdict_text(operation.judge(figure, first))
+        seconds, queries, memory = figure.cells()
         print(
-            f"  {operation.name:<50} {fmt_seconds(figure.seconds):>10} {figure.queries:>8} "
-            f"{figure.memory_mib:>8.1f} {figure.memory_kind:<3} x{figure.calls:<2} {operation.target:<26} {verdict}"
-            + (f"  ({figure.note})" if figure.note else ""),
+            f"  {operation.name:<50} {seconds:>10} {queries:>8} {memory:>12} x{figure.calls:<2} "
+            f"{operation.target:<26} {verdict}" + (f"  ({figure.note})" if figure.note else ""),
             flush=True,
         )
 
@@ -707,7 +712,7 @@ class Bench:
             "purge",
             Figure(
                 outcome.seconds,
-                0,
+                None,
                 outcome.peak_mib,
                 "rss",
                 1,
@@ -720,7 +725,9 @@ class Bench:
             answer = outcome.delete_error or f"HTTP {outcome.delete_status}"
             delete_note = f"{answer} after {outcome.delete_seconds:.1f} s"
             passed = outcome.delete_status == 200 and outcome.delete_seconds <= 1 and not deadlocked
-        self.record("purge_delete", Figure(outcome.delete_seconds or 0, 0, 0, "-", 1, note=delete_note, passed=passed))
+        self.record(
+            "purge_delete", Figure(outcome.delete_seconds or 0, None, None, "", 1, note=delete_note, passed=passed)
+        )
         self.purged_days = days if deleted else None
 
     def victim(self, days: int):
@@ -845,20 +852,20 @@ def verdict_text(passed: bool | None) -> str:
 def summary(bench: Bench, labels: list[str]) -> None:
     print()
     print("== summary (time / queries / peak MiB at each size; growth = last size over the first)")
-    header = f"{'operation':<50} " + " ".join(f"{label:>30}" for label in labels) + f" {'growth':>7}  target"
+    header = f"{'operation':<50} " + " ".join(f"{label:>34}" for label in labels) + f" {'growth':>7}  target"
     print(header)
     print("-" * len(header))
     for key, operation in OPERATIONS.items():
         figures = bench.figures[key]
         if not figures:
             continue
-        cells = [f"{fmt_seconds(f.seconds)} / {f.queries} / {f.memory_mib:.1f}" for f in figures]
+        cells = [" / ".join(f.cells()) for f in figures]
         growth = f"{figures[-1].seconds / figures[0].seconds:.2f}x" if figures[0].seconds and len(figures) > 1 else ""
         verdicts = []
         for index, figure in enumerate(figures):
             verdicts.append(verdict_text(operation.judge(figure, figures[0] if index else None)))
         print(
-            f"{operation.name:<50} " + " ".join(f"{cell:>30}" for cell in cells) + f" {growth:>7}  "
+            f"{operation.name:<50} " + " ".join(f"{cell:>34}" for cell in cells) + f" {growth:>7}  "
             f"{operation.target}: {' / '.join(verdicts)}"
         )
 
