@@ -20,7 +20,7 @@ install: $(BIN)/.installed
 run: install
 	$(DEV_ENV) $(BIN)/python manage.py migrate --noinput
 	$(DEV_ENV) $(BIN)/python manage.py demo_workspace --port $(PORT)
-	$(DEV_ENV) $(BIN)/uvicorn zeotap_composable.asgi:application --host 127.0.0.1 --port $(PORT)
+	$(DEV_ENV) $(BIN)/uvicorn zeotap_composable.asgi:application --no-proxy-headers --host 127.0.0.1 --port $(PORT)
 
 ## The distributed runtime: two web processes (PORT, PORT+1), a Celery worker and celery beat on REDIS_URL,
 ## in the foreground; Ctrl-C (or any one of them exiting) stops them all.
@@ -31,8 +31,8 @@ run-distributed: install
 	@$(BIN)/python -c "import redis; redis.Redis.from_url('$(REDIS_URL)', socket_connect_timeout=2).ping()" 2>/dev/null \
 	  || { echo "Redis does not answer at $(REDIS_URL). Start it: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no"; exit 1; }
 	export $(DEV_ENV) REDIS_URL=$(REDIS_URL); trap 'kill $$(jobs -p) 2>/dev/null' INT TERM EXIT; \
-	$(BIN)/uvicorn zeotap_composable.asgi:application --host 127.0.0.1 --port $(PORT) & \
-	$(BIN)/uvicorn zeotap_composable.asgi:application --host 127.0.0.1 --port $$(($(PORT) + 1)) & \
+	$(BIN)/uvicorn zeotap_composable.asgi:application --no-proxy-headers --host 127.0.0.1 --port $(PORT) & \
+	$(BIN)/uvicorn zeotap_composable.asgi:application --no-proxy-headers --host 127.0.0.1 --port $$(($(PORT) + 1)) & \
 	$(BIN)/celery -A zeotap_composable worker -l info & \
 	$(BIN)/celery -A zeotap_composable beat -l info -s .local/celerybeat-schedule & \
 	wait -n
@@ -47,6 +47,7 @@ test: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 bench: install
 	$(BIN)/python bench/api_bench.py

@@ -1,4 +1,4 @@
-"""Benchmark of the bulk connection test (destinations/bulk.py), as `python bench/bulk_bench.py`.
+"""Benchmark of the bulk connection test (`bulk_test`), as `python bench/bulk_bench.py`.
 
 Seeds webhook destinations pointed at a local receiver (an asyncio HTTP server in its own process, so it
 does not share this process's GIL) that answers EVERY request after a delay (default 100 ms). A webhook
@@ -86,7 +86,7 @@ def max_rss_mib() -> float:
 
 
 def one_test_ms(url: str, repeats: int) -> float:
-    from destinations import bulk
+    from destinations.jobs import pool as bulk
 
     workspace = seed(repeats, url, "single")
     durations = []
@@ -101,10 +101,11 @@ def one_test_ms(url: str, repeats: int) -> float:
 def run(n: int, concurrency: int, url: str, single_ms: float, counter: QueryCounter) -> dict:
     from django.db import connection
 
-    from destinations import bulk
+    from destinations.jobs import pool as bulk
+    from destinations.jobs import selection as choosing
 
     workspace = seed(n, url, f"n={n}")
-    selection = bulk.destinations_select(workspaces=[str(workspace.pk)])
+    selection = choosing.destinations_select(workspaces=[str(workspace.pk)])
     connection.close()  # the workers open their own; count theirs from a clean start
     before = counter.count
     cpu_before = time.process_time()

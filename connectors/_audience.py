@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .runtime.base import Connector, DestinationField
+from .runtime.base import Connector, DestinationField, IdentifierKind
 from .runtime.errors import ConnectorError, ErrorCode
 from .runtime.vendor import ErrorTable, Rule, read_json
 
@@ -93,3 +93,10 @@ def identifier_field(
         must_hash=must_hash,
         description=description,
     )
+
+
+def with_identifier_kinds(fields: list[DestinationField], kinds: dict[str, IdentifierKind]) -> list[DestinationField]:
+    """Each field the vendor's preparation rule for it (normalization, then hash), by field name."""
+    for field in fields:
+        field.identifier_kind = kinds.get(field.name, field.identifier_kind)
+    return fields

@@ -72,6 +72,15 @@ ERRORS = ErrorTable(
             vendor_code=("AccessDenied", "AccessDeniedException", "AllAccessDisabled", "AccountProblem"),
         ),
         Rule(ErrorCode.INSUFFICIENT_PERMISSIONS, _PERMISSION, status=403),
+        Rule(
+            ErrorCode.INVALID_CONFIG,
+            "The bucket has S3 Object Lock with a default retention period, and the store refused the upload's "
+            "integrity header (AWS requires Content-MD5 or an x-amz-checksum-* header there; this connector sends "
+            "Content-MD5). On an S3-compatible store, check that it accepts Content-MD5 for Object Lock uploads, or "
+            "write to a bucket without a default retention.",
+            status=400,
+            message="Object Lock",
+        ),
         Rule(ErrorCode.NOT_FOUND, vendor_code=("NoSuchBucket", "NoSuchKey", "NotFound", "NoSuchEntity")),
         Rule(ErrorCode.NOT_FOUND, status=404),
         Rule(
@@ -134,7 +143,9 @@ class AwsClients:
             retries={"total_max_attempts": 2, "mode": "standard"},
             user_agent_extra=USER_AGENT,
             s3={"addressing_style": "path" if path_style else "virtual"},
-            # S3-compatible stores reject the newer default CRC checksums; AWS does not need them.
+            # S3-compatible stores reject the newer default CRC checksums. AWS needs an integrity header only in
+            # Object Lock buckets, and the S3 probe sends Content-MD5 itself, which every store accepts; botocore's
+            # when_supported would instead switch uploads over https to aws-chunked trailer checksums.
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
             proxies={},  # no proxy from the environment decides where signed requests go

@@ -47,6 +47,7 @@ def file_fields(config: dict, *, location: str) -> FieldsDescription:
         object=location,
         source="static",
         fields=[],
+        new_fields="*",
         options={
             "free_form": True,
             "file_format": file_format,

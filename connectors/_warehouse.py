@@ -26,6 +26,8 @@ class WarehouseColumn:
     primary_key: bool = False
     unique: bool = False
     description: str = ""
+    data_type: str = "string"  # the normalized type, read from `type` with the warehouse's own table
+    max_length: int | None = None
 
 
 def warehouse_fields(columns: Iterable[WarehouseColumn]) -> tuple[list[DestinationField], dict]:
@@ -46,6 +48,10 @@ def warehouse_fields(columns: Iterable[WarehouseColumn]) -> tuple[list[Destinati
                 nullable=column.nullable,
                 recommended_key=possible_key and (column.primary_key or column.unique or not column.nullable),
                 description=column.description,
+                data_type=column.data_type,
+                max_length=column.max_length,
+                # Constraints are informational: only a declared primary key or unique one says "unique".
+                unique=column.primary_key or column.unique,
             )
         )
     keyed = [c for c in columns if c.scalar and c.writable]

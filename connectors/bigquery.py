@@ -5,21 +5,39 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from ._google import (
+    EXAMPLE_SERVICE_ACCOUNT_JSON,
     SERVICE_ACCOUNT_FIELD,
     GoogleServiceAccountConnector,
     google_common_steps,
     service_account_property,
 )
 from ._warehouse import WarehouseColumn, warehouse_fields
-from .runtime.base import FieldsDescription, Step
+from .runtime.base import FieldsDescription, Requirement, Step
 from .runtime.errors import ConnectorError, ErrorCode
 from .runtime.registry import register
 from .runtime.schema import config_schema, string
 
 SCOPE = "https://www.googleapis.com/auth/bigquery"
 WRITE_PERMISSIONS = ("bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.updateData")
+# A sync writes rows with DML (INSERT, and MERGE on the merge keys the fields offer): updateData to change the
+# table, getData for MERGE to read it, and jobs.create on the project, as every query runs as a job.
+DML_DOC = "https://cloud.google.com/bigquery/docs/data-manipulation-language"
+JOBS_DOC = "https://cloud.google.com/bigquery/docs/jobs-overview"
+TEST_PERMISSIONS_DOC = "https://cloud.google.com/bigquery/docs/reference/rest/v2/tables/testIamPermissions"
 WRITABLE_TABLE_TYPES = {"TABLE"}
 # Column types that cannot be a merge key (nested, semi-structured, or floating point).
+# TableFieldSchema.type in the normalized types (https://cloud.google.com/bigquery/docs/reference/rest/v2/tables
+# #TableFieldSchema); a REPEATED column is an array, a STRING's maxLength its maximum length.
+FIELD_TYPES_DOC = "https://cloud.google.com/bigquery/docs/reference/rest/v2/tables#TableFieldSchema"
+DATA_TYPES = {
+    **dict.fromkeys(("STRING", "BYTES", "TIME", "INTERVAL"), "string"),
+    **dict.fromkeys(("INTEGER", "INT64"), "integer"),
+    **dict.fromkeys(("FLOAT", "FLOAT64", "NUMERIC", "BIGNUMERIC"), "number"),
+    **dict.fromkeys(("BOOLEAN", "BOOL"), "boolean"),
+    "DATE": "date",
+    **dict.fromkeys(("TIMESTAMP", "DATETIME"), "datetime"),
+    **dict.fromkeys(("RECORD", "STRUCT", "JSON", "GEOGRAPHY", "RANGE"), "json"),
+}
 NON_KEY_TYPES = {"RECORD", "STRUCT", "JSON", "GEOGRAPHY", "RANGE", "FLOAT", "FLOAT64"}
 
 
@@ -27,6 +45,19 @@ NON_KEY_TYPES = {"RECORD", "STRUCT", "JSON", "GEOGRAPHY", "RANGE", "FLOAT", "FLO
 class BigQueryConnector(GoogleServiceAccountConnector):
     type = "bigquery"
     label = "BigQuery (as destination)"
+    sync_modes = ("insert", "update", "upsert")  # INSERT, UPDATE and MERGE on the sync key
+    expiry_forecast = (
+        "Cannot forecast: a service-account key may carry an expiry (validBeforeTime), but reading it "
+        "needs IAM permissions a sync does not "
+        "(https://cloud.google.com/iam/docs/reference/rest/v1/projects.serviceAccounts.keys)."
+    )
+    example_config = {
+        "service_account_json": EXAMPLE_SERVICE_ACCOUNT_JSON,
+        "project_id": "my-project-123",
+        "dataset": "marketing",
+        "table": "contacts",
+        "location": "US",
+    }
     auth_method = "Service-account JSON key (OAuth 2.0 JWT-bearer exchange via google-auth)"
     api_base = "https://bigquery.googleapis.com"
     default_base_url = api_base
@@ -75,14 +106,31 @@ class BigQueryConnector(GoogleServiceAccountConnector):
         Step(
             "permission",
             "tables.testIamPermissions: the service account holds bigquery.tables.get, getData and updateData "
-            "on the table. Reads permissions only; nothing is written.",
+            "on the table, what a sync's INSERT and MERGE need. Reads permissions only; nothing is written.",
             15,
+            proves=tuple(
+                Requirement(
+                    permission,
+                    DML_DOC,
+                    proof=f"tables.testIamPermissions ({TEST_PERMISSIONS_DOC}) lists it among the held permissions",
+                )
+                for permission in ("bigquery.tables.updateData", "bigquery.tables.getData")
+            ),
         ),
         Step(
             "dry_run",
-            "A dry-run DML query (INSERT … SELECT … WHERE FALSE) is validated: proves bigquery.jobs.create on "
-            "the project and write access to the table. Dry runs execute nothing and are not billed.",
+            "A dry-run DML query (INSERT … SELECT … WHERE FALSE) is accepted: proves bigquery.jobs.create on the "
+            "project (a sync's DML runs as query jobs) and that the statement compiles against the table in its "
+            "location. A dry run checks no data access, so write access is proven by the permission step. Dry runs "
+            "execute nothing and are not billed.",
             20,
+            proves=(
+                Requirement(
+                    "bigquery.jobs.create on the project",
+                    JOBS_DOC,
+                    proof="jobs.query with dryRun accepts the statement (it needs jobs.create and runs nothing)",
+                ),
+            ),
         ),
     )
 
@@ -165,6 +213,8 @@ class BigQueryConnector(GoogleServiceAccountConnector):
                     has_default=bool(column.get("defaultValueExpression")),
                     primary_key=column["name"] in primary_key,
                     description=column.get("description", ""),
+                    data_type="array" if mode == "REPEATED" else DATA_TYPES.get(base_type, "string"),
+                    max_length=int(column["maxLength"]) if str(column.get("maxLength", "")).isdigit() else None,
                 )
             )
         fields, options = warehouse_fields(columns)

@@ -6,7 +6,7 @@ import uuid
 from urllib.parse import parse_qs, urlsplit
 
 from ._apikey import ApiKeyConnector, seconds_until
-from .runtime.base import DestinationField, FieldsDescription, Step
+from .runtime.base import DestinationField, FieldsDescription, Requirement, Step
 from .runtime.errors import ErrorCode
 from .runtime.registry import register
 from .runtime.schema import config_schema, enum, secret
@@ -41,6 +41,18 @@ CUSTOM_TYPES = {
     "object array": "array",
 }
 
+# Field types in the normalized types; a custom string holds 255 characters at most
+# (https://www.braze.com/docs/user_guide/data/activation/custom_data/data_types/).
+DATA_TYPES_DOC = "https://www.braze.com/docs/user_guide/data/activation/custom_data/data_types/"
+DATA_TYPES = {"object": "json"}
+MAX_STRING = 255
+# Standard attributes that take one of a fixed set of values (the user attributes object,
+# https://www.braze.com/docs/api/objects_filters/user_attributes_object/).
+CHOICES = {
+    "gender": ["M", "F", "O", "N", "P"],
+    "email_subscribe": ["opted_in", "subscribed", "unsubscribed"],
+    "push_subscribe": ["opted_in", "subscribed", "unsubscribed"],
+}
 # Standard profile attributes of the user attributes object (names are case-sensitive, lowercase).
 STANDARD_ATTRIBUTES = [
     ("first_name", "First name", "string", ""),
@@ -84,6 +96,15 @@ ERRORS = ErrorTable(
             remediation="Check the key exists in a workspace on {host} and has {permission} "
             "(Settings → APIs and Identifiers); create a new key if it was deleted.",
         ),
+        # Braze documents two 403s (braze-inc/braze-docs `_docs/_api/errors.md`): "Access Denied" for a key without
+        # the permission, "Forbidden" for a rate plan without the API or an inactive account.
+        Rule(
+            ErrorCode.INSUFFICIENT_PERMISSIONS,
+            status=403,
+            message="access denied",
+            summary="The REST API key lacks the {permission} permission",
+            remediation="In Braze → Settings → APIs and Identifiers, edit this key and add {permission}.",
+        ),
         Rule(
             status=403,
             summary="Braze refused the request: the rate plan does not include this API, or the account is inactive",
@@ -106,6 +127,19 @@ ERRORS = ErrorTable(
 class BrazeConnector(ApiKeyConnector):
     type = "braze"
     label = "Braze"
+    expiry_forecast = (
+        "Nothing to forecast: a REST API key works until it is deleted in Settings > APIs and "
+        "Identifiers; Braze publishes no expiry for it "
+        "(https://www.braze.com/docs/api/basics/#rest-api-key)."
+    )
+    # /users/track creates or updates a user; with `_update_existing_only` it only updates
+    # (https://www.braze.com/docs/api/endpoints/user_data/post_user_track/).
+    sync_modes = ("upsert", "update")
+    example_config = {
+        "rest_endpoint": "https://rest.iad-01.braze.com",
+        "api_key": "your-rest-api-key",
+        "identifier_type": "external_id",
+    }
     vendor = "Braze"
     auth_method = "REST API key (Authorization: Bearer) on the workspace's REST endpoint"
     config_schema = config_schema(
@@ -150,6 +184,15 @@ class BrazeConnector(ApiKeyConnector):
             "update-only mode (`_update_existing_only: true`) for a random external_id that matches no user, "
             "so Braze creates and changes nothing.",
             15,
+            proves=(
+                Requirement(
+                    WRITE_PERMISSION,
+                    "https://www.braze.com/docs/api/endpoints/user_data/post_user_track",
+                    proof="POST /users/track in update-only mode for an external_id no user has; a key without the "
+                    "permission is refused (403 Access Denied) before anything is processed",
+                    grant="Braze → Settings → APIs and Identifiers → the key's permissions",
+                ),
+            ),
         ),
     )
 
@@ -263,7 +306,19 @@ class BrazeConnector(ApiKeyConnector):
         ]
         for field in fields:
             field.required = field.name == identifier
-        fields += [DestinationField(n, label, t, description=d) for n, label, t, d in STANDARD_ATTRIBUTES]
+        for field in fields:
+            field.unique = field.identifier  # each identifier names one Braze user
+        fields += [
+            DestinationField(
+                n,
+                label,
+                t,
+                description=d,
+                data_type="enum" if n in CHOICES else DATA_TYPES.get(t, t),
+                choices=CHOICES.get(n),
+            )
+            for n, label, t, d in STANDARD_ATTRIBUTES
+        ]
         taken = {f.name for f in fields}
         for attribute in self._custom_attributes():
             name = attribute.get("name")
@@ -275,20 +330,24 @@ class BrazeConnector(ApiKeyConnector):
                 str(attribute.get("description") or "").strip(),
                 "Blocklisted: Braze drops writes." if blocklisted else "",
             ]
+            kind = CUSTOM_TYPES.get(str(attribute.get("data_type", "")).lower(), "string")
             fields.append(
                 DestinationField(
                     name,
                     name,
-                    CUSTOM_TYPES.get(str(attribute.get("data_type", "")).lower(), "string"),
+                    kind,
                     createable=not blocklisted,
                     updateable=not blocklisted,
                     description=" ".join(n for n in notes if n),
+                    data_type=DATA_TYPES.get(kind, kind),
+                    max_length=MAX_STRING if kind == "string" else None,
                 )
             )
         return FieldsDescription(
             object="user",
             source="live",
             fields=fields,
+            new_fields="*",
             options={
                 "identifier_type": identifier,
                 "endpoint": "/users/track",

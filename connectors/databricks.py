@@ -4,25 +4,44 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
 import requests
 
 from ._polling import poll, remaining, step_deadline
 from ._warehouse import WarehouseColumn, warehouse_fields
-from .runtime.base import Connector, FieldsDescription, Step
+from .runtime.base import Connector, FieldsDescription, Requirement, Step
 from .runtime.errors import ConnectorError, ErrorCode
 from .runtime.registry import register
 from .runtime.schema import config_schema, https_url, secret, string
+from .runtime.sqltypes import sql_data_type, sql_max_length
 from .runtime.vendor import ErrorTable, Rule, read_json
 
 WRITE_PRIVILEGES = ("MODIFY", "SELECT")
+# MODIFY to add and update rows, SELECT to read the rows a merge matches.
+PRIVILEGES_DOC = "https://docs.databricks.com/aws/en/data-governance/unity-catalog/access-control/privileges-reference"
 RUNNING_STATES = {"PENDING", "RUNNING"}
 # SQL warehouse states (EndpointState): only RUNNING runs a statement at once; the write check starts the rest.
 WAREHOUSE_GONE = {"DELETED", "DELETING"}
 MAX_PERMISSION_PAGES = 50
 MAX_PRINCIPALS = 20
 WRITABLE_TABLE_TYPES = {"MANAGED", "EXTERNAL"}
+# Unity Catalog column types in the normalized types (https://docs.databricks.com/aws/en/sql/language-manual/
+# sql-ref-datatypes): DECIMAL(p,0) is an integer; STRUCT, MAP and VARIANT are JSON.
+DATA_TYPES_DOC = "https://docs.databricks.com/aws/en/sql/language-manual/sql-ref-datatypes"
+DATA_TYPES = {
+    **dict.fromkeys(("STRING", "CHAR", "VARCHAR", "BINARY", "INTERVAL"), "string"),
+    **dict.fromkeys(("BYTE", "TINYINT", "SHORT", "SMALLINT", "INT", "INTEGER", "LONG", "BIGINT"), "integer"),
+    **dict.fromkeys(("FLOAT", "REAL", "DOUBLE", "DECIMAL", "DEC", "NUMERIC"), "number"),
+    "BOOLEAN": "boolean",
+    "DATE": "date",
+    **dict.fromkeys(("TIMESTAMP", "TIMESTAMP_NTZ"), "datetime"),
+    **dict.fromkeys(("STRUCT", "MAP", "VARIANT", "OBJECT"), "json"),
+    "ARRAY": "array",
+}
+# GET /api/2.0/token/list: the caller's valid tokens, each with expiry_time in epoch milliseconds (-1: none).
+TOKEN_LIST_DOC = "https://docs.databricks.com/api/workspace/tokens/listtokens"
 NON_KEY_TYPES = {
     "ARRAY",
     "MAP",
@@ -70,6 +89,20 @@ ERRORS = ErrorTable(
 class DatabricksConnector(Connector):
     type = "databricks"
     label = "Databricks (as destination)"
+    expiry_forecast = (
+        "Forecast: the token list gives a personal access token's expiry_time, reported when the "
+        "principal holds only this token, since the list does not say which token is the caller's "
+        "(https://docs.databricks.com/api/workspace/tokens/listtokens)."
+    )
+    sync_modes = ("insert", "update", "upsert")  # INSERT, UPDATE and MERGE INTO on the sync key
+    example_config = {
+        "host": "https://adb-1234567890123456.7.azuredatabricks.net",
+        "token": "your-personal-access-token",
+        "warehouse_id": "1234567890abcdef",
+        "catalog": "main",
+        "schema": "marketing",
+        "table": "contacts",
+    }
     auth_method = "Personal access token (Bearer) on the workspace REST APIs"
     config_schema = config_schema(
         "Databricks",
@@ -116,6 +149,18 @@ class DatabricksConnector(Connector):
             "Unity Catalog effective permissions show MODIFY and SELECT on the table for the principal, directly, "
             "inherited from the catalog or schema, or through its groups (no compute is started).",
             15,
+            proves=(
+                Requirement(
+                    "MODIFY on the table",
+                    PRIVILEGES_DOC,
+                    proof="Unity Catalog effective permissions of the principal on the table",
+                ),
+                Requirement(
+                    "SELECT on the table",
+                    PRIVILEGES_DOC,
+                    proof="Unity Catalog effective permissions of the principal on the table",
+                ),
+            ),
         ),
         Step(
             "warehouse",
@@ -129,6 +174,13 @@ class DatabricksConnector(Connector):
             "identity and generated columns left out) on the SQL warehouse: the principal may use the warehouse "
             "and write the table. Starts the SQL warehouse if it is stopped (a paid compute resource).",
             60,
+            proves=(
+                Requirement(
+                    "CAN USE on the SQL warehouse",
+                    "https://docs.databricks.com/aws/en/security/auth/access-control/",
+                    proof="the no-op INSERT … WHERE 1 = 0 runs on the warehouse",
+                ),
+            ),
         ),
     )
 
@@ -171,7 +223,26 @@ class DatabricksConnector(Connector):
     def check_authentication(self):
         me = self.whoami()
         name = me.get("userName") or me.get("displayName") or me.get("id")
-        return f"The token belongs to {name}.", {"principal": name}
+        details = {"principal": name}
+        try:
+            infos = read_json(self.call("GET", "/api/2.0/token/list")).get("token_infos") or []
+        except ConnectorError as error:  # token management off for this user, say: the token works regardless
+            details["expiry_unknown"] = error.message
+        else:
+            # The list has no token values, so only a principal's one token is known to be this one.
+            if len(infos) == 1 and isinstance(infos[0].get("expiry_time"), int) and infos[0]["expiry_time"] > 0:
+                self.report_expiry(
+                    "personal_access_token",
+                    datetime.fromtimestamp(infos[0]["expiry_time"] / 1000, UTC),
+                    source=TOKEN_LIST_DOC,
+                    remedy=f"Create a new personal access token for {name} (Settings → Developer → Access tokens) "
+                    "and store it in `token` before this one expires.",
+                )
+            elif len(infos) > 1:
+                details["expiry_unknown"] = (
+                    f"{name} holds {len(infos)} tokens and the token list does not say which one this is."
+                )
+        return f"The token belongs to {name}.", details
 
     def get_table(self) -> dict:
         if self.table_info is None:
@@ -407,6 +478,9 @@ class DatabricksConnector(Connector):
                 writable=not generated(column),
                 primary_key=column["name"] in primary_key,
                 description=column.get("comment") or "",
+                data_type=sql_data_type(column.get("type_text") or str(column.get("type_name") or ""), DATA_TYPES)
+                or "string",
+                max_length=sql_max_length(column.get("type_text") or ""),
             )
             for column in sorted(table.get("columns") or [], key=lambda c: c.get("position", 0))
         )

@@ -11,10 +11,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 
-from ._audience import SHA256_HEX, identifier_field
-from .runtime.base import Connector, FieldsDescription, Step
+from ._audience import SHA256_HEX, identifier_field, with_identifier_kinds
+from .runtime.base import Connector, DestinationField, FieldsDescription, IdentifierKind, Requirement, Step
 from .runtime.errors import ConnectorError, ErrorCode
 from .runtime.http import retry_after_seconds
 from .runtime.registry import register
@@ -28,8 +28,50 @@ VERSIONS_DOC = (
 )
 TERMS = "custom_audience_tos"
 TERMS_URL = "https://business.facebook.com/ads/manage/customaudiences/tos/?act={account}"
+TERMS_DOC = (
+    "https://developers.facebook.com/documentation/ads-commerce/marketing-api/audiences/reference/"
+    "custom-audience-terms-of-service"
+)
+# How Meta wants each customer-file key prepared (the custom audience users reference, "Hashing and
+# normalization"): emails trimmed and lowercased; phones as digits with the country code, no + or leading zeros;
+# names and places lowercase letters only; all of them SHA-256 (hex). MADID lowercase and the IDs as they are.
+_LETTERS = ("trim", "lowercase", "letters_only")
+KINDS = {
+    "EMAIL": ("email", ("trim", "lowercase", "email"), "sha256"),
+    "PHONE": ("phone", ("trim", "digits_with_country_code"), "sha256"),
+    "FN": ("first_name", _LETTERS, "sha256"),
+    "LN": ("last_name", _LETTERS, "sha256"),
+    "FI": ("first_initial", ("trim", "lowercase", "first_letter"), "sha256"),
+    "GEN": ("gender", ("trim", "lowercase", "first_letter"), "sha256"),
+    "DOBY": ("birth_year", ("trim",), "sha256"),
+    "DOBM": ("birth_month", ("trim",), "sha256"),
+    "DOBD": ("birth_day", ("trim",), "sha256"),
+    "CT": ("city", _LETTERS, "sha256"),
+    "ST": ("state", _LETTERS, "sha256"),
+    "ZIP": ("postal_code", ("lowercase", "remove_whitespace"), "sha256"),
+    "COUNTRY": ("country", _LETTERS, "sha256"),
+    "MADID": ("mobile_id", ("trim", "lowercase"), ""),
+    "EXTERN_ID": ("external_id", ("trim",), ""),
+    "APPUID": ("app_scoped_user_id", ("trim",), ""),
+    "PAGEUID": ("page_scoped_user_id", ("trim",), ""),
+}
+USERS_DOC = "https://developers.facebook.com/documentation/ads-commerce/marketing-api/reference/custom-audience/users"
+# A customer list created with is_value_based=1 is still subtype CUSTOM, but every upload to it must carry the schema
+# key LOOKALIKE_VALUE, and the value-based lookalike terms must be accepted for the ad account (Meta's value-based
+# lookalike guide). Ads Manager reads that acceptance as tos_accepted.value_based_custom_audience_tos.
+VALUE_BASED_DOC = "https://developers.facebook.com/docs/marketing-api/audiences/guides/value-based-lookalike-audiences/"
+VALUE_TERMS = "value_based_custom_audience_tos"
+VALUE_TERMS_URL = "https://business.facebook.com/customaudiences/value_based/tos.php?act={account}"
+VALUE_KEY = "LOOKALIKE_VALUE"
 VENDOR = "Meta Graph API"
 REQUIRED_PERMISSION = "ads_management"
+# debug_token tells when a token expires (expires_at) and when its access to user data does
+# (data_access_expires_at), as epoch seconds; a system-user token that never expires carries no positive date.
+DEBUG_TOKEN_DOC = "https://developers.facebook.com/docs/facebook-login/guides/access-tokens/debugging"
+RENEW_DATA_ACCESS = (
+    "Have the token's user sign in to the app again (Facebook Login) to renew its data access, or use a system-user "
+    "token (Business settings → Users → System users), whose access does not lapse."
+)
 NEW_TOKEN = (
     "Generate a new system-user token in Business settings → Users → System users → Generate new token, with the "
     "ads_management permission, and store it here."
@@ -52,7 +94,8 @@ ACCOUNT_STATUS = {
     202: "ANY_CLOSED",
 }
 AUDIENCE_FIELDS = (
-    "id,name,account_id,subtype,operation_status,delivery_status,approximate_count_lower_bound,permission_for_actions"
+    "id,name,account_id,subtype,is_value_based,operation_status,delivery_status,approximate_count_lower_bound,"
+    "permission_for_actions"
 )
 
 
@@ -60,6 +103,17 @@ AUDIENCE_FIELDS = (
 class FacebookAdsConnector(Connector):
     type = "facebook_ads"
     label = "Facebook / Meta Ads (Custom Audiences)"
+    sync_modes = ("insert", "mirror")  # POST /{audience_id}/users adds, DELETE removes
+    expiry_forecast = (
+        "Forecast: debug_token gives expires_at and data_access_expires_at of user tokens; a system-user "
+        "token carries no expiry "
+        "(https://developers.facebook.com/docs/facebook-login/guides/access-tokens/debugging)."
+    )
+    example_config = {
+        "access_token": "your-system-user-access-token",
+        "ad_account_id": "act_1234567890",
+        "audience_id": "23850000000000000",
+    }
     auth_method = "System-user access token (Business Manager) with ads_management; optional appsecret_proof"
     default_base_url = GRAPH_URL
     default_api_version = DEFAULT_VERSION
@@ -106,20 +160,43 @@ class FacebookAdsConnector(Connector):
             "permissions",
             "The token has the ads_management permission granted (GET /me/permissions).",
             10,
+            proves=(Requirement(REQUIRED_PERMISSION, USERS_DOC, proof="GET /me/permissions lists it as granted"),),
         ),
         Step(
             "ad_account",
             "The ad account exists, is visible to the token and is not disabled or closed, and the Custom Audience "
             "terms are accepted for its business and for the token's user (tos_accepted, user_tos_accepted).",
             10,
+            proves=(
+                Requirement(
+                    "the Custom Audience terms, accepted for the business and by the token's user",
+                    TERMS_DOC,
+                    proof="the ad account's tos_accepted and user_tos_accepted name custom_audience_tos",
+                ),
+            ),
         ),
         Step(
             "audience",
             "The custom audience exists, is a customer-list audience of this ad account, is not blocked for uploads "
-            "and the token may edit it. Meta has no validate-only upload, so nothing is written.",
+            "and the token may edit it; for a value-based audience, the value-based terms are accepted for the ad "
+            "account. Meta has no validate-only upload, so nothing is written.",
             10,
+            proves=(
+                Requirement(
+                    "edit rights on the custom audience",
+                    USERS_DOC,
+                    proof="the audience's permission_for_actions.can_edit",
+                ),
+                Requirement(
+                    "the value-based lookalike terms (value-based audiences only)",
+                    VALUE_BASED_DOC,
+                    proof=f"the ad account's tos_accepted names {VALUE_TERMS}",
+                ),
+            ),
         ),
     )
+
+    _account_terms: dict | None = None  # the ad account's tos_accepted, once the ad_account step read it
 
     # --- steps ----------------------------------------------------------------------------------
 
@@ -128,10 +205,21 @@ class FacebookAdsConnector(Connector):
 
     def check_authentication(self):
         me = self._get("me", {"fields": "id,name"}, "the token owner")
-        return (
-            f"Meta accepted the access token of '{me.get('name', '')}' (id {me.get('id', '')}).",
-            {"user_id": me.get("id", ""), "name": me.get("name", "")},
-        )
+        details = {"user_id": me.get("id", ""), "name": me.get("name", "")}
+        try:
+            token = self._get("debug_token", {"input_token": self.config["access_token"]}, "the token's expiry")
+        except ConnectorError as error:  # the token works; only its expiry stays unknown
+            details["expiry_unknown"] = error.message
+        else:
+            info = token.get("data") if isinstance(token.get("data"), dict) else {}
+            for credential, key, remedy in (
+                ("access_token", "expires_at", NEW_TOKEN),
+                ("data_access", "data_access_expires_at", RENEW_DATA_ACCESS),
+            ):
+                if isinstance(info.get(key), int) and info[key] > 0:
+                    at = datetime.fromtimestamp(info[key], UTC)
+                    self.report_expiry(credential, at, source=DEBUG_TOKEN_DOC, remedy=remedy)
+        return f"Meta accepted the access token of '{me.get('name', '')}' (id {me.get('id', '')}).", details
 
     def check_permissions(self):
         data = self._get("me/permissions", {}, "the granted permissions").get("data") or []
@@ -163,6 +251,7 @@ class FacebookAdsConnector(Connector):
             for who, field in (("its business", "tos_accepted"), ("the token's user", "user_tos_accepted"))
             if not _signed(account.get(field))
         ]
+        self._account_terms = account.get("tos_accepted")
         details["custom_audience_terms_accepted"] = not unsigned
         if unsigned:
             raise ConnectorError(
@@ -217,18 +306,52 @@ class FacebookAdsConnector(Connector):
                 vendor_code="471",
                 details=details,
             )
-        if permissions and permissions.get("can_edit") is False:
+        if permissions.get("can_edit") is False:
             raise ConnectorError(
                 ErrorCode.INSUFFICIENT_PERMISSIONS,
                 f"The token may not edit custom audience {audience_id}.",
                 remediation=ASSIGN_SYSTEM_USER,
                 details=details,
             )
+        if "can_edit" not in permissions:
+            self.report_unproven(
+                "edit rights on the custom audience",
+                "Meta's answer carried no permission_for_actions.can_edit for this audience.",
+                grant=ASSIGN_SYSTEM_USER,
+            )
+        value_based = bool(audience.get("is_value_based"))
+        details["value_based"] = value_based
+        if value_based:
+            self._check_value_terms(audience_id, details)
+            return (
+                f"Custom audience '{audience.get('name', '')}' ({audience_id}) is a value-based customer list of "
+                f"act_{self.account_id}, can be edited and its value-based terms are accepted; every upload must "
+                f"carry {VALUE_KEY}, so map that field.",
+                details,
+            )
         return (
             f"Custom audience '{audience.get('name', '')}' ({audience_id}) is a customer list of "
             f"act_{self.account_id} and can be edited.",
             details,
         )
+
+    def _check_value_terms(self, audience_id: str, details: dict) -> None:
+        terms = self._account_terms
+        if terms is None:  # the ad_account step did not run in this session
+            terms = self._get(f"act_{self.account_id}", {"fields": "tos_accepted"}, "the ad account").get(
+                "tos_accepted"
+            )
+        signed = isinstance(terms, dict) and terms.get(VALUE_TERMS) in (1, True, "1")
+        details["value_based_terms_accepted"] = signed
+        if not signed:
+            raise ConnectorError(
+                ErrorCode.INSUFFICIENT_PERMISSIONS,
+                f"Custom audience {audience_id} is value-based, and the value-based lookalike terms are not accepted "
+                f"for ad account act_{self.account_id}; Meta refuses uploads to it until they are.",
+                remediation=f"Open {VALUE_TERMS_URL.format(account=self.account_id)} as an admin of the ad "
+                "account's business and accept the value-based custom audience terms, then test again.",
+                details=details,
+            )
 
     # --- helpers --------------------------------------------------------------------------------
 
@@ -267,6 +390,10 @@ class FacebookAdsConnector(Connector):
     # --- fields ---------------------------------------------------------------------------------
 
     def describe_fields(self) -> FieldsDescription:
+        """The fixed schema keys, plus LOOKALIKE_VALUE (required) when the audience is value-based: read live."""
+        audience = self._get(self.config["audience_id"], {"fields": "id,is_value_based"}, "the custom audience")
+        value_based = bool(audience.get("is_value_based"))
+
         def key(name, label, rule, *, identifier=False, must_hash=True):
             suffix = f"; {SHA256_HEX}." if must_hash else "; sent as is, not hashed."
             return identifier_field(name, label, f"{name}: {rule}{suffix}", must_hash=must_hash, identifier=identifier)
@@ -311,12 +438,27 @@ class FacebookAdsConnector(Connector):
             key("APPUID", "App-scoped user ID", "Facebook app-scoped user ID", identifier=True, must_hash=False),
             key("PAGEUID", "Page-scoped user ID", "Facebook page-scoped user ID", identifier=True, must_hash=False),
         ]
+        if value_based:
+            fields.append(
+                DestinationField(
+                    name=VALUE_KEY,
+                    label="Customer value",
+                    type="number",
+                    data_type="number",
+                    required=True,
+                    updateable=False,
+                    description=f"{VALUE_KEY}: the person's value to you, a non-negative integer or decimal; sent as "
+                    "is, not hashed. Every upload to a value-based audience must carry it.",
+                )
+            )
+        kinds = {name: IdentifierKind(kind, steps, digest, USERS_DOC) for name, (kind, steps, digest) in KINDS.items()}
         return FieldsDescription(
             object="custom_audience_user",
-            source="static",
-            fields=fields,
+            source="live",
+            fields=with_identifier_kinds(fields, kinds),
             options={
                 "audience_id": self.config.get("audience_id"),
+                "value_based": value_based,
                 "operations": ["POST /{audience_id}/users (add)", "DELETE /{audience_id}/users (remove)"],
                 "payload": "payload={schema: [keys], data: [[values]]}",
                 "max_rows_per_request": 10000,
@@ -326,9 +468,9 @@ class FacebookAdsConnector(Connector):
         )
 
 
-def _signed(terms) -> bool:
+def _signed(terms, name: str = TERMS) -> bool:
     """tos_accepted / user_tos_accepted map each signed terms name to 1."""
-    return isinstance(terms, dict) and terms.get(TERMS) in (1, True, "1")
+    return isinstance(terms, dict) and terms.get(name) in (1, True, "1")
 
 
 def _retry_after(response, body: dict | None = None) -> float | None:

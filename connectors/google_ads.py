@@ -12,9 +12,17 @@ import hashlib
 import re
 import uuid
 
-from ._audience import SHA256_HEX, identifier_field, missing_scopes, oauth_errors, refresh_access_token
-from .runtime.base import Connector, FieldsDescription, Step
+from ._audience import (
+    SHA256_HEX,
+    identifier_field,
+    missing_scopes,
+    oauth_errors,
+    refresh_access_token,
+    with_identifier_kinds,
+)
+from .runtime.base import Connector, FieldsDescription, IdentifierKind, Requirement, Step
 from .runtime.errors import ConnectorError, ErrorCode
+from .runtime.oauth import OAuthProvider, client_and_refresh
 from .runtime.registry import register
 from .runtime.schema import config_schema, enum, secret, string
 from .runtime.vendor import ErrorTable, Rule, read_json
@@ -34,6 +42,23 @@ RECONNECT = (
     "Authorise the Google account again with the scope https://www.googleapis.com/auth/datamanager and store "
     "the new refresh token (refresh tokens of OAuth apps in 'Testing' status expire after 7 days)."
 )
+# How the Data Manager API wants each identifier prepared ("Format user data"): whitespace removed, lowercase,
+# gmail.com / googlemail.com without dots or a +suffix before the @, phones in E.164; names and email hashed with
+# SHA-256 (hex), region and postal codes never hashed; mobile and user IDs sent as they are.
+FORMAT_DOC = "https://developers.google.com/data-manager/api/devguides/concepts/formatting"
+IDENTIFIER_KINDS = {
+    "email": IdentifierKind(
+        "email", ("remove_whitespace", "lowercase", "email", "gmail_canonical"), "sha256", FORMAT_DOC
+    ),
+    "phone": IdentifierKind("phone", ("trim", "e164"), "sha256", FORMAT_DOC),
+    "first_name": IdentifierKind("first_name", ("trim", "lowercase"), "sha256", FORMAT_DOC),
+    "last_name": IdentifierKind("last_name", ("trim", "lowercase"), "sha256", FORMAT_DOC),
+    "country_code": IdentifierKind("country", ("trim",), "", FORMAT_DOC),
+    "postal_code": IdentifierKind("postal_code", ("trim",), "", FORMAT_DOC),
+    "mobile_id": IdentifierKind("mobile_id", ("trim",), "", FORMAT_DOC),
+    "user_id": IdentifierKind("user_id", ("trim",), "", FORMAT_DOC),
+}
+INGEST_DOC = "https://developers.google.com/data-manager/api/reference/rest/v1/audienceMembers/ingest"
 _ADS_ID = {"pattern": "^[0-9]{10}$", "x-pattern-message": "Must be the 10-digit account ID without dashes."}
 
 
@@ -108,14 +133,44 @@ ERRORS = ErrorTable(
 )
 
 
+# Connect with OAuth: Google's web-server flow with offline access for a refresh token, prompt=consent so one is
+# issued again on re-authorisation, and PKCE; users may untick scopes (granular consent), so the answer's `scope`
+# counts (developers.google.com/identity/protocols/oauth2/web-server).
+OAUTH = OAuthProvider(
+    vendor="Google",
+    authorize_url="https://accounts.google.com/o/oauth2/v2/auth",
+    token_url=TOKEN_URL,
+    pkce=True,
+    default_scopes=(SCOPE,),
+    required_scopes=((SCOPE,),),
+    to_credentials=client_and_refresh,
+    extra_params={"access_type": "offline", "prompt": "consent", "include_granted_scopes": "true"},
+)
+
+
 @register
 class GoogleAdsConnector(Connector):
     type = "google_ads"
     label = "Google Ads (Customer Match)"
+    sync_modes = ("insert", "mirror")  # audienceMembers:ingest adds, audienceMembers:remove removes
+    expiry_forecast = (
+        'Cannot forecast: a refresh token of an OAuth app in "Testing" (external users) dies after 7 '
+        "days, but neither the token nor its refresh says which apps are in Testing; publish the app to "
+        "avoid it (https://developers.google.com/identity/protocols/oauth2#expiration). A lifetime the "
+        "OAuth flow stored (refresh_token_expires_in) is shown on the connection."
+    )
+    example_config = {
+        "client_id": "1234567890-abcdef.apps.googleusercontent.com",
+        "client_secret": "your-oauth-client-secret",
+        "refresh_token": "your-refresh-token",
+        "customer_id": "1234567890",
+        "user_list_id": "1234567890",
+    }
     default_api_version = "v1"  # Data Manager API; Google has published no sunset for v1
     api_version_doc = "https://developers.google.com/data-manager/api"
     auth_method = "OAuth 2.0 refresh token (Google Cloud OAuth client, scope datamanager) for the Data Manager API"
     default_base_url = API_URL
+    oauth = OAUTH
     config_schema = config_schema(
         "Google Ads Customer Match",
         "Adds and removes Customer Match audience members through the Google Data Manager API "
@@ -163,7 +218,12 @@ class GoogleAdsConnector(Connector):
             10,
         ),
         Step("authentication", "Google's OAuth token endpoint exchanges the refresh token for an access token.", 15),
-        Step("scopes", f"The access token carries the Data Manager scope {SCOPE}.", 5),
+        Step(
+            "scopes",
+            f"The access token carries the Data Manager scope {SCOPE}.",
+            5,
+            proves=(Requirement(SCOPE, INGEST_DOC, proof="the token endpoint's answer lists the granted scopes"),),
+        ),
         Step(
             "user_list",
             "The Google Ads account is reachable with these credentials and the Customer Match user list exists, is "
@@ -175,6 +235,14 @@ class GoogleAdsConnector(Connector):
             "A validateOnly audienceMembers:ingest with one dummy member is accepted for the list: Google checks the "
             "request, the terms of service and the write permission, and stores nothing.",
             20,
+            proves=(
+                Requirement(
+                    "write access to the Customer Match user list for the Google user of the refresh token",
+                    INGEST_DOC,
+                    proof="audienceMembers:ingest with validateOnly: true, validated permissions included, stores "
+                    "nothing",
+                ),
+            ),
         ),
     )
 
@@ -412,7 +480,7 @@ class GoogleAdsConnector(Connector):
         return FieldsDescription(
             object="audience_member",
             source="static",
-            fields=fields,
+            fields=with_identifier_kinds(fields, IDENTIFIER_KINDS),
             options={
                 "operations": ["audienceMembers:ingest", "audienceMembers:remove"],
                 "destination": {

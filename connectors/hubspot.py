@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date
 from urllib.parse import quote
 
-from .runtime.base import Connector, DestinationField, FieldsDescription, Step
+from .runtime.base import Connector, DestinationField, FieldsDescription, Requirement, Step, Sunset
 from .runtime.errors import ConnectorError, ErrorCode
+from .runtime.oauth import OAuthProvider, access_and_refresh
 from .runtime.registry import register
 from .runtime.schema import config_schema, secret, string
 from .runtime.vendor import ErrorTable, Rule, read_json
@@ -14,11 +15,51 @@ from .runtime.vendor import ErrorTable, Rule, read_json
 API = "https://api.hubapi.com"
 # HubSpot's date-based API version; v1-v3 paths go unsupported in September 2027.
 API_VERSION = "2026-03"
+VERSIONING_DOC = "https://developers.hubspot.com/docs/developer-tooling/platform/versioning"
+# The OAuth API is date-versioned too; its v1 (/oauth/v1/token) is deprecated on 16 February 2027
+# (developers.hubspot.com/changelog/v1-oauth-api-deprecation and the v1 migration guide). Both take form bodies.
+OAUTH_VERSION = "2026-03"
+TOKEN_URL = f"{API}/oauth/{OAUTH_VERSION}/token"
+# Form {client_id, client_secret, token, token_type_hint} -> {active, scopes[], hub_id, …}
+# (developers.hubspot.com/docs/api-reference/latest/authentication/oauth-tokens/token-introspect).
+INTROSPECT_URL = f"{TOKEN_URL}/introspect"
+# A legacy private app's token: JSON {tokenKey} -> {hubId, appId, userId, scopes[]} (HubSpot's private apps page;
+# quoted in HubSpot/hubspot-api-php#171); the token also goes as the Bearer header, which clients report EU tokens need.
+TOKEN_INFO_URL = f"{API}/oauth/v2/private-apps/get/access-token-info"
+LEGACY_APPS_SUNSET = (
+    "https://developers.hubspot.com/changelog/legacy-apis-and-legacy-apps-whats-going-unsupported-and-when"
+)
 RECORD_ID = "hs_object_id"  # the record ID: HubSpot refuses it as an upsert idProperty ("non-unique property")
 # Properties HubSpot asks for when a record is created (its objects guides: "you should include ...").
+# A property's `type` in the normalized types (https://developers.hubspot.com/docs/api/crm/properties, "Property
+# type and fieldType values"): a `date` takes YYYY-MM-DD or midnight UTC in epoch milliseconds; an enumeration
+# shown as checkboxes takes several options joined by ";" (an array), any other one a single option (an enum).
+PROPERTIES_DOC = "https://developers.hubspot.com/docs/api/crm/properties"
+DATA_TYPES = {
+    "string": "string",
+    "phone_number": "string",
+    "number": "number",
+    "bool": "boolean",
+    "date": "date",
+    "datetime": "datetime",
+    "enumeration": "enum",
+    "json": "json",
+    "object_coordinates": "string",
+}
 REQUIRED_PROPERTIES = {"deals": ("dealname", "dealstage"), "tickets": ("subject", "hs_pipeline_stage")}
 SERVICE_KEYS = "Development › Keys › Service keys"
 LEGACY_APPS = "Development › Legacy apps"
+# The first sync's batch upsert needs the object's write scope ("This API requires one of the following scopes"
+# on the upsert reference pages); tickets also accept the older `tickets` scope.
+WRITE_SCOPE = "crm.objects.<type>.write (crm.objects.custom.write for custom objects)"
+WRITE_SCOPE_SOURCE = (
+    "https://developers.hubspot.com/docs/api-reference/2026-03/crm/objects/contacts/batch/upsert-contacts"
+)
+WRITE_SCOPE_GRANT = (
+    f"the Service Key's scopes ({SERVICE_KEYS}), the legacy private app's Scopes tab ({LEGACY_APPS}), or the "
+    "public app's scopes (then reconnect)"
+)
+OLDER_WRITE_SCOPES = {"tickets": ("tickets",)}
 OBJECT_TYPES = (
     "Use contacts, companies, deals, tickets, or a custom object's objectTypeId (2-…) from HubSpot's custom object "
     "schemas."
@@ -43,22 +84,26 @@ ERRORS = ErrorTable(
     ),
     extract=lambda body: (body.get("category") or body.get("errorType"), body.get("message")),
 )
-# The OAuth token endpoint's error body: {status: BAD_REFRESH_TOKEN | BAD_CLIENT_ID | …, message, correlationId}
+# The OAuth endpoints' error body: RFC 6749's {error, error_description} beside HubSpot's older {status:
+# BAD_REFRESH_TOKEN | BAD_CLIENT_ID | …, message} ("New OAuth v3 API endpoints and standardized error responses").
 TOKEN_ERRORS = ErrorTable(
     "HubSpot's token endpoint",
     rules=(
         Rule(
             ErrorCode.TOKEN_EXPIRED,
             "The refresh token was revoked (the app was uninstalled); re-authorise HubSpot (Connect with HubSpot).",
-            vendor_code="BAD_REFRESH_TOKEN",
+            vendor_code=("BAD_REFRESH_TOKEN", "invalid_grant"),
         ),
         Rule(
             ErrorCode.AUTH_INVALID,
             "client_id and client_secret must be those of the public app that issued the refresh token.",
-            vendor_code=("BAD_CLIENT_ID", "BAD_CLIENT_SECRET"),
+            vendor_code=("BAD_CLIENT_ID", "BAD_CLIENT_SECRET", "invalid_client"),
         ),
     ),
-    extract=lambda body: (body.get("status"), body.get("message")),
+    extract=lambda body: (
+        body.get("status") or body.get("error"),
+        body.get("message") or body.get("error_description"),
+    ),
 )
 RATE_HEADERS = {
     "X-HubSpot-RateLimit-Daily": "daily_limit",
@@ -68,10 +113,34 @@ RATE_HEADERS = {
 }
 
 
+# Connect with OAuth (legacy public apps): app.hubspot.com/oauth/authorize, then the date-versioned token endpoint
+# TOKEN_URL (POST /oauth/2026-03/token, which takes code_verifier; /oauth/v1/token is retired on 2027-02-16:
+# developers.hubspot.com/changelog/v1-oauth-api-deprecation); the answer lists `scopes` and names the account in
+# `hub_id`; access tokens live 30 minutes.
+OAUTH = OAuthProvider(
+    vendor="HubSpot",
+    authorize_url="https://app.hubspot.com/oauth/authorize",
+    token_url=TOKEN_URL,
+    pkce=True,
+    default_scopes=("oauth", "crm.objects.contacts.read", "crm.objects.contacts.write", "crm.schemas.contacts.read"),
+    required_scopes=(("crm.objects.contacts.write",),),
+    to_credentials=access_and_refresh,
+    error_codes={"BAD_REFRESH_TOKEN": "invalid_grant", "BAD_AUTH_CODE": "invalid_grant"},
+)
+
+
 @register
 class HubSpotConnector(Connector):
     type = "hubspot"
     label = "HubSpot"
+    sync_modes = ("insert", "update", "upsert")  # upsert only by a unique property (see describe_fields)
+    expiry_forecast = (
+        "Nothing to forecast: OAuth access tokens live 30 minutes and syncs renew them with the refresh "
+        "token, which HubSpot gives no lifetime "
+        "(https://developers.hubspot.com/changelog/upcoming-expiration-of-oauth-access-tokens-is-changing); "
+        "a Service Key or private-app token works until it is rotated or deleted."
+    )
+    example_config = {"access_token": "your-private-app-access-token", "object_type": "contacts"}
     auth_method = (
         "Service Key (or a legacy private app's access token) sent as a Bearer token, or a public app's OAuth "
         "tokens (Connect with HubSpot)"
@@ -79,7 +148,24 @@ class HubSpotConnector(Connector):
     default_api_version = API_VERSION
     # Date-based versions are unsupported 18 months after their release (2026-03: released 30 March 2026).
     api_version_sunset = date(2027, 9, 30)
-    api_version_doc = "https://developers.hubspot.com/docs/developer-tooling/platform/versioning"
+    api_version_doc = VERSIONING_DOC
+    oauth = OAUTH
+    sunsets = (
+        Sunset(
+            f"the OAuth API version {OAUTH_VERSION} (token renewal and introspection)",
+            date(2027, 9, 30),
+            VERSIONING_DOC,
+            f"Move hubspot.OAUTH_VERSION to a current date version ({VERSIONING_DOC}).",
+        ),
+        # HubSpot names the month only ("a September 2027 enforcement date"): its first day is taken.
+        Sunset(
+            "legacy private-app tokens and their token-info call (POST /oauth/v2/private-apps/get/access-token-info)",
+            date(2027, 9, 1),
+            LEGACY_APPS_SUNSET,
+            "Tell users of legacy private-app tokens (pat-…) to move to a Service Key, and prove a Service Key's "
+            f"scopes by whatever HubSpot then documents ({LEGACY_APPS_SUNSET}).",
+        ),
+    )
     config_schema = config_schema(
         "HubSpot",
         "Upserts records of one HubSpot CRM object type. Authenticates with a Service Key, created in HubSpot "
@@ -88,7 +174,7 @@ class HubSpotConnector(Connector):
         "crm.objects.<type>.read/write and crm.schemas.<type>.read scopes (crm.objects.custom.* and "
         "crm.schemas.custom.read for custom objects). Records are matched on a property with unique values. "
         "A public app's OAuth tokens work too (Connect with HubSpot): with refresh_token, client_id and "
-        "client_secret the access token is renewed at /oauth/v1/token before use.",
+        f"client_secret the access token is renewed at /oauth/{OAUTH_VERSION}/token before use.",
         {
             "access_token": secret(
                 "The Service Key (or a legacy private app's access token, pat-…), or a public app's OAuth access token."
@@ -117,9 +203,21 @@ class HubSpotConnector(Connector):
         Step("authentication", "HubSpot accepts the key (the portal's account details are readable).", 10),
         Step(
             "object",
-            "The object type exists, the key may read its properties (schema scope), and records can be matched "
-            "on a property with unique values (id_property, email for contacts, or the object's only unique one).",
+            "The object type exists, the key may read its properties (schema scope), records can be matched "
+            "on a property with unique values (id_property, email for contacts, or the object's only unique one), "
+            "and the key holds the object's write scope, read from HubSpot (OAuth token introspection, or a legacy "
+            "private app's token info).",
             15,
+            proves=(
+                Requirement(
+                    WRITE_SCOPE,
+                    WRITE_SCOPE_SOURCE,
+                    proof=f"the scopes HubSpot lists for the key: POST /oauth/{OAUTH_VERSION}/token/introspect for an "
+                    "OAuth access token, POST /oauth/v2/private-apps/get/access-token-info for a legacy private-app "
+                    "token (pat-…); a Service Key, which HubSpot documents no introspection for, is reported unproven",
+                    grant=WRITE_SCOPE_GRANT,
+                ),
+            ),
         ),
     )
     default_base_url = API
@@ -143,7 +241,7 @@ class HubSpotConnector(Connector):
             "client_secret": self.config.get("client_secret", ""),
         }
         response = self.http.post(
-            self.vendor_url(f"{API}/oauth/v1/token"),
+            self.vendor_url(TOKEN_URL),
             data=form,
             headers={"Accept": "application/json"},
             allow_redirects=False,
@@ -191,11 +289,93 @@ class HubSpotConnector(Connector):
         details = {"object_type": self.object_type, "property_count": len(properties), **_rate_details(response)}
         id_property = self._id_property(properties, details)
         details["id_property"] = id_property
-        return (
+        message = (
             f"HubSpot {self.object_type} exist with {len(properties)} properties; records will be matched on "
-            f"{id_property!r}. Write scope (crm.objects.*.write) can only be confirmed by the first sync.",
-            details,
+            f"{id_property!r}."
         )
+        held = self._write_scope(details)
+        if held:
+            message += f" The key holds {held}."
+        return message, details
+
+    # --- the write scope ------------------------------------------------------------------------
+
+    def write_scopes(self) -> tuple[str, ...]:
+        """The scopes, any one of which lets the key upsert this object type."""
+        kind = "custom" if self.object_type.startswith("2-") else self.object_type
+        return (f"crm.objects.{kind}.write", *OLDER_WRITE_SCOPES.get(kind, ()))
+
+    def _write_scope(self, details: dict) -> str | None:
+        """The write scope the key holds (None: HubSpot has no way to tell for this key); fails when it has none."""
+        granted = self._granted_scopes()
+        if granted is None:
+            return None
+        wanted = self.write_scopes()
+        held = next((scope for scope in wanted if scope in granted), None)
+        if held is None:
+            details["required_scopes"] = list(wanted)
+            raise ConnectorError(
+                ErrorCode.INSUFFICIENT_PERMISSIONS,
+                f"The key may read HubSpot {self.object_type} but not write them: it lacks the scope {wanted[0]}, "
+                "so the first upsert would be refused (403 MISSING_SCOPES).",
+                remediation=f"Add {wanted[0]} to {WRITE_SCOPE_GRANT}, and test again.",
+                details=details,
+            )
+        details["write_scope"] = held
+        return held
+
+    def _granted_scopes(self) -> list[str] | None:
+        """The key's scopes as HubSpot lists them, or None (reported unproven) where HubSpot offers no way."""
+        token = self._bearer()
+        if self.config.get("client_id") and self.config.get("client_secret"):
+            return self._introspected_scopes(token)
+        if not token.startswith("pat-"):
+            self.report_unproven(
+                WRITE_SCOPE,
+                f"HubSpot documents no way to list a Service Key's scopes (only OAuth tokens, through "
+                f"/oauth/{OAUTH_VERSION}/token/introspect with the app's client_id and client_secret, and legacy "
+                f"private-app tokens); {' or '.join(self.write_scopes())} shows in the first sync.",
+                grant=WRITE_SCOPE_GRANT,
+            )
+            return None
+        response = self.http.post(
+            self.vendor_url(TOKEN_INFO_URL),
+            json={"tokenKey": token},
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            allow_redirects=False,
+        )
+        scopes = read_json(response).get("scopes") if response.status_code == 200 else None
+        if response.status_code == 429 or response.status_code >= 500:
+            raise self._error(response, "reading the private app token's scopes")
+        if not isinstance(scopes, list):
+            self.report_unproven(
+                WRITE_SCOPE,
+                f"HubSpot's private-app token info answered HTTP {response.status_code} without the token's scopes.",
+                grant=WRITE_SCOPE_GRANT,
+            )
+            return None
+        return [str(scope) for scope in scopes]
+
+    def _introspected_scopes(self, token: str) -> list[str]:
+        form = {
+            "client_id": self.config["client_id"],
+            "client_secret": self.config["client_secret"],
+            "token": token,
+            "token_type_hint": "access_token",
+        }
+        response = self.http.post(
+            self.vendor_url(INTROSPECT_URL), data=form, headers={"Accept": "application/json"}, allow_redirects=False
+        )
+        if response.status_code != 200:
+            raise TOKEN_ERRORS.error(response, doing="introspecting the OAuth access token")
+        answer = read_json(response)
+        if not answer.get("active") or not isinstance(answer.get("scopes"), list):
+            raise ConnectorError(
+                ErrorCode.TOKEN_EXPIRED,
+                "HubSpot says the OAuth access token is no longer active.",
+                remediation="Reconnect HubSpot (Connect with HubSpot), or set refresh_token so it is renewed.",
+            )
+        return [str(scope) for scope in answer["scopes"]]
 
     def _id_property(self, properties: list[dict], details: dict) -> str:
         """The upsert key: the configured one if it has unique values, else email or the only unique property."""
@@ -306,14 +486,25 @@ class HubSpotConnector(Connector):
             mappable = not meta.get("readOnlyValue") and not prop.get("calculated")
             if not mappable:
                 continue
+            vendor_type = prop.get("type", "string")
+            data_type = DATA_TYPES.get(vendor_type, "string")
+            if data_type == "enum" and prop.get("fieldType") == "checkbox":
+                data_type = "array"
+            identifier = self._is_identifier(prop)
             fields.append(
                 DestinationField(
                     name=prop["name"],
                     label=prop.get("label") or prop["name"],
-                    type=prop.get("type", "string"),
+                    type=vendor_type,
                     required=prop["name"] in required,
-                    identifier=self._is_identifier(prop),
+                    identifier=identifier,
                     description=_describe(prop),
+                    data_type=data_type,
+                    choices=[str(o.get("value")) for o in prop.get("options") or [] if isinstance(o, dict)]
+                    if vendor_type == "enumeration"
+                    else None,
+                    # hasUniqueValue, or a contact's email (HubSpot keeps one contact per address).
+                    unique=identifier or bool(prop.get("hasUniqueValue")),
                 )
             )
         try:
@@ -324,6 +515,8 @@ class HubSpotConnector(Connector):
             object=self.object_type,
             source="live",
             fields=fields,
+            # batch/create and batch/update (by record ID) always; batch/upsert only by a unique property.
+            sync_modes=("insert", "update", "upsert") if id_property else ("insert", "update"),
             options={
                 "id_property": id_property,
                 "upsert": f"POST /crm/objects/{API_VERSION}/{self.object_type}/batch/upsert (up to 100 inputs, "

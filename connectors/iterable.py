@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._apikey import ApiKeyConnector
-from .runtime.base import DestinationField, FieldsDescription, Step
+from .runtime.base import DestinationField, FieldsDescription, Requirement, Step
 from .runtime.errors import ConnectorError, ErrorCode
 from .runtime.registry import register
 from .runtime.schema import config_schema, enum, secret
@@ -15,6 +15,9 @@ PROJECT_TYPES = ["email_based", "user_id_based", "hybrid"]
 SYNC_KEYS = {"email_based": ("email",), "user_id_based": ("userId",), "hybrid": ("email", "userId")}
 
 # getFields types -> our field type.
+# getFields' types in the normalized types (https://support.iterable.com/hc/en-us/articles/208183076-Field-Data-Types).
+FIELD_TYPES_DOC = "https://support.iterable.com/hc/en-us/articles/208183076-Field-Data-Types"
+DATA_TYPES = {"object": "json"}
 FIELD_TYPES = {
     "string": "string",
     "long": "integer",
@@ -41,6 +44,12 @@ SYSTEM_FIELDS = {
     "subscribedMessageTypeIds",
 }
 
+KEYS_DOC = "https://support.iterable.com/hc/en-us/articles/360043464871-API-Keys"
+LIST_WRITE = "POST /api/lists/subscribe (a server-side key), when list_id is set"
+SERVER_SIDE_KEY = (
+    "Create a server-side API key in Iterable (Integrations → API Keys → New API key, type Server-side) and store "
+    "it here: read-only, JavaScript and Mobile keys may not call {endpoint}."
+)
 _JWT_KEY = "This key is JWT-enabled and needs a signed JWT per request; use a standard server-side key."
 # Iterable's errors are `{"msg": "...", "code": "BadApiKey", "params": {...}}`; unknown codes fall back to the status.
 ERRORS = ErrorTable(
@@ -73,14 +82,20 @@ ERRORS = ErrorTable(
 class IterableConnector(ApiKeyConnector):
     type = "iterable"
     label = "Iterable"
+    expiry_forecast = (
+        "Nothing to forecast: an API key works until it is disabled or deleted; Iterable publishes no "
+        "expiry for it (https://support.iterable.com/hc/en-us/articles/360043464871-API-Keys)."
+    )
+    sync_modes = ("upsert",)  # users/bulkUpdate creates a user it does not know
+    example_config = {"api_key": "your-server-side-api-key", "data_center": "US", "list_id": 12345}
     vendor = "Iterable"
     auth_method = "Server-side API key (Api-Key header), US or EU data center"
     config_schema = config_schema(
         "Iterable",
         "Updates user profiles (POST /api/users/bulkUpdate) and optionally subscribes them to a list. "
         "Authenticate with a server-side API key (Integrations → API Keys) sent in the `Api-Key` header; "
-        "the key works only in its project's data center. Alternatives: a read-only key passes the "
-        "connection test but cannot write; JavaScript, Mobile and JWT-enabled keys are not supported.",
+        "the key works only in its project's data center. Read-only, JavaScript, Mobile and JWT-enabled keys "
+        "cannot write and fail the connection test.",
         {
             "api_key": secret("Server-side API key of the project."),
             "data_center": enum(
@@ -112,11 +127,31 @@ class IterableConnector(ApiKeyConnector):
             15,
         ),
         Step(
-            "list",
-            "GET /api/lists: the configured list exists in the project and is a static (Standard) "
-            "list the API can subscribe users to. Iterable does not expose a key's type, so write access "
-            "of a read-only key cannot be proved without writing.",
+            "write_access",
+            "POST /api/users/bulkUpdate with no users, which updates nothing: Iterable lets each key type call "
+            "only its listed endpoints, so a read-only, JavaScript or Mobile key is refused (401) while a "
+            "server-side key gets the empty batch's answer.",
             15,
+            proves=(
+                Requirement(
+                    "POST /api/users/bulkUpdate (a server-side key)",
+                    KEYS_DOC,
+                    proof="an empty bulkUpdate: the key type's endpoint list is checked before the batch",
+                ),
+            ),
+        ),
+        Step(
+            "list",
+            "GET /api/lists: the configured list exists in the project and is a static (Standard) list; then "
+            "POST /api/lists/subscribe with no subscribers, which subscribes nobody: the key may subscribe users.",
+            15,
+            proves=(
+                Requirement(
+                    LIST_WRITE,
+                    KEYS_DOC,
+                    proof="an empty lists/subscribe: the key type's endpoint list is checked before the subscribers",
+                ),
+            ),
         ),
     )
 
@@ -134,6 +169,23 @@ class IterableConnector(ApiKeyConnector):
             raise ERRORS.error(response)
         return response
 
+    def prove_write(self, path: str, payload: dict) -> dict:
+        """POST a write that names nothing to write. The key was accepted by an earlier step, so a 401/403 now
+        is the key type's endpoint list refusing it; 2xx or a 400 about the empty payload means it may write."""
+        response = self.http.post(self.api_url(path), json=payload, headers={"Api-Key": self.config["api_key"]})
+        details = {"endpoint": f"POST {path}", "http_status": response.status_code}
+        if response.status_code in (401, 403):
+            raise ERRORS.error(
+                response,
+                summary=f"This API key may not call POST {path}",
+                code=ErrorCode.INSUFFICIENT_PERMISSIONS,
+                remediation=SERVER_SIDE_KEY.format(endpoint=f"POST {path}"),
+                details=details,
+            )
+        if response.status_code >= 300 and ERRORS.parts(response)[0] != "BadParams":
+            raise ERRORS.error(response, doing=f"probing POST {path} with nothing to write", details=details)
+        return details
+
     # --- steps ------------------------------------------------------------------------------
 
     def check_connectivity(self):
@@ -147,9 +199,18 @@ class IterableConnector(ApiKeyConnector):
             {"data_center": self.data_center, "user_fields": len(fields)},
         )
 
+    def check_write_access(self):
+        details = self.prove_write("/api/users/bulkUpdate", {"users": []})
+        return (
+            "The key may update users: POST /api/users/bulkUpdate with no users was let through to its "
+            f"validation (HTTP {details['http_status']}; nothing was updated).",
+            details,
+        )
+
     def check_list(self):
         list_id = self.config.get("list_id")
         if list_id is None:
+            self.report_not_needed(LIST_WRITE)
             return "No list_id configured: syncs update user profiles only, so there is no list to check.", {}
         lists = self.json_object(self.get("/api/lists"), "lists")["lists"]
         found = next((item for item in lists if isinstance(item, dict) and item.get("id") == list_id), None)
@@ -169,7 +230,12 @@ class IterableConnector(ApiKeyConnector):
                 remediation="Create a static list in Audience → Lists and use its id.",
                 details=details,
             )
-        return f"List {list_id} '{found.get('name')}' exists and is a static list.", details
+        probe = self.prove_write("/api/lists/subscribe", {"listId": list_id, "subscribers": []})
+        return (
+            f"List {list_id} '{found.get('name')}' exists and is a static list, and the key may subscribe users to "
+            f"it (an empty POST /api/lists/subscribe answered HTTP {probe['http_status']}; nobody was subscribed).",
+            {**details, "subscribe_http_status": probe["http_status"]},
+        )
 
     # --- fields -----------------------------------------------------------------------------
 
@@ -188,11 +254,14 @@ class IterableConnector(ApiKeyConnector):
         fields = []
         for name, vendor_type in sorted(raw.items(), key=lambda item: (item[0] not in keys, item[0])):
             system = name.split(".")[0] in SYSTEM_FIELDS
+            kind = FIELD_TYPES.get(str(vendor_type).lower(), "string")
             fields.append(
                 DestinationField(
                     name,
                     name,
-                    FIELD_TYPES.get(str(vendor_type).lower(), "string"),
+                    kind,
+                    data_type=DATA_TYPES.get(kind, kind),
+                    unique=True if name in keys else None,  # a sync key names one user of the project
                     identifier=name in keys,
                     required=name in keys and len(keys) == 1,
                     createable=not system,
@@ -204,6 +273,7 @@ class IterableConnector(ApiKeyConnector):
             object="user",
             source="live",
             fields=fields,
+            new_fields="*",
             options={
                 "project_type": project_type,
                 "sync_keys": list(keys),

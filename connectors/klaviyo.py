@@ -6,7 +6,7 @@ from datetime import date
 from urllib.parse import quote
 
 from ._apikey import ApiKeyConnector
-from .runtime.base import DestinationField, FieldsDescription, Step
+from .runtime.base import DestinationField, FieldsDescription, Requirement, Step
 from .runtime.errors import ErrorCode
 from .runtime.registry import register
 from .runtime.schema import config_schema, secret, string
@@ -15,6 +15,7 @@ from .runtime.vendor import ErrorTable, Rule
 API = "https://a.klaviyo.com"
 DEFAULT_REVISION = "2026-10-15"
 JSONAPI = "application/vnd.api+json"
+LIST_WRITE = "lists:write, when list_id is set"
 AUTH_CODES = {"not_authenticated", "authentication_failed"}
 KEY_REMEDIATION = (
     "Use a private API key (pk_…) from Settings → API keys of the account the syncs write to; public "
@@ -24,6 +25,17 @@ SCOPE_REMEDIATION = (
     "Edit the key's scopes in Settings → API keys: add Lists (read; write for syncs) and Profiles (write), "
     "or use a Full access key."
 )
+
+SCOPES_DOC = "https://developers.klaviyo.com/en/docs/authenticate_"
+# Klaviyo has no endpoint that lists a key's scopes (Klaviyo's answer in its developer community, thread 6536);
+# a call outside them is refused with 403 permission_denied before the body is judged, so a write naming nothing
+# to write answers 403 without the scope and 400 with it, the workaround that thread gives
+# (community.klaviyo.com/developer-group-64/api-endpoint-to-know-what-are-the-scopes-of-the-api-key-6536).
+NO_PROFILE = {"data": {"type": "profile", "attributes": {}}}  # no email, phone_number or external_id: invalid
+WRITE_SCOPES = {
+    "profiles:write": "Profiles",
+    "lists:write": "Lists",
+}
 
 # Klaviyo's fixed profile attributes: (name, label, type, identifier, description).
 PROFILE_ATTRIBUTES = [
@@ -89,6 +101,12 @@ ERRORS = ErrorTable(
 class KlaviyoConnector(ApiKeyConnector):
     type = "klaviyo"
     label = "Klaviyo"
+    expiry_forecast = (
+        "Nothing to forecast: a private API key works until it is revoked; Klaviyo publishes no expiry "
+        "for it (https://developers.klaviyo.com/en/docs/authenticate_)."
+    )
+    sync_modes = ("upsert",)  # the profile bulk import creates or updates by email, phone_number or external_id
+    example_config = {"private_api_key": "pk_your_private_api_key", "list_id": "Y6nRLr"}
     default_api_version = DEFAULT_REVISION
     api_version_sunset = date(2028, 10, 15)  # revisions are retired two years after their release
     api_version_doc = "https://developers.klaviyo.com/en/docs/api_versioning_and_deprecation_policy"
@@ -135,11 +153,35 @@ class KlaviyoConnector(ApiKeyConnector):
             15,
         ),
         Step(
-            "list",
-            "GET /api/lists/{list_id}: the configured list exists in this account and the key has the "
-            "Lists read scope. Klaviyo has no side-effect-free write check, so the write scopes (Lists write, "
-            "Profiles write) are not proved.",
+            "write_access",
+            "POST /api/profile-import with a profile naming no email, phone number or external id, which Klaviyo "
+            "cannot import: a key without the Profiles write scope is refused (403), one with it gets the "
+            "invalid profile's 400. Nothing is created.",
             15,
+            proves=(
+                Requirement(
+                    "profiles:write",
+                    SCOPES_DOC,
+                    proof="an invalid POST /api/profile-import: 403 permission_denied comes before the 400",
+                    grant="Klaviyo → Settings → API keys (a key's scopes cannot be edited: create one with Profiles "
+                    "full access)",
+                ),
+            ),
+        ),
+        Step(
+            "list",
+            "GET /api/lists/{list_id}: the configured list exists and the key has the Lists read scope; then POST "
+            "/api/lists/{list_id}/relationships/profiles with no profiles, which adds nobody: a key without the "
+            "Lists write scope is refused (403).",
+            15,
+            proves=(
+                Requirement(
+                    LIST_WRITE,
+                    SCOPES_DOC,
+                    proof="an empty list add: 403 permission_denied comes before the empty list's answer",
+                    grant="Klaviyo → Settings → API keys (create a key with Lists full access)",
+                ),
+            ),
         ),
     )
 
@@ -147,15 +189,37 @@ class KlaviyoConnector(ApiKeyConnector):
     def revision(self) -> str:
         return self.config.get("revision") or DEFAULT_REVISION
 
+    def headers(self) -> dict:
+        return {
+            "Authorization": f"Klaviyo-API-Key {self.config['private_api_key']}",
+            "revision": self.revision,
+            "Accept": JSONAPI,
+        }
+
     def get(self, path: str):
-        return self.http.get(
-            self.vendor_url(API + path),
-            headers={
-                "Authorization": f"Klaviyo-API-Key {self.config['private_api_key']}",
-                "revision": self.revision,
-                "Accept": JSONAPI,
-            },
+        return self.http.get(self.vendor_url(API + path), headers=self.headers())
+
+    def prove_scope(self, scope: str, path: str, payload: dict) -> int:
+        """POST a write Klaviyo cannot carry out; its 403 says the scope is missing, its 400 (or a 2xx for
+        nothing) that the key holds it. Returns the HTTP status."""
+        response = self.http.post(
+            self.vendor_url(API + path), json=payload, headers={**self.headers(), "Content-Type": JSONAPI}
         )
+        if response.status_code == 403:
+            name = WRITE_SCOPES[scope]
+            raise ERRORS.error(
+                response,
+                summary=f"The private key lacks the {name} write scope ({scope})",
+                remediation=f"Klaviyo does not let a key's scopes be edited: create a private API key in Settings → "
+                f"API keys with {name} full access (or Full access), and store it here.",
+                context={"revision": self.revision},
+                details={"scope": scope},
+            )
+        if response.status_code >= 300 and response.status_code != 400:
+            raise ERRORS.error(response, doing=f"probing POST {path} with nothing to write")
+        if response.status_code == 400 and ERRORS.parts(response)[0] in AUTH_CODES:
+            raise ERRORS.error(response, context={"revision": self.revision})
+        return response.status_code
 
     # --- steps ------------------------------------------------------------------------------
 
@@ -181,9 +245,18 @@ class KlaviyoConnector(ApiKeyConnector):
             details["test_account"] = True
         return f"Klaviyo accepted the private key for account {account.get('id')} ({name}).", details
 
+    def check_write_access(self):
+        status = self.prove_scope("profiles:write", "/api/profile-import", NO_PROFILE)
+        return (
+            f"The key may import profiles (profiles:write): an invalid profile import was refused for its content "
+            f"(HTTP {status}), not for the key; nothing was created.",
+            {"scope": "profiles:write", "http_status": status},
+        )
+
     def check_list(self):
         list_id = self.config.get("list_id")
         if not list_id:
+            self.report_not_needed(LIST_WRITE)
             return "No list_id configured: syncs update profiles only, so there is no list to check.", {}
         response = self.get(f"/api/lists/{quote(list_id, safe='')}")
         if response.status_code != 200:
@@ -202,21 +275,36 @@ class KlaviyoConnector(ApiKeyConnector):
             "list_name": attributes.get("name"),
             "opt_in_process": attributes.get("opt_in_process"),
         }
-        return f"List {list_id} '{attributes.get('name')}' exists and this key can read it.", details
-
-    # --- errors -----------------------------------------------------------------------------
+        status = self.prove_scope(
+            "lists:write", f"/api/lists/{quote(list_id, safe='')}/relationships/profiles", {"data": []}
+        )
+        details["add_http_status"] = status
+        return (
+            f"List {list_id} '{attributes.get('name')}' exists, and the key may add profiles to it (lists:write: an "
+            f"empty add answered HTTP {status}; nobody was added).",
+            details,
+        )
 
     # --- fields -----------------------------------------------------------------------------
 
     def describe_fields(self) -> FieldsDescription:
         fields = [
-            DestinationField(name, label, kind, identifier=identifier, description=description)
+            DestinationField(
+                name,
+                label,
+                kind,
+                identifier=identifier,
+                description=description,
+                data_type="json" if kind == "object" else kind,
+                unique=True if identifier else None,  # each of them names one profile
+            )
             for name, label, kind, identifier, description in PROFILE_ATTRIBUTES
         ]
         return FieldsDescription(
             object="profile",
             source="static",
             fields=fields,
+            new_fields="properties.*",
             options={
                 "sync_keys": [f.name for f in fields if f.identifier],
                 "sync_key_rule": "At least one of email, phone_number or external_id per profile.",

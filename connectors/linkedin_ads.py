@@ -9,11 +9,19 @@ validate-only write for segments, so nothing is written.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
-from ._audience import SHA256_HEX, identifier_field, missing_scopes, oauth_errors, refresh_access_token
-from .runtime.base import Connector, FieldsDescription, Step
+from ._audience import (
+    SHA256_HEX,
+    identifier_field,
+    missing_scopes,
+    oauth_errors,
+    refresh_access_token,
+    with_identifier_kinds,
+)
+from .runtime.base import Connector, FieldsDescription, IdentifierKind, Requirement, Step
 from .runtime.errors import ConnectorError, ErrorCode
+from .runtime.oauth import OAuthProvider, access_and_refresh
 from .runtime.registry import register
 from .runtime.schema import config_schema, enum, secret, string
 from .runtime.vendor import ErrorTable, Rule, read_json
@@ -32,6 +40,31 @@ RECONNECT = (
     "and r_ads, and store the new access token (it lives 60 days)."
 )
 EXPIRED_SERVICE_CODE = 65602  # 65600 invalid token, 65601 revoked token
+# A refresh's answer carries refresh_token_expires_in: the refresh token's remaining lifetime (365 days from the
+# member's consent, not renewed by refreshing).
+REFRESH_DOC = "https://learn.microsoft.com/en-us/linkedin/shared/authentication/programmatic-refresh-tokens"
+INTROSPECTION_DOC = "https://learn.microsoft.com/en-us/linkedin/shared/authentication/token-introspection"
+SEGMENT_USERS_DOC = (
+    "https://learn.microsoft.com/en-us/linkedin/marketing/matched-audiences/create-and-manage-segment-users"
+)
+# How LinkedIn wants each segment member key prepared (Create and manage segment users): an email trimmed and
+# lowercased, then SHA-256 or SHA-512 (hex); advertising IDs, names and company keys as they are.
+IDENTIFIER_KINDS = {
+    "SHA256_EMAIL": IdentifierKind("email", ("trim", "lowercase", "email"), "sha256", SEGMENT_USERS_DOC),
+    "SHA512_EMAIL": IdentifierKind("email", ("trim", "lowercase", "email"), "sha512", SEGMENT_USERS_DOC),
+    "GOOGLE_AID": IdentifierKind("mobile_id", ("trim",), "", SEGMENT_USERS_DOC),
+    "firstName": IdentifierKind("first_name", ("trim",), "", SEGMENT_USERS_DOC),
+    "lastName": IdentifierKind("last_name", ("trim",), "", SEGMENT_USERS_DOC),
+    "companyName": IdentifierKind("company_name", ("trim",), "", SEGMENT_USERS_DOC),
+    "organizationUrn": IdentifierKind("organization_urn", ("trim",), "", SEGMENT_USERS_DOC),
+    "companyWebsiteDomain": IdentifierKind("domain", ("trim", "lowercase"), "", SEGMENT_USERS_DOC),
+    "companyEmailDomain": IdentifierKind("domain", ("trim", "lowercase"), "", SEGMENT_USERS_DOC),
+    "companyPageUrl": IdentifierKind("url", ("trim",), "", SEGMENT_USERS_DOC),
+}
+# The token endpoint answers a dead refresh token (expired, or revoked by the member or LinkedIn) with
+# 400 invalid_request "The provided authorization grant or refresh token is invalid, expired or revoked", where
+# RFC 6749 §5.2 says invalid_grant: the OAuth flow reads it as invalid_grant, so the grant counts as revoked.
+OAUTH_ERROR_CODES = {"invalid_request": "invalid_grant"}
 PAGE_SIZE = 100
 MAX_PAGES = 10
 
@@ -66,10 +99,39 @@ ERRORS = ErrorTable(
 )
 
 
+# Connect with OAuth: LinkedIn's 3-legged flow (PKCE is for native apps only, enabled per app by LinkedIn);
+# 60-day access tokens, and refresh tokens (365 days, not reset by a refresh) for approved Marketing partners
+# (learn.microsoft.com/en-us/linkedin/shared/authentication/authorization-code-flow).
+OAUTH = OAuthProvider(
+    vendor="LinkedIn",
+    authorize_url=f"{OAUTH_URL}/authorization",
+    token_url=f"{OAUTH_URL}/accessToken",
+    pkce=False,
+    default_scopes=("r_ads", SEGMENT_SCOPE),
+    required_scopes=((SEGMENT_SCOPE,), ADS_SCOPES),
+    to_credentials=access_and_refresh,
+    error_codes=OAUTH_ERROR_CODES,
+)
+
+
 @register
 class LinkedInAdsConnector(Connector):
     type = "linkedin_ads"
     label = "LinkedIn Ads (Matched Audiences)"
+    sync_modes = ("insert", "mirror")  # elements[].action ADD and REMOVE
+    expiry_forecast = (
+        "Forecast: token introspection gives the access token's expires_at (60 days), reported when no "
+        "refresh token renews it; a refresh gives the refresh token's remaining lifetime (365 days from "
+        "consent) (https://learn.microsoft.com/en-us/linkedin/shared/authentication/token-introspection, "
+        "https://learn.microsoft.com/en-us/linkedin/shared/authentication/programmatic-refresh-tokens)."
+    )
+    example_config = {
+        "client_id": "your-client-id",
+        "client_secret": "your-client-secret",
+        "access_token": "your-access-token",
+        "ad_account_id": "512345678",
+        "segment_id": "12345678",
+    }
     default_api_version = DEFAULT_VERSION
     # LinkedIn supports each monthly version at least a year and sunsets it mid-month a year on (202603: 16 March
     # 2027 in its migrations table); 202607 is the newest version its versioning page lists.
@@ -77,6 +139,7 @@ class LinkedInAdsConnector(Connector):
     api_version_doc = "https://learn.microsoft.com/en-us/linkedin/marketing/integrations/migrations"
     auth_method = "OAuth 2.0 3-legged member token (rw_dmp_segments + r_ads), refresh token for approved partners"
     default_base_url = API_URL
+    oauth = OAUTH
     config_schema = config_schema(
         "LinkedIn DMP segment",
         "Streams users or companies into a LinkedIn DMP segment (Matched Audiences) through the LinkedIn Marketing "
@@ -125,16 +188,36 @@ class LinkedInAdsConnector(Connector):
             "(an expired one is renewed with the refresh token when configured).",
             15,
         ),
-        Step("scopes", "The token carries rw_dmp_segments and r_ads or rw_ads.", 5),
+        Step(
+            "scopes",
+            "Token introspection lists rw_dmp_segments (streaming users or companies into a segment) and r_ads or "
+            "rw_ads.",
+            5,
+            proves=(
+                Requirement(
+                    SEGMENT_SCOPE,
+                    SEGMENT_USERS_DOC,
+                    proof=f"token introspection lists the token's scopes ({INTROSPECTION_DOC})",
+                ),
+            ),
+        ),
         Step(
             "ad_account",
             "The token's member has a role on the ad account that may manage audiences (not VIEWER).",
             15,
+            proves=(
+                Requirement(
+                    "an ad-account role other than VIEWER",
+                    SEGMENT_USERS_DOC,
+                    proof="adAccountUsers?q=authenticatedUser names the member's role on the ad account",
+                ),
+            ),
         ),
         Step(
             "segment",
-            "The DMP segment exists, belongs to the ad account, holds the configured type and is usable. "
-            "LinkedIn has no validate-only upload, so nothing is written.",
+            "The DMP segment exists, belongs to the ad account, holds the configured type and its LinkedIn "
+            "destination is usable (destinations[].status not EXPIRED, FAILED or ERROR). LinkedIn has no "
+            "validate-only upload, so nothing is written.",
             15,
         ),
     )
@@ -172,6 +255,14 @@ class LinkedInAdsConnector(Connector):
         if info.get("active"):
             self._token = self.config["access_token"]
             self._scopes = _split_scopes(info.get("scope"))
+            if not self.config.get("refresh_token") and isinstance(info.get("expires_at"), int):
+                # Without a refresh token nothing renews it: syncs stop at introspection's expires_at.
+                self.report_expiry(
+                    "access_token",
+                    datetime.fromtimestamp(info["expires_at"], UTC),
+                    source=INTROSPECTION_DOC,
+                    remedy=RECONNECT,
+                )
             return f"The access token is active (3-legged, expires at {info.get('expires_at')}).", details
         status = str(info.get("status") or "")
         if status == "expired" and self.config.get("refresh_token"):
@@ -186,6 +277,13 @@ class LinkedInAdsConnector(Connector):
             self._token, self._refreshed = token["access_token"], True
             self._scopes = _split_scopes(token.get("scope")) if token.get("scope") else None
             details.update(refreshed=True, expires_in=token.get("expires_in"))
+            if isinstance(token.get("refresh_token_expires_in"), int):  # the refresh token's remaining lifetime
+                self.report_expiry(
+                    "refresh_token",
+                    datetime.now(UTC) + timedelta(seconds=token["refresh_token_expires_in"]),
+                    source=REFRESH_DOC,
+                    remedy=RECONNECT,
+                )
             return (
                 "The stored access token had expired; the refresh token obtained a new one "
                 f"(valid {token.get('expires_in')} s), which syncs renew the same way.",
@@ -266,7 +364,7 @@ class LinkedInAdsConnector(Connector):
         segment_id = self.config["segment_id"]
         segment = self._get(f"/rest/dmpSegments/{segment_id}", {}, "the DMP segment")
         kind = str(segment.get("type", ""))
-        status = str(segment.get("status", ""))
+        status = _segment_status(segment)
         details = {
             "name": segment.get("name", ""),
             "type": kind,
@@ -316,6 +414,16 @@ class LinkedInAdsConnector(Connector):
         if response.status_code == 200:
             raise ConnectorError(
                 ErrorCode.VENDOR_ERROR, f"{OAUTH_VENDOR} answered token introspection without 'active'."
+            )
+        if response.status_code == 400:  # LinkedIn documents 400 as "Invalid client id or token"
+            raise ConnectorError(
+                ErrorCode.AUTH_INVALID,
+                f"{OAUTH_VENDOR} does not know this access token, or client_id (token introspection answered HTTP "
+                "400: invalid client id or token).",
+                remediation=f"Check client_id is the app that issued the token; if it is, the token is mistyped or "
+                f"was never issued: {RECONNECT}",
+                http_status=400,
+                vendor_code=str(body.get("error") or "") or None,
             )
         if body.get("error"):
             raise OAUTH_ERRORS.error(response)
@@ -426,7 +534,7 @@ class LinkedInAdsConnector(Connector):
         return FieldsDescription(
             object="dmp_segment_company" if self.config.get("segment_type") == "company" else "dmp_segment_user",
             source="static",
-            fields=fields,
+            fields=with_identifier_kinds(fields, IDENTIFIER_KINDS),
             options={
                 "segment_id": self.config.get("segment_id"),
                 "endpoint": endpoint,
@@ -435,6 +543,17 @@ class LinkedInAdsConnector(Connector):
                 "sync_key": sync_key,
             },
         )
+
+
+def _segment_status(segment: dict) -> str:
+    """The segment's status as LinkedIn's FAQ says to read it: from its LINKEDIN destination (destinations[].status);
+    the top-level status only when no destination carries one."""
+    statuses = {
+        str(d.get("destination", "")): str(d["status"])
+        for d in segment.get("destinations") or []
+        if isinstance(d, dict) and d.get("status")
+    }
+    return statuses.get("LINKEDIN") or next(iter(statuses.values()), "") or str(segment.get("status", ""))
 
 
 def _split_scopes(value) -> list[str]:

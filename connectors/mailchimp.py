@@ -7,7 +7,7 @@ from dataclasses import replace
 from urllib.parse import quote
 
 from ._apikey import ApiKeyConnector
-from .runtime.base import DestinationField, FieldsDescription, Step
+from .runtime.base import DestinationField, FieldsDescription, Requirement, Step
 from .runtime.errors import ConnectorError, ErrorCode
 from .runtime.registry import register
 from .runtime.schema import config_schema, enum, secret, string
@@ -62,6 +62,9 @@ ERRORS = ErrorTable(
 
 # Merge field `type` -> our field type.
 MERGE_TYPES = {"number": "number", "address": "object", "date": "date"}
+# Merge field types in the normalized types (https://mailchimp.com/developer/marketing/api/list-merges/): a
+# dropdown or radio takes one of its choices; a birthday is MM/DD text; an address is an object.
+MERGE_DATA_TYPES = {"number": "number", "address": "json", "date": "date", "dropdown": "enum", "radio": "enum"}
 
 MEMBER_FIELDS = [
     DestinationField(
@@ -70,16 +73,24 @@ MEMBER_FIELDS = [
         "string",
         required=True,
         identifier=True,
+        unique=True,
         description="The sync key; Mailchimp addresses the member by md5(lowercase(email)).",
     ),
     DestinationField(
-        "status", "Status", "string", description="subscribed, unsubscribed, cleaned, pending or transactional."
+        "status",
+        "Status",
+        "string",
+        description="subscribed, unsubscribed, cleaned, pending or transactional.",
+        data_type="enum",
+        choices=["subscribed", "unsubscribed", "cleaned", "pending", "transactional"],
     ),
-    DestinationField("email_type", "Email type", "string", description="html or text."),
+    DestinationField(
+        "email_type", "Email type", "string", description="html or text.", data_type="enum", choices=["html", "text"]
+    ),
     DestinationField("language", "Language", "string", description="Mailchimp language code, e.g. en, fr."),
-    DestinationField("vip", "VIP", "boolean"),
-    DestinationField("location", "Location", "object", description="{latitude, longitude}."),
-    DestinationField("tags", "Tags", "array", description="Tag names."),
+    DestinationField("vip", "VIP", "boolean", data_type="boolean"),
+    DestinationField("location", "Location", "object", description="{latitude, longitude}.", data_type="json"),
+    DestinationField("tags", "Tags", "array", description="Tag names.", data_type="array"),
 ]
 
 
@@ -87,6 +98,12 @@ MEMBER_FIELDS = [
 class MailchimpConnector(ApiKeyConnector):
     type = "mailchimp"
     label = "Mailchimp"
+    expiry_forecast = (
+        "Nothing to forecast: an API key works until it is disabled; Mailchimp publishes no expiry for "
+        "it (https://mailchimp.com/developer/marketing/docs/fundamentals/#api-keys)."
+    )
+    sync_modes = ("upsert",)  # PUT /lists/{list_id}/members/{subscriber_hash} adds or updates
+    example_config = {"api_key": "yourapikey0123456789-us19", "list_id": "1a2b3c4d5e"}
     vendor = "Mailchimp"
     auth_method = "API key (HTTP Basic, key as password); the key's -<dc> suffix picks the data center"
     config_schema = config_schema(
@@ -131,6 +148,15 @@ class MailchimpConnector(ApiKeyConnector):
             "GET /3.0/lists/{list_id}: the audience exists in this account and the key may read "
             "it (Mailchimp keys are not scoped: a key that reads an audience may also write to it).",
             15,
+            proves=(
+                Requirement(
+                    "add or update the audience's members (PUT /3.0/lists/{list_id}/members/{hash})",
+                    "https://mailchimp.com/developer/marketing/api/list-members/add-or-update-list-member/",
+                    proof="the key is accepted and reads the audience; Mailchimp API keys are unscoped and grant full "
+                    "access to the account, and only Manager-level users or higher can create them "
+                    "(https://mailchimp.com/help/about-api-keys/)",
+                ),
+            ),
         ),
     )
 
@@ -236,6 +262,8 @@ class MailchimpConnector(ApiKeyConnector):
                     MERGE_TYPES.get(str(merge.get("type")), "string"),
                     required=bool(merge.get("required")),
                     description=" ".join(notes),
+                    data_type=MERGE_DATA_TYPES.get(str(merge.get("type")), "string"),
+                    choices=[str(c) for c in choices] if merge.get("type") in ("dropdown", "radio") else None,
                 )
             )
         return FieldsDescription(

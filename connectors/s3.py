@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import time
 import uuid
 from urllib.parse import urlsplit
 
 from ._aws import REGION_PATTERN, AwsClients, aws_domain
 from ._files import file_fields, file_format_properties
-from .runtime.base import Connector, FieldsDescription, Step
+from .runtime.base import Connector, FieldsDescription, Requirement, Step
 from .runtime.errors import ConnectorError, ErrorCode
 from .runtime.registry import register
 from .runtime.schema import config_schema, credential_host, https_url, secret, string
 
 PROBE_FOLDER = "_connection_test"
+PROBE_BODY = b"Connection test from the Destinations service; safe to delete.\n"
+PUT_OBJECT_DOC = "https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html"
 ROLE_SESSION_NAME = "destinations-connection-test"
 
 
@@ -21,14 +25,29 @@ ROLE_SESSION_NAME = "destinations-connection-test"
 class S3Connector(Connector):
     type = "s3"
     label = "Amazon S3"
+    sync_modes = ("insert",)  # files are only added
+    expiry_forecast = (
+        "Nothing to forecast: an IAM user's access keys work until deactivated, and an assumed role's "
+        "session is taken anew on each run "
+        "(https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html)."
+    )
+    example_config = {
+        "bucket": "my-company-exports",
+        "region": "eu-west-1",
+        "prefix": "exports/crm",
+        "access_key_id": "AKIAIOSFODNN7EXAMPLE",
+        "secret_access_key": "your-secret-access-key",
+        "file_format": "jsonl",
+    }
     auth_method = "IAM access key pair (SigV4 via boto3), optionally assuming an IAM role with an external ID"
     config_schema = config_schema(
         "Amazon S3",
         "Writes CSV, JSON Lines or Parquet files under a prefix of an S3 bucket, or of an S3-compatible store "
         "(set endpoint_url). Authenticates with an IAM user's access key pair, signed with SigV4 by boto3; set "
         "role_arn (and external_id) to assume a role in the bucket owner's account first, the recommended "
-        "cross-account set-up. The credentials need s3:ListBucket on the bucket and s3:PutObject (plus "
-        "s3:DeleteObject for the test probe) under the prefix. Alternatives not offered here: this service's own "
+        "cross-account set-up. The credentials need s3:PutObject under the prefix (s3:ListBucket on the bucket and "
+        "s3:DeleteObject under the prefix let the test check the region and remove its probe; without them it "
+        "warns). Alternatives not offered here: this service's own "
         "workload identity, or temporary session credentials.",
         {
             "bucket": string(
@@ -87,14 +106,27 @@ class S3Connector(Connector):
         Step(
             "bucket",
             "The bucket exists, these credentials can see it (HeadBucket; ListObjectsV2 on an S3-compatible "
-            "endpoint, whose error body tells a rejected key from a missing permission) and it is in `region`.",
+            "endpoint, whose error body tells a rejected key from a missing permission) and it is in `region`. Both "
+            "need s3:ListBucket, which a sync does not: without it the step passes with a warning and the write "
+            "step decides.",
             10,
         ),
         Step(
             "write",
-            "A small probe object can be written under the prefix, and is deleted again (PutObject, DeleteObject).",
+            "A small probe object can be written under the prefix (PutObject with Content-MD5, which buckets with an "
+            "Object Lock default retention require), and is deleted again (DeleteObject, of its version when the "
+            "bucket is versioned).",
             15,
             writes=True,
+            proves=(
+                Requirement(
+                    "s3:PutObject on arn:aws:s3:::<bucket>/<prefix>/*",
+                    PUT_OBJECT_DOC,
+                    proof="PutObject of a small probe object under the prefix, deleted again where s3:DeleteObject "
+                    "(s3:DeleteObjectVersion in a versioned bucket) and Object Lock allow; AWS documents no "
+                    "side-effect-free check of a bucket policy's PutObject grant",
+                ),
+            ),
         ),
     )
     default_base_url = "https://s3.amazonaws.com"
@@ -231,6 +263,8 @@ class S3Connector(Connector):
             else:
                 answer = self.aws.call(s3.head_bucket, "HeadBucket", permission=permission, Bucket=self.bucket)
         except ConnectorError as error:
+            if error.code is ErrorCode.INSUFFICIENT_PERMISSIONS:
+                return self._unlisted_bucket(error)
             raise self._bucket_error(error) from None
         headers = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {})
         actual = headers.get("x-amz-bucket-region")
@@ -239,6 +273,17 @@ class S3Connector(Connector):
         details = {"bucket": self.bucket, "region": actual or self.config["region"]}
         where = f" in {actual}" if actual else ""
         return f"Bucket {self.bucket} exists{where} and these credentials can see it.", details
+
+    def _unlisted_bucket(self, error: ConnectorError) -> tuple[str, dict]:
+        """A write-only policy (no s3:ListBucket) is enough for syncs: say what could not be checked, and let the
+        write step prove the bucket and the permission that matter."""
+        warning = (
+            f"These credentials may not list the bucket {self.bucket} ({error.vendor_code or error.http_status}), "
+            "so its existence and region are left to the write step. Syncs do not need s3:ListBucket; allow it on "
+            f"arn:aws:s3:::{self.bucket} for a clearer diagnosis when the bucket or region is wrong."
+        )
+        details = {"bucket": self.bucket, "region": self.config["region"], "listed": False, "warnings": [warning]}
+        return f"Bucket {self.bucket} could not be listed; the write step checks it. Warning: {warning}", details
 
     def _bucket_error(self, error: ConnectorError) -> ConnectorError:
         if error.code is ErrorCode.NOT_FOUND:
@@ -263,29 +308,33 @@ class S3Connector(Connector):
         key = f"{self.prefix}/{PROBE_FOLDER}/{uuid.uuid4().hex}.txt".lstrip("/")
         s3 = self._client("s3")
         resource = f"arn:aws:s3:::{self.bucket}/{self.prefix + '/' if self.prefix else ''}*"
-        self.aws.call(
+        written = self.aws.call(
             s3.put_object,
             "PutObject",
             permission=f"s3:PutObject on {resource}",
             Bucket=self.bucket,
             Key=key,
-            Body=b"Connection test from the Destinations service; safe to delete.\n",
+            Body=PROBE_BODY,
             ContentType="text/plain",
+            # An Object Lock default retention refuses uploads without an integrity header; Content-MD5 is the one
+            # AWS and the S3-compatible stores all accept.
+            ContentMD5=base64.b64encode(hashlib.md5(PROBE_BODY).digest()).decode(),  # noqa: S324 (not security)
         )
         details = {"probe_key": key, "deleted": True}
+        # In a versioned bucket (every Object Lock bucket is) a plain delete only hides the probe behind a delete
+        # marker; deleting its version removes it, or tells that retention keeps it.
+        delete = {"Bucket": self.bucket, "Key": key}
+        if written.get("VersionId") not in (None, "null"):
+            delete["VersionId"] = written["VersionId"]
+        permission = "s3:DeleteObjectVersion" if "VersionId" in delete else "s3:DeleteObject"
         try:
-            self.aws.call(
-                s3.delete_object,
-                "DeleteObject",
-                permission=f"s3:DeleteObject on {resource}",
-                Bucket=self.bucket,
-                Key=key,
-            )
+            self.aws.call(s3.delete_object, "DeleteObject", permission=f"{permission} on {resource}", **delete)
         except ConnectorError as error:
             # Syncs only add files, so writing is proven; but say clearly that the probe is left behind.
             warning = (
                 f"The probe object s3://{self.bucket}/{key} could not be deleted ({error.vendor_code or error.code}); "
-                f"delete it yourself, or allow s3:DeleteObject on {resource} so tests clean up after themselves."
+                f"delete it yourself (an Object Lock retention keeps it until the period ends), or allow {permission} "
+                f"on {resource} so tests clean up after themselves."
             )
             details.update({"deleted": False, "cleanup_error": str(error.code), "warnings": [warning]})
             return f"Wrote a probe object to s3://{self.bucket}/{key}. Warning: {warning}", details

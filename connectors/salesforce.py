@@ -7,16 +7,51 @@ import time
 from datetime import date
 from urllib.parse import quote, urlsplit
 
-from .runtime.base import Connector, DestinationField, FieldsDescription, Step
+from .runtime.base import Connector, DestinationField, FieldsDescription, Requirement, Step
 from .runtime.errors import ConnectorError, ErrorCode
 from .runtime.http import error_for_status
+from .runtime.oauth import Grant, LoginHosts, OAuthApp, OAuthProvider
 from .runtime.registry import register
 from .runtime.schema import config_schema, credential_host, https_url, secret, string
 from .runtime.vendor import ErrorTable, Rule, read_json
 
 DEFAULT_LOGIN_URL = "https://login.salesforce.com"
+# Salesforce's login servers: CONNECTOR_BASE_URLS["salesforce"] stands in for all of them (sandbox, emulator).
+LOGIN_HOSTS = ("login.salesforce.com", "test.salesforce.com", ".my.salesforce.com")  # .suffix: any host under it
 DEFAULT_API_VERSION = "66.0"
+# Versions 31.0-40.0 are "deprecated and unsupported from Summer '27, retired from Summer '28".
+OLDEST_SUPPORTED_VERSION = "41.0"
+EOL_DOC = (
+    "https://developer.salesforce.com/docs/atlas.en-us.262.0.securityImplGuide.meta/securityImplGuide/api_rest_eol.htm"
+)
+UPSERT_DOC = "https://developer.salesforce.com/docs/platform/api-rest/guide/resources-sobject-upsert-patch.md"
+COLLECTION_UPSERT_DOC = (
+    "https://developer.salesforce.com/docs/platform/api-rest/guide/resources-composite-sobjects-collections-upsert.html"
+)
+# The current user's own permissions, readable without View Setup (API 41.0 and later).
+USER_PERMISSIONS = "SELECT PermissionsViewAllData FROM UserPermissionAccess"
+VIEW_ALL_DATA = "View All Data, when the upsert key is an External ID without 'Unique'"
 DEFAULT_OBJECT = "Contact"
+# describe's field `type` in the normalized types (FieldType, https://developer.salesforce.com/docs/atlas.en-us.api.
+# meta/api/field_types.htm and Schema.DisplayType): picklists are enums, a multipicklist an array of its values
+# (sent joined by ";"); phone, url, email, textarea, id, reference and the rest are strings.
+FIELD_TYPES_DOC = "https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/field_types.htm"
+DATA_TYPES = {
+    "boolean": "boolean",
+    "int": "integer",
+    "long": "integer",
+    "double": "number",
+    "currency": "number",
+    "percent": "number",
+    "date": "date",
+    "datetime": "datetime",
+    "picklist": "enum",
+    "multipicklist": "array",
+    "address": "json",
+    "location": "json",
+    "complexvalue": "json",
+    "json": "json",
+}
 API_NAME = "^[A-Za-z][A-Za-z0-9_]{0,79}$"
 LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 NEAR_LIMIT = 0.9
@@ -103,16 +138,60 @@ TOKEN_ERRORS = ErrorTable(
 )
 
 
+# Connect with OAuth: the web server flow with PKCE at the login server the customer picks (production, a sandbox
+# or the org's My Domain: help.salesforce.com remoteaccess_oauth_endpoints.htm); the answer names the org's
+# instance_url and the identity URL `id` (remoteaccess_oauth_web_server_flow.htm).
+def _oauth_credentials(grant: Grant, app: OAuthApp, options: dict) -> dict:
+    return {
+        "instance_url": str(grant.facts.get("instance_url") or "").rstrip("/"),
+        "login_url": options["login_url"],
+        "client_id": app.client_id,
+        "client_secret": app.client_secret,
+        "refresh_token": grant.refresh_token,
+    }
+
+
+OAUTH = OAuthProvider(
+    vendor="Salesforce",
+    authorize_url=f"{DEFAULT_LOGIN_URL}/services/oauth2/authorize",
+    token_url=f"{DEFAULT_LOGIN_URL}/services/oauth2/token",
+    pkce=True,
+    default_scopes=("api", "refresh_token"),
+    required_scopes=(("api", "full"), ("refresh_token", "offline_access")),
+    to_credentials=_oauth_credentials,
+    login=LoginHosts(
+        default=DEFAULT_LOGIN_URL,
+        allowed=LOGIN_HOSTS,
+        instance_hosts=(".salesforce.com", ".force.com"),
+        hint="login_url must be https://login.salesforce.com, https://test.salesforce.com (sandboxes) or your "
+        "https://<domain>.my.salesforce.com.",
+    ),
+)
+
+
 @register
 class SalesforceConnector(Connector):
     type = "salesforce"
     label = "Salesforce"
+    sync_modes = ("insert", "update", "upsert")  # upsert only with an External ID (see describe_fields)
+    expiry_forecast = (
+        "Cannot forecast: how long a refresh token lives is the connected app's Refresh Token Policy "
+        "(until revoked, after a time, or after idle time), which the REST API does not report "
+        "(https://help.salesforce.com/s/articleView?id=xcloud.connected_app_manage_oauth.htm)."
+    )
+    example_config = {
+        "instance_url": "https://mycompany.my.salesforce.com",
+        "client_id": "your-connected-app-consumer-key",
+        "refresh_token": "your-refresh-token",
+        "object": "Contact",
+    }
     auth_method = "OAuth 2.0 refresh-token flow (connected app or external client app)"
     default_api_version = DEFAULT_API_VERSION
     # Salesforce supports each version at least three years and announces a retirement a year ahead; none is
     # announced for 66.0 (Spring '26), which the end-of-life table lists as supported.
     api_version_sunset: date | None = None
     api_version_doc = "https://developer.salesforce.com/docs/platform/connect-rest-api/guide/intro_api_eol.html"
+    oauth = OAUTH
     config_schema = config_schema(
         "Salesforce",
         "Upserts records of one sObject through the REST API. Authenticates with the OAuth 2.0 refresh-token "
@@ -153,23 +232,52 @@ class SalesforceConnector(Connector):
         },
         ["instance_url", "client_id", "refresh_token"],
     )
+    # Salesforce's login servers (login_url); instance_url comes from the config and the token answer.
+    default_base_url = DEFAULT_LOGIN_URL
     steps = (
         Step(
             "connectivity",
             "DNS resolves, TCP connects and TLS is valid for instance_url, and the org offers api_version "
-            "(the unauthenticated version list).",
+            "(the unauthenticated version list); a version below 41.0 is warned about (unsupported from Summer '27).",
             10,
         ),
         Step(
             "authentication",
-            "The refresh token is exchanged for an access token at login_url, and the REST API accepts it.",
+            "The refresh token is exchanged for an access token at login_url, the token carries the 'api' scope, "
+            "and the REST API accepts it (the user has 'API Enabled').",
             15,
+            proves=(
+                Requirement(
+                    "the 'api' OAuth scope (or 'full') and the user's 'API Enabled' permission",
+                    "https://help.salesforce.com/HTViewHelpDoc?id=remoteaccess_oauth_scopes.htm&language=en_US",
+                    proof="the token answer's scope, and GET /limits accepting the access token (a user without "
+                    "'API Enabled' gets API_DISABLED_FOR_ORG)",
+                    grant="the connected app's OAuth scopes, and the user's profile or permission set",
+                ),
+            ),
         ),
         Step(
             "object",
-            "The sObject exists and is visible, the user may create or update its records, and external_id_field, "
-            "when set, is an External ID (or Id lookup) field; without it, records are created and updated by Id.",
+            "The sObject exists and is visible, the user may create and edit its records, and external_id_field, "
+            "when set, is an External ID field (the collection upsert takes no other), Unique or upsertable with "
+            "the user's 'View All Data'; without it, records are created and updated by Id.",
             15,
+            proves=(
+                Requirement(
+                    "Create and Edit on the sObject",
+                    COLLECTION_UPSERT_DOC,
+                    proof="the sObject describe's createable and updateable, which reflect the user's object "
+                    "permissions",
+                    grant="the user's profile or permission set (Object Settings)",
+                ),
+                Requirement(
+                    VIEW_ALL_DATA,
+                    UPSERT_DOC,
+                    proof="the field describe's externalId and unique; for a non-unique one, the user's own "
+                    f"PermissionsViewAllData ({USER_PERMISSIONS})",
+                    grant="the user's profile or permission set (System Permissions › View All Data)",
+                ),
+            ),
         ),
     )
 
@@ -195,11 +303,20 @@ class SalesforceConnector(Connector):
 
     def check_connectivity(self):
         details = self._check_version()
-        return (
+        message = (
             f"Reached {self.host} in {details['latency_ms']} ms; it offers API version {self.api_version} "
-            f"(newest {details['newest_api_version']}).",
-            details,
+            f"(newest {details['newest_api_version']})."
         )
+        if _version_key(self.api_version) < _version_key(OLDEST_SUPPORTED_VERSION):
+            details["api_version_warning"] = (
+                f"Salesforce deprecates API versions 31.0 to 40.0: unsupported from Summer '27, retired (HTTP 410) "
+                f"from Summer '28 ({EOL_DOC})."
+            )
+            message += (
+                f" Warning: version {self.api_version} goes unsupported in Summer '27; set api_version to "
+                f"{details['newest_api_version']} (41.0 at least)."
+            )
+        return message, details
 
     def _check_version(self) -> dict:
         """GET /services/data/ (no credentials): instance_url is a Salesforce org that serves api_version."""
@@ -273,35 +390,26 @@ class SalesforceConnector(Connector):
             "field_count": len(describe.get("fields") or []),
         }
         self._add_usage(details)
-        if not (createable or updateable):
+        missing = [what for what, ok in (("Create", createable), ("Edit", updateable)) if not ok]
+        if missing:
+            lacks = " nor ".join(m.lower() for m in missing)
             raise ConnectorError(
                 ErrorCode.INSUFFICIENT_PERMISSIONS,
-                f"The user may neither create nor edit {label} records.",
-                remediation=f"Grant Create and Edit on {self.sobject} (profile or permission set), or pick another "
-                "object.",
+                f"The user may {'neither ' if len(missing) > 1 else 'not '}{lacks} {label} records; a sync both "
+                "creates and updates them.",
+                remediation=f"Grant {' and '.join(missing)} on {self.sobject} to the integration user (profile or "
+                "permission set › Object Settings), or pick another object.",
                 details=details,
             )
         key = self._upsert_key()
         if key:
-            field = next((f for f in describe.get("fields") or [] if str(f.get("name")).lower() == key.lower()), None)
-            if field is None:
-                raise ConnectorError(
-                    ErrorCode.INVALID_CONFIG,
-                    f"{self.sobject} has no field {key} that this user can see.",
-                    remediation="Check the field's API name (custom fields end in __c) and its field-level security "
-                    "for the integration user.",
-                    details=details,
-                )
-            if not (field.get("externalId") or field.get("idLookup")):
-                raise ConnectorError(
-                    ErrorCode.INVALID_CONFIG,
-                    f"{self.sobject}.{field['name']} is not an External ID field, so it cannot be the upsert key.",
-                    remediation="Tick 'External ID' on the field in Setup › Object Manager, or use another field.",
-                    details=details,
-                )
+            field = self._key_field(describe, key, details)
             details["external_id_field"] = field["name"]
             details["write_mode"] = "upsert"
+            if not field.get("unique") and self._view_all_data(field["name"], details):
+                details["view_all_data"] = True
         else:
+            self.report_not_needed(VIEW_ALL_DATA)
             details["write_mode"] = "create_and_update_by_id"
             details["external_id_fields"] = _external_ids(describe)
         can = " and ".join(w for w, ok in (("create", createable), ("update", updateable)) if ok)
@@ -309,6 +417,11 @@ class SalesforceConnector(Connector):
         message = f"{named} exists and the user may {can} its records"
         if key:
             message += f"; upserts match on {details['external_id_field']}."
+            if details.get("view_all_data"):
+                message += (
+                    " It is not Unique: the user's View All Data lets the upsert search every record, and a value "
+                    "found on several records fails that record (HTTP 300)."
+                )
         else:
             message += (
                 "; without an External ID field, records are created, and updated by Id (Salesforce's collection "
@@ -326,10 +439,80 @@ class SalesforceConnector(Connector):
         key = self.config.get("external_id_field")
         return None if not key or key.lower() == "id" else key
 
+    def _key_field(self, describe: dict, key: str, details: dict) -> dict:
+        """The describe of the upsert key, which must be an External ID: the collection upsert takes no other."""
+        field = next((f for f in describe.get("fields") or [] if str(f.get("name")).lower() == key.lower()), None)
+        if field is None:
+            raise ConnectorError(
+                ErrorCode.INVALID_CONFIG,
+                f"{self.sobject} has no field {key} that this user can see.",
+                remediation="Check the field's API name (custom fields end in __c) and its field-level security "
+                "for the integration user.",
+                details=details,
+            )
+        if field.get("externalId"):
+            return field
+        named = f"{self.sobject}.{field['name']}"
+        fallback = "or leave external_id_field empty to create records and update them by Id."
+        if field.get("idLookup"):
+            raise ConnectorError(
+                ErrorCode.INVALID_CONFIG,
+                f"{named} is an Id lookup field, not an External ID: Salesforce's collection upsert matches on "
+                "External ID fields only, so it cannot be the upsert key.",
+                remediation=f"Add a custom field to {self.sobject} with 'External ID' and 'Unique' ticked (Setup › "
+                f"Object Manager › {self.sobject} › Fields & Relationships), fill it with the same values and set "
+                f"external_id_field to it; {fallback}",
+                details=details,
+            )
+        raise ConnectorError(
+            ErrorCode.INVALID_CONFIG,
+            f"{named} is not an External ID field, so it cannot be the upsert key.",
+            remediation=f"Tick 'External ID' (and 'Unique') on the field in Setup › Object Manager, use another "
+            f"field, {fallback}",
+            details=details,
+        )
+
+    def _view_all_data(self, field: str, details: dict) -> bool | None:
+        """Upserting on a non-unique External ID needs 'View All Data': the user's own permission, read from
+        UserPermissionAccess. None when it cannot be read (reported unproven)."""
+        response = self._rest_get("query", params={"q": USER_PERMISSIONS})
+        records = read_json(response).get("records") if response.status_code == 200 else None
+        if isinstance(records, list) and records and isinstance(records[0], dict):
+            if records[0].get("PermissionsViewAllData"):
+                return True
+            raise ConnectorError(
+                ErrorCode.INSUFFICIENT_PERMISSIONS,
+                f"{self.sobject}.{field} is an External ID without 'Unique': Salesforce upserts on a non-unique "
+                "External ID only for a user with 'View All Data', which this user lacks.",
+                remediation=f"Tick 'Unique' on {field} (Setup › Object Manager › {self.sobject} › Fields & "
+                "Relationships), or grant the integration user 'View All Data' (profile or permission set › System "
+                "Permissions), or choose a Unique External ID field.",
+                details=details,
+            )
+        vendor_code = _rest_fault(response)[0]
+        if response.status_code == 429 or response.status_code >= 500 or vendor_code == "REQUEST_LIMIT_EXCEEDED":
+            raise self._rest_error(response, "reading the user's permissions")
+        too_old = _version_key(self.api_version) < _version_key(OLDEST_SUPPORTED_VERSION)
+        self.report_unproven(
+            VIEW_ALL_DATA,
+            f"{field} is not Unique, and the user's permissions were not readable ({USER_PERMISSIONS} answered HTTP "
+            f"{response.status_code}{' ' + vendor_code if vendor_code else ''}"
+            f"{'; UserPermissionAccess needs API 41.0 or later' if too_old else ''}).",
+            grant="the user's profile or permission set (System Permissions › View All Data), or tick 'Unique' on "
+            "the field",
+        )
+        return None
+
     # --- Salesforce calls -----------------------------------------------------------------------
 
-    def _refresh(self) -> dict:
+    def token_url(self) -> str:
+        """login_url's token endpoint; a Salesforce login server is sent to CONNECTOR_BASE_URLS["salesforce"] when
+        an operator set one, as the OAuth flow does. Any other login_url is used as given."""
         login_url = (self.config.get("login_url") or DEFAULT_LOGIN_URL).rstrip("/")
+        url = f"{login_url}/services/oauth2/token"
+        return self.vendor_url(url) if OAUTH.login.is_login_server(login_url) else url
+
+    def _refresh(self) -> dict:
         form = {
             "grant_type": "refresh_token",
             "client_id": self.config["client_id"],
@@ -339,7 +522,7 @@ class SalesforceConnector(Connector):
             form["client_secret"] = self.config["client_secret"]
         # Never follow a redirect with credentials in the body.
         response = self.http.post(
-            f"{login_url}/services/oauth2/token",
+            self.token_url(),
             data=form,
             headers={"Accept": "application/json"},
             allow_redirects=False,
@@ -370,10 +553,10 @@ class SalesforceConnector(Connector):
             self.rotated_secrets["refresh_token"] = token["refresh_token"]
         return token
 
-    def _rest_get(self, path: str):
+    def _rest_get(self, path: str, **kwargs):
         url = f"{self._instance}/services/data/v{self.api_version}/{path}"
         headers = {"Authorization": f"Bearer {self._access_token}", "Accept": "application/json"}
-        response = self.http.get(url, headers=headers)
+        response = self.http.get(url, headers=headers, **kwargs)
         match = LIMIT_INFO.search(response.headers.get("Sforce-Limit-Info", ""))
         if match:
             self.api_usage = {"used": int(match[1]), "limit": int(match[2])}
@@ -432,24 +615,39 @@ class SalesforceConnector(Connector):
         fields = []
         for field in describe.get("fields") or []:
             createable, updateable = bool(field.get("createable")), bool(field.get("updateable"))
-            identifier = bool(field.get("externalId") or field.get("idLookup")) or field.get("name") == "Id"
+            # Sync keys: External IDs (the collection upsert's only keys) and Id (updates); not other Id lookups.
+            identifier = bool(field.get("externalId")) or field.get("name") == "Id"
             if not (createable or updateable) and field.get("name") != "Id":
                 continue
+            vendor_type = field.get("type", "string")
+            choices = [str(v.get("value")) for v in field.get("picklistValues") or [] if v.get("active", True)]
             fields.append(
                 DestinationField(
                     name=field["name"],
                     label=field.get("label") or field["name"],
-                    type=field.get("type", "string"),
+                    type=vendor_type,
                     required=createable and not field.get("nillable") and not field.get("defaultedOnCreate"),
                     identifier=identifier,
                     createable=createable,
                     updateable=updateable,
                     nullable=bool(field.get("nillable")),
                     description=_describe(field),
+                    data_type=DATA_TYPES.get(vendor_type, "string"),
+                    choices=choices if vendor_type in ("picklist", "multipicklist") else None,
+                    # Id is unique by definition; an External ID only when marked Unique (else upserts may match
+                    # several records and fail with 300 Multiple Choices).
+                    unique=True if field.get("name") == "Id" else bool(field.get("unique")) if identifier else None,
+                    max_length=field.get("length") or None,
                 )
             )
         key = self._upsert_key()
+        if key:
+            try:
+                key = self._key_field(describe, key, {})["name"]
+            except ConnectorError:
+                key = None  # the object step explains why; only the paths that work are offered
         base = f"/services/data/v{self.api_version}/composite/sobjects"
+        modes = ("insert", "update", "upsert") if key else ("insert", "update")
         if key:
             writes = {"upsert": f"PATCH {base}/{self.sobject}/{key} (up to 200 records per request)"}
         else:
@@ -462,6 +660,7 @@ class SalesforceConnector(Connector):
             object=describe.get("name", self.sobject),
             source="live",
             fields=fields,
+            sync_modes=modes,
             options={
                 "label": describe.get("label", self.sobject),
                 "custom": bool(describe.get("custom")),

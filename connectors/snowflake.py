@@ -16,16 +16,32 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ._polling import poll, remaining, step_deadline
 from ._warehouse import WarehouseColumn, warehouse_fields
-from .runtime.base import Connector, FieldsDescription, Step
+from .runtime.base import Connector, FieldsDescription, Requirement, Step
 from .runtime.errors import ConnectorError, ErrorCode
 from .runtime.registry import register
 from .runtime.schema import config_schema, secret, string
+from .runtime.sqltypes import sql_data_type, sql_max_length
 from .runtime.vendor import ErrorTable, Rule, read_json
 
 STATEMENTS_PATH = "/api/v2/statements"
 JWT_LIFETIME = 59 * 60
 QUERY_TAG = "destinations-connection-test"
 UNQUOTED_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+PRIVILEGES_DOC = "https://docs.snowflake.com/en/user-guide/security-access-control-privileges"
+# Column types in the normalized types (https://docs.snowflake.com/en/sql-reference/intro-summary-data-types):
+# NUMBER(p,0) is an integer; semi-structured VARIANT and OBJECT are JSON.
+DATA_TYPES_DOC = "https://docs.snowflake.com/en/sql-reference/intro-summary-data-types"
+DATA_TYPES = {
+    **dict.fromkeys(("VARCHAR", "CHAR", "CHARACTER", "STRING", "TEXT", "BINARY", "VARBINARY", "TIME"), "string"),
+    **dict.fromkeys(("NUMBER", "DECIMAL", "NUMERIC"), "number"),
+    **dict.fromkeys(("INT", "INTEGER", "BIGINT", "SMALLINT", "TINYINT", "BYTEINT"), "integer"),
+    **dict.fromkeys(("FLOAT", "FLOAT4", "FLOAT8", "DOUBLE", "DOUBLE PRECISION", "REAL"), "number"),
+    "BOOLEAN": "boolean",
+    "DATE": "date",
+    **dict.fromkeys(("DATETIME", "TIMESTAMP", "TIMESTAMP_NTZ", "TIMESTAMP_LTZ", "TIMESTAMP_TZ"), "datetime"),
+    **dict.fromkeys(("VARIANT", "OBJECT", "MAP", "GEOGRAPHY", "GEOMETRY"), "json"),
+    **dict.fromkeys(("ARRAY", "VECTOR"), "array"),
+}
 NON_KEY_TYPES = ("VARIANT", "OBJECT", "ARRAY", "MAP", "GEOGRAPHY", "GEOMETRY", "VECTOR", "FLOAT", "DOUBLE", "REAL")
 
 KEY_REMEDIATION = (
@@ -52,11 +68,29 @@ ERRORS = ErrorTable(
             'mixed-case name, e.g. "Loader").',
             vendor_code="390189",
         ),
+        # 390201 is "The requested warehouse|database|schema does not exist or not authorized" (SqlState 08004);
+        # drivers report it for the warehouse the session asks for (snowflakedb/terraform-provider-snowflake#1099,
+        # snowflakedb/snowflake-connector-net#537).
         Rule(
             ErrorCode.NOT_FOUND,
             "The database or schema does not exist or the role cannot use it: check `database` and `schema` "
             "(unquoted names are upper-cased, as SHOW DATABASES lists them) and GRANT USAGE on them.",
             vendor_code="390201",
+            message="database",
+        ),
+        Rule(
+            ErrorCode.NOT_FOUND,
+            "The database or schema does not exist or the role cannot use it: check `database` and `schema` "
+            "(unquoted names are upper-cased, as SHOW DATABASES lists them) and GRANT USAGE on them.",
+            vendor_code="390201",
+            message="schema",
+        ),
+        Rule(
+            ErrorCode.NOT_FOUND,
+            "Check `warehouse` ({warehouse}; unquoted names are upper-cased, as SHOW WAREHOUSES lists them) and "
+            "GRANT USAGE ON WAREHOUSE {warehouse} TO ROLE {role}.",
+            vendor_code="390201",
+            summary="Warehouse {warehouse} does not exist or the role cannot use it",
         ),
         Rule(
             ErrorCode.NOT_FOUND,
@@ -66,7 +100,8 @@ ERRORS = ErrorTable(
         ),
         Rule(
             ErrorCode.INSUFFICIENT_PERMISSIONS,
-            "Grant the role INSERT, UPDATE, DELETE and SELECT on the table (GRANT … ON TABLE … TO ROLE …).",
+            "Grant the role {privilege} on the table: GRANT {privilege} ON TABLE {table} TO ROLE {role} (a sync "
+            "inserts new rows and updates the rows its key matches, so it needs INSERT and UPDATE).",
             vendor_code="003001",
         ),
         Rule(
@@ -146,6 +181,21 @@ def public_key_fingerprint(key: rsa.RSAPrivateKey) -> str:
 class SnowflakeConnector(Connector):
     type = "snowflake"
     label = "Snowflake (as destination)"
+    expiry_forecast = (
+        "Nothing to forecast: a key pair works until the public key is unset from the user "
+        "(https://docs.snowflake.com/en/user-guide/key-pair-auth)."
+    )
+    sync_modes = ("insert", "update", "upsert")  # INSERT, UPDATE and MERGE on the sync key
+    example_config = {
+        "account": "myorg-myaccount",
+        "user": "DESTINATIONS_SVC",
+        "private_key": "-----BEGIN PRIVATE KEY-----\n…\n-----END PRIVATE KEY-----\n",
+        "role": "DESTINATIONS_ROLE",
+        "warehouse": "LOAD_WH",
+        "database": "MARKETING",
+        "schema": "PUBLIC",
+        "table": "CONTACTS",
+    }
     auth_method = "Key-pair JWT (RS256, signed with the user's private key) on the SQL API"
     config_schema = config_schema(
         "Snowflake",
@@ -200,9 +250,19 @@ class SnowflakeConnector(Connector):
         Step(
             "write_permission",
             "Runs INSERT INTO <table> (<columns>) SELECT <columns> FROM <table> WHERE 1=0 (virtual columns left "
-            "out), which writes no rows: the role may insert "
-            "and use the warehouse. Resumes the warehouse if it is suspended (a paid compute resource).",
+            "out) and UPDATE <table> SET <column> = <column> WHERE 1=0, which change no rows: privileges are "
+            "checked when the statement compiles, so the role may insert, update and use the warehouse. Resumes "
+            "the warehouse if it is suspended (a paid compute resource).",
             60,
+            proves=(
+                Requirement("INSERT on the table", PRIVILEGES_DOC, proof="no-op INSERT … SELECT … WHERE 1=0"),
+                Requirement("UPDATE on the table", PRIVILEGES_DOC, proof="no-op UPDATE … SET c = c WHERE 1=0"),
+                Requirement(
+                    "USAGE on the warehouse",
+                    "https://docs.snowflake.com/en/user-guide/warehouses-overview",
+                    proof="the no-op statements run on the configured warehouse",
+                ),
+            ),
         ),
     )
 
@@ -270,8 +330,11 @@ class SnowflakeConnector(Connector):
 
     # --- the SQL API --------------------------------------------------------------------------
 
-    def execute(self, statement: str, *, deadline: float, warehouse: bool = False, what: str = "") -> dict:
-        """Run one statement and return its ResultSet, polling a 202 handle until the deadline."""
+    def execute(
+        self, statement: str, *, deadline: float, warehouse: bool = False, what: str = "", privilege: str = ""
+    ) -> dict:
+        """Run one statement and return its ResultSet, polling a 202 handle until the deadline. `privilege`: the
+        table privilege the statement needs, named by a refusal's remedy."""
         body = {
             "statement": statement,
             "timeout": max(1, int(remaining(deadline))),
@@ -290,12 +353,14 @@ class SnowflakeConnector(Connector):
             headers=self.headers(),
             allow_redirects=False,
         )
-        result = self._result(response)
+        result = self._result(response, privilege)
         if result is None:
             status_url = self._status_url(read_json(response), "202")
             result = poll(
                 self.http,
-                lambda: self._result(self.http.get(status_url, headers=self.headers(), allow_redirects=False)),
+                lambda: self._result(
+                    self.http.get(status_url, headers=self.headers(), allow_redirects=False), privilege
+                ),
                 deadline=deadline,
                 what=what or "The Snowflake statement",
                 remediation="The warehouse may be resuming or queued; test again in a minute, or check its size "
@@ -325,19 +390,25 @@ class SnowflakeConnector(Connector):
             data.extend((self._result(page) or {}).get("data") or [])
         return {**result, "data": data}
 
-    def _result(self, response: requests.Response) -> dict | None:
+    def _result(self, response: requests.Response, privilege: str = "") -> dict | None:
         """The ResultSet of a 200; None while running (202); the mapped error otherwise."""
         if response.status_code == 200:
             return read_json(response)
         if response.status_code == 202:
             return None
-        raise self._error(response)
+        raise self._error(response, privilege)
 
-    @staticmethod
-    def _error(response: requests.Response) -> ConnectorError:
+    def _error(self, response: requests.Response, privilege: str = "") -> ConnectorError:
+        context = {
+            "warehouse": stored_name(self.config["warehouse"]),
+            "table": self.display_name,
+            "role": stored_name(self.config["role"]) if self.config.get("role") else "<role>",
+            "privilege": privilege or "INSERT, UPDATE and SELECT",
+        }
         if ERRORS.rule_for(response.status_code, *ERRORS.parts(response)) is not None:
-            return ERRORS.error(response)
-        return ERRORS.error(response, code=SQLSTATE_CODES.get(str(read_json(response).get("sqlState"))))
+            return ERRORS.error(response, context=context)
+        code = SQLSTATE_CODES.get(str(read_json(response).get("sqlState")))
+        return ERRORS.error(response, code=code, context=context)
 
     @staticmethod
     def rows(result: dict) -> list[dict]:
@@ -385,11 +456,22 @@ class SnowflakeConnector(Connector):
             '"' + c["name"].replace('"', '""') + '"' for c in columns if c.get("kind", "COLUMN") == "COLUMN"
         )
         statement = f"INSERT INTO {self.table_name} ({names}) SELECT {names} FROM {self.table_name} WHERE 1=0"  # noqa: S608
-        result = self.execute(statement, deadline=deadline, warehouse=True, what="The no-op INSERT")
+        result = self.execute(statement, deadline=deadline, warehouse=True, what="The no-op INSERT", privilege="INSERT")
         inserted = str(next(iter((self.rows(result) or [{}])[0].values()), "0"))
+        # A sync updates the rows its key matches: prove UPDATE the same way, on one writable column.
+        first = next(c["name"] for c in columns if c.get("kind", "COLUMN") == "COLUMN")
+        quoted = '"' + first.replace('"', '""') + '"'
+        self.execute(
+            f"UPDATE {self.table_name} SET {quoted} = {quoted} WHERE 1=0",  # noqa: S608
+            deadline=deadline,
+            warehouse=True,
+            what="The no-op UPDATE",
+            privilege="UPDATE",
+        )
         return (
-            f"The role may insert into {self.display_name} using warehouse {stored_name(self.config['warehouse'])} "
-            f"(a no-op INSERT wrote {inserted} rows).",
+            f"The role may insert into and update {self.display_name} using warehouse "
+            f"{stored_name(self.config['warehouse'])} (a no-op INSERT wrote {inserted} rows, a no-op UPDATE "
+            "changed none).",
             {
                 "rows_inserted": int(inserted) if inserted.isdigit() else inserted,
                 "warehouse": stored_name(self.config["warehouse"]),
@@ -409,6 +491,8 @@ class SnowflakeConnector(Connector):
                 primary_key=column.get("primary key") == "Y",
                 unique=column.get("unique key") == "Y",
                 description=column.get("comment") or "",
+                data_type=sql_data_type(column.get("type", ""), DATA_TYPES) or "string",
+                max_length=sql_max_length(column.get("type", "")),
             )
             for column in columns
         )

@@ -2,16 +2,17 @@
 
 The TTD-Auth token and the advertiser are checked with the Platform API's GraphQL endpoint (the advertiser query);
 the segment is looked up by name in the advertiser's firstPartyData (TTD creates it on the first upload if it
-does not exist). The data path is probed with POST /data/advertiser carrying no items, which writes nothing; its
-reply is judged by HTTP status alone, as TTD documents no body for an upload without items (401: token refused,
-403: the advertiser may not create targeting data, 400: the data server authenticated the token and refused the
-empty upload).
+does not exist). The data path is probed with POST /data/advertiser carrying no items, which writes nothing. TTD's
+Data API spec (thetradedesk/ttd-data-python `.speakeasy/out.openapi.yaml`) gives 401 for a refused token, 403 for
+an advertiser that may not create targeting data, and one 400 for "Invalid JSON, missing items, advertiser not
+configured, or policy restrictions" whose AdvertiserDataServerResponse body tells them apart: only the
+missing-items answer passes.
 """
 
 from __future__ import annotations
 
 from ._audience import identifier_field
-from .runtime.base import Connector, FieldsDescription, Step
+from .runtime.base import Connector, FieldsDescription, IdentifierKind, Requirement, Step
 from .runtime.errors import ConnectorError, ErrorCode
 from .runtime.registry import register
 from .runtime.schema import config_schema, enum, secret, string
@@ -35,6 +36,23 @@ ENABLE_DATA = (
     "Ask your Trade Desk account team to enable first-party data uploads (Data API) for advertiser {advertiser} "
     "on the {server} data server, and for the token's user."
 )
+DATA_POLICY = (
+    "A Trade Desk data policy (tenant restrictions on external data) refuses first-party uploads for advertiser "
+    "{advertiser}: ask your Trade Desk account team to allow first-party data for this advertiser."
+)
+UNEXPECTED_400 = (
+    "The data server refused the upload without items for another reason than the missing items; ask your Trade "
+    "Desk account team about first-party data uploads for advertiser {advertiser}, quoting the message."
+)
+UPLOAD_DOC = (
+    "https://open.thetradedesk.com/advertiser/docsApp/GuidesAdvertiser/data/doc/post-data-advertiser-firstparty"
+)
+# The codes of a 400 from the data server (TTD's Data API spec: AdvertiserDataResponseErrorCode per failed line;
+# the v2 response's ErrorCode envelope). MissingData ("a required field was absent or empty") is the answer to an
+# upload without items; the others say the advertiser is not set up, or a policy refuses its data.
+MISSING_ITEMS = "MissingData"
+NOT_CONFIGURED = ("TargetingDataDisabled", "AdvertiserMisconfigured", "IncorrectPermissions")
+POLICY = ("TenantRestrictionsExternalData",)
 ADVERTISER_QUERY = """query Advertiser($id: ID!) {
   advertiser(id: $id) { id name isArchived partner { id } }
 }"""
@@ -48,10 +66,41 @@ SEGMENT_QUERY = """query FirstPartyData($id: ID!, $name: String!) {
 
 
 def _ttd_fault(body: dict) -> tuple[str, str]:
-    """(code, message): the Data API's {ErrorCode, Message}, or a GraphQL answer's first errors[] entry."""
+    """(code, message): the Data API's {ErrorCode, Message} or its first FailedLines[] entry, or a GraphQL
+    answer's first errors[] entry."""
     first = next((e for e in body.get("errors") or [] if isinstance(e, dict)), {})
-    code = body.get("ErrorCode") or (first.get("extensions") or {}).get("code")
-    return code, body.get("Message") or body.get("message") or first.get("message")
+    line = next((e for e in _failed_lines(body) if e.get("ErrorCode")), {})
+    code = body.get("ErrorCode") or line.get("ErrorCode") or (first.get("extensions") or {}).get("code")
+    return code, body.get("Message") or body.get("message") or line.get("Message") or first.get("message")
+
+
+def _failed_lines(body: dict) -> list[dict]:
+    lines = body.get("FailedLines")
+    return [line for line in lines if isinstance(line, dict)] if isinstance(lines, list) else []
+
+
+def _data_answer(response) -> dict:
+    """The data server's answer as an object: a plain-text (or JSON string) body becomes {"Message": text}, as
+    TTD's own SDK normalises it (ttd-data-python `src/ttd_data/_hooks/plain_text_error_normalizer.py`)."""
+    body = read_json(response)
+    if body or (response.text or "").lstrip().startswith("{"):
+        return body
+    try:
+        said = response.json()
+    except ValueError:
+        said = response.text
+    said = str(said or "").strip()
+    return {"Message": said} if said else {}
+
+
+def is_missing_items_answer(body: dict) -> bool:
+    """The documented answer to an upload without items, and nothing else: an AdvertiserDataServerResponse naming
+    no failed line (v1, the default response version), or the v2 envelope's MissingData."""
+    if set(body) - {"FailedLines", "ErrorCode", "Message"} or _failed_lines(body):
+        return False
+    if body.get("ErrorCode"):
+        return body["ErrorCode"] == MISSING_ITEMS
+    return "FailedLines" in body
 
 
 _TOKEN_RULES = (
@@ -77,12 +126,17 @@ PLATFORM_ERRORS = ErrorTable(
     ),
     extract=_ttd_fault,
 )
-# The data server, judged by status: its bodies differ by response version and are not documented for every case.
+# The data server: by status, and a 400 by the codes of its body.
 DATA_ERRORS = ErrorTable(
     VENDOR,
     rules=(
         *_TOKEN_RULES,
         Rule(ErrorCode.INSUFFICIENT_PERMISSIONS, ENABLE_DATA, status=403),
+        Rule(ErrorCode.INSUFFICIENT_PERMISSIONS, ENABLE_DATA, status=400, vendor_code=NOT_CONFIGURED),
+        Rule(ErrorCode.INSUFFICIENT_PERMISSIONS, ENABLE_DATA, status=400, message="not configured"),
+        Rule(ErrorCode.INSUFFICIENT_PERMISSIONS, DATA_POLICY, status=400, vendor_code=POLICY),
+        Rule(ErrorCode.INSUFFICIENT_PERMISSIONS, DATA_POLICY, status=400, message="polic"),
+        Rule(ErrorCode.INVALID_CONFIG, UNEXPECTED_400, status=400),
         Rule(ErrorCode.INVALID_CONFIG, "Check data_server is the region your account uses.", status=404),
         Rule(ErrorCode.INVALID_CONFIG, status=413),
     ),
@@ -111,6 +165,18 @@ ID_TYPES = (
 class TheTradeDeskConnector(Connector):
     type = "the_trade_desk"
     label = "The Trade Desk (first-party data)"
+    sync_modes = ("insert", "mirror")  # an item adds; the same item with TtlInMinutes 0 removes
+    expiry_forecast = (
+        "Cannot forecast: a platform API token lives one week to one year, chosen when it is generated "
+        "in Access Management, and no endpoint reports it "
+        "(https://open.thetradedesk.com/advertiser/docsApp/Foundations/resources/doc/PlatformAuthentication)."
+    )
+    example_config = {
+        "data_server": "usw",
+        "advertiser_id": "abc123x",
+        "api_token": "your-advertiser-data-token",
+        "segment_name": "High-value customers",
+    }
     auth_method = "TTD-Auth API token (Platform API token, also accepted by the Data API)"
     default_base_url = "https://desk.thetradedesk.com"
     config_schema = config_schema(
@@ -165,10 +231,18 @@ class TheTradeDeskConnector(Connector):
         ),
         Step(
             "data_access",
-            "The data server accepts the token for this advertiser: POST /data/advertiser with no items, judged by "
-            "HTTP status alone (nothing is written). Whether the advertiser is set up for uploads shows only in the "
-            "first upload when the server answers 400.",
+            "The advertiser may upload first-party data on the regional data server: POST /data/advertiser with no "
+            "items (nothing is written) must answer with TTD's missing-items refusal; a 403, or a 400 saying the "
+            "advertiser is not configured or a policy restricts its data, fails.",
             15,
+            proves=(
+                Requirement(
+                    "first-party data upload for the advertiser (Data API)",
+                    UPLOAD_DOC,
+                    proof="POST /data/advertiser without items: the token, the advertiser's setup and its data "
+                    "policies are checked before the missing items (TTD's Data API spec, 400/403).",
+                ),
+            ),
         ),
     )
 
@@ -253,11 +327,10 @@ class TheTradeDeskConnector(Connector):
                 "(nothing was written).",
                 details,
             )
-        if response.status_code == 400:
+        if response.status_code == 400 and is_missing_items_answer(_data_answer(response)):
             return (
-                f"The {server} data server accepted the token and refused the upload without items (HTTP 400, as "
-                f"TTD documents for missing items; nothing was written). Whether advertiser {advertiser} may "
-                "upload first-party data shows in the first upload.",
+                f"The {server} data server accepted the token and advertiser {advertiser}, and refused the upload "
+                "only for its missing items (nothing was written).",
                 details,
             )
         raise self._error(response, f"the {server} data server", data=True)
@@ -291,9 +364,20 @@ class TheTradeDeskConnector(Connector):
         return advertiser if isinstance(advertiser, dict) else None
 
     def _error(self, response, what: str, *, data: bool = False) -> ConnectorError:
-        table = DATA_ERRORS if data else PLATFORM_ERRORS
         context = {"advertiser": self.config["advertiser_id"], "server": self.config["data_server"]}
-        return table.error(response, doing=f"checking {what}", context=context)
+        if not data:
+            return PLATFORM_ERRORS.error(response, doing=f"checking {what}", context=context)
+        # The data server may answer in plain text: its rules are matched against the normalised answer.
+        code, message = (" ".join(str(part or "").split()) for part in _ttd_fault(_data_answer(response)))
+        rule = DATA_ERRORS.rule_for(response.status_code, code, message)
+        return DATA_ERRORS.error(
+            response,
+            doing=f"checking {what}",
+            context=context,
+            code=rule.code if rule else None,
+            remediation=rule.remediation if rule else "",
+            summary="" if read_json(response) or not message else f"The data server said: {message}",
+        )
 
     # --- fields ---------------------------------------------------------------------------------
 
@@ -307,6 +391,8 @@ class TheTradeDeskConnector(Connector):
             )
             for name, label, about in ID_TYPES
         ]
+        for field in fields:  # pseudonymous IDs: trimmed, never hashed (UPLOAD_DOC)
+            field.identifier_kind = IdentifierKind(field.name.lower(), ("trim",), "", UPLOAD_DOC)
         ttl_minutes = int(self.config.get("ttl_days") or 30) * 1440
         return FieldsDescription(
             object="first_party_data_item",

@@ -17,7 +17,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from standardwebhooks import Webhook
 
-from .runtime.base import Connector, FieldsDescription, Step
+from .runtime.base import Connector, FieldsDescription, Requirement, Step
 from .runtime.errors import ConnectorError, ErrorCode
 from .runtime.registry import register
 from .runtime.schema import config_schema, credential_host, enum, https_url, secret
@@ -64,6 +64,16 @@ def signing_secret_problem(value: str) -> str | None:
 class WebhookConnector(Connector):
     type = "webhook"
     label = "Custom webhook"
+    expiry_forecast = (
+        "Nothing to forecast: the headers and the signing secret are the receiver's own and expire nowhere."
+    )
+    sync_modes = ("insert",)  # each record is delivered; nothing at the receiver is matched or removed
+    try_first = True
+    example_config = {
+        "url": "https://api.example.com/webhook",
+        "method": "POST",
+        "headers": {"X-API-Key": "your-api-key"},
+    }
     auth_method = "Static headers (e.g. an API key or Bearer token), optional Standard Webhooks signature"
     config_schema = config_schema(
         "Webhook",
@@ -97,6 +107,13 @@ class WebhookConnector(Connector):
             "answered 2xx (a redirect fails: it is not followed).",
             15,
             writes=True,
+            proves=(
+                Requirement(
+                    "the endpoint accepts an event delivery (2xx)",
+                    "https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md",
+                    proof="the delivery itself: one event marked X-Connection-Test: true, sent as a sync sends them",
+                ),
+            ),
         ),
     )
 
@@ -166,6 +183,7 @@ class WebhookConnector(Connector):
             object="payload",
             source="static",
             fields=[],
+            new_fields="*",
             options={
                 "free_form": True,
                 "content_type": "application/json",

@@ -6,5 +6,5 @@ class DestinationsConfig(AppConfig):
     verbose_name = "Destinations"
 
     def ready(self):
-        from . import checks  # noqa: F401  (registers the API-version sunset check)
-        from .api import openapi  # noqa: F401  (registers the bearer-token scheme with drf-spectacular)
+        from . import checks  # noqa: F401  (Django load order: ready() registers the API-version sunset check)
+        from .api import openapi  # noqa: F401  (Django load order: ready() registers drf-spectacular's bearer scheme)

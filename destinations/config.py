@@ -14,7 +14,10 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
+
 from connectors.runtime.base import MASK, Connector
+from connectors.runtime.http import OutboundPolicy
 from connectors.runtime.registry import UnknownConnectorType, connector_types, get_connector_class
 
 from .errors import InvalidInput
@@ -170,3 +173,11 @@ def split_secrets(connector_cls: type[Connector], config: Mapping[str, Any]) -> 
     public = {k: v for k, v in config.items() if k not in secret_names}
     secrets = {k: v for k, v in config.items() if k in secret_names}
     return public, secrets
+
+
+def outbound_policy() -> OutboundPolicy:
+    return OutboundPolicy.from_settings(
+        settings.OUTBOUND_ALLOWED_NETWORKS,
+        settings.CONNECTOR_BASE_URLS,
+        max_response_bytes=settings.CONNECTOR_MAX_RESPONSE_BYTES,
+    )

@@ -43,10 +43,6 @@ def decrypt_json(token: str) -> dict:
         ) from None
 
 
-def rotate_token(token: str) -> str:
-    return fernet().rotate(token.encode()).decode()
-
-
 class EncryptedJSONField(models.TextField):
     """A dict stored as one Fernet token; the column never holds plaintext."""
 

@@ -44,3 +44,24 @@ class BackendUnavailable(Exception):
         self.detail = detail
         self.retry_after = retry_after
         super().__init__(detail)
+
+
+class TooBusy(Exception):
+    """A limit on work in progress is reached (a workspace's jobs); the request may be retried after `retry_after`."""
+
+    def __init__(self, detail: str, retry_after: int):
+        self.detail = detail
+        self.retry_after = retry_after
+        super().__init__(detail)
+
+
+def blocking_references(protected_objects) -> list[dict]:
+    return [
+        {"type": getattr(obj, "BLOCKING_TYPE", "destination"), "id": str(obj.pk), "name": obj.name}
+        for obj in sorted(protected_objects, key=lambda o: (type(o).__name__, o.name))
+    ]
+
+
+def stored_config_invalid(exc: InvalidInput, *, consequence: str = "") -> str:
+    """What a check or a test of a destination says when its stored config no longer validates."""
+    return f"The stored config is not valid{', so ' + consequence if consequence else ''}: {exc}"

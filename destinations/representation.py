@@ -19,11 +19,14 @@ DESTINATION_FIELDS = (
     "created_by_id",
     "created_at",
     "updated_at",
+    "credentials_expire_at",
 )
 
 
-def _iso(value) -> str:
-    """As DRF's DateTimeField renders an aware UTC datetime (…Z), without its per-call timezone work."""
+def iso_z(value) -> str | None:
+    """As DRF's DateTimeField renders an aware UTC datetime (…Z), without its per-call timezone work; None stays."""
+    if value is None:
+        return None
     text = value.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
@@ -45,8 +48,10 @@ def destination_representation(row) -> dict:
         "status": row["status"],
         "status_error": row["status_error"],
         "created_by": str(created_by) if created_by else None,
-        "created_at": _iso(row["created_at"]),
-        "updated_at": _iso(row["updated_at"]),
+        "created_at": iso_z(row["created_at"]),
+        "updated_at": iso_z(row["updated_at"]),
+        # Beyond the contract: the soonest moment the credentials stop working, when a test learned it.
+        "credentials_expire_at": iso_z(row["credentials_expire_at"]) if row["credentials_expire_at"] else None,
     }
 
 

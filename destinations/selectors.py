@@ -1,12 +1,15 @@
-"""Reads, always scoped to one workspace: an id from another workspace is simply not found."""
+"""Reads, always scoped to one workspace: an id from another workspace is simply not found.
+
+The last two are the staff's deployment-wide reads (the admin index and the destinations list).
+"""
 
 from __future__ import annotations
 
 import uuid
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
-from .models import Connection, Destination, TestJob, TestRun
+from .models import Connection, Destination, DestinationStatus, TestJob, TestRun
 
 
 class NotFound(LookupError):
@@ -49,3 +52,21 @@ def test_run_get(*, workspace, run_id) -> TestRun:
 
 def test_job_get(*, workspace, job_id) -> TestJob:
     return _get(TestJob.objects.filter(workspace=workspace), job_id, "Test job")
+
+
+def status_counts() -> dict[str, int]:
+    counts = dict.fromkeys(DestinationStatus.values, 0)
+    for row in Destination.objects.values("status").annotate(n=Count("id")):
+        counts[row["status"]] = row["n"]
+    return counts
+
+
+def latest_failure(destination: Destination) -> dict | None:
+    """The failed step of the destination's latest finished test, if that test failed."""
+    run = (
+        TestRun.objects.filter(destination=destination, finished_at__isnull=False)
+        .only("steps", "success")
+        .order_by("-started_at")
+        .first()
+    )
+    return run.failed_step if run is not None and run.success is False else None

@@ -7,6 +7,7 @@ import socket
 
 import pytest
 import trustme
+from django.test import Client
 
 from connectors.runtime.http import OutboundPolicy, parse_networks
 
@@ -119,3 +120,15 @@ def viewer_api(db):
 def other_api(db):
     """An admin of another workspace."""
     return make_api_client()
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    return django_user_model.objects.create_superuser(username="ops", email="ops@example.com", password="pw-ops-1")
+
+
+@pytest.fixture
+def staff(staff_user) -> Client:
+    client = Client()
+    client.force_login(staff_user)
+    return client

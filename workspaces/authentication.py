@@ -29,25 +29,42 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         scheme, _, plaintext = header.partition(" ")
         if scheme.lower() != self.keyword.lower():
             return None
+        token = self.active_token(plaintext.strip())
+        if token is None:
+            self.refuse(request)
+        api_token_touch(token)
+        return token.user, token
+
+    @staticmethod
+    def active_token(plaintext: str) -> ApiToken | None:
+        if not plaintext.startswith(TOKEN_PREFIX):
+            return None
+        token = (
+            ApiToken.objects.active()
+            .select_related("user", "workspace")
+            .annotate(member_role=Subquery(_role_of_token_user))
+            .filter(digest=hash_token(plaintext))
+            .first()
+        )
+        return token if token is not None and token.user.is_active else None
+
+    @staticmethod
+    def refuse(request) -> None:
+        """A 401 counted against the client address; past the limit, a 429 until the oldest failure ages out.
+
+        Only unknown tokens are refused: a valid token is looked up first and always authenticates, so one
+        client spraying bad tokens behind a shared address (a NAT, a load balancer) locks out no one else.
+        """
         throttle = AuthFailureThrottle()
         wait = throttle.blocked_for(request)
         if wait is not None:
-            raise exceptions.Throttled(wait=wait, detail="Too many failed authentication attempts from this address.")
-        plaintext = plaintext.strip()
-        token = None
-        if plaintext.startswith(TOKEN_PREFIX):
-            token = (
-                ApiToken.objects.active()
-                .select_related("user", "workspace")
-                .annotate(member_role=Subquery(_role_of_token_user))
-                .filter(digest=hash_token(plaintext))
-                .first()
+            raise exceptions.Throttled(
+                wait=wait,
+                detail="Too many failed authentication attempts from this address; check the token "
+                "(it is wrong or revoked).",
             )
-        if token is None or not token.user.is_active:
-            throttle.record_failure(request)
-            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
-        api_token_touch(token)
-        return token.user, token
+        throttle.record_failure(request)
+        raise exceptions.AuthenticationFailed("Invalid or revoked token.")
 
     def authenticate_header(self, request) -> str:
         return f'{self.keyword} realm="api"'

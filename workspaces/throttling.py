@@ -10,6 +10,8 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from .client_address import client_address
+
 
 class _ScopedThrottle(SimpleRateThrottle):
     scope: str
@@ -20,6 +22,10 @@ class _ScopedThrottle(SimpleRateThrottle):
     def get_rate(self):
         return settings.API_RATE_LIMITS.get(self.scope)
 
+    def get_ident(self, request):
+        """The client address by the project's one rule (TRUSTED_PROXIES), not DRF's NUM_PROXIES."""
+        return client_address(request)
+
     def allow_request(self, request, view):
         self.rate = self.get_rate()
         if self.rate is None:
@@ -29,7 +35,7 @@ class _ScopedThrottle(SimpleRateThrottle):
 
 
 class AuthFailureThrottle(_ScopedThrottle):
-    """Bad bearer tokens from one client address: after the limit, every request from it is a 429 for a while."""
+    """Bad bearer tokens from one client address: past the limit, its unknown tokens are a 429 for a while."""
 
     scope = "auth_failures"
 
@@ -59,6 +65,27 @@ class _VendorCallThrottle(_ScopedThrottle):
 
     def allow_request(self, request, view):
         return not self.applies(request, view) or super().allow_request(request, view)
+
+    def charge(self, request, view, calls: int) -> float | None:
+        """Count `calls` vendor calls at once (a job's tests): None when they fit in the budget (and they are
+        recorded), else the seconds until they would."""
+        self.rate = self.get_rate()
+        if self.rate is None or calls < 1:
+            return None
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        self.key = self.get_cache_key(request, view)
+        if self.key is None:
+            return None
+        self.now = self.timer()
+        self.history = [hit for hit in self.cache.get(self.key, []) if hit > self.now - self.duration]
+        if len(self.history) + calls > self.num_requests:
+            overflow = len(self.history) + calls - self.num_requests
+            if overflow > len(self.history):  # more than the whole budget: no wait makes it fit
+                return float(self.duration)
+            return max(0.0, self.history[-overflow] + self.duration - self.now)
+        self.history[:0] = [self.now] * calls
+        self.cache.set(self.key, self.history, self.duration)
+        return None
 
 
 class VendorCallsPerToken(_VendorCallThrottle):

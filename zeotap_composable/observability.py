@@ -1,5 +1,6 @@
 """The operations surface: request ids and test-run ids in every log record, Prometheus metrics, /healthz,
-/readyz and /metrics.
+/readyz and /metrics. The connection-test metrics and the test-run log context are the app's
+(destinations.metrics); this module serves them.
 
 Metrics use prometheus-client. With PROMETHEUS_MULTIPROC_DIR set (several web or worker processes), every
 process writes its samples there and /metrics aggregates them, so the workers' test runs show.
@@ -7,9 +8,7 @@ process writes its samples there and /metrics aggregates them, so the workers' t
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
-import functools
 import hmac
 import logging
 import os
@@ -23,7 +22,8 @@ from django.http import HttpResponse, JsonResponse
 from django.utils.decorators import sync_and_async_middleware
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+
+from destinations.metrics import BacklogCollector, test_run_id_var
 
 logger = logging.getLogger(__name__)
 
@@ -31,20 +31,9 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # A client's request id is kept when it is short and plain (it goes into logs and a response header).
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
-test_run_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("test_run_id", default=None)
 
 HTTP_REQUESTS = Counter("http_requests", "HTTP requests answered.", ["method", "route", "status"])
 HTTP_LATENCY = Histogram("http_request_duration_seconds", "Time to the response headers.", ["method", "route"])
-TEST_RUNS = Counter("connection_test_runs", "Connection tests finished.", ["destination_type", "result", "trigger"])
-STEP_LATENCY = Histogram(
-    "connection_test_step_duration_seconds",
-    "Duration of each connection-test step.",
-    ["destination_type", "step", "status"],
-    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
-)
-RUNS_INTERRUPTED = Counter("connection_test_runs_interrupted", "Runs ended as interrupted by the reaper.")
-EVENTS_UNRELAYED = Counter("sse_events_unrelayed", "Events stored but not relayed, because Redis was unreachable.")
-RELAY_RECONNECTIONS = Counter("sse_relay_reconnections", "Times a web process's Redis relay reconnected.")
 
 
 # --- log context ---------------------------------------------------------------------------------
@@ -64,7 +53,7 @@ class LogContextFilter(logging.Filter):
 # Query parameters whose values are credentials: the OAuth callback's `code` and `state`, and tokens or keys a
 # client might put in a URL by mistake.
 _CREDENTIAL_QUERY_VALUE = re.compile(
-    r"(?i)([?&](?:code|state|token|access_token|refresh_token|id_token|client_secret|secret|password|"
+    r"(?i)([?&](?:code|state|token|stream_token|access_token|refresh_token|id_token|client_secret|secret|password|"
     r"api_key|apikey|key|signature|sig)=)[^&\s\"]*"
 )
 
@@ -79,37 +68,6 @@ class AccessLogRedactor(logging.Filter):
                 _CREDENTIAL_QUERY_VALUE.sub(r"\1********", arg) if isinstance(arg, str) else arg for arg in record.args
             )
         return True
-
-
-@contextlib.contextmanager
-def test_run_logging(test_run_id) -> object:
-    token = test_run_id_var.set(str(test_run_id))
-    try:
-        yield
-    finally:
-        test_run_id_var.reset(token)
-
-
-def bind_test_run(execute):
-    """Decorates connection_test_execute(prepared, ...): its log records carry the run's id."""
-
-    @functools.wraps(execute)
-    def wrapper(prepared, *args, **kwargs):
-        with test_run_logging(prepared.test_run.pk):
-            return execute(prepared, *args, **kwargs)
-
-    return wrapper
-
-
-def observe_test_run(test_run) -> None:
-    """Count a finished run and its steps' latencies."""
-    result = "passed" if test_run.success else "failed"
-    TEST_RUNS.labels(test_run.destination_type, result, test_run.trigger).inc()
-    for step in test_run.steps:
-        if step.get("duration_ms") is not None:
-            STEP_LATENCY.labels(test_run.destination_type, step.get("name", "?"), step.get("status", "?")).observe(
-                step["duration_ms"] / 1000
-            )
 
 
 # --- middleware ----------------------------------------------------------------------------------
@@ -218,31 +176,6 @@ def readyz(request):
 
 
 # --- metrics -------------------------------------------------------------------------------------
-
-
-class BacklogCollector:
-    """Gauges read when scraped: runs recorded but not finished, pending notifications, the broker's queue."""
-
-    def collect(self):
-        from destinations.models import Notification, NotificationState, TestRun
-
-        unfinished = GaugeMetricFamily(
-            "connection_test_queue_depth", "Connection tests recorded and not finished (queued or running)."
-        )
-        unfinished.add_metric([], TestRun.objects.filter(finished_at__isnull=True).count())
-        yield unfinished
-        pending = GaugeMetricFamily("notifications_pending", "Notifications waiting for a delivery attempt.")
-        pending.add_metric([], Notification.objects.filter(state=NotificationState.PENDING).count())
-        yield pending
-        if settings.REDIS_URL:
-            broker = GaugeMetricFamily("broker_queue_length", "Messages waiting in the connection-test queue.")
-            with contextlib.suppress(Exception):  # a broker that is down shows as no sample, not a failed scrape
-                import redis
-
-                client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
-                broker.add_metric([], client.llen(settings.CELERY_TASK_DEFAULT_QUEUE))
-                client.close()
-            yield broker
 
 
 def _registry() -> CollectorRegistry:

@@ -18,6 +18,8 @@ from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
+from workspaces.client_address import parse_trusted_proxies
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 LOCAL_DIR = BASE_DIR / ".local"
 
@@ -97,8 +99,23 @@ if not SECRET_KEY or not SECRETS_ENCRYPTION_KEYS:
         _local_secret("encryption_key", lambda: Fernet.generate_key().decode())
     ]
 
+# Proxies whose X-Forwarded-For is believed (addresses or CIDRs); none by default, so the peer is the client.
+# `client_address` (workspaces) has the rule; rate limits, the admin lockout and the access log use it.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
+try:
+    parse_trusted_proxies(TRUSTED_PROXIES)
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if (DEBUG or TESTING) else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+# Web apps on these origins (scheme://host[:port]) may call the API from a browser; none by default.
+# They authenticate with the bearer token, never cookies (docs/streaming-clients.md).
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+CORS_URLS_REGEX = r"^/api/v1/"
+CORS_ALLOW_HEADERS = ["accept", "authorization", "content-type", "x-workspace-id", "idempotency-key", "last-event-id"]
+CORS_EXPOSE_HEADERS = ["X-Test-Run-ID", "X-Test-Job-ID", "Link", "Idempotent-Replayed", "Retry-After"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -112,6 +129,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_jsonform",
     "axes",
+    "corsheaders",
     "workspaces",
     "destinations",
 ]
@@ -121,7 +139,12 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # The admin's and API docs' static files, from this process (no separate web server needed).
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything that answers: a preflight is answered here, without a token.
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "zeotap_composable.middleware.client_address_in_access_log",
+    # A view that meets the database down answers 503 with Retry-After (docs/operations-hardening.md).
+    "zeotap_composable.middleware.DatabaseUnavailableAs503",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -138,6 +161,7 @@ AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contri
 AXES_FAILURE_LIMIT = env_number("ADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_number("ADMIN_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_CLIENT_IP_CALLABLE = "workspaces.client_address.client_address"
 AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_VERBOSE = False
@@ -257,6 +281,9 @@ def env_rate(name: str, default: str) -> str | None:
     return value
 
 
+# The largest request body read (bytes); a larger one is a 413 naming this setting (destinations/api/errors.py).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_number("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440, minimum=1)
+
 # Rate limits (workspaces/throttling.py): 429 with Retry-After past them.
 API_RATE_LIMITS = {
     "auth_failures": env_rate("RATE_LIMIT_AUTH_FAILURES", "20/min"),
@@ -282,6 +309,8 @@ SPECTACULAR_SETTINGS = {
     ],
     # Swagger UI from the drf-spectacular-sidecar package: /api/docs/ works without internet access.
     "SWAGGER_UI_DIST": "SIDECAR",
+    # JavaScript, not JSON: the plugin comes from destinations/static/destinations/api_docs.js (the docs page loads it).
+    "SWAGGER_UI_SETTINGS": "{deepLinking: true, plugins: [WorkspaceHeaderFromPath]}",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "TAGS": [
@@ -293,10 +322,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"DestinationStatusEnum": "destinations.models.DestinationStatus"},
 }
 
-# django-eventstream: every test run's events are stored, so a watcher can replay a run from its start.
-# Test-job progress channels too (destinations/sse_jobs.py subclasses the test-run storage and manager).
-EVENTSTREAM_STORAGE_CLASS = "destinations.sse_jobs.EventStorage"
-EVENTSTREAM_CHANNELMANAGER_CLASS = "destinations.sse_jobs.ChannelManager"
+# django-eventstream: every test run's events are stored, so a watcher can replay a run from its start;
+# test-job progress channels too.
+EVENTSTREAM_STORAGE_CLASS = "destinations.events.storage.EventStorage"
+EVENTSTREAM_CHANNELMANAGER_CLASS = "destinations.events.storage.ChannelManager"
 
 # Outbound calls made by connectors (see connectors/http.py).
 # Development may reach local receivers and emulators; production reaches public addresses only.
@@ -304,6 +333,10 @@ OUTBOUND_ALLOWED_NETWORKS = env_list("OUTBOUND_ALLOWED_NETWORKS", "127.0.0.0/8,:
 CONNECTOR_BASE_URLS = env_base_urls("CONNECTOR_BASE_URLS")
 CONNECTION_TEST_TIMEOUT_SECONDS = env_number("CONNECTION_TEST_TIMEOUT_SECONDS", 120.0, minimum=1, whole=False)
 CONNECTION_TEST_WORKERS = env_number("CONNECTION_TEST_WORKERS", 64, minimum=1)
+# Test jobs (docs/operations-hardening.md): at most this many queued or running per workspace (past it, a 429),
+# and this many threads per process drive the running ones; the others wait in a queue, holding no thread.
+TEST_JOBS_PER_WORKSPACE = env_number("TEST_JOBS_PER_WORKSPACE", 10, minimum=1)
+TEST_JOB_RUNNERS = env_number("TEST_JOB_RUNNERS", 4, minimum=1)
 # The most response-body bytes a connector step (or a fields read) takes from a vendor; more fails it.
 CONNECTOR_MAX_RESPONSE_BYTES = env_number("CONNECTOR_MAX_RESPONSE_BYTES", 10 * 1024 * 1024, minimum=1)
 # The total time a fields read (GET …/fields) may take against the vendor.
@@ -315,7 +348,7 @@ API_PUBLIC_URL = os.environ.get("API_PUBLIC_URL", "http://127.0.0.1:8000")
 IDEMPOTENCY_KEY_HOURS = env_number("IDEMPOTENCY_KEY_HOURS", 24, minimum=1)
 
 
-# Connect with OAuth (destinations/oauth.py). The deployment's app per type: {"salesforce": {"client_id": …,
+# Connect with OAuth (`oauth_authorize`). The deployment's app per type: {"salesforce": {"client_id": …,
 # "client_secret": …}, …}; a workspace may bring its own. Callers' redirect_uri must be listed (exact URIs, or
 # origins allowing any path). The callback URI registered with the vendors defaults to <this host>/oauth/callback.
 def env_oauth_apps(name: str) -> dict[str, dict[str, str]]:
@@ -346,6 +379,8 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 CONNECTION_TEST_RUNTIME = "distributed" if REDIS_URL else "embedded"
 # A stream ends after this many seconds; the client re-attaches with Last-Event-ID and gets the rest.
 SSE_MAX_STREAM_SECONDS = env_number("SSE_MAX_STREAM_SECONDS", 300, minimum=1, whole=False)
+# How long a stream token (a browser's EventSource following one run, docs/streaming-clients.md) is accepted.
+SSE_STREAM_TOKEN_SECONDS = env_number("SSE_STREAM_TOKEN_SECONDS", 600, minimum=1)
 # A running test whose heartbeat is older than this is ended as `interrupted` by reap_interrupted_runs().
 CONNECTION_TEST_HEARTBEAT_SECONDS = env_number("CONNECTION_TEST_HEARTBEAT_SECONDS", 10, minimum=0.1, whole=False)
 CONNECTION_TEST_STALE_SECONDS = env_number("CONNECTION_TEST_STALE_SECONDS", 45, minimum=1, whole=False)
@@ -404,15 +439,23 @@ if REDIS_URL:
         }
     }
 
-# Scheduled health checks and status-change notifications (destinations/health.py, notifications.py).
+# Scheduled health checks and status-change notifications (`health_checks_plan`, `status_change_enqueue`).
 # An interval of 0 turns the checks off; workspaces and destinations may override it in the admin.
 HEALTH_CHECK_INTERVAL_MINUTES = env_number("HEALTH_CHECK_INTERVAL_MINUTES", 1440)
 HEALTH_CHECK_JITTER_SECONDS = env_number("HEALTH_CHECK_JITTER_SECONDS", 300, whole=False)
 HEALTH_CHECK_MAX_CONCURRENT_PER_WORKSPACE = env_number("HEALTH_CHECK_MAX_CONCURRENT_PER_WORKSPACE", 4)
 SCHEDULER_TICK_SECONDS = env_number("SCHEDULER_TICK_SECONDS", 15, minimum=0.1, whole=False)
-# The embedded runtime runs the scheduler in one web process (a file lock in .local/ elects it).
+# The embedded runtime runs the scheduler in one web process per database: the one holding the scheduler lease,
+# a row it renews every tick; when it stops, another process takes over within SCHEDULER_LEASE_SECONDS.
 EMBEDDED_SCHEDULER = env_bool("EMBEDDED_SCHEDULER", default=not TESTING)  # tests start their own
-SCHEDULER_LOCK_FILE = os.environ.get("SCHEDULER_LOCK_FILE", str(LOCAL_DIR / "scheduler.lock"))
+SCHEDULER_LEASE_SECONDS = env_number(
+    "SCHEDULER_LEASE_SECONDS", max(30.0, 3 * SCHEDULER_TICK_SECONDS), minimum=1, whole=False
+)
+if SCHEDULER_LEASE_SECONDS <= SCHEDULER_TICK_SECONDS:
+    raise ImproperlyConfigured(
+        f"SCHEDULER_LEASE_SECONDS ({SCHEDULER_LEASE_SECONDS}) must be longer than SCHEDULER_TICK_SECONDS "
+        f"({SCHEDULER_TICK_SECONDS}): the scheduler renews its lease once a tick."
+    )
 # Seconds between delivery attempts of a notification (the Standard Webhooks suggested schedule).
 try:
     NOTIFICATION_RETRY_SECONDS = [
@@ -424,6 +467,9 @@ except ValueError:
         f"(got {os.environ.get('NOTIFICATION_RETRY_SECONDS')!r})."
     ) from None
 NOTIFICATION_TIMEOUT_SECONDS = env_number("NOTIFICATION_TIMEOUT_SECONDS", 10, minimum=0.1, whole=False)
+# A scheduled check warns (a signed `destination.expiring` notification, once per credential) this many days
+# before credentials expire or a pinned API version is retired.
+EXPIRY_WARNING_DAYS = env_number("EXPIRY_WARNING_DAYS", 14)
 CELERY_BEAT_SCHEDULE["scheduler-tick"] = {
     "task": "destinations.tasks.scheduler_tick",
     "schedule": SCHEDULER_TICK_SECONDS,

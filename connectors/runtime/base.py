@@ -11,18 +11,22 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import cache
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from jsonschema import Draft202012Validator
 
 from .errors import ConnectorError, ErrorCode
+from .hosts import credential_host_errors
 from .http import OutboundClient, OutboundPolicy, rebase_url
 from .redaction import MASK, Redactor  # noqa: F401  (MASK is re-exported: connectors.runtime.base.MASK)
+
+if TYPE_CHECKING:  # for the annotation only: oauth.py reads the registry, which imports this module
+    from .oauth import OAuthProvider
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +34,9 @@ DEFAULT_FIELDS_TIMEOUT = 30.0
 # Keys of a JSON-valued secret (a service-account key file) whose values are secrets on their own.
 _SECRET_KEY = re.compile(r"private_key|secret|token|password|credential", re.I)
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
+# insert: create only; update: existing records only; upsert: both by the identifier; mirror: the destination
+# ends up holding exactly the synced set (audience members added and removed).
+SYNC_MODES = ("insert", "update", "upsert", "mirror")
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,35 @@ class Sunset:
     on: date
     source: str
     remedy: str
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """When a credential stops working, as the vendor tells it (`source`), and what to do before then."""
+
+    credential: str  # "access_token", "refresh_token", "data_access", "personal_access_token", …
+    at: datetime
+    source: str
+    remedy: str
+
+    def as_dict(self) -> dict:
+        return {
+            "credential": self.credential,
+            "expires_at": self.at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "source": self.source,
+            "remedy": self.remedy,
+        }
+
+
+def earliest_expiry(results: list[dict]) -> datetime | None:
+    """The soonest `expires_at` the steps of a run reported (`details.expires`); None when none did."""
+    moments = [
+        datetime.fromisoformat(entry["expires_at"])
+        for result in results
+        for entry in (result.get("details") or {}).get("expires") or []
+        if isinstance(entry, dict) and entry.get("expires_at")
+    ]
+    return min(moments, default=None)
 
 
 @dataclass(frozen=True)
@@ -104,9 +140,31 @@ class StepResult:
         return cls(name, SKIPPED, f"Skipped because the '{after}' step did not pass.")
 
 
+# The types a mapping is checked in: every field's vendor type (`type`) is one of these as `data_type`.
+DATA_TYPES = ("string", "integer", "number", "boolean", "date", "datetime", "json", "array", "enum")
+
+
+@dataclass(frozen=True)
+class IdentifierKind:
+    """How an audience vendor wants one kind of identifier prepared: the normalization steps (names from
+    connectors.runtime.identifiers, applied in order), then the hash ("" when sent as is), per `source`."""
+
+    kind: str  # email, phone, mobile_id, first_name, …
+    normalize: tuple[str, ...]
+    hash: str = ""  # "sha256", "sha512" or "" (not hashed)
+    source: str = ""
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "normalize": list(self.normalize), "hash": self.hash, "source": self.source}
+
+
 @dataclass
 class DestinationField:
-    """A field a Reverse ETL or Sync mapping can target."""
+    """A field a Reverse ETL or Sync mapping can target.
+
+    `type` is the vendor's own type name; `data_type` the normalized one (DATA_TYPES) a mapping is checked in,
+    with `choices` for an enum. `createable` / `updateable` say whether a create or an update may write it.
+    """
 
     name: str
     label: str
@@ -121,12 +179,26 @@ class DestinationField:
     # constraint makes likely to identify a row. None (omitted) for vendors without that notion.
     recommended_key: bool | None = None
     description: str = ""
+    data_type: str = "string"
+    choices: list[str] | None = None
+    # Whether the vendor guarantees one record per value; None (omitted) where the vendor does not say.
+    unique: bool | None = None
+    max_length: int | None = None
+    identifier_kind: IdentifierKind | None = None
+
+    def __post_init__(self):
+        if self.data_type not in DATA_TYPES:
+            raise ValueError(f"{self.name}: data_type {self.data_type!r} is not one of {DATA_TYPES}")
+        if self.identifier_kind is not None and self.identifier_kind.hash:
+            self.must_hash = True
 
     def as_dict(self) -> dict:
         data = asdict(self)
-        for optional in ("nullable", "recommended_key"):
+        for optional in ("nullable", "recommended_key", "choices", "unique", "max_length", "identifier_kind"):
             if data[optional] is None:
                 del data[optional]
+        if self.identifier_kind is not None:
+            data["identifier_kind"] = self.identifier_kind.as_dict()
         if not data["description"]:
             del data["description"]
         return data
@@ -138,11 +210,20 @@ class FieldsDescription:
     source: str  # "live" (read from the vendor now) or "static" (the vendor's fixed schema)
     fields: list[DestinationField]
     options: dict = field(default_factory=dict)
+    # Names beyond `fields` the vendor accepts (it creates them on first write): an fnmatch pattern such as
+    # "*" or "properties.*"; "" when only the listed fields can be written.
+    new_fields: str = ""
+    # Sync modes (SYNC_MODES) the type supports: what a mapping may ask for.
+    sync_modes: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
         data = {"object": self.object, "source": self.source, "fields": [f.as_dict() for f in self.fields]}
         if self.options:
             data["options"] = self.options
+        if self.new_fields:
+            data["new_fields"] = self.new_fields
+        if self.sync_modes:
+            data["sync_modes"] = list(self.sync_modes)
         return data
 
 
@@ -157,6 +238,11 @@ class Connector:
     label: ClassVar[str]
     auth_method: ClassVar[str] = ""
     config_schema: ClassVar[dict]
+    # A realistic config for the API's documentation (each request body's example): valid against
+    # config_schema, with placeholders for secrets and pasted files.
+    example_config: ClassVar[dict]
+    # Needs no vendor account, so the API's documentation shows its example first.
+    try_first: ClassVar[bool] = False
     steps: ClassVar[tuple[Step, ...]]
     # The vendor's fixed API host; CONNECTOR_BASE_URLS[type] replaces it (sandbox, emulator).
     default_base_url: ClassVar[str] = ""
@@ -167,6 +253,13 @@ class Connector:
     api_version_doc: ClassVar[str] = ""
     # Other dated dependencies (an OAuth endpoint's retirement, say), checked with the version's sunset.
     sunsets: ClassVar[tuple[Sunset, ...]] = ()
+    # The sync modes (SYNC_MODES) the type supports; describe_fields may narrow them for a config.
+    sync_modes: ClassVar[tuple[str, ...]] = ()
+    # What this type can tell about when its credentials stop working (reported by a step with report_expiry), or
+    # why it cannot, with the vendor page: docs/mappings-and-expiry.md shows it for every type.
+    expiry_forecast: ClassVar[str] = ""
+    # How a user Connects with OAuth (runtime/oauth.py: endpoints, scopes, login hosts), for a type that offers it.
+    oauth: ClassVar[OAuthProvider | None] = None
 
     def __init__(self, config: Mapping[str, Any], *, policy: OutboundPolicy | None = None):
         self.config = dict(config)
@@ -176,8 +269,12 @@ class Connector:
         # works, so whoever drives the connector must store these in place of the old ones.
         self.rotated_secrets: dict[str, str] = {}
         self._redactor = Redactor(self.secret_values())
-        # Requirements the running step could not prove with this config (a key type with no introspection).
+        # Requirements the running step could not prove with this config (a key type with no introspection), and
+        # those this config does not need (a list privilege without a list): neither is reported as proven.
         self._unproven: list[dict] = []
+        self._not_needed: set[str] = set()
+        # Credential expiries the running step learned from the vendor (token introspection, a token list).
+        self._expiries: list[Expiry] = []
 
     # --- schema and secrets -------------------------------------------------------------------
 
@@ -209,7 +306,7 @@ class Connector:
                 message = cls._describe_schema_error(error)
             errors.setdefault(path, []).append(message)
         if not errors and isinstance(config, dict):
-            for path, message in cls.check_config(config):
+            for path, message in (*credential_host_errors(cls.config_schema, config), *cls.check_config(config)):
                 errors.setdefault(f"config.{path}", []).append(message)
         return errors
 
@@ -316,6 +413,14 @@ class Connector:
             entry["grant"] = grant
         self._unproven.append(entry)
 
+    def report_not_needed(self, privilege: str) -> None:
+        """Called by a check: this config's sync never uses this privilege, so it is neither proven nor unproven."""
+        self._not_needed.add(privilege)
+
+    def report_expiry(self, credential: str, at: datetime, *, source: str, remedy: str) -> None:
+        """Called by a check: the vendor says this credential stops working at `at`; the step's details list it."""
+        self._expiries.append(Expiry(credential, at, source, remedy))
+
     def abort(self) -> None:
         """Stop whatever this connector is doing over HTTP, from another thread (the test ran out of time)."""
         self.http.abort()
@@ -370,7 +475,9 @@ class Connector:
         timeout = step.timeout if deadline is None else max(0.1, min(step.timeout, deadline - started))
         self.http.read_timeout = timeout
         self.http.start_step(started + timeout)
+        self._expiries = []
         self._unproven = []
+        self._not_needed = set()
         try:
             outcome = getattr(self, f"check_{step.name}")()
         except ConnectorError as error:
@@ -385,12 +492,14 @@ class Connector:
             return StepResult.failure(step.name, error, _elapsed_ms(started))
         message, details = outcome if isinstance(outcome, tuple) else (outcome, {})
         message, details = self._with_requirements(step, message, dict(details))
+        if self._expiries:
+            details["expires"] = [expiry.as_dict() for expiry in sorted(self._expiries, key=lambda e: e.at)]
         return StepResult(step.name, PASSED, message, _elapsed_ms(started), details=details)
 
     def _with_requirements(self, step: Step, message: str, details: dict) -> tuple[str, dict]:
         """A passed step names what it proved and, never silently, what it could not."""
         unproven = list(self._unproven)
-        reported = {entry["privilege"] for entry in unproven}
+        reported = {entry["privilege"] for entry in unproven} | self._not_needed
         for requirement in step.proves:
             if requirement.unproven and requirement.privilege not in reported:
                 entry = {"privilege": requirement.privilege, "reason": requirement.unproven}
@@ -416,7 +525,9 @@ class Connector:
         self.http.read_timeout = min(timeout, 20.0)
         self.http.start_step(started + timeout)
         try:
-            return self.describe_fields()
+            description = self.describe_fields()
+            description.sync_modes = description.sync_modes or self.sync_modes
+            return description
         except ConnectorError as error:
             raise self.redacted_error(error) from None
         except Exception as exc:  # a bug or an unmapped vendor answer: a vendor_error, never a crash
@@ -428,6 +539,18 @@ class Connector:
             ) from None
         finally:
             self.http.close()
+
+
+def unproven_requirements(steps: Iterable[Mapping]) -> list[dict]:
+    """Every requirement a run's passed steps could not prove, each with its step: what `done`, the admin and the
+    CLI list, so a green test never hides a privilege the first sync may lack."""
+    unproven = []
+    for step in steps:
+        if step.get("status") == PASSED:
+            unproven.extend(
+                {"step": step.get("name"), **entry} for entry in (step.get("details") or {}).get("unproven", [])
+            )
+    return unproven
 
 
 @cache

@@ -21,11 +21,11 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
 
 import requests
@@ -38,6 +38,8 @@ from requests_hardened.ip_filter_adapter import IPFilterAdapter
 from .errors import MAX_RETRY_AFTER, ConnectorError, ErrorCode
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 USER_AGENT = "zeotap-composable-destinations/0.1 (+connection-test)"
 DEFAULT_CONNECT_TIMEOUT = 5.0
@@ -119,14 +121,19 @@ def blocked_address_error(host: str) -> ConnectorError:
 
 
 class _TrackingConnection:
-    """Registers each opened connection with the client whose request opened it, so the client can shut
-    its sockets from another thread (a deadline passed, the test was abandoned)."""
+    """Registers each opened connection's socket with the client whose request opened it, so the client can
+    shut it from another thread (a deadline passed, the test was abandoned).
+
+    The socket itself is kept, not the connection: when an answer ends with the connection (`Connection:
+    close`, or no length), http.client hands the socket to the response and clears `connection.sock`, and a
+    body read from it would otherwise be out of reach.
+    """
 
     def connect(self) -> None:
         super().connect()
         client = getattr(_current, "client", None)
         if client is not None:
-            client._opened(self)
+            client._opened(self.sock)
 
 
 class _TrackedHTTPConnection(_TrackingConnection, urllib3.connection.HTTPConnection):
@@ -159,6 +166,13 @@ class _GuardedAdapter(_TrackingAdapter, IPFilterAdapter):
         self._policy = policy
 
     def build_connection_pool_key_attributes(self, request, verify, cert=None):
+        """requests-hardened resolves the host here; the lookup is waited for only as long as the step may."""
+        client = getattr(_current, "client", None)
+        if client is None:
+            return self._pinned_pool_key(request, verify, cert)
+        return client._within_deadline(lambda: self._pinned_pool_key(request, verify, cert))
+
+    def _pinned_pool_key(self, request, verify, cert):
         try:
             host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
             pinned = ipaddress.ip_address(host_params["host"].strip("[]"))
@@ -361,12 +375,13 @@ _current = threading.local()
 class OutboundClient:
     """A guarded `requests` session with the step's limits.
 
-    Per step the runtime calls `start_step(deadline)`: every socket of every request then has that total
-    deadline (a slow drip of headers or body cannot outlast it: the sockets are shut when it passes),
-    response bodies are streamed with a byte budget of `policy.max_response_bytes` for the step, and
-    `abort()` (from any thread) shuts everything. Redirects are followed by us, hop by hop through the
-    guard, and never carry the caller's headers or auth to another origin. Every credential sent is
-    recorded in `sent_credentials` for the runtime's redaction.
+    Per step the runtime calls `start_step(deadline)`: every request then has that total deadline. The DNS
+    lookup is waited for until then at most; TCP connect and the TLS handshake each get half of the time
+    left (CPython bounds a whole handshake by the socket timeout); a slow drip of headers or body is cut when
+    the deadline passes, by shutting the sockets. Response bodies are streamed with a byte budget of
+    `policy.max_response_bytes` for the step, and `abort()` (from any thread) shuts everything. Redirects
+    are followed by us, hop by hop through the guard, and never carry the caller's headers or auth to
+    another origin. Every credential sent is recorded in `sent_credentials` for the runtime's redaction.
     """
 
     def __init__(self, policy: OutboundPolicy, *, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT):
@@ -377,7 +392,8 @@ class OutboundClient:
         self.max_body_bytes = policy.max_response_bytes
         self.body_bytes = 0
         self.sent_credentials: set[str] = set()
-        self._connections: weakref.WeakSet = weakref.WeakSet()
+        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+        self._waiting: set[threading.Event] = set()
         self._lock = threading.Lock()
         self._expired = False
         self._aborted = False
@@ -413,35 +429,68 @@ class OutboundClient:
 
     @property
     def timeout(self) -> tuple[float, float]:
+        """(connect, read) for the next request: the read timeout is cut to the time the step has left, and
+        connecting gets half of that, once for TCP and once for the TLS handshake."""
         read = self.read_timeout
         if self.deadline is not None:
             read = max(0.01, min(read, self.deadline - time.monotonic()))
-        return (min(self.connect_timeout, read), read)
+        return (min(self.connect_timeout, read / 2), read)
 
     def abort(self) -> None:
         """Stop every request of this client now (from any thread) and refuse new ones."""
         self._aborted = True
-        self._shut_sockets()
+        self._stop_waiting()
         self.session.close()
 
-    def _opened(self, connection) -> None:
+    def _opened(self, sock: socket.socket) -> None:
         with self._lock:
-            self._connections.add(connection)
+            self._sockets.add(sock)
+        if self._aborted or self._expired:  # opened while abort() or the deadline was shutting the others
+            _shut(sock)
 
-    def _shut_sockets(self) -> None:
+    def _stop_waiting(self) -> None:
+        """Wake everything a request of this client waits on: shut its sockets, end its lookups' waits."""
         with self._lock:
-            connections = list(self._connections)
-        for connection in connections:
-            sock = getattr(connection, "sock", None)
-            if sock is None:
-                continue
-            # socket.shutdown, not SSLSocket's: it wakes a blocked read without touching the TLS state.
-            with contextlib.suppress(OSError, TypeError):
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            sockets, waiting = list(self._sockets), list(self._waiting)
+        for sock in sockets:
+            _shut(sock)
+        for event in waiting:
+            event.set()
 
     def _expire(self) -> None:
         self._expired = True
-        self._shut_sockets()
+        self._stop_waiting()
+
+    def _within_deadline(self, call: Callable[[], T]) -> T:
+        """`call` (a DNS lookup: nothing can interrupt getaddrinfo) in a thread of its own, waited for until the
+        step's deadline or an abort. A lookup given up on ends in its thread when the resolver gives up."""
+        finished = threading.Event()
+        outcome: list = []
+
+        def run() -> None:
+            try:
+                outcome.append((True, call()))
+            except BaseException as exc:  # handed to the caller below
+                outcome.append((False, exc))
+            finally:
+                finished.set()
+
+        with self._lock:
+            self._waiting.add(finished)
+        try:
+            threading.Thread(target=run, name="outbound-dns", daemon=True).start()
+            wait = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+            if not self._aborted:
+                finished.wait(wait)
+        finally:
+            with self._lock:
+                self._waiting.discard(finished)
+        if not outcome:
+            raise requests.exceptions.ConnectTimeout("the DNS lookup did not answer in time")
+        succeeded, value = outcome[0]
+        if not succeeded:
+            raise value
+        return value
 
     def _out_of_time(self, host: str) -> ConnectorError:
         if self._aborted:
@@ -501,7 +550,8 @@ class OutboundClient:
                 raise self._out_of_time(host) from None
             raise _transport_error(exc, host) from None
         except ConnectorError:
-            response.close()
+            if response is not None:
+                response.close()
             raise
         finally:
             _current.client = None
@@ -532,6 +582,14 @@ class OutboundClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _shut(sock: socket.socket) -> None:
+    """Wake any read or write blocked on `sock`; the thread doing it then closes it. socket.shutdown, not
+    SSLSocket's, so the TLS state is left alone. A closed socket has no descriptor any more (fileno -1), so
+    this never reaches a descriptor the system has given to another socket since."""
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def _origin(parts) -> tuple[str, str, int | None]:

@@ -1,30 +1,36 @@
-"""The OAuth 2.0 authorization-code side of the four OAuth vendors: where to send the user, how to trade the code.
+"""The OAuth 2.0 authorization-code flow: where to send the user, how to trade the code, how to renew a token.
 
-One `OAuthProvider` per destination type, declared next to its connector's constants: the authorization and
-token endpoints, whether PKCE (S256) is supported, how scopes are joined and reported, the scopes the type needs,
-and how a token answer becomes the connector's credentials. No Django here: the destinations app keeps the
-state, the apps and the tokens; this module only speaks the vendors' protocol through the guarded client.
+A type that Connects with OAuth declares its `OAuthProvider` in its own module, as the connector class's
+`oauth` attribute (as Sentry keeps a provider's facts in its package): the authorization and token endpoints,
+whether PKCE (S256) is supported, how scopes are joined and reported, the scopes the type needs, how a token
+answer becomes the connector's credentials and, for a vendor whose customer picks the login server, which
+hosts may receive the app's secret (`LoginHosts`). This module holds only the protocol; it knows no vendor.
+No Django here: the destinations app keeps the state, the apps and the tokens.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from fnmatch import fnmatch
 from urllib.parse import urlencode, urlsplit
 
-from .. import google_ads, hubspot, linkedin_ads, salesforce
+from .errors import ConnectorError
+from .hosts import HostRefused, UrlHost, url_host
 from .http import OutboundClient, rebase_url
+from .redaction import Redactor
+from .registry import UnknownConnectorType, connector_classes, get_connector_class
 
 # OAuth error codes a vendor may put on the redirect (RFC 6749 §4.1.2.1 plus vendor ones) that we pass on as-is.
 DENIED = {"access_denied", "access-denied", "user_cancelled_authorize", "user_cancelled_login", "consent_required"}
+# What a token request carries that is secret: a vendor that echoes its request must not show them.
+SECRET_FORM_FIELDS = ("code", "code_verifier", "refresh_token", "client_secret")
+ERROR_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # an OAuth error code; anything else is not quoted as one
 PASSED_ON = {"redirect_uri_mismatch", "invalid_scope", "unauthorized_client", "invalid_request", "server_error"}
-SALESFORCE_LOGIN_HOSTS = ("login.salesforce.com", "test.salesforce.com", "*.my.salesforce.com")
-SALESFORCE_INSTANCE_HOSTS = ("*.salesforce.com", "*.force.com")
 
 
 class OAuthError(Exception):
@@ -62,8 +68,60 @@ class OAuthApp:
 
 
 @dataclass(frozen=True)
+class LoginHosts:
+    """A vendor whose customer picks the login server (Salesforce: production, a sandbox or a My Domain).
+
+    The login server receives the app's client secret, the code and the PKCE verifier, so only `allowed` hosts
+    may be it; the token answer then names the customer's instance, which must be one of `instance_hosts`.
+    An entry is an exact host, or `.suffix` for any host strictly under it; hosts are read as the request will
+    read them (hosts.url_host), on https and its default port. The operator's CONNECTOR_BASE_URLS entry (an
+    emulator, a proxy) replaces the login server and is an allowed instance too.
+    """
+
+    default: str
+    allowed: tuple[str, ...]
+    instance_hosts: tuple[str, ...]
+    hint: str  # what the login URL may be, told to whoever sent another
+
+    def base(self, login_url: str | None, base_url: str | None) -> str:
+        """The login server's origin for `login_url` (the default when empty); ValueError naming the remedy."""
+        login_url = login_url or self.default
+        if base_url and login_url.rstrip("/") == base_url.rstrip("/"):
+            return base_url.rstrip("/")
+        try:
+            login = url_host(login_url)
+        except HostRefused as exc:
+            raise ValueError(f"{exc} {self.hint}") from None
+        if not self._is_login(login):
+            raise ValueError(self.hint)
+        return rebase_url(f"https://{login.host}", base_url).rstrip("/")
+
+    def is_login_server(self, url: str) -> bool:
+        """Whether `url` plainly names one of the vendor's login servers."""
+        try:
+            return self._is_login(url_host(url))
+        except HostRefused:
+            return False
+
+    def _is_login(self, login: UrlHost) -> bool:
+        return login.within(self.allowed) and login.port in (None, 443)
+
+    def instance_allowed(self, instance_url: str, base_url: str | None) -> bool:
+        try:
+            instance = url_host(instance_url, schemes=("http", "https"))
+            if base_url and instance == url_host(base_url, schemes=("http", "https")):
+                return True
+        except HostRefused:
+            return False
+        return instance.scheme == "https" and instance.port in (None, 443) and instance.within(self.instance_hosts)
+
+    def origins(self) -> list[str]:
+        """The login servers as CSP sources (`.suffix` as a `*.` wildcard)."""
+        return [f"https://*{host}" if host.startswith(".") else f"https://{host}" for host in self.allowed]
+
+
+@dataclass(frozen=True)
 class OAuthProvider:
-    type: str
     vendor: str
     authorize_url: str
     token_url: str
@@ -74,19 +132,30 @@ class OAuthProvider:
     to_credentials: Callable[[Grant, OAuthApp, dict], dict]
     scope_separator: str = " "
     extra_params: Mapping[str, str] = field(default_factory=dict)
-    # The type's CONNECTOR_BASE_URLS entry rebases both endpoints (sandbox, emulator); Salesforce instead takes
-    # its login host from `login_url`, checked against SALESFORCE_LOGIN_HOSTS.
-    login_url_option: bool = False
+    # The type's CONNECTOR_BASE_URLS entry rebases both endpoints (sandbox, emulator); a vendor with `login`
+    # rules instead takes its login server from the caller's `login_url`, and the endpoints' paths under it.
+    login: LoginHosts | None = None
     error_codes: Mapping[str, str] = field(default_factory=dict)  # a vendor's own error names -> OAuth names
 
     # --- endpoints ----------------------------------------------------------------------------
 
     def endpoints(self, *, base_url: str | None, login_url: str | None = None) -> tuple[str, str]:
-        """(authorization URL, token URL) after the operator's rebasing and, for Salesforce, the login host."""
-        if self.login_url_option:
-            login = salesforce_login_base(login_url or salesforce.DEFAULT_LOGIN_URL, base_url)
-            return f"{login}/services/oauth2/authorize", f"{login}/services/oauth2/token"
+        """(authorization URL, token URL) after the operator's rebasing and, with `login` rules, the login host."""
+        if self.login is not None:
+            server = self.login.base(login_url, base_url)
+            return server + urlsplit(self.authorize_url).path, server + urlsplit(self.token_url).path
         return rebase_url(self.authorize_url, base_url), rebase_url(self.token_url, base_url)
+
+    def instance_allowed(self, instance_url: str, base_url: str | None) -> bool:
+        """Whether the instance a token answer names may receive the tokens (always, without `login` rules)."""
+        return self.login is None or self.login.instance_allowed(instance_url, base_url)
+
+    def form_origins(self, base_url: str | None) -> list[str]:
+        """Where the authorisation pages live, for a CSP form-action that sends the browser there."""
+        if self.login is not None and not base_url:
+            return self.login.origins()
+        parts = urlsplit(self.endpoints(base_url=base_url)[0])
+        return [f"{parts.scheme}://{parts.netloc}"]
 
     def authorization_url(
         self,
@@ -152,25 +221,49 @@ class OAuthProvider:
         return self._token_call(client, token_url, form, scopes, previous_refresh_token=refresh_token)
 
     def _token_call(self, client, token_url, form, requested_scopes, *, previous_refresh_token) -> Grant:
-        # Never follow a redirect with a client secret and a code or refresh token in the body.
-        response = client.post(token_url, data=form, headers={"Accept": "application/json"}, allow_redirects=False)
+        """POST the form; every text of the answer passes one Redactor holding each secret the form carried
+        (a vendor may echo its request in an error) and the tokens it answered."""
+        redactor = Redactor(form.get(name) for name in SECRET_FORM_FIELDS)
+        try:
+            # Never follow a redirect with a client secret and a code or refresh token in the body.
+            response = client.post(token_url, data=form, headers={"Accept": "application/json"}, allow_redirects=False)
+        except ConnectorError as exc:
+            raise redacted(exc, redactor) from None
         try:
             body = response.json()
         except ValueError:
             body = None
         body = body if isinstance(body, dict) else {}
         if response.status_code != 200 or not body.get("access_token"):
-            raise self._error(response.status_code, body)
-        return self.parse_grant(body, requested_scopes, previous_refresh_token=previous_refresh_token)
+            raise self._error(response.status_code, body, redactor)
+        redactor.add(body.get("access_token"), body.get("refresh_token"))
+        return self.parse_grant(
+            body, requested_scopes, previous_refresh_token=previous_refresh_token, redactor=redactor
+        )
 
-    def _error(self, status: int, body: dict) -> OAuthError:
-        raw = str(body.get("error") or body.get("status") or "")
+    def _error(self, status: int, body: dict, redactor: Redactor) -> OAuthError:
+        raw = body.get("error") or body.get("status") or ""
+        if not isinstance(raw, str) or not ERROR_CODE.match(raw) or redactor.mask(raw) != raw:
+            raw = ""  # not an OAuth error code (an echo, an object): not quoted as one
         code = self.error_codes.get(raw, raw) or ("server_error" if status >= 500 else "invalid_response")
-        # The vendor's description is not quoted: some echo the code or token they were sent.
-        return OAuthError(code, f"{self.vendor}'s token endpoint answered HTTP {status} ({code}).", http_status=status)
+        description = body.get("error_description") or body.get("message") or ""
+        said = f": {redactor.text(description)}" if isinstance(description, str) and description.strip() else ""
+        return OAuthError(
+            code, f"{self.vendor}'s token endpoint answered HTTP {status} ({code}){said}", http_status=status
+        )
 
-    def parse_grant(self, body: dict, requested_scopes: list[str], *, previous_refresh_token: str | None) -> Grant:
-        """A token answer as a Grant. A missing `scope` means the requested ones were granted (RFC 6749 §5.1)."""
+    def parse_grant(
+        self,
+        body: dict,
+        requested_scopes: list[str],
+        *,
+        previous_refresh_token: str | None,
+        redactor: Redactor | None = None,
+    ) -> Grant:
+        """A token answer as a Grant. A missing `scope` means the requested ones were granted (RFC 6749 §5.1).
+
+        The scopes and facts are shown to every member: `redactor` masks any secret echoed in them."""
+        redactor = redactor or Redactor((body.get("access_token"), body.get("refresh_token")))
         now = datetime.now(UTC)
         raw_scopes = body.get("scopes", body.get("scope"))
         if isinstance(raw_scopes, list):
@@ -183,11 +276,22 @@ class OAuthProvider:
         return Grant(
             access_token=str(body["access_token"]),
             refresh_token=str(body.get("refresh_token") or previous_refresh_token or "") or None,
-            scopes=scopes,
+            scopes=[redactor.text(scope) for scope in scopes],
             expires_at=_after(now, body.get("expires_in")),
             refresh_token_expires_at=_after(now, body.get("refresh_token_expires_in")),
-            facts=facts,
+            facts=redactor.deep(facts),
         )
+
+
+def redacted(error: ConnectorError, redactor: Redactor) -> ConnectorError:
+    """The same error with each of its texts through `redactor`."""
+    return replace(
+        error,
+        message=redactor.text(error.message),
+        remediation=redactor.text(error.remediation),
+        vendor_code=redactor.text(error.vendor_code) if error.vendor_code else error.vendor_code,
+        details=redactor.deep(error.details),
+    )
 
 
 def _after(now: datetime, seconds) -> datetime | None:
@@ -204,114 +308,30 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, challenge
 
 
-def salesforce_login_base(login_url: str, base_url: str | None) -> str:
-    """The login server to send the user and the client secret to: a Salesforce login host (or the operator's
-    CONNECTOR_BASE_URLS rebasing of one). Any other host is refused: it would receive the client secret."""
-    parts = urlsplit(login_url.strip())
-    host = (parts.hostname or "").lower()
-    if base_url and login_url.rstrip("/") == base_url.rstrip("/"):
-        return base_url.rstrip("/")
-    if parts.scheme != "https" or not any(fnmatch(host, pattern) for pattern in SALESFORCE_LOGIN_HOSTS):
-        raise ValueError(
-            "login_url must be https://login.salesforce.com, https://test.salesforce.com (sandboxes) or your "
-            "https://<domain>.my.salesforce.com."
-        )
-    return rebase_url(f"https://{host}", base_url).rstrip("/")
-
-
-def salesforce_instance_allowed(instance_url: str, base_url: str | None) -> bool:
-    parts = urlsplit(instance_url)
-    if base_url and parts.netloc == urlsplit(base_url).netloc:
-        return True
-    return parts.scheme == "https" and any(fnmatch(parts.hostname or "", p) for p in SALESFORCE_INSTANCE_HOSTS)
-
-
-# --- the four providers -----------------------------------------------------------------------------------
-
-
-def _salesforce_credentials(grant: Grant, app: OAuthApp, options: dict) -> dict:
-    return {
-        "instance_url": str(grant.facts.get("instance_url") or "").rstrip("/"),
-        "login_url": options["login_url"],
-        "client_id": app.client_id,
-        "client_secret": app.client_secret,
-        "refresh_token": grant.refresh_token,
-    }
-
-
-def _client_and_refresh(grant: Grant, app: OAuthApp, options: dict) -> dict:
+def client_and_refresh(grant: Grant, app: OAuthApp, options: dict) -> dict:
+    """Credentials that renew their own access token: the app and the refresh token."""
     return {"client_id": app.client_id, "client_secret": app.client_secret, "refresh_token": grant.refresh_token}
 
 
-def _access_and_refresh(grant: Grant, app: OAuthApp, options: dict) -> dict:
+def access_and_refresh(grant: Grant, app: OAuthApp, options: dict) -> dict:
+    """Credentials that use the access token as issued, and renew it when a refresh token came with it."""
     credentials = {"client_id": app.client_id, "client_secret": app.client_secret, "access_token": grant.access_token}
     if grant.refresh_token:
         credentials["refresh_token"] = grant.refresh_token
     return credentials
 
 
-PROVIDERS: dict[str, OAuthProvider] = {
-    # Web server flow with PKCE; the answer carries instance_url and the identity URL `id`
-    # (help.salesforce.com remoteaccess_oauth_web_server_flow).
-    "salesforce": OAuthProvider(
-        type="salesforce",
-        vendor="Salesforce",
-        authorize_url=f"{salesforce.DEFAULT_LOGIN_URL}/services/oauth2/authorize",
-        token_url=f"{salesforce.DEFAULT_LOGIN_URL}/services/oauth2/token",
-        pkce=True,
-        default_scopes=("api", "refresh_token"),
-        required_scopes=(("api", "full"), ("refresh_token", "offline_access")),
-        to_credentials=_salesforce_credentials,
-        login_url_option=True,
-    ),
-    # Legacy public apps: app.hubspot.com/oauth/authorize, POST api.hubapi.com/oauth/v1/token (code_verifier
-    # accepted); the answer lists `scopes` and names the account in `hub_id`; access tokens live 30 minutes.
-    "hubspot": OAuthProvider(
-        type="hubspot",
-        vendor="HubSpot",
-        authorize_url="https://app.hubspot.com/oauth/authorize",
-        token_url=f"{hubspot.API}/oauth/v1/token",
-        pkce=True,
-        default_scopes=(
-            "oauth",
-            "crm.objects.contacts.read",
-            "crm.objects.contacts.write",
-            "crm.schemas.contacts.read",
-        ),
-        required_scopes=(("crm.objects.contacts.write",),),
-        to_credentials=_access_and_refresh,
-        error_codes={"BAD_REFRESH_TOKEN": "invalid_grant", "BAD_AUTH_CODE": "invalid_grant"},
-    ),
-    # Google's web-server flow: offline access for a refresh token, prompt=consent so one is issued again on
-    # re-authorisation, PKCE supported; users may untick scopes (granular consent), so the answer's `scope` counts.
-    "google_ads": OAuthProvider(
-        type="google_ads",
-        vendor="Google",
-        authorize_url="https://accounts.google.com/o/oauth2/v2/auth",
-        token_url=google_ads.TOKEN_URL,
-        pkce=True,
-        default_scopes=(google_ads.SCOPE,),
-        required_scopes=((google_ads.SCOPE,),),
-        to_credentials=_client_and_refresh,
-        extra_params={"access_type": "offline", "prompt": "consent", "include_granted_scopes": "true"},
-    ),
-    # LinkedIn's 3-legged flow (PKCE is for native apps only, enabled per app by LinkedIn); 60-day access tokens,
-    # refresh tokens (365 days, not reset by a refresh) for approved Marketing partners.
-    "linkedin_ads": OAuthProvider(
-        type="linkedin_ads",
-        vendor="LinkedIn",
-        authorize_url=f"{linkedin_ads.OAUTH_URL}/authorization",
-        token_url=f"{linkedin_ads.OAUTH_URL}/accessToken",
-        pkce=False,
-        default_scopes=("r_ads", linkedin_ads.SEGMENT_SCOPE),
-        required_scopes=((linkedin_ads.SEGMENT_SCOPE,), linkedin_ads.ADS_SCOPES),
-        to_credentials=_access_and_refresh,
-    ),
-}
-
-
 def provider_for(destination_type: str) -> OAuthProvider | None:
-    return PROVIDERS.get(destination_type)
+    """The type's OAuth provider, declared on its connector; None for a type that does not Connect with OAuth."""
+    try:
+        return get_connector_class(destination_type).oauth
+    except UnknownConnectorType:
+        return None
+
+
+def oauth_types() -> list[str]:
+    """The types that Connect with OAuth."""
+    return [name for name, cls in connector_classes().items() if cls.oauth is not None]
 
 
 def redirect_error_code(error: str) -> str:

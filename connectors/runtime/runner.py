@@ -3,7 +3,8 @@
 The steps run in their own thread; results come back through a queue. When the deadline passes, the step
 in progress is reported as a `timeout` failure and the rest as skipped, the connector is aborted (its
 sockets shut, its session closed, so the stray thread's download stops and it ends) and that thread's
-later results are ignored.
+later results are ignored. A caller that stops reading the results (it closed the generator) aborts the
+connector the same way.
 """
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ def run_test(connector: Connector, *, timeout: float) -> Iterator[StepResult]:
     # In the caller's context, so what it set for logging (the test-run id) follows the steps.
     context = contextvars.copy_context()
     threading.Thread(target=context.run, args=(produce,), name=f"connector-{connector.type}", daemon=True).start()
+    try:
+        yield from _results_by(deadline, results, connector, timeout)
+    finally:
+        connector.abort()  # whether it ended, ran out of time or was abandoned: no request of it goes on
+
+
+def _results_by(deadline: float, results: queue.Queue, connector: Connector, timeout: float) -> Iterator[StepResult]:
     steps = list(connector.steps)
     done = 0
     while True:

@@ -48,6 +48,6 @@ def enum(description: str, values: list, default: Any = None) -> dict:
 def credential_host(spec: dict) -> dict:
     """Marks a field that decides where the credentials are sent (a URL, host or account).
 
-    Changing it never keeps stored secrets: the caller types them again (destinations/config.py).
+    Changing it never keeps stored secrets: the caller types them again (`merge_config`).
     """
     return {**spec, "x-credential-host": True}

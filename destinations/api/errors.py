@@ -1,22 +1,38 @@
 """One error shape: `{"detail": ..., "errors": {"path.to.field": [...]}}`, plus `blocking` on 409.
 
-A reused Idempotency-Key with another request is a 422 naming the header.
+A reused Idempotency-Key with another request is a 422 naming the header; a body over
+DATA_UPLOAD_MAX_MEMORY_SIZE is a 413 naming the limit, whichever layer read it.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from ..errors import BackendUnavailable, Conflict, IdempotencyKeyReused, InvalidInput, VendorFailure
+from ..db import DATABASE_RETRY_AFTER_SECONDS, DATABASE_UNAVAILABLE, DATABASE_UNAVAILABLE_MESSAGE
+from ..errors import BackendUnavailable, Conflict, IdempotencyKeyReused, InvalidInput, TooBusy, VendorFailure
 from ..selectors import NotFound
+
+
+class BodyTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "body_too_large"
+
+    def __init__(self):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        super().__init__(
+            f"The request body is larger than the limit of {limit:,} bytes (DATA_UPLOAD_MAX_MEMORY_SIZE). "
+            "Send less in one request, or have the operator raise DATA_UPLOAD_MAX_MEMORY_SIZE."
+        )
 
 
 def flatten_errors(data, prefix: str = "") -> dict[str, list[str]]:
@@ -45,6 +61,8 @@ def validation_response(errors: dict[str, list[str]], extra: dict | None = None)
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, RequestDataTooBig):  # Django's, raised on reading request.body
+        exc = BodyTooLarge()
     if isinstance(exc, InvalidInput):
         return validation_response(exc.errors, exc.extra)
     if isinstance(exc, Conflict):
@@ -57,6 +75,12 @@ def exception_handler(exc, context):
     if isinstance(exc, VendorFailure):
         body = {"detail": exc.error.message, "error": exc.error.as_dict()}
         return Response(body, status=status.HTTP_502_BAD_GATEWAY)
+    if isinstance(exc, TooBusy):
+        response = Response({"detail": exc.detail}, status=status.HTTP_429_TOO_MANY_REQUESTS)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        exc = BackendUnavailable(DATABASE_UNAVAILABLE_MESSAGE, retry_after=DATABASE_RETRY_AFTER_SECONDS)
     if isinstance(exc, RedisError | ConnectionInterrupted):  # the cache (rate limits, fields) or broker
         exc = BackendUnavailable("A backing service (Redis) is unavailable; try again shortly.")
     if isinstance(exc, BackendUnavailable):
@@ -77,10 +101,12 @@ def api_not_found(request, *args, **kwargs) -> JsonResponse:
 
 
 def api_bad_request(request, exception=None):
-    """Django's own 400s (a body over DATA_UPLOAD_MAX_MEMORY_SIZE, a disallowed host) in the API's shape."""
+    """Django's own 400s outside a DRF view (a disallowed host, a body too large) in the API's shape."""
     if not request.path.startswith("/api/"):
         return defaults.bad_request(request, exception)
-    return JsonResponse({"detail": "Bad request: the request could not be read (too large or malformed)."}, status=400)
+    if isinstance(exception, RequestDataTooBig):
+        return JsonResponse({"detail": BodyTooLarge().detail}, status=BodyTooLarge.status_code)
+    return JsonResponse({"detail": "Bad request: the request could not be read (malformed)."}, status=400)
 
 
 def api_server_error(request):

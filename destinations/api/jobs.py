@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
-from .. import jobs, selectors
-from ..bulk import DEFAULT_CONCURRENCY
+from workspaces.throttling import VENDOR_CALL_THROTTLES
+
+from .. import selectors
+from ..events.streams import job_events_response
+from ..jobs.background import API_FIELDS, test_job_create, test_job_submit
+from ..jobs.representation import test_job_as_dict
+from ..jobs.selection import DEFAULT_CONCURRENCY
 from ..models import DestinationStatus, TestJobState, TestRunTrigger
-from ..sse_jobs import job_events_response
 from .base import JSONErrorsNegotiation, WorkspaceScopedView
-from .serializers import StrictInputSerializer
-from .views import ERRORS, WORKSPACE_HEADER_PARAM
+from .docs import ERRORS, WORKSPACE_HEADER_PARAM
+from .serializers import ErrorSerializer, StrictInputSerializer
 
 MAX_CONCURRENCY = 64
 
@@ -79,29 +84,51 @@ class TestJobListView(WorkspaceScopedView):
         operation_id="test_jobs_create",
         summary="Test many destinations in the background; answers 202 with the job",
         request=TestJobCreateSerializer,
-        responses={202: TestJobSerializer, **ERRORS},
+        responses={
+            202: TestJobSerializer,
+            **ERRORS,
+            429: OpenApiResponse(
+                ErrorSerializer,
+                description="The workspace has TEST_JOBS_PER_WORKSPACE jobs queued or running, or the job's "
+                "destinations exceed the vendor calls left to this token or address; `Retry-After` says when to retry.",
+            ),
+        },
     )
     def post(self, request, workspace_id):
         serializer = TestJobCreateSerializer(data=request.data or {})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        job = jobs.test_job_create(
-            workspace=self.workspace,
-            actor=request.user,
-            trigger=TestRunTrigger.API,
-            types=data["types"],
-            statuses=data["statuses"],
-            ids=data["ids"],
-            select_all=data["all"],
-            concurrency=data["concurrency"],
-            field_names=jobs.API_FIELDS,
-        )
-        jobs.test_job_submit(job)
+        with transaction.atomic():  # a job refused by the vendor-call budget is not kept
+            job = test_job_create(
+                workspace=self.workspace,
+                actor=request.user,
+                trigger=TestRunTrigger.API,
+                types=data["types"],
+                statuses=data["statuses"],
+                ids=data["ids"],
+                select_all=data["all"],
+                concurrency=data["concurrency"],
+                field_names=API_FIELDS,
+            )
+            self._charge_vendor_calls(request, job.total)
+        test_job_submit(job)
         return Response(
-            TestJobSerializer(jobs.test_job_as_dict(job)).data,
+            TestJobSerializer(test_job_as_dict(job)).data,
             status=status.HTTP_202_ACCEPTED,
             headers={"Location": _job_location(request, workspace_id, job.pk)},
         )
+
+    def _charge_vendor_calls(self, request, calls: int) -> None:
+        """A job calls a vendor once per destination: it counts that many against the token's and the address's
+        vendor-call budgets (API_RATE_LIMITS), as that many single tests would."""
+        for throttle_class in VENDOR_CALL_THROTTLES:
+            wait = throttle_class().charge(request, self, calls)
+            if wait is not None:
+                raise exceptions.Throttled(
+                    wait=wait,
+                    detail=f"This job would test {calls} destinations, more than the vendor calls left for this "
+                    f"token or address ({throttle_class.scope}). Try again later, or test fewer destinations at once.",
+                )
 
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])
@@ -109,7 +136,7 @@ class TestJobDetailView(WorkspaceScopedView):
     @extend_schema(operation_id="test_jobs_retrieve", responses={200: TestJobSerializer, **ERRORS})
     def get(self, request, workspace_id, job_id):
         job = selectors.test_job_get(workspace=self.workspace, job_id=job_id)
-        return Response(TestJobSerializer(jobs.test_job_as_dict(job)).data)
+        return Response(TestJobSerializer(test_job_as_dict(job)).data)
 
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])

@@ -6,16 +6,20 @@ A list stays the contract's bare JSON array. `limit` asks for pages; the next pa
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import django_filters
 from django.core import signing
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import Cursor, CursorPagination
+from rest_framework.utils.urls import replace_query_param
 
 from connectors.runtime.registry import connector_types
 
-from ..models import Connection, Destination, DestinationStatus, TestRun, TestRunTrigger
+from ..models import Connection, Destination, DestinationStatus, TestRun, TestRunStatus, TestRunTrigger
 from .params import int_param
 
 MAX_LIMIT = 1000
@@ -25,32 +29,44 @@ def _type_choices():
     return [(name, name) for name in connector_types()]
 
 
+class ExpiringWithinDays(django_filters.NumberFilter):
+    """`expiring_within_days=N`: credentials known to expire within N days (already expired ones included)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(field_name="credentials_expire_at", min_value=0, max_value=3650, **kwargs)
+
+    def filter(self, queryset, value):
+        if value is None:
+            return queryset
+        return queryset.filter(credentials_expire_at__lte=timezone.now() + timedelta(days=float(value)))
+
+
 class DestinationFilter(django_filters.FilterSet):
     destination_type = django_filters.ChoiceFilter(choices=_type_choices)
     status = django_filters.ChoiceFilter(choices=DestinationStatus.choices)
     connection_id = django_filters.UUIDFilter()
     name = django_filters.CharFilter(lookup_expr="icontains")
+    expiring_within_days = ExpiringWithinDays()
 
     class Meta:
         model = Destination
-        fields = ["destination_type", "status", "connection_id", "name"]
+        fields = ["destination_type", "status", "connection_id", "name", "expiring_within_days"]
 
 
 class ConnectionFilter(django_filters.FilterSet):
     destination_type = django_filters.ChoiceFilter(choices=_type_choices)
     name = django_filters.CharFilter(lookup_expr="icontains")
+    expiring_within_days = ExpiringWithinDays()
 
     class Meta:
         model = Connection
-        fields = ["destination_type", "name"]
+        fields = ["destination_type", "name", "expiring_within_days"]
 
 
 class TestRunFilter(django_filters.FilterSet):
     __test__ = False
 
-    status = django_filters.ChoiceFilter(
-        choices=[("passed", "passed"), ("failed", "failed"), ("running", "running")], method="filter_status"
-    )
+    status = django_filters.ChoiceFilter(choices=TestRunStatus.choices, method="filter_status")
     trigger = django_filters.ChoiceFilter(choices=TestRunTrigger.choices)
 
     class Meta:
@@ -58,9 +74,7 @@ class TestRunFilter(django_filters.FilterSet):
         fields = ["status", "trigger"]
 
     def filter_status(self, queryset, name, value):
-        if value == "running":
-            return queryset.filter(finished_at__isnull=True)
-        return queryset.filter(success=value == "passed")
+        return queryset.filter(TestRunStatus(value).condition)
 
 
 def refuse_unknown_params(query_params, allowed) -> None:
@@ -111,8 +125,6 @@ class KeysetPagination(CursorPagination):
         return int_param(request, "limit", default=0, minimum=1, maximum=self.max_page_size)
 
     def encode_cursor(self, cursor: Cursor) -> str:
-        from rest_framework.utils.urls import replace_query_param
-
         token = signing.dumps([cursor.offset, cursor.reverse, cursor.position], salt=self._salt)
         return replace_query_param(self.base_url, self.cursor_query_param, token)
 
@@ -173,8 +185,17 @@ DESTINATION_FILTER_PARAMETERS = [
     OpenApiParameter("status", OpenApiTypes.STR, enum=DestinationStatus.values, description="Only this status."),
     OpenApiParameter("connection_id", OpenApiTypes.UUID, description="Only those using this shared connection."),
     OpenApiParameter("name", OpenApiTypes.STR, description="Name contains this (case-insensitive)."),
+    OpenApiParameter(
+        "expiring_within_days",
+        {"type": "integer", "minimum": 0, "maximum": 3650},
+        description="Only those whose credentials are known to expire within this many days (or have expired).",
+    ),
 ]
-CONNECTION_FILTER_PARAMETERS = [DESTINATION_FILTER_PARAMETERS[0], DESTINATION_FILTER_PARAMETERS[3]]
+CONNECTION_FILTER_PARAMETERS = [
+    DESTINATION_FILTER_PARAMETERS[0],
+    DESTINATION_FILTER_PARAMETERS[3],
+    DESTINATION_FILTER_PARAMETERS[4],
+]
 TEST_RUN_FILTER_PARAMETERS = [
     OpenApiParameter("status", OpenApiTypes.STR, enum=["passed", "failed", "running"], description="Only these runs."),
     OpenApiParameter("trigger", OpenApiTypes.STR, enum=TestRunTrigger.values, description="Only runs started so."),

@@ -7,20 +7,25 @@ from django.utils.html import escape
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
+from workspaces.models import Role
 from workspaces.throttling import VENDOR_CALL_THROTTLES
 
-from .. import oauth, selectors
+from .. import selectors
+from ..models import AuditVia
+from ..services import oauth, oauth_apps, oauth_tokens
 from .base import WorkspaceScopedView
+from .docs import ERRORS, WORKSPACE_HEADER_PARAM
 from .serializers import (
     ConnectionSerializer,
+    OAuthAppDescriptionSerializer,
     OAuthAppSerializer,
     OAuthAuthorizationSerializer,
     OAuthAuthorizeSerializer,
     VendorErrorSerializer,
 )
-from .views import ERRORS, WORKSPACE_HEADER_PARAM
 
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connections"])
@@ -34,7 +39,8 @@ class OAuthAuthorizeView(WorkspaceScopedView):
         "`/oauth/callback`, which saves the tokens encrypted in a connection (new, named `name`, or "
         "`connection_id` re-authorised in place) and redirects to `redirect_uri` with `connection_id`, or with "
         "`error` (access_denied, invalid_state, state_expired, state_replayed, missing_scopes with "
-        "`missing_scopes`, token_exchange_failed, vendor_unreachable…).",
+        "`missing_scopes`, token_exchange_failed, vendor_unreachable, permission_denied when the starter is no "
+        "longer an admin or editor of the workspace…).",
         request=OAuthAuthorizeSerializer,
         responses={200: OAuthAuthorizationSerializer, **ERRORS},
     )
@@ -45,7 +51,7 @@ class OAuthAuthorizeView(WorkspaceScopedView):
             workspace=self.workspace,
             actor=request.user,
             destination_type=destination_type,
-            callback_uri=oauth.callback_uri_for(request),
+            callback_uri=oauth_apps.callback_uri_for(request),
             **serializer.validated_data,
         )
         return Response(OAuthAuthorizationSerializer(answer).data)
@@ -71,24 +77,46 @@ class OAuthRefreshView(WorkspaceScopedView):
     )
     def post(self, request, workspace_id, connection_id):
         connection = selectors.connection_get(workspace=self.workspace, connection_id=connection_id)
-        return Response(ConnectionSerializer(oauth.connection_token_refresh(connection=connection)).data)
+        return Response(ConnectionSerializer(oauth_tokens.connection_token_refresh(connection=connection)).data)
 
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connections"])
 class OAuthAppView(WorkspaceScopedView):
     @extend_schema(
+        operation_id="oauth_apps_get",
+        summary="Which OAuth app Connect uses for a type: the workspace's own (since when, by whom) or the "
+        "deployment's; never its secret",
+        responses={200: OAuthAppDescriptionSerializer, **ERRORS},
+    )
+    def get(self, request, workspace_id, destination_type):
+        answer = oauth_apps.oauth_app_describe(workspace=self.workspace, destination_type=destination_type)
+        return Response(OAuthAppDescriptionSerializer(answer).data)
+
+    @extend_schema(
         operation_id="oauth_apps_set",
-        summary="Bring the workspace's own OAuth app for a type (used instead of the deployment's)",
+        summary="Bring the workspace's own OAuth app for a type (used instead of the deployment's); admins only",
+        description="Every later Connect of this type uses the app, so only a workspace admin may set it. The "
+        "change enters the audit history (the secret by name only).",
         request=OAuthAppSerializer,
-        responses={200: OAuthAppSerializer, **ERRORS},
+        responses={200: OAuthAppDescriptionSerializer, **ERRORS},
     )
     def put(self, request, workspace_id, destination_type):
+        if self.membership.role != Role.ADMIN:
+            raise PermissionDenied(
+                f"Only a workspace admin may set the workspace's OAuth app (every later Connect uses it); the "
+                f"{self.membership.role} role may not. Ask an admin of the workspace."
+            )
         serializer = OAuthAppSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        app = oauth.oauth_app_set(
-            workspace=self.workspace, destination_type=destination_type, **serializer.validated_data
+        oauth_apps.oauth_app_set(
+            workspace=self.workspace,
+            actor=request.user,
+            via=AuditVia.API,
+            destination_type=destination_type,
+            **serializer.validated_data,
         )
-        return Response({"destination_type": app.destination_type, "client_id": app.client_id})
+        answer = oauth_apps.oauth_app_describe(workspace=self.workspace, destination_type=destination_type)
+        return Response(OAuthAppDescriptionSerializer(answer).data)
 
 
 ERROR_PAGE = """<!doctype html><html><head><title>Authorisation failed</title></head>

@@ -1,8 +1,9 @@
 """The one JSON body parser of the API: bounded in size and depth, and only text every database can store.
 
-A body larger than DATA_UPLOAD_MAX_MEMORY_SIZE, nested deeper than MAX_JSON_DEPTH, or holding a NUL
-character or a lone surrogate (PostgreSQL refuses the first, and no UTF-8 answer can carry the second) is a
-400 naming where it is, before anything is stored.
+A body nested deeper than MAX_JSON_DEPTH, or holding a NUL character or a lone surrogate (PostgreSQL refuses
+the first, and no UTF-8 answer can carry the second) is a 400 naming where it is, before anything is stored.
+A body larger than DATA_UPLOAD_MAX_MEMORY_SIZE is a 413 naming the limit: DRF 3.16 hands this parser the
+request stream, and later versions `request.body`, which Django refuses (destinations/api/errors.py).
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ from django.conf import settings
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import JSONParser
 
+from .errors import BodyTooLarge
+
 MAX_JSON_DEPTH = 32
 
 
 class StrictJSONParser(JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        raw = stream.read(limit + 1) if stream is not None else b""
+        raw = stream.read(-1 if limit is None else limit + 1) if stream is not None else b""
         if limit is not None and len(raw) > limit:
-            raise ParseError(f"The request body is larger than {limit} bytes.")
+            raise BodyTooLarge()
         try:
             data = json.loads(raw.decode("utf-8"))
         except RecursionError:

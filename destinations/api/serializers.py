@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from connectors.runtime.base import DATA_TYPES, SYNC_MODES
+from connectors.runtime.mapping import MAX_SAMPLES
 from connectors.runtime.registry import UnknownConnectorType, get_connector_class
 
 from ..config import mask_config
-from ..models import AuditEvent, Connection, Destination, DestinationStatus, TestRun
+from ..models import AuditEvent, Connection, Destination, DestinationStatus, TestRun, TestRunStatus
 from ..representation import destination_as_dict
 
 
@@ -53,6 +55,7 @@ class DestinationSerializer(serializers.ModelSerializer):
             "created_by",
             "created_at",
             "updated_at",
+            "credentials_expire_at",
         ]
         read_only_fields = fields
 
@@ -119,6 +122,7 @@ class ConnectionSerializer(serializers.ModelSerializer):
             "last_refresh_error",
             "refresh_token_expires_at",
             "authorized_account",
+            "credentials_expire_at",
         ]
         read_only_fields = fields
 
@@ -166,12 +170,21 @@ class StepResultSerializer(serializers.Serializer):
     details = serializers.DictField(required=False)
 
 
+class StreamTokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="The stream token (also in events_url).")
+    expires_at = serializers.DateTimeField(help_text="After this, ask for a new one.")
+    events_url = serializers.URLField(help_text="The run's events, for `new EventSource(events_url)`.")
+
+
 class TestRunSerializer(serializers.ModelSerializer):
     __test__ = False
 
     destination_id = serializers.UUIDField(read_only=True, allow_null=True)
     actor = serializers.UUIDField(source="actor_id", read_only=True, allow_null=True)
     steps = StepResultSerializer(many=True, read_only=True)
+    status = serializers.ChoiceField(
+        choices=TestRunStatus.choices, read_only=True, help_text="running, then passed or failed (as `?status=`)."
+    )
 
     class Meta:
         model = TestRun
@@ -181,6 +194,7 @@ class TestRunSerializer(serializers.ModelSerializer):
             "destination_type",
             "actor",
             "trigger",
+            "status",
             "started_at",
             "finished_at",
             "success",
@@ -225,6 +239,13 @@ class DestinationTypeSerializer(serializers.Serializer):
     steps = StepSpecSerializer(many=True)
 
 
+class IdentifierKindSerializer(serializers.Serializer):
+    kind = serializers.CharField(help_text="email, phone, mobile_id, …")
+    normalize = serializers.ListField(child=serializers.CharField(), help_text="The normalization steps, in order.")
+    hash = serializers.CharField(help_text="sha256, sha512, or empty: sent as is.")
+    source = serializers.URLField(help_text="The vendor page these rules come from.")
+
+
 class FieldSerializer(serializers.Serializer):
     name = serializers.CharField()
     label = serializers.CharField()
@@ -236,6 +257,11 @@ class FieldSerializer(serializers.Serializer):
     must_hash = serializers.BooleanField(help_text="Must be normalised and SHA-256 hashed before sending.")
     nullable = serializers.BooleanField(required=False)
     description = serializers.CharField(required=False)
+    data_type = serializers.ChoiceField(choices=DATA_TYPES, help_text="The normalized type; `type` is the vendor's.")
+    choices = serializers.ListField(child=serializers.CharField(), required=False, help_text="An enum's values.")
+    unique = serializers.BooleanField(required=False, help_text="One record per value (omitted: the vendor is silent).")
+    max_length = serializers.IntegerField(required=False)
+    identifier_kind = IdentifierKindSerializer(required=False)
 
 
 class FieldsSerializer(serializers.Serializer):
@@ -246,6 +272,87 @@ class FieldsSerializer(serializers.Serializer):
     fetched_at = serializers.DateTimeField()
     fields = FieldSerializer(many=True)
     options = serializers.DictField(required=False)
+    new_fields = serializers.CharField(required=False, help_text="Names the vendor creates on first write (fnmatch).")
+    sync_modes = serializers.ListField(child=serializers.ChoiceField(choices=SYNC_MODES), required=False)
+
+
+class StrictNestedSerializer(serializers.Serializer):
+    """Rejects keys it does not know, nested too (a typo must not be silently ignored)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
+        return super().to_internal_value(data)
+
+
+class SourceColumnSerializer(StrictNestedSerializer):
+    name = serializers.CharField(max_length=300)
+    type = serializers.CharField(max_length=200, help_text="As the warehouse reports it: VARCHAR(255), INT64, …")
+
+
+class MappingEntrySerializer(StrictNestedSerializer):
+    source = serializers.CharField(max_length=300, help_text="A source column's name.")
+    destination = serializers.CharField(max_length=300, help_text="A destination field's name.")
+    samples = serializers.ListField(
+        child=serializers.CharField(max_length=1000, allow_blank=True, trim_whitespace=False),
+        required=False,
+        max_length=MAX_SAMPLES,
+        help_text="Audience identifiers: values to preview normalized and hashed; never sent to the vendor.",
+    )
+
+
+class IdentifierPairSerializer(StrictNestedSerializer):
+    source = serializers.CharField(max_length=300)
+    destination = serializers.CharField(max_length=300)
+
+
+class MappingValidateSerializer(StrictNestedSerializer):
+    source_columns = SourceColumnSerializer(many=True, allow_empty=False, max_length=2000)
+    mapping = MappingEntrySerializer(many=True, allow_empty=False, max_length=2000)
+    identifier = IdentifierPairSerializer(required=False, allow_null=True)
+    sync_mode = serializers.ChoiceField(choices=SYNC_MODES)
+
+
+class MappingProblemSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    severity = serializers.ChoiceField(choices=["error", "warning"])
+    path = serializers.CharField(help_text="Where in the request, as 400s name it: mapping.1.destination, identifier…")
+    message = serializers.CharField()
+    remediation = serializers.CharField()
+    coercions = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class PreviewValueSerializer(serializers.Serializer):
+    input = serializers.CharField()
+    normalized = serializers.CharField(required=False)
+    sent = serializers.CharField(required=False, help_text="What a sync would send: hashed when the vendor says so.")
+    problem = serializers.CharField(required=False)
+
+
+class PreviewSerializer(IdentifierKindSerializer):
+    values = PreviewValueSerializer(many=True)
+
+
+class MappingEntryResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    source = serializers.CharField()
+    destination = serializers.CharField()
+    source_type = serializers.ChoiceField(choices=DATA_TYPES, allow_null=True)
+    destination_type = serializers.ChoiceField(choices=DATA_TYPES, allow_null=True)
+    problems = MappingProblemSerializer(many=True)
+    preview = PreviewSerializer(required=False)
+
+
+class MappingValidationSerializer(serializers.Serializer):
+    destination_id = serializers.UUIDField()
+    fields_from = serializers.ChoiceField(choices=["cache", "live"], help_text="Where the fields were read from.")
+    fetched_at = serializers.DateTimeField()
+    valid = serializers.BooleanField(help_text="No problem of severity error.")
+    sync_mode = serializers.ChoiceField(choices=SYNC_MODES)
+    entries = MappingEntryResultSerializer(many=True)
+    problems = MappingProblemSerializer(many=True, help_text="Problems of the mapping as a whole.")
 
 
 class DeletedSerializer(serializers.Serializer):
@@ -307,7 +414,9 @@ class OAuthAuthorizeSerializer(StrictInputSerializer):
     name = serializers.CharField(max_length=200, required=False, help_text="The new connection's name.")
     connection_id = serializers.UUIDField(required=False, help_text="Re-authorise this connection in place.")
     login_url = serializers.CharField(
-        required=False, help_text="Salesforce only: https://test.salesforce.com for sandboxes, or a My Domain URL."
+        required=False,
+        help_text="For a vendor whose customer picks the login server (Salesforce: https://test.salesforce.com for "
+        "sandboxes, or a My Domain URL).",
     )
     scopes = serializers.ListField(child=serializers.CharField(max_length=200), required=False, max_length=30)
 
@@ -325,3 +434,17 @@ class OAuthAuthorizationSerializer(serializers.Serializer):
 class OAuthAppSerializer(StrictInputSerializer):
     client_id = serializers.CharField(max_length=300)
     client_secret = serializers.CharField(max_length=500, write_only=True)
+
+
+class OAuthAppDescriptionSerializer(serializers.Serializer):
+    """Which app Connect uses; never its secret."""
+
+    destination_type = serializers.CharField()
+    source = serializers.ChoiceField(
+        ["workspace", "deployment"], help_text="The workspace's own app, or the deployment's (OAUTH_APPS)."
+    )
+    client_id = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField(required=False)
+    updated_at = serializers.DateTimeField(required=False, help_text="Since when this app is the workspace's.")
+    updated_by = serializers.UUIDField(required=False, help_text="Who set it (null once that user is deleted).")
+    updated_by_label = serializers.CharField(required=False)

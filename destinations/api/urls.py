@@ -24,6 +24,11 @@ urlpatterns = [
         name="test-run-events",
     ),
     path(
+        f"{workspace}/destinations/test-runs/<uuid:run_id>/stream-token",
+        views.TestRunStreamTokenView.as_view(),
+        name="test-run-stream-token",
+    ),
+    path(
         f"{workspace}/destinations/<uuid:destination_id>",
         views.DestinationDetailView.as_view(),
         name="destination-detail",
@@ -37,6 +42,11 @@ urlpatterns = [
         f"{workspace}/destinations/<uuid:destination_id>/fields",
         views.DestinationFieldsView.as_view(),
         name="destination-fields",
+    ),
+    path(
+        f"{workspace}/destinations/<uuid:destination_id>/mappings/validate",
+        views.DestinationMappingValidateView.as_view(),
+        name="destination-mappings-validate",
     ),
     path(
         f"{workspace}/destinations/<uuid:destination_id>/test-runs",

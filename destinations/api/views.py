@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from functools import partial
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -14,13 +14,17 @@ from rest_framework.views import APIView
 from connectors.runtime.registry import connector_classes
 from workspaces.throttling import FIELDS_REFRESH_THROTTLES, VENDOR_CALL_THROTTLES
 
-from .. import audit, idempotency, selectors, services, testing
+from .. import selectors, services
 from ..errors import InvalidInput
+from ..events.streams import event_stream_response, run_events_response
 from ..models import AuditVia
 from ..representation import DESTINATION_FIELDS, destination_representation
-from ..sse import event_stream_response, run_events_response
-from . import listing
+from ..runs.runtime import connection_test_submit
+from ..runs.service import connection_test_prepare
+from ..services import audit, idempotency
+from . import listing, stream_tokens
 from .base import JSONErrorsNegotiation, WorkspaceScopedView
+from .docs import ERRORS, IDEMPOTENCY_CONFLICT, IDEMPOTENCY_PARAM, SSE_RESPONSE, WORKSPACE_HEADER_PARAM
 from .errors import flatten_errors
 from .params import bool_param
 from .serializers import (
@@ -36,43 +40,13 @@ from .serializers import (
     DestinationSerializer,
     DestinationTypeSerializer,
     DestinationUpdateSerializer,
-    ErrorSerializer,
     FieldsSerializer,
+    MappingValidateSerializer,
+    MappingValidationSerializer,
+    StreamTokenSerializer,
     TestRunSerializer,
     VendorErrorSerializer,
 )
-
-WORKSPACE_HEADER_PARAM = OpenApiParameter(
-    "X-Workspace-ID",
-    OpenApiTypes.STR,  # a string, not format uuid: generated clients then send it as given (headers are text)
-    OpenApiParameter.HEADER,
-    required=True,
-    description="The workspace UUID; must equal the workspace id in the path.",
-)
-ERRORS = {
-    400: OpenApiResponse(ErrorSerializer, description="Invalid input; `errors` names each field by path."),
-    401: OpenApiResponse(ErrorSerializer, description="Missing or invalid bearer token."),
-    403: OpenApiResponse(ErrorSerializer, description="The viewer role cannot change or test."),
-    404: OpenApiResponse(ErrorSerializer, description="Not found in this workspace (or not a member)."),
-}
-SSE_DESCRIPTION = (
-    "A `text/event-stream`: one `step` event per check as it finishes (`name`, `status` passed|failed|skipped, "
-    "`message`, `duration_ms`, and on failure `error` {`code`, `retryable`, `remediation`}), then one `done` "
-    "event (`success`, `steps`, `duration_ms`, `test_run_id`, and for a stored destination `destination`). "
-    "Each event has an `id` (`testrun-<run>:<n>`); the `X-Test-Run-ID` header names the run so a client "
-    "can re-attach at `.../destinations/test-runs/{run_id}/events`."
-)
-SSE_EXAMPLE = (
-    'event: step\nid: testrun-1f0c…:1\ndata: {"name":"connectivity","status":"passed","message":"Reached …",'
-    '"duration_ms":41}\n\nevent: done\nid: testrun-1f0c…:3\ndata: {"success":true,"steps":[…],'
-    '"duration_ms":312,"test_run_id":"1f0c…"}\n\n'
-)
-SSE_RESPONSE = {
-    (200, "text/event-stream"): OpenApiResponse(
-        OpenApiTypes.STR, description=SSE_DESCRIPTION, examples=[OpenApiExample("stream", SSE_EXAMPLE)]
-    ),
-    **ERRORS,
-}
 
 
 def validated(serializer_cls, data, *, also=None) -> dict:
@@ -113,18 +87,8 @@ def _check_credentials(data: dict) -> None:
 TEST_RUNS_PAGE, TEST_RUNS_MAX = 20, 100
 
 
-IDEMPOTENCY_PARAM = OpenApiParameter(
-    idempotency.HEADER,
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    required=False,
-    description="Retry safely: the same key with the same body within 24 h answers as the first request did "
-    "(`Idempotent-Replayed: true`), without acting again; with another body it is a 422.",
-)
-IDEMPOTENCY_CONFLICT = {
-    422: OpenApiResponse(ErrorSerializer, description="This Idempotency-Key was used with a different request.")
-}
 REPLAYED = {"Idempotent-Replayed": "true"}
+NO_STORE = {"Cache-Control": "no-store"}  # a credential: no cache keeps it
 
 
 def _once(view, request, *, status_code: int, perform) -> idempotency.Outcome:
@@ -142,7 +106,7 @@ def _test_once(view, request, **prepare_kwargs):
     """Start a connection test and stream it; a replayed key re-attaches to the run it started."""
 
     def prepare():
-        prepared = testing.connection_test_prepare(workspace=view.workspace, actor=request.user, **prepare_kwargs)
+        prepared = connection_test_prepare(workspace=view.workspace, actor=request.user, **prepare_kwargs)
         return prepared.test_run.pk, prepared
 
     outcome = _once(view, request, status_code=200, perform=prepare)
@@ -151,7 +115,7 @@ def _test_once(view, request, **prepare_kwargs):
         response = run_events_response(request, run)  # the one re-attach path
         response["Idempotent-Replayed"] = "true"
         return response
-    testing.connection_test_submit(outcome.value)
+    connection_test_submit(outcome.value)
     run = outcome.value.test_run
     return event_stream_response(run.channel, request=request, headers={"X-Test-Run-ID": str(run.pk)})
 
@@ -305,15 +269,51 @@ class DestinationTestView(WorkspaceScopedView):
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])
 class TestRunEventsView(WorkspaceScopedView):
     content_negotiation_class = JSONErrorsNegotiation
+    # a browser's EventSource sends no headers: it presents a stream token for this run instead
+    authentication_classes = [*WorkspaceScopedView.authentication_classes, stream_tokens.StreamTokenAuthentication]
 
     @extend_schema(
         operation_id="test_run_events",
         summary="Attach to a test run: its events replayed from the start (or after Last-Event-ID), then live",
-        parameters=[OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER, required=False)],
-        responses=SSE_RESPONSE,
+        description="With `?stream_token=` (from POST …/stream-token) no header is needed, for `EventSource`. "
+        "A client that already has the run's `done` event is answered 204 No Content: `EventSource` then stops.",
+        parameters=[
+            OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER, required=False),
+            OpenApiParameter(
+                stream_tokens.QUERY_PARAM,
+                str,
+                OpenApiParameter.QUERY,
+                required=False,
+                description="A stream token for this run, instead of the Authorization and X-Workspace-ID headers.",
+            ),
+        ],
+        responses={**SSE_RESPONSE, 204: OpenApiResponse(description="The client already has `done`.")},
     )
     def get(self, request, workspace_id, run_id):
+        stream_tokens.require_run(request, run_id)
         return run_events_response(request, selectors.test_run_get(workspace=self.workspace, run_id=run_id))
+
+
+@extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])
+class TestRunStreamTokenView(WorkspaceScopedView):
+    reads_only = True  # any member may follow a run; the token reads that run's events and nothing else
+
+    @extend_schema(
+        operation_id="test_run_stream_token",
+        summary="A short-lived token with which a browser's EventSource follows this run (events_url)",
+        description="`events_url` carries the token as `stream_token`, so `new EventSource(events_url)` needs no "
+        "header. The token reads this run's events only, expires after `expires_at`, and is masked in the "
+        "access log; the API token is never accepted in a URL.",
+        request=None,
+        responses={201: StreamTokenSerializer, **ERRORS},
+    )
+    def post(self, request, workspace_id, run_id):
+        run = selectors.test_run_get(workspace=self.workspace, run_id=run_id)
+        token, expires_at = stream_tokens.stream_token_issue(run=run, user=request.user)
+        path = reverse("test-run-events", kwargs={"workspace_id": workspace_id, "run_id": run_id})
+        events_url = request.build_absolute_uri(f"{path}?{stream_tokens.QUERY_PARAM}={token}")
+        body = {"token": token, "expires_at": expires_at, "events_url": events_url}
+        return Response(StreamTokenSerializer(body).data, status=status.HTTP_201_CREATED, headers=NO_STORE)
 
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])
@@ -390,6 +390,38 @@ class DestinationFieldsView(WorkspaceScopedView):
         destination = selectors.destination_get(workspace=self.workspace, destination_id=destination_id)
         refresh = bool_param(request, "refresh")
         return Response(services.destination_fields(destination=destination, refresh=refresh))
+
+
+@extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["destinations"])
+class DestinationMappingValidateView(WorkspaceScopedView):
+    throttle_classes = FIELDS_REFRESH_THROTTLES
+
+    @extend_schema(
+        operation_id="destinations_mappings_validate",
+        summary="Check a sync's mapping against the destination's fields before it is saved",
+        description="Takes the source columns with their warehouse types, the mapping, the identifier pair and the "
+        "sync mode; answers `valid` and, per entry and for the whole mapping, problems with what to do. For "
+        "audience identifiers, `samples` are shown normalized and hashed as the vendor wants them, and are sent "
+        "nowhere. Works from the fields cache; `refresh=true` reads the vendor first.",
+        parameters=[
+            OpenApiParameter(
+                "refresh", {"type": "string", "enum": ["true", "false", "1", "0"]}, description="Read the fields anew."
+            )
+        ],
+        request=MappingValidateSerializer,
+        responses={
+            200: MappingValidationSerializer,
+            502: OpenApiResponse(VendorErrorSerializer, description="Reading the fields from the vendor failed."),
+            **ERRORS,
+        },
+    )
+    def post(self, request, workspace_id, destination_id):
+        destination = selectors.destination_get(workspace=self.workspace, destination_id=destination_id)
+        data = validated(MappingValidateSerializer, request.data)
+        answer = services.destination_mapping_validate(
+            destination=destination, request=data, refresh=bool_param(request, "refresh")
+        )
+        return Response(answer)
 
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connections"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django import template
 from django.urls import reverse
 
-from destinations.admin_views import status_counts
 from destinations.models import DestinationStatus
+from destinations.selectors import status_counts
 
 register = template.Library()
 

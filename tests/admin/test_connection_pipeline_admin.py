@@ -5,7 +5,7 @@ import json
 import pytest
 
 from destinations.models import Connection, ReverseETLPipeline, Sync
-from tests.admin.conftest import editor
+from tests.admin_forms import editor
 from tests.factories import ConnectionFactory, DestinationFactory, PipelineFactory, SyncFactory, WorkspaceFactory
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""The admin's Test connection page and its SSE endpoint (the bulk action: tests/sched/test_admin_checks.py).
+"""The admin's Test connection page and its SSE endpoint (the bulk action: tests/admin/test_monitoring_admin.py).
 
 The runs execute on worker threads with their own database connections, hence transactional tests.
 """
@@ -8,7 +8,8 @@ import time
 import pytest
 
 from destinations.models import Destination, DestinationStatus, TestRun
-from tests.admin.conftest import API_KEY, change_url, messages_of
+from tests.admin.conftest import API_KEY
+from tests.admin_forms import change_url, messages_of
 from tests.factories import DestinationFactory
 from tests.sse import read_stream
 

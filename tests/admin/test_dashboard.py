@@ -84,3 +84,37 @@ def test_admin_index_shows_counts_and_links_the_dashboard(staff):
     assert f'href="{DASHBOARD}" id="failures-dashboard-link"' in page
     assert 'href="/admin/destinations/destination/?status__exact=error" data-status="error">1</a>' in page
     assert 'href="/admin/destinations/destination/?status__exact=connected" data-status="connected">1</a>' in page
+
+
+def test_the_dashboard_lists_credentials_and_api_versions_expiring_soon(staff, settings, monkeypatch):
+    from datetime import date, timedelta
+
+    from django.utils import timezone
+
+    from connectors.webhook import WebhookConnector
+    from destinations.models import Destination
+
+    settings.EXPIRY_WARNING_DAYS = 14
+    soon, later = timezone.now() + timedelta(days=5), timezone.now() + timedelta(days=40)
+    for name, moment in (("Expiring", soon), ("Fine", later)):
+        destination = DestinationFactory(name=name, destination_type="webhook")
+        entry = {
+            "credential": "access_token",
+            "expires_at": moment.isoformat().replace("+00:00", "Z"),
+            "source": "https://vendor.example.com/tokens",
+            "remedy": "Reconnect the vendor.",
+        }
+        Destination.objects.filter(pk=destination.pk).update(credential_expiries=[entry], credentials_expire_at=moment)
+    page = staff.get(DASHBOARD).content.decode()
+    assert 'id="expiring"' in page and "Expiring</a>" in page and "Fine</a>" not in page
+    assert "Reconnect the vendor." in page
+
+    monkeypatch.setattr(WebhookConnector, "default_api_version", "v1")
+    monkeypatch.setattr(WebhookConnector, "api_version_sunset", date.today() + timedelta(days=30))
+    monkeypatch.setattr(WebhookConnector, "api_version_doc", "https://hooks.example.com/versions")
+    page = staff.get(DASHBOARD).content.decode()
+    assert 'data-credential="api_version v1"' in page and "Fine</a>" in page
+
+
+def test_the_dashboard_says_when_nothing_expires_soon(staff):
+    assert 'id="no-expiring"' in staff.get(DASHBOARD).content.decode()

@@ -7,7 +7,7 @@ import pytest
 
 from connectors.runtime.registry import connector_classes
 from destinations.models import Destination, DestinationStatus, ReverseETLPipeline, Sync, TestRun
-from tests.admin.conftest import change_url, destination_form, editor, messages_of
+from tests.admin_forms import change_url, destination_form, editor, messages_of
 from tests.factories import (
     ConnectionFactory,
     DestinationFactory,
@@ -474,7 +474,7 @@ def test_delete_detaches_inactive_users(staff, destination):
 
 def test_delete_race_is_refused_with_a_message(staff, destination, monkeypatch):
     """A pipeline activated between the confirmation page and the delete: the service refuses."""
-    from destinations.admin import DestinationAdmin
+    from destinations.admin.destinations import DestinationAdmin
 
     pipeline = PipelineFactory(destination=destination, is_active=False)
 
@@ -506,7 +506,7 @@ def test_bulk_delete_names_blockers_then_deletes_the_free_ones(staff, destinatio
 
 
 def test_bulk_delete_race_reports_the_refused(staff, destination, monkeypatch):
-    from destinations.admin import DestinationAdmin
+    from destinations.admin.destinations import DestinationAdmin
 
     free = DestinationFactory(name="Free hook")
     original = DestinationAdmin.get_deleted_objects
@@ -541,3 +541,12 @@ def test_test_runs_filter_by_type_label(staff, destination):
     response = staff.get("/admin/destinations/testrun/")
     [type_filter] = [spec for spec in response.context["cl"].filter_specs if spec.title == "type"]
     assert [c["display"] for c in type_filter.choices(response.context["cl"])][1:] == ["Custom webhook"]
+
+
+def test_change_page_shows_when_the_credentials_expire(staff, destination):
+    from datetime import UTC, datetime
+
+    moment = datetime(2031, 3, 4, 5, 6, tzinfo=UTC)
+    Destination.objects.filter(pk=destination.pk).update(credentials_expire_at=moment)
+    page = staff.get(f"/admin/destinations/destination/{destination.pk}/change/").content.decode()
+    assert "Credentials expire at" in page and "2031" in page

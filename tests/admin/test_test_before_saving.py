@@ -8,7 +8,8 @@ import json
 import pytest
 
 from destinations.models import Destination, DestinationStatus, TestRun
-from tests.admin.conftest import API_KEY, destination_form
+from tests.admin.conftest import API_KEY
+from tests.admin_forms import destination_form
 from tests.factories import DestinationFactory, WorkspaceFactory
 from tests.sse import read_stream
 

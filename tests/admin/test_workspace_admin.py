@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.admin.conftest import messages_of
+from tests.admin_forms import messages_of
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 from workspaces.models import ApiToken, Membership, hash_token
 from workspaces.services import api_token_create

@@ -86,6 +86,9 @@ def test_viewer_reads_but_cannot_write_or_test(viewer_api):
     assert viewer_api.delete(viewer_api.path(f"destinations/{destination.pk}")).status_code == 403
     assert viewer_api.post(viewer_api.path(f"destinations/{destination.pk}/test")).status_code == 403
     assert viewer_api.post(viewer_api.path("destinations/test"), {}, format="json").status_code == 403
+    # Checking a mapping may read the vendor (a cache miss, refresh=true): a change-role action, as a test is.
+    validate = viewer_api.path(f"destinations/{destination.pk}/mappings/validate")
+    assert viewer_api.post(validate, {}, format="json").status_code == 403
 
 
 def workspace_routes():
@@ -111,19 +114,21 @@ ISOLATION_CASES = [
     (f"{W}/destinations/test", ["post"]),
     (f"{W}/destinations/test-runs/<uuid:run_id>", ["get"]),
     (f"{W}/destinations/test-runs/<uuid:run_id>/events", ["get"]),
+    (f"{W}/destinations/test-runs/<uuid:run_id>/stream-token", ["post"]),
     (f"{W}/destinations/test-jobs", ["post"]),
     (f"{W}/destinations/test-jobs/<uuid:job_id>", ["get"]),
     (f"{W}/destinations/test-jobs/<uuid:job_id>/events", ["get"]),
     (f"{W}/destinations/<uuid:destination_id>", ["get", "put", "patch", "delete"]),
     (f"{W}/destinations/<uuid:destination_id>/test", ["post"]),
     (f"{W}/destinations/<uuid:destination_id>/fields", ["get"]),
+    (f"{W}/destinations/<uuid:destination_id>/mappings/validate", ["post"]),
     (f"{W}/destinations/<uuid:destination_id>/test-runs", ["get"]),
     (f"{W}/destinations/<uuid:destination_id>/history", ["get"]),
     (f"{W}/connections", ["get", "post"]),
     (f"{W}/connections/<uuid:connection_id>", ["get", "put", "delete"]),
     (f"{W}/connections/oauth/<str:destination_type>/authorize", ["post"]),
     (f"{W}/connections/<uuid:connection_id>/oauth/refresh", ["post"]),
-    (f"{W}/oauth-apps/<str:destination_type>", ["put"]),
+    (f"{W}/oauth-apps/<str:destination_type>", ["get", "put"]),
 ]
 
 

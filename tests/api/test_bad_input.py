@@ -56,11 +56,11 @@ def test_json_that_is_not_json_is_a_400(api):
     assert_json_error(post_raw(api, "destinations", '{"name": '), 400)
 
 
-def test_an_oversized_body_is_a_json_400(api, settings):
+def test_an_oversized_body_is_a_json_413(api, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
     body = {**WEBHOOK, "config": {**WEBHOOK["config"], "method": "x" * 20_000}}
     response = post_raw(api, "destinations", json.dumps(body))
-    assert_json_error(response, 400)
+    assert_json_error(response, 413)
 
 
 @pytest.mark.parametrize(

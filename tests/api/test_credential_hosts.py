@@ -5,6 +5,8 @@ runs against two local receivers: the one the admin configured and the "attacker
 receive nothing, and the 400 must name each secret to re-enter.
 """
 
+from urllib.parse import urlsplit
+
 import pytest
 
 from connectors.runtime.registry import connector_classes
@@ -172,3 +174,38 @@ def test_host_deciding_fields_are_declared_in_every_schema():
             # a secret is always typed with its value; an ad account id names no host
             if names_a_host and not spec.get("writeOnly") and name != "ad_account_id":
                 assert name in credential_host_fields(cls), f"{type_name}.{name} is not marked x-credential-host"
+
+
+def _host_fields():
+    return [(t, name) for t, cls in sorted(connector_classes().items()) for name in credential_host_fields(cls)]
+
+
+# Spellings on which URL parsers disagree about the host (tests/connectors/test_hosts.py has the whole family).
+AMBIGUOUS_HOSTS = [
+    "https://evil.example\\.good.example",
+    "https://evil.example\\@good.example",
+    "https://evil.example:443\\@good.example",
+    "https://good.example@evil.example",
+    "https://evil.example%2f.good.example",
+    "https://evil.example%40good.example",
+    "https://good.example.",
+    "https://evil.example\u3002good.example",
+]
+
+
+@pytest.mark.parametrize(("type_name", "field"), _host_fields())
+@pytest.mark.parametrize("value", AMBIGUOUS_HOSTS)
+def test_every_credential_host_field_refuses_a_host_that_parsers_read_differently(type_name, field, value):
+    cls = connector_classes()[type_name]
+    assert f"config.{field}" in cls.validate_config({field: value}, partial=True)
+
+
+def test_a_webhook_whose_url_reaches_another_host_than_it_shows_is_refused(api, receivers):
+    good, attacker = receivers
+    shown = urlsplit(good.url).netloc
+    url = f"http://{urlsplit(attacker.url).netloc}\\@{shown}/hooks/in"
+    body = {"name": "w", "destination_type": "webhook", "config": {"url": url, "headers": {"X-API-Key": KEY}}}
+    response = api.post(api.path("destinations"), body, format="json")
+    assert response.status_code == 400
+    assert "backslash" in response.json()["errors"]["config.url"][0]
+    assert not attacker.calls

@@ -34,7 +34,9 @@ def test_create_answers_201_with_the_destination_object(api):
         "created_by",
         "created_at",
         "updated_at",
+        "credentials_expire_at",  # beyond the contract (issue 23): null until a test learns it
     }
+    assert body["credentials_expire_at"] is None
     assert body["workspace_id"] == str(api.workspace.pk)
     assert body["created_by"] == str(api.user.pk)
     assert body["status"] == "pending" and body["status_error"] == ""

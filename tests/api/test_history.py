@@ -10,8 +10,8 @@ from django.core.management import call_command
 from django.db import connection as db_connection
 from django.test import Client
 
-from destinations.audit import audit_record
 from destinations.models import AuditEvent
+from destinations.services.audit import audit_record
 from tests.emulators.webhook import WebhookReceiver
 from tests.factories import DestinationFactory
 from tests.sse import read_stream
@@ -117,7 +117,7 @@ def test_admin_changes_are_recorded_as_admin(django_user_model):
     destination = DestinationFactory(
         name="Hook", config={"url": "https://hooks.example.com/in"}, secrets={"headers": {"X-API-Key": OLD_KEY}}
     )
-    from tests.admin.conftest import change_url, destination_form
+    from tests.admin_forms import change_url, destination_form
 
     config = {"url": "https://hooks.example.com/in", "headers": {"X-API-Key": NEW_KEY}}
     response = staff.post(change_url(destination), destination_form(destination, config=config))

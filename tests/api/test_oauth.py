@@ -4,20 +4,28 @@ missing scopes, revoked grants and concurrent refreshes."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from html.parser import HTMLParser
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote_plus, urlsplit
 
 import pytest
 import requests
 from django.core import signing
 from django.db import close_old_connections, connection
 from django.utils import timezone
+from rest_framework.test import APIClient
 
-from destinations.models import Connection, Destination, OAuthState
-from destinations.oauth import STATE_SALT, connection_token_refresh
+from destinations.models import AuditEvent, Connection, Destination, OAuthState
+from destinations.services.oauth import STATE_SALT
+from destinations.services.oauth_tokens import connection_token_refresh
+from tests.connectors.test_hosts import LOGIN_BYPASSES, LOGIN_HOSTS
 from tests.emulators import google_ads, hubspot, linkedin_ads, salesforce
+from tests.emulators.echo import EchoVendor
+from tests.factories import ConnectionFactory, MembershipFactory
 from tests.sse import read_stream
+from workspaces.models import Membership
+from workspaces.services import api_token_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -121,6 +129,17 @@ def connect(api, destination_type="salesforce", **body) -> dict:
     return returned(land(api.client, consent(started.json()["authorization_url"])))
 
 
+def member(workspace, role: str) -> APIClient:
+    """A client of another member of `workspace`, with this role."""
+    membership = MembershipFactory(workspace=workspace, role=role)
+    _token, plaintext = api_token_create(workspace=workspace, user=membership.user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}", HTTP_X_WORKSPACE_ID=str(workspace.pk))
+    client.user = membership.user
+    client.path = lambda suffix="": f"/api/v1/workspaces/{workspace.pk}/{suffix}".rstrip("/")
+    return client
+
+
 def secrets_of(connection: Connection) -> list[str]:
     return [v for k, v in connection.credentials.items() if k in ("access_token", "refresh_token", "client_secret")]
 
@@ -156,6 +175,7 @@ def test_whole_flow_creates_a_connection_whose_destination_tests_green(api, vend
         assert shown["authorized_account"] == {"hub_id": hubspot.PORTAL_ID, "user_id": hubspot.USER_ID}
     if destination_type == "linkedin_ads":
         assert shown["refresh_token_expires_at"]  # refresh_token_expires_in: 365 days
+        assert shown["credentials_expire_at"] == shown["refresh_token_expires_at"]  # known before any test
 
     created = api.post(
         api.path("destinations"),
@@ -403,8 +423,6 @@ def test_an_unreachable_token_endpoint_is_vendor_unreachable(api, sf):
 
 
 def test_connecting_and_reauthorising_enter_the_audit_history_by_name_only(api, sf):
-    from destinations.models import AuditEvent
-
     conn = Connection.objects.get(pk=connect(api)["connection_id"])
     connect(api, connection_id=str(conn.pk))
     events = list(AuditEvent.objects.filter(target_id=conn.pk).order_by("created_at", "id"))
@@ -416,3 +434,143 @@ def test_connecting_and_reauthorising_enter_the_audit_history_by_name_only(api, 
     conn.refresh_from_db()
     stored = str([(e.changed_fields, e.secret_fields, e.details) for e in events])
     assert conn.credentials["refresh_token"] not in stored
+
+
+@pytest.mark.parametrize("login_url", LOGIN_BYPASSES)
+def test_a_login_url_spelled_to_reach_another_host_starts_nothing(api, oauth_settings, login_url):
+    """No rebasing here: the login host is what a real deployment would send the app's client secret to."""
+    response = authorize(api, login_url=login_url)
+    assert response.status_code == 400, response.json()
+    assert "login_url" in response.json()["errors"]
+    assert not OAuthState.objects.exists()
+
+
+def test_the_salesforce_login_hosts_start_an_authorisation_there(api, oauth_settings):
+    for login_url, host in LOGIN_HOSTS.items():
+        response = authorize(api, login_url=login_url)
+        assert response.status_code == 200, response.json()
+        assert response.json()["authorization_url"].startswith(f"https://{host}/services/oauth2/authorize?")
+
+
+class EchoInErrorCode(EchoVendor):
+    """A token endpoint whose `error` itself (not only its description) quotes the request back."""
+
+    def answer(self, echo: str):
+        return self.json({"error": echo, "error_description": echo}, self.status)
+
+
+@pytest.fixture(params=["json", "oauth", "in_error_code"])
+def echoing_token_endpoint(request, oauth_settings):
+    """Salesforce's login host rebased to a vendor whose every answer is an error quoting the request."""
+    vendor = EchoInErrorCode() if request.param == "in_error_code" else EchoVendor(mode=request.param)
+    vendor.start()
+    oauth_settings.CONNECTOR_BASE_URLS = {"salesforce": vendor.url}
+    yield vendor
+    vendor.stop()
+
+
+def shown(secrets: list[str], *texts: str) -> list[str]:
+    """The secrets found, raw or form-encoded (as the echo quotes the request body), in any of `texts`."""
+    return [s for s in secrets if any(form in text for form in (s, quote_plus(s)) for text in texts)]
+
+
+def test_a_code_exchange_whose_error_echoes_the_request_logs_no_secret(api, echoing_token_endpoint, caplog):
+    caplog.set_level(logging.DEBUG)
+    started = authorize(api).json()
+    state = parse_qs(urlsplit(started["authorization_url"]).query)["state"][0]
+    verifier = OAuthState.objects.get().secrets["code_verifier"]
+    code = "aPrx.authorization-code-from-the-vendor-0001"
+    response = api.client.get("/oauth/callback", {"state": state, "code": code})
+
+    assert returned(response) == {"error": "token_exchange_failed"}
+    secrets = [code, verifier, salesforce.CLIENT_SECRET]
+    echoed = echoing_token_endpoint.calls[0].body.decode()
+    assert shown(secrets, echoed) == secrets  # the endpoint was sent each one, and quotes them back
+    assert "code exchange refused" in caplog.text
+    assert shown(secrets, caplog.text, response["Location"]) == []
+
+
+def test_a_refresh_whose_error_echoes_the_request_shows_no_secret(api, echoing_token_endpoint):
+    refresh_token = "5Aep861-the-refresh-token-of-this-connection"
+    connection = ConnectionFactory(
+        workspace=api.workspace,
+        destination_type="salesforce",
+        authorized_at=timezone.now(),
+        credentials={
+            "instance_url": echoing_token_endpoint.url,
+            "login_url": echoing_token_endpoint.url,
+            "client_id": salesforce.CLIENT_ID,
+            "client_secret": salesforce.CLIENT_SECRET,
+            "refresh_token": refresh_token,
+        },
+    )
+    response = api.post(api.path(f"connections/{connection.pk}/oauth/refresh"))
+
+    assert response.status_code == 502
+    secrets = [refresh_token, salesforce.CLIENT_SECRET]
+    assert shown(secrets, echoing_token_endpoint.calls[0].body.decode()) == secrets
+    connection.refresh_from_db()
+    assert connection.last_refresh_error.startswith(("invalid_request", "invalid_response"))
+    read_by_viewer = member(api.workspace, "viewer").get(api.path(f"connections/{connection.pk}"))
+    assert read_by_viewer.status_code == 200
+    assert (
+        shown(secrets, response.content.decode(), connection.last_refresh_error, read_by_viewer.content.decode()) == []
+    )
+
+
+@pytest.mark.parametrize("change", ["demoted to viewer", "removed", "deactivated"])
+def test_a_starter_who_lost_the_right_to_connect_cannot_finish(api, sf, change):
+    editor = member(api.workspace, "editor")
+    started = authorize(editor)
+    assert started.status_code == 200
+    location = consent(started.json()["authorization_url"])
+    membership = Membership.objects.get(workspace=api.workspace, user=editor.user)
+    if change == "demoted to viewer":
+        Membership.objects.filter(pk=membership.pk).update(role="viewer")
+    elif change == "removed":
+        membership.delete()
+    else:
+        type(editor.user).objects.filter(pk=editor.user.pk).update(is_active=False)
+
+    assert returned(land(api.client, location)) == {"error": "permission_denied"}
+    assert not Connection.objects.exists()
+    assert not sf.calls_to("token")  # the code was not even exchanged
+
+
+def test_a_demoted_starter_cannot_reauthorise_either(api, sf):
+    connection = Connection.objects.get(pk=connect(api)["connection_id"])
+    started = authorize(api, connection_id=str(connection.pk))
+    location = consent(started.json()["authorization_url"])
+    Membership.objects.filter(workspace=api.workspace, user=api.user).update(role="viewer")
+
+    assert returned(land(api.client, location)) == {"error": "permission_denied", "connection_id": str(connection.pk)}
+    assert Connection.objects.get(pk=connection.pk).token_version == connection.token_version
+
+
+def test_only_a_workspace_admin_may_replace_the_oauth_app_and_it_is_audited_and_readable(api, sf, oauth_settings):
+    app = {"client_id": salesforce.CLIENT_ID, "client_secret": salesforce.CLIENT_SECRET}
+    editor = member(api.workspace, "editor")
+    refused = editor.put(editor.path("oauth-apps/salesforce"), app, format="json")
+    assert refused.status_code == 403 and "admin" in refused.json()["detail"]
+    assert editor.get(editor.path("oauth-apps/salesforce")).json() == {
+        "destination_type": "salesforce",
+        "source": "deployment",
+        "client_id": salesforce.CLIENT_ID,
+    }
+
+    assert api.put(api.path("oauth-apps/salesforce"), app, format="json").status_code == 200
+    replaced = api.put(api.path("oauth-apps/salesforce"), {**app, "client_secret": "a-new-secret-0002"}, format="json")
+    assert replaced.status_code == 200
+    shown = editor.get(editor.path("oauth-apps/salesforce"))
+    assert shown.status_code == 200
+    body = shown.json()
+    assert body["source"] == "workspace" and body["client_id"] == salesforce.CLIENT_ID
+    assert body["updated_by"] == str(api.user.pk) and body["updated_by_label"] == api.user.get_username()
+    assert body["created_at"] <= body["updated_at"]
+    events = AuditEvent.objects.filter(workspace=api.workspace, target_type="oauth_app").order_by("created_at", "id")
+    assert [(e.action, e.actor_id, e.changed_fields, e.secret_fields) for e in events] == [
+        ("create", api.user.pk, ["client_id", "client_secret"], ["client_secret"]),
+        ("update", api.user.pk, ["client_secret"], ["client_secret"]),
+    ]
+    for text in (str(replaced.json()), body, [(e.target_name, e.details) for e in events]):
+        assert salesforce.CLIENT_SECRET not in str(text) and "a-new-secret-0002" not in str(text)

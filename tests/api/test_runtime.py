@@ -12,7 +12,8 @@ from django.utils import timezone
 from django_eventstream import send_event
 
 from destinations.models import TestRun, TestRunEvent
-from destinations.testing import connection_test_claim, reap_interrupted_runs
+from destinations.runs.runtime import connection_test_claim
+from destinations.runs.service import reap_interrupted_runs
 from tests.emulators.webhook import WebhookReceiver
 from tests.factories import DestinationFactory
 from tests.sse import LiveServer, iter_events, read_stream

@@ -1,4 +1,4 @@
-"""What destinations/sse.py relies on in django-eventstream's public `events` view; fails when it changes."""
+"""What our event streams and storage rely on in django-eventstream's public `events` view; fails when it changes."""
 
 import asyncio
 
@@ -9,8 +9,9 @@ from django.utils import timezone
 from django_eventstream import send_event
 from django_eventstream.views import events
 
+from destinations.db import release_connection
+from destinations.events.streams import parse_last_event_id
 from destinations.models import TestRun
-from destinations.sse import parse_last_event_id, release_connection
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -67,7 +68,7 @@ def test_release_connection_keeps_a_transaction_open(db):
 
 
 def test_a_granted_reader_is_asked_about_again_once_the_answer_is_old(api, monkeypatch):
-    from destinations.sse import TestRunChannelManager
+    from destinations.events.storage import ChannelManager as TestRunChannelManager
     from workspaces.models import Membership
 
     run = TestRun.objects.create(workspace=api.workspace, destination_type="webhook", actor=api.user)
@@ -82,7 +83,7 @@ def test_a_granted_reader_is_asked_about_again_once_the_answer_is_old(api, monke
 
 def test_a_freshly_claimed_run_numbers_its_events_from_one_with_one_insert_each(api, django_assert_num_queries):
     from destinations.models import TestRunEvent
-    from destinations.testing import connection_test_claim
+    from destinations.runs.runtime import connection_test_claim
 
     fresh = TestRun.objects.create(workspace=api.workspace, destination_type="webhook", actor=api.user)
     assert connection_test_claim(fresh)
@@ -106,7 +107,7 @@ def test_the_redis_relay_is_subscribed_before_a_stream_reads_and_relays_to_local
     import redis.asyncio
     from django_eventstream.views import Listener, ListenerManager, get_listener_manager
 
-    from destinations.sse import redis_relay_subscribed
+    from destinations.events.relay import redis_relay_subscribed
     from tests.topology import REDIS_TEST_URL, redis_available
 
     if not redis_available():
@@ -142,7 +143,8 @@ def test_a_stream_flagged_by_restream_from_storage_reads_what_was_stored_meanwhi
     from asgiref.sync import sync_to_async
     from django_eventstream.views import get_listener_manager
 
-    from destinations.sse import TestRunEventStorage, restream_from_storage
+    from destinations.events.relay import restream_from_storage
+    from destinations.events.storage import EventStorage as TestRunEventStorage
 
     run = TestRun.objects.create(workspace=api.workspace, destination_type="webhook", actor=api.user)
     request = HttpRequest()
@@ -180,14 +182,14 @@ def test_the_relay_comes_back_after_redis_was_gone_and_its_streams_re_read_stora
     from django_eventstream.views import Listener, ListenerManager, get_listener_manager
     from redis.connection import parse_url
 
-    from destinations.sse import LIBRARY_RELAY_CHANNEL, redis_relay_subscribed
+    from destinations.events.relay import LIBRARY_RELAY_CHANNEL, redis_relay_subscribed
     from tests.topology import RedisServer
 
     server = RedisServer().start()
     settings.EVENTSTREAM_REDIS = parse_url(server.url())
     relaying = ListenerManager()
     channel = "testrun-" + "2" * 32
-    caplog.set_level(logging.INFO, logger="destinations.sse")
+    caplog.set_level(logging.INFO, logger="destinations.events.relay")
 
     async def wait_until(predicate, timeout):
         deadline = asyncio.get_running_loop().time() + timeout
@@ -234,7 +236,8 @@ def test_a_quiet_stream_reads_an_unrelayed_event_at_the_next_keep_alive(api):
 
     from asgiref.sync import sync_to_async
 
-    from destinations.sse import TestRunEventStorage, event_stream_response
+    from destinations.events.storage import EventStorage as TestRunEventStorage
+    from destinations.events.streams import event_stream_response
 
     run = TestRun.objects.create(workspace=api.workspace, destination_type="webhook", actor=api.user)
     request = HttpRequest()

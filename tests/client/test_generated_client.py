@@ -177,6 +177,20 @@ def _calls(server, api, workspace_id, receiver, operations):
     assert patched.name == "Orders (EU)" and patched.config.to_dict()["method"] == "PUT"
     fields = call("destinations_fields", 200, workspace_id=workspace_id, destination_id=destination.id).parsed
     assert fields.source.value == "static"
+    checked = call(
+        "destinations_mappings_validate",
+        200,
+        workspace_id=workspace_id,
+        destination_id=destination.id,
+        body=models.MappingValidateRequest.from_dict(
+            {
+                "source_columns": [{"name": "ORDER_ID", "type": "NUMBER(38,0)"}],
+                "mapping": [{"source": "ORDER_ID", "destination": "order_id"}],
+                "sync_mode": "insert",
+            }
+        ),
+    ).parsed
+    assert checked.valid is True and checked.entries[0].problems[0].code == "new_field"
 
     # connection tests (Server-Sent Events; the generated client reads the stream to its end)
     stream = call(
@@ -202,6 +216,8 @@ def _calls(server, api, workspace_id, receiver, operations):
     assert parse(replay.content.decode())[-1].data["test_run_id"] == run_id
     run = call("test_run_retrieve", 200, workspace_id=workspace_id, run_id=run_id).parsed
     assert str(run.id) == run_id and run.success is True
+    grant = call("test_run_stream_token", 201, workspace_id=workspace_id, run_id=run_id).parsed
+    assert parse(httpx.get(grant.events_url, timeout=30).text)[-1].data["test_run_id"] == run_id  # no header
     runs = call("destinations_test_runs", 200, workspace_id=workspace_id, destination_id=destination.id).parsed
     assert [str(r.id) for r in runs] == [run_id]  # (before the job below adds its own)
     job = call(
@@ -232,6 +248,8 @@ def _calls(server, api, workspace_id, receiver, operations):
         body=models.OAuthAppRequest(client_id="3MVG9-smoke", client_secret="smoke-secret"),
     ).parsed
     assert app.client_id == "3MVG9-smoke"
+    used = call("oauth_apps_get", 200, workspace_id=workspace_id, destination_type="salesforce").parsed
+    assert used.client_id == "3MVG9-smoke"
     authorization = call(
         "connections_oauth_authorize",
         200,

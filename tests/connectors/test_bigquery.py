@@ -78,7 +78,7 @@ def test_all_steps_pass(bigquery, emulated, config):
         "bigquery.tables.getData",
         "bigquery.tables.updateData",
     ]
-    assert results["dry_run"].details == {"total_bytes_processed": "0", "dry_run": True}
+    assert results["dry_run"].details["total_bytes_processed"] == "0" and results["dry_run"].details["dry_run"] is True
 
     (assertion,) = bigquery.assertions  # one token exchange, reused by every later call
     assert assertion["iss"] == WRITER_EMAIL
@@ -176,6 +176,23 @@ def test_missing_update_permission_is_insufficient_and_skips_the_dry_run(bigquer
     assert results["dry_run"].status == SKIPPED
 
 
+def test_the_steps_declare_what_they_prove(bigquery, emulated, config):
+    results = run(config, emulated)
+    assert results["permission"].details["proven"] == ["bigquery.tables.updateData", "bigquery.tables.getData"]
+    assert results["dry_run"].details["proven"] == ["bigquery.jobs.create on the project"]
+    dry_run = next(step for step in BigQueryConnector.steps if step.name == "dry_run")
+    assert "write access to the table" not in dry_run.description
+    assert "write access is proven by the permission step" in dry_run.description
+
+
+def test_a_dry_run_alone_proves_no_write_access(bigquery, emulated, config):
+    """Why write access rests on testIamPermissions: a dry run needs only bigquery.jobs.create."""
+    bigquery.granted.discard("bigquery.tables.updateData")
+    connector = BigQueryConnector(config, policy=emulated)
+    (dry_run,) = [step for step in connector.steps if step.name == "dry_run"]
+    assert connector.run_step(dry_run).status == PASSED
+
+
 def test_missing_job_permission_fails_the_dry_run(bigquery, emulated, config):
     bigquery.granted.discard("bigquery.jobs.create")
     dry_run = run(config, emulated)["dry_run"]
@@ -248,6 +265,18 @@ def test_fields_come_from_the_table_schema(bigquery, emulated, config):
     assert by_name["email"].description == "Primary e-mail"
     assert fields.options["key_source"] == "primary_key"
     assert fields.options["primary_key"] == ["customer_id"]
+
+
+def test_fields_are_typed_from_the_table_schema(bigquery, emulated, config):
+    fields = BigQueryConnector(config, policy=emulated).fields()
+    by_name = {f.name: f for f in fields.fields}
+    assert by_name["lifetime_value"].data_type == "number" and by_name["score"].data_type == "number"
+    assert by_name["tags"].data_type == "array"  # REPEATED
+    assert by_name["address"].data_type == "json"  # RECORD
+    assert by_name["updated_at"].data_type == "datetime"
+    assert by_name["email"].max_length == 320 and by_name["customer_id"].max_length is None
+    assert by_name["customer_id"].unique is True and by_name["email"].unique is False
+    assert fields.sync_modes == ("insert", "update", "upsert")
 
 
 def test_a_typical_table_of_nullable_columns_still_offers_keys(bigquery, emulated, config):

@@ -66,7 +66,9 @@ def test_unknown_key_fails_authentication_without_echoing_it(braze):
     assert secret not in str([r.as_dict() for r in results.values()])
 
 
-def test_key_without_users_track_fails_write_access(braze):
+@pytest.mark.parametrize("denied_status", [403, 401])
+def test_key_without_users_track_fails_write_access(braze, denied_status):
+    braze.denied_status = denied_status
     results = run(braze, api_key=READ_ONLY_KEY)
     assert results["authentication"].status == PASSED
     write = results["write_access"]
@@ -74,6 +76,23 @@ def test_key_without_users_track_fails_write_access(braze):
     assert "users.track" in write.message and "users.track" in write.error["remediation"]
     assert READ_ONLY_KEY not in str(write.as_dict())
     assert braze.calls_to("users_track")
+    assert "account manager" not in write.error["remediation"]
+
+
+def test_access_denied_names_the_permission_and_forbidden_the_rate_plan(braze):
+    braze.api_keys[READ_ONLY_KEY] = set()
+    auth = run(braze, api_key=READ_ONLY_KEY)["authentication"]
+    assert auth.error["code"] == "insufficient_permissions"
+    assert auth.message.startswith("The REST API key lacks the custom_attributes.get permission")
+    assert "add custom_attributes.get" in auth.error["remediation"]
+    assert "account manager" not in auth.error["remediation"]
+    braze.fail("custom_attributes", 403, {"message": "Forbidden"})
+    auth = run(braze)["authentication"]
+    assert "rate plan" in auth.message and "account manager" in auth.error["remediation"]
+
+
+def test_the_write_step_declares_users_track_proven(braze):
+    assert run(braze)["write_access"].details["proven"] == ["users.track"]
 
 
 @pytest.mark.parametrize(
@@ -194,6 +213,20 @@ def test_fields_are_live_standard_plus_every_custom_attribute_page(braze):
     assert not any(f["must_hash"] for f in fields.values())
     assert description["options"]["identifier_type"] == "email"
     assert description["options"]["batch_size"] == 75
+
+
+def test_fields_are_typed_and_say_what_they_accept(braze):
+    description = make(braze).fields().as_dict()
+    fields = {f["name"]: f for f in description["fields"]}
+    assert fields["dob"]["data_type"] == "date"
+    assert fields["date_of_first_session"]["data_type"] == "datetime"
+    assert fields["current_location"]["data_type"] == "json"
+    assert fields["gender"]["data_type"] == "enum" and fields["gender"]["choices"] == ["M", "F", "O", "N", "P"]
+    assert fields["lifetime_value"]["data_type"] == "number"
+    assert fields["favorite_color"]["max_length"] == 255  # Braze keeps 255 characters of a custom string
+    assert fields["external_id"]["unique"] is True
+    assert description["new_fields"] == "*"
+    assert description["sync_modes"] == ["upsert", "update"]
 
 
 def test_fields_failure_raises_connector_error(braze):

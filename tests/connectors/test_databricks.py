@@ -1,5 +1,6 @@
 import json
 import time
+from datetime import datetime
 
 import pytest
 
@@ -55,7 +56,9 @@ def test_all_steps_pass(databricks, emulated, config):
         "columns": 6,
         "data_source_format": "DELTA",
     }
-    assert results["permission"].details == {"privileges": ["MODIFY", "SELECT"]}  # through its group
+    assert results["permission"].details["privileges"] == ["MODIFY", "SELECT"]  # through its group
+    assert results["permission"].details["proven"] == ["MODIFY on the table", "SELECT on the table"]
+    assert results["warehouse_write_check"].details["proven"] == ["CAN USE on the SQL warehouse"]
     assert results["warehouse_write_check"].details["state"] == "SUCCEEDED"
     for call in databricks.calls:
         if call.endpoint != "root":
@@ -135,7 +138,7 @@ def test_owner_needs_no_grants(databricks, emulated, config):
     databricks.grants.clear()
     results = run(config, emulated)
     assert results["permission"].status == PASSED
-    assert results["permission"].details == {"owner": True}
+    assert results["permission"].details["owner"] is True  # an owner holds every privilege on the table
     assert databricks.calls_to("effective_permissions") == []
 
 
@@ -323,6 +326,10 @@ def test_fields_come_from_unity_catalog(databricks, emulated, config):
     assert by_name["first_name"].nullable is True and not by_name["first_name"].required
     assert fields.options["key_source"] == "primary_key"
     assert fields.options["recommended_keys"] == ["contact_id", "email"]
+    assert by_name["contact_id"].data_type == "integer" and by_name["score"].data_type == "number"
+    assert by_name["attributes"].data_type == "json" and by_name["updated_at"].data_type == "datetime"
+    assert by_name["contact_id"].unique is True and by_name["email"].unique is False  # only the primary key
+    assert fields.sync_modes == ("insert", "update", "upsert")
 
 
 def test_fields_without_primary_key_still_offer_keys(databricks, emulated, config):
@@ -336,3 +343,25 @@ def test_fields_vendor_failure_raises(databricks, emulated, config):
     with pytest.raises(ConnectorError) as raised:
         DatabricksConnector({**config, "table": "gone"}, policy=emulated).fields()
     assert raised.value.code == "not_found"
+
+
+def test_a_token_with_a_lifetime_reports_its_expiry_time(databricks, emulated, config):
+    token = databricks.add_token("expiring@acme.com", lifetime_seconds=10 * 86400)
+    auth = run({**config, "token": token}, emulated)["authentication"]
+    assert auth.status == PASSED
+    [expiry] = auth.details["expires"]
+    assert expiry["credential"] == "personal_access_token"
+    listed = databricks.token_infos[token]["expiry_time"] / 1000
+    assert abs(datetime.fromisoformat(expiry["expires_at"]).timestamp() - listed) < 1
+    assert "Access tokens" in expiry["remedy"]
+    assert databricks.calls_to("token_list")
+
+
+def test_a_token_without_lifetime_or_among_several_reports_no_expiry(databricks, emulated, config):
+    auth = run(config, emulated)["authentication"]  # created without a lifetime: expiry_time -1
+    assert auth.status == PASSED and "expires" not in auth.details
+    first = databricks.add_token("two@acme.com", lifetime_seconds=86400)
+    databricks.add_token("two@acme.com", lifetime_seconds=5 * 86400)
+    auth = run({**config, "token": first}, emulated)["authentication"]
+    assert "expires" not in auth.details
+    assert "holds 2 tokens" in auth.details["expiry_unknown"]

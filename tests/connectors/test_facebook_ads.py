@@ -8,6 +8,7 @@ import pytest
 from connectors.facebook_ads import FacebookAdsConnector
 from connectors.runtime.base import FAILED, PASSED, SKIPPED
 from connectors.runtime.http import OutboundPolicy, parse_networks
+from connectors.runtime.identifiers import prepare
 from tests.conftest import LOOPBACK
 from tests.emulators import facebook_ads as emu
 
@@ -296,7 +297,8 @@ def test_secrets_are_write_only():
 
 def test_fields_say_which_keys_are_hashed(meta, mpolicy):
     described = FacebookAdsConnector(config(meta), policy=mpolicy).fields().as_dict()
-    assert described["source"] == "static"
+    assert described["source"] == "live"
+    assert described["options"]["value_based"] is False
     fields = {f["name"]: f for f in described["fields"]}
     for name in ("EMAIL", "PHONE", "FN", "LN", "ZIP", "COUNTRY", "DOBY", "GEN", "CT", "ST"):
         assert fields[name]["must_hash"], name
@@ -305,4 +307,98 @@ def test_fields_say_which_keys_are_hashed(meta, mpolicy):
         assert not fields[name]["must_hash"], name
         assert fields[name]["identifier"]
     assert fields["EMAIL"]["identifier"] and not fields["FN"]["identifier"]
-    assert meta.calls == []
+    assert "LOOKALIKE_VALUE" not in fields
+    (read,) = meta.calls_to("audience")
+    assert read.query["fields"] == "id,is_value_based"
+
+
+def value_based(meta, *, terms: bool) -> None:
+    """A customer list created with is_value_based=1 (Meta's value-based lookalike guide), terms signed or not."""
+    meta.audiences[emu.AUDIENCE_ID]["is_value_based"] = True
+    if terms:
+        meta.ad_accounts[emu.AD_ACCOUNT_ID]["tos_accepted"]["value_based_custom_audience_tos"] = 1
+
+
+def test_a_value_based_audience_passes_once_its_terms_are_accepted_and_asks_for_lookalike_value(meta, mpolicy):
+    value_based(meta, terms=True)
+    audience = run(config(meta), mpolicy)["audience"]
+    assert audience.status == PASSED
+    assert audience.details["value_based"] is True and audience.details["value_based_terms_accepted"] is True
+    assert "LOOKALIKE_VALUE" in audience.message
+    assert "is_value_based" in meta.calls_to("audience")[0].query["fields"].split(",")
+    described = FacebookAdsConnector(config(meta), policy=mpolicy).fields().as_dict()
+    assert described["options"]["value_based"] is True
+    fields = {f["name"]: f for f in described["fields"]}
+    value = fields["LOOKALIKE_VALUE"]
+    assert value["required"] is True and value["type"] == "number"
+    assert not value["must_hash"] and not value["identifier"]
+
+
+def test_a_value_based_audience_without_its_terms_fails_with_their_page(meta, mpolicy):
+    value_based(meta, terms=False)
+    results = run(config(meta), mpolicy)
+    assert results["ad_account"].status == PASSED  # the Custom Audience terms themselves are signed
+    audience = results["audience"]
+    assert audience.status == FAILED
+    assert audience.error["code"] == "insufficient_permissions"
+    assert "value-based lookalike terms are not accepted" in audience.message
+    page = f"https://business.facebook.com/customaudiences/value_based/tos.php?act={emu.AD_ACCOUNT_ID}"
+    assert page in audience.error["remediation"]
+    assert audience.details["value_based_terms_accepted"] is False
+
+
+def test_the_audience_step_alone_reads_the_value_based_terms_itself(meta, mpolicy):
+    value_based(meta, terms=False)
+    connector = FacebookAdsConnector(config(meta), policy=mpolicy)
+    (step,) = [s for s in connector.steps if s.name == "audience"]
+    assert connector.run_step(step).error["code"] == "insufficient_permissions"
+    assert meta.calls_to("ad_account")[0].query["fields"] == "tos_accepted"
+
+
+def test_an_audience_without_can_edit_is_reported_unproven(meta, mpolicy):
+    del meta.audiences[emu.AUDIENCE_ID]["permission_for_actions"]
+    audience = run(config(meta), mpolicy)["audience"]
+    assert audience.status == PASSED
+    (unproven,) = audience.details["unproven"]
+    assert unproven["privilege"] == "edit rights on the custom audience"
+    assert "Add people" in unproven["grant"]
+    assert "edit rights on the custom audience" not in audience.details["proven"]
+
+
+def test_identifier_kinds_prepare_values_as_meta_normalizes_them(meta, mpolicy):
+    described = FacebookAdsConnector(config(meta), policy=mpolicy).fields().as_dict()
+    fields = {f["name"]: f for f in described["fields"]}
+    assert described["sync_modes"] == ["insert", "mirror"]
+    phone = prepare(fields["PHONE"]["identifier_kind"], "+1 (650) 555-1234")
+    assert phone["normalized"] == "16505551234"
+    assert phone["sent"] == hashlib.sha256(b"16505551234").hexdigest()
+    assert prepare(fields["FN"]["identifier_kind"], " Mary-Ann ")["normalized"] == "maryann"
+    assert prepare(fields["EMAIL"]["identifier_kind"], " John@Example.COM ")["normalized"] == "john@example.com"
+    assert "Not an email address" in prepare(fields["EMAIL"]["identifier_kind"], "john")["problem"]
+    madid = prepare(fields["MADID"]["identifier_kind"], "AECE52E7-03EE-455A-B3C4-E57283966239")
+    assert madid["sent"] == "aece52e7-03ee-455a-b3c4-e57283966239"  # lowercase, not hashed
+
+
+def test_a_user_token_reports_when_it_and_its_data_access_expire(meta, mpolicy):
+    meta.tokens[emu.ACCESS_TOKEN].update(type="USER", expires_at=1_900_000_000, data_access_expires_at=1_890_000_000)
+    auth = run(config(meta), mpolicy)["authentication"]
+    assert auth.status == PASSED
+    expiries = {e["credential"]: e for e in auth.details["expires"]}
+    assert expiries["access_token"]["expires_at"] == "2030-03-17T17:46:40Z"
+    assert expiries["data_access"]["expires_at"] == "2029-11-22T00:00:00Z"
+    assert expiries["data_access"]["source"].endswith("/access-tokens/debugging")
+    [call] = meta.calls_to("debug_token")
+    assert call.query["input_token"] == emu.ACCESS_TOKEN
+    assert emu.ACCESS_TOKEN not in json.dumps(auth.as_dict())  # the token itself never shows
+
+
+def test_a_system_user_token_that_never_expires_reports_no_expiry(meta, mpolicy):
+    auth = run(config(meta), mpolicy)["authentication"]
+    assert auth.status == PASSED and "expires" not in auth.details
+
+
+def test_an_unreadable_expiry_leaves_the_working_token_passed(meta, mpolicy):
+    meta.fail("debug_token", 400, emu.PERMISSION_ERROR)
+    auth = run(config(meta), mpolicy)["authentication"]
+    assert auth.status == PASSED
+    assert "expires" not in auth.details and auth.details["expiry_unknown"]

@@ -45,18 +45,14 @@ def assert_no_secret(results, config, gcs):
         assert token not in dumped
 
 
-def test_all_steps_pass_and_the_probe_is_removed(gcs, emulated, config):
+def test_all_steps_pass_and_nothing_is_written(gcs, emulated, config):
     results = run(config, emulated)
-    assert [r.status for r in results.values()] == [PASSED] * 4
-    assert results["bucket_permissions"].details["permissions"] == [
-        "storage.objects.create",
-        "storage.objects.delete",
-        "storage.objects.get",
-    ]
-    probe = results["write_probe"].details["object"]
-    assert probe.startswith("crm/daily/_connection_test/") and probe.endswith(".txt")
-    assert results["write_probe"].details["deleted"] is True
-    assert gcs.uploaded == [probe] and gcs.deleted == [probe]
+    assert [r.status for r in results.values()] == [PASSED] * 3
+    check = results["bucket_permissions"]
+    assert check.details["permissions"] == ["storage.objects.create", "storage.objects.delete", "storage.objects.get"]
+    assert check.details["proven"] == ["storage.objects.create"]
+    assert "warnings" not in check.details
+    assert gcs.calls_to("upload") == [] and gcs.calls_to("object") == []
     assert gcs.buckets["acme-exports"] == {}
 
     (assertion,) = gcs.assertions
@@ -65,17 +61,27 @@ def test_all_steps_pass_and_the_probe_is_removed(gcs, emulated, config):
     (token,) = gcs.access_tokens
     (permissions_call,) = gcs.calls_to("test_permissions")
     assert permissions_call.headers["Authorization"] == f"Bearer {token}"
-    (upload,) = gcs.calls_to("upload")
-    assert upload.query == {"uploadType": "media", "name": probe}
-    assert upload.headers["Content-Type"] == "text/plain"
-    assert b"Connection test" in upload.body
-    (delete,) = gcs.calls_to("object")
-    assert delete.method == "DELETE" and delete.headers["Authorization"] == f"Bearer {token}"
 
 
-def test_probe_without_prefix_lands_at_the_bucket_root(gcs, emulated, config):
-    results = run({**config, "prefix": "/"}, emulated)
-    assert results["write_probe"].details["object"].startswith("_connection_test/")
+def test_a_create_only_account_on_a_retention_locked_bucket_passes(gcs, emulated, config):
+    """roles/storage.objectCreator on a compliance bucket: syncs add files and never delete, so the test passes."""
+    gcs.granted = {"storage.objects.create"}
+    gcs.retention_seconds = 86400 * 365
+    results = run(config, emulated)
+    assert [r.status for r in results.values()] == [PASSED] * 3
+    check = results["bucket_permissions"]
+    assert check.details["permissions"] == ["storage.objects.create"]
+    assert check.details["proven"] == ["storage.objects.create"]
+    assert "storage.objects.delete is not held" in check.details["warnings"][0]
+    assert gcs.uploaded == []  # no probe object is left in a bucket that could not delete it for a year
+
+
+def test_the_step_declares_what_it_proves():
+    (step,) = [s for s in GcsConnector.steps if s.proves]
+    (requirement,) = step.proves
+    assert requirement.privilege == "storage.objects.create"
+    assert requirement.source == "https://cloud.google.com/storage/docs/json_api/v1/objects/insert"
+    assert "testIamPermissions" in requirement.proof
 
 
 def test_unknown_key_is_auth_invalid(gcs, emulated, config):
@@ -83,7 +89,7 @@ def test_unknown_key_is_auth_invalid(gcs, emulated, config):
     results = run(bad, emulated)
     assert results["authentication"].error["code"] == "auth_invalid"
     assert results["authentication"].error["vendor_code"] == "invalid_grant"
-    assert {results[s].status for s in ("bucket_permissions", "write_probe")} == {SKIPPED}
+    assert results["bucket_permissions"].status == SKIPPED
     assert gcs.uploaded == []
     assert_no_secret(results, bad, gcs)
 
@@ -94,45 +100,24 @@ def test_missing_bucket_is_not_found(gcs, emulated, config):
     assert check.error["code"] == "not_found"
     assert "The specified bucket does not exist." in check.message
     assert "bucket name" in check.error["remediation"]
-    assert results["write_probe"].status == SKIPPED
 
 
-def test_missing_delete_permission_is_insufficient(gcs, emulated, config):
-    gcs.granted.discard("storage.objects.delete")
-    results = run(config, emulated)
-    check = results["bucket_permissions"]
+def test_missing_create_permission_is_insufficient_and_names_the_role(gcs, emulated, config):
+    gcs.granted = {"storage.objects.get", "storage.objects.delete"}
+    check = run(config, emulated)["bucket_permissions"]
+    assert check.status == FAILED
     assert check.error["code"] == "insufficient_permissions"
-    assert check.details["missing"] == ["storage.objects.delete"]
-    assert "objectAdmin" in check.error["remediation"]
-    assert results["write_probe"].status == SKIPPED
-    assert gcs.uploaded == []
+    assert check.details["missing"] == ["storage.objects.create"]
+    assert "storage.objects.create" in check.message
+    assert "roles/storage.objectCreator" in check.error["remediation"]
+    assert "Buckets → acme-exports → Permissions" in check.error["remediation"]
 
 
-def test_no_permission_at_all_lists_both(gcs, emulated, config):
+def test_no_permission_at_all_names_create(gcs, emulated, config):
     gcs.granted.clear()
     check = run(config, emulated)["bucket_permissions"]
-    assert check.details["missing"] == ["storage.objects.create", "storage.objects.delete"]
-
-
-def test_upload_refused_fails_the_probe(gcs, emulated, config):
-    message = f"{WRITER_EMAIL} does not have storage.objects.create access to the Google Cloud Storage object."
-    body = {"error": {"code": 403, "message": message, "errors": [{"reason": "forbidden", "message": message}]}}
-    gcs.fail("upload", 403, body)
-    probe = run(config, emulated)["write_probe"]
-    assert probe.status == FAILED
-    assert probe.error["code"] == "insufficient_permissions"
-    assert probe.error["vendor_code"] == "forbidden"
-    assert "storage.objects.create" in probe.message
-
-
-def test_probe_that_cannot_be_deleted_says_so(gcs, emulated, config):
-    body = {"error": {"code": 403, "message": "retention policy", "errors": [{"reason": "forbidden"}]}}
-    gcs.fail("object", 403, body)
-    probe = run(config, emulated)["write_probe"]
-    assert probe.error["code"] == "insufficient_permissions"
-    assert "was written but could not be deleted" in probe.message
-    assert probe.details["written"] is True and probe.details["deleted"] is False
-    assert probe.details["object"] in gcs.buckets["acme-exports"]
+    assert check.details["missing"] == ["storage.objects.create"]
+    assert check.details["held"] == []
 
 
 def test_scope_refusal_is_reported_as_a_bug(gcs, emulated, config):
@@ -205,6 +190,7 @@ def test_fields_are_free_form_with_format_options(gcs, config):
     assert fields.source == "static" and fields.fields == []
     assert fields.object == "gs://acme-exports/crm/daily/"
     assert fields.options["free_form"] is True
+    assert fields.as_dict()["new_fields"] == "*" and fields.as_dict()["sync_modes"] == ["insert"]
     assert fields.options["format_options"]["extension"] == ".csv.gz"
     assert fields.options["format_options"]["delimiter"] == ","
     parquet = GcsConnector({**config, "file_format": "parquet"}).fields().options["format_options"]

@@ -8,6 +8,7 @@ import pytest
 from connectors.google_ads import SCOPE, GoogleAdsConnector
 from connectors.runtime.base import FAILED, PASSED, SKIPPED
 from connectors.runtime.http import OutboundPolicy, parse_networks
+from connectors.runtime.identifiers import prepare
 from tests.conftest import LOOPBACK
 from tests.emulators import google_ads as emu
 
@@ -57,6 +58,10 @@ def test_all_steps_pass_and_nothing_is_written(google, gpolicy):
     assert "'CDP customers'" in results["user_list"].message
     assert results["write_check"].details["validate_only"] is True
     assert results["write_check"].details["request_id"]
+    assert results["scopes"].details["proven"] == [SCOPE]
+    assert results["write_check"].details["proven"] == [
+        "write access to the Customer Match user list for the Google user of the refresh token"
+    ]
 
     token_call = google.calls_to("token")[0]
     form = parse_qs(token_call.body.decode())
@@ -313,3 +318,21 @@ def test_fields_are_the_static_identifier_schema(google, gpolicy):
     assert fields["mobile_id"]["identifier"] and not fields["mobile_id"]["must_hash"]
     assert described["options"]["encoding"] == "HEX"
     assert google.calls == []
+
+
+def test_identifier_kinds_prepare_values_as_the_data_manager_api_formats_them(google, gpolicy):
+    described = GoogleAdsConnector(config(google), policy=gpolicy).fields().as_dict()
+    fields = {f["name"]: f for f in described["fields"]}
+    assert described["sync_modes"] == ["insert", "mirror"]
+    email = fields["email"]["identifier_kind"]
+    assert email["kind"] == "email" and email["hash"] == "sha256"
+    assert email["source"] == "https://developers.google.com/data-manager/api/devguides/concepts/formatting"
+    # The page's own examples: dots and the +suffix go only for gmail.com / googlemail.com.
+    gmail = prepare(email, " cloudy.sanfrancisco+shopping@gmail.com")
+    assert gmail["normalized"] == "cloudysanfrancisco@gmail.com"
+    assert gmail["sent"] == hashlib.sha256(b"cloudysanfrancisco@gmail.com").hexdigest()
+    assert prepare(email, "user.name+NYC@Example.com")["normalized"] == "user.name+nyc@example.com"
+    assert prepare(fields["phone"]["identifier_kind"], "+1 (800) 555-0100")["normalized"] == "+18005550100"
+    assert "country code" in prepare(fields["phone"]["identifier_kind"], "(800) 555-0100")["problem"]
+    postal = prepare(fields["postal_code"]["identifier_kind"], " 94043 ")
+    assert postal == {"normalized": "94043", "sent": "94043"}  # never hashed

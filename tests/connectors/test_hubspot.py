@@ -1,5 +1,7 @@
+import json
 import socket
 import time
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -9,10 +11,14 @@ from connectors.runtime.errors import ConnectorError
 from connectors.runtime.http import OutboundPolicy, parse_networks
 from tests.conftest import LOOPBACK
 from tests.emulators.hubspot import (
+    CLIENT_ID,
+    CLIENT_SECRET,
     EXPIRED_TOKEN,
     PORTAL_ID,
+    SERVICE_KEY,
     VALID_TOKEN,
     HubSpotEmulator,
+    scopes_for,
     unique_property,
     valid_config,
 )
@@ -57,7 +63,7 @@ def test_all_steps_pass_and_send_the_bearer_token(hubspot, redirected):
     assert auth.details["rate_limit"]["daily_limit"] == 500000
     obj = results["object"]
     assert obj.details["id_property"] == "email"
-    assert obj.details["property_count"] == 9
+    assert obj.details["property_count"] == 12
     for call in hubspot.calls_to("account") + hubspot.calls_to("properties"):
         assert call.headers["Authorization"] == f"Bearer {VALID_TOKEN}"
     assert hubspot.calls_to("account")[0].path == "/account-info/2026-03/details"
@@ -269,6 +275,19 @@ def test_setup_text_asks_for_a_service_key():
     assert "Service Key" in described["config_schema"]["properties"]["access_token"]["description"]
 
 
+def test_fields_are_typed_with_their_options(hubspot, redirected):
+    fields = HubSpotConnector(valid_config(hubspot), policy=redirected).fields()
+    by_name = {f.name: f.as_dict() for f in fields.fields}
+    assert by_name["customer_since"]["data_type"] == "date"
+    assert by_name["customer_vip"]["data_type"] == "boolean" and by_name["customer_vip"]["type"] == "bool"
+    assert by_name["lifecyclestage"]["data_type"] == "enum"
+    assert by_name["lifecyclestage"]["choices"] == ["subscriber", "lead", "customer"]
+    assert by_name["customer_interests"]["data_type"] == "array"  # checkboxes: several options
+    assert by_name["customer_id"]["unique"] is True and by_name["email"]["unique"] is True
+    assert by_name["firstname"]["unique"] is False
+    assert fields.sync_modes == ("insert", "update", "upsert")
+
+
 def test_fields_failure_raises_connector_error(hubspot, redirected):
     hubspot.fail(
         "properties",
@@ -293,10 +312,19 @@ def test_config_validation_names_fields():
     assert HubSpotConnector.validate_config(valid_config(None)) == {}
 
 
-def test_a_public_apps_refresh_token_is_exchanged_first_and_the_new_access_token_kept(hubspot, redirected):
-    from tests.emulators.hubspot import CLIENT_ID, CLIENT_SECRET
+def oauth_config(hubspot, scopes) -> dict:
+    hubspot.refresh_tokens["na1-refresh"] = set(scopes)
+    return {
+        "access_token": EXPIRED_TOKEN,
+        "refresh_token": "na1-refresh",
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "object_type": "contacts",
+    }
 
-    hubspot.refresh_tokens["na1-refresh"] = {"crm.objects.contacts.read", "crm.schemas.contacts.read"}
+
+def test_a_public_apps_refresh_token_is_exchanged_first_and_the_new_access_token_kept(hubspot, redirected):
+    hubspot.refresh_tokens["na1-refresh"] = {*scopes_for("contacts"), "crm.objects.contacts.write"}
     config = {
         "access_token": EXPIRED_TOKEN,
         "refresh_token": "na1-refresh",
@@ -311,14 +339,124 @@ def test_a_public_apps_refresh_token_is_exchanged_first_and_the_new_access_token
     assert fresh in hubspot.tokens and fresh not in everything(results)
     token_calls = hubspot.calls_to("token")
     assert len(token_calls) == 1 and b"grant_type=refresh_token" in token_calls[0].body
+    # the v1 endpoint goes on 16 February 2027; renewal uses the date-versioned one, with a form body
+    assert token_calls[0].path == "/oauth/2026-03/token"
+    assert token_calls[0].headers["Content-Type"] == "application/x-www-form-urlencoded"
 
 
 def test_a_revoked_refresh_token_is_token_expired(hubspot, redirected):
-    from tests.emulators.hubspot import CLIENT_ID, CLIENT_SECRET
-
     config = {"access_token": EXPIRED_TOKEN, "refresh_token": "na1-gone", "client_id": CLIENT_ID,
               "client_secret": CLIENT_SECRET}  # fmt: skip
     results = run(config, redirected)
     auth = results["authentication"]
     assert auth.status == FAILED and auth.error["code"] == "token_expired"
     assert auth.error["vendor_code"] == "BAD_REFRESH_TOKEN" and "na1-gone" not in everything(results)
+
+
+def test_a_refresh_refused_with_only_the_rfc_6749_fields_is_still_token_expired(hubspot, redirected):
+    hubspot.fail("token", 400, {"error": "invalid_grant", "error_description": "refresh token is invalid"})
+    auth = run(oauth_config(hubspot, scopes_for("contacts")), redirected)["authentication"]
+    assert auth.error["code"] == "token_expired"
+    assert auth.error["vendor_code"] == "invalid_grant"
+    assert "re-authorise HubSpot" in auth.error["remediation"]
+
+
+# --- the write scope ------------------------------------------------------------------------------------
+
+
+def test_a_key_that_may_only_read_fails_the_object_step_naming_the_write_scope(hubspot, redirected):
+    hubspot.tokens["pat-na1-read-only"] = set(scopes_for("contacts"))
+    results = run({"access_token": "pat-na1-read-only", "object_type": "contacts"}, redirected)
+    obj = results["object"]
+    assert obj.status == FAILED
+    assert obj.error["code"] == "insufficient_permissions"
+    assert "lacks the scope crm.objects.contacts.write" in obj.message
+    assert "Add crm.objects.contacts.write to the Service Key's scopes" in obj.error["remediation"]
+    assert "Development › Keys › Service keys" in obj.error["remediation"]
+    assert obj.details["required_scopes"] == ["crm.objects.contacts.write"]
+    info = hubspot.calls_to("token_info")[0]
+    assert info.path == "/oauth/v2/private-apps/get/access-token-info"
+    assert json.loads(info.body) == {"tokenKey": "pat-na1-read-only"}
+    assert "pat-na1-read-only" not in everything(results)
+
+
+def test_a_private_app_token_with_the_write_scope_proves_it(hubspot, redirected):
+    obj = run(valid_config(hubspot), redirected)["object"]
+    assert obj.status == PASSED
+    assert obj.details["write_scope"] == "crm.objects.contacts.write"
+    assert obj.details["proven"] == [HubSpotConnector.steps[2].proves[0].privilege]
+    assert "unproven" not in obj.details
+    assert "holds crm.objects.contacts.write" in obj.message
+
+
+def test_a_custom_object_needs_crm_objects_custom_write(hubspot, redirected):
+    hubspot.tokens["pat-na1-contacts-writer"] = {*scopes_for("2-1234567"), "crm.objects.contacts.write"}
+    config = {"access_token": "pat-na1-contacts-writer", "object_type": "2-1234567"}
+    obj = run(config, redirected)["object"]
+    assert obj.error["code"] == "insufficient_permissions"
+    assert "lacks the scope crm.objects.custom.write" in obj.message
+    hubspot.tokens["pat-na1-contacts-writer"].add("crm.objects.custom.write")
+    assert run(config, redirected)["object"].details["write_scope"] == "crm.objects.custom.write"
+
+
+def test_tickets_may_be_written_with_the_older_tickets_scope(hubspot, redirected):
+    hubspot.objects["tickets"].append(unique_property("erp_ticket_id", "ERP ticket", group="ticketinformation"))
+    hubspot.tokens["pat-na1-tickets"] = {*scopes_for("tickets"), "tickets"}
+    obj = run({"access_token": "pat-na1-tickets", "object_type": "tickets"}, redirected)["object"]
+    assert obj.status == PASSED
+    assert obj.details["write_scope"] == "tickets"
+
+
+def test_an_oauth_token_is_introspected_and_a_missing_write_scope_fails(hubspot, redirected):
+    results = run(oauth_config(hubspot, scopes_for("contacts")), redirected)
+    obj = results["object"]
+    assert obj.error["code"] == "insufficient_permissions"
+    assert "crm.objects.contacts.write" in obj.message
+    assert "public app's scopes (then reconnect)" in obj.error["remediation"]
+    call = hubspot.calls_to("introspect")[0]
+    assert call.path == "/oauth/2026-03/token/introspect"
+    form = {k: v[0] for k, v in parse_qs(call.body.decode()).items()}
+    assert form["client_id"] == CLIENT_ID and form["client_secret"] == CLIENT_SECRET
+    assert form["token_type_hint"] == "access_token"
+    assert form["token"] in hubspot.oauth_tokens  # the renewed token, not the expired one
+    assert hubspot.calls_to("token_info") == []
+    assert CLIENT_SECRET not in everything(results)
+
+
+def test_an_oauth_token_with_the_write_scope_is_proven(hubspot, redirected):
+    obj = run(oauth_config(hubspot, {*scopes_for("contacts"), "crm.objects.contacts.write"}), redirected)["object"]
+    assert obj.status == PASSED
+    assert obj.details["write_scope"] == "crm.objects.contacts.write"
+
+
+def test_introspection_refusing_the_app_credentials_is_auth_invalid(hubspot, redirected):
+    hubspot.fail("introspect", 400, {"error": "invalid_client", "status": "BAD_CLIENT_ID", "message": "bad client"})
+    obj = run(oauth_config(hubspot, scopes_for("contacts")), redirected)["object"]
+    assert obj.error["code"] == "auth_invalid"
+    assert "introspecting the OAuth access token" in obj.message
+
+
+def test_a_service_keys_write_scope_is_reported_unproven_not_passed(hubspot, redirected):
+    obj = run({"access_token": SERVICE_KEY, "object_type": "contacts"}, redirected)["object"]
+    assert obj.status == PASSED
+    assert "proven" not in obj.details
+    (unproven,) = obj.details["unproven"]
+    assert unproven["privilege"].startswith("crm.objects.<type>.write")
+    assert "no way to list a Service Key's scopes" in unproven["reason"]
+    assert "Development › Keys › Service keys" in unproven["grant"]
+    assert "Not proven before the first sync" in obj.message
+    assert hubspot.calls_to("token_info") == [] and hubspot.calls_to("introspect") == []
+
+
+def test_a_token_info_outage_is_a_retryable_failure(hubspot, redirected):
+    hubspot.server_error("token_info", 503)
+    obj = run(valid_config(hubspot), redirected)["object"]
+    assert obj.error["code"] == "vendor_error" and obj.error["retryable"] is True
+
+
+def test_the_dated_dependencies_name_the_oauth_version_and_legacy_private_apps():
+    dated = {d.what: d for d in HubSpotConnector.dated_dependencies()}
+    assert any("OAuth API version 2026-03" in what for what in dated)
+    legacy = next(d for what, d in dated.items() if "legacy private-app tokens" in what)
+    assert legacy.source.startswith("https://developers.hubspot.com/changelog/legacy-apis-and-legacy-apps")
+    assert not any("v1" in what for what in dated)  # nothing uses /oauth/v1 any more

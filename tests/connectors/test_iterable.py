@@ -42,11 +42,15 @@ def run(server, **overrides):
 
 def test_all_steps_pass_with_the_api_key_header(iterable):
     results = run(iterable)
-    assert [r.status for r in results.values()] == [PASSED, PASSED, PASSED]
+    assert [r.status for r in results.values()] == [PASSED] * 4
     assert results["authentication"].message == (
         "Iterable (US data center) accepted the API key; the project has 11 user fields."
     )
-    assert results["list"].details == {"list_id": LIST_ID, "list_name": "Newsletter", "list_type": "Standard"}
+    assert results["list"].details["list_id"] == LIST_ID
+    assert results["list"].details["list_name"] == "Newsletter"
+    assert results["list"].details["subscribe_http_status"] == 400
+    assert results["write_access"].details["proven"] == ["POST /api/users/bulkUpdate (a server-side key)"]
+    assert iterable.updated == iterable.subscribed == []  # the probes named nothing to write
     assert "Api-Key" not in iterable.calls_to("root")[0].headers
     for endpoint in ("get_fields", "lists"):
         [call] = iterable.calls_to(endpoint)
@@ -59,11 +63,34 @@ def test_without_a_list_the_list_step_says_so(iterable):
     result = run(iterable, list_id=None)["list"]
     assert result.status == PASSED
     assert "No list_id configured" in result.message
+    assert "proven" not in result.details  # nothing was checked, so nothing is claimed
     assert not iterable.calls_to("lists")
 
 
-def test_read_only_key_passes_the_checks(iterable):
-    assert all(r.status == PASSED for r in run(iterable, api_key=READ_ONLY_KEY).values())
+def test_a_read_only_key_fails_the_write_check_naming_the_key_type(iterable):
+    results = run(iterable, api_key=READ_ONLY_KEY)
+    assert results["authentication"].status == PASSED
+    write = results["write_access"]
+    assert write.status == FAILED
+    assert write.error["code"] == "insufficient_permissions"
+    assert "may not call POST /api/users/bulkUpdate" in write.message
+    assert "server-side API key" in write.error["remediation"]
+    assert results["list"].status == SKIPPED
+    assert iterable.updated == []
+
+
+def test_a_key_that_may_update_but_not_subscribe_fails_the_list_step(iterable):
+    iterable.api_keys["restricted000000000000000000000"] = "restricted"
+    iterable.allowed["restricted"] = {"GET /api/users/getFields", "GET /api/lists", "POST /api/users/bulkUpdate"}
+    results = run(iterable, api_key="restricted000000000000000000000")
+    assert results["write_access"].status == PASSED
+    assert results["list"].error["code"] == "insufficient_permissions"
+    assert "POST /api/lists/subscribe" in results["list"].message
+
+
+def test_an_empty_batch_answered_200_also_proves_the_write(iterable):
+    iterable.fail("bulk_update", 200, {"successCount": 0, "failCount": 0})
+    assert run(iterable)["write_access"].status == PASSED
 
 
 @pytest.mark.parametrize(
@@ -194,6 +221,9 @@ def test_fields_are_live_with_sync_keys_by_project_type(iterable, project_type, 
     assert fields["devices.token"]["createable"] is False
     assert not any(f["must_hash"] for f in fields.values())
     assert description["options"]["sync_keys"] == sorted(keys)
+    assert fields["lastOrderAt"]["data_type"] == "datetime" and fields["orderCount"]["data_type"] == "integer"
+    assert all(fields[key]["unique"] is True for key in keys)
+    assert description["new_fields"] == "*" and description["sync_modes"] == ["upsert"]
 
 
 def test_fields_failure_raises(iterable):

@@ -1,4 +1,6 @@
+import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -9,8 +11,10 @@ from tests.conftest import LOOPBACK
 from tests.emulators.klaviyo import (
     FULL_KEY,
     LIST_ID,
-    LISTS_ONLY_KEY,
+    NO_ACCOUNTS_KEY,
+    NO_LIST_WRITE_KEY,
     PROFILES_ONLY_KEY,
+    READ_ONLY_KEY,
     KlaviyoEmulator,
     throttled,
     valid_config,
@@ -41,9 +45,13 @@ def run(server, **overrides):
 
 def test_all_steps_pass_with_key_revision_and_jsonapi_headers(klaviyo):
     results = run(klaviyo)
-    assert [r.status for r in results.values()] == [PASSED, PASSED, PASSED]
+    assert [r.status for r in results.values()] == [PASSED] * 4
     assert results["authentication"].message == "Klaviyo accepted the private key for account AbC123 (Acme Inc.)."
-    assert results["list"].details == {"list_id": LIST_ID, "list_name": "Newsletter", "opt_in_process": "double_opt_in"}
+    assert results["list"].details["list_name"] == "Newsletter"
+    assert results["list"].details["opt_in_process"] == "double_opt_in"
+    assert results["write_access"].details["proven"] == ["profiles:write"]
+    assert results["list"].details["proven"] == ["lists:write, when list_id is set"]
+    assert klaviyo.profiles == klaviyo.list_members == []  # the probes wrote nothing
     assert "Authorization" not in klaviyo.calls_to("root")[0].headers
     for endpoint in ("accounts", "list"):
         [call] = klaviyo.calls_to(endpoint)
@@ -58,6 +66,7 @@ def test_default_revision_is_sent_and_no_list_means_no_list_call(klaviyo):
     assert klaviyo.calls_to("accounts")[0].headers["Revision"] == DEFAULT_REVISION
     assert results["list"].status == PASSED
     assert "No list_id configured" in results["list"].message
+    assert "proven" not in results["list"].details  # nothing was checked, so nothing is claimed
     assert not klaviyo.calls_to("list")
 
 
@@ -77,10 +86,30 @@ def test_unknown_key_is_auth_invalid_whether_klaviyo_says_401_or_400(klaviyo, st
 
 
 def test_key_without_accounts_scope_is_still_accepted(klaviyo):
-    results = run(klaviyo, private_api_key=LISTS_ONLY_KEY)
+    results = run(klaviyo, private_api_key=NO_ACCOUNTS_KEY)
     assert results["authentication"].status == PASSED
     assert results["authentication"].details["missing_scope"] == "accounts:read"
     assert results["list"].status == PASSED
+
+
+def test_a_read_only_key_fails_naming_the_profiles_write_scope(klaviyo):
+    results = run(klaviyo, private_api_key=READ_ONLY_KEY)
+    assert results["authentication"].status == PASSED
+    write = results["write_access"]
+    assert write.status == FAILED
+    assert write.error["code"] == "insufficient_permissions"
+    assert write.message.startswith("The private key lacks the Profiles write scope (profiles:write)")
+    assert "Profiles full access" in write.error["remediation"]
+    assert results["list"].status == SKIPPED
+
+
+def test_a_key_without_lists_write_fails_the_list_step(klaviyo):
+    results = run(klaviyo, private_api_key=NO_LIST_WRITE_KEY)
+    assert results["write_access"].status == PASSED
+    assert results["list"].error["code"] == "insufficient_permissions"
+    assert "(lists:write)" in results["list"].message
+    assert "Lists full access" in results["list"].error["remediation"]
+    assert klaviyo.list_members == []
 
 
 def test_key_without_lists_scope_fails_the_list_step(klaviyo):
@@ -160,6 +189,18 @@ def test_fields_are_klaviyos_fixed_profile_schema(klaviyo):
     assert {n for n, f in fields.items() if f["identifier"]} == {"email", "phone_number", "external_id"}
     assert {"first_name", "location.city", "location.latitude", "properties"} <= set(fields)
     assert fields["properties"]["type"] == "object"
+    assert fields["properties"]["data_type"] == "json"
+    assert fields["location.latitude"]["data_type"] == "number"
+    assert fields["email"]["unique"] is True and "unique" not in fields["first_name"]
+    assert description["new_fields"] == "properties.*" and description["sync_modes"] == ["upsert"]
     assert not any(f["must_hash"] or f["required"] for f in fields.values())
     assert description["options"]["revision"] == "2026-10-15"
     assert klaviyo.calls == []
+
+
+def test_the_docs_do_not_call_klaviyos_static_fields_live():
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "connectors.md").read_text()
+    live = re.search(r"live from the vendor where it lists them \(([^)]*)\)", readme)
+    assert live is not None
+    assert "Klaviyo" not in live.group(1)
+    assert "Klaviyo's profile attributes" in readme

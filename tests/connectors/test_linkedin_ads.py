@@ -1,12 +1,16 @@
+import hashlib
 import json
 import time
+from datetime import datetime
 from urllib.parse import parse_qs
 
 import pytest
 
 from connectors.linkedin_ads import LinkedInAdsConnector
 from connectors.runtime.base import FAILED, PASSED, SKIPPED
-from connectors.runtime.http import OutboundPolicy, parse_networks
+from connectors.runtime.http import OutboundClient, OutboundPolicy, parse_networks
+from connectors.runtime.identifiers import prepare
+from connectors.runtime.oauth import OAuthApp, OAuthError, provider_for
 from tests.conftest import LOOPBACK
 from tests.emulators import linkedin_ads as emu
 
@@ -50,7 +54,12 @@ def test_all_steps_pass_and_nothing_is_written(linkedin, lpolicy):
     assert [results[s].status for s in STEPS] == [PASSED] * 5
     assert results["authentication"].details["refreshed"] is False
     assert results["scopes"].details["granted_scopes"] == ["r_ads", "rw_dmp_segments"]
-    assert results["ad_account"].details == {"account": URN, "role": "CAMPAIGN_MANAGER"}
+    assert results["scopes"].details["proven"] == ["rw_dmp_segments"]
+    assert results["ad_account"].details == {
+        "account": URN,
+        "role": "CAMPAIGN_MANAGER",
+        "proven": ["an ad-account role other than VIEWER"],
+    }
     assert results["segment"].details["status"] == "READY"
     assert "'CDP streaming users'" in results["segment"].message
 
@@ -85,6 +94,31 @@ def test_expired_token_is_renewed_with_the_refresh_token(linkedin, lpolicy):
     new_token = next(t for t in linkedin.tokens if t.startswith("AQVrefreshed"))
     assert linkedin.calls_to("segment")[0].headers["Authorization"] == f"Bearer {new_token}"
     assert_no_secrets(results["authentication"], linkedin)
+
+
+def test_a_token_without_refresh_token_reports_when_introspection_says_it_expires(linkedin, lpolicy):
+    linkedin.tokens[emu.ACCESS_TOKEN]["expires_at"] = 1_900_000_000
+    auth = run(config(linkedin), lpolicy)["authentication"]
+    assert auth.status == PASSED
+    [expiry] = auth.details["expires"]
+    assert expiry["credential"] == "access_token"
+    assert expiry["expires_at"] == "2030-03-17T17:46:40Z"
+    assert expiry["source"] == "https://learn.microsoft.com/en-us/linkedin/shared/authentication/token-introspection"
+    assert "Reconnect LinkedIn" in expiry["remedy"]
+
+
+def test_a_refresh_reports_the_refresh_tokens_remaining_lifetime_not_the_renewed_access_token(linkedin, lpolicy):
+    linkedin.tokens[emu.ACCESS_TOKEN]["status"] = "expired"
+    before = time.time()
+    auth = run(config(linkedin, refresh_token=emu.REFRESH_TOKEN), lpolicy)["authentication"]
+    [expiry] = auth.details["expires"]
+    assert expiry["credential"] == "refresh_token"
+    at = datetime.fromisoformat(expiry["expires_at"]).timestamp()
+    lifetime = 31_000_000  # the emulator's refresh_token_expires_in
+    assert before + lifetime - 5 <= at <= time.time() + lifetime + 5
+    linkedin.tokens[emu.ACCESS_TOKEN]["status"] = "active"
+    active = run(config(linkedin, refresh_token=emu.REFRESH_TOKEN), lpolicy)["authentication"]
+    assert "expires" not in active.details  # an active token that a refresh token renews does not expire syncs
 
 
 def test_expired_token_without_refresh_token_is_token_expired(linkedin, lpolicy):
@@ -123,10 +157,37 @@ def test_two_legged_token_is_refused(linkedin, lpolicy):
     assert "3-legged" in auth.message
 
 
-def test_unknown_token_is_auth_invalid(linkedin, lpolicy):
-    auth = run(config(linkedin, access_token="AQVsomething-else"), lpolicy)["authentication"]
+@pytest.mark.parametrize(
+    "overrides", [{"access_token": "AQVsomething-else"}, {"client_id": "86someotherapp"}], ids=["token", "client_id"]
+)
+def test_unknown_token_or_client_id_is_auth_invalid_with_the_reconnect_steps(linkedin, lpolicy, overrides):
+    """Introspection answers both with HTTP 400 "Invalid client id or token" (LinkedIn's token-introspection page)."""
+    auth = run(config(linkedin, **overrides), lpolicy)["authentication"]
     assert auth.error["code"] == "auth_invalid"
+    assert auth.error["http_status"] == 400
     assert "client_id" in auth.error["remediation"]
+    assert "Reconnect LinkedIn" in auth.error["remediation"]
+    assert auth.status == FAILED
+    assert_no_secrets(auth, linkedin)
+
+
+def test_a_revoked_refresh_token_reads_as_invalid_grant_in_the_oauth_flow(linkedin):
+    """LinkedIn answers a dead refresh token with invalid_request; the OAuth flow's revoked-grant handling (every
+    destination of the connection to token_expired) keys on invalid_grant, as RFC 6749 names it."""
+    linkedin.refresh_tokens[emu.REFRESH_TOKEN]["status"] = "revoked"
+    provider = provider_for("linkedin_ads")
+    client = OutboundClient(OutboundPolicy(allowed_networks=parse_networks(LOOPBACK)))
+    _authorize, token_url = provider.endpoints(base_url=linkedin.url)
+    with pytest.raises(OAuthError) as refused:
+        provider.refresh(
+            client,
+            token_url=token_url,
+            app=OAuthApp(emu.CLIENT_ID, emu.CLIENT_SECRET),
+            refresh_token=emu.REFRESH_TOKEN,
+            scopes=[],
+        )
+    assert refused.value.code == "invalid_grant"
+    assert refused.value.http_status == 400
 
 
 def test_wrong_client_secret_is_auth_invalid(linkedin, lpolicy):
@@ -196,7 +257,10 @@ def test_unknown_segment_is_not_found(linkedin, lpolicy):
     [
         ({"account": "urn:li:sponsoredAccount:1"}, {}, "urn:li:sponsoredAccount:1"),
         ({}, {"segment_type": "company"}, "segment_type is company"),
-        ({"status": "EXPIRED"}, {}, "EXPIRED"),
+        ({"destinations": [{"destination": "LINKEDIN", "status": "EXPIRED"}]}, {}, "is EXPIRED"),
+        ({"destinations": [{"destination": "LINKEDIN", "status": "FAILED"}]}, {}, "is FAILED"),
+        # A top-level status says nothing once a destination carries one (the Matched Audiences FAQ).
+        ({"status": "READY", "destinations": [{"destination": "LINKEDIN", "status": "ERROR"}]}, {}, "is ERROR"),
     ],
 )
 def test_unusable_segments(linkedin, lpolicy, change, overrides, words):
@@ -275,3 +339,14 @@ def test_company_fields(linkedin, lpolicy):
     names = [f["name"] for f in described["fields"]]
     assert names == ["companyName", "organizationUrn", "companyWebsiteDomain", "companyEmailDomain", "companyPageUrl"]
     assert described["object"] == "dmp_segment_company"
+
+
+def test_identifier_kinds_hash_emails_with_the_named_digest(linkedin, lpolicy):
+    described = LinkedInAdsConnector(config(linkedin), policy=lpolicy).fields().as_dict()
+    fields = {f["name"]: f for f in described["fields"]}
+    assert described["sync_modes"] == ["insert", "mirror"]
+    assert (
+        prepare(fields["SHA512_EMAIL"]["identifier_kind"], " A@B.co ")["sent"] == hashlib.sha512(b"a@b.co").hexdigest()
+    )
+    assert prepare(fields["SHA256_EMAIL"]["identifier_kind"], "A@B.co")["sent"] == hashlib.sha256(b"a@b.co").hexdigest()
+    assert fields["GOOGLE_AID"]["identifier_kind"]["hash"] == ""

@@ -58,6 +58,7 @@ def test_all_steps_pass_with_basic_auth_on_the_keys_data_center(mailchimp):
         "list_name": "Customers",
         "double_optin": False,
         "member_count": 1234,
+        "proven": ["add or update the audience's members (PUT /3.0/lists/{list_id}/members/{hash})"],
     }
     assert "Authorization" not in mailchimp.calls_to("ping")[0].headers
     root, audience = mailchimp.calls_to("root")[0], mailchimp.calls_to("list")[0]
@@ -169,6 +170,13 @@ def test_fields_are_member_fields_plus_every_page_of_merge_fields(mailchimp, mon
     assert fields["merge_fields.ADDRESS"]["type"] == "object"
     assert fields["merge_fields.LTV"]["type"] == "number"
     assert "One of: Gold, Silver." in fields["merge_fields.TIER"]["description"]
+    assert fields["merge_fields.TIER"]["data_type"] == "enum"
+    assert fields["merge_fields.TIER"]["choices"] == ["Gold", "Silver"]
+    assert fields["merge_fields.ADDRESS"]["data_type"] == "json"
+    assert fields["merge_fields.BIRTHDAY"]["data_type"] == "string"  # MM/DD text, not a date
+    assert fields["status"]["data_type"] == "enum" and "transactional" in fields["status"]["choices"]
+    assert fields["email_address"]["unique"] is True
+    assert description["sync_modes"] == ["upsert"]
     assert not any(f["must_hash"] for f in fields.values())
     assert description["options"]["status_if_new"] == "pending"
 

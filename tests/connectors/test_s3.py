@@ -195,16 +195,56 @@ def test_missing_bucket_is_not_found(s3, policy):
     assert results["write"].status == SKIPPED
 
 
-def test_bucket_without_list_permission_is_insufficient_permissions(s3, policy):
-    key_id, secret = s3.add_user("put-only", actions=["sts:GetCallerIdentity", "s3:PutObject"])
+@pytest.mark.parametrize("where", ["aws", "s3_compatible"])
+def test_a_write_only_policy_passes_with_a_warning(s3, policy, redirected, where):
+    """s3:PutObject alone is what a sync needs: HeadBucket's (or ListObjectsV2's) s3:ListBucket is not."""
+    key_id, secret = s3.add_user(f"put-only-{where}", actions=["sts:GetCallerIdentity", "s3:PutObject"])
     s3.enforce_iam()
-    results = run(with_endpoint(s3, access_key_id=key_id, secret_access_key=secret), policy)
-    assert results["authentication"].status == PASSED
+    credentials = {"access_key_id": key_id, "secret_access_key": secret}
+    config = on_aws(s3, **credentials) if where == "aws" else with_endpoint(s3, **credentials)
+    results = run(config, redirected if where == "aws" else policy)
+    assert [r.status for r in results.values()] == [PASSED] * 4
     bucket = results["bucket"]
-    assert bucket.error["code"] == "insufficient_permissions"
-    assert bucket.error["http_status"] == 403
-    assert f"s3:ListBucket on arn:aws:s3:::{DEFAULT_BUCKET}" in bucket.error["remediation"]
-    assert results["write"].status == SKIPPED
+    assert bucket.details["listed"] is False
+    assert "Syncs do not need s3:ListBucket" in bucket.details["warnings"][0]
+    write = results["write"]
+    assert write.details["proven"] == ["s3:PutObject on arn:aws:s3:::<bucket>/<prefix>/*"]
+    assert write.details["deleted"] is False  # nor s3:DeleteObject: the probe is left, and the warning says so
+    s3.enforce_iam(False)
+    assert s3.object_keys() == [write.details["probe_key"]]
+
+
+def test_a_bucket_without_list_permission_that_does_not_exist_fails_at_the_write(s3, policy):
+    key_id, secret = s3.add_user("put-only-2", actions=["sts:GetCallerIdentity", "s3:PutObject"])
+    s3.enforce_iam()
+    config = with_endpoint(s3, access_key_id=key_id, secret_access_key=secret, bucket="no-such-bucket-here")
+    results = run(config, policy)
+    assert results["bucket"].status == PASSED
+    assert results["write"].error["code"] == "not_found"
+
+
+def test_an_object_lock_bucket_with_default_retention_accepts_the_probe(s3, policy):
+    """AWS refuses a PutObject without Content-MD5 or a checksum there (moto too); the probe sends Content-MD5.
+    Retention then keeps the probe's version, which the step reports instead of hiding it behind a delete marker."""
+    s3.create_locked_bucket("locked-exports")
+    results = run(with_endpoint(s3, bucket="locked-exports"), policy)
+    write = results["write"]
+    assert write.status == PASSED, write.message
+    put = s3.calls_to("s3:PutObject")[0]
+    assert put.headers["Content-Md5"]
+    assert write.details["deleted"] is False
+    assert "Object Lock retention keeps it" in write.details["warnings"][0]
+    assert s3.object_versions("locked-exports") == [write.details["probe_key"]]
+
+
+def test_an_object_lock_refusal_is_explained(s3, policy):
+    """AWS's answer when a store still wants another integrity header (kopia/kopia#711, iterate-ch/cyberduck#15557)."""
+    said = "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters"
+    s3.fail("s3:PutObject", 400, "InvalidRequest", message=said)
+    write = run(with_endpoint(s3), policy)["write"]
+    assert write.error["code"] == "invalid_config"
+    assert write.error["vendor_code"] == "InvalidRequest"
+    assert "Object Lock with a default retention" in write.error["remediation"]
 
 
 def test_bucket_in_another_region_names_the_right_region(s3, redirected):
@@ -380,3 +420,4 @@ def test_fields_are_free_form_with_the_file_options():
         fields.options["key_template"] == "s3://destinations-test/exports/crm/{sync_id}/{run_id}/part-{part:05d}.csv.gz"
     )
     assert fields.options["format_options"]["content_type"] == "text/csv"
+    assert fields.new_fields == "*" and fields.sync_modes == ("insert",)

@@ -6,7 +6,9 @@ import pytest
 
 from connectors.runtime.base import FAILED, PASSED, SKIPPED
 from connectors.runtime.errors import ConnectorError
+from connectors.runtime.http import OutboundPolicy, parse_networks
 from connectors.salesforce import SalesforceConnector
+from tests.conftest import LOOPBACK
 from tests.emulators.salesforce import (
     CLIENT_SECRET,
     EXPIRED_REFRESH_TOKEN,
@@ -208,10 +210,11 @@ def test_without_an_external_id_records_are_created_and_updated_by_id(org, polic
     obj = run(config, policy)["object"]
     assert obj.status == PASSED
     assert obj.details["write_mode"] == "create_and_update_by_id"
+    assert not any("View All Data" in privilege for privilege in obj.details["proven"])  # no upsert, not needed
     assert "upserts match on" not in obj.message
     assert "collection upsert accepts External ID fields only" in obj.message
     assert "set external_id_field to Warehouse_Id__c" in obj.message
-    assert obj.details["external_id_fields"] == ["Warehouse_Id__c"]
+    assert obj.details["external_id_fields"] == ["Warehouse_Id__c", "Legacy_Key__c"]
     fields = SalesforceConnector(config, policy=policy).fields()
     assert fields.options["external_id_field"] is None
     assert fields.options["create"].startswith("POST /services/data/v66.0/composite/sobjects")
@@ -321,7 +324,7 @@ def test_fields_are_the_live_describe(org, policy):
     assert by_name["Id"].createable is False
     assert by_name["Warehouse_Id__c"].identifier is True
     assert "External ID." in by_name["Warehouse_Id__c"].description
-    assert by_name["Email"].identifier is True  # idLookup
+    assert by_name["Email"].identifier is False  # an Id lookup field, which the collection upsert does not take
     assert by_name["LastName"].required is True
     assert by_name["OwnerId"].required is False  # defaulted on create
     assert by_name["FirstName"].required is False
@@ -330,6 +333,24 @@ def test_fields_are_the_live_describe(org, policy):
     assert "Id of a related Account." in by_name["AccountId"].description
     assert fields.options["external_id_field"] == "Warehouse_Id__c"
     assert len(org.calls_to("token")) == 1  # describe_fields exchanges the refresh token itself
+
+
+def test_fields_are_typed_with_what_each_accepts(org, policy):
+    fields = SalesforceConnector(valid_config(org), policy=policy).fields()
+    by_name = {f.name: f.as_dict() for f in fields.fields}
+    assert by_name["Birthdate"]["data_type"] == "date" and by_name["Birthdate"]["type"] == "date"
+    assert by_name["HasOptedOutOfEmail"]["data_type"] == "boolean"
+    assert by_name["Email"]["data_type"] == "string" and by_name["Email"]["type"] == "email"
+    assert by_name["LeadSource"]["data_type"] == "enum"
+    assert by_name["LeadSource"]["choices"] == ["Web", "Phone Inquiry", "Partner Referral"]
+    assert by_name["LastName"]["max_length"] == 80
+    assert by_name["Id"]["unique"] is True
+    assert by_name["Warehouse_Id__c"]["unique"] is True
+    assert by_name["Legacy_Key__c"]["unique"] is False  # an External ID without 'Unique'
+    assert "unique" not in by_name["FirstName"]  # not a key: Salesforce says nothing
+    assert fields.sync_modes == ("insert", "update", "upsert")  # valid_config upserts on Warehouse_Id__c
+    unkeyed = {k: v for k, v in valid_config(org).items() if k != "external_id_field"}
+    assert SalesforceConnector(unkeyed, policy=policy).fields().sync_modes == ("insert", "update")
 
 
 def test_fields_failure_raises_connector_error(org, policy):
@@ -359,3 +380,106 @@ def test_config_validation_names_fields():
     }
     assert SalesforceConnector.validate_config(example) == {}
     assert set(SalesforceConnector.secret_fields()) == {"client_secret", "refresh_token"}
+
+
+# --- what the first sync's writes need ------------------------------------------------------------------
+
+
+def test_a_passing_run_names_what_it_proved(org, policy):
+    results = run(valid_config(org), policy)
+    assert results["authentication"].details["proven"] == [SalesforceConnector.steps[1].proves[0].privilege]
+    assert results["object"].details["proven"] == [r.privilege for r in SalesforceConnector.steps[2].proves]
+    assert org.calls_to("query") == []  # Warehouse_Id__c is Unique: no permission needs reading
+
+
+def test_a_user_who_may_create_but_not_edit_fails_the_object_step(org, policy):
+    org.sobjects["Contact"]["updateable"] = False
+    obj = run(valid_config(org), policy)["object"]
+    assert obj.error["code"] == "insufficient_permissions"
+    assert "may not edit Contact records" in obj.message
+    assert obj.error["remediation"].startswith("Grant Edit on Contact")
+
+
+def test_an_id_lookup_field_is_refused_as_the_upsert_key(org, policy):
+    obj = run({**valid_config(org), "external_id_field": "Email"}, policy)["object"]
+    assert obj.status == FAILED
+    assert obj.error["code"] == "invalid_config"
+    assert "Contact.Email is an Id lookup field, not an External ID" in obj.message
+    assert "'External ID' and 'Unique'" in obj.error["remediation"]
+    assert "leave external_id_field empty" in obj.error["remediation"]
+
+
+def test_the_fields_offer_no_upsert_on_an_id_lookup_field(org, policy):
+    fields = SalesforceConnector({**valid_config(org), "external_id_field": "Email"}, policy=policy).fields()
+    assert "/composite/sobjects/Contact/Email" not in str(fields.options)
+    assert fields.options["external_id_field"] is None
+    assert fields.options["create"].startswith("POST /services/data/v66.0/composite/sobjects")
+
+
+def test_a_non_unique_external_id_without_view_all_data_fails(org, policy):
+    obj = run({**valid_config(org), "external_id_field": "Legacy_Key__c"}, policy)["object"]
+    assert obj.error["code"] == "insufficient_permissions"
+    assert "Legacy_Key__c is an External ID without 'Unique'" in obj.message
+    assert "'View All Data', which this user lacks" in obj.message
+    assert "Tick 'Unique' on Legacy_Key__c" in obj.error["remediation"]
+    assert "grant the integration user 'View All Data'" in obj.error["remediation"]
+    query = org.calls_to("query")[0]
+    assert query.path == "/services/data/v66.0/query"
+    assert query.query == {"q": "SELECT PermissionsViewAllData FROM UserPermissionAccess"}
+
+
+def test_a_non_unique_external_id_passes_for_a_user_with_view_all_data(org, policy):
+    org.view_all_data = True
+    obj = run({**valid_config(org), "external_id_field": "Legacy_Key__c"}, policy)["object"]
+    assert obj.status == PASSED
+    assert obj.details["view_all_data"] is True
+    assert "not Unique" in obj.message and "HTTP 300" in obj.message
+    assert "unproven" not in obj.details
+
+
+def test_api_versions_below_41_are_warned_about(org, policy):
+    connectivity = run({**valid_config(org), "api_version": "40.0"}, policy)["connectivity"]
+    assert connectivity.status == PASSED
+    assert "Warning: version 40.0 goes unsupported in Summer '27" in connectivity.message
+    assert "set api_version to 66.0" in connectivity.message
+    assert "retired (HTTP 410) from Summer '28" in connectivity.details["api_version_warning"]
+    assert "api_version_warning" not in run(valid_config(org), policy)["connectivity"].details
+
+
+def test_view_all_data_unreadable_before_41_is_reported_unproven(org, policy):
+    config = {**valid_config(org), "api_version": "40.0", "external_id_field": "Legacy_Key__c"}
+    obj = run(config, policy)["object"]
+    assert obj.status == PASSED
+    (unproven,) = obj.details["unproven"]
+    assert unproven["privilege"].startswith("View All Data")
+    assert "HTTP 400 INVALID_TYPE" in unproven["reason"] and "41.0" in unproven["reason"]
+    assert obj.details["proven"] == ["Create and Edit on the sObject"]
+    assert "Not proven before the first sync: View All Data" in obj.message
+
+
+def test_a_salesforce_login_host_goes_to_the_operators_base_url(org):
+    """CONNECTOR_BASE_URLS["salesforce"] stands in for Salesforce's login servers, as in the OAuth flow."""
+    redirected = OutboundPolicy(allowed_networks=parse_networks(LOOPBACK), base_urls={"salesforce": org.url})
+    for login_url in ("https://test.salesforce.com", "https://mycompany.my.salesforce.com", None):
+        config = {**valid_config(org), "login_url": login_url}
+        assert run(config, redirected)["authentication"].status == PASSED
+    assert len(org.calls_to("token")) == 3
+    assert SalesforceConnector.describe_type()["default_base_url"] == "https://login.salesforce.com"
+
+
+def test_a_login_url_that_is_no_salesforce_login_host_is_used_as_given(org, policy):
+    elsewhere = OutboundPolicy(allowed_networks=parse_networks(LOOPBACK), base_urls={"salesforce": "http://10.9.9.9"})
+    assert run(valid_config(org), elsewhere)["authentication"].status == PASSED  # login_url is the emulator
+    connector = SalesforceConnector({**valid_config(org), "login_url": "https://sso.example.com"}, policy=elsewhere)
+    assert connector.token_url() == "https://sso.example.com/services/oauth2/token"
+
+
+def test_view_all_data_refused_to_read_is_unproven_and_an_outage_fails(org, policy):
+    config = {**valid_config(org), "external_id_field": "Legacy_Key__c"}
+    org.fail("query", 403, [{"message": "no access", "errorCode": "INSUFFICIENT_ACCESS"}], times=1)
+    (unproven,) = run(config, policy)["object"].details["unproven"]
+    assert "HTTP 403 INSUFFICIENT_ACCESS)" in unproven["reason"] and "41.0" not in unproven["reason"]
+    org.server_error("query", 503)
+    obj = run(config, policy)["object"]
+    assert obj.error["code"] == "vendor_error" and obj.error["retryable"] is True
+    assert "reading the user's permissions" in obj.message

@@ -71,10 +71,11 @@ def test_all_steps_pass_with_a_keypair_jwt(snowflake, emulated, config, key):
     assert results["connectivity"].details["host"] == "127.0.0.1"  # CONNECTOR_BASE_URLS redirected the account host
     assert results["authentication"].details == {"user": "LOADER", "role": "LOADER_ROLE"}
     assert results["target"].details == {"table": "ANALYTICS.PUBLIC.CUSTOMERS", "columns": 6, "primary_key": ["ID"]}
-    assert results["write_permission"].details == {"rows_inserted": 0, "warehouse": "COMPUTE_WH"}
+    assert results["write_permission"].details["rows_inserted"] == 0
+    assert results["write_permission"].details["warehouse"] == "COMPUTE_WH"
 
     submits = snowflake.calls_to("submit")
-    assert len(submits) == 3
+    assert len(submits) == 4
     for call in submits:
         assert call.headers["X-Snowflake-Authorization-Token-Type"] == "KEYPAIR_JWT"
         assert call.headers["User-Agent"]
@@ -91,10 +92,16 @@ def test_all_steps_pass_with_a_keypair_jwt(snowflake, emulated, config, key):
     # An explicit column list without the VIRTUAL EMAIL_DOMAIN: a computed column takes no value.
     columns = '"ID", "EMAIL", "FIRST_NAME", "ATTRIBUTES", "CREATED_AT"'
     assert bodies[2]["statement"] == f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {table} WHERE 1=0"
+    assert bodies[3]["statement"] == f'UPDATE {table} SET "ID" = "ID" WHERE 1=0'
     # The body's names are case-sensitive: sent as Snowflake stores them, though the user typed lower case.
     assert all(b["role"] == "LOADER_ROLE" and (b["database"], b["schema"]) == ("ANALYTICS", "PUBLIC") for b in bodies)
-    assert [b.get("warehouse") for b in bodies] == [None, None, "COMPUTE_WH"]  # only the write check may resume it
-    assert snowflake.resumed_warehouses == ["COMPUTE_WH"]
+    assert [b.get("warehouse") for b in bodies] == [None, None, "COMPUTE_WH", "COMPUTE_WH"]  # only the write check
+    assert snowflake.resumed_warehouses == ["COMPUTE_WH", "COMPUTE_WH"]
+    assert results["write_permission"].details["proven"] == [
+        "INSERT on the table",
+        "UPDATE on the table",
+        "USAGE on the warehouse",
+    ]
 
 
 def test_encrypted_private_key_with_its_passphrase_passes(snowflake, emulated, key):
@@ -180,7 +187,7 @@ def test_quoted_context_names_are_sent_as_stored_without_quotes(snowflake, emula
     config.update(role='"Loader Role"', database='"Sales DB"', schema='"raw"', warehouse='"Etl_wh"')
     results = run(config, emulated)
     assert [r.status for r in results.values()] == [PASSED] * 4, {n: r.message for n, r in results.items()}
-    body = json.loads(snowflake.calls_to("submit")[-1].body)
+    body = json.loads(snowflake.calls_to("submit")[-2].body)
     assert (body["role"], body["database"], body["schema"], body["warehouse"]) == (
         "Loader Role",
         "Sales DB",
@@ -223,22 +230,33 @@ def test_insert_privilege_missing_is_insufficient_permissions(snowflake, emulate
     assert write.error["code"] == "insufficient_permissions"
     assert write.error["vendor_code"] == "003001"
     assert "Insufficient privileges" in write.message
-    assert "GRANT" in write.error["remediation"]
+    assert "GRANT INSERT ON TABLE ANALYTICS.PUBLIC.CUSTOMERS TO ROLE LOADER_ROLE" in write.error["remediation"]
 
 
-def test_unusable_warehouse_names_the_warehouse(snowflake, emulated, config):
+def test_a_role_that_may_insert_but_not_update_fails_naming_update(snowflake, emulated, config):
+    snowflake.update_denied.add(("ANALYTICS", "PUBLIC", "CUSTOMERS"))
+    write = run(config, emulated)["write_permission"]
+    assert write.status == FAILED
+    assert write.error["code"] == "insufficient_permissions"
+    assert write.error["vendor_code"] == "003001"
+    assert "GRANT UPDATE ON TABLE ANALYTICS.PUBLIC.CUSTOMERS TO ROLE LOADER_ROLE" in write.error["remediation"]
+
+
+def test_a_warehouse_that_does_not_exist_or_is_not_granted_is_named(snowflake, emulated, config):
     config["warehouse"] = "missing_wh"
     write = run(config, emulated)["write_permission"]
-    assert write.error["code"] == "insufficient_permissions"
-    assert write.error["vendor_code"] == "000606"
-    assert "`warehouse`" in write.error["remediation"]
+    assert write.error["code"] == "not_found"
+    assert write.error["vendor_code"] == "390201"
+    assert write.message.startswith("Warehouse MISSING_WH does not exist or the role cannot use it.")
+    assert "`warehouse` (MISSING_WH" in write.error["remediation"]
+    assert "GRANT USAGE ON WAREHOUSE MISSING_WH TO ROLE LOADER_ROLE" in write.error["remediation"]
 
 
 def test_async_statement_is_polled_until_done(snowflake, emulated, config):
     snowflake.pending_polls = 2
     results = run(config, emulated)
     assert [r.status for r in results.values()] == [PASSED] * 4
-    assert len(snowflake.calls_to("status")) == 3 * 3  # two 202 polls, then the result
+    assert len(snowflake.calls_to("status")) == 4 * 3  # two 202 polls, then the result
     assert all(c.headers["Authorization"].startswith("Bearer ") for c in snowflake.calls_to("status"))
 
 
@@ -329,6 +347,18 @@ def test_fields_come_from_describe_table(snowflake, emulated, config):
     assert by_name["EMAIL_DOMAIN"].createable is False  # virtual column
     assert by_name["EMAIL"].description == "Primary e-mail"
     assert not any(f.must_hash for f in fields.fields)
+
+
+def test_fields_are_typed_from_snowflakes_column_types(snowflake, emulated, config):
+    fields = SnowflakeConnector(config, policy=emulated).fields()
+    by_name = {f.name: f for f in fields.fields}
+    assert by_name["ID"].data_type == "integer"  # NUMBER(38,0)
+    assert by_name["FIRST_NAME"].data_type == "string" and by_name["FIRST_NAME"].max_length == 256
+    assert by_name["ATTRIBUTES"].data_type == "json"  # VARIANT
+    assert by_name["CREATED_AT"].data_type == "datetime"  # TIMESTAMP_NTZ(9)
+    assert by_name["ID"].unique is True and by_name["EMAIL"].unique is True  # primary key, unique key
+    assert by_name["FIRST_NAME"].unique is False
+    assert fields.sync_modes == ("insert", "update", "upsert")
 
 
 def test_a_table_without_constraints_still_offers_every_scalar_column(snowflake, emulated, config):

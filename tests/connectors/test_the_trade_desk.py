@@ -54,7 +54,7 @@ def test_all_steps_pass_and_nothing_is_written(ttd, tpolicy):
     }
     assert results["data_access"].details["http_status"] == 400
     assert "nothing was written" in results["data_access"].message
-    assert "shows in the first upload" in results["data_access"].message
+    assert "refused the upload only for its missing items" in results["data_access"].message
 
     # GraphQL (the advertiser query, once, and its firstPartyData), then the data server; no REST v3 endpoints
     assert [c.path for c in ttd.calls if c.endpoint] == ["/graphql", "/graphql", "/data/advertiser"]
@@ -68,17 +68,65 @@ def test_all_steps_pass_and_nothing_is_written(ttd, tpolicy):
     assert ttd.items == []
 
 
-@pytest.mark.parametrize("body", [{"FailedLines": []}, {}, "", {"ErrorCode": "MissingData", "Message": "no items"}])
-def test_the_empty_upload_is_judged_by_status_not_by_its_body(ttd, tpolicy, body):
-    ttd.empty_upload_body = body
+@pytest.mark.parametrize("version", [1, 2])
+def test_the_missing_items_answer_passes_in_either_response_version(ttd, tpolicy, version):
+    ttd.response_version = version
     result = run(config(ttd), tpolicy)["data_access"]
     assert result.status == PASSED
     assert result.details["http_status"] == 400
+    assert result.details["proven"] == ["first-party data upload for the advertiser (Data API)"]
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_advertiser_not_configured_for_data_fails_with_what_to_do(ttd, tpolicy, version):
+    ttd.response_version = version
+    ttd.not_configured.add(emu.ADVERTISER_ID)
+    result = run(config(ttd), tpolicy)["data_access"]
+    assert result.status == FAILED
+    assert result.error["code"] == "insufficient_permissions"
+    assert result.error["vendor_code"] == "TargetingDataDisabled"
+    remedy = result.error["remediation"]
+    assert f"enable first-party data uploads (Data API) for advertiser {emu.ADVERTISER_ID}" in remedy
+    assert ttd.items == []
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_policy_restriction_fails_with_what_to_do(ttd, tpolicy, version):
+    ttd.response_version = version
+    ttd.policy_restricted.add(emu.ADVERTISER_ID)
+    result = run(config(ttd), tpolicy)["data_access"]
+    assert result.error["code"] == "insufficient_permissions"
+    assert result.error["vendor_code"] == "TenantRestrictionsExternalData"
+    assert "tenant restrictions on external data" in result.error["remediation"]
+
+
+@pytest.mark.parametrize(
+    ("body", "remedy"),
+    [
+        ("Advertiser is not configured for first-party data.", "enable first-party data uploads"),
+        ("Request refused by data policy.", "data policy"),
+    ],
+)
+def test_a_plain_text_refusal_is_read_as_the_sdk_reads_it(ttd, tpolicy, body, remedy):
+    ttd.empty_upload_body = body
+    result = run(config(ttd), tpolicy)["data_access"]
+    assert result.error["code"] == "insufficient_permissions"
+    assert remedy in result.error["remediation"]
+    assert body.rstrip(".") in result.message
+
+
+@pytest.mark.parametrize("body", [{}, "", {"FailedLines": [{"ErrorCode": "Unknown", "Message": "?"}]}])
+def test_any_other_400_is_not_taken_for_missing_items(ttd, tpolicy, body):
+    ttd.empty_upload_body = body
+    result = run(config(ttd), tpolicy)["data_access"]
+    assert result.status == FAILED
+    assert result.error["code"] == "invalid_config"
+    assert "another reason than the missing items" in result.error["remediation"]
 
 
 def test_empty_upload_answered_200_also_passes(ttd, tpolicy):
     ttd.empty_items_status = 200
-    ttd.empty_upload_body = {}
+    ttd.empty_upload_body = {"FailedLines": []}
     result = run(config(ttd), tpolicy)["data_access"]
     assert result.status == PASSED
     assert result.details["http_status"] == 200
@@ -207,4 +255,8 @@ def test_fields_are_the_id_types(ttd, tpolicy):
     assert {"TDID", "DAID", "UID2", "UID2Token", "EUID", "RampID", "ID5"} <= set(fields)
     assert all(f["identifier"] and not f["must_hash"] for f in fields.values())
     assert described["options"]["ttl_in_minutes"] == 7 * 1440
+    assert described["sync_modes"] == ["insert", "mirror"]
+    assert fields["TDID"]["identifier_kind"]["hash"] == "" and fields["TDID"]["identifier_kind"]["normalize"] == [
+        "trim"
+    ]
     assert ttd.calls == []

@@ -36,6 +36,7 @@ def test_delivers_a_marked_test_event_with_headers_and_signature(receiver, polic
     assert results["delivery"].status == PASSED
     assert "HTTP 202" in results["delivery"].message
     assert results["delivery"].details["http_status"] == 202
+    assert results["delivery"].details["proven"] == ["the endpoint accepts an event delivery (2xx)"]
     delivered = receiver.received[0]
     assert delivered["json"]["type"] == "connection_test"
     assert delivered["headers"][TEST_EVENT_HEADER] == "true"
@@ -163,3 +164,10 @@ def test_a_410_says_the_endpoint_no_longer_accepts_events(receiver, policy):
     receiver.fail("hook", 410, {"error": "gone"})
     delivery = run({"url": f"{receiver.url}/hooks/in"}, policy)["delivery"]
     assert delivery.error["code"] == "invalid_config" and "410 Gone" in delivery.error["remediation"]
+
+
+def test_fields_are_free_form_and_delivered_as_inserts(receiver, policy):
+    description = WebhookConnector({"url": f"{receiver.url}/hook"}, policy=policy).fields().as_dict()
+    assert description["fields"] == []
+    assert description["new_fields"] == "*"
+    assert description["sync_modes"] == ["insert"]

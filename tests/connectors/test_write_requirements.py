@@ -55,7 +55,10 @@ class _Declared(Connector):
         return "Wrote nothing."
 
     def check_audience(self):
-        self.report_unproven("audience.write", "this key type has no introspection")
+        if self.config.get("no_audience"):
+            self.report_not_needed("audience.write")
+        else:
+            self.report_unproven("audience.write", "this key type has no introspection")
         return "Read the audience."
 
 
@@ -79,3 +82,10 @@ def test_the_types_api_shows_each_steps_requirements():
         "unproven": "no introspection",
         "grant": "Keys",
     }
+
+
+def test_a_privilege_this_config_never_uses_is_neither_proven_nor_unproven():
+    _write, audience = _Declared({"no_audience": True}).test()
+    assert audience.status == "passed"
+    assert "proven" not in audience.details and "unproven" not in audience.details
+    assert "Not proven" not in audience.message

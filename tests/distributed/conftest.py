@@ -62,20 +62,6 @@ def receiver():
         yield server
 
 
-def hold_delivery(receiver) -> threading.Event:
-    """The receiver holds each delivery (POST) until the returned event is set; HEAD answers at once."""
-    release = threading.Event()
-    original = receiver.on_hook
-
-    def held(request, name):
-        if request.method == "POST":
-            release.wait(30)
-        return original(request, name)
-
-    receiver.on_hook = held
-    return release
-
-
 class Client:
     """Calls one web process of the topology as the API client `api` would."""
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 pytest.importorskip("tests.topology", reason="needs the distributed runtime's test topology")
 
 from destinations.models import Destination, DestinationStatus, TestRun
-from destinations.notifications import workspace_monitoring_update
+from destinations.services.notifications import workspace_monitoring_update
 from tests.emulators.notification_receiver import NotificationReceiver
 from tests.factories import DestinationFactory, WorkspaceFactory
 

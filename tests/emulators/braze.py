@@ -1,9 +1,10 @@
 """A Braze REST endpoint: /custom_attributes (50 per page, `Link` cursor) and /users/track, per-key permissions.
 
-Shapes follow Braze's docs (errors.md: `{"message": <fatal error>, "errors": [...]}`; 401 unknown or missing
-key, 403 rate plan / inactive account, 404 unknown key, 429 rate limited). Two answers are shaped, not
-documented: a known key without the endpoint's permission gets 401, and an unknown key's 401 message echoes
-the key (as Braze's does, from memory) so tests prove the connector never repeats it.
+Shapes follow Braze's docs (braze-inc/braze-docs `_docs/_api/errors.md`: `{"message": <fatal error>, "errors":
+[...]}`; 401 unknown or missing key, 403 Forbidden for a rate plan / inactive account, 403 Access Denied for a key
+without the endpoint's permission, 404, 429 rate limited). Shaped, not documented: an unknown key's 401 message
+echoes the key (as Braze's does, from memory) so tests prove the connector never repeats it, and
+`denied_status` 401 plays the older answer to a missing permission.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class BrazeEmulator(Emulator):
             custom_attribute("old_segment", status="Blocklisted"),
         ]
         self.users: dict[str, dict] = {"existing-user": {"first_name": "Ada"}}
+        self.denied_status = 403  # the answer to a known key without the endpoint's permission
 
     # --- vendor behaviour ---------------------------------------------------------------------
 
@@ -61,8 +63,10 @@ class BrazeEmulator(Emulator):
         key = header.removeprefix("Bearer ")
         if key not in self.api_keys:
             return self.json({"message": f"Invalid API key: {key}"}, 401)
-        if permission not in self.api_keys[key]:
+        if permission not in self.api_keys[key] and self.denied_status == 401:
             return self.json({"message": "Unauthorized - REST API key lacks permission for this endpoint."}, 401)
+        if permission not in self.api_keys[key]:
+            return self.json({"message": "Access Denied"}, 403)
         return None
 
     def on_root(self, request):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import time
 
 from werkzeug.routing import Rule
 
@@ -86,6 +87,7 @@ class DatabricksEmulator(Emulator):
     rules = (
         Rule("/", endpoint="root", methods=["GET", "HEAD"]),
         Rule("/api/2.0/preview/scim/v2/Me", endpoint="me", methods=["GET"]),
+        Rule("/api/2.0/token/list", endpoint="token_list", methods=["GET"]),
         Rule("/api/2.1/unity-catalog/tables/<full_name>", endpoint="table", methods=["GET"]),
         Rule(
             "/api/2.1/unity-catalog/effective-permissions/<securable_type>/<full_name>",
@@ -100,6 +102,7 @@ class DatabricksEmulator(Emulator):
 
     def reset_state(self) -> None:
         self.tokens: dict[str, dict] = {}  # PAT -> SCIM user
+        self.token_infos: dict[str, dict] = {}  # PAT -> its public token info (token/list)
         self.catalogs = {"main": {"crm"}}
         self.tables = {FULL_NAME: contacts_table()}
         # full_name -> principal -> [(privilege, inherited_from_type, inherited_from_name)]
@@ -117,8 +120,18 @@ class DatabricksEmulator(Emulator):
         self.statements: dict[str, dict] = {}
         self.cancelled: list[str] = []
 
-    def add_token(self, user_name: str = "svc-cdp@acme.com", groups=("cdp-writers",)) -> str:
+    def add_token(
+        self, user_name: str = "svc-cdp@acme.com", groups=("cdp-writers",), lifetime_seconds: int | None = None
+    ) -> str:
         token = "dapi" + secrets.token_hex(16)
+        now_ms = int(time.time() * 1000)
+        self.token_infos[token] = {
+            "token_id": secrets.token_hex(32),
+            "creation_time": now_ms,
+            # Epoch milliseconds, or -1 for a token created without a lifetime (the Token API reference).
+            "expiry_time": now_ms + lifetime_seconds * 1000 if lifetime_seconds else -1,
+            "comment": "cdp",
+        }
         self.tokens[token] = {
             "id": str(secrets.randbelow(10**15)),
             "userName": user_name,
@@ -168,6 +181,14 @@ class DatabricksEmulator(Emulator):
     def on_me(self, request):
         user, failure = self.principal(request)
         return failure or self.json(user)
+
+    def on_token_list(self, request):
+        """GET /api/2.0/token/list: the valid tokens of the calling user (token values never shown)."""
+        user, failure = self.principal(request)
+        if failure:
+            return failure
+        mine = [info for token, info in self.token_infos.items() if self.tokens[token]["userName"] == user["userName"]]
+        return self.json({"token_infos": mine})
 
     def lookup(self, full_name: str):
         parts = full_name.split(".")

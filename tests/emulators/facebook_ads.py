@@ -18,6 +18,7 @@ from .base import Emulator
 
 ACCESS_TOKEN = "EAAGm0PX4ZCpsBAemulatorSystemUserToken"
 APP_SECRET = "0123456789abcdef0123456789abcdef"
+APP_ID = "987654321012345"
 AD_ACCOUNT_ID = "1122334455"
 AUDIENCE_ID = "23850000000000001"
 SYSTEM_USER = {"id": "100000000000001", "name": "CDP Sync (system user)"}
@@ -61,6 +62,7 @@ TERMS_NOT_ACCEPTED = graph_error("(#2655) Terms of service has not been accepted
 class FacebookAdsEmulator(Emulator):
     rules = (
         Rule("/<version>/me", endpoint="me"),
+        Rule("/<version>/debug_token", endpoint="debug_token"),
         Rule("/<version>/me/permissions", endpoint="permissions"),
         Rule("/<version>/act_<account_id>", endpoint="ad_account"),
         Rule("/<version>/<node_id>", endpoint="audience"),
@@ -75,6 +77,10 @@ class FacebookAdsEmulator(Emulator):
                 "expired": False,
                 "accounts": {AD_ACCOUNT_ID},
                 "tos_accepted": dict(SIGNED),  # the Custom Audience terms this user signed for the business
+                # debug_token: a system-user token by default, which never expires (no positive date)
+                "type": "SYSTEM_USER",
+                "expires_at": 0,
+                "data_access_expires_at": 0,
             }
         }
         self.app_secret = APP_SECRET
@@ -94,6 +100,7 @@ class FacebookAdsEmulator(Emulator):
                 "name": "CDP high-value customers",
                 "account_id": AD_ACCOUNT_ID,
                 "subtype": "CUSTOM",
+                "is_value_based": False,  # created with is_value_based=1: still CUSTOM, uploads need LOOKALIKE_VALUE
                 "operation_status": {"code": 200, "description": "Normal"},
                 "delivery_status": {"code": 200, "description": "This audience is ready for use."},
                 "approximate_count_lower_bound": 1000,
@@ -131,6 +138,26 @@ class FacebookAdsEmulator(Emulator):
     def on_me(self, request, version):
         token, denied = self._authorize(request, version)
         return denied or self.json(self._fields(request, token["user"]))
+
+    def on_debug_token(self, request, version):
+        """GET /debug_token?input_token=…, called with a valid token of the same app (the debugging guide)."""
+        _caller, denied = self._authorize(request, version)
+        if denied:
+            return denied
+        inspected = self.tokens.get(request.args.get("input_token", ""))
+        if inspected is None:
+            return self.json({"data": {"is_valid": False, "error": {"code": 190, "message": "Invalid token"}}})
+        data = {
+            "app_id": APP_ID,
+            "type": inspected["type"],
+            "application": "CDP Sync",
+            "expires_at": inspected["expires_at"],
+            "data_access_expires_at": inspected["data_access_expires_at"],
+            "is_valid": not inspected["expired"],
+            "scopes": [name for name, status in inspected["permissions"].items() if status == "granted"],
+            "user_id": inspected["user"]["id"],
+        }
+        return self.json({"data": data})
 
     def on_permissions(self, request, version):
         token, denied = self._authorize(request, version)

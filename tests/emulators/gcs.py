@@ -1,5 +1,8 @@
 """A Cloud Storage JSON API double: bucket testIamPermissions, media upload and object delete, with Bearer checks.
 
+A bucket may carry a retention policy (Bucket.retentionPolicy): deleting an object younger than its period is
+refused with 403 PERMISSION_DENIED, as Google documents.
+
 The OAuth token endpoint (the key file's token_uri) and the Bearer/scope checks come from `GoogleEmulator`.
 """
 
@@ -32,6 +35,8 @@ class GcsEmulator(GoogleEmulator):
         self.granted = set(ALL_PERMISSIONS)
         self.uploaded: list[str] = []
         self.deleted: list[str] = []
+        self.retention_seconds = 0  # the bucket's retentionPolicy.retentionPeriod; 0: none
+        self.created: dict[str, float] = {}
 
     def missing_bucket(self):
         return self.google_error(404, "The specified bucket does not exist.", "notFound", "NOT_FOUND")
@@ -75,6 +80,7 @@ class GcsEmulator(GoogleEmulator):
         data = request.get_data()
         self.buckets[bucket][name] = data
         self.uploaded.append(name)
+        self.created[name] = time.time()
         generation = str(int(time.time() * 1_000_000))
         return self.json(
             {
@@ -99,6 +105,12 @@ class GcsEmulator(GoogleEmulator):
             return self.forbidden(email, needed, bucket, name)
         if name not in self.buckets[bucket]:
             return self.google_error(404, f"No such object: {bucket}/{name}", "notFound", "NOT_FOUND")
+        if request.method == "DELETE" and time.time() - self.created.get(name, 0) < self.retention_seconds:
+            message = (
+                f"Object '{bucket}/{name}' is subject to bucket's retention policy or object retention and cannot be "
+                "deleted or overwritten until it is older than the retention period."
+            )
+            return self.google_error(403, message, "retentionPolicyNotMet", "PERMISSION_DENIED")
         if request.method == "DELETE":
             del self.buckets[bucket][name]
             self.deleted.append(name)

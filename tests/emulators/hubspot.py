@@ -4,9 +4,15 @@ Served on HubSpot's date-based paths (/account-info/2026-03/details, /crm/proper
 2026-03 reference documents them. As in HubSpot, no default property of companies, deals or tickets has unique
 values, and hs_object_id (the record ID) is not a unique-value property either.
 
-State: `tokens` maps a private-app token to its scopes; `expired_tokens` are OAuth tokens past their expiry;
-`objects` maps an object type (name or objectTypeId) to its property definitions. Error bodies follow
-HubSpot's shape: {status: "error", message, correlationId, category, errors[{message, context}], links}.
+State: `tokens` maps a bearer token (private-app token, Service Key or OAuth access token) to its scopes;
+`expired_tokens` are OAuth tokens past their expiry; `objects` maps an object type (name or objectTypeId) to its
+property definitions. Error bodies follow HubSpot's shape: {status: "error", message, correlationId, category,
+errors[{message, context}], links}.
+
+What a key may do is also readable, as HubSpot documents it: an OAuth access token through
+POST /oauth/2026-03/token/introspect (form: client_id, client_secret, token, token_type_hint; answer: active,
+scopes, hub_id, …), a legacy private app's token through POST /oauth/v2/private-apps/get/access-token-info
+(JSON {tokenKey}; answer: hubId, appId, userId, scopes). HubSpot documents neither for Service Keys.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from .base import Emulator
 from .oauth_consent import ConsentServer
 
 VALID_TOKEN = "pat-na1-11111111-2222-3333-4444-555555555555"
+SERVICE_KEY = "service-key-66666666-7777-8888-9999-000000000000"  # HubSpot documents no format for these
+APP_ID = 3456789
 EXPIRED_TOKEN = "CKDu-expired-oauth-access-token"
 PORTAL_ID = 62515
 CLIENT_ID = "7fff1e36-2d40-4ae1-bbb1-5266d59564fb"
@@ -77,6 +85,9 @@ CONTACT_PROPERTIES = [
     _prop("createdate", "Create Date", "datetime", "date", read_only=True),
     _prop("hs_analytics_num_visits", "Number of Sessions", "number", "number", read_only=True, calculated=True),
     _prop("customer_id", "Customer ID", unique=True, description="Our warehouse id"),
+    _prop("customer_since", "Customer since", "date", "date"),
+    _prop("customer_vip", "VIP", "bool", "booleancheckbox", options=("true", "false")),
+    _prop("customer_interests", "Interests", "enumeration", "checkbox", options=("golf", "tennis")),
 ]
 COMPANY_PROPERTIES = [
     _prop("domain", "Company Domain Name", group="companyinformation"),
@@ -120,10 +131,12 @@ ALL_SCOPES = {
 
 
 class HubSpotEmulator(ConsentServer, Emulator):
-    """Also a legacy public app's OAuth: app.hubspot.com/oauth/authorize and POST /oauth/v1/token.
+    """Also a public app's OAuth: app.hubspot.com/oauth/authorize and POST /oauth/2026-03/token.
 
-    HubSpot sends nothing back when the user declines (so Deny shows a page), and its token errors are
-    {status: BAD_AUTH_CODE | BAD_REFRESH_TOKEN | BAD_REDIRECT_URI | BAD_CLIENT_ID, message, correlationId}.
+    The v1 token endpoint (deprecated 16 February 2027) is not served. HubSpot sends nothing back when the user
+    declines (so Deny shows a page); its OAuth errors carry RFC 6749's {error, error_description} beside the
+    older {status: BAD_AUTH_CODE | BAD_REFRESH_TOKEN | BAD_REDIRECT_URI | BAD_CLIENT_ID, message}
+    (changelog: "New OAuth v3 API endpoints and standardized error responses").
     """
 
     vendor = "HubSpot"
@@ -131,13 +144,16 @@ class HubSpotEmulator(ConsentServer, Emulator):
     rules = (
         Rule("/", endpoint="root", methods=["GET", "HEAD"]),
         Rule("/oauth/authorize", endpoint="authorize", methods=["GET", "POST"]),
-        Rule("/oauth/v1/token", endpoint="token", methods=["POST"]),
+        Rule("/oauth/2026-03/token", endpoint="token", methods=["POST"]),
+        Rule("/oauth/2026-03/token/introspect", endpoint="introspect", methods=["POST"]),
+        Rule("/oauth/v2/private-apps/get/access-token-info", endpoint="token_info", methods=["POST"]),
         Rule("/account-info/2026-03/details", endpoint="account", methods=["GET"]),
         Rule("/crm/properties/2026-03/<object_type>", endpoint="properties", methods=["GET"]),
     )
 
     def reset_state(self) -> None:
-        self.tokens: dict[str, set[str]] = {VALID_TOKEN: set(ALL_SCOPES)}
+        self.tokens: dict[str, set[str]] = {VALID_TOKEN: set(ALL_SCOPES), SERVICE_KEY: set(ALL_SCOPES)}
+        self.oauth_tokens: set[str] = set()  # access tokens the public app was issued
         self.expired_tokens = {EXPIRED_TOKEN}
         self.objects = {
             "contacts": copy.deepcopy(CONTACT_PROPERTIES),
@@ -153,16 +169,39 @@ class HubSpotEmulator(ConsentServer, Emulator):
         self.reset_consent(CLIENT_ID)
         self.refresh_tokens: dict[str, set[str]] = {}
 
-    @staticmethod
-    def oauth_error(status: str, message: str):
-        return Emulator.json({"status": status, "message": message, "correlationId": str(uuid.uuid4())}, 400)
+    # RFC 6749 §5.2's code for each of HubSpot's older ones.
+    RFC_ERRORS = {
+        "BAD_CLIENT_ID": "invalid_client",
+        "BAD_CLIENT_SECRET": "invalid_client",
+        "BAD_AUTH_CODE": "invalid_grant",
+        "BAD_REFRESH_TOKEN": "invalid_grant",
+        "BAD_REDIRECT_URI": "invalid_grant",
+        "BAD_GRANT_TYPE": "unsupported_grant_type",
+    }
 
-    def on_token(self, request):
-        form = request.form
+    @classmethod
+    def oauth_error(cls, status: str, message: str):
+        body = {
+            "error": cls.RFC_ERRORS[status],
+            "error_description": message,
+            "status": status,
+            "message": message,
+            "correlationId": str(uuid.uuid4()),
+        }
+        return Emulator.json(body, 400)
+
+    def _app_refusal(self, form):
         if form.get("client_id") != CLIENT_ID:
             return self.oauth_error("BAD_CLIENT_ID", "missing or invalid client id")
         if form.get("client_secret") != CLIENT_SECRET:
             return self.oauth_error("BAD_CLIENT_SECRET", "missing or invalid client secret")
+        return None
+
+    def on_token(self, request):
+        form = request.form
+        refusal = self._app_refusal(form)
+        if refusal:
+            return refusal
         if form.get("grant_type") == "authorization_code":
             grant, why = self.take_code(form)
             if grant is None:
@@ -179,6 +218,7 @@ class HubSpotEmulator(ConsentServer, Emulator):
             return self.oauth_error("BAD_GRANT_TYPE", "grant_type must be authorization_code or refresh_token")
         access_token = f"CKDu{secrets.token_urlsafe(40)}"
         self.tokens[access_token] = set(self.refresh_tokens[refresh_token])
+        self.oauth_tokens.add(access_token)
         return self.json(
             {
                 "token_type": "bearer",
@@ -190,6 +230,38 @@ class HubSpotEmulator(ConsentServer, Emulator):
                 "scopes": sorted(self.refresh_tokens[refresh_token]),
             }
         )
+
+    def on_introspect(self, request):
+        """RFC 7662 style: an unknown, expired or foreign token is {"active": false}, not an error."""
+        form = request.form
+        refusal = self._app_refusal(form)
+        if refusal:
+            return refusal
+        token = form.get("token", "")
+        if token not in self.oauth_tokens or token not in self.tokens:
+            return self.json({"active": False})
+        answer = {
+            "token_use": "access_token",
+            "active": True,
+            "token": token,
+            "hub_id": PORTAL_ID,
+            "user_id": USER_ID,
+            "client_id": CLIENT_ID,
+            "app_id": APP_ID,
+            "scopes": sorted(self.tokens[token]),
+            "expires_in": 1700,
+            "is_private_distribution": False,
+            "token_type": "BEARER",
+            "hub_domain": "demo.hubspot.com",
+        }
+        return self.json(answer)
+
+    def on_token_info(self, request):
+        """A legacy private app's token, named in the body."""
+        token = (request.get_json(silent=True) or {}).get("tokenKey", "")
+        if not token.startswith("pat-") or token not in self.tokens:
+            return self.error(401, "The private app access token is invalid or expired.", "INVALID_AUTHENTICATION")
+        return self.json({"userId": USER_ID, "hubId": PORTAL_ID, "appId": APP_ID, "scopes": sorted(self.tokens[token])})
 
     # --- HubSpot's answers ----------------------------------------------------------------------
 

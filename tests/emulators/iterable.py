@@ -1,9 +1,14 @@
-"""An Iterable project: /api/users/getFields and /api/lists behind the `Api-Key` header, per key type.
+"""An Iterable project: getFields, lists, users/bulkUpdate and lists/subscribe behind the `Api-Key` header.
 
-Error bodies use Iterable's `{"msg", "code", "params"}` envelope: 401 BadApiKey "Invalid API key" (recorded),
-401 InvalidJwtPayload for a JWT-enabled key without a JWT (recorded), 429 RateLimitExceeded "Exceeded rate
-limit." (recorded). A JavaScript/Mobile key calling a server endpoint gets code Forbidden (shaped: the exact
-status and wording are not documented).
+Each key type may call only the endpoints Iterable's API-keys article lists for it
+(support.iterable.com/hc/en-us/articles/360043464871-API-Keys: read-only keys GET /api/lists and
+/api/users/getFields among others, Mobile keys POST /api/users/update and a few event endpoints, server-side keys
+everything), and that gate is passed before a request's body is read (shaped: the article gives the lists, not
+the order). Error bodies use Iterable's `{"msg", "code",
+"params"}` envelope: 401 BadApiKey "Invalid API key" (recorded), 401 InvalidJwtPayload for a JWT-enabled key
+without a JWT (recorded), 429 RateLimitExceeded "Exceeded rate limit." (recorded). A key calling an endpoint its
+type may not gets 401 code Forbidden (shaped: the exact status and wording are not documented), and an empty
+bulkUpdate or subscribe gets 400 BadParams (shaped).
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ class IterableEmulator(Emulator):
         Rule("/", endpoint="root", methods=["GET", "HEAD"]),
         Rule("/api/users/getFields", endpoint="get_fields", methods=["GET"]),
         Rule("/api/lists", endpoint="lists", methods=["GET"]),
+        Rule("/api/users/bulkUpdate", endpoint="bulk_update", methods=["POST"]),
+        Rule("/api/lists/subscribe", endpoint="subscribe", methods=["POST"]),
     )
 
     def reset_state(self) -> None:
@@ -42,6 +49,13 @@ class IterableEmulator(Emulator):
             "devices.token": "string",
             "phoneNumberDetails.updatedAt": "date",
         }
+        # What each key type may call, from Iterable's API-keys article (abridged to the endpoints emulated here).
+        self.allowed = {
+            "read_only": {"GET /api/lists", "GET /api/users/getFields"},
+            "mobile": {"POST /api/users/update"},
+        }
+        self.updated: list[dict] = []  # users written; a connection test leaves it empty
+        self.subscribed: list[dict] = []
         self.lists = [
             {"id": LIST_ID, "name": "Newsletter", "createdAt": 1700000000000, "listType": "Standard"},
             {"id": 5678, "name": "High value", "createdAt": 1700000000000, "listType": "Dynamic"},
@@ -55,7 +69,7 @@ class IterableEmulator(Emulator):
             return self.json({"msg": "Invalid API key", "code": "BadApiKey", "params": params}, 401)
         if kind == "jwt":
             return self.json({"msg": "JWT token is missing", "code": "InvalidJwtPayload", "params": params}, 401)
-        if kind == "mobile":
+        if kind in self.allowed and f"{request.method} {request.path}" not in self.allowed[kind]:
             return self.json(
                 {"msg": "API key type not allowed for this endpoint", "code": "Forbidden", "params": params}, 401
             )
@@ -69,6 +83,30 @@ class IterableEmulator(Emulator):
 
     def on_lists(self, request):
         return self._authorize(request) or self.json({"lists": self.lists})
+
+    def on_bulk_update(self, request):
+        denied = self._authorize(request)
+        if denied:
+            return denied
+        users = (request.get_json(silent=True) or {}).get("users") or []
+        if not users:
+            return self.bad_params("users: must not be empty")
+        self.updated.extend(users)
+        return self.json({"successCount": len(users), "failCount": 0})
+
+    def on_subscribe(self, request):
+        denied = self._authorize(request)
+        if denied:
+            return denied
+        body = request.get_json(silent=True) or {}
+        subscribers = body.get("subscribers") or []
+        if not subscribers:
+            return self.bad_params("subscribers: must not be empty")
+        self.subscribed.extend(subscribers)
+        return self.json({"successCount": len(subscribers), "failCount": 0})
+
+    def bad_params(self, message: str):
+        return self.json({"msg": message, "code": "BadParams", "params": None}, 400)
 
 
 def valid_config(emulator: IterableEmulator) -> dict:

@@ -95,8 +95,9 @@ class LinkedInAdsEmulator(ConsentServer, Emulator):
                 "accessPolicy": "PRIVATE",
                 "type": "USER",
                 "sourcePlatform": "STREAMING",
-                "status": "READY",
-                "destinations": [{"destination": "LINKEDIN", "status": "READY"}],
+                # The status lives on each destination (the Matched Audiences FAQ: "check the status value from
+                # destinations object"); the segment itself carries none.
+                "destinations": [{"destination": "LINKEDIN", "status": "READY", "audienceSize": 4500}],
             }
         }
         self.uploads: list[dict] = []  # BATCH_CREATE on /users; a connection test must leave it empty
@@ -108,12 +109,14 @@ class LinkedInAdsEmulator(ConsentServer, Emulator):
         return self.clients.get(form.get("client_id")) == form.get("client_secret")
 
     def on_introspect(self, request):
+        """LinkedIn documents the answers: 200 Success, 400 "Invalid client id or token", 401 "Invalid client
+        secret" (token-introspection page, Response codes)."""
         form = request.form
+        token = self.tokens.get(form.get("token", ""))
+        if form.get("client_id") not in self.clients or token is None:
+            return self.json({"error": "invalid_request", "error_description": "Invalid client id or token"}, 400)
         if not self._client_ok(form):
             return self.json({"error": "invalid_client", "error_description": "Client authentication failed"}, 401)
-        token = self.tokens.get(form.get("token", ""))
-        if token is None:
-            return self.json({"active": False})
         body = {
             "active": token["status"] == "active",
             "client_id": form["client_id"],

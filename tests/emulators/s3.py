@@ -61,6 +61,7 @@ class _Forced:
     code: str
     headers: dict = field(default_factory=dict)
     times: int | None = None
+    message: str = ""
 
 
 class _Steering:
@@ -114,7 +115,7 @@ def _s3_operation(method: str, path: str, query: str) -> str:
 
 def _error_response(forced: _Forced, service: str, method: str) -> Response:
     request_id = uuid.uuid4().hex.upper()[:16]
-    message = MESSAGES.get(forced.code, forced.code)
+    message = forced.message or MESSAGES.get(forced.code, forced.code)
     headers = {"x-amz-request-id": request_id, **forced.headers}
     if method == "HEAD":  # S3 answers HEAD errors without a body; botocore then uses the status as the code
         return Response(b"", status=forced.status, headers=headers)
@@ -196,6 +197,23 @@ class S3Emulator:
         self.admin("s3", region).create_bucket(**params)
         self.buckets[name] = region
 
+    def create_locked_bucket(self, name: str, days: int = 1, mode: str = "GOVERNANCE") -> None:
+        """A bucket with S3 Object Lock and a default retention: moto then refuses a PutObject without Content-MD5
+        or a checksum algorithm header (400), as AWS documents, and keeps each object version until retention ends."""
+        s3 = self.admin("s3")
+        s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+        s3.put_object_lock_configuration(
+            Bucket=name,
+            ObjectLockConfiguration={
+                "ObjectLockEnabled": "Enabled",
+                "Rule": {"DefaultRetention": {"Mode": mode, "Days": days}},
+            },
+        )
+        self.buckets[name] = DEFAULT_REGION
+
+    def object_versions(self, bucket: str) -> list[str]:
+        return [v["Key"] for v in self.admin("s3").list_object_versions(Bucket=bucket).get("Versions", [])]
+
     def object_keys(self, bucket: str = DEFAULT_BUCKET) -> list[str]:
         return [o["Key"] for o in self.admin("s3").list_objects_v2(Bucket=bucket).get("Contents", [])]
 
@@ -220,9 +238,9 @@ class S3Emulator:
 
     # --- steering -------------------------------------------------------------------------------
 
-    def fail(self, operation: str, status: int, code: str = "", *, headers=None, times=None) -> None:
+    def fail(self, operation: str, status: int, code: str = "", *, headers=None, times=None, message="") -> None:
         """Answer `operation` ("s3:HeadBucket", "sts:GetCallerIdentity", …) with an AWS error of this code."""
-        self._forced[operation] = _Forced(status, code or str(status), headers or {}, times)
+        self._forced[operation] = _Forced(status, code or str(status), headers or {}, times, message)
 
     def rate_limit(self, operation: str = "s3:PutObject") -> None:
         service = operation.split(":")[0]

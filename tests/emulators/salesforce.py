@@ -2,9 +2,14 @@
 
 State: the connected app (`client_id`, `client_secret`), `refresh_tokens` (token -> granted scopes),
 `expired_refresh_tokens`, whether the user has `api_enabled`, the `sobjects` it can see (describe bodies), the
-daily API usage shown in Sforce-Limit-Info, and `rotate_refresh_tokens` (refresh-token rotation: each exchange
-issues a new refresh token and revokes the old one). Errors follow Salesforce: the token endpoint answers
-{"error", "error_description"}; REST answers a JSON array of {"message", "errorCode", "fields"}.
+daily API usage shown in Sforce-Limit-Info, `rotate_refresh_tokens` (refresh-token rotation: each exchange
+issues a new refresh token and revokes the old one) and whether the user has `view_all_data`. Errors follow
+Salesforce: the token endpoint answers {"error", "error_description"}; REST answers a JSON array of
+{"message", "errorCode", "fields"}.
+
+The query resource answers one SOQL statement, the current user's own permission as the UserPermissionAccess
+object documents it (API 41.0 and later; "API users without PermissionsViewSetup can use this object to check
+if their own sessions have access to a feature"): SELECT PermissionsViewAllData FROM UserPermissionAccess.
 """
 
 from __future__ import annotations
@@ -24,7 +29,14 @@ REFRESH_TOKEN = "5Aep861TSESvWeug_xvFHRBTTbf_YrTWgEyjBJo7Xr34yOQ7GCFUN5DnNPxzDIo
 EXPIRED_REFRESH_TOKEN = "5Aep861TSESvWeug_expired_refresh_token_value"
 ORG_ID = "00D5g000004SPreEAG"
 USER_ID = "0055g00000AbCdEAAV"
-VERSIONS = (("Summer '25", "64.0"), ("Winter '26", "65.0"), ("Spring '26", "66.0"))
+VERSIONS = (
+    ("Summer '17", "40.0"),
+    ("Winter '18", "41.0"),
+    ("Summer '25", "64.0"),
+    ("Winter '26", "65.0"),
+    ("Spring '26", "66.0"),
+)
+PERMISSION_QUERY = "SELECT PermissionsViewAllData FROM UserPermissionAccess"
 
 
 def _field(
@@ -106,6 +118,8 @@ CONTACT = describe(
         _field("AccountId", "Account ID", "reference", reference_to=("Account",), length=18),
         _field("OwnerId", "Owner ID", "reference", nillable=False, defaulted=True, reference_to=("User",), length=18),
         _field("LeadSource", "Lead Source", "picklist", picklist=("Web", "Phone Inquiry", "Partner Referral")),
+        _field("Birthdate", "Birthdate", "date"),
+        _field("HasOptedOutOfEmail", "Email Opt Out", "boolean", nillable=False, defaulted=True),
         _field(
             "CreatedDate",
             "Created Date",
@@ -118,6 +132,8 @@ CONTACT = describe(
         _field(
             "Warehouse_Id__c", "Warehouse Id", external_id=True, id_lookup=True, unique=True, custom=True, length=64
         ),
+        # An External ID without 'Unique' (a non-unique index): upserting on it needs View All Data.
+        _field("Legacy_Key__c", "Legacy Key", external_id=True, id_lookup=True, custom=True, length=32),
         _field("Loyalty_Tier__c", "Loyalty Tier", "picklist", custom=True, picklist=("Gold", "Silver")),
     ],
 )
@@ -142,6 +158,7 @@ class SalesforceEmulator(ConsentServer, Emulator):
         Rule("/services/oauth2/token", endpoint="token", methods=["POST"]),
         Rule("/services/data/v<version>/limits", endpoint="limits", methods=["GET"]),
         Rule("/services/data/v<version>/sobjects/<sobject>/describe", endpoint="describe", methods=["GET"]),
+        Rule("/services/data/v<version>/query", endpoint="query", methods=["GET"]),
     )
 
     def reset_state(self) -> None:
@@ -152,6 +169,7 @@ class SalesforceEmulator(ConsentServer, Emulator):
         self.access_tokens: set[str] = set()
         self.rotate_refresh_tokens = False
         self.api_enabled = True
+        self.view_all_data = False
         self.limits_visible = True
         self.sobjects = {"Contact": copy.deepcopy(CONTACT), "LoginHistory": copy.deepcopy(LOGIN_HISTORY)}
         self.api_usage = [18, 15000]
@@ -277,6 +295,23 @@ class SalesforceEmulator(ConsentServer, Emulator):
             "ConcurrentAsyncGetReportInstances": {"Max": 200, "Remaining": 200},
         }
         return self.json(body, headers=self._usage_headers())
+
+    def on_query(self, request, version):
+        refusal = self._refuse(request, version)
+        if refusal:
+            return refusal
+        soql = " ".join(request.args.get("q", "").split())
+        if soql.lower() != PERMISSION_QUERY.lower():
+            return self.rest_error(400, "MALFORMED_QUERY", "unexpected token in the query")
+        if float(version) < 41.0:
+            return self.rest_error(
+                400, "INVALID_TYPE", "sObject type 'UserPermissionAccess' is not supported.", fields=()
+            )
+        record = {
+            "attributes": {"type": "UserPermissionAccess"},
+            "PermissionsViewAllData": self.view_all_data,
+        }
+        return self.json({"totalSize": 1, "done": True, "records": [record]}, headers=self._usage_headers())
 
     def on_describe(self, request, version, sobject):
         refusal = self._refuse(request, version)

@@ -6,8 +6,13 @@ Answers `POST /api/v2/statements` and `GET /api/v2/statements/<handle>` as Snowf
 `warehouse` are matched case-sensitively against the stored (SHOW) names, as the SQL API reference says they
 are; a large result comes in partitions (`partition_rows`), the first in the answer and the others from
 `GET …/<handle>?partition=N`. An INSERT that gives a value for a virtual column (GA in 2026) fails.
-Unverified: the HTTP status Snowflake gives an unknown body `database` (390201 is the code its drivers
-report at login), and the exact code and text of the virtual-column refusal.
+Privileges are checked when a statement compiles, so a no-op INSERT or UPDATE (`WHERE 1=0`) of a role without
+that privilege fails with 003001 "Insufficient privileges" (docs.snowflake.com user-guide/
+security-access-control-privileges). A body `warehouse` that does not exist or the role may not use answers
+390201 "The requested warehouse does not exist or not authorized.", as Snowflake's drivers report it
+(snowflakedb/terraform-provider-snowflake#1099). Unverified: the HTTP status Snowflake gives an unknown body
+`database` (390201 is the code its drivers report at login), and the exact code and text of the virtual-column
+refusal.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ NOOP_INSERT = re.compile(
     rf"^\s*INSERT\s+INTO\s+{TABLE_NAME}(?:\s*\((?P<into>{COLUMN_LIST})\))?\s+SELECT\s+(?P<select>\*|{COLUMN_LIST})"
     rf"\s+FROM\s+{TABLE_NAME}\s+WHERE\s+1\s*=\s*0\s*$",
     re.I,
+)
+NOOP_UPDATE = re.compile(
+    rf"^\s*UPDATE\s+{TABLE_NAME}\s+SET\s+(?P<set>{IDENT})\s*=\s*(?P<to>{IDENT})\s+WHERE\s+1\s*=\s*0\s*$", re.I
 )
 WHOAMI = re.compile(r"^\s*SELECT\s+CURRENT_USER\(\)", re.I)
 DESCRIBE_COLUMNS = (
@@ -103,6 +111,7 @@ class SnowflakeEmulator(Emulator):
         self.users: dict[str, dict] = {}  # USER -> {"roles": set, "default_role": str}
         self.tables: dict[tuple[str, str, str], list[list]] = {("ANALYTICS", "PUBLIC", "CUSTOMERS"): customers_table()}
         self.insert_denied: set[tuple[str, str, str]] = set()
+        self.update_denied: set[tuple[str, str, str]] = set()
         self.warehouses = {"COMPUTE_WH"}
         self.resumed_warehouses: list[str] = []
         self.pending_polls = 0  # >0: the POST answers 202, then this many status polls answer 202 too
@@ -263,19 +272,31 @@ class SnowflakeEmulator(Emulator):
             if name not in self.tables:
                 return self.missing_table(name, handle)
             return self.result(handle, list(DESCRIBE_COLUMNS), self.tables[name])
+        warehouse = body.get("warehouse")
+        if warehouse and warehouse not in self.warehouses:
+            return self.error(
+                422, "390201", "The requested warehouse does not exist or not authorized.", "08004", handle
+            )
+        if (NOOP_INSERT.match(statement) or NOOP_UPDATE.match(statement)) and not warehouse:
+            return self.error(
+                422,
+                "000606",
+                "No active warehouse selected in the current session.  Select an "
+                "active warehouse with the 'use warehouse' command.",
+                "57P03",
+                handle,
+            )
+        if match := NOOP_UPDATE.match(statement):
+            target = tuple(resolve(part) for part in match.groups()[:3])
+            if target not in self.tables:
+                return self.missing_table(target, handle)
+            if target in self.update_denied:
+                return self.denied(target, handle)
+            self.resumed_warehouses.append(warehouse)
+            return self.result(handle, ["number of rows updated", "number of multi-joined rows updated"], [["0", "0"]])
         if match := NOOP_INSERT.match(statement):
             groups = match.groups()
             target, source = tuple(map(resolve, groups[:3])), tuple(map(resolve, groups[-3:]))
-            warehouse = body.get("warehouse")
-            if warehouse not in self.warehouses:
-                return self.error(
-                    422,
-                    "000606",
-                    "No active warehouse selected in the current session.  Select an "
-                    "active warehouse with the 'use warehouse' command.",
-                    "57P03",
-                    handle,
-                )
             if target not in self.tables or source != target:
                 return self.missing_table(target, handle)
             into = re.findall(IDENT, match["into"]) if match["into"] else None
@@ -292,17 +313,20 @@ class SnowflakeEmulator(Emulator):
                     handle,
                 )
             if target in self.insert_denied:
-                return self.error(
-                    422,
-                    "003001",
-                    f"SQL access control error:\nInsufficient privileges to operate on table '{target[2]}'",
-                    "42501",
-                    handle,
-                )
+                return self.denied(target, handle)
             self.resumed_warehouses.append(warehouse)
             return self.result(handle, ["number of rows inserted"], [["0"]])
         return self.error(
             422, "001003", "SQL compilation error:\nsyntax error line 1 at position 0 unexpected.", "42000", handle
+        )
+
+    def denied(self, target, handle):
+        return self.error(
+            422,
+            "003001",
+            f"SQL access control error:\nInsufficient privileges to operate on table '{target[2]}'",
+            "42501",
+            handle,
         )
 
     def missing_table(self, name, handle):

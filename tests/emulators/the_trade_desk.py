@@ -3,9 +3,14 @@
 Every call must carry the `TTD-Auth` header. GraphQL answers as TTD's public sample code reads it: `data`, plus
 `errors[{message, extensions: {code}}]` (HotChocolate's AUTH_NOT_AUTHORIZED for an advertiser the user may not
 see); an unauthenticated call is refused with HTTP 401. The Data API answers with the statuses its published
-OpenAPI lists: 401 (invalid or missing token) and 403 (cannot create targeting data for this advertiser) with a
-JSON string, 400 for missing items, 200 with `FailedLines` (v1, the default response format) for row problems.
-The body of the 400 for an upload without items is not documented, so `empty_upload_body` lets tests vary it.
+OpenAPI (thetradedesk/ttd-data-python `.speakeasy/out.openapi.yaml`) lists: 401 (invalid or missing token) and 403
+(cannot create targeting data for this advertiser) with a JSON string; 400 "Invalid JSON, missing items, advertiser
+not configured, or policy restrictions" with an AdvertiserDataServerResponse, whose FailedLines[].ErrorCode come
+from the spec's AdvertiserDataResponseErrorCode enum (TargetingDataDisabled for an advertiser not set up,
+TenantRestrictionsExternalData for a policy); 200 with `FailedLines` for row problems. `response_version` 2 answers
+with the v2 envelope {ErrorCode, Message, FailedLines} (MissingData for an upload without items) that TTD's
+first-party upload page documents. The setup and policy are checked before the items, as the spec's one 400 for
+all four causes leaves open; `empty_upload_body` replaces the missing-items answer.
 """
 
 from __future__ import annotations
@@ -48,8 +53,11 @@ class TheTradeDeskEmulator(Emulator):
                 {"id": "90000002", "name": f"{SEGMENT_NAME}_lookalike", "activeUniques": {"idsCount": 120}},
             ]
         }
+        self.not_configured: set[str] = set()  # advertisers whose targeting data is disabled (400)
+        self.policy_restricted: set[str] = set()  # advertisers a tenant policy keeps from external data (400)
+        self.response_version = 1
         self.empty_items_status = 400  # an upload without items: TTD documents 400 for "missing items"
-        self.empty_upload_body: object = {"FailedLines": []}
+        self.empty_upload_body: object | None = None  # None: the documented answer of `response_version`
         self.items: list[dict] = []  # ingested items; a connection test must leave it empty
 
     def _token(self, request, refusal):
@@ -96,11 +104,27 @@ class TheTradeDeskEmulator(Emulator):
         advertiser_id = body.get("AdvertiserId")
         if advertiser_id not in token["advertisers"] or advertiser_id not in self.data_enabled:
             return self.json("Cannot create new targeting data for this advertiser.", 403)
+        if advertiser_id in self.not_configured:
+            return self.refuse("TargetingDataDisabled", "Targeting data is disabled for this advertiser.")
+        if advertiser_id in self.policy_restricted:
+            return self.refuse("TenantRestrictionsExternalData", "Tenant restrictions forbid external data.")
         items = body.get("Items") or []
         if not items:
-            return self.json(self.empty_upload_body, self.empty_items_status)
+            if self.empty_upload_body is not None:
+                return self.json(self.empty_upload_body, self.empty_items_status)
+            if self.response_version == 2:
+                missing = {"ErrorCode": "MissingData", "Message": "Items is required.", "FailedLines": []}
+                return self.json(missing, self.empty_items_status)
+            return self.json({"FailedLines": []}, self.empty_items_status)
         self.items.extend(items)
         return self.json({})
+
+    def refuse(self, code: str, message: str):
+        """A 400 naming why: a failed line in v1, the envelope's code too in v2."""
+        body: dict = {"FailedLines": [{"ErrorCode": code, "Message": message}]}
+        if self.response_version == 2:
+            body = {"ErrorCode": code, "Message": message, **body}
+        return self.json(body, 400)
 
 
 EMULATOR = TheTradeDeskEmulator

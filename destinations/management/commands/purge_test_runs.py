@@ -5,14 +5,15 @@ Idempotency keys past IDEMPOTENCY_KEY_HOURS go too (a new request would already 
 
 from datetime import timedelta
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import timezone
 
-from destinations.idempotency import idempotency_keys_purge
 from destinations.models import TestRun
+from destinations.services.idempotency import idempotency_keys_purge
+from workspaces.management.scripting import ScriptableCommand
 
 
-class Command(BaseCommand):
+class Command(ScriptableCommand):
     help = "Delete test runs, and the SSE events stored with them, that started more than --older-than-days ago."
 
     def add_arguments(self, parser):

@@ -1,0 +1,1 @@
+"""One connection test: the service (prepare, execute, reap), its runtime, and the status it records."""
