@@ -245,14 +245,15 @@ class Fleet:
                        WHERE name LIKE %(pattern)s)
             INSERT INTO {self.tables["destination"]} (id, workspace_id, connection_id, name, destination_type, config,
                 secrets, status, status_error, created_by_id, created_at, updated_at, last_tested_at,
-                check_interval_minutes, health_check_due_at)
+                check_interval_minutes, health_check_due_at, credential_expiries)
             SELECT gen_random_uuid(),
                    CASE WHEN g <= %(big_count)s THEN %(big)s::uuid ELSE w.ids[1 + g %% array_length(w.ids, 1)] END,
                    NULL, format('Destination %%s-%%s', %(label)s::text, g), t.kind, t.config::jsonb, t.secrets,
                    CASE WHEN (g / 10) %% 10 = 3 THEN 'error' ELSE 'connected' END,
                    CASE WHEN (g / 10) %% 10 = 3 THEN 'The endpoint answered 401: paste a new API key.' ELSE '' END,
                    NULL, c.at, c.at, now() - random() * interval '12 hours',
-                   CASE WHEN g %% 200 = 7 THEN (ARRAY[60, 120, 360, 720, 2880])[1 + (g / 200) %% 5] END, NULL
+                   CASE WHEN g %% 200 = 7 THEN (ARRAY[60, 120, 360, 720, 2880])[1 + (g / 200) %% 5] END, NULL,
+                   '[]'::jsonb
             FROM w, generate_series(1, %(count)s) g
             CROSS JOIN LATERAL (SELECT now() - interval '400 days' * random() AS at) c
             CROSS JOIN LATERAL (
