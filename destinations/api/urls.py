@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import jobs, oauth_views, views, workspace_settings
+from . import jobs, monitoring_views, oauth_views, views, workspace_settings
 
 workspace = "api/v1/workspaces/<uuid:workspace_id>"
 
@@ -79,16 +79,16 @@ urlpatterns = [
         workspace_settings.ApiTokenDetailView.as_view(),
         name="api-token-detail",
     ),
-    path(f"{workspace}/monitoring", workspace_settings.MonitoringView.as_view(), name="monitoring"),
+    path(f"{workspace}/monitoring", monitoring_views.MonitoringView.as_view(), name="monitoring"),
     path(
         f"{workspace}/monitoring/rotate-secret",
-        workspace_settings.SigningSecretRotateView.as_view(),
+        monitoring_views.SigningSecretRotateView.as_view(),
         name="monitoring-rotate-secret",
     ),
-    path(f"{workspace}/notifications", workspace_settings.NotificationListView.as_view(), name="notification-list"),
+    path(f"{workspace}/notifications", monitoring_views.NotificationListView.as_view(), name="notification-list"),
     path(
         f"{workspace}/destinations/<uuid:destination_id>/health-check",
-        workspace_settings.DestinationHealthCheckView.as_view(),
+        monitoring_views.DestinationHealthCheckView.as_view(),
         name="destination-health-check",
     ),
     path("oauth/callback", oauth_views.oauth_callback, name="oauth-callback"),

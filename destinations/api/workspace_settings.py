@@ -10,8 +10,8 @@ a replayed token creation answers the token without its plaintext, which is show
 from __future__ import annotations
 
 from django.db import transaction
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, serializers, status
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -29,133 +29,29 @@ from workspaces.services import (
     workspace_create,
 )
 
-from .. import selectors, services
 from ..errors import Conflict, InvalidInput
-from ..models import AuditAction, AuditTarget, AuditVia, Notification, NotificationState, WorkspaceMonitoring
+from ..models import AuditAction, AuditTarget, AuditVia, WorkspaceMonitoring
 from ..selectors import NotFound
 from ..services import idempotency
 from ..services.audit import Subject, audit_record
-from ..services.notifications import signing_secret_rotate, workspace_monitoring_update
 from .base import WorkspaceScopedView
 from .docs import ERRORS, IDEMPOTENCY_CONFLICT, IDEMPOTENCY_PARAM, WORKSPACE_HEADER_PARAM
-from .params import int_param
-from .views import REPLAYED, _once, validated
-
-NOTIFICATIONS_PAGE, NOTIFICATIONS_MAX = 50, 200
-NO_STORE = {"Cache-Control": "no-store"}
-
-
-# --- serializers ---------------------------------------------------------------------------------------------
-
-
-class MemberSerializer(serializers.Serializer):
-    user_id = serializers.UUIDField(source="user.id", read_only=True)
-    email = serializers.EmailField(source="user.email", read_only=True)
-    role = serializers.ChoiceField(choices=Role.choices, read_only=True)
-    created_at = serializers.DateTimeField(read_only=True)
-
-
-class MemberAddSerializer(serializers.Serializer):
-    email = serializers.EmailField(help_text="The person's email; an account without a password is made if new.")
-    role = serializers.ChoiceField(choices=Role.choices)
-
-
-class MemberRoleSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=Role.choices)
-
-
-class ApiTokenSerializer(serializers.Serializer):
-    id = serializers.UUIDField(read_only=True)
-    name = serializers.CharField(read_only=True)
-    user_id = serializers.UUIDField(read_only=True)
-    display_prefix = serializers.CharField(read_only=True, help_text="The first characters, to tell tokens apart.")
-    created_at = serializers.DateTimeField(read_only=True)
-    last_used_at = serializers.DateTimeField(read_only=True, allow_null=True)
-    expires_at = serializers.DateTimeField(read_only=True, allow_null=True)
-    revoked_at = serializers.DateTimeField(read_only=True, allow_null=True)
-    active = serializers.BooleanField(source="is_active", read_only=True)
-
-
-class ApiTokenCreatedSerializer(ApiTokenSerializer):
-    token = serializers.CharField(
-        required=False,
-        help_text="The token itself: in this answer only, never again (absent on an idempotent replay).",
-    )
-
-
-class ApiTokenCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    user_id = serializers.UUIDField(required=False, help_text="A member's token; default: the caller's.")
-    expires_at = serializers.DateTimeField(required=False, allow_null=True, help_text="Empty: never expires.")
-
-
-class MonitoringSerializer(serializers.Serializer):
-    check_interval_minutes = serializers.IntegerField(
-        allow_null=True,
-        min_value=0,
-        help_text="Re-test every destination this often; null: the deployment's default; 0: off.",
-    )
-    notification_url = serializers.CharField(allow_blank=True, help_text="Status changes are POSTed here, signed.")
-    signing_secret_set = serializers.BooleanField(read_only=True)
-    secret_rotated_at = serializers.DateTimeField(read_only=True, allow_null=True)
-    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
-
-
-class MonitoringUpdateSerializer(serializers.Serializer):
-    check_interval_minutes = serializers.IntegerField(required=False, allow_null=True, min_value=0)
-    notification_url = serializers.CharField(required=False, allow_blank=True, max_length=2000)
-
-
-class MonitoringUpdatedSerializer(MonitoringSerializer):
-    signing_secret = serializers.CharField(
-        required=False, help_text="Only when the first notification URL made one: shown once."
-    )
-
-
-class SigningSecretSerializer(serializers.Serializer):
-    signing_secret = serializers.CharField(help_text="The new Standard Webhooks secret: shown in this answer only.")
-    secret_rotated_at = serializers.DateTimeField()
-
-
-class NotificationSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
-    webhook_id = serializers.CharField()
-    event_type = serializers.CharField()
-    destination_id = serializers.UUIDField(allow_null=True)
-    url = serializers.CharField()
-    state = serializers.ChoiceField(choices=NotificationState.choices)
-    attempts = serializers.IntegerField()
-    last_status_code = serializers.IntegerField(allow_null=True)
-    last_error = serializers.CharField()
-    next_attempt_at = serializers.DateTimeField(allow_null=True)
-    delivered_at = serializers.DateTimeField(allow_null=True)
-    created_at = serializers.DateTimeField()
-    payload = serializers.DictField()
-
-
-class HealthCheckSerializer(serializers.Serializer):
-    check_interval_minutes = serializers.IntegerField(
-        allow_null=True, min_value=0, help_text="null: the workspace's interval; 0: never re-tested."
-    )
-
-
-class WorkspaceCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
-
-
-class WorkspaceCreatedSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
-    name = serializers.CharField()
-    created_at = serializers.DateTimeField()
-    token = serializers.CharField(
-        required=False, help_text="The caller's token for the new workspace: in this answer only (not on a replay)."
-    )
-
+from .views import NO_STORE, REPLAYED, _once, validated
+from .workspace_serializers import (
+    ApiTokenCreatedSerializer,
+    ApiTokenCreateSerializer,
+    ApiTokenSerializer,
+    MemberAddSerializer,
+    MemberRoleSerializer,
+    MemberSerializer,
+    WorkspaceCreatedSerializer,
+    WorkspaceCreateSerializer,
+)
 
 # --- helpers -------------------------------------------------------------------------------------------------
 
 
-def _audit(view, request, action: str, subject: Subject, changed=(), secret=(), details=None) -> None:
+def audit_change(view, request, action: str, subject: Subject, changed=(), secret=(), details=None) -> None:
     audit_record(
         workspace=view.workspace,
         actor=request.user,
@@ -177,7 +73,7 @@ def _token_subject(token: ApiToken) -> Subject:
     return Subject(AuditTarget.API_TOKEN, token.pk, f"{token.name} ({token.display_prefix}…)")
 
 
-def _monitoring_subject(workspace) -> Subject:
+def monitoring_subject(workspace) -> Subject:
     return Subject(AuditTarget.MONITORING, workspace.pk, f"Health checks of {workspace.name}")
 
 
@@ -199,7 +95,7 @@ def _token(workspace, token_id) -> ApiToken:
     return found
 
 
-def _monitoring(workspace) -> dict:
+def monitoring_as_dict(workspace) -> dict:
     monitoring = WorkspaceMonitoring.objects.filter(workspace=workspace).first()
     if monitoring is None:
         return {"check_interval_minutes": None, "notification_url": "", "signing_secret_set": False,
@@ -293,7 +189,7 @@ class MemberListView(WorkspaceScopedView):
                 membership = member_add(workspace=self.workspace, email=data["email"], role=data["role"])
             except AlreadyMember as exc:
                 raise Conflict(str(exc), [{"type": "member", "id": str(exc.membership.user_id)}]) from None
-            _audit(
+            audit_change(
                 self, request, AuditAction.CREATE, _member_subject(membership), ["role"], details={"role": data["role"]}
             )
             return membership.user_id, membership
@@ -328,7 +224,7 @@ class MemberDetailView(WorkspaceScopedView):
             except AccessChangeRefused as exc:
                 raise _refused(exc) from None
             if before != membership.role:
-                _audit(self, request, AuditAction.UPDATE, _member_subject(membership), ["role"],
+                audit_change(self, request, AuditAction.UPDATE, _member_subject(membership), ["role"],
                        details={"from": before, "to": membership.role})  # fmt: skip
         return Response(MemberSerializer(membership).data)
 
@@ -346,7 +242,7 @@ class MemberDetailView(WorkspaceScopedView):
                 revoked = member_remove(membership)
             except AccessChangeRefused as exc:
                 raise _refused(exc) from None
-            _audit(self, request, AuditAction.DELETE, subject, details={"tokens_revoked": revoked})
+            audit_change(self, request, AuditAction.DELETE, subject, details={"tokens_revoked": revoked})
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -385,7 +281,9 @@ class ApiTokenListView(WorkspaceScopedView):
                 )
             except AccessChangeRefused as exc:
                 raise InvalidInput({"expires_at": [str(exc)]}) from None
-            _audit(self, request, AuditAction.CREATE, _token_subject(token), details={"user": owner.get_username()})
+            audit_change(
+                self, request, AuditAction.CREATE, _token_subject(token), details={"user": owner.get_username()}
+            )
             return token.pk, (token, plaintext)
 
         outcome = _once(self, request, status_code=status.HTTP_201_CREATED, perform=create)
@@ -414,103 +312,5 @@ class ApiTokenDetailView(WorkspaceScopedView):
         token = _token(self.workspace, token_id)
         if token.revoked_at is None:
             api_token_revoke(token)
-            _audit(self, request, AuditAction.DELETE, _token_subject(token))
+            audit_change(self, request, AuditAction.DELETE, _token_subject(token))
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-# --- monitoring ----------------------------------------------------------------------------------------------
-
-
-@extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["monitoring"])
-class MonitoringView(WorkspaceScopedView):
-    @extend_schema(operation_id="monitoring_retrieve", responses={200: MonitoringSerializer, **ERRORS})
-    def get(self, request, workspace_id):
-        return Response(MonitoringSerializer(_monitoring(self.workspace)).data)
-
-    @extend_schema(
-        operation_id="monitoring_update",
-        description="Only the fields sent change. The first notification URL creates the signing secret, "
-        "answered once as `signing_secret`.",
-        request=MonitoringUpdateSerializer,
-        responses={200: MonitoringUpdatedSerializer, **ERRORS},
-    )
-    def patch(self, request, workspace_id):
-        data = validated(MonitoringUpdateSerializer, request.data)
-        with transaction.atomic():
-            before = _monitoring(self.workspace)
-            _monitoring_row, secret = workspace_monitoring_update(workspace=self.workspace, **data)
-            changed = [name for name in data if before[name] != data[name]]
-            if changed or secret:
-                _audit(self, request, AuditAction.UPDATE, _monitoring_subject(self.workspace), changed,
-                       ["signing_secret"] if secret else [])  # fmt: skip
-        body = MonitoringSerializer(_monitoring(self.workspace)).data
-        if secret:
-            return Response({**body, "signing_secret": secret}, headers=NO_STORE)
-        return Response(body)
-
-
-@extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["monitoring"])
-class SigningSecretRotateView(WorkspaceScopedView):
-    @extend_schema(
-        operation_id="monitoring_signing_secret_rotate",
-        description="Admin only. A new signing secret, in this answer only; the old one stops signing at once.",
-        request=None,
-        responses={200: SigningSecretSerializer, **ERRORS},
-    )
-    def post(self, request, workspace_id):
-        require_admin(self.membership)
-        with transaction.atomic():
-            plaintext = signing_secret_rotate(workspace=self.workspace)
-            _audit(self, request, AuditAction.UPDATE, _monitoring_subject(self.workspace), secret=["signing_secret"])
-        rotated_at = WorkspaceMonitoring.objects.get(workspace=self.workspace).secret_rotated_at
-        return Response({"signing_secret": plaintext, "secret_rotated_at": rotated_at}, headers=NO_STORE)
-
-
-@extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["monitoring"])
-class NotificationListView(WorkspaceScopedView):
-    @extend_schema(
-        operation_id="notifications_list",
-        description=f"The notification log, newest first: the latest `limit` (default {NOTIFICATIONS_PAGE}, "
-        f"at most {NOTIFICATIONS_MAX}), optionally of one `state`.",
-        parameters=[
-            OpenApiParameter("limit", int, required=False),
-            OpenApiParameter("state", str, required=False, enum=NotificationState.values),
-        ],
-        responses={200: NotificationSerializer(many=True), **ERRORS},
-    )
-    def get(self, request, workspace_id):
-        limit = int_param(request, "limit", default=NOTIFICATIONS_PAGE, minimum=1, maximum=NOTIFICATIONS_MAX)
-        rows = Notification.objects.filter(workspace=self.workspace).order_by("-created_at", "-id")
-        state = request.query_params.get("state")
-        if state is not None:
-            if state not in NotificationState.values:
-                raise InvalidInput({"state": [f"One of {', '.join(NotificationState.values)}."]})
-            rows = rows.filter(state=state)
-        return Response(NotificationSerializer(rows[:limit], many=True).data)
-
-
-# --- a destination's health check ----------------------------------------------------------------------------
-
-
-@extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["monitoring"])
-class DestinationHealthCheckView(WorkspaceScopedView):
-    def destination(self, destination_id):
-        return selectors.destination_get(workspace=self.workspace, destination_id=destination_id)
-
-    @extend_schema(operation_id="destination_health_check_retrieve", responses={200: HealthCheckSerializer, **ERRORS})
-    def get(self, request, workspace_id, destination_id):
-        destination = self.destination(destination_id)
-        return Response({"check_interval_minutes": destination.check_interval_minutes})
-
-    @extend_schema(
-        operation_id="destination_health_check_update",
-        description="This destination's re-test interval, overriding the workspace's.",
-        request=HealthCheckSerializer,
-        responses={200: HealthCheckSerializer, **ERRORS},
-    )
-    def put(self, request, workspace_id, destination_id):
-        data = validated(HealthCheckSerializer, request.data)
-        destination = services.destination_update(
-            destination=self.destination(destination_id), actor=request.user, via=AuditVia.API, data=data
-        )
-        return Response({"check_interval_minutes": destination.check_interval_minutes})
