@@ -69,3 +69,4 @@ bench: install-dev
 	$(BIN)/python bench/sse_bench.py
 	$(BIN)/python bench/scale_bench.py
 	$(BIN)/python bench/bulk_bench.py
+	$(BIN)/python bench/fleet_bench.py $(FLEET_ARGS)

@@ -53,3 +53,12 @@ def workspace_membership(
 def require_write(membership: Membership) -> None:
     if not membership.can_write:
         raise exceptions.PermissionDenied(f"The {membership.role} role can read but not change or test.")
+
+
+def require_admin(membership: Membership) -> None:
+    """Changes to who may do what (members, tokens, the signing secret) are the admins' alone."""
+    if membership.role != Role.ADMIN:
+        raise exceptions.PermissionDenied(
+            f"The {membership.role} role cannot change members, API tokens or the signing secret; ask an admin "
+            "of the workspace."
+        )

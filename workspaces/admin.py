@@ -17,6 +17,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import Count, Q
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from .models import ApiToken, Membership, User, Workspace
@@ -55,8 +56,17 @@ class ApiTokenInline(admin.TabularInline):
         return _token_state(token)
 
 
+def _active_tokens() -> Q:
+    unexpired = Q(api_tokens__expires_at__isnull=True) | Q(api_tokens__expires_at__gt=timezone.now())
+    return Q(api_tokens__revoked_at__isnull=True) & unexpired
+
+
 def _token_state(token: ApiToken) -> str:
-    return "active" if token.is_active else f"revoked {token.revoked_at:%Y-%m-%d %H:%M}"
+    if token.revoked_at is not None:
+        return f"revoked {token.revoked_at:%Y-%m-%d %H:%M}"
+    if not token.is_active:
+        return f"expired {token.expires_at:%Y-%m-%d %H:%M}"
+    return "active" if token.expires_at is None else f"active until {token.expires_at:%Y-%m-%d %H:%M}"
 
 
 @admin.register(Workspace)
@@ -74,7 +84,7 @@ class WorkspaceAdmin(admin.ModelAdmin):
             .get_queryset(request)
             .annotate(
                 members_total=Count("memberships", distinct=True),
-                active_tokens_total=Count("api_tokens", filter=Q(api_tokens__revoked_at__isnull=True), distinct=True),
+                active_tokens_total=Count("api_tokens", filter=_active_tokens(), distinct=True),
             )
         )
 
@@ -103,7 +113,13 @@ class WorkspaceAdmin(admin.ModelAdmin):
 class ApiTokenCreateForm(forms.ModelForm):
     class Meta:
         model = ApiToken
-        fields = ("workspace", "user", "name")
+        fields = ("workspace", "user", "name", "expires_at")
+
+    def clean_expires_at(self):
+        expires_at = self.cleaned_data.get("expires_at")
+        if expires_at is not None and expires_at <= timezone.now():
+            raise forms.ValidationError("This time is past: give a future one, or none for a token that never expires.")
+        return expires_at
 
     def clean(self):
         cleaned = super().clean()
@@ -129,13 +145,13 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ("workspace", "user", "name")
-        return ("name", "workspace", "user", "display_prefix", "created_at", "last_used_at", "state")
+            return ("workspace", "user", "name", "expires_at")
+        return ("name", "workspace", "user", "display_prefix", "created_at", "last_used_at", "expires_at", "state")
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
-        return ("workspace", "user", "display_prefix", "created_at", "last_used_at", "state")
+        return ("workspace", "user", "display_prefix", "created_at", "last_used_at", "expires_at", "state")
 
     @admin.display(description="State")
     def state(self, token: ApiToken) -> str:
@@ -145,7 +161,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
         if change:
             obj.save(update_fields=["name"])
             return
-        token, plaintext = api_token_create(workspace=obj.workspace, user=obj.user, name=obj.name)
+        token, plaintext = api_token_create(
+            workspace=obj.workspace, user=obj.user, name=obj.name, expires_at=obj.expires_at
+        )
         obj.__dict__.update(token.__dict__)
         request._api_token_plaintext = plaintext
 

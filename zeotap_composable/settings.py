@@ -318,6 +318,12 @@ SPECTACULAR_SETTINGS = {
         {"name": "destinations", "description": "A workspace's destinations, their fields and history."},
         {"name": "connection tests", "description": "Connection tests streamed as Server-Sent Events."},
         {"name": "connections", "description": "Credentials shared by several destinations."},
+        {"name": "members", "description": "Who belongs to the workspace, with which role (admins change it)."},
+        {"name": "api tokens", "description": "The workspace's API tokens: shown once, listed, expired, revoked."},
+        {
+            "name": "monitoring",
+            "description": "Health-check intervals, the notification URL, its signing secret and the log.",
+        },
     ],
     "ENUM_NAME_OVERRIDES": {"DestinationStatusEnum": "destinations.models.DestinationStatus"},
 }

@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 
 from destinations.api import errors as api_errors
 from destinations.api.openapi import ApiDocsView, CachedSpectacularAPIView, streaming_clients_doc
@@ -8,6 +10,8 @@ from zeotap_composable import observability
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", CachedSpectacularAPIView.as_view(), name="schema"),
+    # Browsers ask for /favicon.ico on pages that link none (the API docs): the admin's icon answers.
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.ico"), permanent=True)),
     path("healthz", observability.healthz, name="healthz"),
     path("readyz", observability.readyz, name="readyz"),
     path("metrics", observability.metrics, name="metrics"),

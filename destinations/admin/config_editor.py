@@ -19,6 +19,8 @@ from django_jsonform.widgets import JSONFormWidget
 
 from connectors.runtime.base import MASK, Connector
 
+from .display import code_spans_as_text
+
 KEEP_HINT = "Stored: leave blank to keep it, or type a new value to replace it."
 # Secrets that are several lines long (a PEM key, a JSON key file) lose their line breaks in a password input.
 MULTILINE_MEDIA_TYPES = ("application/x-pem-file", "application/json")
@@ -49,7 +51,7 @@ def editor_schema(connector_cls: type[Connector], stored: Mapping[str, Any] | No
     secrets = set(connector_cls.secret_fields())
     properties = {}
     for name, spec in schema.get("properties", {}).items():
-        help_text = spec.get("description", "")
+        help_text = code_spans_as_text(spec.get("description", ""))
         field: dict[str, Any] = {"title": field_title(name, spec), "required": name in required}
         if spec.get("type") == "object":
             field.update(type="object", properties={})
@@ -81,7 +83,7 @@ def editor_schema(connector_cls: type[Connector], stored: Mapping[str, Any] | No
     return {
         "type": "object",
         "title": f"{connector_cls.label} settings",
-        "description": schema.get("description", ""),
+        "description": code_spans_as_text(schema.get("description", "")),
         "properties": properties,
     }
 
@@ -141,7 +143,14 @@ def submitted_config(connector_cls: type[Connector], submitted: Mapping[str, Any
 
 
 class ConfigEditorWidget(JSONFormWidget):
-    """django-jsonform's editor; `errors` maps config paths (`config.url`) onto the inputs they concern."""
+    """django-jsonform's editor; `errors` maps config paths (`config.url`) onto the inputs they concern.
+    key_input.js asks for a new key (a header name) inline, where the editor would open a native prompt()."""
+
+    @property
+    def media(self):
+        return super().media + forms.Media(
+            js=["destinations/key_input.js"], css={"all": ["destinations/key_input.css"]}
+        )
 
     def set_errors(self, errors: Mapping[str, list[str]], prefix: str) -> None:
         error_map = ErrorMap()

@@ -33,7 +33,7 @@ from ..models import Destination, DestinationStatus, TestRun, TestRunTrigger
 from ..runs.runtime import connection_test_submit
 from ..runs.service import connection_test_prepare
 from .config_editor import field_title, submitted_config
-from .display import type_label
+from .display import code_spans_as_html, type_label
 
 TEMPLATE = "admin/destinations/destination/test_connection.html"
 
@@ -144,7 +144,7 @@ def _types(exclude: str = "") -> list[dict]:
                 "type": name,
                 "label": cls.label,
                 "auth_method": cls.auth_method,
-                "description": cls.config_schema.get("description", ""),
+                "description": code_spans_as_html(cls.config_schema.get("description", "")),
             }
             for name, cls in connector_classes().items()
             if name != exclude

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import jobs, oauth_views, views
+from . import jobs, monitoring_views, oauth_views, views, workspace_settings
 
 workspace = "api/v1/workspaces/<uuid:workspace_id>"
 
@@ -70,6 +70,27 @@ urlpatterns = [
         name="connection-oauth-refresh",
     ),
     path(f"{workspace}/oauth-apps/<str:destination_type>", oauth_views.OAuthAppView.as_view(), name="oauth-app"),
+    path("api/v1/workspaces", workspace_settings.WorkspaceCreateView.as_view(), name="workspace-create"),
+    path(f"{workspace}/members", workspace_settings.MemberListView.as_view(), name="member-list"),
+    path(f"{workspace}/members/<uuid:user_id>", workspace_settings.MemberDetailView.as_view(), name="member-detail"),
+    path(f"{workspace}/api-tokens", workspace_settings.ApiTokenListView.as_view(), name="api-token-list"),
+    path(
+        f"{workspace}/api-tokens/<uuid:token_id>",
+        workspace_settings.ApiTokenDetailView.as_view(),
+        name="api-token-detail",
+    ),
+    path(f"{workspace}/monitoring", monitoring_views.MonitoringView.as_view(), name="monitoring"),
+    path(
+        f"{workspace}/monitoring/rotate-secret",
+        monitoring_views.SigningSecretRotateView.as_view(),
+        name="monitoring-rotate-secret",
+    ),
+    path(f"{workspace}/notifications", monitoring_views.NotificationListView.as_view(), name="notification-list"),
+    path(
+        f"{workspace}/destinations/<uuid:destination_id>/health-check",
+        monitoring_views.DestinationHealthCheckView.as_view(),
+        name="destination-health-check",
+    ),
     path("oauth/callback", oauth_views.oauth_callback, name="oauth-callback"),
     path(
         f"{workspace}/connections/<uuid:connection_id>", views.ConnectionDetailView.as_view(), name="connection-detail"

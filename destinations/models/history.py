@@ -27,6 +27,9 @@ class AuditTarget(models.TextChoices):
     DESTINATION = "destination", "Destination"
     CONNECTION = "connection", "Connection"
     OAUTH_APP = "oauth_app", "OAuth app"
+    MEMBER = "member", "Member"
+    API_TOKEN = "api_token", "API token"
+    MONITORING = "monitoring", "Health checks and notifications"
 
 
 class AuditEvent(models.Model):

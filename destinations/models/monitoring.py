@@ -78,6 +78,8 @@ class Notification(models.Model):
                 name="notification_sent_once",
             )
         ]
+        # The API's notification log: a workspace's newest first, read from the index, not sorted.
+        indexes = [models.Index(fields=["workspace", "-created_at"], name="notification_ws_created")]
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.webhook_id}"

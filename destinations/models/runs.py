@@ -64,6 +64,8 @@ class TestRun(models.Model):
         indexes = [
             models.Index(fields=["destination", "-started_at"], name="testrun_dest_started"),
             models.Index(fields=["finished_at", "heartbeat_at"], name="testrun_unfinished"),
+            # The dashboard's tests per day and type (an index-only scan) and its newest failures.
+            models.Index(fields=["started_at", "destination_type", "success"], name="testrun_started_type_result"),
         ]
 
     def __str__(self) -> str:

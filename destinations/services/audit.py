@@ -5,7 +5,9 @@ Only field names are kept. A secret is named (`config.api_key`), its value never
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from connectors.runtime.base import Connector
 
@@ -18,7 +20,19 @@ def _actor_label(actor) -> str:
     return actor.get_username()
 
 
-def _target(target: Destination | Connection | OAuthApp) -> dict:
+@dataclass(frozen=True)
+class Subject:
+    """A workspace setting that is not a row of its own kind: a member, an API token, the monitoring settings."""
+
+    target_type: str
+    target_id: uuid.UUID
+    target_name: str
+
+
+def _target(target: Destination | Connection | OAuthApp | Subject) -> dict:
+    if isinstance(target, Subject):
+        AuditTarget(target.target_type)
+        return {"target_type": target.target_type, "target_id": target.target_id, "target_name": target.target_name}
     if isinstance(target, OAuthApp):
         return {"target_type": AuditTarget.OAUTH_APP, "target_id": target.audit_id, "target_name": str(target)}
     kind = AuditTarget.CONNECTION if isinstance(target, Connection) else AuditTarget.DESTINATION
@@ -31,7 +45,7 @@ def audit_record(
     actor,
     via: str,
     action: str,
-    target: Destination | Connection | OAuthApp,
+    target: Destination | Connection | OAuthApp | Subject,
     changed_fields: Iterable[str] = (),
     secret_fields: Iterable[str] = (),
     details: Mapping | None = None,

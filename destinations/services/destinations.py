@@ -71,7 +71,11 @@ def destination_create(
 def destination_update(*, destination: Destination, actor, via: str, data: dict) -> Destination:
     """Change only the fields in `data`; a change to config, connection or type resets the status."""
     destination = Destination.objects.select_for_update().get(pk=destination.pk)
-    before = {"name": destination.name, "destination_type": destination.destination_type}
+    before = {
+        "name": destination.name,
+        "destination_type": destination.destination_type,
+        "check_interval_minutes": destination.check_interval_minutes,
+    }
     old_type = destination.destination_type
     new_type = data.get("destination_type", old_type)
     connector_cls = connector_class_for(new_type)

@@ -76,13 +76,18 @@ def api_version_sunset(destination: Destination, today: date) -> dict | None:
     }
 
 
-def expiring_soon(*, now: datetime | None = None) -> list[dict]:
+def expiring_soon(*, now: datetime | None = None, limit: int = 50) -> list[dict]:
     """What the admin's dashboard lists: each credential expiring within EXPIRY_WARNING_DAYS (or expired), and
-    each destination on an API version retired within 90 days; soonest first."""
+    each destination on an API version retired within 90 days; soonest first, at most `limit` destinations of
+    each kind, so the page stays bounded at fleet size."""
     now = now or timezone.now()
     horizon = now + timedelta(days=settings.EXPIRY_WARNING_DAYS)
     rows = []
-    soon = Destination.objects.filter(credentials_expire_at__lte=horizon).select_related("workspace")
+    soon = (
+        Destination.objects.filter(credentials_expire_at__lte=horizon)
+        .select_related("workspace")
+        .order_by("credentials_expire_at")[:limit]
+    )
     for destination in soon:
         for entry in destination.credential_expiries or []:
             moment = datetime.fromisoformat(entry["expires_at"])
@@ -93,7 +98,8 @@ def expiring_soon(*, now: datetime | None = None) -> list[dict]:
         for connector in connector_classes().values()
         if connector.api_version_sunset is not None and now.date() >= connector.api_version_sunset - SUNSET_WARNING
     ]
-    for destination in Destination.objects.filter(destination_type__in=retiring).select_related("workspace"):
+    on_retiring = Destination.objects.filter(destination_type__in=retiring).select_related("workspace")
+    for destination in on_retiring.order_by("created_at")[:limit]:
         sunset = api_version_sunset(destination, now.date())
         if sunset is not None:
             moment = datetime.fromisoformat(sunset["expires_at"])

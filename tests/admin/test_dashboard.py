@@ -1,8 +1,15 @@
 """The failures dashboard and the admin index's summary."""
 
-import pytest
+from datetime import timedelta
 
-from destinations.models import DestinationStatus, TestRun
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from destinations.admin.dashboard import EXAMPLES_PER_GROUP, GROUPS_SHOWN, TREND_DAYS
+from destinations.models import Destination, DestinationStatus, TestRun
 from tests.factories import DestinationFactory, WorkspaceFactory
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +34,7 @@ def failed(destination, step: str, code: str = "auth_invalid"):
     return destination
 
 
-def test_counts_by_status_and_failures_grouped_by_workspace_type_and_step(staff):
+def test_counts_by_status_and_failures_grouped_by_workspace_and_type_with_their_failing_steps(staff):
     acme, other = WorkspaceFactory(name="Acme"), WorkspaceFactory(name="Other")
     one = failed(DestinationFactory(workspace=acme, name="One"), "delivery")
     two = failed(DestinationFactory(workspace=acme, name="Two"), "delivery")
@@ -41,13 +48,17 @@ def test_counts_by_status_and_failures_grouped_by_workspace_type_and_step(staff)
     counts = {row["status"]: row["count"] for row in response.context["counts"]}
     assert counts == {"pending": 1, "connected": 1, "error": 4}
     groups = [
-        (g["workspace"].name, g["type_label"], g["step"], [d["name"] for d in g["destinations"]])
+        (
+            g["workspace_label"].split(" (")[0],
+            g["type_label"],
+            g["count"],
+            [(d["name"], d["step"]) for d in g["destinations"]],
+        )
         for g in response.context["groups"]
     ]
     assert groups == [
-        ("Acme", "Custom webhook", "delivery", ["One", "Two"]),
-        ("Acme", "Custom webhook", "connectivity", ["Three"]),
-        ("Other", "Custom webhook", "delivery", ["Four"]),
+        ("Acme", "Custom webhook", 3, [("One", "delivery"), ("Three", "connectivity"), ("Two", "delivery")]),
+        ("Other", "Custom webhook", 1, [("Four", "delivery")]),
     ]
     page = response.content.decode()
     for destination in (one, two, three, four):
@@ -59,16 +70,60 @@ def test_counts_by_status_and_failures_grouped_by_workspace_type_and_step(staff)
 def test_the_grouped_list_link_filters_the_changelist(staff):
     acme = WorkspaceFactory(name="Acme")
     failed(DestinationFactory(workspace=acme, name="One"), "delivery")
+    failed(DestinationFactory(workspace=acme, name="Two"), "delivery")
     failed(DestinationFactory(name="Elsewhere"), "delivery")
     group = staff.get(DASHBOARD).context["groups"][0]
     listed = {d.name for d in staff.get(group["list_url"]).context["cl"].result_list}
-    assert listed == {group["destinations"][0]["name"]}
+    assert listed == {"One", "Two"}
 
 
 def test_a_destination_in_error_never_tested_is_listed_without_a_step(staff):
     DestinationFactory(name="Imported", status=DestinationStatus.ERROR, status_error="set by hand")
     [group] = staff.get(DASHBOARD).context["groups"]
-    assert group["step"] == "" and group["destinations"][0]["name"] == "Imported"
+    assert group["destinations"] == [
+        {
+            "name": "Imported",
+            "url": group["destinations"][0]["url"],
+            "error": "set by hand",
+            "step": "",
+            "error_code": "",
+        }
+    ]
+
+
+def in_error(workspaces: int, per_workspace: int) -> None:
+    """Destinations in error, bulk-created, each with a failed run."""
+    for w in range(workspaces):
+        workspace = WorkspaceFactory(name=f"W{w:03}")
+        for d in range(per_workspace):
+            failed(DestinationFactory(workspace=workspace, name=f"D{d:03}"), "delivery")
+
+
+def test_the_page_is_capped_and_its_queries_do_not_grow_with_the_failures(staff):
+    in_error(workspaces=2, per_workspace=1)
+    with CaptureQueriesContext(connection) as small:
+        staff.get(DASHBOARD)
+    in_error(workspaces=GROUPS_SHOWN + 3, per_workspace=EXAMPLES_PER_GROUP + 2)
+    cache.clear()  # both views count the finished days (the second would read them from the cache)
+    with CaptureQueriesContext(connection) as large:
+        response = staff.get(DASHBOARD)
+    assert len(large.captured_queries) == len(small.captured_queries)
+    groups = response.context["groups"]
+    assert len(groups) == GROUPS_SHOWN and response.context["total_groups"] == GROUPS_SHOWN + 5
+    assert all(len(g["destinations"]) == EXAMPLES_PER_GROUP for g in groups if g["count"] > EXAMPLES_PER_GROUP)
+    page = response.content.decode()
+    assert 'id="more-groups"' in page and f"all {EXAMPLES_PER_GROUP + 2}</a>" in page
+
+
+def test_no_secret_is_decrypted_for_the_page(staff, monkeypatch):
+    failed(DestinationFactory(name="Secretive", secrets={"headers": {"X-API-Key": "s3cret"}}), "delivery")
+    field = Destination._meta.get_field("secrets")
+    monkeypatch.setattr(type(field), "from_db_value", _refuse)
+    assert staff.get(DASHBOARD).status_code == 200
+
+
+def _refuse(*args, **kwargs):
+    raise AssertionError("the dashboard read a destination's secrets")
 
 
 def test_nothing_failing(staff):
@@ -118,3 +173,65 @@ def test_the_dashboard_lists_credentials_and_api_versions_expiring_soon(staff, s
 
 def test_the_dashboard_says_when_nothing_expires_soon(staff):
     assert 'id="no-expiring"' in staff.get(DASHBOARD).content.decode()
+
+
+def run_on(destination, days_ago: int, *, success: bool, code: str = "auth_invalid", remediation: str = ""):
+    started = timezone.now() - timedelta(days=days_ago)
+    error = {"code": code, "remediation": remediation}
+    run = TestRun.objects.create(
+        workspace=destination.workspace,
+        destination=destination,
+        destination_type=destination.destination_type,
+        success=success,
+        finished_at=started,
+        steps=[{"name": "delivery", "status": "passed" if success else "failed", "message": "m", "error": error}],
+    )
+    TestRun.objects.filter(pk=run.pk).update(started_at=started)  # auto_now_add: set the past afterwards
+    return run
+
+
+def test_the_trend_counts_tests_passed_and_failed_per_day_overall_and_per_type(staff):
+    webhook = DestinationFactory(name="Hook")
+    s3 = DestinationFactory(name="Bucket", destination_type="s3")
+    run_on(webhook, 0, success=True)
+    run_on(webhook, 0, success=False)
+    run_on(s3, 0, success=False)
+    run_on(s3, 2, success=True)
+    run_on(webhook, TREND_DAYS + 3, success=False)  # older than the chart: not counted
+    TestRun.objects.create(workspace=webhook.workspace, destination=webhook, destination_type="webhook")  # running
+
+    trends = staff.get(DASHBOARD).context["trends"]
+    assert len(trends["days"]) == TREND_DAYS and trends["days"][-1] == timezone.now().date().isoformat()
+    series = {s["key"]: s for s in trends["series"]}
+    assert trends["series"][0]["label"] == "All types"
+    assert (series[""]["passed"][-1], series[""]["failed"][-1], series[""]["passed"][-3]) == (1, 2, 1)
+    assert (series["webhook"]["passed"][-1], series["webhook"]["failed"][-1]) == (1, 1)
+    assert (series["s3"]["failed"][-1], series["s3"]["passed"][-3]) == (1, 1)
+    assert sum(series[""]["failed"]) == 2 and sum(series[""]["passed"]) == 2
+
+
+def test_the_newest_failures_show_their_step_code_and_remediation(staff):
+    hook = DestinationFactory(name="Hook")
+    run_on(hook, 3, success=False, code="old_code", remediation="Old advice.")
+    run_on(hook, 0, success=False, code="auth_invalid", remediation="Check the X-API-Key header.")
+    run_on(hook, 0, success=True)
+    response = staff.get(DASHBOARD)
+    failures = response.context["failures"]
+    assert [(f["error_code"], f["remediation"], f["step"]) for f in failures] == [
+        ("auth_invalid", "Check the X-API-Key header.", "delivery"),
+        ("old_code", "Old advice.", "delivery"),
+    ]
+    page = response.content.decode()
+    assert '<code class="error-code">auth_invalid</code>' in page and "Check the X-API-Key header." in page
+    assert 'id="trend-data" type="application/json"' in page and "vendor/chartjs/chart.umd.min.js" in page
+
+
+def test_finished_days_are_counted_once_a_day_and_today_at_every_view(staff):
+    hook = DestinationFactory(name="Hook")
+    run_on(hook, 1, success=True)
+    first = staff.get(DASHBOARD).context["trends"]["series"][0]
+    assert (first["passed"][-2], first["passed"][-1]) == (1, 0)
+    run_on(hook, 1, success=True)  # yesterday is already counted: it stays as it was until tomorrow
+    run_on(hook, 0, success=True)
+    again = staff.get(DASHBOARD).context["trends"]["series"][0]
+    assert (again["passed"][-2], again["passed"][-1]) == (1, 1)

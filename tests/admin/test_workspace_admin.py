@@ -150,3 +150,41 @@ def test_users_are_managed_with_their_memberships(staff):
     membership = MembershipFactory()
     page = staff.get(f"/admin/workspaces/user/{membership.user.pk}/change/").content.decode()
     assert membership.workspace.name in page
+
+
+def test_an_expired_token_is_shown_expired_and_not_counted_active(staff):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    membership = MembershipFactory()
+    token, _plaintext = api_token_create(
+        workspace=membership.workspace, user=membership.user, name="old", expires_at=timezone.now() + timedelta(days=1)
+    )
+    type(token).objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(hours=1))
+    page = staff.get(f"/admin/workspaces/workspace/{membership.workspace.pk}/change/").content.decode()
+    assert "expired " in page
+    listing = staff.get("/admin/workspaces/workspace/").context["cl"].result_list
+    assert [w.active_tokens_total for w in listing if w.pk == membership.workspace.pk] == [0]
+
+
+def test_a_token_made_in_the_admin_may_expire(staff):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    membership = MembershipFactory()
+    base = {"workspace": str(membership.workspace.pk), "user": str(membership.user.pk), "name": "temp"}
+    past, future = timezone.now() - timedelta(days=1), timezone.now() + timedelta(days=7)
+    refused = staff.post(
+        "/admin/workspaces/apitoken/add/",
+        {**base, "expires_at_0": f"{past:%Y-%m-%d}", "expires_at_1": f"{past:%H:%M:%S}"},
+    )
+    assert "This time is past" in refused.content.decode() and not ApiToken.objects.filter(name="temp").exists()
+    staff.post(
+        "/admin/workspaces/apitoken/add/",
+        {**base, "expires_at_0": f"{future:%Y-%m-%d}", "expires_at_1": f"{future:%H:%M:%S}"},
+    )
+    token = ApiToken.objects.get(name="temp")
+    assert token.expires_at.date() == future.date() and token.is_active
+    assert "active until" in staff.get(f"/admin/workspaces/apitoken/{token.pk}/change/").content.decode()

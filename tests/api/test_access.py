@@ -129,6 +129,14 @@ ISOLATION_CASES = [
     (f"{W}/connections/oauth/<str:destination_type>/authorize", ["post"]),
     (f"{W}/connections/<uuid:connection_id>/oauth/refresh", ["post"]),
     (f"{W}/oauth-apps/<str:destination_type>", ["get", "put"]),
+    (f"{W}/members", ["get", "post"]),
+    (f"{W}/members/<uuid:user_id>", ["get", "patch", "delete"]),
+    (f"{W}/api-tokens", ["get", "post"]),
+    (f"{W}/api-tokens/<uuid:token_id>", ["get", "delete"]),
+    (f"{W}/monitoring", ["get", "patch"]),
+    (f"{W}/monitoring/rotate-secret", ["post"]),
+    (f"{W}/notifications", ["get"]),
+    (f"{W}/destinations/<uuid:destination_id>/health-check", ["get", "put"]),
 ]
 
 
@@ -149,6 +157,8 @@ def test_other_workspaces_ids_are_404_everywhere(api, other_api, pattern, method
         .replace("<uuid:run_id>", str(run.pk))
         .replace("<uuid:job_id>", str(job.pk))
         .replace("<str:destination_type>", "salesforce")
+        .replace("<uuid:user_id>", str(other_api.user.pk))
+        .replace("<uuid:token_id>", str(other_api.user.api_tokens.get().pk))
     )
     api.client.credentials(HTTP_AUTHORIZATION=f"Bearer {api.token}", HTTP_X_WORKSPACE_ID=str(theirs.pk))
     for method in methods:
@@ -156,6 +166,7 @@ def test_other_workspaces_ids_are_404_everywhere(api, other_api, pattern, method
         assert response.status_code == 404, (method, path, response.status_code)
     destination.refresh_from_db()
     assert destination.name.startswith("Webhook")
+    assert other_api.user.api_tokens.get().is_active and other_api.user.memberships.get().role == "admin"
 
 
 def test_own_workspace_path_with_other_workspaces_object_ids_is_404(api, other_api):

@@ -86,10 +86,9 @@ class Admin:
         Select(element).select_by_visible_text(visible_text)
 
     def add_header(self, name: str, value: str) -> None:
-        self.css("button.rjf-add-button").click()  # the editor asks the key's name in a prompt
-        prompt = self.wait.until(lambda d: d.switch_to.alert)
-        prompt.send_keys(name)
-        prompt.accept()
+        self.css("button.rjf-add-button").click()  # the editor asks the key's name inline (key_input.js)
+        self.wait.until(lambda d: d.find_element("css selector", ".key-input input")).send_keys(name)
+        self.css(".key-input-ok").click()
         self.type_into(f"headers§{name}", value)
 
     def test_before_saving(self) -> dict:
@@ -195,11 +194,12 @@ def test_webhook_add_test_save_break_fix(browser, slow_receiver, django_user_mod
         assert remediation.text.startswith("What to do:")
         admin.shot("admin-webhook-broken.png")
 
-        # the dashboard lists it under its workspace, type and failing step
+        # the dashboard lists it under its workspace and type, with its failing step, and among the newest failures
         browser.get(f"{server.url}/admin/destinations/destination/dashboard/")
         group = admin.css("#failure-groups tr.failure-group")
-        assert group.get_attribute("data-step") == "delivery" and "Orders webhook" in group.text
-        admin.shot("admin-failures-dashboard.png")
+        assert group.get_attribute("data-type") == "webhook" and "Orders webhook delivery" in group.text
+        assert "Orders webhook" in admin.css("#newest-failures tr.failure").text
+        admin.shot("admin-webhook-failures-dashboard.png")
         browser.get(f"{server.url}/admin/")
         assert admin.css('#destinations-summary a[data-status="error"]').text == "1"
         admin.shot("admin-index-summary.png")

@@ -260,6 +260,67 @@ def _calls(server, api, workspace_id, receiver, operations):
     assert "client_id=3MVG9-smoke" in authorization.authorization_url
     call("connections_oauth_refresh", 400, workspace_id=workspace_id, connection_id=connection.id)
 
+    # the workspace as code: a workspace (staff only), members, tokens, monitoring, the log, an interval
+    called.add("workspaces_create")
+    refused = modules["workspaces_create"].sync_detailed(
+        client=client, body=models.WorkspaceCreateRequest(name="Not staff")
+    )
+    assert refused.status_code == 403
+    member = call(
+        "members_create",
+        201,
+        workspace_id=workspace_id,
+        body=models.MemberAddRequest.from_dict({"email": "dev@example.com", "role": "editor"}),
+        idempotency_key="smoke-member",
+    ).parsed
+    assert {m.email for m in call("members_list", 200, workspace_id=workspace_id).parsed} >= {"dev@example.com"}
+    assert call("members_retrieve", 200, workspace_id=workspace_id, user_id=member.user_id).parsed.role.value == (
+        "editor"
+    )
+    call(
+        "members_update",
+        200,
+        workspace_id=workspace_id,
+        user_id=member.user_id,
+        body=models.PatchedMemberRoleRequest.from_dict({"role": "viewer"}),
+    )
+    token = call(
+        "api_tokens_create",
+        201,
+        workspace_id=workspace_id,
+        body=models.ApiTokenCreateRequest.from_dict({"name": "ci", "user_id": str(member.user_id)}),
+        idempotency_key="smoke-token",
+    ).parsed
+    assert token.token.startswith("zdt_")
+    assert "ci" in {t.name for t in call("api_tokens_list", 200, workspace_id=workspace_id).parsed}
+    call("api_tokens_destroy", 204, workspace_id=workspace_id, token_id=token.id)
+    assert call("api_tokens_retrieve", 200, workspace_id=workspace_id, token_id=token.id).parsed.active is False
+    call("members_destroy", 204, workspace_id=workspace_id, user_id=member.user_id)
+    monitoring = call(
+        "monitoring_update",
+        200,
+        workspace_id=workspace_id,
+        body=models.PatchedMonitoringUpdateRequest.from_dict({"notification_url": "https://hooks.example.com/n"}),
+    ).parsed
+    assert monitoring.signing_secret.startswith("whsec_")
+    assert call("monitoring_retrieve", 200, workspace_id=workspace_id).parsed.signing_secret_set is True
+    rotated = call("monitoring_signing_secret_rotate", 200, workspace_id=workspace_id).parsed
+    assert rotated.signing_secret != monitoring.signing_secret
+    assert call("notifications_list", 200, workspace_id=workspace_id, limit=5).parsed == []
+    call(
+        "destination_health_check_update",
+        200,
+        workspace_id=workspace_id,
+        destination_id=destination.id,
+        body=models.HealthCheckRequest(check_interval_minutes=15),
+    )
+    assert (
+        call(
+            "destination_health_check_retrieve", 200, workspace_id=workspace_id, destination_id=destination.id
+        ).parsed.check_interval_minutes
+        == 15
+    )
+
     # deletes: refused while in use (409), then done
     pipeline = PipelineFactory(destination_id=destination.id, workspace=api.workspace)
     call("destinations_destroy", 409, workspace_id=workspace_id, destination_id=destination.id)
