@@ -30,7 +30,7 @@ from workspaces.services import workspace_bootstrap
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^(?P<indent> *)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$", re.M | re.S)
-NOT_RUN = re.compile(r"<!--\s*not run:\s*\S.*?-->\s*$", re.S)
+NOT_RUN = re.compile(r"<!--\s*not run:\s*\S[^\n]*?-->(?:\s*<!--[^\n]*?-->)*\s*$")  # other comments may follow
 DISTRIBUTED = "<!-- distributed:"  # a page with this comment runs against the distributed runtime
 PROMISE = "# → "
 SEGMENT_SECONDS = 60
@@ -210,9 +210,12 @@ def test_a_promise_is_checked_and_an_illustration_is_skipped(tmp_path):
     page.write_text(
         '```bash\necho \'{"status":  "deleted"}\'\n# → {"status": "deleted"}\n```\n\n'
         "<!-- not run: serves in the foreground -->\n```bash\nmake run\n```\n\n```json\n{}\n```\n"
+        "<!-- not run: a script of its own test -->\n<!-- script -->\n```sh\nexit 1\n```\n"
+        "<!-- not run: -->\n```sh\necho a reason is required\n```\n"
     )
-    (block,) = bash_blocks(page)
-    (segment,) = segments(block)
+    first, unmarked = bash_blocks(page)
+    assert unmarked == "echo a reason is required\n"
+    (segment,) = segments(first)
     assert segment.promises == ['{"status": "deleted"}']
     assert promised(segment.promises[0], '{"status":"deleted"}\n')
     assert not promised("409 Conflict", "HTTP/1.1 201 Created")
