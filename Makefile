@@ -54,3 +54,4 @@ bench: install
 	$(BIN)/python bench/sse_bench.py
 	$(BIN)/python bench/scale_bench.py
 	$(BIN)/python bench/bulk_bench.py
+	$(BIN)/python bench/fleet_bench.py $(FLEET_ARGS)
