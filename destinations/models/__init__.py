@@ -8,6 +8,7 @@ from .destinations import (
     DestinationStatus,
     ReverseETLPipeline,
     Sync,
+    config_validation_mark,
     stored_config_digest,
 )
 from .history import AuditAction, AuditEvent, AuditTarget, AuditVia, IdempotencyKey
@@ -42,5 +43,6 @@ __all__ = [
     "TestRunEvent",
     "TestRunTrigger",
     "WorkspaceMonitoring",
+    "config_validation_mark",
     "stored_config_digest",
 ]

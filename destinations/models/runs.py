@@ -48,6 +48,8 @@ class TestRun(models.Model):
         indexes = [
             models.Index(fields=["destination", "-started_at"], name="testrun_dest_started"),
             models.Index(fields=["finished_at", "heartbeat_at"], name="testrun_unfinished"),
+            # The admin's list (ORDER BY started_at DESC, id DESC) and the purge (started_at < cutoff).
+            models.Index(fields=["-started_at", "-id"], name="testrun_started"),
         ]
 
     def __str__(self) -> str:
