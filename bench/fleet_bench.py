@@ -61,8 +61,8 @@ LIBC = ctypes.CDLL("libc.so.6")
 
 # The only internal functions this bench calls (everything else goes through URLs, a management command and
 # the models). destinations/ is being split into packages: when they move, re-point these two lines.
-DUE_QUERY = "destinations.health:due_destinations"
-SCHEDULER_TICK = "destinations.scheduler:scheduler_tick"
+DUE_QUERY = "destinations.schedule.health_checks:due_destinations"
+SCHEDULER_TICK = "destinations.schedule.tick:scheduler_tick"
 
 
 def internal(path: str):
