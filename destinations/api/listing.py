@@ -8,8 +8,6 @@ so the server's memory does not grow with the rows.
 
 from __future__ import annotations
 
-import json
-
 import django_filters
 from asgiref.sync import sync_to_async
 from django.core import signing
@@ -20,7 +18,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import Cursor, CursorPagination
-from rest_framework.utils.encoders import JSONEncoder
+from rest_framework.renderers import JSONRenderer
 from rest_framework.utils.urls import replace_query_param
 
 from connectors.runtime.registry import connector_types
@@ -30,6 +28,7 @@ from .params import int_param
 
 MAX_LIMIT = 1000
 STREAM_BATCH = 1000  # rows read per query of a streamed answer
+_RENDERER = JSONRenderer()
 
 
 def _type_choices():
@@ -206,9 +205,11 @@ def _keyset_batch(queryset, after: tuple | None) -> list:
     return list(queryset.order_by("created_at", "id")[:STREAM_BATCH])
 
 
-def _array_parts(rows: list, represent, first: bool) -> str:
-    items = ",".join(json.dumps(represent(row), cls=JSONEncoder, ensure_ascii=False, allow_nan=False) for row in rows)
-    return ("[" if first else ",") + items if items else ("[" if first else "")
+def _array_parts(rows: list, represent, first: bool) -> bytes:
+    """One batch of the array's items, rendered as any JSON answer of the API is (DRF's renderer)."""
+    items = b",".join(_RENDERER.render(represent(row)) for row in rows)
+    opening = b"[" if first else b","
+    return opening + items if items else (b"[" if first else b"")
 
 
 def streamed_array(request, queryset, represent) -> StreamingHttpResponse:
@@ -226,7 +227,7 @@ def streamed_array(request, queryset, represent) -> StreamingHttpResponse:
             yield _array_parts(rows, represent, first)
             first = False
             if len(rows) < STREAM_BATCH:
-                yield "]"
+                yield b"]"
                 return
             after = rows[-1]["created_at"], rows[-1]["id"]
 
@@ -237,7 +238,7 @@ def streamed_array(request, queryset, represent) -> StreamingHttpResponse:
             yield _array_parts(rows, represent, first)
             first = False
             if len(rows) < STREAM_BATCH:
-                yield "]"
+                yield b"]"
                 return
             after = rows[-1]["created_at"], rows[-1]["id"]
 

@@ -147,7 +147,8 @@ class DestinationListView(WorkspaceScopedView):
             filterset_class=listing.DestinationFilter,
             queryset=selectors.destination_list(workspace=self.workspace),
         ).values(*DESTINATION_FIELDS)
-        if pagination.get_page_size(request) is None:  # the contract's array of every destination, streamed
+        if pagination.get_page_size(request) is None and request.accepted_renderer.format == "json":
+            # The contract's array of every destination, streamed (the browsable API renders it whole).
             return listing.streamed_array(request, queryset, destination_representation)
         rows = pagination.page(queryset, request)
         return Response([destination_representation(row) for row in rows], headers=pagination.link_headers())

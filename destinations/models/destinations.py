@@ -100,7 +100,7 @@ class Destination(models.Model):
     health_check_due_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
     # `config_validation_mark` of the stored config last validated: an unchanged config is not validated again
     # (its RSA or service-account keys parsed again) at each scheduled check.
-    validated_config_mark = models.CharField(max_length=64, blank=True, default="", editable=False)
+    validated_config_mark = models.CharField(max_length=64, blank=True, default="", db_default="", editable=False)
 
     class Meta:
         ordering = ["created_at", "id"]
