@@ -27,6 +27,16 @@ from .runtime.vendor import ErrorTable, Rule
 
 SERVICE_ACCOUNT_FIELD = "service_account_json"
 REQUIRED_KEY_FIELDS = ("client_email", "private_key", "token_uri")
+# The shape of a downloaded key file, for documentation (its private key is elided: paste the whole file).
+EXAMPLE_SERVICE_ACCOUNT_JSON = json.dumps(
+    {
+        "type": "service_account",
+        "project_id": "my-project-123",
+        "private_key": "-----BEGIN PRIVATE KEY-----\n…\n-----END PRIVATE KEY-----\n",
+        "client_email": "destinations@my-project-123.iam.gserviceaccount.com",
+        "token_uri": "https://oauth2.googleapis.com/token",
+    }
+)
 DEFAULT_UNIVERSE = "googleapis.com"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from ._google import (
+    EXAMPLE_SERVICE_ACCOUNT_JSON,
     SERVICE_ACCOUNT_FIELD,
     GoogleServiceAccountConnector,
     google_common_steps,
@@ -32,6 +33,13 @@ NON_KEY_TYPES = {"RECORD", "STRUCT", "JSON", "GEOGRAPHY", "RANGE", "FLOAT", "FLO
 class BigQueryConnector(GoogleServiceAccountConnector):
     type = "bigquery"
     label = "BigQuery (as destination)"
+    example_config = {
+        "service_account_json": EXAMPLE_SERVICE_ACCOUNT_JSON,
+        "project_id": "my-project-123",
+        "dataset": "marketing",
+        "table": "contacts",
+        "location": "US",
+    }
     auth_method = "Service-account JSON key (OAuth 2.0 JWT-bearer exchange via google-auth)"
     api_base = "https://bigquery.googleapis.com"
     default_base_url = api_base

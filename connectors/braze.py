@@ -115,6 +115,11 @@ ERRORS = ErrorTable(
 class BrazeConnector(ApiKeyConnector):
     type = "braze"
     label = "Braze"
+    example_config = {
+        "rest_endpoint": "https://rest.iad-01.braze.com",
+        "api_key": "your-rest-api-key",
+        "identifier_type": "external_id",
+    }
     vendor = "Braze"
     auth_method = "REST API key (Authorization: Bearer) on the workspace's REST endpoint"
     config_schema = config_schema(

@@ -72,6 +72,14 @@ ERRORS = ErrorTable(
 class DatabricksConnector(Connector):
     type = "databricks"
     label = "Databricks (as destination)"
+    example_config = {
+        "host": "https://adb-1234567890123456.7.azuredatabricks.net",
+        "token": "your-personal-access-token",
+        "warehouse_id": "1234567890abcdef",
+        "catalog": "main",
+        "schema": "marketing",
+        "table": "contacts",
+    }
     auth_method = "Personal access token (Bearer) on the workspace REST APIs"
     config_schema = config_schema(
         "Databricks",

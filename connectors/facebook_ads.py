@@ -73,6 +73,11 @@ AUDIENCE_FIELDS = (
 class FacebookAdsConnector(Connector):
     type = "facebook_ads"
     label = "Facebook / Meta Ads (Custom Audiences)"
+    example_config = {
+        "access_token": "your-system-user-access-token",
+        "ad_account_id": "act_1234567890",
+        "audience_id": "23850000000000000",
+    }
     auth_method = "System-user access token (Business Manager) with ads_management; optional appsecret_proof"
     default_base_url = GRAPH_URL
     default_api_version = DEFAULT_VERSION

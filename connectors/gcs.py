@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from ._files import file_fields, file_format_properties
 from ._google import (
+    EXAMPLE_SERVICE_ACCOUNT_JSON,
     SERVICE_ACCOUNT_FIELD,
     GoogleServiceAccountConnector,
     google_common_steps,
@@ -39,6 +40,12 @@ GRANT_CREATE = (
 class GcsConnector(GoogleServiceAccountConnector):
     type = "gcs"
     label = "Google Cloud Storage"
+    example_config = {
+        "service_account_json": EXAMPLE_SERVICE_ACCOUNT_JSON,
+        "bucket": "my-company-exports",
+        "prefix": "exports/crm",
+        "file_format": "jsonl",
+    }
     auth_method = "Service-account JSON key (OAuth 2.0 JWT-bearer exchange via google-auth)"
     api_base = "https://storage.googleapis.com"
     default_base_url = api_base

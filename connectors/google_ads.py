@@ -129,6 +129,13 @@ OAUTH = OAuthProvider(
 class GoogleAdsConnector(Connector):
     type = "google_ads"
     label = "Google Ads (Customer Match)"
+    example_config = {
+        "client_id": "1234567890-abcdef.apps.googleusercontent.com",
+        "client_secret": "your-oauth-client-secret",
+        "refresh_token": "your-refresh-token",
+        "customer_id": "1234567890",
+        "user_list_id": "1234567890",
+    }
     default_api_version = "v1"  # Data Manager API; Google has published no sunset for v1
     api_version_doc = "https://developers.google.com/data-manager/api"
     auth_method = "OAuth 2.0 refresh token (Google Cloud OAuth client, scope datamanager) for the Data Manager API"

@@ -118,6 +118,7 @@ OAUTH = OAuthProvider(
 class HubSpotConnector(Connector):
     type = "hubspot"
     label = "HubSpot"
+    example_config = {"access_token": "your-private-app-access-token", "object_type": "contacts"}
     auth_method = (
         "Service Key (or a legacy private app's access token) sent as a Bearer token, or a public app's OAuth "
         "tokens (Connect with HubSpot)"

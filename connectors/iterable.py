@@ -79,6 +79,7 @@ ERRORS = ErrorTable(
 class IterableConnector(ApiKeyConnector):
     type = "iterable"
     label = "Iterable"
+    example_config = {"api_key": "your-server-side-api-key", "data_center": "US", "list_id": 12345}
     vendor = "Iterable"
     auth_method = "Server-side API key (Api-Key header), US or EU data center"
     config_schema = config_schema(

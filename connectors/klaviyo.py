@@ -101,6 +101,7 @@ ERRORS = ErrorTable(
 class KlaviyoConnector(ApiKeyConnector):
     type = "klaviyo"
     label = "Klaviyo"
+    example_config = {"private_api_key": "pk_your_private_api_key", "list_id": "Y6nRLr"}
     default_api_version = DEFAULT_REVISION
     api_version_sunset = date(2028, 10, 15)  # revisions are retired two years after their release
     api_version_doc = "https://developers.klaviyo.com/en/docs/api_versioning_and_deprecation_policy"

@@ -94,6 +94,13 @@ OAUTH = OAuthProvider(
 class LinkedInAdsConnector(Connector):
     type = "linkedin_ads"
     label = "LinkedIn Ads (Matched Audiences)"
+    example_config = {
+        "client_id": "your-client-id",
+        "client_secret": "your-client-secret",
+        "access_token": "your-access-token",
+        "ad_account_id": "512345678",
+        "segment_id": "12345678",
+    }
     default_api_version = DEFAULT_VERSION
     # LinkedIn supports each monthly version at least a year and sunsets it mid-month a year on (202603: 16 March
     # 2027 in its migrations table); 202607 is the newest version its versioning page lists.

@@ -87,6 +87,7 @@ MEMBER_FIELDS = [
 class MailchimpConnector(ApiKeyConnector):
     type = "mailchimp"
     label = "Mailchimp"
+    example_config = {"api_key": "yourapikey0123456789-us19", "list_id": "1a2b3c4d5e"}
     vendor = "Mailchimp"
     auth_method = "API key (HTTP Basic, key as password); the key's -<dc> suffix picks the data center"
     config_schema = config_schema(

@@ -25,6 +25,14 @@ ROLE_SESSION_NAME = "destinations-connection-test"
 class S3Connector(Connector):
     type = "s3"
     label = "Amazon S3"
+    example_config = {
+        "bucket": "my-company-exports",
+        "region": "eu-west-1",
+        "prefix": "exports/crm",
+        "access_key_id": "AKIAIOSFODNN7EXAMPLE",
+        "secret_access_key": "your-secret-access-key",
+        "file_format": "jsonl",
+    }
     auth_method = "IAM access key pair (SigV4 via boto3), optionally assuming an IAM role with an external ID"
     config_schema = config_schema(
         "Amazon S3",

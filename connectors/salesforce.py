@@ -153,6 +153,12 @@ OAUTH = OAuthProvider(
 class SalesforceConnector(Connector):
     type = "salesforce"
     label = "Salesforce"
+    example_config = {
+        "instance_url": "https://mycompany.my.salesforce.com",
+        "client_id": "your-connected-app-consumer-key",
+        "refresh_token": "your-refresh-token",
+        "object": "Contact",
+    }
     auth_method = "OAuth 2.0 refresh-token flow (connected app or external client app)"
     default_api_version = DEFAULT_API_VERSION
     # Salesforce supports each version at least three years and announces a retirement a year ahead; none is

@@ -166,6 +166,16 @@ def public_key_fingerprint(key: rsa.RSAPrivateKey) -> str:
 class SnowflakeConnector(Connector):
     type = "snowflake"
     label = "Snowflake (as destination)"
+    example_config = {
+        "account": "myorg-myaccount",
+        "user": "DESTINATIONS_SVC",
+        "private_key": "-----BEGIN PRIVATE KEY-----\n…\n-----END PRIVATE KEY-----\n",
+        "role": "DESTINATIONS_ROLE",
+        "warehouse": "LOAD_WH",
+        "database": "MARKETING",
+        "schema": "PUBLIC",
+        "table": "CONTACTS",
+    }
     auth_method = "Key-pair JWT (RS256, signed with the user's private key) on the SQL API"
     config_schema = config_schema(
         "Snowflake",

@@ -165,6 +165,12 @@ ID_TYPES = (
 class TheTradeDeskConnector(Connector):
     type = "the_trade_desk"
     label = "The Trade Desk (first-party data)"
+    example_config = {
+        "data_server": "usw",
+        "advertiser_id": "abc123x",
+        "api_token": "your-advertiser-data-token",
+        "segment_name": "High-value customers",
+    }
     auth_method = "TTD-Auth API token (Platform API token, also accepted by the Data API)"
     default_base_url = "https://desk.thetradedesk.com"
     config_schema = config_schema(

@@ -64,6 +64,12 @@ def signing_secret_problem(value: str) -> str | None:
 class WebhookConnector(Connector):
     type = "webhook"
     label = "Custom webhook"
+    try_first = True
+    example_config = {
+        "url": "https://api.example.com/webhook",
+        "method": "POST",
+        "headers": {"X-API-Key": "your-api-key"},
+    }
     auth_method = "Static headers (e.g. an API key or Bearer token), optional Standard Webhooks signature"
     config_schema = config_schema(
         "Webhook",

@@ -8,10 +8,16 @@ import threading
 import time
 
 from django.conf import settings
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
+
+# What a request meets while the database is down or restarting (no connection, one cut, the pool timing
+# out): a 503 with Retry-After, not a 500 (destinations/api/errors.py, zeotap_composable/middleware.py).
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+DATABASE_UNAVAILABLE_MESSAGE = "The database is unavailable (restarting or unreachable); try again shortly."
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 def database_pool_size() -> int | None:

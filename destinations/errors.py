@@ -46,6 +46,15 @@ class BackendUnavailable(Exception):
         super().__init__(detail)
 
 
+class TooBusy(Exception):
+    """A limit on work in progress is reached (a workspace's jobs); the request may be retried after `retry_after`."""
+
+    def __init__(self, detail: str, retry_after: int):
+        self.detail = detail
+        self.retry_after = retry_after
+        super().__init__(detail)
+
+
 def blocking_references(protected_objects) -> list[dict]:
     return [
         {"type": getattr(obj, "BLOCKING_TYPE", "destination"), "id": str(obj.pk), "name": obj.name}

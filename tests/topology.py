@@ -228,3 +228,54 @@ class RedisServer(_Process):
 
     def ready(self) -> bool:
         return redis_available(self.url())
+
+
+def postgres_binaries() -> Path | None:
+    """The newest installed PostgreSQL's bin directory (initdb, pg_ctl), or None."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parent.parent.name))
+    return found[-1].parent if found else None
+
+
+class PostgresCluster:
+    """A throwaway PostgreSQL cluster of its own (a temp dir, a free port, trust auth), for tests that stop and
+    restart the database; never the machine's main cluster. As root it runs as the `postgres` user."""
+
+    def __init__(self, bin_dir: Path):
+        self.bin_dir = bin_dir
+        self.port = free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="pgcluster-"))
+        self.data = self.root / "data"
+        self.sockets = self.root / "run"
+        self.sockets.mkdir()
+        self.as_postgres = os.geteuid() == 0
+        if self.as_postgres:
+            subprocess.run(["chown", "-R", "postgres:postgres", str(self.root)], check=True)
+
+    def _run(self, *command: str, check: bool = True) -> subprocess.CompletedProcess:
+        argv = [str(self.bin_dir / command[0]), *command[1:]]
+        if self.as_postgres:
+            argv = ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(f"'{part}'" for part in argv)]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=check)
+
+    def init(self) -> PostgresCluster:
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+        return self.start()
+
+    def start(self) -> PostgresCluster:
+        options = f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "log"), "-w", "start")
+        return self
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop", check=False)
+
+    def url(self, database: str) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name)
+        return self.url(name)
+
+    def remove(self) -> None:
+        self.stop()
+        subprocess.run(["rm", "-rf", str(self.root)], check=False)

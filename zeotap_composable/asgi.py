@@ -8,9 +8,24 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zeotap_composable.settings")
-application = get_asgi_application()
+django_application = get_asgi_application()
 if settings.DEBUG:
-    application = ASGIStaticFilesHandler(application)  # admin CSS/JS in development, as runserver would
+    django_application = ASGIStaticFilesHandler(django_application)  # admin CSS/JS in development, as runserver would
+
+
+async def application(scope, receive, send):
+    """Django's ASGI app, plus the lifespan protocol Django does not speak (which uvicorn otherwise reports,
+    "ASGI 'lifespan' protocol appears unsupported", at every start). There is nothing to start or stop."""
+    if scope["type"] != "lifespan":
+        return await django_application(scope, receive, send)
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
 
 from destinations.schedule.tick import start_embedded_scheduler  # noqa: E402  (needs the app registry loaded)
 from zeotap_composable.observability import AccessLogRedactor  # noqa: E402

@@ -1,6 +1,13 @@
 """Middleware that shapes how Django runs a request, rather than what it does."""
 
+import logging
+
+from django.http import HttpResponse, JsonResponse
+
+from destinations.db import DATABASE_RETRY_AFTER_SECONDS, DATABASE_UNAVAILABLE, DATABASE_UNAVAILABLE_MESSAGE
 from workspaces.client_address import client_address
+
+logger = logging.getLogger(__name__)
 
 
 def client_address_in_access_log(get_response):
@@ -30,3 +37,25 @@ def one_thread_per_request(get_response):
     the chain runs in one thread, with one hand-off in and one to the view.
     """
     return get_response
+
+
+class DatabaseUnavailableAs503:
+    """A view that meets the database down or restarting answers 503 with Retry-After, not a 500 page: the
+    admin and every other non-API view (the API's own handler does the same, destinations/api/errors.py)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, DATABASE_UNAVAILABLE):
+            return None
+        logger.warning("%s %s: the database is unavailable (%s)", request.method, request.path, exception)
+        if request.path.startswith("/api/"):
+            response = JsonResponse({"detail": DATABASE_UNAVAILABLE_MESSAGE}, status=503)
+        else:
+            response = HttpResponse(DATABASE_UNAVAILABLE_MESSAGE, status=503, content_type="text/plain")
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        return response

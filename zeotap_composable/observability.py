@@ -53,7 +53,7 @@ class LogContextFilter(logging.Filter):
 # Query parameters whose values are credentials: the OAuth callback's `code` and `state`, and tokens or keys a
 # client might put in a URL by mistake.
 _CREDENTIAL_QUERY_VALUE = re.compile(
-    r"(?i)([?&](?:code|state|token|access_token|refresh_token|id_token|client_secret|secret|password|"
+    r"(?i)([?&](?:code|state|token|stream_token|access_token|refresh_token|id_token|client_secret|secret|password|"
     r"api_key|apikey|key|signature|sig)=)[^&\s\"]*"
 )
 

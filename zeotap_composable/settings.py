@@ -110,6 +110,13 @@ except ValueError as exc:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if (DEBUG or TESTING) else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
+# Web apps on these origins (scheme://host[:port]) may call the API from a browser; none by default.
+# They authenticate with the bearer token, never cookies (docs/streaming-clients.md).
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+CORS_URLS_REGEX = r"^/api/v1/"
+CORS_ALLOW_HEADERS = ["accept", "authorization", "content-type", "x-workspace-id", "idempotency-key", "last-event-id"]
+CORS_EXPOSE_HEADERS = ["X-Test-Run-ID", "X-Test-Job-ID", "Link", "Idempotent-Replayed", "Retry-After"]
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -122,6 +129,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_jsonform",
     "axes",
+    "corsheaders",
     "workspaces",
     "destinations",
 ]
@@ -131,8 +139,12 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # The admin's and API docs' static files, from this process (no separate web server needed).
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything that answers: a preflight is answered here, without a token.
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "zeotap_composable.middleware.client_address_in_access_log",
+    # A view that meets the database down answers 503 with Retry-After (docs/operations-hardening.md).
+    "zeotap_composable.middleware.DatabaseUnavailableAs503",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -297,6 +309,8 @@ SPECTACULAR_SETTINGS = {
     ],
     # Swagger UI from the drf-spectacular-sidecar package: /api/docs/ works without internet access.
     "SWAGGER_UI_DIST": "SIDECAR",
+    # JavaScript, not JSON: the plugin comes from destinations/static/destinations/api_docs.js (the docs page loads it).
+    "SWAGGER_UI_SETTINGS": "{deepLinking: true, plugins: [WorkspaceHeaderFromPath]}",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "TAGS": [
@@ -319,6 +333,10 @@ OUTBOUND_ALLOWED_NETWORKS = env_list("OUTBOUND_ALLOWED_NETWORKS", "127.0.0.0/8,:
 CONNECTOR_BASE_URLS = env_base_urls("CONNECTOR_BASE_URLS")
 CONNECTION_TEST_TIMEOUT_SECONDS = env_number("CONNECTION_TEST_TIMEOUT_SECONDS", 120.0, minimum=1, whole=False)
 CONNECTION_TEST_WORKERS = env_number("CONNECTION_TEST_WORKERS", 64, minimum=1)
+# Test jobs (docs/operations-hardening.md): at most this many queued or running per workspace (past it, a 429),
+# and this many threads per process drive the running ones; the others wait in a queue, holding no thread.
+TEST_JOBS_PER_WORKSPACE = env_number("TEST_JOBS_PER_WORKSPACE", 10, minimum=1)
+TEST_JOB_RUNNERS = env_number("TEST_JOB_RUNNERS", 4, minimum=1)
 # The most response-body bytes a connector step (or a fields read) takes from a vendor; more fails it.
 CONNECTOR_MAX_RESPONSE_BYTES = env_number("CONNECTOR_MAX_RESPONSE_BYTES", 10 * 1024 * 1024, minimum=1)
 # The total time a fields read (GET …/fields) may take against the vendor.
@@ -361,6 +379,8 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 CONNECTION_TEST_RUNTIME = "distributed" if REDIS_URL else "embedded"
 # A stream ends after this many seconds; the client re-attaches with Last-Event-ID and gets the rest.
 SSE_MAX_STREAM_SECONDS = env_number("SSE_MAX_STREAM_SECONDS", 300, minimum=1, whole=False)
+# How long a stream token (a browser's EventSource following one run, docs/streaming-clients.md) is accepted.
+SSE_STREAM_TOKEN_SECONDS = env_number("SSE_STREAM_TOKEN_SECONDS", 600, minimum=1)
 # A running test whose heartbeat is older than this is ended as `interrupted` by reap_interrupted_runs().
 CONNECTION_TEST_HEARTBEAT_SECONDS = env_number("CONNECTION_TEST_HEARTBEAT_SECONDS", 10, minimum=0.1, whole=False)
 CONNECTION_TEST_STALE_SECONDS = env_number("CONNECTION_TEST_STALE_SECONDS", 45, minimum=1, whole=False)
@@ -428,9 +448,17 @@ HEALTH_CHECK_MAX_CONCURRENT_PER_WORKSPACE = env_number("HEALTH_CHECK_MAX_CONCURR
 HEALTH_CHECK_START_BATCH = env_number("HEALTH_CHECK_START_BATCH", 200, minimum=1)
 HEALTH_CHECK_START_SECONDS = env_number("HEALTH_CHECK_START_SECONDS", 3, whole=False)
 SCHEDULER_TICK_SECONDS = env_number("SCHEDULER_TICK_SECONDS", 15, minimum=0.1, whole=False)
-# The embedded runtime runs the scheduler in one web process (a file lock in .local/ elects it).
+# The embedded runtime runs the scheduler in one web process per database: the one holding the scheduler lease,
+# a row it renews every tick; when it stops, another process takes over within SCHEDULER_LEASE_SECONDS.
 EMBEDDED_SCHEDULER = env_bool("EMBEDDED_SCHEDULER", default=not TESTING)  # tests start their own
-SCHEDULER_LOCK_FILE = os.environ.get("SCHEDULER_LOCK_FILE", str(LOCAL_DIR / "scheduler.lock"))
+SCHEDULER_LEASE_SECONDS = env_number(
+    "SCHEDULER_LEASE_SECONDS", max(30.0, 3 * SCHEDULER_TICK_SECONDS), minimum=1, whole=False
+)
+if SCHEDULER_LEASE_SECONDS <= SCHEDULER_TICK_SECONDS:
+    raise ImproperlyConfigured(
+        f"SCHEDULER_LEASE_SECONDS ({SCHEDULER_LEASE_SECONDS}) must be longer than SCHEDULER_TICK_SECONDS "
+        f"({SCHEDULER_TICK_SECONDS}): the scheduler renews its lease once a tick."
+    )
 # Seconds between delivery attempts of a notification (the Standard Webhooks suggested schedule).
 try:
     NOTIFICATION_RETRY_SECONDS = [

@@ -11,7 +11,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from functools import cache
@@ -161,6 +161,11 @@ class Connector:
     label: ClassVar[str]
     auth_method: ClassVar[str] = ""
     config_schema: ClassVar[dict]
+    # A realistic config for the API's documentation (each request body's example): valid against
+    # config_schema, with placeholders for secrets and pasted files.
+    example_config: ClassVar[dict]
+    # Needs no vendor account, so the API's documentation shows its example first.
+    try_first: ClassVar[bool] = False
     steps: ClassVar[tuple[Step, ...]]
     # The vendor's fixed API host; CONNECTOR_BASE_URLS[type] replaces it (sandbox, emulator).
     default_base_url: ClassVar[str] = ""
@@ -441,6 +446,18 @@ class Connector:
             ) from None
         finally:
             self.http.close()
+
+
+def unproven_requirements(steps: Iterable[Mapping]) -> list[dict]:
+    """Every requirement a run's passed steps could not prove, each with its step: what `done`, the admin and the
+    CLI list, so a green test never hides a privilege the first sync may lack."""
+    unproven = []
+    for step in steps:
+        if step.get("status") == PASSED:
+            unproven.extend(
+                {"step": step.get("name"), **entry} for entry in (step.get("details") or {}).get("unproven", [])
+            )
+    return unproven
 
 
 @cache

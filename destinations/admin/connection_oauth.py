@@ -21,7 +21,7 @@ from workspaces.models import Workspace
 
 from ..errors import InvalidInput
 from ..models import Connection
-from ..services import oauth
+from ..services import oauth, oauth_apps
 
 CONNECT_TEMPLATE = "admin/destinations/connection/oauth_connect.html"
 LIFECYCLE_FIELDS = (
@@ -75,7 +75,7 @@ def _start(request, **kwargs):
     answer = oauth.oauth_authorize(
         actor=request.user,
         redirect_uri=_return_url(request),
-        callback_uri=oauth.callback_uri_for(request),
+        callback_uri=oauth_apps.callback_uri_for(request),
         trusted_redirect=True,
         **kwargs,
     )

@@ -29,6 +29,7 @@ class TestRunAdmin(BoundedListMixin, admin.ModelAdmin):
         "result",
         "duration_ms",
         "steps_table",
+        "unproven_list",
     )
     readonly_fields = fields
 
@@ -65,6 +66,23 @@ class TestRunAdmin(BoundedListMixin, admin.ModelAdmin):
             "<table><thead><tr><th>Step</th><th>Status</th><th>Time</th><th>Message</th><th>Error</th></tr>"
             "</thead><tbody>{}</tbody></table>",
             rows,
+        )
+
+    @admin.display(description="Not proven before the first sync")
+    def unproven_list(self, run: TestRun):
+        """What a green run could not prove: the privilege, why, and where the customer grants it."""
+        if not run.unproven:
+            return "–"
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                "<li><strong>{}</strong> ({} step): {}{}</li>",
+                (
+                    (u["privilege"], u["step"], u["reason"], f" Grant it in {u['grant']}." if u.get("grant") else "")
+                    for u in run.unproven
+                ),
+            ),
         )
 
 

@@ -12,6 +12,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET
 
+from ..errors import TooBusy
 from ..events.streams import job_events_response
 from ..jobs.background import test_job_create, test_job_submit
 from ..jobs.representation import RESULTS_PAGE, test_job_as_dict
@@ -108,12 +109,18 @@ def _uuids(values: list[str]) -> list:
 
 def test_selected_as_jobs(model_admin, request, queryset) -> HttpResponseRedirect | None:
     """The destinations action: one job per workspace among the selection, then their live progress page."""
-    created = []
+    created, refused = [], False
     for workspace, ids in destinations_by_workspace(queryset):
-        job = test_job_create(workspace=workspace, actor=request.user, trigger=TestRunTrigger.ADMIN, ids=ids)
+        try:
+            job = test_job_create(workspace=workspace, actor=request.user, trigger=TestRunTrigger.ADMIN, ids=ids)
+        except TooBusy as exc:  # past the workspace's cap of jobs: the others still start
+            model_admin.message_user(request, f"{workspace.name}: {exc.detail}", messages.ERROR)
+            refused = True
+            continue
         test_job_submit(job)
         created.append(job)
     if not created:
-        model_admin.message_user(request, "No destination selected.", messages.WARNING)
+        if not refused:
+            model_admin.message_user(request, "No destination selected.", messages.WARNING)
         return None
     return HttpResponseRedirect(progress_url(created), status=303)

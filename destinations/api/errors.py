@@ -18,7 +18,8 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from ..errors import BackendUnavailable, Conflict, IdempotencyKeyReused, InvalidInput, VendorFailure
+from ..db import DATABASE_RETRY_AFTER_SECONDS, DATABASE_UNAVAILABLE, DATABASE_UNAVAILABLE_MESSAGE
+from ..errors import BackendUnavailable, Conflict, IdempotencyKeyReused, InvalidInput, TooBusy, VendorFailure
 from ..selectors import NotFound
 
 
@@ -74,6 +75,12 @@ def exception_handler(exc, context):
     if isinstance(exc, VendorFailure):
         body = {"detail": exc.error.message, "error": exc.error.as_dict()}
         return Response(body, status=status.HTTP_502_BAD_GATEWAY)
+    if isinstance(exc, TooBusy):
+        response = Response({"detail": exc.detail}, status=status.HTTP_429_TOO_MANY_REQUESTS)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        exc = BackendUnavailable(DATABASE_UNAVAILABLE_MESSAGE, retry_after=DATABASE_RETRY_AFTER_SECONDS)
     if isinstance(exc, RedisError | ConnectionInterrupted):  # the cache (rate limits, fields) or broker
         exc = BackendUnavailable("A backing service (Redis) is unavailable; try again shortly.")
     if isinstance(exc, BackendUnavailable):

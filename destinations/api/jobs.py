@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
+
+from workspaces.throttling import VENDOR_CALL_THROTTLES
 
 from .. import selectors
 from ..events.streams import job_events_response
@@ -16,7 +19,7 @@ from ..models import DestinationStatus, TestJobState, TestRunTrigger
 from . import listing
 from .base import JSONErrorsNegotiation, WorkspaceScopedView
 from .docs import ERRORS, WORKSPACE_HEADER_PARAM
-from .serializers import StrictInputSerializer
+from .serializers import ErrorSerializer, StrictInputSerializer
 
 MAX_CONCURRENCY = 64
 
@@ -84,23 +87,33 @@ class TestJobListView(WorkspaceScopedView):
         description=f"`results` holds the first {RESULTS_PAGE} destinations (all queued); the job's URL "
         "(`Location`) pages through the rest.",
         request=TestJobCreateSerializer,
-        responses={202: TestJobSerializer, **ERRORS},
+        responses={
+            202: TestJobSerializer,
+            **ERRORS,
+            429: OpenApiResponse(
+                ErrorSerializer,
+                description="The workspace has TEST_JOBS_PER_WORKSPACE jobs queued or running, or the job's "
+                "destinations exceed the vendor calls left to this token or address; `Retry-After` says when to retry.",
+            ),
+        },
     )
     def post(self, request, workspace_id):
         serializer = TestJobCreateSerializer(data=request.data or {})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        job = test_job_create(
-            workspace=self.workspace,
-            actor=request.user,
-            trigger=TestRunTrigger.API,
-            types=data["types"],
-            statuses=data["statuses"],
-            ids=data["ids"],
-            select_all=data["all"],
-            concurrency=data["concurrency"],
-            field_names=API_FIELDS,
-        )
+        with transaction.atomic():  # a job refused by the vendor-call budget is not kept
+            job = test_job_create(
+                workspace=self.workspace,
+                actor=request.user,
+                trigger=TestRunTrigger.API,
+                types=data["types"],
+                statuses=data["statuses"],
+                ids=data["ids"],
+                select_all=data["all"],
+                concurrency=data["concurrency"],
+                field_names=API_FIELDS,
+            )
+            self._charge_vendor_calls(request, job.total)
         test_job_submit(job)
         first = list(job.items.order_by("position")[:RESULTS_PAGE])
         return Response(
@@ -108,6 +121,18 @@ class TestJobListView(WorkspaceScopedView):
             status=status.HTTP_202_ACCEPTED,
             headers={"Location": _job_location(request, workspace_id, job.pk)},
         )
+
+    def _charge_vendor_calls(self, request, calls: int) -> None:
+        """A job calls a vendor once per destination: it counts that many against the token's and the address's
+        vendor-call budgets (API_RATE_LIMITS), as that many single tests would."""
+        for throttle_class in VENDOR_CALL_THROTTLES:
+            wait = throttle_class().charge(request, self, calls)
+            if wait is not None:
+                raise exceptions.Throttled(
+                    wait=wait,
+                    detail=f"This job would test {calls} destinations, more than the vendor calls left for this "
+                    f"token or address ({throttle_class.scope}). Try again later, or test fewer destinations at once.",
+                )
 
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])

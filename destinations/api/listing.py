@@ -23,7 +23,7 @@ from rest_framework.utils.urls import replace_query_param
 
 from connectors.runtime.registry import connector_types
 
-from ..models import Connection, Destination, DestinationStatus, TestRun, TestRunTrigger
+from ..models import Connection, Destination, DestinationStatus, TestRun, TestRunStatus, TestRunTrigger
 from .params import int_param
 
 MAX_LIMIT = 1000
@@ -62,9 +62,7 @@ class ConnectionFilter(django_filters.FilterSet):
 class TestRunFilter(django_filters.FilterSet):
     __test__ = False
 
-    status = django_filters.ChoiceFilter(
-        choices=[("passed", "passed"), ("failed", "failed"), ("running", "running")], method="filter_status"
-    )
+    status = django_filters.ChoiceFilter(choices=TestRunStatus.choices, method="filter_status")
     trigger = django_filters.ChoiceFilter(choices=TestRunTrigger.choices)
 
     class Meta:
@@ -72,9 +70,7 @@ class TestRunFilter(django_filters.FilterSet):
         fields = ["status", "trigger"]
 
     def filter_status(self, queryset, name, value):
-        if value == "running":
-            return queryset.filter(finished_at__isnull=True)
-        return queryset.filter(success=value == "passed")
+        return queryset.filter(TestRunStatus(value).condition)
 
 
 def refuse_unknown_params(query_params, allowed) -> None:

@@ -15,7 +15,7 @@ from workspaces.throttling import VENDOR_CALL_THROTTLES
 
 from .. import selectors
 from ..models import AuditVia
-from ..services import oauth
+from ..services import oauth, oauth_apps, oauth_tokens
 from .base import WorkspaceScopedView
 from .docs import ERRORS, WORKSPACE_HEADER_PARAM
 from .serializers import (
@@ -51,7 +51,7 @@ class OAuthAuthorizeView(WorkspaceScopedView):
             workspace=self.workspace,
             actor=request.user,
             destination_type=destination_type,
-            callback_uri=oauth.callback_uri_for(request),
+            callback_uri=oauth_apps.callback_uri_for(request),
             **serializer.validated_data,
         )
         return Response(OAuthAuthorizationSerializer(answer).data)
@@ -77,7 +77,7 @@ class OAuthRefreshView(WorkspaceScopedView):
     )
     def post(self, request, workspace_id, connection_id):
         connection = selectors.connection_get(workspace=self.workspace, connection_id=connection_id)
-        return Response(ConnectionSerializer(oauth.connection_token_refresh(connection=connection)).data)
+        return Response(ConnectionSerializer(oauth_tokens.connection_token_refresh(connection=connection)).data)
 
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connections"])
@@ -89,7 +89,7 @@ class OAuthAppView(WorkspaceScopedView):
         responses={200: OAuthAppDescriptionSerializer, **ERRORS},
     )
     def get(self, request, workspace_id, destination_type):
-        answer = oauth.oauth_app_describe(workspace=self.workspace, destination_type=destination_type)
+        answer = oauth_apps.oauth_app_describe(workspace=self.workspace, destination_type=destination_type)
         return Response(OAuthAppDescriptionSerializer(answer).data)
 
     @extend_schema(
@@ -108,14 +108,14 @@ class OAuthAppView(WorkspaceScopedView):
             )
         serializer = OAuthAppSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        oauth.oauth_app_set(
+        oauth_apps.oauth_app_set(
             workspace=self.workspace,
             actor=request.user,
             via=AuditVia.API,
             destination_type=destination_type,
             **serializer.validated_data,
         )
-        answer = oauth.oauth_app_describe(workspace=self.workspace, destination_type=destination_type)
+        answer = oauth_apps.oauth_app_describe(workspace=self.workspace, destination_type=destination_type)
         return Response(OAuthAppDescriptionSerializer(answer).data)
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import copy
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import extend_schema
-from drf_spectacular.views import SCHEMA_KWARGS, SpectacularAPIView
+from drf_spectacular.views import SCHEMA_KWARGS, SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.response import Response
 
 from connectors.runtime.errors import ErrorCode
@@ -50,8 +50,32 @@ def _as_request(config_schema: dict) -> dict:
     return schema
 
 
+def _credentials(cls) -> dict:
+    """The part of a type's example config a shared connection holds: its secrets and where they are sent."""
+    props = cls.config_schema.get("properties", {})
+    shared = {
+        key: value
+        for key, value in cls.example_config.items()
+        if props.get(key, {}).get("writeOnly") or props.get(key, {}).get("x-credential-host")
+    }
+    return shared or dict(cls.example_config)
+
+
+def _example_body(cls, base: dict, config_key: str) -> dict:
+    """A request body for `cls`'s type, from its connector's example config, with the fields `base` takes."""
+    body = {"name": cls.label} if "name" in base.get("properties", {}) else {}
+    body["destination_type"] = cls.type
+    body[config_key] = _credentials(cls) if config_key == "credentials" else cls.example_config
+    return body
+
+
+def _examples_first(types: dict) -> dict:
+    """The types, those to try first (they need no vendor account) first."""
+    return dict(sorted(types.items(), key=lambda item: not connector_classes()[item[0]].try_first))
+
+
 def typed_config_bodies(result, generator, request, public):
-    """drf-spectacular postprocessing hook."""
+    """drf-spectacular postprocessing hook: a oneOf body by destination_type, with one example per type."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     for type_name, cls in connector_classes().items():
         config = _as_request(cls.config_schema)
@@ -73,13 +97,16 @@ def typed_config_bodies(result, generator, request, public):
             base_ref = content["schema"]["$ref"]
             base = schemas[base_ref.rsplit("/", 1)[1]]
             base_name = base_ref.rsplit("/", 1)[1]
-            mapping = {}
-            for type_name in connector_classes():
+            mapping, examples = {}, {}
+            for type_name, cls in _examples_first(connector_classes()).items():
                 variant_name = f"{base_name}{_pascal(type_name)}"
                 schemas[variant_name] = _variant(
                     base, type_name, config_key, f"#/components/schemas/{_pascal(type_name)}ConfigPartial", variant_name
                 )
+                example = _example_body(cls, base, config_key)
+                schemas[variant_name]["examples"] = [example]
                 mapping[type_name] = f"#/components/schemas/{variant_name}"
+                examples[type_name] = {"summary": cls.label, "value": example}
             typed_name = f"{base_name}Typed"
             schemas[typed_name] = {
                 "title": typed_name,
@@ -87,6 +114,8 @@ def typed_config_bodies(result, generator, request, public):
                 "discriminator": {"propertyName": "destination_type", "mapping": mapping},
             }
             content["schema"] = {"$ref": f"#/components/schemas/{typed_name}"}
+            # Swagger UI offers these in a list, instead of a sample made up from patterns
+            content["examples"] = examples
     return result
 
 
@@ -120,7 +149,7 @@ def _json_event(event_type: str, data_ref: str, *, channel: str = "testrun") -> 
         "required": ["event", "data"],
         "properties": {
             "event": {"const": event_type},
-            "id": {"type": "string", "pattern": rf"^{channel}-[0-9a-f]{{32}}:\d+$"},
+            "id": {"type": "string", "pattern": rf"^{channel}-[0-9a-f]{{8}}(-[0-9a-f]{{4}}){{3}}-[0-9a-f]{{12}}:\d+$"},
             "data": {
                 "type": "string",
                 "contentMediaType": "application/json",
@@ -185,8 +214,19 @@ JOB_RESULT_EVENT = {
 }
 
 
+STREAMING_CLIENTS_DOC = settings.BASE_DIR / "docs" / "streaming-clients.md"
+STREAMING_NOTICE = (
+    "\n\n**Connection tests stream.** Their steps are Server-Sent Events sent as each check finishes. This page "
+    "shows a stream only once it has ended, all at once; to watch the steps arrive, use `curl -N` or a "
+    "streaming client. A browser app follows a run with `fetch-event-source` or `EventSource`: see "
+    "[Streaming clients](/api/docs/streaming-clients)."
+)
+
+
 def sse_event_schemas(result, generator, request, public):
     """drf-spectacular postprocessing hook: each text/event-stream answer described event by event."""
+    info = result.setdefault("info", {})
+    info["description"] = info.get("description", "") + STREAMING_NOTICE
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas["TestStepEvent"] = STEP_EVENT
     schemas["TestDoneEvent"] = DONE_EVENT
@@ -248,3 +288,17 @@ class CachedSpectacularAPIView(SpectacularAPIView):
         media_type = self.perform_content_negotiation(request, force=True)[1]
         # the host too: `servers` names the host that was asked
         return (media_type, request.get_host(), request.GET.get("lang"), request.GET.get("version"))
+
+
+class ApiDocsView(SpectacularSwaggerSplitView):
+    """Swagger UI, its start-up script served as a file (the CSP allows no inline script), plus the plugin
+    that fills X-Workspace-ID from the path (destinations/static/destinations/api_docs.js)."""
+
+    template_name = "api/swagger_ui.html"
+
+
+def streaming_clients_doc(request):
+    """docs/streaming-clients.md, as the Swagger page links it (Markdown, read as plain text)."""
+    if not STREAMING_CLIENTS_DOC.exists():
+        raise Http404("The streaming-clients page is not deployed with this server.")
+    return FileResponse(STREAMING_CLIENTS_DOC.open("rb"), content_type="text/plain; charset=utf-8")

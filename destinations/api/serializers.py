@@ -7,7 +7,7 @@ from rest_framework import serializers
 from connectors.runtime.registry import UnknownConnectorType, get_connector_class
 
 from ..config import mask_config
-from ..models import AuditEvent, Connection, Destination, DestinationStatus, TestRun
+from ..models import AuditEvent, Connection, Destination, DestinationStatus, TestRun, TestRunStatus
 from ..representation import destination_as_dict
 
 
@@ -166,12 +166,21 @@ class StepResultSerializer(serializers.Serializer):
     details = serializers.DictField(required=False)
 
 
+class StreamTokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="The stream token (also in events_url).")
+    expires_at = serializers.DateTimeField(help_text="After this, ask for a new one.")
+    events_url = serializers.URLField(help_text="The run's events, for `new EventSource(events_url)`.")
+
+
 class TestRunSerializer(serializers.ModelSerializer):
     __test__ = False
 
     destination_id = serializers.UUIDField(read_only=True, allow_null=True)
     actor = serializers.UUIDField(source="actor_id", read_only=True, allow_null=True)
     steps = StepResultSerializer(many=True, read_only=True)
+    status = serializers.ChoiceField(
+        choices=TestRunStatus.choices, read_only=True, help_text="running, then passed or failed (as `?status=`)."
+    )
 
     class Meta:
         model = TestRun
@@ -181,6 +190,7 @@ class TestRunSerializer(serializers.ModelSerializer):
             "destination_type",
             "actor",
             "trigger",
+            "status",
             "started_at",
             "finished_at",
             "success",

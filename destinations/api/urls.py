@@ -24,6 +24,11 @@ urlpatterns = [
         name="test-run-events",
     ),
     path(
+        f"{workspace}/destinations/test-runs/<uuid:run_id>/stream-token",
+        views.TestRunStreamTokenView.as_view(),
+        name="test-run-stream-token",
+    ),
+    path(
         f"{workspace}/destinations/<uuid:destination_id>",
         views.DestinationDetailView.as_view(),
         name="destination-detail",

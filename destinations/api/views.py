@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
@@ -21,7 +22,7 @@ from ..representation import DESTINATION_FIELDS, destination_representation
 from ..runs.runtime import connection_test_submit
 from ..runs.service import connection_test_prepare
 from ..services import audit, idempotency
-from . import listing
+from . import listing, stream_tokens
 from .base import JSONErrorsNegotiation, WorkspaceScopedView
 from .docs import ERRORS, IDEMPOTENCY_CONFLICT, IDEMPOTENCY_PARAM, SSE_RESPONSE, WORKSPACE_HEADER_PARAM
 from .errors import flatten_errors
@@ -40,6 +41,7 @@ from .serializers import (
     DestinationTypeSerializer,
     DestinationUpdateSerializer,
     FieldsSerializer,
+    StreamTokenSerializer,
     TestRunSerializer,
     VendorErrorSerializer,
 )
@@ -85,6 +87,7 @@ HISTORY_PAGE, HISTORY_MAX = 100, 1000  # every test adds an entry: a much-tested
 
 
 REPLAYED = {"Idempotent-Replayed": "true"}
+NO_STORE = {"Cache-Control": "no-store"}  # a credential: no cache keeps it
 
 
 def _once(view, request, *, status_code: int, perform) -> idempotency.Outcome:
@@ -271,15 +274,51 @@ class DestinationTestView(WorkspaceScopedView):
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])
 class TestRunEventsView(WorkspaceScopedView):
     content_negotiation_class = JSONErrorsNegotiation
+    # a browser's EventSource sends no headers: it presents a stream token for this run instead
+    authentication_classes = [*WorkspaceScopedView.authentication_classes, stream_tokens.StreamTokenAuthentication]
 
     @extend_schema(
         operation_id="test_run_events",
         summary="Attach to a test run: its events replayed from the start (or after Last-Event-ID), then live",
-        parameters=[OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER, required=False)],
-        responses=SSE_RESPONSE,
+        description="With `?stream_token=` (from POST …/stream-token) no header is needed, for `EventSource`. "
+        "A client that already has the run's `done` event is answered 204 No Content: `EventSource` then stops.",
+        parameters=[
+            OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER, required=False),
+            OpenApiParameter(
+                stream_tokens.QUERY_PARAM,
+                str,
+                OpenApiParameter.QUERY,
+                required=False,
+                description="A stream token for this run, instead of the Authorization and X-Workspace-ID headers.",
+            ),
+        ],
+        responses={**SSE_RESPONSE, 204: OpenApiResponse(description="The client already has `done`.")},
     )
     def get(self, request, workspace_id, run_id):
+        stream_tokens.require_run(request, run_id)
         return run_events_response(request, selectors.test_run_get(workspace=self.workspace, run_id=run_id))
+
+
+@extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])
+class TestRunStreamTokenView(WorkspaceScopedView):
+    reads_only = True  # any member may follow a run; the token reads that run's events and nothing else
+
+    @extend_schema(
+        operation_id="test_run_stream_token",
+        summary="A short-lived token with which a browser's EventSource follows this run (events_url)",
+        description="`events_url` carries the token as `stream_token`, so `new EventSource(events_url)` needs no "
+        "header. The token reads this run's events only, expires after `expires_at`, and is masked in the "
+        "access log; the API token is never accepted in a URL.",
+        request=None,
+        responses={201: StreamTokenSerializer, **ERRORS},
+    )
+    def post(self, request, workspace_id, run_id):
+        run = selectors.test_run_get(workspace=self.workspace, run_id=run_id)
+        token, expires_at = stream_tokens.stream_token_issue(run=run, user=request.user)
+        path = reverse("test-run-events", kwargs={"workspace_id": workspace_id, "run_id": run_id})
+        events_url = request.build_absolute_uri(f"{path}?{stream_tokens.QUERY_PARAM}={token}")
+        body = {"token": token, "expires_at": expires_at, "events_url": events_url}
+        return Response(StreamTokenSerializer(body).data, status=status.HTTP_201_CREATED, headers=NO_STORE)
 
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])

@@ -1,6 +1,6 @@
 """The project's django-eventstream storage and channel manager, for every stored channel.
 
-A test run's events (`testrun-<hex>`) are stored in TestRunEvent rows, a test job's progress (`testjob-<hex>`)
+A test run's events (`testrun-<uuid>`) are stored in TestRunEvent rows, a test job's progress (`testjob-<uuid>`)
 in TestJobEvent rows, numbered the same way, so both go through the same library machinery (send_event,
 storage replay, Last-Event-ID). Settings name these classes (EVENTSTREAM_STORAGE_CLASS,
 EVENTSTREAM_CHANNELMANAGER_CLASS); the library loads them when it first streams, after the app registry.

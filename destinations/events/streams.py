@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import uuid
 from collections.abc import AsyncIterator
 
 from django.conf import settings
@@ -32,8 +33,9 @@ logger = logging.getLogger(__name__)
 KEEP_ALIVE = ": keep-alive\n\n"
 _ID_LINE = re.compile(r"^id: (?P<channel>[^:\n]+):(?P<id>\d+)$", re.MULTILINE)
 _EVENT_LINE = re.compile(r"^event: (?P<type>[\w-]+)$", re.MULTILINE)
-# `testrun-<hex>:<n>` or a bare `<n>`; ASCII digits only, and few enough for an int column.
-_LAST_EVENT_ID = re.compile(r"(?:(?P<channel>[a-z]+-[0-9a-f]{32}):)?(?P<id>[0-9]{1,9})", re.ASCII)
+# `testrun-<uuid>:<n>` (or, as ids were spelled before, `testrun-<32 hex>:<n>`) or a bare `<n>`; ASCII digits
+# only, and few enough for an int column.
+_LAST_EVENT_ID = re.compile(r"(?:(?P<channel>[a-z]+-[0-9a-f-]{32,36}):)?(?P<id>[0-9]{1,9})", re.ASCII)
 
 
 def _stream_request(request, channel: str, after_id: int) -> HttpRequest:
@@ -130,29 +132,41 @@ def event_stream_response(
 def parse_last_event_id(value: str | None, channel: str) -> int:
     """`Last-Event-ID: testrun-…:N` (or a bare N) resumes after event N; anything else starts at 0."""
     match = _LAST_EVENT_ID.fullmatch((value or "").strip())
-    if match is None or (match["channel"] and match["channel"] != channel):
+    if match is None or (match["channel"] and _channel_key(match["channel"]) != _channel_key(channel)):
         return 0
     return int(match["id"])
+
+
+def _channel_key(channel: str) -> tuple[str, uuid.UUID] | None:
+    """A channel's kind and id, however its UUID is spelled (with or without dashes)."""
+    kind, _, ident = channel.partition("-")
+    try:
+        return kind, uuid.UUID(ident)
+    except ValueError:
+        return None
 
 
 def resume_after(subject, requested: int) -> int | None:
     """Where a watcher of `subject` (a run or a job) resumes: after `requested`, or from the start when that
     id never existed.
 
-    None when the watcher already has the `done` event: there is nothing left to send.
+    None when the watcher is at or after the `done` event: there is nothing left to send.
     """
     events_ = subject.events.all()
+    if requested and events_.filter(type="done", seq__lte=requested).exists():
+        return None
     if requested and not events_.filter(seq=requested).exists():
         return 0
-    if events_.filter(type="done", seq__lte=requested).exists():
-        return None
     return requested
 
 
 def resumed_events_response(request, channel: str, after: int | None, headers: dict) -> HttpResponse:
-    """`channel`'s events after `after`, then live; None for `after` means the client already has `done`."""
-    if after is None:  # an event stream with nothing left in it
-        response = HttpResponse(b"", content_type="text/event-stream")
+    """`channel`'s events after `after`, then live; None for `after` means the client already has `done`.
+
+    Then the answer is 204 No Content, which tells an EventSource to stop instead of reconnecting for ever.
+    """
+    if after is None:
+        response = HttpResponse(status=204)
         for name, value in headers.items():
             response[name] = value
         release_connection()

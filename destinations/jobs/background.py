@@ -1,18 +1,21 @@
 """Bulk connection tests as background jobs: the API's test-jobs, the admin action and `test_destinations --enqueue`.
 
 A job records the destinations chosen (with the bulk command's selectors, `destinations_select`) as items.
-Its runner (a thread of the web process in the embedded runtime, of the worker that received the job's
-Celery task in the distributed one) hands each item's test to the runtime like any other test,
+Its runner (one of TEST_JOB_RUNNERS threads of the web process in the embedded runtime, of the worker that
+received the job's Celery task in the distributed one; a job waiting for a runner holds no thread) hands each
+item's test to the runtime like any other test,
 `concurrency` at a time: the same service, TestRun history and status updates; the runs have the trigger
 `job`, and in the distributed runtime they spread over every worker. Each result is saved on its item and
 published on the job's SSE channel (`result` events, then `done`). The runner beats a heartbeat on the job;
 when its process dies, `reap_interrupted_jobs` ends the job and fails its untested items as `interrupted`,
-so no job and no watcher waits for ever.
+so no job and no watcher waits for ever. A workspace has at most TEST_JOBS_PER_WORKSPACE jobs queued or
+running at once: past it, creating one raises TooBusy.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections import deque
@@ -27,7 +30,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from ..db import Heartbeat, release_connection
-from ..errors import BackendUnavailable, InvalidInput
+from ..errors import BackendUnavailable, InvalidInput, TooBusy
 from ..events.relay import send_stored_event
 from ..models import Destination, TestJob, TestJobItem, TestJobItemState, TestJobState, TestRun, TestRunTrigger
 from ..runs.runtime import connection_test_submit
@@ -45,6 +48,8 @@ _heartbeat = Heartbeat(TestJob)
 JOB_POLL_SECONDS = 0.2
 # The bulk selector's criteria, as the job API names them.
 API_FIELDS = {"type": "types", "status": "statuses", "id": "ids", "selection": "all", "concurrency": "concurrency"}
+# When a workspace at its cap of jobs may try again: about when a job of a few tests ends.
+BUSY_RETRY_AFTER_SECONDS = 30
 
 
 def test_job_create(
@@ -79,6 +84,7 @@ def test_job_create(
         raise InvalidInput({field_names.get(key, key): messages for key, messages in exc.errors.items()}) from None
     rows = list(chosen.values_list("pk", "name", "destination_type"))
     with transaction.atomic():
+        _admit(workspace)
         job = TestJob.objects.create(
             workspace=workspace,
             actor=actor,
@@ -99,6 +105,20 @@ def test_job_create(
     return job
 
 
+def _admit(workspace) -> None:
+    """Refuse a job past the workspace's cap of queued and running ones (in the caller's transaction, with the
+    workspace row locked, so two requests at once cannot both take the last place)."""
+    type(workspace).objects.select_for_update().filter(pk=workspace.pk).exists()
+    cap = settings.TEST_JOBS_PER_WORKSPACE
+    active = TestJob.objects.filter(workspace=workspace, state__in=[TestJobState.QUEUED, TestJobState.RUNNING])
+    if active.count() >= cap:
+        raise TooBusy(
+            f"This workspace already has {cap} test jobs queued or running (TEST_JOBS_PER_WORKSPACE). Wait for "
+            "one to finish (follow it at its Location), or ask the operator to raise TEST_JOBS_PER_WORKSPACE.",
+            retry_after=BUSY_RETRY_AFTER_SECONDS,
+        )
+
+
 def test_job_submit(job: TestJob) -> None:
     """Hand the job to the runtime: a Celery task when distributed, a thread of this process when embedded.
 
@@ -114,20 +134,52 @@ def test_job_submit(job: TestJob) -> None:
     test_job_run_here(job.pk)
 
 
+class _Runners:
+    """TEST_JOB_RUNNERS threads of this process take jobs from one queue; a job waiting its turn holds no thread.
+
+    Not connection-test threads: a runner waits on its tests, and holding a test thread while it waited
+    could leave no thread to run them. Daemon threads, so a stopping worker does not wait for a job whose
+    tests it no longer takes; the reaper ends such a job.
+    """
+
+    def __init__(self):
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._waiting: set = set()  # ids in the queue: the scheduler may offer a queued job again
+        self._threads: list[threading.Thread] = []
+
+    def submit(self, job_id) -> None:
+        with self._lock:
+            if job_id in self._waiting:
+                return
+            self._waiting.add(job_id)
+            self._threads = [thread for thread in self._threads if thread.is_alive()]
+            if len(self._threads) < settings.TEST_JOB_RUNNERS:
+                thread = threading.Thread(target=self._work, name=f"test-job-runner-{len(self._threads)}", daemon=True)
+                self._threads.append(thread)
+                thread.start()
+        self._queue.put(job_id)
+
+    def _work(self) -> None:
+        while True:
+            job_id = self._queue.get()
+            with self._lock:
+                self._waiting.discard(job_id)
+            close_old_connections()
+            try:
+                test_job_run(job_id=job_id)
+            except Exception:  # the reaper ends the job; this runner takes the next one
+                logger.exception("test job %s stopped with an error", job_id)
+            finally:
+                connection.close()
+
+
+_runners = _Runners()
+
+
 def test_job_run_here(job_id) -> None:
-    """Run the job on a thread of this process, not on a connection-test thread: a runner waits on its
-    tests, and holding a worker's test thread while it waited could leave no thread to run them. A daemon
-    thread, so a stopping worker does not wait for a job whose tests it no longer takes; the reaper ends
-    such a job."""
-    threading.Thread(target=_run_in_thread, args=(job_id,), name=f"test-job-{job_id}", daemon=True).start()
-
-
-def _run_in_thread(job_id) -> None:
-    close_old_connections()
-    try:
-        test_job_run(job_id=job_id)
-    finally:
-        connection.close()
+    """Queue the job for this process's runners (see _Runners)."""
+    _runners.submit(job_id)
 
 
 def test_jobs_start_queued() -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import InvalidInput, stored_config_invalid
 from ..models import TestRun
@@ -27,6 +27,7 @@ class DestinationResult:
     message: str
     duration_ms: int
     test_run_id: uuid.UUID | None = None
+    unproven: list[dict] = field(default_factory=list)  # privileges its passed steps could not prove
 
     def as_dict(self) -> dict:
         return {
@@ -40,6 +41,7 @@ class DestinationResult:
             "message": self.message,
             "duration_ms": self.duration_ms,
             "test_run_id": str(self.test_run_id) if self.test_run_id else None,
+            "unproven": self.unproven,
         }
 
 
@@ -65,6 +67,7 @@ def run_result(run: TestRun, *, destination) -> DestinationResult:
         message=message,
         duration_ms=run.duration_ms or 0,
         test_run_id=run.pk,
+        unproven=run.unproven,
     )
 
 

@@ -15,7 +15,8 @@ from .history import AuditAction, AuditEvent, AuditTarget, AuditVia, Idempotency
 from .jobs import TestJob, TestJobEvent, TestJobItem, TestJobItemState, TestJobState
 from .monitoring import Notification, NotificationState, WorkspaceMonitoring
 from .oauth import OAuthApp, OAuthState
-from .runs import TestRun, TestRunEvent, TestRunTrigger
+from .runs import TestRun, TestRunEvent, TestRunStatus, TestRunTrigger
+from .schedule import SchedulerLease
 
 __all__ = [
     "PROTECT_WHILE_ACTIVE",
@@ -33,6 +34,7 @@ __all__ = [
     "OAuthApp",
     "OAuthState",
     "ReverseETLPipeline",
+    "SchedulerLease",
     "Sync",
     "TestJob",
     "TestJobEvent",
@@ -41,6 +43,7 @@ __all__ = [
     "TestJobState",
     "TestRun",
     "TestRunEvent",
+    "TestRunStatus",
     "TestRunTrigger",
     "WorkspaceMonitoring",
     "config_validation_mark",

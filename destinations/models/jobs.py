@@ -45,7 +45,7 @@ class TestJob(models.Model):
 
     @property
     def channel(self) -> str:
-        return f"testjob-{self.id.hex}"
+        return f"testjob-{self.id}"  # the job id as the API spells it
 
 
 class TestJobItemState(models.TextChoices):

@@ -7,6 +7,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from connectors.runtime.base import unproven_requirements
+
 from .destinations import Destination
 
 
@@ -16,6 +18,20 @@ class TestRunTrigger(models.TextChoices):
     CLI = "cli", "Command line"
     SCHEDULE = "schedule", "Scheduled health check"
     JOB = "job", "Test job"
+
+
+class TestRunStatus(models.TextChoices):
+    RUNNING = "running"
+    PASSED = "passed"
+    FAILED = "failed"
+
+    @property
+    def condition(self) -> models.Q:
+        """The runs in this status, as `TestRun.status` decides it (for filters)."""
+        if self is TestRunStatus.RUNNING:
+            return models.Q(finished_at__isnull=True)
+        finished = models.Q(finished_at__isnull=False)
+        return finished & models.Q(success=True) if self is TestRunStatus.PASSED else finished & ~models.Q(success=True)
 
 
 class TestRun(models.Model):
@@ -57,11 +73,23 @@ class TestRun(models.Model):
 
     @property
     def channel(self) -> str:
-        return f"testrun-{self.id.hex}"
+        return f"testrun-{self.id}"  # the run id as test_run_id and X-Test-Run-ID spell it
+
+    @property
+    def status(self) -> TestRunStatus:
+        """Running until it finishes, then passed or failed (an interrupted run failed)."""
+        if self.finished_at is None:
+            return TestRunStatus.RUNNING
+        return TestRunStatus.PASSED if self.success else TestRunStatus.FAILED
 
     @property
     def failed_step(self) -> dict | None:
         return next((step for step in self.steps if step.get("status") == "failed"), None)
+
+    @property
+    def unproven(self) -> list[dict]:
+        """The privileges of the first sync its passed steps could not prove (the `done` event's `unproven`)."""
+        return unproven_requirements(self.steps)
 
 
 class TestRunEvent(models.Model):

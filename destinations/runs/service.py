@@ -24,7 +24,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from connectors.runtime.base import FAILED
+from connectors.runtime.base import FAILED, unproven_requirements
 from connectors.runtime.runner import run_test
 
 from ..config import connector_class_for, effective_config, merge_config, outbound_policy
@@ -42,7 +42,7 @@ from ..models import (
 from ..representation import destination_as_dict
 from ..services import destination_config_check, rotated_secrets_store
 from ..services.audit import audit_record
-from ..services.oauth import connection_refresh_if_due
+from ..services.oauth_tokens import connection_refresh_if_due
 from .status import destination_status_record
 
 logger = logging.getLogger(__name__)
@@ -176,6 +176,7 @@ def done_payload(
         "steps": steps,
         "duration_ms": test_run.duration_ms if duration_ms is None else duration_ms,
         "test_run_id": str(test_run.pk),
+        "unproven": unproven_requirements(steps),
     }
     if error:
         done["error"] = error

@@ -3,8 +3,9 @@ start queued test jobs.
 
 The same `scheduler_tick` runs in both runtimes: in the distributed one Celery beat sends the
 `destinations.tasks.scheduler_tick` task every SCHEDULER_TICK_SECONDS; in the embedded one a thread of a web
-process runs it. Several web processes may each start that thread, but only the one holding the file lock
-(SCHEDULER_LOCK_FILE) ticks; when it exits the lock is released and another takes over at its next try.
+process runs it. Several web processes (on one host or many) may each start that thread, but only the one
+holding the database's scheduler lease (election.py) ticks; when it stops renewing it, another takes over
+within SCHEDULER_LEASE_SECONDS.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from dataclasses import asdict, dataclass
 
 from django.conf import settings
 from django.db import close_old_connections, connection
-from filelock import FileLock, Timeout
 
 from ..jobs.background import reap_interrupted_jobs, test_jobs_start_queued
 from ..runs.service import reap_interrupted_runs
 from ..services.notifications import notifications_deliver_due
+from .election import lease_release, lease_take, process_identity
 from .health_checks import health_checks_plan, health_checks_start
 
 logger = logging.getLogger(__name__)
@@ -51,17 +52,16 @@ def scheduler_tick() -> TickReport:
 
 
 class EmbeddedScheduler:
-    """Ticks every `tick_seconds` on a daemon thread while this process holds the scheduler lock."""
+    """Ticks every `tick_seconds` on a daemon thread while this process holds the database's scheduler lease."""
 
-    def __init__(self, *, lock_file: str, tick_seconds: float):
-        self.lock = FileLock(lock_file, thread_local=False)
+    def __init__(self, *, tick_seconds: float, lease_seconds: float):
+        self.identity = process_identity()
         self.tick_seconds = tick_seconds
+        self.lease_seconds = lease_seconds
+        self.is_leader = False
+        self._last_holder: str | None = None  # what was last logged, so a follower says it once per change
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-
-    @property
-    def is_leader(self) -> bool:
-        return self.lock.is_locked
 
     def start(self) -> EmbeddedScheduler:
         self._thread = threading.Thread(target=self._loop, name="embedded-scheduler", daemon=True)
@@ -72,26 +72,51 @@ class EmbeddedScheduler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
-        if self.lock.is_locked:
-            self.lock.release(force=True)
+        if self.is_leader:
+            self.is_leader = False
+            try:
+                lease_release(holder=self.identity)
+            finally:
+                connection.close()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            if not self.lock.is_locked:
-                try:
-                    self.lock.acquire(blocking=False)
-                    logger.info("this process runs the embedded scheduler")
-                except Timeout:
-                    pass  # another process ticks
-            if self.lock.is_locked:
-                close_old_connections()
-                try:
+            close_old_connections()
+            try:
+                if self._elect():
                     scheduler_tick()
-                except Exception:  # a failing tick must not end the scheduler
-                    logger.exception("scheduler tick failed")
-                finally:
-                    connection.close()
+            except Exception:  # a failing tick must not end the scheduler
+                logger.exception("scheduler tick failed")
+            finally:
+                connection.close()
             self._stop.wait(self.tick_seconds)
+
+    def _elect(self) -> bool:
+        try:
+            election = lease_take(holder=self.identity, seconds=self.lease_seconds)
+        except Exception as exc:  # the database is unreachable: tick nowhere rather than twice
+            if self.is_leader or self._last_holder != "unreachable":
+                logger.warning(
+                    "this process (%s) stops running the embedded scheduler: it cannot renew the scheduler lease "
+                    "in the database (%s); it tries again every %ss",
+                    self.identity,
+                    exc,
+                    self.tick_seconds,
+                )
+            self.is_leader, self._last_holder = False, "unreachable"
+            return False
+        if election.elected and not self.is_leader:
+            logger.info("this process (%s) runs the embedded scheduler for this database", self.identity)
+        elif not election.elected and election.holder != self._last_holder:
+            logger.info(
+                "this process (%s) does not run the embedded scheduler: %s holds the scheduler lease of this "
+                "database until %s and renews it every tick; this process takes over if it stops",
+                self.identity,
+                election.holder,
+                election.expires_at.isoformat(),
+            )
+        self.is_leader, self._last_holder = election.elected, election.holder
+        return election.elected
 
 
 _embedded: EmbeddedScheduler | None = None
@@ -103,6 +128,6 @@ def start_embedded_scheduler() -> EmbeddedScheduler | None:
     if settings.CONNECTION_TEST_RUNTIME != "embedded" or not settings.EMBEDDED_SCHEDULER or _embedded is not None:
         return _embedded
     _embedded = EmbeddedScheduler(
-        lock_file=settings.SCHEDULER_LOCK_FILE, tick_seconds=settings.SCHEDULER_TICK_SECONDS
+        tick_seconds=settings.SCHEDULER_TICK_SECONDS, lease_seconds=settings.SCHEDULER_LEASE_SECONDS
     ).start()
     return _embedded

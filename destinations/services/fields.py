@@ -15,7 +15,7 @@ from ..config import (
 from ..errors import VendorFailure
 from ..models import Destination, stored_config_digest
 from .destinations import rotated_secrets_store
-from .oauth import connection_refresh_if_due
+from .oauth_tokens import connection_refresh_if_due
 
 
 def _fields_cache_key(destination: Destination) -> str:

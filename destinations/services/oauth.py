@@ -1,4 +1,4 @@
-"""Connect with OAuth: authorise, the callback, and the token lifecycle of a shared connection.
+"""Connect with OAuth: authorise and the callback (the apps are in `oauth_apps`, renewal in `oauth_tokens`).
 
 `oauth_authorize` records a single-use OAuthState row (workspace, user, PKCE verifier, where to return) and
 answers the vendor's authorisation URL with a signed `state` naming that row. `oauth_callback` checks the
@@ -23,31 +23,26 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from connectors.runtime.errors import ConnectorError, ErrorCode
+from connectors.runtime.errors import ConnectorError
 from connectors.runtime.http import OutboundClient
 from connectors.runtime.oauth import (
-    OAuthApp,
     OAuthError,
-    OAuthProvider,
     pkce_pair,
-    provider_for,
     redirect_error_code,
 )
 from workspaces.models import Membership
 
 from ..config import connector_class_for, outbound_policy
-from ..errors import InvalidInput, VendorFailure
+from ..errors import InvalidInput
 from ..models import AuditAction, AuditVia, Connection, Destination, DestinationStatus, OAuthState
-from ..models import OAuthApp as WorkspaceOAuthApp
 from .audit import audit_record
 from .connections import resolve_connection
+from .oauth_apps import oauth_app_for, oauth_provider, redirect_uri_allowed
 
 logger = logging.getLogger(__name__)
 
 STATE_SALT = "destinations.oauth.state"
 STATE_TTL = timedelta(minutes=10)
-REFRESH_MARGIN = timedelta(minutes=5)  # a token expiring sooner than this is renewed before it is used
-TOKEN_EXPIRED_PREFIX = "token_expired: "
 
 
 @dataclass
@@ -56,122 +51,6 @@ class CallbackOutcome:
 
     redirect_url: str | None
     error: str = ""
-
-
-# --- apps and the redirect allow-list -------------------------------------------------------------------
-
-
-def oauth_provider(destination_type: str, *, field_name: str = "destination_type") -> OAuthProvider:
-    connector_class_for(destination_type, field=field_name)
-    provider = provider_for(destination_type)
-    if provider is None:
-        raise InvalidInput({field_name: [f"{destination_type} destinations do not authenticate with OAuth."]})
-    return provider
-
-
-def oauth_app_for(*, workspace, destination_type: str) -> OAuthApp:
-    """The workspace's own app for this type if it has one, else the deployment's (OAUTH_APPS)."""
-    own = WorkspaceOAuthApp.objects.filter(workspace=workspace, destination_type=destination_type).first()
-    if own is not None:
-        return OAuthApp(own.client_id, own.secrets.get("client_secret", ""))
-    configured = settings.OAUTH_APPS.get(destination_type) or {}
-    if not configured.get("client_id"):
-        raise InvalidInput(
-            {
-                "destination_type": [
-                    f"No OAuth app is configured for {destination_type}: set OAUTH_APPS for the deployment, or add "
-                    "the workspace's own app."
-                ]
-            }
-        )
-    return OAuthApp(configured["client_id"], configured.get("client_secret", ""))
-
-
-def oauth_app_set(
-    *, workspace, actor, via: str, destination_type: str, client_id: str, client_secret: str
-) -> WorkspaceOAuthApp:
-    """Bring the workspace's own app (its secret encrypted like every other); every later Connect of this type
-    uses it, so callers let only workspace admins do it. Audited by field name: the secret is named, never kept."""
-    oauth_provider(destination_type)
-    with transaction.atomic():
-        before = (
-            WorkspaceOAuthApp.objects.select_for_update()
-            .filter(workspace=workspace, destination_type=destination_type)
-            .first()
-        )
-        app, created = WorkspaceOAuthApp.objects.update_or_create(
-            workspace=workspace,
-            destination_type=destination_type,
-            defaults={"client_id": client_id, "secrets": {"client_secret": client_secret}, "updated_by": actor},
-        )
-        changed = [
-            name
-            for name, old, new in (
-                ("client_id", before and before.client_id, client_id),
-                ("client_secret", before and before.secrets.get("client_secret"), client_secret),
-            )
-            if old != new
-        ]
-        audit_record(
-            workspace=workspace,
-            actor=actor,
-            via=via,
-            action=AuditAction.CREATE if created else AuditAction.UPDATE,
-            target=app,
-            changed_fields=changed,
-            secret_fields=[name for name in changed if name == "client_secret"],
-        )
-    return app
-
-
-def oauth_app_describe(*, workspace, destination_type: str) -> dict:
-    """Which app Connect uses for this type: the workspace's own (since when, set by whom) or the deployment's.
-    Never its secret."""
-    oauth_provider(destination_type)
-    own = (
-        WorkspaceOAuthApp.objects.select_related("updated_by")
-        .filter(workspace=workspace, destination_type=destination_type)
-        .first()
-    )
-    if own is None:
-        configured = settings.OAUTH_APPS.get(destination_type) or {}
-        return {"destination_type": destination_type, "source": "deployment", "client_id": configured.get("client_id")}
-    return {
-        "destination_type": destination_type,
-        "source": "workspace",
-        "client_id": own.client_id,
-        "created_at": own.created_at,
-        "updated_at": own.updated_at,
-        "updated_by": own.updated_by_id,
-        "updated_by_label": own.updated_by.get_username() if own.updated_by else "",
-    }
-
-
-def redirect_uri_allowed(uri: str) -> bool:
-    """An entry of OAUTH_REDIRECT_ALLOWED is an exact URI, or an origin (no path) allowing any path under it."""
-    parts = urlsplit(uri)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment or parts.username:
-        return False
-    for entry in settings.OAUTH_REDIRECT_ALLOWED:
-        allowed = urlsplit(entry)
-        if entry == uri:
-            return True
-        if (
-            allowed.path in ("", "/")
-            and not allowed.query
-            and (allowed.scheme, allowed.netloc)
-            == (
-                parts.scheme,
-                parts.netloc,
-            )
-        ):
-            return True
-    return False
-
-
-def callback_uri_for(request) -> str:
-    """The redirect URI registered with every vendor: OAUTH_CALLBACK_URL, or this server's /oauth/callback."""
-    return settings.OAUTH_CALLBACK_URL or request.build_absolute_uri("/oauth/callback")
 
 
 # --- authorise ------------------------------------------------------------------------------------------
@@ -395,123 +274,3 @@ def _save_grant(row: OAuthState, grant, credentials: dict, *, now) -> Connection
     Destination.objects.filter(connection_id=connection.pk).update(status=DestinationStatus.PENDING, status_error="")
     connection.refresh_from_db()
     return connection
-
-
-# --- the token lifecycle --------------------------------------------------------------------------------
-
-
-def _is_oauth(connection: Connection) -> bool:
-    return connection.authorized_at is not None and provider_for(connection.destination_type) is not None
-
-
-def connection_token_refresh(*, connection: Connection) -> Connection:
-    """Renew the access token now. Raises VendorFailure (token_expired when the grant is gone).
-
-    Refreshes of one connection are serialised on its row (SELECT … FOR UPDATE; SQLite's write lock): a worker
-    that waited while another renewed the tokens (token_version moved past what it had read) uses those,
-    instead of spending a refresh token the vendor may just have rotated away and mistaking that for a
-    revocation. The save is also a compare-and-swap on token_version, against writers that do not lock.
-    """
-    if not _is_oauth(connection):
-        raise InvalidInput({"connection_id": ["This connection was not authorised with OAuth."]})
-    provider = provider_for(connection.destination_type)
-    base_url = settings.CONNECTOR_BASE_URLS.get(connection.destination_type)
-    failure = None
-    client = OutboundClient(outbound_policy())
-    try:
-        with transaction.atomic():
-            current = Connection.objects.select_for_update().get(pk=connection.pk)
-            if current.token_version != connection.token_version:
-                return current
-            credentials = current.credentials
-            if not credentials.get("refresh_token"):
-                failure = ConnectorError(
-                    ErrorCode.TOKEN_EXPIRED,
-                    f"{provider.vendor} issued no refresh token for this connection.",
-                    remediation="Re-authorise the connection when its access token expires.",
-                )
-            else:
-                try:
-                    _authorize, token_url = provider.endpoints(
-                        base_url=base_url, login_url=credentials.get("login_url")
-                    )
-                    grant = provider.refresh(
-                        client,
-                        token_url=token_url,
-                        app=OAuthApp(credentials.get("client_id", ""), credentials.get("client_secret", "")),
-                        refresh_token=credentials["refresh_token"],
-                        scopes=current.scopes,
-                    )
-                except (OAuthError, ConnectorError, ValueError) as exc:
-                    failure = _refresh_failed(current, provider, exc)
-                else:
-                    _save_refresh(current, grant)
-    finally:
-        client.close()
-    if failure is not None:
-        raise VendorFailure(failure)
-    return Connection.objects.get(pk=connection.pk)
-
-
-def _save_refresh(current: Connection, grant) -> None:
-    renewed = dict(current.credentials)
-    if "access_token" in renewed:
-        renewed["access_token"] = grant.access_token
-    if grant.refresh_token:
-        renewed["refresh_token"] = grant.refresh_token  # a rotated one replaces the old, which no longer works
-    saved = Connection.objects.filter(pk=current.pk, token_version=current.token_version).update(
-        credentials=renewed,
-        token_version=current.token_version + 1,
-        expires_at=grant.expires_at,
-        # LinkedIn answers the remaining lifetime again; most vendors say nothing (the old date stands)
-        refresh_token_expires_at=grant.refresh_token_expires_at or current.refresh_token_expires_at,
-        scopes=grant.scopes or current.scopes,
-        last_refreshed_at=timezone.now(),
-        last_refresh_error="",
-    )
-    if not saved:
-        logger.info("oauth refresh of connection %s lost to a newer save; keeping the newer tokens", current.pk)
-
-
-def _refresh_failed(current: Connection, provider: OAuthProvider, exc: Exception) -> ConnectorError:
-    """Record why a refresh failed; a revoked grant (invalid_grant) puts every destination in error."""
-    code = getattr(exc, "code", "")
-    if code == "invalid_grant":
-        error = ConnectorError(
-            ErrorCode.TOKEN_EXPIRED,
-            f"{provider.vendor} refused the refresh token (invalid_grant): the authorisation was revoked or expired.",
-            remediation="Re-authorise the connection (Connect again with connection_id, or Re-authorise in the admin).",
-        )
-        Connection.objects.filter(pk=current.pk).update(last_refresh_error=f"invalid_grant: {error.message}")
-        Destination.objects.filter(connection_id=current.pk).update(
-            status=DestinationStatus.ERROR,
-            status_error=f"{TOKEN_EXPIRED_PREFIX}{error.message} Remediation: re-authorise the connection.",
-        )
-        return error
-    if isinstance(exc, ConnectorError):
-        Connection.objects.filter(pk=current.pk).update(last_refresh_error=f"{exc.code}: {exc.message}")
-        return exc
-    message = getattr(exc, "message", str(exc))
-    Connection.objects.filter(pk=current.pk).update(last_refresh_error=f"{code or 'error'}: {message}")
-    return ConnectorError(ErrorCode.VENDOR_ERROR, message)
-
-
-def connection_refresh_if_due(connection: Connection | None) -> bool:
-    """Before a test or a field fetch: renew an OAuth connection's access token if it is (nearly) expired.
-
-    True when `connection` now holds renewed credentials. A failure is recorded (and a revoked grant flips the
-    destinations) but not raised: the run reports it.
-    """
-    if connection is None or not _is_oauth(connection) or not connection.credentials.get("refresh_token"):
-        return False
-    if connection.expires_at is not None and connection.expires_at - timezone.now() > REFRESH_MARGIN:
-        return False
-    try:
-        fresh = connection_token_refresh(connection=connection)
-    except VendorFailure:
-        fresh = Connection.objects.get(pk=connection.pk)
-    refreshed = fresh.credentials != connection.credentials
-    connection.credentials = fresh.credentials
-    connection.token_version = fresh.token_version
-    connection.expires_at = fresh.expires_at
-    return refreshed

@@ -10,7 +10,7 @@ from django.db import connection
 from destinations.models import Destination, Notification, TestJob, TestRun, WorkspaceMonitoring
 from destinations.services.notifications import workspace_monitoring_update
 from tests.factories import WorkspaceFactory
-from tests.hooks import hook, notification_receiver, receiver  # noqa: F401  (fixtures: this module's tests use the hooks' receiver, not the admin folder's)
+from tests.hooks import hook, notification_receiver, receiver, wait_for  # noqa: F401  (fixtures: this module's tests use the hooks' receiver, not the admin folder's)
 from tests.sse import read_stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -54,6 +54,21 @@ def test_the_action_enqueues_jobs_and_redirects_to_live_progress(staff, staff_us
 
     finished = staff.get(response["Location"]).content.decode()
     assert "Bad hook" in finished and "auth_invalid" in finished and "Finished." in finished
+
+
+def test_the_action_past_a_workspaces_cap_of_jobs_says_so_and_starts_the_others(staff, receiver, settings):
+    settings.TEST_JOBS_PER_WORKSPACE = 1
+    busy = hook(receiver, name="Busy workspace hook")
+    TestJob.objects.create(workspace=busy.workspace, trigger="api")  # queued: the workspace is at its cap
+    free = hook(receiver, name="Free workspace hook")
+
+    response = staff.post(
+        LIST_URL, {"action": "test_selected", "_selected_action": [str(busy.pk), str(free.pk)]}, follow=True
+    )
+    assert "TEST_JOBS_PER_WORKSPACE" in response.content.decode()
+    assert TestJob.objects.filter(workspace=busy.workspace).count() == 1
+    [started] = TestJob.objects.filter(workspace=free.workspace)
+    wait_for(lambda: TestJob.objects.get(pk=started.pk).state == "done", timeout=15)
 
 
 def test_progress_needs_staff(client, receiver):

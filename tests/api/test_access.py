@@ -111,6 +111,7 @@ ISOLATION_CASES = [
     (f"{W}/destinations/test", ["post"]),
     (f"{W}/destinations/test-runs/<uuid:run_id>", ["get"]),
     (f"{W}/destinations/test-runs/<uuid:run_id>/events", ["get"]),
+    (f"{W}/destinations/test-runs/<uuid:run_id>/stream-token", ["post"]),
     (f"{W}/destinations/test-jobs", ["post"]),
     (f"{W}/destinations/test-jobs/<uuid:job_id>", ["get"]),
     (f"{W}/destinations/test-jobs/<uuid:job_id>/events", ["get"]),

@@ -164,3 +164,33 @@ def test_listing_is_scoped_and_the_viewer_can_filter(viewer_api, api):
     DestinationFactory(workspace=api.workspace, status=DestinationStatus.ERROR)
     DestinationFactory(workspace=viewer_api.workspace, status=DestinationStatus.ERROR)
     assert len(_ids(viewer_api.get(viewer_api.path("destinations"), {"status": "error"}))) == 1
+
+
+def test_a_test_run_has_the_status_its_filter_accepts(api):
+    destination = DestinationFactory(workspace=api.workspace)
+    finished = timezone.now()
+    running = TestRun.objects.create(workspace=api.workspace, destination=destination, destination_type="webhook")
+    passed, failed, interrupted = (
+        TestRun.objects.create(
+            workspace=api.workspace,
+            destination=destination,
+            destination_type="webhook",
+            success=success,
+            finished_at=finished,
+            error_code=code,
+        )
+        for success, code in ((True, ""), (False, ""), (False, "interrupted"))
+    )
+    url = api.path(f"destinations/{destination.pk}/test-runs")
+    by_id = {run["id"]: run["status"] for run in api.get(url).json()}
+    assert by_id == {
+        str(running.pk): "running",
+        str(passed.pk): "passed",
+        str(failed.pk): "failed",
+        str(interrupted.pk): "failed",
+    }
+    for status in ("running", "passed", "failed"):
+        listed = api.get(url, {"status": status}).json()
+        assert listed and {run["status"] for run in listed} == {status}
+        assert sorted(run["id"] for run in listed) == sorted(i for i, s in by_id.items() if s == status)
+    assert api.get(api.path(f"destinations/test-runs/{running.pk}")).json()["status"] == "running"

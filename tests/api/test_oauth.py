@@ -17,7 +17,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from destinations.models import AuditEvent, Connection, Destination, OAuthState
-from destinations.services.oauth import STATE_SALT, connection_token_refresh
+from destinations.services.oauth import STATE_SALT
+from destinations.services.oauth_tokens import connection_token_refresh
 from tests.connectors.test_hosts import LOGIN_BYPASSES, LOGIN_HOSTS
 from tests.emulators import google_ads, hubspot, linkedin_ads, salesforce
 from tests.emulators.echo import EchoVendor

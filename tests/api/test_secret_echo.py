@@ -16,8 +16,7 @@ import pytest
 from django.db import connection
 
 from connectors.runtime.redaction import MAX_VENDOR_TEXT
-from connectors.runtime.registry import connector_classes
-from tests.api.test_all_types import CONTRACT_TYPES
+from connectors.runtime.registry import connector_classes, connector_types
 from tests.emulators.echo import MODES, EchoVendor
 from tests.sse import read_stream
 
@@ -109,12 +108,12 @@ def database_dump() -> str:
 @pytest.fixture(params=MODES)
 def echo(request, settings):
     vendor = EchoVendor(mode=request.param, status=401 if request.param == "oauth" else 400).start()
-    settings.CONNECTOR_BASE_URLS = dict.fromkeys(CONTRACT_TYPES, vendor.url)
+    settings.CONNECTOR_BASE_URLS = dict.fromkeys(connector_types(), vendor.url)
     yield vendor
     vendor.stop()
 
 
-@pytest.mark.parametrize("destination_type", sorted(CONTRACT_TYPES))
+@pytest.mark.parametrize("destination_type", connector_types())
 def test_no_form_of_any_secret_leaves(api, echo, destination_type, caplog):
     caplog.set_level(logging.INFO)
     connector_cls = connector_classes()[destination_type]

@@ -2,6 +2,7 @@
 
 import threading
 import time
+import uuid
 
 import pytest
 import requests
@@ -125,12 +126,12 @@ def test_reattach_replays_the_whole_run_then_ends(api, receiver):
     assert [e.id for e in resumed] == [e.id for e in events[1:]]
     assert api.get(api.path(f"destinations/test-runs/{run_id}")).json()["success"] is True
 
-    # resuming after `done` ends at once; an id the run never had replays it from the start
-    after_done = api.get(api.path(f"destinations/test-runs/{run_id}/events"), HTTP_LAST_EVENT_ID=events[-1].id)
-    assert after_done.status_code == 200 and after_done.content == b""
-    unknown = read_stream(
-        api.get(api.path(f"destinations/test-runs/{run_id}/events"), HTTP_LAST_EVENT_ID=f"{events[0].id[:-2]}:99")
-    )
+    # resuming at or after `done` is a 204 (an EventSource stops); another run's id replays it from the start
+    for last in (events[-1].id, f"{events[0].id[:-2]}:99"):
+        after_done = api.get(api.path(f"destinations/test-runs/{run_id}/events"), HTTP_LAST_EVENT_ID=last)
+        assert after_done.status_code == 204 and after_done.content == b""
+    other = f"testrun-{uuid.uuid4()}:2"
+    unknown = read_stream(api.get(api.path(f"destinations/test-runs/{run_id}/events"), HTTP_LAST_EVENT_ID=other))
     assert [e.id for e in unknown] == [e.id for e in events]
 
 

@@ -123,12 +123,12 @@ def test_progress_streams_as_sse_and_resumes(api, receiver):
     assert [e.data["done"] for e in events[:3]] == [1, 2, 3]
     assert all(e.data["result"]["state"] == "passed" for e in events[:3])
     assert events[-1].data["state"] == "done" and events[-1].data["passed"] == 3
-    assert events[0].id == f"testjob-{uuid.UUID(job['id']).hex}:1"
+    assert events[0].id == f"testjob-{job['id']}:1"  # the job id as the API spells it
 
     resumed = sse.read_stream(api.get(jobs_path(api, f"/{job['id']}/events"), HTTP_LAST_EVENT_ID=events[1].id))
     assert [e.id for e in resumed] == [events[2].id, events[3].id]
     finished = api.get(jobs_path(api, f"/{job['id']}/events"), HTTP_LAST_EVENT_ID=events[3].id)
-    assert finished.status_code == 200 and finished.content == b""
+    assert finished.status_code == 204 and finished.content == b""  # an EventSource stops
 
 
 def test_a_destination_deleted_before_its_turn_is_reported_missing(api, receiver):

@@ -202,6 +202,8 @@ def _calls(server, api, workspace_id, receiver, operations):
     assert parse(replay.content.decode())[-1].data["test_run_id"] == run_id
     run = call("test_run_retrieve", 200, workspace_id=workspace_id, run_id=run_id).parsed
     assert str(run.id) == run_id and run.success is True
+    grant = call("test_run_stream_token", 201, workspace_id=workspace_id, run_id=run_id).parsed
+    assert parse(httpx.get(grant.events_url, timeout=30).text)[-1].data["test_run_id"] == run_id  # no header
     runs = call("destinations_test_runs", 200, workspace_id=workspace_id, destination_id=destination.id).parsed
     assert [str(r.id) for r in runs] == [run_id]  # (before the job below adds its own)
     job = call(
@@ -232,6 +234,8 @@ def _calls(server, api, workspace_id, receiver, operations):
         body=models.OAuthAppRequest(client_id="3MVG9-smoke", client_secret="smoke-secret"),
     ).parsed
     assert app.client_id == "3MVG9-smoke"
+    used = call("oauth_apps_get", 200, workspace_id=workspace_id, destination_type="salesforce").parsed
+    assert used.client_id == "3MVG9-smoke"
     authorization = call(
         "connections_oauth_authorize",
         200,

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import uuid
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError, call_command, load_command_class
 
 from destinations.models import TestJob, TestRun
 from destinations.schedule.tick import scheduler_tick
@@ -26,9 +27,10 @@ class TTY(io.StringIO):
 
 def run(*args, command="test_destinations", stdout=None, stderr=None):
     out, err = stdout or io.StringIO(), stderr or io.StringIO()
+    command = load_command_class("destinations" if command == "test_destinations" else "workspaces", command)
     try:
         call_command(command, *args, stdout=out, stderr=err)
-        code = 0
+        code = command.exit_status
     except CommandError as exc:
         err.write(str(exc))
         code = exc.returncode
@@ -71,14 +73,16 @@ def test_the_progress_bar_stays_on_stderr_apart_from_json(receiver):
 def test_summary_tables_fit_the_width(monkeypatch, receiver, columns):
     monkeypatch.setenv("COLUMNS", str(columns))
     bad = hook(receiver, key="wrong", name="A destination with a rather long name " * 3)
-    out, _err, code = run("--all")
+    out, _err, code = run("--all", stdout=TTY())
+    out = re.sub(r"\x1b\[[0-9;]*m", "", out)  # a terminal's styles take no columns
     assert code == 1
-    assert max(len(line) for line in out.splitlines()) <= columns
+    assert max(len(line) for line in out.splitlines()) <= columns, out
     assert str(bad.pk) in out  # the id is never broken across lines
     assert "auth_invalid" in out.replace("\n", "") or "auth_inva" in out
 
 
-def test_enqueue_records_a_job_per_workspace_and_returns(receiver):
+def test_enqueue_records_a_job_per_workspace_and_returns(receiver, settings):
+    settings.API_PUBLIC_URL = "https://destinations.example.com/"
     acme, globex = WorkspaceFactory(name="Acme"), WorkspaceFactory(name="Globex")
     hook(receiver, workspace=acme)
     hook(receiver, workspace=acme)
@@ -87,6 +91,8 @@ def test_enqueue_records_a_job_per_workspace_and_returns(receiver):
     assert code == 0
     lines = [json.loads(line) for line in out.splitlines()]
     assert [(line["workspace_id"], line["total"]) for line in lines] == [(str(acme.pk), 2), (str(globex.pk), 1)]
+    jobs_url = f"https://destinations.example.com/api/v1/workspaces/{acme.pk}/destinations/test-jobs"
+    assert lines[0]["url"] == f"{jobs_url}/{lines[0]['job_id']}"  # the whole URL, to paste into curl
     assert not TestRun.objects.exists()  # nothing ran in the command
     job = TestJob.objects.get(pk=lines[0]["job_id"])
     assert (job.state, job.trigger) == ("queued", "cli")
@@ -96,6 +102,11 @@ def test_enqueue_records_a_job_per_workspace_and_returns(receiver):
     wait_for(lambda: TestJob.objects.filter(state="done").count() == 2, timeout=15)
     assert TestRun.objects.filter(trigger="job").count() == 3
     assert scheduler_tick().jobs_started == 0
+
+    out, _err, code = run("--workspace", "Acme", "--enqueue")
+    assert code == 0
+    job = TestJob.objects.filter(state="queued").get()
+    assert out.rstrip().endswith(f"GET {jobs_url}/{job.pk}")
 
 
 def test_create_workspace_refuses_a_duplicate_name():

@@ -23,6 +23,7 @@ from django.db.backends.signals import connection_created
 from destinations.errors import InvalidInput
 from destinations.jobs import pool as bulk
 from destinations.jobs import selection as choosing
+from destinations.management.commands.test_destinations import Command as BulkTestCommand
 from destinations.models import Destination, DestinationStatus, TestRun
 from tests.emulators.webhook import WebhookReceiver
 from tests.factories import DestinationFactory, WorkspaceFactory
@@ -50,12 +51,13 @@ class TTY(io.StringIO):
         return True
 
 
-def run(*args):
+def run(*args, stdout=None):
     """call_command: (stdout, stderr, exit status)."""
-    out, err = io.StringIO(), io.StringIO()
+    out, err = stdout or io.StringIO(), io.StringIO()
+    command = BulkTestCommand()
     try:
-        call_command("test_destinations", *args, stdout=out, stderr=err)
-        code = 0
+        call_command(command, *args, stdout=out, stderr=err)
+        code = command.exit_status
     except CommandError as exc:
         err.write(str(exc))
         code = exc.returncode
@@ -95,6 +97,54 @@ def test_bad_usage_from_the_command_line_exits_2():
         assert result.returncode == 2, (args, result.stderr)
 
 
+def _command_line(*args, **kwargs):
+    return subprocess.run(
+        [sys.executable, "manage.py", "test_destinations", *args],
+        cwd=ROOT,
+        env={**_subprocess_env(), **kwargs},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"), [("--al", "--all"), ("--work", "--workspace"), ("--dryrun", "--dry-run"), ("--jsn", "--json")]
+)
+def test_a_flag_is_never_abbreviated_and_a_typo_names_the_flag_meant(typed, meant):
+    _out, err, code = run(typed)
+    assert code == 2 and f"did you mean {meant}?" in err
+    assert not TestRun.objects.exists()
+
+
+def test_failed_tests_are_a_result_with_exit_1_and_bad_flags_exit_2_from_the_command_line(receiver):
+    hook(receiver, key="wrong", name="Bad one")
+    connections.close_all()
+    failed = _command_line("--all")
+    assert failed.returncode == 1, failed.stderr
+    assert "CommandError" not in failed.stdout + failed.stderr
+    assert failed.stdout.splitlines()[-1] == "1 of 1 destinations failed their connection test."
+    green = _command_line("--status", "connected")
+    assert green.returncode == 0 and "CommandError" not in green.stderr
+    typo = _command_line("--al")
+    assert typo.returncode == 2 and "unrecognized arguments: --al (--al: did you mean --all?)" in typo.stderr
+    assert TestRun.objects.count() == 1  # `--al` ran nothing
+
+
+def test_piped_output_never_wraps_a_sentence(receiver):
+    long_name = "A destination whose name is long enough to need more than one line of eighty columns"
+    bad = hook(receiver, key="wrong", name=long_name)
+    connections.close_all()
+    result = _command_line("--all", "--dry-run", COLUMNS="80")
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Tested 1 of 1 destinations in ") and lines[0].endswith("(dry run: statuses not saved).")
+    assert f"{long_name}  {bad.pk}" in lines
+    message = TestRun.objects.get().failed_step["message"]
+    assert f"  {message}" in lines  # the whole message on one line
+    assert max(len(line) for line in lines) > 80
+
+
 def test_concurrency_must_be_positive_for_the_service():
     with pytest.raises(InvalidInput):
         bulk.bulk_test([], concurrency=0)
@@ -120,7 +170,7 @@ def test_a_failure_exits_1_and_is_summarised_by_step(receiver):
     bad = hook(receiver, key="wrong", name="Bad one")
     out, err, code = run("--all")
     assert code == 1
-    assert "1 of 2 destinations failed" in err
+    assert out.splitlines()[-1] == "1 of 2 destinations failed their connection test."  # a result, not an error
     assert re.search(r"^failed +1$", out, re.M)
     assert re.search(r"^webhook +delivery +1$", out, re.M)  # by failing step
     assert "Bad one" in out and str(bad.pk) in out and "auth_invalid" in out

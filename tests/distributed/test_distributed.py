@@ -55,9 +55,9 @@ def test_a_run_on_a_worker_streams_live_to_the_poster_and_a_watcher_on_another_w
 
     for collector in (posted, watcher):
         assert [(e.type, e.id) for e, _ in collector.events] == [
-            ("step", f"testrun-{TestRun.objects.get().id.hex}:1"),
-            ("step", f"testrun-{TestRun.objects.get().id.hex}:2"),
-            ("done", f"testrun-{TestRun.objects.get().id.hex}:3"),
+            ("step", f"testrun-{TestRun.objects.get().id}:1"),
+            ("step", f"testrun-{TestRun.objects.get().id}:2"),
+            ("done", f"testrun-{TestRun.objects.get().id}:3"),
         ]
         # the held step's event reaches both web processes live (not by polling storage)
         assert collector.events[1][1] - released < 1.0

@@ -128,10 +128,9 @@ def test_a_stored_config_that_no_longer_validates_is_an_error(receiver):
     assert due_ids() == set()
 
 
-def test_only_the_lock_holder_ticks(tmp_path, receiver):
-    lock = str(tmp_path / "scheduler.lock")
-    first = EmbeddedScheduler(lock_file=lock, tick_seconds=0.05).start()
-    second = EmbeddedScheduler(lock_file=lock, tick_seconds=0.05).start()
+def test_only_the_lease_holder_ticks(receiver):
+    first = EmbeddedScheduler(tick_seconds=0.05, lease_seconds=5).start()
+    second = EmbeddedScheduler(tick_seconds=0.05, lease_seconds=5).start()
     try:
         wait_for(lambda: first.is_leader or second.is_leader)
         wait_for(lambda: True, timeout=0.3)
@@ -149,7 +148,6 @@ def test_credentials_that_stop_working_turn_error_and_notify_signed(
 ):
     """The issue's done-when, in the embedded runtime: the scheduler thread re-tests a destination whose key
     was revoked, the destination turns `error`, and the notification URL receives a signed event."""
-    settings.SCHEDULER_LOCK_FILE = str(tmp_path / "scheduler.lock")
     workspace = WorkspaceFactory()
     _monitoring, secret = workspace_monitoring_update(
         workspace=workspace, notification_url=f"{notification_receiver.url}/notifications"
@@ -166,7 +164,7 @@ def test_credentials_that_stop_working_turn_error_and_notify_signed(
     # ... and the vendor has since revoked the key it uses.
     receiver.required_headers = {"X-API-Key": "rotated-by-the-vendor"}
 
-    scheduler = EmbeddedScheduler(lock_file=settings.SCHEDULER_LOCK_FILE, tick_seconds=0.1).start()
+    scheduler = EmbeddedScheduler(tick_seconds=0.1, lease_seconds=5).start()
     try:
         wait_for(lambda: notification_receiver.verified, timeout=15)
     finally:

@@ -14,12 +14,13 @@ for the next batch or the next purge. Its events go before it, then the referenc
 
 from datetime import timedelta
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
 from django.utils import timezone
 
 from destinations.models import Notification, TestJobItem, TestRun, TestRunEvent
 from destinations.services.idempotency import idempotency_keys_purge
+from workspaces.management.scripting import ScriptableCommand
 
 REFERRING = (Notification, TestJobItem)  # rows that keep a run's id (on_delete=SET_NULL): cleared first
 
@@ -51,7 +52,7 @@ def purge_batch(cutoff, size: int) -> tuple[int, int, int]:
         return len(ids), runs, events
 
 
-class Command(BaseCommand):
+class Command(ScriptableCommand):
     help = "Delete test runs, and the SSE events stored with them, that started more than --older-than-days ago."
 
     def add_arguments(self, parser):

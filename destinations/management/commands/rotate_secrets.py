@@ -1,12 +1,12 @@
 """Re-encrypt every stored secret under the first key of SECRETS_ENCRYPTION_KEYS."""
 
-from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from destinations.models import Connection, Destination
+from workspaces.management.scripting import ScriptableCommand
 
 
-class Command(BaseCommand):
+class Command(ScriptableCommand):
     help = (
         "Re-encrypt all destination secrets and connection credentials under the first key of "
         "SECRETS_ENCRYPTION_KEYS. Put the new key first, keep the old ones after it, run this, then drop them."

@@ -1,6 +1,7 @@
 """python manage.py test_destinations: run connection tests for many destinations at once.
 
 Exit status: 0 when every test passed, 1 when any failed, 2 on bad usage, 130 when stopped with Ctrl-C.
+Failed tests are a result, printed with the summary; only bad usage is an error.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 import threading
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
@@ -21,12 +22,13 @@ from rich.table import Table
 from rich.text import Text
 
 from destinations.db import database_pool_size
-from destinations.errors import InvalidInput
+from destinations.errors import InvalidInput, TooBusy
 from destinations.jobs.background import test_job_create, test_job_submit
 from destinations.jobs.pool import BulkReport, bulk_test
 from destinations.jobs.results import DestinationResult
 from destinations.jobs.selection import DEFAULT_CONCURRENCY, destinations_by_workspace, destinations_select
 from destinations.models import DestinationStatus, TestRunTrigger
+from workspaces.management.scripting import ScriptableCommand
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -65,12 +67,13 @@ def positive_int(value: str) -> int:
     return number
 
 
-class Command(BaseCommand):
+class Command(ScriptableCommand):
     progress: Progress | None = None
     help = (
         "Test the connections of many destinations at once, with the same service (and TestRun history) as "
         "the API. Choose them with --workspace, --type, --status and --id (each repeatable, combined with AND) "
-        "or --all. Exit status: 0 all passed, 1 any failed, 2 bad usage, 130 interrupted."
+        "or --all. Exit status: 0 all passed, 1 any failed, 2 bad usage, 130 interrupted. `make manage` turns "
+        "every non-zero status into 2: scripts run `.venv/bin/python manage.py test_destinations ...` directly."
     )
 
     def add_arguments(self, parser):
@@ -177,18 +180,23 @@ class Command(BaseCommand):
             self._err(
                 "Stopped: the tests still running were abandoned; results already saved are kept.", self.style.WARNING
             )
-            raise CommandError("Interrupted.", returncode=EXIT_INTERRUPTED) from None
+            self.exit_status = EXIT_INTERRUPTED
+            return
         self._clear_progress()
         self._write_summary(report, summary_out, dry_run=dry_run)
         if report.interrupted:
-            raise CommandError(
-                f"Interrupted after {report.done} of {report.total} destinations.", returncode=EXIT_INTERRUPTED
-            )
+            self.exit_status = EXIT_INTERRUPTED
+        elif report.failed:
+            self.exit_status = EXIT_FAILED
+
+    @staticmethod
+    def _outcome(report: BulkReport) -> str:
+        """The summary's last line: what a person (or a script's log) needs to know first."""
+        if report.interrupted:
+            return f"Interrupted after {report.done} of {report.total} destinations."
         if report.failed:
-            raise CommandError(
-                f"{len(report.failed)} of {len(report.results)} destinations failed their connection test.",
-                returncode=EXIT_FAILED,
-            )
+            return f"{len(report.failed)} of {len(report.results)} destinations failed their connection test."
+        return f"All {len(report.results)} destinations passed their connection test."
 
     # --- output ----------------------------------------------------------------------------------
 
@@ -241,8 +249,10 @@ class Command(BaseCommand):
         self.stderr.write(text, style_func=style_func or _plain, ending=ending)
 
     def _write_summary(self, report: BulkReport, out, *, dry_run: bool) -> None:
-        """Plain text tables sized to the terminal (or to COLUMNS, or 80 columns when piped)."""
-        console = Console(file=out, highlight=False, soft_wrap=False)
+        """Plain text tables sized to the terminal (or to COLUMNS). Piped, no line is wrapped: a failed
+        destination is a block of whole lines, so each message stays one line for grep and logs."""
+        terminal = out.isatty()
+        console = Console(file=out, highlight=False, soft_wrap=not terminal)
         seconds = report.wall_ms / 1000
         mode = " (dry run: statuses not saved)" if dry_run else ""
         console.print(
@@ -254,21 +264,33 @@ class Command(BaseCommand):
         if report.total == 0:
             console.print("No destination matches.")
             return
+        self._write_counts(report, console, terminal=terminal)
+        console.print(Text(self._outcome(report)))
+
+    @staticmethod
+    def _write_counts(report: BulkReport, console: Console, *, terminal: bool) -> None:
         rows = [("passed", len(report.passed)), ("failed", len(report.failed))]
         if report.missing:
             rows.append(("deleted before testing", len(report.missing)))
         if report.not_run:
             rows.append(("not run (interrupted)", report.not_run))
         console.print(_table(("Result", "Count"), rows))
+        unproven = [r for r in report.passed if r.unproven]
+        if unproven:
+            console.print(Text("Passed, with privileges the first sync needs that no test can prove", style="bold"))
+            for r in unproven:  # one block each, so the id stays whole at any width
+                console.print(Text(f"{r.name}  {r.id}"))
+                for u in r.unproven:
+                    console.print(Text(f"  {u['step']} · {u['privilege']}: {u['reason']}"))
         if report.failed:
             console.print(_table(("Type", "Failing step", "Count"), report.failures_by_step()))
             failed = sorted(report.failed, key=lambda r: (r.destination_type, r.failed_step or "", r.name))
-            if console.width >= WIDE_TABLE:
+            if terminal and console.width >= WIDE_TABLE:
                 rows = [(r.name, r.id, r.destination_type, r.failed_step, r.error_code, r.message) for r in failed]
                 console.print(_table(("Failed destination", "Id", "Type", "Step", "Error", "Message"), rows))
                 return
             console.print(Text("Failed destinations", style="bold"))
-            for r in failed:  # narrow: one block each, wrapped to the width
+            for r in failed:  # piped or narrow: one block each (wrapped to a terminal's width only)
                 console.print(Text(f"{r.name}  {r.id}"))
                 console.print(Text(f"  {r.destination_type} · {r.failed_step or '?'} · {r.error_code or 'error'}"))
                 console.print(Text(f"  {r.message}"))
@@ -280,26 +302,30 @@ class Command(BaseCommand):
             self.stdout.write("No destination matches.")
             return
         distributed = settings.CONNECTION_TEST_RUNTIME == "distributed"
+        api = settings.API_PUBLIC_URL.rstrip("/")
         for workspace, ids in by_workspace:
-            job = test_job_create(
-                workspace=workspace,
-                actor=None,
-                trigger=TestRunTrigger.CLI,
-                ids=ids,
-                concurrency=concurrency,
-            )
+            try:
+                job = test_job_create(
+                    workspace=workspace,
+                    actor=None,
+                    trigger=TestRunTrigger.CLI,
+                    ids=ids,
+                    concurrency=concurrency,
+                )
+            except TooBusy as exc:
+                raise CommandError(exc.detail, returncode=EXIT_USAGE) from None
             if distributed:
                 test_job_submit(job)  # else the running server's scheduler starts it at its next tick
-            path = f"/api/v1/workspaces/{workspace.pk}/destinations/test-jobs/{job.pk}"
+            url = f"{api}/api/v1/workspaces/{workspace.pk}/destinations/test-jobs/{job.pk}"
             if as_json:
                 self.stdout.write(
                     json.dumps(
-                        {"job_id": str(job.pk), "workspace_id": str(workspace.pk), "total": job.total, "url": path}
+                        {"job_id": str(job.pk), "workspace_id": str(workspace.pk), "total": job.total, "url": url}
                     )
                 )
             else:
                 self.stdout.write(
-                    f"Enqueued job {job.pk}: {job.total} destinations of workspace {workspace}. GET {path}"
+                    f"Enqueued job {job.pk}: {job.total} destinations of workspace {workspace}. GET {url}"
                 )
         if not distributed:
             self._err(

@@ -44,7 +44,9 @@
       (done.steps || []).forEach(function (step) { addStep(list, step); });
       result.dataset.state = done.success ? "passed" : "failed";
       result.textContent = (done.success ? "Passed" : "Failed") + " in " + done.duration_ms + " ms." +
-                           (done.error ? " " + done.error : "");
+                           (done.error ? " " + done.error : "") +
+                           ((done.unproven || []).length ? " Not proven before the first sync: " +
+                             done.unproven.map(function (u) { return u.privilege; }).join(", ") + "." : "");
       if (options.onDone) options.onDone(done);
     });
     source.onerror = function () {

@@ -6,15 +6,16 @@ Exit status 2 when the name is already taken (unless --allow-duplicate-name), 1 
 import json
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.core.validators import validate_email
 
+from workspaces.management.scripting import ScriptableCommand
 from workspaces.services import DuplicateWorkspaceName, workspace_bootstrap
 
 EXIT_USAGE = 2
 
 
-class Command(BaseCommand):
+class Command(ScriptableCommand):
     help = "Create a workspace with EMAIL as its admin (creating the user if needed) and an API token."
 
     def add_arguments(self, parser):

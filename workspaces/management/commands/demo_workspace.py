@@ -3,15 +3,16 @@
 import json
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from workspaces.management.scripting import ScriptableCommand
 from workspaces.models import Workspace
 from workspaces.services import workspace_bootstrap
 
 CREDENTIALS_FILE = settings.LOCAL_DIR / "demo-credentials.json"
 
 
-class Command(BaseCommand):
+class Command(ScriptableCommand):
     help = "Create a demo workspace and API token the first time (DJANGO_DEBUG only) and print how to use them."
 
     def add_arguments(self, parser):

@@ -18,7 +18,7 @@ def count_existing(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('destinations', '0010_fleet_scale'),
+        ('destinations', '0011_fleet_scale'),
     ]
 
     operations = [
