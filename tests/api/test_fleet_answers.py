@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from destinations.api import jobs as api_jobs
 from destinations.api import listing
 from destinations.jobs import background as jobs
 from destinations.models import TestJob, TestJobItem
@@ -70,9 +71,8 @@ def test_a_destinations_history_comes_in_pages(api):
     assert len(captured.captured_queries) <= few  # (the first request also stamps the token's last use)
 
 
-def test_a_jobs_answers_carry_a_page_of_results_and_its_kept_counts(api, settings, monkeypatch):
-    settings.CONNECTION_TEST_RUNTIME = "distributed"  # recorded and queued; nothing runs it here
-    monkeypatch.setattr(jobs, "test_job_submit", lambda job: None)
+def test_a_jobs_answers_carry_a_page_of_results_and_its_kept_counts(api, monkeypatch):
+    monkeypatch.setattr(api_jobs, "test_job_submit", lambda job: None)  # recorded, left queued: nothing runs it
     destinations = [DestinationFactory(workspace=api.workspace) for _ in range(5)]
     created = api.post(api.path("destinations/test-jobs"), {"all": True}, format="json")
     assert created.status_code == 202
