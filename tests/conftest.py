@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import socket
 
 import pytest
 import trustme
+from django.http import HttpResponse
 from django.test import Client
 
 from connectors.runtime.http import OutboundPolicy, parse_networks
@@ -90,6 +92,18 @@ class ApiClient:
     def path(self, suffix: str = "", workspace=None) -> str:
         workspace_id = (workspace or self.workspace).pk
         return f"/api/v1/workspaces/{workspace_id}/{suffix}".rstrip("/")
+
+    def get(self, *args, **kwargs):
+        """GET; a streamed answer (the array of every destination) is read whole, as an HTTP client would."""
+        response = self.client.get(*args, **kwargs)
+        if not response.streaming or not response.get("Content-Type", "").startswith("application/json"):
+            return response
+        whole = HttpResponse(b"".join(response.streaming_content), status=response.status_code)
+        for name, value in response.items():
+            whole[name] = value
+        whole.json = lambda **kwargs: json.loads(whole.content, **kwargs)
+        whole.wsgi_request, whole.streamed = response.wsgi_request, True
+        return whole
 
     def __getattr__(self, method):
         return getattr(self.client, method)

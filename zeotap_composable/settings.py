@@ -450,6 +450,9 @@ if REDIS_URL:
 HEALTH_CHECK_INTERVAL_MINUTES = env_number("HEALTH_CHECK_INTERVAL_MINUTES", 1440)
 HEALTH_CHECK_JITTER_SECONDS = env_number("HEALTH_CHECK_JITTER_SECONDS", 300, whole=False)
 HEALTH_CHECK_MAX_CONCURRENT_PER_WORKSPACE = env_number("HEALTH_CHECK_MAX_CONCURRENT_PER_WORKSPACE", 4)
+# A tick starts at most this many due checks, and stops starting them after this many seconds; the rest wait.
+HEALTH_CHECK_START_BATCH = env_number("HEALTH_CHECK_START_BATCH", 200, minimum=1)
+HEALTH_CHECK_START_SECONDS = env_number("HEALTH_CHECK_START_SECONDS", 3, whole=False)
 SCHEDULER_TICK_SECONDS = env_number("SCHEDULER_TICK_SECONDS", 15, minimum=0.1, whole=False)
 # The embedded runtime runs the scheduler in one web process per database: the one holding the scheduler lease,
 # a row it renews every tick; when it stops, another process takes over within SCHEDULER_LEASE_SECONDS.

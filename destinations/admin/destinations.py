@@ -37,6 +37,7 @@ from .destination_pages import (
 from .display import _run_result, _steps_summary, connector_or_none, status_badge, type_label, workspace_label
 from .filters import TypeFilter, WorkspaceFilter
 from .jobs import test_selected_as_jobs
+from .paging import BoundedListMixin
 
 HISTORY_ROWS = 20
 
@@ -100,7 +101,7 @@ class DestinationForm(ServiceConfigForm):
 
 
 @admin.register(Destination)
-class DestinationAdmin(ServiceSaveMixin, admin.ModelAdmin):
+class DestinationAdmin(BoundedListMixin, ServiceSaveMixin, admin.ModelAdmin):
     form = DestinationForm
     list_display = ("name", "type_column", "workspace_column", "status_column", "last_tested_at")
     list_filter = (TypeFilter, "status", WorkspaceFilter)

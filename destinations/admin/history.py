@@ -7,15 +7,16 @@ from django.utils.html import format_html, format_html_join
 
 from ..models import AuditEvent, TestRun
 from .display import STEP_ICONS, _run_result
-from .filters import TypeFilter
+from .filters import RegisteredTypeFilter
+from .paging import BoundedListMixin
 
 
 @admin.register(TestRun)
-class TestRunAdmin(admin.ModelAdmin):
+class TestRunAdmin(BoundedListMixin, admin.ModelAdmin):
     list_display = ("started_at", "destination", "destination_type", "workspace", "trigger", "result", "duration_ms")
-    list_filter = ("trigger", "success", TypeFilter)
+    list_filter = ("trigger", "success", RegisteredTypeFilter)
     list_select_related = ("destination", "workspace")
-    date_hierarchy = "started_at"
+    # No date_hierarchy: its year/month links are a DISTINCT over every run's date.
     fields = (
         "id",
         "workspace",
@@ -89,14 +90,13 @@ class TestRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(BoundedListMixin, admin.ModelAdmin):
     """Who changed what, through what; names of fields only (the values were never recorded)."""
 
     list_display = ("created_at", "action", "target_type", "target_name", "workspace", "actor_label", "via", "changed")
     list_filter = ("action", "via", "target_type")
     list_select_related = ("workspace",)
     search_fields = ("target_name", "actor_label", "=target_id")
-    date_hierarchy = "created_at"
     fields = (
         "created_at",
         "workspace",

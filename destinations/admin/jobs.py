@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET
 from ..errors import TooBusy
 from ..events.streams import job_events_response
 from ..jobs.background import test_job_create, test_job_submit
-from ..jobs.representation import test_job_as_dict
+from ..jobs.representation import RESULTS_PAGE, test_job_as_dict
 from ..jobs.selection import destinations_by_workspace
 from ..models import TestJob, TestJobItemState, TestRunTrigger
 from .base import ReadOnlyAdmin
@@ -64,12 +64,14 @@ def _progress_page(request, model_admin):
     found = TestJob.objects.filter(pk__in=_uuids(request.GET.getlist("job"))).select_related("workspace")
     blocks = []
     for job in found:
-        body = test_job_as_dict(job)
+        # The latest results (the live events add the next ones): a page, not every item of a large job.
+        finished = job.items.exclude(state=TestJobItemState.QUEUED).order_by("-finished_at", "-position")
+        body = test_job_as_dict(job, results=list(finished[:RESULTS_PAGE]))
         blocks.append(
             {
                 "job": job,
                 "body": body,
-                "finished": [r for r in body["results"] if r["state"] != TestJobItemState.QUEUED],
+                "finished": body["results"],
                 "events_url": reverse("admin:destinations_testjob_events", args=[job.pk]),
             }
         )

@@ -13,9 +13,10 @@ from workspaces.throttling import VENDOR_CALL_THROTTLES
 from .. import selectors
 from ..events.streams import job_events_response
 from ..jobs.background import API_FIELDS, test_job_create, test_job_submit
-from ..jobs.representation import test_job_as_dict
+from ..jobs.representation import RESULTS_MAX, RESULTS_PAGE, test_job_as_dict
 from ..jobs.selection import DEFAULT_CONCURRENCY
 from ..models import DestinationStatus, TestJobState, TestRunTrigger
+from . import listing
 from .base import JSONErrorsNegotiation, WorkspaceScopedView
 from .docs import ERRORS, WORKSPACE_HEADER_PARAM
 from .serializers import ErrorSerializer, StrictInputSerializer
@@ -83,6 +84,8 @@ class TestJobListView(WorkspaceScopedView):
     @extend_schema(
         operation_id="test_jobs_create",
         summary="Test many destinations in the background; answers 202 with the job",
+        description=f"`results` holds the first {RESULTS_PAGE} destinations (all queued); the job's URL "
+        "(`Location`) pages through the rest.",
         request=TestJobCreateSerializer,
         responses={
             202: TestJobSerializer,
@@ -112,8 +115,9 @@ class TestJobListView(WorkspaceScopedView):
             )
             self._charge_vendor_calls(request, job.total)
         test_job_submit(job)
+        first = list(job.items.order_by("position")[:RESULTS_PAGE])
         return Response(
-            TestJobSerializer(test_job_as_dict(job)).data,
+            TestJobSerializer(test_job_as_dict(job, results=first)).data,
             status=status.HTTP_202_ACCEPTED,
             headers={"Location": _job_location(request, workspace_id, job.pk)},
         )
@@ -133,10 +137,24 @@ class TestJobListView(WorkspaceScopedView):
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])
 class TestJobDetailView(WorkspaceScopedView):
-    @extend_schema(operation_id="test_jobs_retrieve", responses={200: TestJobSerializer, **ERRORS})
+    @extend_schema(
+        operation_id="test_jobs_retrieve",
+        summary="A job's progress and a page of its results, in the order of its destinations",
+        description=f"`results` holds {RESULTS_PAGE} destinations' results unless `limit` says otherwise; the next "
+        'page\'s URL is in the `Link` header (`<…>; rel="next"`). The counts cover the whole job.',
+        parameters=listing.paging_parameters(default_limit=RESULTS_PAGE, max_limit=RESULTS_MAX),
+        responses={200: TestJobSerializer, **ERRORS},
+    )
     def get(self, request, workspace_id, job_id):
+        listing.refuse_unknown_params(request.query_params, ["limit", "cursor"])
         job = selectors.test_job_get(workspace=self.workspace, job_id=job_id)
-        return Response(TestJobSerializer(test_job_as_dict(job)).data)
+        pagination = listing.KeysetPagination(
+            ordering=("position",), listing="job-results", default_limit=RESULTS_PAGE, max_limit=RESULTS_MAX
+        )
+        results = pagination.page(job.items.all(), request)
+        return Response(
+            TestJobSerializer(test_job_as_dict(job, results=results)).data, headers=pagination.link_headers()
+        )
 
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["connection tests"])

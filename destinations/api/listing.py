@@ -2,6 +2,8 @@
 
 A list stays the contract's bare JSON array. `limit` asks for pages; the next page's URL is then given in a
 `Link: <…>; rel="next"` header, so a client that ignores it still gets every row when it sends no `limit`.
+Such an answer of every row is streamed (`streamed_array`): read in keyset batches and written as it is read,
+so the server's memory does not grow with the rows.
 """
 
 from __future__ import annotations
@@ -9,12 +11,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 import django_filters
+from asgiref.sync import sync_to_async
 from django.core import signing
+from django.core.handlers.asgi import ASGIRequest
+from django.db.models import Q
+from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import Cursor, CursorPagination
+from rest_framework.renderers import JSONRenderer
 from rest_framework.utils.urls import replace_query_param
 
 from connectors.runtime.registry import connector_types
@@ -23,6 +30,8 @@ from ..models import Connection, Destination, DestinationStatus, TestRun, TestRu
 from .params import int_param
 
 MAX_LIMIT = 1000
+STREAM_BATCH = 1000  # rows read per query of a streamed answer
+_RENDERER = JSONRenderer()
 
 
 def _type_choices():
@@ -51,6 +60,10 @@ class DestinationFilter(django_filters.FilterSet):
     class Meta:
         model = Destination
         fields = ["destination_type", "status", "connection_id", "name", "expiring_within_days"]
+
+
+class NoFilter(django_filters.FilterSet):
+    """A listing with paging parameters only."""
 
 
 class ConnectionFilter(django_filters.FilterSet):
@@ -151,10 +164,15 @@ class KeysetPagination(CursorPagination):
         return {}
 
 
+def list_queryset(request, *, filterset_class, queryset):
+    """A listing's rows: unknown parameters refused, the declared filters applied."""
+    refuse_unknown_params(request.query_params, [*filterset_class.base_filters, "limit", "cursor"])
+    return filtered(filterset_class, request.query_params, queryset)
+
+
 def list_page(request, *, filterset_class, queryset, pagination: KeysetPagination, values: tuple[str, ...] = ()):
     """One listing: refuse unknown parameters, filter, then one page (or all); returns (rows, headers)."""
-    refuse_unknown_params(request.query_params, [*filterset_class.base_filters, "limit", "cursor"])
-    queryset = filtered(filterset_class, request.query_params, queryset)
+    queryset = list_queryset(request, filterset_class=filterset_class, queryset=queryset)
     if values:
         queryset = queryset.values(*values)
     return pagination.page(queryset, request), pagination.link_headers()
@@ -200,3 +218,51 @@ TEST_RUN_FILTER_PARAMETERS = [
     OpenApiParameter("status", OpenApiTypes.STR, enum=["passed", "failed", "running"], description="Only these runs."),
     OpenApiParameter("trigger", OpenApiTypes.STR, enum=TestRunTrigger.values, description="Only runs started so."),
 ]
+
+
+def _keyset_batch(queryset, after: tuple | None) -> list:
+    """The next STREAM_BATCH rows of `queryset` (values with created_at and id) after the (created_at, id) key."""
+    if after is not None:
+        queryset = queryset.filter(Q(created_at__gt=after[0]) | Q(created_at=after[0], id__gt=after[1]))
+    return list(queryset.order_by("created_at", "id")[:STREAM_BATCH])
+
+
+def _array_parts(rows: list, represent, first: bool) -> bytes:
+    """One batch of the array's items, rendered as any JSON answer of the API is (DRF's renderer)."""
+    items = b",".join(_RENDERER.render(represent(row)) for row in rows)
+    opening = b"[" if first else b","
+    return opening + items if items else (b"[" if first else b"")
+
+
+def streamed_array(request, queryset, represent) -> StreamingHttpResponse:
+    """Every row of `queryset` (`.values()` with created_at and id) as one JSON array, read and written in batches
+    of STREAM_BATCH in (created_at, id) order: the memory of one batch, whatever the number of rows.
+
+    Batches are separate queries, so a row written meanwhile may or may not be in the answer (as with pages).
+    Under ASGI the batches are read by an async iterator; a sync one would be read whole before the first byte.
+    """
+
+    def parts():
+        after, first = None, True
+        while True:
+            rows = _keyset_batch(queryset, after)
+            yield _array_parts(rows, represent, first)
+            first = False
+            if len(rows) < STREAM_BATCH:
+                yield b"]"
+                return
+            after = rows[-1]["created_at"], rows[-1]["id"]
+
+    async def async_parts():
+        after, first = None, True
+        while True:
+            rows = await sync_to_async(_keyset_batch)(queryset, after)
+            yield _array_parts(rows, represent, first)
+            first = False
+            if len(rows) < STREAM_BATCH:
+                yield b"]"
+                return
+            after = rows[-1]["created_at"], rows[-1]["id"]
+
+    content = async_parts() if isinstance(request._request, ASGIRequest) else parts()
+    return StreamingHttpResponse(content, content_type="application/json")

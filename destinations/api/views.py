@@ -85,6 +85,7 @@ def _check_credentials(data: dict) -> None:
 
 
 TEST_RUNS_PAGE, TEST_RUNS_MAX = 20, 100
+HISTORY_PAGE, HISTORY_MAX = 100, 1000  # every test adds an entry: a much-tested destination has tens of thousands
 
 
 REPLAYED = {"Idempotent-Replayed": "true"}
@@ -137,19 +138,25 @@ class DestinationTypesView(APIView):
 class DestinationListView(WorkspaceScopedView):
     @extend_schema(
         operation_id="destinations_list",
-        description="Every destination, oldest first, narrowed by the filters given; an unknown parameter is a 400.",
+        description="Every destination, oldest first, narrowed by the filters given; an unknown parameter is a 400. "
+        "Without `limit` the whole array is streamed, read in batches of 1,000 (the server's memory stays that of "
+        "one batch; the time and bytes grow with the destinations: about 40 ms and 0.5 MB per 1,000); with `limit` "
+        "it comes in keyset pages, the next one in the `Link` header.",
         parameters=[*listing.DESTINATION_FILTER_PARAMETERS, *listing.paging_parameters()],
         responses={200: DestinationSerializer(many=True), **ERRORS},
     )
     def get(self, request, workspace_id):
-        rows, headers = listing.list_page(
+        pagination = listing.KeysetPagination(ordering=("created_at", "id"), listing="destinations")
+        queryset = listing.list_queryset(
             request,
             filterset_class=listing.DestinationFilter,
             queryset=selectors.destination_list(workspace=self.workspace),
-            pagination=listing.KeysetPagination(ordering=("created_at", "id"), listing="destinations"),
-            values=DESTINATION_FIELDS,
-        )
-        return Response([destination_representation(row) for row in rows], headers=headers)
+        ).values(*DESTINATION_FIELDS)
+        if pagination.get_page_size(request) is None and request.accepted_renderer.format == "json":
+            # The contract's array of every destination, streamed (the browsable API renders it whole).
+            return listing.streamed_array(request, queryset, destination_representation)
+        rows = pagination.page(queryset, request)
+        return Response([destination_representation(row) for row in rows], headers=pagination.link_headers())
 
     @extend_schema(
         operation_id="destinations_create",
@@ -354,16 +361,24 @@ class DestinationTestRunsView(WorkspaceScopedView):
 class DestinationHistoryView(WorkspaceScopedView):
     @extend_schema(
         operation_id="destinations_history",
-        summary="Who created, changed, tested or deleted this destination, when and through what; newest first",
+        summary="Who created, changed, tested or deleted this destination, when and through what; newest first, "
+        "100 a page unless `limit` says otherwise",
         description="Changed fields are named (`config.url`); secret ones are listed in `secret_fields` too. "
         "No value, old or new, is kept.",
+        parameters=listing.paging_parameters(default_limit=HISTORY_PAGE, max_limit=HISTORY_MAX),
         responses={200: AuditEventSerializer(many=True), **ERRORS},
     )
     def get(self, request, workspace_id, destination_id):
-        listing.refuse_unknown_params(request.query_params, ())
         destination = selectors.destination_get(workspace=self.workspace, destination_id=destination_id)
-        events = audit.audit_history(workspace=self.workspace, target=destination)
-        return Response(AuditEventSerializer(events, many=True).data)
+        events, headers = listing.list_page(
+            request,
+            filterset_class=listing.NoFilter,
+            queryset=audit.audit_history(workspace=self.workspace, target=destination),
+            pagination=listing.KeysetPagination(
+                ordering=("-created_at", "-id"), listing="history", default_limit=HISTORY_PAGE, max_limit=HISTORY_MAX
+            ),
+        )
+        return Response(AuditEventSerializer(events, many=True).data, headers=headers)
 
 
 @extend_schema(parameters=[WORKSPACE_HEADER_PARAM], tags=["destinations"])

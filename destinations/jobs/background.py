@@ -25,7 +25,7 @@ from types import SimpleNamespace
 from celery import shared_task
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
@@ -252,7 +252,10 @@ def _start(job: TestJob, item: TestJobItem):
         destination = Destination.objects.select_related("workspace", "connection").filter(pk=item.destination_id)
         destination = destination.first()
     if destination is None:  # deleted since the job was created
-        TestJobItem.objects.filter(pk=item.pk).update(state=TestJobItemState.MISSING, finished_at=timezone.now())
+        ended = TestJobItem.objects.filter(pk=item.pk, state=TestJobItemState.QUEUED).update(
+            state=TestJobItemState.MISSING, finished_at=timezone.now()
+        )
+        _count(job, TestJobItemState.MISSING, ended)
         return None
     try:
         prepared = connection_test_prepare(
@@ -281,8 +284,15 @@ def _item_destination(job: TestJob, item: TestJobItem) -> SimpleNamespace:
     )
 
 
+def _count(job: TestJob, state: str, n: int) -> None:
+    """Add `n` items that ended in `state` to the job's kept counters (one UPDATE, never a recount)."""
+    if n:
+        TestJob.objects.filter(pk=job.pk).update(**{state: F(state) + n})
+
+
 def _record(job: TestJob, item: TestJobItem, result: DestinationResult) -> None:
-    """Save an item's result and publish it on the job's channel with the new counts."""
+    """Save an item's result and publish it on the job's channel with the new counts, once: an item another
+    process (the reaper, or the runner) already recorded is left as it is."""
     item.state = TestJobItemState.PASSED if result.success else TestJobItemState.FAILED
     item.failed_step = result.failed_step or ""
     item.error_code = result.error_code or ""
@@ -290,9 +300,13 @@ def _record(job: TestJob, item: TestJobItem, result: DestinationResult) -> None:
     item.duration_ms = result.duration_ms
     item.test_run_id = result.test_run_id
     item.finished_at = timezone.now()
-    item.save(
-        update_fields=["state", "failed_step", "error_code", "message", "duration_ms", "test_run_id", "finished_at"]
+    fields = ["state", "failed_step", "error_code", "message", "duration_ms", "test_run_id", "finished_at"]
+    recorded = TestJobItem.objects.filter(pk=item.pk, state=TestJobItemState.QUEUED).update(
+        **{name: getattr(item, name) for name in fields}
     )
+    if not recorded:
+        return
+    _count(job, item.state, recorded)
     send_stored_event(job.channel, "result", {**test_job_counts(job), "result": test_job_item_as_dict(item)})
 
 
@@ -308,14 +322,15 @@ def _end(job: TestJob, *, interrupted: bool = False) -> bool:
         untested = job.items.filter(state=TestJobItemState.QUEUED)
         for item in untested.filter(test_run__finished_at__isnull=False).select_related("test_run"):
             _record(job, item, run_result(item.test_run, destination=_item_destination(job, item)))
-        untested.update(
+        failed = untested.update(
             state=TestJobItemState.FAILED,
             error_code=INTERRUPTED,
             message=INTERRUPTED_ITEM_MESSAGE,
             finished_at=timezone.now(),
         )
+        _count(job, TestJobItemState.FAILED, failed)
     job.refresh_from_db()
-    send_stored_event(job.channel, "done", test_job_as_dict(job, results=False))
+    send_stored_event(job.channel, "done", test_job_as_dict(job))
     return True
 
 

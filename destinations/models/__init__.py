@@ -8,6 +8,7 @@ from .destinations import (
     DestinationStatus,
     ReverseETLPipeline,
     Sync,
+    config_validation_mark,
     stored_config_digest,
 )
 from .history import AuditAction, AuditEvent, AuditTarget, AuditVia, IdempotencyKey
@@ -45,5 +46,6 @@ __all__ = [
     "TestRunStatus",
     "TestRunTrigger",
     "WorkspaceMonitoring",
+    "config_validation_mark",
     "stored_config_digest",
 ]

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import uuid
+from importlib.metadata import PackageNotFoundError, version
 
 from django.conf import settings
 from django.db import models
@@ -103,6 +104,9 @@ class Destination(models.Model):
     # remedy}], a stored OAuth lifetime included), and the soonest of those moments.
     credential_expiries = models.JSONField(default=list, blank=True, editable=False)
     credentials_expire_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
+    # `config_validation_mark` of the stored config last validated: an unchanged config is not validated again
+    # (its RSA or service-account keys parsed again) at each scheduled check.
+    validated_config_mark = models.CharField(max_length=64, blank=True, default="", db_default="", editable=False)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -167,3 +171,17 @@ def stored_config_digest(destination: Destination) -> str:
     tested = {"destination_type": destination.destination_type, "config": destination.effective_config()}
     text = json.dumps(tested, sort_keys=True, default=str).encode()
     return hmac.new(settings.SECRET_KEY.encode(), text, hashlib.sha256).hexdigest()
+
+
+def _release() -> str:
+    try:
+        return version("zeotap-composable-destinations")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return ""
+
+
+def config_validation_mark(digest: str, destination_type: str) -> str:
+    """What `validated_config_mark` holds once the config of `stored_config_digest` `digest` validated: it changes
+    with the config, the type's schema and the release (whose code may validate differently)."""
+    schema = json.dumps(get_connector_class(destination_type).config_schema, sort_keys=True, default=str)
+    return hashlib.sha256(f"{digest}|{_release()}|{schema}".encode()).hexdigest()

@@ -26,6 +26,10 @@ class TestJob(models.Model):
     selection = models.JSONField(default=dict)
     state = models.CharField(max_length=16, choices=TestJobState.choices, default=TestJobState.QUEUED)
     total = models.PositiveIntegerField(default=0)
+    # Kept as results arrive (`jobs.background`), so progress never recounts the items.
+    passed = models.PositiveIntegerField(default=0, db_default=0)
+    failed = models.PositiveIntegerField(default=0, db_default=0)
+    missing = models.PositiveIntegerField(default=0, db_default=0)
     concurrency = models.PositiveSmallIntegerField(default=8)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -66,6 +66,8 @@ class TestRun(models.Model):
             models.Index(fields=["finished_at", "heartbeat_at"], name="testrun_unfinished"),
             # The dashboard's tests per day and type (an index-only scan) and its newest failures.
             models.Index(fields=["started_at", "destination_type", "success"], name="testrun_started_type_result"),
+            # The admin's list (ORDER BY started_at DESC, id DESC) and the purge (started_at < cutoff).
+            models.Index(fields=["-started_at", "-id"], name="testrun_started"),
         ]
 
     def __str__(self) -> str:

@@ -31,7 +31,14 @@ from ..config import connector_class_for, effective_config, merge_config, outbou
 from ..db import Heartbeat, release_connection
 from ..events.relay import send_stored_event
 from ..metrics import RUNS_INTERRUPTED, bind_test_run, observe_test_run
-from ..models import AuditAction, Destination, TestRun, TestRunTrigger, stored_config_digest
+from ..models import (
+    AuditAction,
+    Destination,
+    TestRun,
+    TestRunTrigger,
+    config_validation_mark,
+    stored_config_digest,
+)
 from ..representation import destination_as_dict
 from ..services import destination_config_check, rotated_secrets_store
 from ..services.audit import audit_record
@@ -81,7 +88,13 @@ def connection_test_prepare(
         if not config:
             digest = stored_config_digest(destination)  # only this config's result is stored
         credentials = destination.connection.credentials if destination.connection_id else None
-        effective = effective_config(connector_cls, own, credentials)
+        mark = config_validation_mark(digest, destination_type) if digest else ""
+        if mark and destination.validated_config_mark == mark:
+            effective = {**(credentials or {}), **own}  # this very config validated before: not again
+        else:
+            effective = effective_config(connector_cls, own, credentials)
+            if mark:
+                Destination.objects.filter(pk=destination.pk).update(validated_config_mark=mark)
     else:
         connection_obj, own, effective = destination_config_check(
             workspace=workspace, destination_type=destination_type, config=config or {}, connection_id=connection_id

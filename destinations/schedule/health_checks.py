@@ -5,18 +5,23 @@ HEALTH_CHECK_INTERVAL_MINUTES; 0 at any level that applies turns the checks off.
 last test (or, never tested, its creation) is older than its interval. Each scheduler tick plans the due ones
 at a random moment within HEALTH_CHECK_JITTER_SECONDS (`health_check_due_at`), then starts the planned ones
 whose moment has come, at most HEALTH_CHECK_MAX_CONCURRENT_PER_WORKSPACE running per workspace; the others
-wait for a later tick. Runs are recorded with the trigger `schedule` and go through the runtime seam
-(`connection_test_submit`), so the same code serves the embedded and the distributed runtime.
+wait for a later tick. A tick starts at most HEALTH_CHECK_START_BATCH checks and stops starting them after
+HEALTH_CHECK_START_SECONDS, so thousands falling due at once never hold up the rest of the tick (the reaper,
+notifications, queued jobs): the others stay planned and start at the next ticks. Runs are recorded with the
+trigger `schedule` and go through the runtime seam (`connection_test_submit`), so the same code serves the
+embedded and the distributed runtime. An unchanged stored config is not validated again (`validated_config_mark`).
 """
 
 from __future__ import annotations
 
 import random
+import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -27,6 +32,7 @@ from ..runs.service import connection_test_prepare, run_alive
 from ..runs.status import destination_status_record
 
 PLAN_BATCH = 500
+READY_WINDOW = 20  # a tick looks at this many batches of ready checks to fill one past the capped workspaces
 
 
 def _older_than(minutes: int, now: datetime) -> Q:
@@ -35,13 +41,17 @@ def _older_than(minutes: int, now: datetime) -> Q:
 
 def due_destinations(*, now: datetime):
     """Destinations whose interval has passed, not already planned and with no test in progress."""
+    # .order_by(): with the models' default ordering DISTINCT would be over (interval, created_at) pairs,
+    # one OR branch per destination below instead of one per interval.
     overrides = (
         Destination.objects.filter(check_interval_minutes__gt=0)
+        .order_by()
         .values_list("check_interval_minutes", flat=True)
         .distinct()
     )
     workspace_intervals = (
         WorkspaceMonitoring.objects.filter(check_interval_minutes__gt=0)
+        .order_by()
         .values_list("check_interval_minutes", flat=True)
         .distinct()
     )
@@ -83,27 +93,44 @@ class StartReport:
 
 
 def health_checks_start(*, now: datetime | None = None) -> StartReport:
-    """Start the planned checks whose time has come, within each workspace's cap of concurrent checks."""
+    """Start the planned checks whose time has come, within each workspace's cap of concurrent checks, at most
+    HEALTH_CHECK_START_BATCH of them and for at most HEALTH_CHECK_START_SECONDS."""
     now = now or timezone.now()
     cap = settings.HEALTH_CHECK_MAX_CONCURRENT_PER_WORKSPACE
+    batch = max(1, settings.HEALTH_CHECK_START_BATCH)
+    deadline = time.monotonic() + settings.HEALTH_CHECK_START_SECONDS
     report = StartReport()
     ready = list(
         Destination.objects.filter(health_check_due_at__lte=now)
         .order_by("health_check_due_at")
-        .values_list("pk", "workspace_id", "health_check_due_at")
+        .values_list("pk", "workspace_id", "health_check_due_at")[: batch * READY_WINDOW]
     )
-    running: dict = {}
-    for workspace_id in {workspace_id for _pk, workspace_id, _at in ready}:
-        running[workspace_id] = TestRun.objects.filter(
-            run_alive(now), workspace_id=workspace_id, trigger=TestRunTrigger.SCHEDULE
-        ).count()
+    running = Counter(
+        dict(
+            TestRun.objects.filter(
+                run_alive(now), workspace_id__in={ws for _pk, ws, _at in ready}, trigger=TestRunTrigger.SCHEDULE
+            )
+            .order_by()
+            .values("workspace_id")
+            .annotate(n=Count("pk"))
+            .values_list("workspace_id", "n")
+        )
+    )
+    chosen = {}
     for pk, workspace_id, due_at in ready:
         if cap > 0 and running[workspace_id] >= cap:
             report.capped += 1
             continue  # stays planned: a later tick starts it
+        if len(chosen) < batch:
+            chosen[pk] = due_at
+            running[workspace_id] += 1
+    destinations = Destination.objects.select_related("workspace", "connection").in_bulk(list(chosen))
+    for pk, due_at in chosen.items():
+        if time.monotonic() > deadline and (report.started or report.invalid):
+            break  # the rest stay planned for the next tick
         if not Destination.objects.filter(pk=pk, health_check_due_at=due_at).update(health_check_due_at=None):
             continue  # another scheduler took it
-        destination = Destination.objects.select_related("workspace", "connection").filter(pk=pk).first()
+        destination = destinations.get(pk)
         if destination is None:
             continue
         try:
@@ -121,6 +148,5 @@ def health_checks_start(*, now: datetime | None = None) -> StartReport:
             report.invalid.append(pk)
             continue
         connection_test_submit(prepared)
-        running[workspace_id] += 1
         report.started.append(prepared.test_run.pk)
     return report
