@@ -15,13 +15,14 @@ from connectors.runtime.registry import UnknownConnectorType, connector_classes,
 
 from ..checks import SUNSET_WARNING
 from ..models import Connection, Destination
+from ..representation import iso_z
 from .notifications import expiring_enqueue
 
 OAUTH_LIFETIME_SOURCE = "the refresh_token_expires_in of the vendor's token answer, stored when OAuth connected"
 
 
 def _z(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return iso_z(moment.astimezone(UTC))
 
 
 def stored_lifetimes(connection: Connection | None) -> list[dict]:

@@ -130,7 +130,7 @@ def expiring_enqueue(
     now = timezone.now()
     payload = {
         "type": EXPIRING,
-        "timestamp": now.isoformat().replace("+00:00", "Z"),
+        "timestamp": iso_z(now),
         "data": {
             "workspace_id": str(workspace_id),
             "destination": {
