@@ -51,7 +51,8 @@ def process_env(*, database: str, redis_url: str | None, queue: str | None = Non
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("PYTEST", "REDIS_URL", "CELERY_", "DATABASE_URL"))
+        # MAKE*: a `make test` run's recursion flags would make a `make` the process runs print its directories.
+        if not key.startswith(("PYTEST", "REDIS_URL", "CELERY_", "DATABASE_URL", "MAKE", "MFLAGS"))
     }
     env.update(
         {

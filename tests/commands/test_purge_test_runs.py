@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from destinations.models import Notification, TestJob, TestJobItem, TestRun, TestRunEvent
 from tests.factories import DestinationFactory
+from tests.topology import database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,7 +100,7 @@ print(json.dumps({"small": peak(400), "large": peak(4000)}))
 @pytest.mark.django_db(transaction=True)
 def test_the_purge_memory_does_not_grow_with_the_runs_purged():
     DestinationFactory()
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}", "DJANGO_DEBUG": "true"}
+    env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict), "DJANGO_DEBUG": "true"}
     env.setdefault("DJANGO_SETTINGS_MODULE", "zeotap_composable.settings")
     done = subprocess.run(
         [sys.executable, "-c", PEAK_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
