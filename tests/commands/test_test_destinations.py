@@ -302,7 +302,7 @@ def test_queries_per_destination_do_not_grow_and_workers_close_their_connections
     connection_created.connect(counter.on_created)
     try:
         per_destination = []
-        for n in (8, 24):
+        for n in (2, 8, 24):  # the first batch warms what a process reads once (caches), and is not compared
             for _ in range(n):
                 hook(receiver)
             selection = choosing.destinations_select(select_all=True, statuses=["pending"])
@@ -313,9 +313,9 @@ def test_queries_per_destination_do_not_grow_and_workers_close_their_connections
             per_destination.append((counter.count - before) / n)
     finally:
         connection_created.disconnect(counter.on_created)
-    assert per_destination[0] == per_destination[1], per_destination
+    assert per_destination[1] == per_destination[2], per_destination
     # incl. the audit-history row of each test, and on a config's first test the mark that it validated
-    assert per_destination[0] <= 8
+    assert per_destination[1] <= 8
     # every connection a worker thread opened is closed again
     assert counter.connections and all(conn.connection is None for conn in counter.connections)
 
