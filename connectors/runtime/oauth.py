@@ -23,7 +23,6 @@ from .errors import ConnectorError
 from .hosts import HostRefused, UrlHost, url_host
 from .http import OutboundClient, rebase_url
 from .redaction import Redactor
-from .registry import UnknownConnectorType, connector_classes, get_connector_class
 
 # OAuth error codes a vendor may put on the redirect (RFC 6749 §4.1.2.1 plus vendor ones) that we pass on as-is.
 DENIED = {"access_denied", "access-denied", "user_cancelled_authorize", "user_cancelled_login", "consent_required"}
@@ -319,19 +318,6 @@ def access_and_refresh(grant: Grant, app: OAuthApp, options: dict) -> dict:
     if grant.refresh_token:
         credentials["refresh_token"] = grant.refresh_token
     return credentials
-
-
-def provider_for(destination_type: str) -> OAuthProvider | None:
-    """The type's OAuth provider, declared on its connector; None for a type that does not Connect with OAuth."""
-    try:
-        return get_connector_class(destination_type).oauth
-    except UnknownConnectorType:
-        return None
-
-
-def oauth_types() -> list[str]:
-    """The types that Connect with OAuth."""
-    return [name for name, cls in connector_classes().items() if cls.oauth is not None]
 
 
 def redirect_error_code(error: str) -> str:

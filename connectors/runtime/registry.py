@@ -6,8 +6,12 @@ import importlib
 import pkgutil
 from functools import cache
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from .base import Connector
+
+if TYPE_CHECKING:  # for the annotation only
+    from .oauth import OAuthProvider
 
 ADAPTERS_PACKAGE = __package__.rpartition(".")[0]
 
@@ -49,3 +53,16 @@ def get_connector_class(type_name: str) -> type[Connector]:
 
 def connector_types() -> list[str]:
     return list(connector_classes())
+
+
+def provider_for(destination_type: str) -> OAuthProvider | None:
+    """The type's OAuth provider, declared on its connector; None for a type that does not Connect with OAuth."""
+    try:
+        return get_connector_class(destination_type).oauth
+    except UnknownConnectorType:
+        return None
+
+
+def oauth_types() -> list[str]:
+    """The types that Connect with OAuth."""
+    return [name for name, cls in connector_classes().items() if cls.oauth is not None]

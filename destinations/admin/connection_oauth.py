@@ -15,8 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from connectors.runtime.oauth import oauth_types, provider_for
-from connectors.runtime.registry import get_connector_class
+from connectors.runtime.registry import get_connector_class, oauth_types, provider_for
 from workspaces.models import Workspace
 
 from ..errors import InvalidInput

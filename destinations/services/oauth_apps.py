@@ -10,8 +10,8 @@ from django.db import transaction
 from connectors.runtime.oauth import (
     OAuthApp,
     OAuthProvider,
-    provider_for,
 )
+from connectors.runtime.registry import provider_for
 
 from ..config import connector_class_for
 from ..errors import InvalidInput

@@ -18,8 +18,8 @@ from connectors.runtime.oauth import (
     OAuthApp,
     OAuthError,
     OAuthProvider,
-    provider_for,
 )
+from connectors.runtime.registry import provider_for
 
 from ..config import outbound_policy
 from ..errors import InvalidInput, VendorFailure

@@ -10,7 +10,8 @@ from connectors.linkedin_ads import LinkedInAdsConnector
 from connectors.runtime.base import FAILED, PASSED, SKIPPED
 from connectors.runtime.http import OutboundClient, OutboundPolicy, parse_networks
 from connectors.runtime.identifiers import prepare
-from connectors.runtime.oauth import OAuthApp, OAuthError, provider_for
+from connectors.runtime.oauth import OAuthApp, OAuthError
+from connectors.runtime.registry import provider_for
 from tests.conftest import LOOPBACK
 from tests.emulators import linkedin_ads as emu
 

@@ -8,8 +8,8 @@ import pytest
 
 import connectors
 import destinations
-from connectors.runtime.oauth import OAuthProvider, oauth_types, provider_for
-from connectors.runtime.registry import connector_classes, connector_types
+from connectors.runtime.oauth import OAuthProvider
+from connectors.runtime.registry import connector_classes, connector_types, oauth_types, provider_for
 
 RUNTIME = Path(connectors.__file__).parent / "runtime"
 
