@@ -68,6 +68,8 @@ class TestRun(models.Model):
             models.Index(fields=["started_at", "destination_type", "success"], name="testrun_started_type_result"),
             # The admin's list (ORDER BY started_at DESC, id DESC) and the purge (started_at < cutoff).
             models.Index(fields=["-started_at", "-id"], name="testrun_started"),
+            # The admin's list filtered by type, whose newest runs may be few or none (a rarely used type).
+            models.Index(fields=["destination_type", "-started_at", "-id"], name="testrun_type_started"),
         ]
 
     def __str__(self) -> str:
