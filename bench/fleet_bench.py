@@ -215,12 +215,17 @@ class Fleet:
         )
         self._runs(f"Destination {label}-%", with_history=True)
         self._much_tested_runs()
-        self.sql("ANALYZE")
+        self.settle()
 
     def replace_purged(self, older_than_days: int) -> None:
         """Put back the runs (and their events) a purge took, so the next size starts from a whole fleet."""
         self._runs("Destination s%", with_history=False, older_than_days=older_than_days)
-        self.sql("ANALYZE")
+        self.settle()
+
+    def settle(self) -> None:
+        """VACUUM ANALYZE, as autovacuum leaves a table some time after a bulk insert: statistics, and a
+        visibility map so that index-only scans read no row (measured now, not while autovacuum runs)."""
+        self.sql("VACUUM ANALYZE")
 
     def sql(self, statement: str, params=()) -> int:
         from django.db import connection
@@ -256,7 +261,10 @@ class Fleet:
                    CASE WHEN g %% 200 = 7 THEN (ARRAY[60, 120, 360, 720, 2880])[1 + (g / 200) %% 5] END, NULL,
                    '[]'::jsonb
             FROM w, generate_series(1, %(count)s) g
-            CROSS JOIN LATERAL (SELECT now() - interval '400 days' * random() AS at) c
+            -- g makes the lateral per row: uncorrelated, it is evaluated once and every destination of the
+            -- statement would share one created_at, which no real fleet does (auto_now_add, microseconds).
+            CROSS JOIN LATERAL (SELECT now() - interval '400 days' * random() - g * interval '1 microsecond'
+                                AS at) c
             CROSS JOIN LATERAL (
                 SELECT CASE g %% 10 WHEN 0 THEN 'bigquery' WHEN 1 THEN 'snowflake' ELSE 'webhook' END AS kind,
                        CASE g %% 10 WHEN 0 THEN %(bq_config)s WHEN 1 THEN %(sf_config)s ELSE %(wh_config)s END

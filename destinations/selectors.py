@@ -55,8 +55,9 @@ def test_job_get(*, workspace, job_id) -> TestJob:
 
 
 def status_counts() -> dict[str, int]:
+    """COUNT(*), not COUNT(id): the status index answers alone (an index-only scan, not a read of every row)."""
     counts = dict.fromkeys(DestinationStatus.values, 0)
-    for row in Destination.objects.values("status").annotate(n=Count("id")):
+    for row in Destination.objects.order_by().values("status").annotate(n=Count("*")):
         counts[row["status"]] = row["n"]
     return counts
 

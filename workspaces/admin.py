@@ -71,7 +71,7 @@ def _token_state(token: ApiToken) -> str:
 
 @admin.register(Workspace)
 class WorkspaceAdmin(admin.ModelAdmin):
-    list_display = ("name", "id", "members", "active_tokens", "created_at")
+    list_display = ("name", "id", "members", "active_tokens", "destinations", "created_at")
     search_fields = ("name",)
     search_help_text = "Search by name, or paste a workspace id."
     readonly_fields = ("id", "created_at", "create_token")
@@ -101,6 +101,12 @@ class WorkspaceAdmin(admin.ModelAdmin):
     @admin.display(description="Active API tokens", ordering="active_tokens_total")
     def active_tokens(self, workspace: Workspace) -> int:
         return workspace.active_tokens_total
+
+    @admin.display(description="Destinations")
+    def destinations(self, workspace: Workspace):
+        """The destination list filtered to this workspace: its filter lists only the first workspaces by name."""
+        url = reverse("admin:destinations_destination_changelist") + f"?workspace__id__exact={workspace.pk}"
+        return format_html('<a href="{}">Destinations</a>', url)
 
     @admin.display(description="API tokens")
     def create_token(self, workspace: Workspace):

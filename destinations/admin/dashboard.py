@@ -30,6 +30,7 @@ GROUPS_SHOWN = 50
 EXAMPLES_PER_GROUP = 5
 TREND_DAYS = 30
 NEWEST_FAILURES = 20
+DAY, HOUR = timedelta(days=1), timedelta(hours=1)
 _PK_PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
 
 
@@ -57,24 +58,32 @@ def _day_counts(since, until=None) -> list[dict]:
     )
 
 
+def _counts_cached(key: str, since, until, expires, now) -> list[dict]:
+    """`_day_counts(since, until)` for a span that has ended, cached until `expires` (when the span moves on)."""
+    counts = cache.get(key)
+    if counts is None:
+        counts = _day_counts(since, until)
+        cache.set(key, counts, timeout=int((expires - now).total_seconds()) + 60)
+    return counts
+
+
 def daily_results(days: int = TREND_DAYS) -> dict:
     """Tests passed and failed per day (UTC) over the last `days` days, overall and per type.
 
-    Finished days do not change, so their counts are cached until the day ends; each page view counts
-    today's runs only. The cost of a view thus follows one day's runs, not the table.
+    Finished days and today's finished hours do not change, so their counts are cached until the day or the
+    hour ends; each page view counts the current hour's runs only. The cost of a view thus follows one hour's
+    runs, not the table or a whole day of a fleet's checks.
     """
     now = timezone.now()
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    hour = now.replace(minute=0, second=0, microsecond=0)
     dates = [midnight.date() - timedelta(days=n) for n in range(days - 1, -1, -1)]
     since = midnight - timedelta(days=days - 1)
-    past_key = f"dashboard:daily:{since.date().isoformat()}:{days}"
-    past = cache.get(past_key)
-    if past is None:
-        past = _day_counts(since, midnight)
-        cache.set(past_key, past, timeout=int((midnight + timedelta(days=1) - now).total_seconds()) + 60)
+    past = _counts_cached(f"dashboard:daily:{since.date().isoformat()}:{days}", since, midnight, midnight + DAY, now)
+    today = _counts_cached(f"dashboard:hours:{hour.isoformat()}", midnight, hour, hour + HOUR, now)
     index = {day: i for i, day in enumerate(dates)}
     series: dict[str, dict[str, list[int]]] = {}
-    for row in [*past, *_day_counts(midnight)]:
+    for row in [*past, *today, *_day_counts(hour)]:
         position = index.get(row["day"])
         if position is None:
             continue

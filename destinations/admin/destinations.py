@@ -35,7 +35,7 @@ from .destination_pages import (
     draft_test_events,
 )
 from .display import _run_result, _steps_summary, connector_or_none, status_badge, type_label, workspace_label
-from .filters import TypeFilter, WorkspaceFilter
+from .filters import RegisteredTypeFilter, WorkspaceFilter
 from .jobs import test_selected_as_jobs
 from .paging import BoundedListMixin
 
@@ -104,7 +104,7 @@ class DestinationForm(ServiceConfigForm):
 class DestinationAdmin(BoundedListMixin, ServiceSaveMixin, admin.ModelAdmin):
     form = DestinationForm
     list_display = ("name", "type_column", "workspace_column", "status_column", "last_tested_at")
-    list_filter = (TypeFilter, "status", WorkspaceFilter)
+    list_filter = (RegisteredTypeFilter, "status", WorkspaceFilter)
     list_select_related = ("workspace",)
     search_fields = ("name",)
     search_help_text = "Search by name, or paste a destination id."

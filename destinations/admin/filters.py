@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.contrib import admin
+from django.db.models import Exists, OuterRef
 
 from connectors.runtime.registry import connector_types
 from workspaces.models import Workspace
 
 from .display import type_label, workspace_label
+
+WORKSPACE_CHOICES = 100
 
 
 class TypeFilter(admin.SimpleListFilter):
@@ -34,14 +39,27 @@ class RegisteredTypeFilter(TypeFilter):
 
 
 class WorkspaceFilter(admin.SimpleListFilter):
-    """By workspace; same-named workspaces are told apart by their id prefix."""
+    """By workspace; same-named workspaces are told apart by their id prefix.
+
+    A fleet has thousands of workspaces: the filter offers the first WORKSPACE_CHOICES by name (and the one
+    chosen), so the page stays the same size; any other is reached from its workspace's admin page."""
 
     title = "workspace"
     parameter_name = "workspace__id__exact"
 
     def lookups(self, request, model_admin):
-        used = model_admin.get_queryset(request).values("workspace_id")
-        return [(str(w.pk), workspace_label(w)) for w in Workspace.objects.filter(pk__in=used).order_by("name", "pk")]
+        used = model_admin.get_queryset(request).filter(workspace_id=OuterRef("pk"))
+        first = list(Workspace.objects.filter(Exists(used)).order_by("name", "pk")[:WORKSPACE_CHOICES])
+        chosen = self._chosen()
+        if chosen is not None and chosen not in first:
+            first.append(chosen)
+        return [(str(w.pk), workspace_label(w)) for w in first]
+
+    def _chosen(self) -> Workspace | None:
+        try:
+            return Workspace.objects.filter(pk=uuid.UUID(self.value())).first() if self.value() else None
+        except ValueError:
+            return None
 
     def queryset(self, request, queryset):
         return queryset.filter(workspace_id=self.value()) if self.value() else queryset

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from destinations.admin.dashboard import EXAMPLES_PER_GROUP, GROUPS_SHOWN, TREND_DAYS
 from destinations.models import Destination, DestinationStatus, TestRun
+from destinations.selectors import status_counts
 from tests.factories import DestinationFactory, WorkspaceFactory
 
 pytestmark = pytest.mark.django_db
@@ -235,3 +236,45 @@ def test_finished_days_are_counted_once_a_day_and_today_at_every_view(staff):
     run_on(hook, 0, success=True)
     again = staff.get(DASHBOARD).context["trends"]["series"][0]
     assert (again["passed"][-2], again["passed"][-1]) == (1, 1)
+
+
+def test_todays_finished_hours_are_counted_once_an_hour_and_the_current_hour_at_every_view(staff, monkeypatch):
+    hook = DestinationFactory(name="Hook")
+    afternoon = timezone.now().replace(hour=15, minute=30, second=0, microsecond=0)
+    monkeypatch.setattr(timezone, "now", lambda: afternoon)  # Django's clock: an hour of today that has passed
+
+    def passed_at(moment):
+        run = TestRun.objects.create(
+            workspace=hook.workspace, destination=hook, destination_type="webhook", success=True, finished_at=moment
+        )
+        TestRun.objects.filter(pk=run.pk).update(started_at=moment)
+
+    def today_passed() -> int:
+        return staff.get(DASHBOARD).context["trends"]["series"][0]["passed"][-1]
+
+    passed_at(afternoon.replace(hour=10))
+    assert today_passed() == 1
+    passed_at(afternoon.replace(hour=11))  # an hour already counted: it stays as it was until the hour ends
+    passed_at(afternoon.replace(minute=10))  # the current hour: counted at every view
+    assert today_passed() == 2
+    monkeypatch.setattr(timezone, "now", lambda: afternoon + timedelta(hours=1))
+    assert today_passed() == 3
+
+
+def test_counts_by_status_are_read_from_the_status_index():
+    """COUNT(*) lets the status index answer alone; COUNT(id) would read every destination's row."""
+    DestinationFactory.create_batch(3)
+    with CaptureQueriesContext(connection) as captured:
+        status_counts()
+    (sql,) = [q["sql"] for q in captured.captured_queries]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # A tiny table would otherwise be read whole: left only index scans, the plan says whether the
+            # index can answer alone (Index Only Scan) or each row must be read too (Index Scan).
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("SET LOCAL enable_bitmapscan = off")
+            cursor.execute(f"EXPLAIN {sql}")
+        else:
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}")
+        plan = " ".join(str(row) for row in cursor.fetchall())
+    assert "Index Only Scan" in plan or "COVERING INDEX" in plan, plan

@@ -8,9 +8,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from destinations.admin import filters
 from destinations.admin.paging import COUNT_BOUND
 from destinations.models import TestRun
-from tests.factories import DestinationFactory
+from tests.factories import DestinationFactory, WorkspaceFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -80,3 +81,27 @@ def test_a_newest_first_page_of_one_type_is_read_from_its_index(destination_type
     else:
         plan = page.explain()
     assert "testrun_type_started" in plan, plan
+
+
+def workspace_choices(response) -> list[str]:
+    (spec,) = [s for s in response.context["cl"].filter_specs if s.title == "workspace"]
+    return [c["display"] for c in spec.choices(response.context["cl"])][1:]  # after "All"
+
+
+def test_the_workspace_filter_offers_the_first_workspaces_by_name_and_the_one_chosen(staff, monkeypatch):
+    monkeypatch.setattr(filters, "WORKSPACE_CHOICES", 3)  # a fleet's thousands, made small
+    named = {n: DestinationFactory(workspace=WorkspaceFactory(name=f"W{n}")).workspace for n in range(1, 6)}
+    WorkspaceFactory(name="W0 without destinations")
+    url = reverse("admin:destinations_destination_changelist")
+    assert [c.split(" (")[0] for c in workspace_choices(staff.get(url))] == ["W1", "W2", "W3"]
+    chosen = staff.get(url, {"workspace__id__exact": str(named[5].pk)})
+    assert [c.split(" (")[0] for c in workspace_choices(chosen)] == ["W1", "W2", "W3", "W5"]
+    assert [d.workspace_id for d in chosen.context["cl"].result_list] == [named[5].pk]
+    workspace_page = staff.get(reverse("admin:workspaces_workspace_changelist")).content.decode()
+    assert f"{url}?workspace__id__exact={named[5].pk}" in workspace_page  # how a workspace beyond them is reached
+
+
+def test_the_destination_type_filter_offers_the_registered_types_without_reading_the_destinations(staff):
+    seed(1, 0)
+    sql = list_queries(staff, "destination")
+    assert not [s for s in sql if "DISTINCT" in s and "destinations_destination" in s]

@@ -99,3 +99,18 @@ def test_an_unchanged_stored_config_is_validated_once(monkeypatch, receiver):
     assert len(health_checks_start().started) == 1  # a changed config is validated again
     wait_runs_finished()
     assert len(validations) == 2
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the fleet's database: SQLite has no BitmapOr")
+def test_the_due_query_reads_the_due_destinations_from_the_schedule_index(receiver):
+    """One range of destination_schedule per interval: the due query does not read the whole fleet."""
+    hook(receiver, check_interval_minutes=10)
+    hook(receiver)
+    query = due_destinations(now=timezone.now()).values("pk")
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")  # a tiny table would otherwise be read whole
+        try:
+            plan = query.explain()
+        finally:
+            cursor.execute("RESET enable_seqscan")
+    assert "destination_schedule" in plan, plan
