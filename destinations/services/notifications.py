@@ -84,35 +84,15 @@ def status_change_enqueue(
     *, workspace_id, destination: dict, previous: str, current: str, status_error: str, test_run=None
 ) -> Notification | None:
     """Record a `destination.status_changed` event when the workspace has a notification URL."""
-    monitoring = WorkspaceMonitoring.objects.filter(workspace_id=workspace_id).first()
-    if monitoring is None or not monitoring.notification_url:
-        return None
-    now = timezone.now()
-    payload = {
-        "type": STATUS_CHANGED,
-        "timestamp": iso_z(now),
-        "data": {
-            "workspace_id": str(workspace_id),
-            "destination": {
-                "id": str(destination["id"]),
-                "name": destination["name"],
-                "destination_type": destination["destination_type"],
-            },
-            "previous_status": previous,
-            "status": current,
-            "status_error": status_error,
-            "test_run_id": str(test_run.pk) if test_run is not None else None,
-            "trigger": test_run.trigger if test_run is not None else None,
-        },
+    data = {
+        "previous_status": previous,
+        "status": current,
+        "status_error": status_error,
+        "test_run_id": str(test_run.pk) if test_run is not None else None,
+        "trigger": test_run.trigger if test_run is not None else None,
     }
-    return Notification.objects.create(
-        workspace_id=workspace_id,
-        destination_id=destination["id"],
-        test_run=test_run,
-        event_type=STATUS_CHANGED,
-        payload=payload,
-        url=monitoring.notification_url,
-        next_attempt_at=now,
+    return _enqueue(
+        workspace_id=workspace_id, destination=destination, event_type=STATUS_CHANGED, data=data, test_run=test_run
     )
 
 
@@ -121,15 +101,37 @@ def expiring_enqueue(
 ) -> Notification | None:
     """Record a `destination.expiring` event once per destination, credential, expiry moment and threshold;
     None when the workspace has no notification URL or this warning was already sent."""
+    data = {
+        "credential": expiry["credential"],
+        "expires_at": expiry["expires_at"],
+        "days_before": days_before,
+        "source": expiry["source"],
+        "remedy": expiry["remedy"],
+        "test_run_id": str(test_run.pk) if test_run is not None else None,
+    }
+    return _enqueue(
+        workspace_id=workspace_id,
+        destination=destination,
+        event_type=EXPIRING,
+        data=data,
+        test_run=test_run,
+        dedupe_key=f"expiring:{destination['id']}:{expiry['credential']}:{expiry['expires_at']}:{days_before}",
+    )
+
+
+def _enqueue(
+    *, workspace_id, destination: dict, event_type: str, data: dict, test_run, dedupe_key: str = ""
+) -> Notification | None:
+    """One event's envelope and its row, due now; None when the workspace has no notification URL or an event
+    with the same `dedupe_key` was already recorded (here, or by another process meanwhile)."""
     monitoring = WorkspaceMonitoring.objects.filter(workspace_id=workspace_id).first()
     if monitoring is None or not monitoring.notification_url:
         return None
-    key = f"expiring:{destination['id']}:{expiry['credential']}:{expiry['expires_at']}:{days_before}"
-    if Notification.objects.filter(workspace_id=workspace_id, dedupe_key=key).exists():
+    if dedupe_key and Notification.objects.filter(workspace_id=workspace_id, dedupe_key=dedupe_key).exists():
         return None
     now = timezone.now()
     payload = {
-        "type": EXPIRING,
+        "type": event_type,
         "timestamp": iso_z(now),
         "data": {
             "workspace_id": str(workspace_id),
@@ -138,28 +140,28 @@ def expiring_enqueue(
                 "name": destination["name"],
                 "destination_type": destination["destination_type"],
             },
-            "credential": expiry["credential"],
-            "expires_at": expiry["expires_at"],
-            "days_before": days_before,
-            "source": expiry["source"],
-            "remedy": expiry["remedy"],
-            "test_run_id": str(test_run.pk) if test_run is not None else None,
+            **data,
         },
     }
+    row = Notification(
+        workspace_id=workspace_id,
+        destination_id=destination["id"],
+        test_run=test_run,
+        event_type=event_type,
+        payload=payload,
+        url=monitoring.notification_url,
+        next_attempt_at=now,
+        dedupe_key=dedupe_key,
+    )
+    if not dedupe_key:
+        row.save(force_insert=True)
+        return row
     try:
         with transaction.atomic():
-            return Notification.objects.create(
-                workspace_id=workspace_id,
-                destination_id=destination["id"],
-                test_run=test_run,
-                event_type=EXPIRING,
-                payload=payload,
-                url=monitoring.notification_url,
-                next_attempt_at=now,
-                dedupe_key=key,
-            )
-    except IntegrityError:  # another check sent it meanwhile
+            row.save(force_insert=True)
+    except IntegrityError:  # another check recorded the same event meanwhile
         return None
+    return row
 
 
 def notifications_deliver_due(*, now: datetime | None = None, limit: int = 50) -> int:
