@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from destinations.admin.dashboard import TREND_DAYS
 from destinations.models import DestinationStatus, TestRun
 from tests.browser.conftest import ARTIFACTS, CHROMEDRIVER, CHROMIUM, PASSWORD, USERNAME, AdminLiveServer
 from tests.factories import DestinationFactory, WorkspaceFactory
@@ -88,7 +89,10 @@ def test_the_dashboard_draws_the_trend_chart(browser, django_user_model):
         totals = browser.execute_script(
             "return Chart.getChart(arguments[0]).data.datasets.map(d => d.data.reduce((a, b) => a + b, 0))", canvas
         )
-        s3_runs = TestRun.objects.filter(destination_type="s3")
+        # The chart's window: the last TREND_DAYS days from midnight (UTC); the oldest day's history may start
+        # before it, when the suite runs early in the day.
+        first_day = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=TREND_DAYS - 1)
+        s3_runs = TestRun.objects.filter(destination_type="s3", started_at__gte=first_day)
         assert totals == [s3_runs.filter(success=True).count(), s3_runs.filter(success=False).count()]
         violations = [e["message"] for e in browser.get_log("browser") if "Content Security Policy" in e["message"]]
         assert violations == []
