@@ -7,8 +7,10 @@ from django.conf import settings
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
 
+from zeotap_composable.body_limit import bounded_body
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zeotap_composable.settings")
-django_application = get_asgi_application()
+django_application = bounded_body(get_asgi_application())  # a body ends one byte past the limit
 if settings.DEBUG:
     django_application = ASGIStaticFilesHandler(django_application)  # admin CSS/JS in development, as runserver would
 

@@ -3,7 +3,10 @@
 Through the test client (Django's WSGI handler) and through uvicorn (the ASGI server `make run` starts).
 """
 
+import contextlib
+import itertools
 import json
+import socket
 
 import pytest
 import requests
@@ -61,3 +64,63 @@ def test_the_schema_documents_the_413_of_every_operation_with_a_body(client):
     assert len(with_body) >= 8
     for operation in operations:
         assert ("413" in operation["responses"]) == ("requestBody" in operation), operation["operationId"]
+
+
+def raw_post(web: Web, path: str, headers: dict, body_frames, *, read_timeout: float = 10) -> tuple[int, dict]:
+    """POST over a plain socket, sending `body_frames` (bytes) one by one, then read the answer: the client a
+    library would be, without one that stops sending when the server answers early."""
+    with socket.create_connection(("127.0.0.1", web.port), timeout=read_timeout) as sock:
+        head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        sock.sendall(head.encode() + b"\r\n")
+        with contextlib.suppress(OSError):  # the server may answer, and close, before the client is done
+            for frame in body_frames:
+                sock.sendall(frame)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status = int(head.split()[1])
+    if b"transfer-encoding: chunked" in head.lower():
+        body = b"".join(body.split(b"\r\n")[1::2])
+    return status, json.loads(body)
+
+
+def chunked(body: bytes, size: int = 65536, *, end: bool = True):
+    for start in range(0, len(body), size):
+        part = body[start : start + size]
+        yield f"{len(part):x}\r\n".encode() + part + b"\r\n"
+    if end:
+        yield b"0\r\n\r\n"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chunked_body_through_uvicorn_is_read_and_bounded(api):
+    """A body sent without Content-Length (Transfer-Encoding: chunked) is the same request as with it: read
+    when it fits, a 413 naming the limit when it does not, answered once the limit is passed, not at its end."""
+    env = process_env(database=database_url(connection.settings_dict), redis_url=None, DJANGO_DEBUG="false")
+    headers = {"Authorization": f"Bearer {api.token}", "X-Workspace-ID": str(api.workspace.pk)}
+    headers |= {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+    small = json.dumps({"name": "chunked", "destination_type": "webhook", "config": {"url": "https://h.example.com/"}})
+    path = api.path("destinations")
+    with Web(env) as web:
+        status, body = raw_post(web, path, headers, chunked(small.encode(), size=16))
+        assert status == 201, body
+        assert body["name"] == "chunked"
+        status, body = raw_post(web, path, headers, chunked(three_megabytes().encode()))
+        assert_names_the_limit(status, "application/json", body)
+        # A body that never ends is refused once past the limit (the server would otherwise wait for its end).
+        endless = itertools.chain(chunked(three_megabytes().encode(), end=False), itertools.repeat(b"1\r\nx\r\n"))
+        status, body = raw_post(web, path, headers, itertools.islice(endless, 100_000))
+        assert_names_the_limit(status, "application/json", body)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_read(api):
+    env = process_env(database=database_url(connection.settings_dict), redis_url=None, DJANGO_DEBUG="false")
+    headers = {"Authorization": f"Bearer {api.token}", "X-Workspace-ID": str(api.workspace.pk)}
+    headers |= {"Content-Type": "application/json", "Content-Length": str(1024**3)}  # a gigabyte, never sent whole
+    with Web(env) as web:
+        frames = itertools.repeat(b" " * 65536, 3 * 16)  # 3 MB of it
+        status, body = raw_post(web, api.path("destinations"), headers, frames)
+    assert_names_the_limit(status, "application/json", body)
