@@ -20,7 +20,7 @@ PAGE = ROOT / "docs" / "support.md"
 BEGIN, END = "<!-- support-matrix: checked by tests/docs/test_support_matrix.py -->", "<!-- /support-matrix -->"
 
 
-def tested_versions() -> dict[str, set[str]]:
+def versions_in_the_matrix() -> dict[str, set[str]]:
     """Component → the versions its 'Tested by CI' cell lists."""
     table = PAGE.read_text().split(BEGIN)[1].split(END)[0]
     rows = [line.split("|")[1:-1] for line in table.strip().splitlines()[2:]]
@@ -28,7 +28,7 @@ def tested_versions() -> dict[str, set[str]]:
 
 
 def test_the_python_running_the_suite_is_listed():
-    assert f"{sys.version_info.major}.{sys.version_info.minor}" in tested_versions()["Python"]
+    assert f"{sys.version_info.major}.{sys.version_info.minor}" in versions_in_the_matrix()["Python"]
 
 
 @pytest.mark.django_db
@@ -36,11 +36,11 @@ def test_the_postgresql_running_the_suite_is_listed():
     if connection.vendor != "postgresql":
         pytest.skip("the suite runs on SQLite; .ci/run also runs it on PostgreSQL")
     major = str(connection.cursor().connection.info.server_version // 10000)
-    assert major in tested_versions()["PostgreSQL"]
+    assert major in versions_in_the_matrix()["PostgreSQL"]
 
 
 def test_the_redis_running_the_suite_is_listed():
     if not redis_available():
         pytest.skip("Redis is down; .ci/run starts it")
     version = redis.Redis.from_url(REDIS_TEST_URL).info("server")["redis_version"]
-    assert ".".join(version.split(".")[:2]) in tested_versions()["Redis"]
+    assert ".".join(version.split(".")[:2]) in versions_in_the_matrix()["Redis"]
