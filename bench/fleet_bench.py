@@ -143,7 +143,7 @@ class Fleet:
     scale: float
     big_share: float
     tables: dict = field(default_factory=dict)
-    stored: dict = field(default_factory=dict)  # type -> (masked config JSON, encrypted secrets)
+    stored: dict = field(default_factory=dict)  # type -> (masked config JSON, encrypted secrets, validated mark)
     slices: int = 0
 
     @property
@@ -171,6 +171,7 @@ class Fleet:
 
         from connectors.runtime.registry import get_connector_class
         from destinations.models import AuditEvent, Destination, TestRun, TestRunEvent
+        from destinations.models.destinations import config_validation_mark, stored_config_digest
         from workspaces.models import Workspace
         from workspaces.services import workspace_bootstrap
 
@@ -188,7 +189,13 @@ class Fleet:
             assert not errors, f"the seeded {kind} config does not validate: {errors}"
             destination = Destination(destination_type=kind)
             destination.store_config(config)
-            self.stored[kind] = (json.dumps(destination.config), secrets_field.get_prep_value(destination.secrets))
+            # A fleet in service: each config validated at its last check (validated_config_mark), by this release.
+            mark = config_validation_mark(stored_config_digest(destination), kind)
+            self.stored[kind] = (
+                json.dumps(destination.config),
+                secrets_field.get_prep_value(destination.secrets),
+                mark,
+            )
         self.big, _user, big_token = workspace_bootstrap(name="Fleet big", email="fleet@example.com")
         self.jobs_ws, _user, jobs_token = workspace_bootstrap(name="Fleet jobs", email="fleet@example.com")
         self.api = {self.big.pk: big_token, self.jobs_ws.pk: jobs_token}
@@ -251,7 +258,7 @@ class Fleet:
                        WHERE name LIKE %(pattern)s)
             INSERT INTO {self.tables["destination"]} (id, workspace_id, connection_id, name, destination_type, config,
                 secrets, status, status_error, created_by_id, created_at, updated_at, last_tested_at,
-                check_interval_minutes, health_check_due_at, credential_expiries)
+                check_interval_minutes, health_check_due_at, credential_expiries, validated_config_mark)
             SELECT gen_random_uuid(),
                    CASE WHEN g <= %(big_count)s THEN %(big)s::uuid ELSE w.ids[1 + g %% array_length(w.ids, 1)] END,
                    NULL, format('Destination %%s-%%s', %(label)s::text, g), t.kind, t.config::jsonb, t.secrets,
@@ -259,7 +266,7 @@ class Fleet:
                    CASE WHEN (g / 10) %% 10 = 3 THEN 'The endpoint answered 401: paste a new API key.' ELSE '' END,
                    NULL, c.at, c.at, now() - random() * interval '12 hours',
                    CASE WHEN g %% 200 = 7 THEN (ARRAY[60, 120, 360, 720, 2880])[1 + (g / 200) %% 5] END, NULL,
-                   '[]'::jsonb
+                   '[]'::jsonb, t.mark
             FROM w, generate_series(1, %(count)s) g
             -- g makes the lateral per row: uncorrelated, it is evaluated once and every destination of the
             -- statement would share one created_at, which no real fleet does (auto_now_add, microseconds).
@@ -270,7 +277,8 @@ class Fleet:
                        CASE g %% 10 WHEN 0 THEN %(bq_config)s WHEN 1 THEN %(sf_config)s ELSE %(wh_config)s END
                            AS config,
                        CASE g %% 10 WHEN 0 THEN %(bq_secrets)s WHEN 1 THEN %(sf_secrets)s ELSE %(wh_secrets)s END
-                           AS secrets
+                           AS secrets,
+                       CASE g %% 10 WHEN 0 THEN %(bq_mark)s WHEN 1 THEN %(sf_mark)s ELSE %(wh_mark)s END AS mark
             ) t
             """,
             {
@@ -281,10 +289,13 @@ class Fleet:
                 "count": count,
                 "wh_config": webhook[0],
                 "wh_secrets": webhook[1],
+                "wh_mark": webhook[2],
                 "bq_config": bigquery[0],
                 "bq_secrets": bigquery[1],
+                "bq_mark": bigquery[2],
                 "sf_config": snowflake[0],
                 "sf_secrets": snowflake[1],
+                "sf_mark": snowflake[2],
             },
         )
         self.sql(
@@ -544,6 +555,7 @@ OPERATIONS = {
     "dashboard": Operation("admin: failures dashboard", "<= 1 s", at_most(1)),
     "due_count": Operation("scheduler: due count", "<= 100 ms", at_most(0.1)),
     "tick": Operation("scheduler: tick with thousands due", "<= 5 s", at_most(5)),
+    "tick_upgraded": Operation("scheduler: the same tick after an upgrade", "<= 5 s", at_most(5)),
     "job_create": Operation("job over the job workspace: the 202", "capped", own_target),
     "job_poll": Operation("job: a progress poll (half done)", "capped", own_target),
     "purge": Operation("purge_test_runs (peak RSS of the process)", "<= 300 MB", lambda f, first: f.memory_mib <= 300),
@@ -647,6 +659,13 @@ class Bench:
 
         due_destinations = internal(DUE_QUERY)
         self.op("due_count", lambda: due_destinations(now=timezone.now()).count(), note=lambda n: f"{n:,} due")
+        # In service, each config validated at its last check is not validated again. After an upgrade every
+        # config is, once, at its next check (the release is part of validated_config_mark): the same tick
+        # then also parses each due BigQuery and Snowflake destination's key.
+        self.tick("tick", upgraded=False)
+        self.tick("tick_upgraded", upgraded=True)
+
+    def tick(self, key: str, *, upgraded: bool) -> None:
         fleet = self.fleet
         destination, run, audit = fleet.tables["destination"], fleet.tables["run"], fleet.tables["audit"]
         # Thousands whose jittered start has come, a few per workspace (the per-workspace cap is 4).
@@ -659,6 +678,11 @@ class Bench:
             """,
             [fleet.big.pk, fleet.jobs_ws.pk, fleet.due],
         )
+        if upgraded:
+            fleet.sql(
+                f"UPDATE {destination} SET validated_config_mark = 'another release' "
+                "WHERE health_check_due_at IS NOT NULL"
+            )
         tick = internal(SCHEDULER_TICK)
         before = self.meter.counter.count
         report, seconds, rss = with_rss_peak(tick)
@@ -668,7 +692,7 @@ class Bench:
             f"{fleet.due:,} due: started {report.started:,} ({seconds / started * 1000:.0f} ms and "
             f"{figure.queries / started:.1f} queries a check), planned {report.planned:,}, capped {report.capped}"
         )
-        self.record("tick", figure)
+        self.record(key, figure)
         # Put the fleet back: the checks it queued never run (no worker), their runs and audit rows go.
         fleet.sql(
             f"DELETE FROM {audit} WHERE action = 'test' AND details->>'test_run_id' IN "
@@ -676,6 +700,13 @@ class Bench:
         )
         fleet.sql(f"DELETE FROM {run} WHERE finished_at IS NULL")
         fleet.sql(f"UPDATE {destination} SET health_check_due_at = NULL WHERE health_check_due_at IS NOT NULL")
+        if upgraded:  # back to a fleet in service
+            marks = [fleet.stored[kind][2] for kind in ("bigquery", "snowflake", "webhook")]
+            fleet.sql(
+                f"UPDATE {destination} SET validated_config_mark = CASE destination_type WHEN 'bigquery' THEN %s "
+                "WHEN 'snowflake' THEN %s ELSE %s END WHERE validated_config_mark = 'another release'",
+                marks,
+            )
 
     def job(self) -> None:
         from destinations.models import TestJob, TestJobItem
