@@ -4,6 +4,7 @@ and beat, all against one database and one Redis, each in its own process group 
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -20,9 +21,27 @@ REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port nothing listens on, outside the kernel's ephemeral range. A port the kernel hands out (bind to 0)
+    is in that range, so before the server binds it, any outgoing connection may take it as its source port
+    ("address already in use")."""
+    low, high = _ephemeral_ports()
+    candidates = [*range(10_000, low), *range(high + 1, 65_535)]
+    for port in random.sample(candidates, 200):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port outside the ephemeral range")
+
+
+def _ephemeral_ports() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32_768, 60_999  # Linux's default
 
 
 def redis_available(url: str = REDIS_TEST_URL) -> bool:

@@ -20,14 +20,9 @@ from django.db import connection
 from django.test import Client
 
 from tests.factories import DestinationFactory, MembershipFactory, UserFactory
+from tests.topology import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _env(**extra) -> dict:
@@ -37,7 +32,7 @@ def _env(**extra) -> dict:
 
 @contextmanager
 def uvicorn(env: dict):
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [
             sys.executable,

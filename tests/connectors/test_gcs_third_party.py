@@ -6,8 +6,6 @@ shape (path, repeated `permissions` query, bucket-name quoting) is checked by an
 share the connector's assumptions, and its object listing shows the test wrote nothing.
 """
 
-import socket
-
 import pytest
 from gcp_storage_emulator.server import create_server
 
@@ -16,14 +14,9 @@ from connectors.runtime.base import FAILED, PASSED
 from connectors.runtime.http import OutboundPolicy, parse_networks
 from tests.conftest import LOOPBACK
 from tests.emulators.gcs import GcsEmulator, valid_config
+from tests.topology import free_port
 
 BUCKET = "acme-exports"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
